@@ -1,0 +1,52 @@
+/**
+ * Every Redis key and stream name of the system (DESIGN §3). Names are the seeds' own, so the runbooks'
+ * `redis-cli` commands keep working. Symbols are upper-case (`BTCUSDT`).
+ */
+
+/** Streams and their dead-letter companions. */
+export const STREAMS = {
+  applyPlan: 'quantum:stream:apply.plan',
+  applyResult: 'quantum:stream:apply.result',
+  reconcileEvents: 'quantum:stream:reconcile.events',
+  reconcileClose: 'quantum:stream:reconcile.close',
+  /** Notification stream: the snapshot writer adds an entry in the same atomic step as the snapshot hash. */
+  positionSnapshot: 'quantum:stream:position.snapshot',
+  /** Governor events (circuit breaker trips, trading-state changes). */
+  governorEvents: 'quantum:stream:governor.events',
+} as const;
+
+/** Dead-letter stream of a stream: `<stream>.dlq`. */
+export const dlq = (stream: string): string => `${stream}.dlq`;
+
+/** Approximate MAXLEN of the events stream (seed 001: maxlen=10000). */
+export const EVENTS_MAXLEN = 10000;
+
+export const keys = {
+  snapshot: (sym: string) => `quantum:position:snapshot:${sym}`,
+  ledger: (sym: string) => `quantum:position:ledger:${sym}`,
+  /** Seed 004's legacy ledger hash (field `ledger_amount`). */
+  legacyLedger004: (sym: string) => `quantum:position:${sym}`,
+  permitGovernor: (planId: string) => `quantum:permit:governor:${planId}`,
+  permitP33: (planId: string) => `quantum:permit:p33:${planId}`,
+  applyDedupe: (planId: string) => `quantum:apply:dedupe:${planId}`,
+  applyInflight: (sym: string) => `quantum:apply:inflight:${sym}`,
+  reconcileState: (sym: string) => `quantum:reconcile:state:${sym}`,
+  hold: (sym: string) => `quantum:reconcile:hold:${sym}`,
+  holdReason: (sym: string) => `quantum:reconcile:hold_reason:${sym}`,
+  holdSig: (sym: string) => `quantum:reconcile:hold_sig:${sym}`,
+  closeCooldown: (sym: string, driftSig: string, bucket: number | string) => `quantum:reconcile:close:cooldown:${sym}:${driftSig}:${bucket}`,
+  /** Shared exchange back-off (epoch ms until which no service may call the exchange). */
+  exchangeBackoffUntil: () => 'quantum:exchange:backoff_until',
+  /** Trading state (ACTIVE/REDUCING/HALTED): per symbol, or global with `sym` omitted. */
+  tradingState: (sym?: string) => (sym ? `quantum:governor:trading_state:${sym}` : 'quantum:governor:trading_state'),
+  /** Service heartbeat hash, one per instance. */
+  heartbeat: (service: string, instance: string) => `quantum:heartbeat:${service}:${instance}`,
+} as const;
+
+/** SCAN patterns for monitoring (never KEYS). */
+export const patterns = {
+  holds: 'quantum:reconcile:hold:*',
+  snapshots: 'quantum:position:snapshot:*',
+  states: 'quantum:reconcile:state:*',
+  heartbeats: 'quantum:heartbeat:*',
+} as const;

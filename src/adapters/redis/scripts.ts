@@ -1,0 +1,75 @@
+/**
+ * Lua scripts, BullMQ style: each script is a file in `./lua/` named `<name>-<numberOfKeys>.lua` whose
+ * header lists every KEYS[i], ARGV[i] and return code. Scripts are loaded once per connection (ioredis
+ * `scripts` option: EVALSHA with automatic EVAL fallback, also after a Redis restart flushed the cache)
+ * and called by name through {@link callScript}.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+
+const SCRIPT_DIR = fileURLToPath(new URL('./lua/', import.meta.url));
+const FILE_RE = /^([A-Za-z][A-Za-z0-9]*)-(\d+)\.lua$/;
+
+/** One Lua script file. */
+export interface ScriptDef {
+  name: string;
+  numberOfKeys: number;
+  lua: string;
+}
+
+let cache: Map<string, ScriptDef> | null = null;
+
+/** Every script in `src/adapters/redis/lua`, keyed by name. Read from disk once per process. */
+export function scriptDefs(): Map<string, ScriptDef> {
+  if (cache) return cache;
+  const m = new Map<string, ScriptDef>();
+  for (const file of readdirSync(SCRIPT_DIR)) {
+    const match = FILE_RE.exec(file);
+    if (!match) continue;
+    const [, name, n] = match as unknown as [string, string, string];
+    m.set(name, { name, numberOfKeys: Number(n), lua: readFileSync(SCRIPT_DIR + file, 'utf8') });
+  }
+  cache = m;
+  return m;
+}
+
+/** ioredis `scripts` constructor option for every script (so `duplicate()` connections have them too). */
+export function scriptOptions(): Record<string, { lua: string; numberOfKeys: number }> {
+  const out: Record<string, { lua: string; numberOfKeys: number }> = {};
+  for (const d of scriptDefs().values()) out[d.name] = { lua: d.lua, numberOfKeys: d.numberOfKeys };
+  return out;
+}
+
+/** A Redis connection on which the project's scripts are defined. */
+export type ScriptedRedis = Redis;
+
+/** Defines every script on an existing connection (idempotent). */
+export function loadScripts(redis: Redis): ScriptedRedis {
+  for (const d of scriptDefs().values()) {
+    if (typeof (redis as unknown as Record<string, unknown>)[d.name] !== 'function') {
+      redis.defineCommand(d.name, { lua: d.lua, numberOfKeys: d.numberOfKeys });
+    }
+  }
+  return redis;
+}
+
+/** Thrown when a script is called with the wrong number of keys or does not exist. */
+export class ScriptUsageError extends Error {}
+
+/**
+ * Calls a script by name.
+ * @param keys exactly the script's KEYS, in its header's order
+ * @param args its ARGV, in order (numbers are sent as strings)
+ * @returns the script's raw reply (see the script header for codes)
+ * @throws ScriptUsageError on an unknown script or a wrong key count; Redis errors as thrown by ioredis
+ */
+export async function callScript(redis: Redis, name: string, keys: string[], args: Array<string | number>): Promise<unknown> {
+  const def = scriptDefs().get(name);
+  if (!def) throw new ScriptUsageError(`unknown Lua script ${name}`);
+  if (keys.length !== def.numberOfKeys) throw new ScriptUsageError(`${name} takes ${def.numberOfKeys} keys, got ${keys.length}`);
+  loadScripts(redis);
+  const fn = (redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[name];
+  if (!fn) throw new ScriptUsageError(`script ${name} not defined on connection`);
+  return fn.call(redis, ...keys, ...args.map(String));
+}

@@ -1,0 +1,11 @@
+/** Every command group of the `p3` CLI, one registrar per file. */
+import type { Command } from 'commander';
+import { registerRunCommand } from './run.js';
+import { registerReconcileCommands } from './reconcile.js';
+import { registerPlanCommands } from './plan.js';
+import { registerPaperExchangeCommand } from './paper-exchange.js';
+
+/** Adds commands to the program. */
+export type CommandRegistrar = (program: Command) => void;
+
+export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerPaperExchangeCommand];

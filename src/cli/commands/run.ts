@@ -1,0 +1,22 @@
+/** `p3 run <service...>`: runs services in the foreground until SIGINT/SIGTERM, then drains and exits 0. */
+import type { Command } from 'commander';
+import { createLogger } from '../../adapters/logging/logger.js';
+import { buildServices, resolveServiceNames, SERVICE_NAMES } from '../../services/registry.js';
+import { startServices, stopServices, waitForSignal } from '../../services/runtime.js';
+
+/** Registers `p3 run`. */
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description(`run services in the foreground (${SERVICE_NAMES.join(', ')}, or all)`)
+    .argument('<services...>', 'service names, or all')
+    .action(async (names: string[]) => {
+      const logger = createLogger('p3-run', 'info');
+      const services = await buildServices(resolveServiceNames(names), process.env);
+      const running = await startServices(services, logger);
+      const sig = await waitForSignal();
+      logger.info({ signal: sig }, 'stopping services');
+      await stopServices(running);
+      logger.info('stopped');
+    });
+}

@@ -1,0 +1,142 @@
+/**
+ * Plans (DESIGN §4): the zod schema, canonical JSON and the HMAC-SHA256 `mac` of the producer's key.
+ *
+ * A stream entry carries `plan` (canonical JSON) and `mac` (hex HMAC-SHA256 of that exact string).
+ * Verification is over the string as received, never over a re-serialisation. Keys come from
+ * `P3_KEY_<SOURCE>` (DESIGN §10): the plan's `source` upper-cased with every other character as `_`.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { parseDecimal } from './decimal.js';
+
+export const PLAN_ACTIONS = ['FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25', 'RECONCILE_CLOSE'] as const;
+export type PlanAction = (typeof PLAN_ACTIONS)[number];
+
+/** Fraction of the current position each exit action closes (exact decimal strings). */
+export const ACTION_FRACTION: Record<Exclude<PlanAction, 'RECONCILE_CLOSE'>, string> = {
+  FULL_CLOSE: '1',
+  PARTIAL_75: '0.75',
+  PARTIAL_50: '0.5',
+  PARTIAL_25: '0.25',
+};
+
+const decimalString = z
+  .union([z.string(), z.number()])
+  .transform((v, ctx) => {
+    const d = parseDecimal(v);
+    if (d === null || d.isNeg()) {
+      ctx.addIssue({ code: 'custom', message: 'must be a non-negative decimal' });
+      return z.NEVER;
+    }
+    return typeof v === 'number' ? String(v) : v.trim();
+  });
+
+/**
+ * A plan. `qty` is a base-asset quantity as a decimal string; for EXECUTE exits it may be absent (the
+ * permits resolve it from the fresh snapshot). `reduceOnly` is kept as sent (boolean or string) so the
+ * RECONCILE_CLOSE guardrails can reject anything but `true` by rule rather than by parse.
+ */
+export const PlanSchema = z.object({
+  plan_id: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, 'plan_id must be 1-64 of [A-Za-z0-9:._-]'),
+  symbol: z.string().regex(/^[A-Z0-9]{2,30}$/, 'symbol must be upper-case alphanumerics'),
+  decision: z.enum(['EXECUTE', 'RECONCILE_CLOSE']),
+  action: z.string().min(1).max(40),
+  side: z.enum(['BUY', 'SELL']).nullable().optional(),
+  qty: decimalString.nullable().optional(),
+  type: z.string().min(1).max(40).default('MARKET'),
+  reduceOnly: z.union([z.boolean(), z.string()]).default(true),
+  reason: z.string().max(200).default(''),
+  source: z.string().min(1).max(64),
+  kill_score: z.number().nullable().optional(),
+  ts_ms: z.number().int().nonnegative(),
+  drift_sig: z.string().max(128).optional(),
+});
+export type Plan = z.infer<typeof PlanSchema>;
+/** Input shape of a plan before defaults are applied. */
+export type PlanInput = z.input<typeof PlanSchema>;
+
+/** JSON with object keys sorted recursively and no whitespace: the exact string that is signed. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const parts = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`);
+  return `{${parts.join(',')}}`;
+}
+
+/** Environment variable holding the key of `source`: `exit_brain` → `P3_KEY_EXIT_BRAIN`, `p3.4` → `P3_KEY_P3_4`. */
+export function keyEnvName(source: string): string {
+  return `P3_KEY_${source.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+/** Hex HMAC-SHA256 of `payload` with `key`. */
+export function hmacHex(key: string, payload: string): string {
+  return createHmac('sha256', key).update(payload).digest('hex');
+}
+
+/** Stream entry fields of a signed plan: `{plan, mac}`. */
+export interface SignedPlanFields {
+  plan: string;
+  mac: string;
+}
+
+/**
+ * Validates and signs a plan for a stream entry.
+ * @throws ZodError when the plan is malformed
+ */
+export function signPlan(plan: PlanInput, key: string): SignedPlanFields {
+  const parsed = PlanSchema.parse(plan);
+  const payload = canonicalJson(parsed);
+  return { plan: payload, mac: hmacHex(key, payload) };
+}
+
+/** Why a plan entry was refused (the DLQ reason). */
+export type PlanRejectReason = 'malformed' | 'unknown_source' | 'bad_mac' | 'invalid_schema';
+
+/** Outcome of {@link verifyPlanEntry}. */
+export type PlanVerification = { ok: true; plan: Plan; raw: Record<string, unknown> } | { ok: false; reason: PlanRejectReason; detail: string; planId?: string };
+
+/**
+ * Verifies a stream entry: JSON, known source, MAC over the exact string, schema.
+ * @param fields the entry's fields (`plan`, `mac`)
+ * @param keyFor returns the key of a source, or undefined when the source is unknown
+ */
+export function verifyPlanEntry(fields: Record<string, string>, keyFor: (source: string) => string | undefined): PlanVerification {
+  const payload = fields.plan;
+  const mac = fields.mac;
+  if (typeof payload !== 'string' || payload === '') return { ok: false, reason: 'malformed', detail: 'no plan field' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(payload);
+  } catch {
+    return { ok: false, reason: 'malformed', detail: 'plan is not JSON' };
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, reason: 'malformed', detail: 'plan is not an object' };
+  const obj = raw as Record<string, unknown>;
+  const planId = typeof obj.plan_id === 'string' ? obj.plan_id : undefined;
+  const source = obj.source;
+  if (typeof source !== 'string' || source === '') return { ok: false, reason: 'unknown_source', detail: 'no source', planId };
+  const key = keyFor(source);
+  if (!key) return { ok: false, reason: 'unknown_source', detail: `no key for source ${source} (${keyEnvName(source)})`, planId };
+  if (typeof mac !== 'string' || !/^[0-9a-f]{64}$/i.test(mac)) return { ok: false, reason: 'bad_mac', detail: 'mac missing or not hex', planId };
+  const expected = Buffer.from(hmacHex(key, payload), 'hex');
+  const given = Buffer.from(mac.toLowerCase(), 'hex');
+  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'bad_mac', detail: 'mac does not verify', planId };
+  const parsed = PlanSchema.safeParse(obj);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    return { ok: false, reason: 'invalid_schema', detail: `${i?.path.join('.')}: ${i?.message}`, planId };
+  }
+  return { ok: true, plan: parsed.data, raw: obj };
+}
+
+/** Key lookup from the environment: `P3_KEY_<SOURCE>`. */
+export function envKeyLookup(env: Record<string, string | undefined>): (source: string) => string | undefined {
+  return (source) => {
+    const v = env[keyEnvName(source)];
+    return v && v.length > 0 ? v : undefined;
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * The exchange port (DESIGN §8). Adapters: ccxt (`binanceusdm`, production/demo/any base URL, including
+ * the paper exchange). Every quantity is an exact decimal base-asset quantity; every time is epoch ms.
+ */
+import type { Decimal } from '../domain/decimal.js';
+
+/** One position, one-way mode (positionSide BOTH): signed amount, + long, - short. */
+export interface ExchangePosition {
+  symbol: string;
+  /** Signed base-asset amount. */
+  amount: Decimal;
+  entryPrice: Decimal | null;
+  markPrice: Decimal | null;
+}
+
+/** A successful positions answer. Symbols absent from `positions` are flat (v3 omits flat symbols). */
+export interface PositionsAnswer {
+  positions: Map<string, ExchangePosition>;
+  /** When the answer was received, epoch ms (local clock). */
+  tsMs: number;
+}
+
+/** Trading rules of a symbol from exchangeInfo (`LOT_SIZE`/`MARKET_LOT_SIZE`, `PRICE_FILTER`, `MIN_NOTIONAL`). */
+export interface SymbolRules {
+  symbol: string;
+  /** MARKET_LOT_SIZE stepSize when present, else LOT_SIZE stepSize. */
+  stepSize: Decimal;
+  minQty: Decimal;
+  maxQty: Decimal | null;
+  tickSize: Decimal | null;
+  /** MIN_NOTIONAL `notional`, quote currency. */
+  minNotional: Decimal | null;
+}
+
+/** A MARKET order request. */
+export interface MarketOrderRequest {
+  symbol: string;
+  side: 'BUY' | 'SELL';
+  /** Base-asset quantity, already rounded to the lot step. */
+  qty: Decimal;
+  reduceOnly: boolean;
+  /** Deterministic client order id (`^[\.A-Z\:/a-z0-9_-]{1,36}$`). */
+  clientOrderId: string;
+}
+
+/** An order as known to the exchange. */
+export interface OrderInfo {
+  orderId: string;
+  clientOrderId: string;
+  symbol: string;
+  side: 'BUY' | 'SELL';
+  status: 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELED' | 'REJECTED' | 'EXPIRED' | string;
+  /** Ordered base-asset quantity. */
+  qty: Decimal;
+  /** Filled base-asset quantity. */
+  filledQty: Decimal;
+  avgPrice: Decimal | null;
+  reduceOnly: boolean;
+  /** Exchange update time, epoch ms. */
+  updateTimeMs: number | null;
+}
+
+/** The exchange, as every service sees it. Errors are the typed errors of `src/adapters/exchange/errors.ts`. */
+export interface ExchangeGateway {
+  /** Positions of all symbols (one-way mode). @throws HedgeModeRefused, RateLimited, Banned, Unavailable, Auth */
+  fetchPositions(): Promise<PositionsAnswer>;
+  /** Trading rules of `symbol`. @throws Unavailable when the symbol is unknown */
+  symbolRules(symbol: string): Promise<SymbolRules>;
+  /** Places a MARKET order. Never retried internally. @throws OutcomeUnknown, OrderRejected, ReduceOnlyRejected, RateLimited, Banned, Unavailable, Auth */
+  placeMarketOrder(req: MarketOrderRequest): Promise<OrderInfo>;
+  /** Looks an order up by client order id; null when the exchange does not know it. */
+  fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<OrderInfo | null>;
+  /** Exchange server time, epoch ms. */
+  serverTime(): Promise<number>;
+  /** Releases connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,28 @@
+/**
+ * The pieces every service builds the same way: logger, Redis connection (scripts loaded), metrics
+ * registry, instance id. A service's own configuration is parsed in its folder's `config.ts`.
+ */
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { createLogger, type Logger, type LogLevel } from '../adapters/logging/logger.js';
+import { createRedis } from '../adapters/redis/client.js';
+import { createRegistry } from './runtime.js';
+
+/** Shared infrastructure of one service instance. */
+export interface ServiceContext {
+  name: string;
+  /** `P3_INSTANCE_ID`, else `<hostname>-<pid>`; used as consumer name and heartbeat id. */
+  instanceId: string;
+  logger: Logger;
+  redis: Redis;
+  registry: Registry;
+}
+
+/** Builds a {@link ServiceContext}. Does not wait for Redis (services start and report not-ready). */
+export function createServiceContext(name: string, opts: { redisUrl: string; logLevel: LogLevel; instanceId?: string }): ServiceContext {
+  const logger = createLogger(name, opts.logLevel);
+  const instanceId = opts.instanceId ?? `${hostname()}-${process.pid}`;
+  const redis = createRedis(opts.redisUrl, { name: `p3:${name}:${instanceId}`, logger });
+  return { name, instanceId, logger, redis, registry: createRegistry(name) };
+}

@@ -1,0 +1,78 @@
+/**
+ * What every service shares: a lifecycle (start, drain, stop), a readiness probe, its own metrics
+ * registry and HTTP server, and signal handling for `p3 run`. Crash recovery is just startup: a service
+ * keeps no state outside Redis.
+ */
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from 'pino';
+import { startOpsServer, type OpsServer } from '../adapters/metrics/http.js';
+
+/** A long-running service (`p3 run <name>`). */
+export interface Service {
+  /** Service name, e.g. `reconcile-engine` (also the systemd unit suffix). */
+  readonly name: string;
+  /** The service's own Prometheus registry (several services may share a process). */
+  readonly registry: Registry;
+  /** Port for `/metrics`, `/healthz`, `/readyz` (0 = any free port). */
+  readonly metricsPort: number;
+  /** Starts loops; resolves once the service is running (not necessarily ready). */
+  start(): Promise<void>;
+  /** Stops taking new work, finishes the entry in hand, closes connections. Idempotent. */
+  stop(): Promise<void>;
+  /** Readiness checks for `/readyz` (e.g. `{redis: true, loop: true}`). */
+  readiness(): Record<string, boolean>;
+}
+
+/** Creates a registry with the default process metrics, labelled with the service name. */
+export function createRegistry(service: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/** A started service with its HTTP server. */
+export interface RunningService {
+  service: Service;
+  ops: OpsServer;
+}
+
+/** Starts each service and its HTTP server. On any failure, stops what was started and rethrows. */
+export async function startServices(services: Service[], logger?: Logger): Promise<RunningService[]> {
+  const running: RunningService[] = [];
+  try {
+    for (const service of services) {
+      await service.start();
+      const ops = await startOpsServer(service.registry, () => service.readiness(), service.metricsPort);
+      logger?.info({ service: service.name, metrics_port: ops.port }, `${service.name} started; metrics on :${ops.port}/metrics`);
+      running.push({ service, ops });
+    }
+  } catch (err) {
+    await stopServices(running);
+    throw err;
+  }
+  return running;
+}
+
+/** Stops services in reverse order, then their HTTP servers. Never throws. */
+export async function stopServices(running: RunningService[]): Promise<void> {
+  for (const r of [...running].reverse()) {
+    await r.service.stop().catch(() => undefined);
+    await r.ops.close().catch(() => undefined);
+  }
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+export function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+export { sleep } from '../lib/sleep.js';
