@@ -21,6 +21,9 @@ export const dlq = (stream: string): string => `${stream}.dlq`;
 /** Approximate MAXLEN of the events stream (seed 001: maxlen=10000). */
 export const EVENTS_MAXLEN = 10000;
 
+/** Approximate MAXLEN of the plan stream (generous: trimming must never reach entries a consumer has not read). */
+export const PLAN_STREAM_MAXLEN = 100000;
+
 export const keys = {
   snapshot: (sym: string) => `quantum:position:snapshot:${sym}`,
   ledger: (sym: string) => `quantum:position:ledger:${sym}`,
@@ -39,6 +42,12 @@ export const keys = {
   exchangeBackoffUntil: () => 'quantum:exchange:backoff_until',
   /** Trading state (ACTIVE/REDUCING/HALTED): per symbol, or global with `sym` omitted. */
   tradingState: (sym?: string) => (sym ? `quantum:governor:trading_state:${sym}` : 'quantum:governor:trading_state'),
+  /** Circuit breaker of a symbol (string JSON, TTL = cooldown): presence = the symbol is HALTED by the breaker. */
+  governorBreaker: (sym: string) => `quantum:governor:breaker:${sym}`,
+  /** Epoch ms of a symbol's last breaker trip (failures up to then never trip it again). */
+  governorBreakerLastTrip: (sym: string) => `quantum:governor:breaker_last_trip:${sym}`,
+  /** Token bucket hash of the governor's plan rate: `global`, or a symbol. Shared by every governor. */
+  governorRateBucket: (scope: string) => `quantum:governor:rate:${scope}`,
   /** Service heartbeat hash, one per instance. */
   heartbeat: (service: string, instance: string) => `quantum:heartbeat:${service}:${instance}`,
 } as const;
@@ -49,4 +58,6 @@ export const patterns = {
   snapshots: 'quantum:position:snapshot:*',
   states: 'quantum:reconcile:state:*',
   heartbeats: 'quantum:heartbeat:*',
+  tradingStates: 'quantum:governor:trading_state:*',
+  breakers: 'quantum:governor:breaker:*',
 } as const;
