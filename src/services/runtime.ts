@@ -6,6 +6,9 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
 import { startOpsServer, type OpsServer } from '../adapters/metrics/http.js';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../adapters/redis/client.js';
+import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 
 /** A long-running service (`p3 run <name>`). */
 export interface Service {
@@ -21,6 +24,10 @@ export interface Service {
   stop(): Promise<void>;
   /** Readiness checks for `/readyz` (e.g. `{redis: true, loop: true}`). */
   readiness(): Record<string, boolean>;
+  /** Optional: the service's Redis connection, used for its heartbeat (see `heartbeat.ts`). */
+  readonly redis?: Redis;
+  /** Optional: the instance id (`ServiceContext.instanceId`) reported in its heartbeat. */
+  readonly instanceId?: string;
 }
 
 /** Creates a registry with the default process metrics, labelled with the service name. */
@@ -35,6 +42,29 @@ export function createRegistry(service: string): Registry {
 export interface RunningService {
   service: Service;
   ops: OpsServer;
+  /** The service's heartbeat (absent when no Redis is known for it, see `heartbeat.ts`). */
+  heartbeat?: Heartbeat;
+  /** A connection opened for the heartbeat only (closed on stop). */
+  heartbeatRedis?: Redis;
+}
+
+/**
+ * Starts the heartbeat of a started service: on its own `redis`, else on a connection to
+ * `process.env.REDIS_URL`, else none. Never throws (a heartbeat must not stop a service).
+ */
+async function startServiceHeartbeat(service: Service, logger?: Logger): Promise<Pick<RunningService, 'heartbeat' | 'heartbeatRedis'>> {
+  let heartbeatRedis: Redis | undefined;
+  try {
+    let redis = service.redis;
+    if (!redis && process.env.REDIS_URL) redis = heartbeatRedis = createRedis(process.env.REDIS_URL, { name: `p3:heartbeat:${service.name}`, logger });
+    if (!redis) return {};
+    const heartbeat = await startHeartbeat(redis, { name: service.name, instance: service.instanceId, logger });
+    return { heartbeat, heartbeatRedis };
+  } catch (err) {
+    heartbeatRedis?.disconnect();
+    logger?.warn({ service: service.name, err: (err as Error).message }, 'heartbeat not started');
+    return {};
+  }
 }
 
 /** Starts each service and its HTTP server. On any failure, stops what was started and rethrows. */
@@ -45,7 +75,7 @@ export async function startServices(services: Service[], logger?: Logger): Promi
       await service.start();
       const ops = await startOpsServer(service.registry, () => service.readiness(), service.metricsPort);
       logger?.info({ service: service.name, metrics_port: ops.port }, `${service.name} started; metrics on :${ops.port}/metrics`);
-      running.push({ service, ops });
+      running.push({ service, ops, ...(await startServiceHeartbeat(service, logger)) });
     }
   } catch (err) {
     await stopServices(running);
@@ -57,6 +87,8 @@ export async function startServices(services: Service[], logger?: Logger): Promi
 /** Stops services in reverse order, then their HTTP servers. Never throws. */
 export async function stopServices(running: RunningService[]): Promise<void> {
   for (const r of [...running].reverse()) {
+    await r.heartbeat?.stop().catch(() => undefined);
+    r.heartbeatRedis?.disconnect();
     await r.service.stop().catch(() => undefined);
     await r.ops.close().catch(() => undefined);
   }
