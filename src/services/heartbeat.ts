@@ -24,7 +24,8 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { keys, patterns } from '../adapters/redis/keys.js';
+import { Gauge, type Registry } from 'prom-client';
+import { dlq, keys, patterns, STREAMS } from '../adapters/redis/keys.js';
 import { scanKeys } from '../adapters/redis/client.js';
 
 /** Default interval between beats, milliseconds. */
@@ -200,4 +201,37 @@ export function livenessReport(heartbeats: HeartbeatInfo[], expected: readonly s
     (alive[hb.name] ??= []).push(hb);
   }
   return { alive, missing: expected.filter((n) => !alive[n]?.length), stale };
+}
+
+/** Name of the dead-letter gauge registered by {@link registerDlqGauge}. */
+export const DLQ_GAUGE_NAME = 'p3_dlq_entries';
+
+/**
+ * Registers the gauge `p3_dlq_entries{stream}` in `registry`: the length (XLEN) of every dead-letter
+ * stream `<stream>.dlq` of `STREAMS`, read at scrape time. Every service exports it (the alert takes
+ * `max by (stream)`), so the alert does not depend on one process. While Redis is unreachable the
+ * previous values stay (the service-down and Redis alerts say why). Registering twice is a no-op.
+ */
+export function registerDlqGauge(registry: Registry, redis: Redis): void {
+  if (registry.getSingleMetric(DLQ_GAUGE_NAME)) return;
+  const streams = Object.values(STREAMS).map(dlq);
+  new Gauge({
+    name: DLQ_GAUGE_NAME,
+    help: 'Entries in each dead-letter stream (<stream>.dlq); any entry is a message rejected for good',
+    labelNames: ['stream'],
+    registers: [registry],
+    async collect() {
+      try {
+        const pipe = redis.pipeline();
+        for (const s of streams) pipe.xlen(s);
+        const res = (await pipe.exec()) ?? [];
+        streams.forEach((s, i) => {
+          const [err, n] = res[i] ?? [null, 0];
+          if (!err) this.set({ stream: s }, Number(n));
+        });
+      } catch {
+        // Redis down: keep the last values.
+      }
+    },
+  });
 }

@@ -79,6 +79,12 @@ describe('heartbeat', () => {
     const key = keys.heartbeat('position-state-brain', 'psb-test');
     expect(await redis.hget(key, 'name')).toBe('position-state-brain');
     expect(running[0]?.heartbeat?.key).toBe(key);
+    // The same connection feeds the dead-letter gauge, read at scrape time.
+    await redis.xadd('quantum:stream:apply.plan.dlq', '*', 'reason', 'bad_mac');
+    await redis.xadd('quantum:stream:apply.plan.dlq', '*', 'reason', 'bad_mac');
+    const text = await svc.registry.metrics();
+    expect(text).toContain('p3_dlq_entries{stream="quantum:stream:apply.plan.dlq"} 2');
+    expect(text).toContain('p3_dlq_entries{stream="quantum:stream:reconcile.close.dlq"} 0');
     await stopServices(running);
     expect(await redis.exists(key)).toBe(0);
   });
