@@ -48,6 +48,10 @@ export const keys = {
   governorBreakerLastTrip: (sym: string) => `quantum:governor:breaker_last_trip:${sym}`,
   /** Token bucket hash of the governor's plan rate: `global`, or a symbol. Shared by every governor. */
   governorRateBucket: (scope: string) => `quantum:governor:rate:${scope}`,
+  /** Apply layer: order sent for a plan (hash: plan_id, entry_id, symbol, side, qty, reduce_only, decision, ts_ms), TTL 86400 s. */
+  applyOrder: (clientOrderId: string) => `quantum:apply:order:${clientOrderId}`,
+  /** Apply layer: sorted set client_order_id -> send time (epoch ms) of orders not yet recorded (in-flight sweep). */
+  applyPending: () => 'quantum:apply:pending',
   /** Service heartbeat hash, one per instance. */
   heartbeat: (service: string, instance: string) => `quantum:heartbeat:${service}:${instance}`,
 } as const;

@@ -1,0 +1,41 @@
+--[[
+  applyBegin: moves a plan from stage `claimed` to `sending` and records the order in flight, in one
+  atomic step, just before the order is sent. Only the owner of the claim (exact dedupe value) can do it,
+  so two consumers can never both send the order of one plan.
+
+  Input:
+    KEYS[1] dedupe key        quantum:apply:dedupe:<plan_id>
+    KEYS[2] in-flight hash    quantum:apply:inflight:<SYM>   (field client_order_id -> ts_ms; read by the
+                              reconcile engine's grace rule)
+    KEYS[3] pending zset      quantum:apply:pending          (client_order_id scored by ts_ms; in-flight sweep)
+    KEYS[4] order hash        quantum:apply:order:<client_order_id>
+
+    ARGV[1] expected dedupe value (claimed|<entry>|<token>)
+    ARGV[2] new dedupe value      (sending|<entry>|<token>)
+    ARGV[3] client order id
+    ARGV[4] ts_ms (epoch ms, now)
+    ARGV[5] in-flight hash TTL, seconds
+    ARGV[6] order info: JSON object of string fields for KEYS[4]
+    ARGV[7] order hash TTL, seconds
+
+  Output:
+    1  recorded; the caller may send
+    0  not the owner (value differs); nothing written, the caller must NOT send
+]]
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
+redis.call('ZADD', KEYS[3], tonumber(ARGV[4]), ARGV[3])
+local info = cjson.decode(ARGV[6])
+local flat = {}
+for k, v in pairs(info) do
+  flat[#flat + 1] = tostring(k)
+  flat[#flat + 1] = tostring(v)
+end
+redis.call('DEL', KEYS[4])
+redis.call('HSET', KEYS[4], unpack(flat))
+redis.call('EXPIRE', KEYS[4], tonumber(ARGV[7]))
+return 1

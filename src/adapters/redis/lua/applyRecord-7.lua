@@ -1,0 +1,92 @@
+--[[
+  applyRecord: records the outcome of a plan exactly once: the apply.result entry, the end of the
+  in-flight record and the dedupe stage `done`, and for an EXECUTE fill the ledger update, all in ONE
+  atomic step (DESIGN §7).
+
+  Fence: when the dedupe value already starts with `done|` (or is not a claimed/sending value of this
+  system), nothing is written: another consumer recorded this plan first.
+
+  Ledger (ARGV[4] = '1'): identical to ledgerWrite-4.lua (compare-and-set on the fingerprint
+    version|ledger_amt|ledger_side|last_known_amt|last_side|<legacy ledger_amount>
+  computed by ledgerFingerprint() in src/domain/position.ts, legacy layouts migrated with a
+  LEDGER_MIGRATED event). ledgerWrite-4.lua cannot be used directly because the fence and the in-flight
+  removal must be in the same step as the ledger write.
+
+  Input:
+    KEYS[1] dedupe key         quantum:apply:dedupe:<plan_id>
+    KEYS[2] in-flight hash     quantum:apply:inflight:<SYM>
+    KEYS[3] pending zset       quantum:apply:pending
+    KEYS[4] result stream      quantum:stream:apply.result
+    KEYS[5] ledger hash        quantum:position:ledger:<SYM>
+    KEYS[6] legacy ledger hash quantum:position:<SYM>
+    KEYS[7] events stream      quantum:stream:reconcile.events
+
+    ARGV[1] client order id ('' = no order was sent)
+    ARGV[2] result: JSON object of string fields (XADD to KEYS[4], MAXLEN ~ 100000)
+    ARGV[3] dedupe value to set (done|<entry>|<status>), TTL kept
+    ARGV[4] '1' = write the ledger, '0' = result only
+    ARGV[5] expected ledger fingerprint
+    ARGV[6] new ledger_amt (signed decimal string)
+    ARGV[7] new ledger_side (LONG|SHORT|FLAT)
+    ARGV[8] ts_epoch (epoch seconds, decimal string)
+    ARGV[9] events MAXLEN (approximate)
+    ARGV[10] symbol
+    ARGV[11] ts_ms
+
+  Output:
+    n >= 1  recorded; n = new ledger version when the ledger was written, else 1
+    0       ledger fingerprint conflict: nothing written (re-read and retry)
+    -1      fenced: the plan was already recorded; nothing written
+]]
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local stage = string.match(cur, '^([a-z]+)|')
+  if stage ~= 'claimed' and stage ~= 'sending' then
+    return -1
+  end
+end
+
+local function s(v) if v then return v else return '' end end
+local version = 1
+if ARGV[4] == '1' then
+  local h = redis.call('HMGET', KEYS[5], 'version', 'ledger_amt', 'ledger_side', 'last_known_amt', 'last_side')
+  local legacyAmt = redis.call('HGET', KEYS[6], 'ledger_amount')
+  local fp = s(h[1]) .. '|' .. s(h[2]) .. '|' .. s(h[3]) .. '|' .. s(h[4]) .. '|' .. s(h[5]) .. '|' .. s(legacyAmt)
+  if fp ~= ARGV[5] then
+    return 0
+  end
+  version = (tonumber(h[1]) or 0) + 1
+  local migrated = false
+  if h[4] or h[5] then
+    redis.call('HDEL', KEYS[5], 'last_known_amt', 'last_side', 'last_executed_qty', 'updated_at')
+    migrated = true
+  end
+  if legacyAmt then
+    redis.call('HDEL', KEYS[6], 'ledger_amount')
+    migrated = true
+  end
+  redis.call('HSET', KEYS[5], 'ledger_amt', ARGV[6], 'ledger_side', ARGV[7], 'ts_epoch', ARGV[8],
+    'source', 'apply', 'version', tostring(version))
+  if migrated then
+    redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[9], '*', 'event', 'LEDGER_MIGRATED', 'symbol', ARGV[10],
+      'old_fingerprint', ARGV[5], 'ledger_amt', ARGV[6], 'ledger_version', tostring(version), 'ts_ms', ARGV[11])
+  end
+end
+
+local t = cjson.decode(ARGV[2])
+local flat = {}
+for k, v in pairs(t) do
+  flat[#flat + 1] = tostring(k)
+  flat[#flat + 1] = tostring(v)
+end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*', unpack(flat))
+if ARGV[1] ~= '' then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
+if cur then
+  redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', 86400)
+end
+return version
