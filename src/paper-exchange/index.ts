@@ -1,0 +1,284 @@
+/**
+ * The paper exchange: a Binance-USDⓈ-M-compatible HTTP server on loopback (DESIGN §8/§10), so the demo
+ * and the tests talk to it through the same ccxt adapter production uses.
+ *
+ * Exchange endpoints (Binance's paths, `{code, msg}` error bodies, `X-MBX-USED-WEIGHT-1M` and
+ * `X-MBX-ORDER-COUNT-1M` headers): `GET /fapi/v1/ping`, `GET /fapi/v1/time`, `GET /fapi/v1/exchangeInfo`,
+ * `GET /fapi/v1/premiumIndex`, and SIGNED (see auth.ts): `GET /fapi/v1/leverageBracket`,
+ * `GET /fapi/v2/positionRisk`, `GET /fapi/v3/positionRisk`, `POST /fapi/v1/order` (MARKET only;
+ * `newOrderRespType` ACK (default) or RESULT), `GET /fapi/v1/order` (by `orderId` or `origClientOrderId`),
+ * `GET|POST /fapi/v1/positionSide/dual`. Admin API under `/admin` (admin.ts), loopback clients only.
+ * Faults (faults.ts) apply to exchange endpoints only.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { handleAdmin, type RequestLogEntry } from './admin.js';
+import { checkSigned, type Params } from './auth.js';
+import { FaultTable, type ActiveFault } from './faults.js';
+import { exchangeInfo, leverageBrackets, orderBody, positionRiskV2, positionRiskV3 } from './shapes.js';
+import { BinanceError, PaperBook, type PaperSymbolRules } from './state.js';
+import { fmt } from '../domain/decimal.js';
+
+export { BinanceError, PaperBook } from './state.js';
+export type { PaperOrder, PaperSymbolRules } from './state.js';
+export type { FaultSpec, FaultKind } from './faults.js';
+
+/** Options of {@link startPaperExchange}. */
+export interface PaperExchangeOptions {
+  /** TCP port; 0 (default) = a free port. */
+  port?: number;
+  /** Bind address, default `127.0.0.1`. */
+  host?: string;
+  /** Symbols traded, default `BTCUSDT,ETHUSDT`. */
+  symbols?: string[];
+  /** Initial signed positions, e.g. `{BTCUSDT: '0.007'}` (entry at the mark price). */
+  positions?: Record<string, string>;
+  /** Mark prices, default BTCUSDT 95000, ETHUSDT 3300, others 100. */
+  markPrices?: Record<string, string>;
+  /** Trading-rule overrides per symbol (defaults: lot step 0.001, min qty 0.001, min notional 5). */
+  rules?: Record<string, Partial<PaperSymbolRules>>;
+  /** API key accepted; generated when absent. */
+  apiKey?: string;
+  /** API secret; generated when absent. */
+  apiSecret?: string;
+}
+
+/** A running paper exchange. */
+export interface PaperExchange {
+  /** `http://127.0.0.1:PORT` (the host given, loopback by default). */
+  url: string;
+  port: number;
+  apiKey: string;
+  apiSecret: string;
+  /** The book, for in-process inspection (tests use the admin API instead). */
+  book: PaperBook;
+  /** Stops the server, ending held (timeout-fault) requests. */
+  close(): Promise<void>;
+}
+
+/** 503 body of Binance when the execution status is unknown. */
+export const UNKNOWN_ERROR_MSG = 'Unknown error, please check your request or try again later.';
+
+interface Reply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+const err = (e: BinanceError): Reply => ({ status: e.httpStatus, body: { code: e.code, msg: e.msg } });
+
+function isLoopback(addr: string | undefined): boolean {
+  if (!addr) return false;
+  return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * Starts a paper exchange.
+ * @throws Error when the port cannot be bound or an option is invalid (bad position/mark price)
+ */
+export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promise<PaperExchange> {
+  const symbols = (opts.symbols ?? ['BTCUSDT', 'ETHUSDT']).map((s) => s.toUpperCase());
+  const book = new PaperBook(symbols, opts.positions ?? {}, opts.markPrices ?? {}, opts.rules ?? {});
+  const account = { apiKey: opts.apiKey ?? randomBytes(24).toString('hex'), apiSecret: opts.apiSecret ?? randomBytes(32).toString('hex') };
+  const faults = new FaultTable();
+  const requests: RequestLogEntry[] = [];
+  const weightWindow: number[] = [];
+  const orderWindow: number[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const later = (ms: number, fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+  };
+
+  /** Serves one exchange request against the book (faults are handled by the caller). */
+  const route = (method: string, path: string, rawQuery: string, rawBody: string, params: Params, apiKey: string | undefined): Reply => {
+    const now = Date.now();
+    const signed = () => checkSigned(apiKey, rawQuery, rawBody, params, account, now);
+    const symbolParam = () => {
+      const s = params.symbol;
+      if (s === undefined) throw new BinanceError(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.");
+      book.rulesOf(s);
+      return s;
+    };
+    try {
+      switch (`${method} ${path}`) {
+        case 'GET /fapi/v1/ping':
+          return { status: 200, body: {} };
+        case 'GET /fapi/v1/time':
+          return { status: 200, body: { serverTime: now } };
+        case 'GET /fapi/v1/exchangeInfo':
+          return { status: 200, body: exchangeInfo(book, now) };
+        case 'GET /fapi/v1/premiumIndex': {
+          const list = [...book.rules.keys()].map((s) => ({ symbol: s, markPrice: fmt(book.markOf(s)), indexPrice: fmt(book.markOf(s)), estimatedSettlePrice: fmt(book.markOf(s)), lastFundingRate: '0.00010000', interestRate: '0.00010000', nextFundingTime: now - (now % 28_800_000) + 28_800_000, time: now }));
+          return { status: 200, body: params.symbol ? (list.find((x) => x.symbol === symbolParam()) as unknown) : list };
+        }
+        case 'GET /fapi/v1/leverageBracket':
+          signed();
+          return { status: 200, body: leverageBrackets(book, params.symbol === undefined ? undefined : symbolParam()) };
+        case 'GET /fapi/v2/positionRisk':
+          signed();
+          return { status: 200, body: positionRiskV2(book, params.symbol === undefined ? undefined : symbolParam()) };
+        case 'GET /fapi/v3/positionRisk':
+          signed();
+          return { status: 200, body: positionRiskV3(book, params.symbol === undefined ? undefined : symbolParam()) };
+        case 'GET /fapi/v1/positionSide/dual':
+          signed();
+          return { status: 200, body: { dualSidePosition: book.dualSidePosition } };
+        case 'POST /fapi/v1/positionSide/dual': {
+          signed();
+          const want = params.dualSidePosition === 'true';
+          if (want === book.dualSidePosition) throw new BinanceError(400, -4059, 'No need to change position side.');
+          book.dualSidePosition = want;
+          return { status: 200, body: { code: 200, msg: 'success' } };
+        }
+        case 'POST /fapi/v1/order': {
+          signed();
+          orderWindow.push(now);
+          const clientOrderId = params.newClientOrderId ?? `paper_${randomBytes(8).toString('hex')}`;
+          if (!/^[.A-Z:/a-z0-9_-]{1,36}$/.test(clientOrderId)) throw new BinanceError(400, -4015, 'Client order id is not valid.');
+          const respType = params.newOrderRespType ?? 'ACK';
+          const order = book.placeOrder({
+            symbol: params.symbol ?? '',
+            side: params.side ?? '',
+            type: params.type ?? '',
+            quantity: params.quantity,
+            reduceOnly: params.reduceOnly === 'true',
+            clientOrderId,
+            positionSide: params.positionSide,
+          });
+          return { status: 200, body: orderBody(order, respType !== 'RESULT') };
+        }
+        case 'GET /fapi/v1/order': {
+          signed();
+          const s = symbolParam();
+          return { status: 200, body: orderBody(book.findOrder(s, params.orderId, params.origClientOrderId)) };
+        }
+        default:
+          return { status: 404, body: { code: -5000, msg: `Path ${method} ${path}, Method ${method} is invalid` } };
+      }
+    } catch (e) {
+      if (e instanceof BinanceError) return err(e);
+      return { status: 500, body: { code: -1000, msg: `An unknown error occurred while processing the request. ${(e as Error).message}` } };
+    }
+  };
+
+  const send = (res: ServerResponse, log: RequestLogEntry | null, reply: Reply) => {
+    if (res.writableEnded || res.destroyed) return;
+    const now = Date.now();
+    while (weightWindow.length > 0 && (weightWindow[0] as number) < now - 60_000) weightWindow.shift();
+    while (orderWindow.length > 0 && (orderWindow[0] as number) < now - 60_000) orderWindow.shift();
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-mbx-used-weight-1m': String(weightWindow.length),
+      'x-mbx-order-count-1m': String(orderWindow.length),
+      ...reply.headers,
+    };
+    if (log) log.status = reply.status;
+    res.writeHead(reply.status, headers);
+    res.end(JSON.stringify(reply.body));
+  };
+
+  const faultReply = (f: ActiveFault, now: number): Reply | null => {
+    if (f.kind === 'http_429') {
+      const s = f.retry_after_s ?? 1;
+      return { status: 429, headers: { 'retry-after': String(s) }, body: { code: -1003, msg: 'Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute. Please use the websocket for live updates to avoid polling the API.' } };
+    }
+    if (f.kind === 'http_418') {
+      const s = f.retry_after_s ?? 2;
+      return { status: 418, headers: { 'retry-after': String(s) }, body: { code: -1003, msg: `Way too many requests; IP(127.0.0.1) banned until ${now + s * 1000}. Please use the websocket for live updates to avoid bans.` } };
+    }
+    return null;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const rawUrl = req.url ?? '/';
+    const qi = rawUrl.indexOf('?');
+    const path = (qi >= 0 ? rawUrl.slice(0, qi) : rawUrl).replace(/\/+$/, '') || '/';
+    const rawQuery = qi >= 0 ? rawUrl.slice(qi + 1) : '';
+    const rawBody = await readBody(req);
+
+    if (path === '/admin' || path.startsWith('/admin/')) {
+      const reply = isLoopback(req.socket.remoteAddress) ? handleAdmin({ book, faults, requests }, method, path, rawBody) : { status: 403, body: { error: 'admin API is loopback only' } };
+      send(res, null, reply);
+      return;
+    }
+
+    const now = Date.now();
+    const log: RequestLogEntry = { ts_ms: now, method, path, status: 0 };
+    requests.push(log);
+    if (requests.length > 100_000) requests.splice(0, requests.length - 100_000);
+    weightWindow.push(now);
+
+    const params: Params = {};
+    for (const [k, v] of new URLSearchParams(rawQuery)) params[k] = v;
+    const ct = String(req.headers['content-type'] ?? '');
+    if (rawBody !== '' && (ct.includes('x-www-form-urlencoded') || ct === '')) for (const [k, v] of new URLSearchParams(rawBody)) params[k] = v;
+    const apiKey = req.headers['x-mbx-apikey'];
+
+    const decision = faults.decide(path, now);
+    const run = () => {
+      const f = decision.fault;
+      const pre = f ? faultReply(f, Date.now()) : null;
+      if (pre) return send(res, log, pre);
+      const reply = route(method, path, rawQuery, rawBody, params, typeof apiKey === 'string' ? apiKey : undefined);
+      if (f?.kind === 'http_503_unknown') return send(res, log, { status: 503, body: { code: -1000, msg: UNKNOWN_ERROR_MSG } });
+      if (f?.kind === 'timeout') {
+        // executed; the reply is never sent, or only after latency_ms
+        if (f.latency_ms !== undefined) later(f.latency_ms, () => send(res, log, reply));
+        return;
+      }
+      send(res, log, reply);
+    };
+    if (decision.delayMs > 0) later(decision.delayMs, run);
+    else run();
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: Error) => {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ code: -1000, msg: e.message }));
+      }
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  let closed = false;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    apiKey: account.apiKey,
+    apiSecret: account.apiSecret,
+    book,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * Typed helpers over the paper exchange's admin HTTP API (DESIGN §10) for tests. Each throws when the
+ * admin API answers with a non-2xx status (message = its `error`).
+ */
+import type { FaultSpec, PaperOrder } from '../../src/paper-exchange/index.js';
+
+export { startPaperExchange, type PaperExchange } from '../../src/paper-exchange/index.js';
+
+/** A position as `GET /admin/positions` reports it (decimal strings). */
+export interface AdminPosition {
+  positionAmt: string;
+  entryPrice: string;
+  markPrice: string;
+}
+
+/** One exchange request as logged by the paper exchange. */
+export interface AdminRequest {
+  ts_ms: number;
+  method: string;
+  path: string;
+  status: number;
+}
+
+async function call<T>(url: string, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const json = text === '' ? null : (JSON.parse(text) as unknown);
+  if (!res.ok) throw new Error(`paper admin ${method} ${path} -> ${res.status}: ${(json as { error?: string } | null)?.error ?? text}`);
+  return json as T;
+}
+
+/** A manual trade at the mark price (`POST /admin/trade`). Returns the logged order and the new position. */
+export function adminTrade(url: string, symbol: string, side: 'BUY' | 'SELL', qty: string): Promise<{ order: PaperOrder; position: AdminPosition }> {
+  return call(url, 'POST', '/admin/trade', { symbol, side, qty });
+}
+
+/** Every symbol's position (`GET /admin/positions`), flat ones as `"0"`. */
+export function adminPositions(url: string): Promise<Record<string, AdminPosition>> {
+  return call(url, 'GET', '/admin/positions');
+}
+
+/** Sets a position outright (`POST /admin/positions`). */
+export function adminSetPosition(url: string, symbol: string, amount: string, entryPrice?: string): Promise<AdminPosition> {
+  return call(url, 'POST', '/admin/positions', { symbol, amount, ...(entryPrice ? { entry_price: entryPrice } : {}) });
+}
+
+/** Every order received, accepted or not (`GET /admin/orders`). */
+export function adminOrders(url: string): Promise<PaperOrder[]> {
+  return call(url, 'GET', '/admin/orders');
+}
+
+/** Installs a fault (`POST /admin/faults`). */
+export function adminFaults(url: string, fault: FaultSpec): Promise<unknown> {
+  return call(url, 'POST', '/admin/faults', fault);
+}
+
+/** Removes every fault (`DELETE /admin/faults`). */
+export async function clearFaults(url: string): Promise<void> {
+  await call(url, 'DELETE', '/admin/faults');
+}
+
+/** Sets a symbol's mark price (`POST /admin/mark-price`). */
+export function setMarkPrice(url: string, symbol: string, price: string): Promise<AdminPosition> {
+  return call(url, 'POST', '/admin/mark-price', { symbol, price });
+}
+
+/** Every exchange request received (`GET /admin/requests`). */
+export function adminRequests(url: string): Promise<AdminRequest[]> {
+  return call(url, 'GET', '/admin/requests');
+}
+
+/** Clears the request log (`DELETE /admin/requests`). */
+export async function clearRequests(url: string): Promise<void> {
+  await call(url, 'DELETE', '/admin/requests');
+}
+
+/** Switches hedge mode on or off (`POST /admin/position-mode`). */
+export async function setPositionMode(url: string, dual: boolean): Promise<void> {
+  await call(url, 'POST', '/admin/position-mode', { dual });
+}
