@@ -1,5 +1,119 @@
-/** CLI commands: plan submit, trading-state. Not implemented yet. */
-import type { Command } from 'commander';
+/**
+ * CLI commands: `p3 plan submit` (a signed exit plan on `quantum:stream:apply.plan`, prints the plan id)
+ * and `p3 trading-state set|show` (the governor's ACTIVE/REDUCING/HALTED, global or per symbol).
+ */
+import { userInfo, hostname } from 'node:os';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Redis } from 'ioredis';
+import { createRedis, waitReady } from '../../adapters/redis/client.js';
+import { envz, parseEnv } from '../../config/env.js';
+import { TRADING_STATES, type TradingState, type TradingStateRead } from '../../domain/governor.js';
+import { DEFAULT_PLAN_SOURCE, EXIT_ACTIONS, planKeyFromEnv, submitPlan, type ExitAction } from '../../plans/submit.js';
+import { readTradingStates, setTradingState } from '../../services/governor/trading-state.js';
+
+async function withRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const { REDIS_URL } = parseEnv({ REDIS_URL: envz.redisUrl() }, process.env);
+  const redis = createRedis(REDIS_URL, { name: 'p3:cli', overrides: { retryStrategy: () => null, enableOfflineQueue: true } });
+  redis.on('error', () => undefined);
+  try {
+    await waitReady(redis, 5000);
+    return await fn(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Reports a usage error found after parsing: message on stderr, exit code 2. */
+function usageError(msg: string): void {
+  process.stderr.write(`p3: ${msg}\n`);
+  process.exitCode = 2;
+}
+
+function parseSymbol(v: string): string {
+  const s = v.trim().toUpperCase();
+  if (!/^[A-Z0-9]{2,30}$/.test(s)) throw new InvalidArgumentError('must be an upper-case symbol like BTCUSDT');
+  return s;
+}
+
+function parseAction(v: string): ExitAction {
+  const a = v.trim().toUpperCase();
+  if (!(EXIT_ACTIONS as readonly string[]).includes(a)) throw new InvalidArgumentError(`must be one of ${EXIT_ACTIONS.join(', ')}`);
+  return a as ExitAction;
+}
+
+function parseKillScore(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number');
+  return n;
+}
+
+function parseState(v: string): TradingState {
+  const s = v.trim().toUpperCase();
+  if (!(TRADING_STATES as readonly string[]).includes(s)) throw new InvalidArgumentError(`must be one of ${TRADING_STATES.join(', ')}`);
+  return s as TradingState;
+}
+
+function describe(r: TradingStateRead): string {
+  if (r.state === 'INVALID') return `INVALID (${r.error}; the governor treats it as HALTED)`;
+  if (!r.set) return 'ACTIVE (default, never set)';
+  return `${r.state} reason=${JSON.stringify(r.reason)} by=${r.by} since=${r.tsMs ? new Date(r.tsMs).toISOString() : '?'}`;
+}
 
 /** Registers the commands of this file. */
-export function registerPlanCommands(_program: Command): void {}
+export function registerPlanCommands(program: Command): void {
+  const plan = program.command('plan').description('plans for the permit chain');
+  plan
+    .command('submit')
+    .description('sign and submit an exit plan to quantum:stream:apply.plan; prints the plan id')
+    .requiredOption('--symbol <symbol>', 'symbol, e.g. BTCUSDT', parseSymbol)
+    .requiredOption('--action <action>', EXIT_ACTIONS.join('|'), parseAction)
+    .option('--plan-id <id>', 'plan id (default: 16 random hex characters)')
+    .option('--kill-score <x>', "the strategy's kill score", parseKillScore)
+    .option('--source <source>', 'producer name; key from P3_KEY_<SOURCE>', DEFAULT_PLAN_SOURCE)
+    .action(async (o: { symbol: string; action: ExitAction; planId?: string; killScore?: number; source: string }) => {
+      const key = planKeyFromEnv(process.env, o.source);
+      if (o.planId !== undefined && !/^[A-Za-z0-9:._-]{1,64}$/.test(o.planId)) return usageError('--plan-id must be 1-64 of [A-Za-z0-9:._-]');
+      const id = await withRedis((redis) => submitPlan(redis, { symbol: o.symbol, action: o.action, planId: o.planId, killScore: o.killScore ?? null, source: o.source }, key));
+      process.stdout.write(`${id}\n`);
+    });
+
+  const ts = program.command('trading-state').description("the governor's trading state (ACTIVE, REDUCING = only reduce-only plans, HALTED = nothing)");
+  ts.command('set')
+    .description('set the global state (`set STATE`) or a symbol\'s (`set SYMBOL STATE`)')
+    .argument('<args...>', '[SYMBOL] STATE')
+    .requiredOption('--reason <reason>', 'why (recorded with the state and in quantum:stream:governor.events)')
+    .action(async (args: string[], o: { reason: string }) => {
+      if (args.length < 1 || args.length > 2) return usageError('usage: p3 trading-state set [SYMBOL] STATE --reason R');
+      let symbol: string | undefined;
+      let state: TradingState;
+      try {
+        symbol = args.length === 2 ? parseSymbol(args[0] as string) : undefined;
+        state = parseState(args[args.length - 1] as string);
+      } catch (err) {
+        return usageError(`trading-state set: ${(err as Error).message}`);
+      }
+      let user = 'unknown';
+      try {
+        user = userInfo().username;
+      } catch {
+        /* no passwd entry */
+      }
+      const by = `cli:${user}@${hostname()}`;
+      await withRedis((redis) => setTradingState(redis, { symbol, state, reason: o.reason, by }));
+      process.stdout.write(`${symbol ?? 'global'}: ${state} (reason=${JSON.stringify(o.reason)})\n`);
+    });
+  ts.command('show')
+    .description('show the global and per-symbol trading states and open circuit breakers')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) => {
+      const view = await withRedis((redis) => readTradingStates(redis));
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+        return;
+      }
+      const lines = [`global: ${describe(view.global)}`];
+      for (const [sym, r] of Object.entries(view.symbols)) lines.push(`${sym}: ${describe(r)}`);
+      for (const b of view.breakers) lines.push(`${b.symbol}: HALTED by circuit breaker (${String(b.detail.errors ?? '?')} errors; ${b.ttlSec}s left)`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+}

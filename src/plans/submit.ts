@@ -1,0 +1,88 @@
+/**
+ * Building, signing and submitting plans for strategies written in TypeScript (and `p3 plan submit`).
+ * A plan names what it wants (an exit action on the current position, reduce-only); the quantity is
+ * resolved by the permits from the fresh exchange snapshot (DESIGN §4).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { PLAN_STREAM_MAXLEN, STREAMS } from '../adapters/redis/keys.js';
+import { ConfigError, type Env } from '../config/env.js';
+import { keyEnvName, signPlan, type PlanInput } from '../domain/plan.js';
+
+/** Exit actions a strategy may submit. */
+export const EXIT_ACTIONS = ['FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25'] as const;
+export type ExitAction = (typeof EXIT_ACTIONS)[number];
+
+/** What a strategy asks for. */
+export interface ExitPlanRequest {
+  /** Upper-case symbol, e.g. `BTCUSDT`. */
+  symbol: string;
+  action: ExitAction;
+  /** Plan id (1-64 of `[A-Za-z0-9:._-]`); default 16 random hex characters (seed style `81c162f536289e05`). */
+  planId?: string;
+  /** The strategy's score (seed 004 `kill_score=0.539`), informational. */
+  killScore?: number | null;
+  /** Producer name; its key is `P3_KEY_<SOURCE>` (default `exit_brain`). */
+  source?: string;
+  /** Free-text reason (default `exit`). */
+  reason?: string;
+  /** Plan time, epoch ms (default now). */
+  tsMs?: number;
+}
+
+/** Default plan source (seed 004's exit brain). */
+export const DEFAULT_PLAN_SOURCE = 'exit_brain';
+
+/** A new random plan id (16 hex characters). */
+export function newPlanId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/** Builds the plan of an exit request: EXECUTE, MARKET, reduce-only, no qty (resolved by the permits). */
+export function buildExitPlan(req: ExitPlanRequest): PlanInput {
+  return {
+    plan_id: req.planId ?? newPlanId(),
+    symbol: req.symbol.toUpperCase(),
+    decision: 'EXECUTE',
+    action: req.action,
+    type: 'MARKET',
+    reduceOnly: true,
+    reason: req.reason ?? 'exit',
+    source: req.source ?? DEFAULT_PLAN_SOURCE,
+    kill_score: req.killScore ?? null,
+    ts_ms: req.tsMs ?? Date.now(),
+  };
+}
+
+/**
+ * Signs any plan with `key` and adds it to `quantum:stream:apply.plan` as `{plan, mac}`.
+ * @returns `{planId, entryId}`
+ * @throws ZodError when the plan is malformed
+ */
+export async function submitSignedPlan(redis: Redis, plan: PlanInput, key: string): Promise<{ planId: string; entryId: string }> {
+  const signed = signPlan(plan, key);
+  const entryId = await redis.xadd(STREAMS.applyPlan, 'MAXLEN', '~', PLAN_STREAM_MAXLEN, '*', 'plan', signed.plan, 'mac', signed.mac);
+  return { planId: plan.plan_id, entryId: entryId ?? '' };
+}
+
+/**
+ * Builds, signs and submits an exit plan.
+ * @param key the source's HMAC key (the value of `P3_KEY_<SOURCE>`)
+ * @returns the plan id
+ * @throws ZodError for a bad symbol/plan id
+ */
+export async function submitPlan(redis: Redis, req: ExitPlanRequest, key: string): Promise<string> {
+  const { planId } = await submitSignedPlan(redis, buildExitPlan(req), key);
+  return planId;
+}
+
+/**
+ * The key of `source` from the environment (`P3_KEY_<SOURCE>`).
+ * @throws ConfigError naming the variable when it is missing or empty
+ */
+export function planKeyFromEnv(env: Env, source: string): string {
+  const name = keyEnvName(source);
+  const v = env[name];
+  if (!v || v.trim() === '') throw new ConfigError(name, `no key for plan source ${source}: set ${name}`);
+  return v;
+}

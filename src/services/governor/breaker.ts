@@ -1,0 +1,76 @@
+/**
+ * Circuit breaker per symbol: `GOVERNOR_BREAKER_MAX_ERRORS` or more `FAILED` results of the symbol in
+ * `quantum:stream:apply.result` within `GOVERNOR_BREAKER_WINDOW_SEC` (stream ids are ms timestamps, so
+ * XRANGE by time) trip the symbol to HALTED for `GOVERNOR_BREAKER_COOLDOWN_SEC` (a key with TTL),
+ * recorded as one `CIRCUIT_BREAKER_TRIPPED` event in `quantum:stream:governor.events` per trip
+ * (`breakerTrip-3.lua`). Failures up to a trip never count again, so a breaker does not re-trip on the
+ * same failures after its cooldown.
+ */
+import type { Redis } from 'ioredis';
+import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
+import { callScript } from '../../adapters/redis/scripts.js';
+
+/** Breaker settings (seconds). */
+export interface BreakerSettings {
+  windowSec: number;
+  maxErrors: number;
+  cooldownSec: number;
+}
+
+/** Outcome of {@link checkBreaker}. */
+export interface BreakerState {
+  open: boolean;
+  /** True when this call tripped it (the event was written by this call). */
+  tripped: boolean;
+  /** FAILED results counted (0 when the breaker was already open). */
+  errors: number;
+}
+
+/** Max result entries read per check (the window is scanned newest-first up to this many). */
+const MAX_SCAN = 10_000;
+
+/**
+ * Returns whether the symbol's breaker is open, tripping it first when the failures in the window
+ * reach the limit.
+ */
+export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSettings, nowMs = Date.now()): Promise<BreakerState> {
+  const res = await redis.multi().exists(keys.governorBreaker(symbol)).get(keys.governorBreakerLastTrip(symbol)).exec();
+  if (!res) throw new Error('breaker read aborted');
+  const err = res.find(([e]) => e)?.[0];
+  if (err) throw err;
+  const openRaw = res[0]?.[1];
+  const lastRaw = res[1]?.[1];
+  if (Number(openRaw) === 1) return { open: true, tripped: false, errors: 0 };
+  const lastTrip = Number(lastRaw ?? 0) || 0;
+  const from = Math.max(nowMs - s.windowSec * 1000, lastTrip + 1);
+  const entries = await redis.xrevrange(STREAMS.applyResult, '+', String(from), 'COUNT', MAX_SCAN);
+  let errors = 0;
+  for (const [, f] of entries) {
+    let sym = '';
+    let status = '';
+    for (let i = 0; i + 1 < f.length; i += 2) {
+      if (f[i] === 'symbol') sym = f[i + 1] as string;
+      else if (f[i] === 'status') status = f[i + 1] as string;
+    }
+    if (sym === symbol && status === 'FAILED') errors++;
+  }
+  if (errors < s.maxErrors) return { open: false, tripped: false, errors };
+  const until = nowMs + s.cooldownSec * 1000;
+  const detail = { symbol, errors, window_sec: s.windowSec, cooldown_sec: s.cooldownSec, tripped_ts_ms: nowMs, until_ms: until };
+  const event = {
+    event: 'CIRCUIT_BREAKER_TRIPPED',
+    symbol,
+    errors: String(errors),
+    window_sec: String(s.windowSec),
+    cooldown_sec: String(s.cooldownSec),
+    until_ms: String(until),
+    ts_ms: String(nowMs),
+  };
+  const reply = await callScript(
+    redis,
+    'breakerTrip',
+    [keys.governorBreaker(symbol), keys.governorBreakerLastTrip(symbol), STREAMS.governorEvents],
+    [s.cooldownSec, nowMs, JSON.stringify(detail), JSON.stringify(event), EVENTS_MAXLEN, lastTrip, s.windowSec + s.cooldownSec + 3600],
+  );
+  return { open: true, tripped: Number(reply) === 1, errors };
+}

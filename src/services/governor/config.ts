@@ -1,0 +1,128 @@
+/**
+ * Governor configuration (`GOVERNOR_*`, DESIGN §10). A bad value throws `ConfigError` naming the
+ * variable (the CLI exits 2).
+ */
+import { z } from 'zod';
+import { ConfigError, envz, parseEnv, type Env } from '../../config/env.js';
+import { Decimal, parseDecimal } from '../../domain/decimal.js';
+import type { GovernorMode } from '../../domain/governor.js';
+
+/** Parsed governor configuration. Durations in seconds unless the name says ms. */
+export interface GovernorConfig {
+  redisUrl: string;
+  logLevel: z.infer<ReturnType<typeof envz.logLevel>>;
+  instanceId?: string;
+  metricsPort: number;
+  /** `GOVERNOR_MODE`: `live` (default, every limit) or `testnet`/`paper` (auto-approve: skips only the notional cap). */
+  mode: GovernorMode;
+  allowlist: string[];
+  snapshotFreshnessSec: number;
+  maxPlanAgeSec: number;
+  futureSkewSec: number;
+  maxNotionalUsd: Decimal;
+  maxNotionalUsdBySymbol: Record<string, Decimal>;
+  /** Global plan rate (tokens per minute) and burst. */
+  ratePerMin: number;
+  rateBurst: number;
+  /** Per-symbol plan rate (default for every symbol), its per-symbol overrides and burst. */
+  symbolRatePerMin: number;
+  symbolRatePerMinBySymbol: Record<string, number>;
+  symbolRateBurst: number;
+  breakerWindowSec: number;
+  breakerMaxErrors: number;
+  breakerCooldownSec: number;
+  permitTtlSec: number;
+  group: string;
+  claimIdleMs: number;
+}
+
+const SHAPE = {
+  REDIS_URL: envz.redisUrl(),
+  P3_ALLOWLIST: envz.symbols(),
+  P3_INSTANCE_ID: z.string().max(100).optional(),
+  GOVERNOR_LOG_LEVEL: envz.logLevel(),
+  GOVERNOR_PROMETHEUS_PORT: envz.port(8044),
+  GOVERNOR_MODE: z
+    .string()
+    .transform((s) => s.toLowerCase())
+    .pipe(z.enum(['testnet', 'paper', 'live']))
+    .default('live'),
+  GOVERNOR_SNAPSHOT_FRESHNESS_SEC: envz.positive(10),
+  GOVERNOR_MAX_PLAN_AGE_SEC: envz.positive(30),
+  GOVERNOR_PLAN_FUTURE_SKEW_SEC: envz.nonNegative(5),
+  GOVERNOR_MAX_NOTIONAL_USD: envz.decimal('10000'),
+  GOVERNOR_RATE_PER_MIN: envz.positive(60),
+  GOVERNOR_RATE_BURST: envz.int(20, 1),
+  GOVERNOR_SYMBOL_RATE_PER_MIN: envz.positive(12),
+  GOVERNOR_SYMBOL_RATE_BURST: envz.int(5, 1),
+  GOVERNOR_BREAKER_WINDOW_SEC: envz.int(300, 1),
+  GOVERNOR_BREAKER_MAX_ERRORS: envz.int(5, 1),
+  GOVERNOR_BREAKER_COOLDOWN_SEC: envz.int(600, 1),
+  GOVERNOR_PERMIT_TTL_SEC: envz.int(60, 1),
+  GOVERNOR_CONSUMER_GROUP: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/).default('governor'),
+  GOVERNOR_CLAIM_IDLE_MS: envz.int(30_000, 100),
+};
+
+/** Reads `<PREFIX><SYM>` variables (per-symbol overrides) with `parse`; throws ConfigError naming a bad one. */
+function perSymbol<T>(env: Env, prefix: string, parse: (v: string) => T | null, what: string): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith(prefix) || v === undefined || v.trim() === '') continue;
+    const sym = k.slice(prefix.length).toUpperCase();
+    if (!/^[A-Z0-9]{2,30}$/.test(sym)) continue;
+    const p = parse(v.trim());
+    if (p === null) throw new ConfigError(k, `${what} (got ${JSON.stringify(v)})`);
+    out[sym] = p;
+  }
+  return out;
+}
+
+/**
+ * Parses the governor's variables from `env`.
+ * @throws ConfigError naming the first bad variable
+ */
+export function parseGovernorConfig(env: Env): GovernorConfig {
+  const e = parseEnv(SHAPE, env);
+  const notional = perSymbol(
+    env,
+    'GOVERNOR_MAX_NOTIONAL_USD_',
+    (v) => {
+      const d = parseDecimal(v);
+      return d !== null && !d.isNeg() ? new Decimal(d) : null;
+    },
+    'must be a non-negative decimal',
+  );
+  const rates = perSymbol(
+    env,
+    'GOVERNOR_RATE_PER_MIN_',
+    (v) => {
+      const n = Number(v);
+      return Number.isFinite(n) && n > 0 ? n : null;
+    },
+    'must be a positive number',
+  );
+  return {
+    redisUrl: e.REDIS_URL,
+    logLevel: e.GOVERNOR_LOG_LEVEL,
+    instanceId: e.P3_INSTANCE_ID,
+    metricsPort: e.GOVERNOR_PROMETHEUS_PORT,
+    mode: e.GOVERNOR_MODE,
+    allowlist: e.P3_ALLOWLIST,
+    snapshotFreshnessSec: e.GOVERNOR_SNAPSHOT_FRESHNESS_SEC,
+    maxPlanAgeSec: e.GOVERNOR_MAX_PLAN_AGE_SEC,
+    futureSkewSec: e.GOVERNOR_PLAN_FUTURE_SKEW_SEC,
+    maxNotionalUsd: new Decimal(e.GOVERNOR_MAX_NOTIONAL_USD),
+    maxNotionalUsdBySymbol: notional,
+    ratePerMin: e.GOVERNOR_RATE_PER_MIN,
+    rateBurst: e.GOVERNOR_RATE_BURST,
+    symbolRatePerMin: e.GOVERNOR_SYMBOL_RATE_PER_MIN,
+    symbolRatePerMinBySymbol: rates,
+    symbolRateBurst: e.GOVERNOR_SYMBOL_RATE_BURST,
+    breakerWindowSec: e.GOVERNOR_BREAKER_WINDOW_SEC,
+    breakerMaxErrors: e.GOVERNOR_BREAKER_MAX_ERRORS,
+    breakerCooldownSec: e.GOVERNOR_BREAKER_COOLDOWN_SEC,
+    permitTtlSec: e.GOVERNOR_PERMIT_TTL_SEC,
+    group: e.GOVERNOR_CONSUMER_GROUP,
+    claimIdleMs: e.GOVERNOR_CLAIM_IDLE_MS,
+  };
+}

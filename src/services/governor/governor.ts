@@ -1,0 +1,183 @@
+/**
+ * The governor component (P3.2): a consumer group (`governor` by default) on `quantum:stream:apply.plan`
+ * that decides every plan once and writes `quantum:permit:governor:<plan_id>` (TTL 60 s, write-once).
+ *
+ * - The group is created at start with `$` (only plans submitted after the group first existed; later
+ *   restarts resume where the group stopped: pending entries are re-read, idle ones XAUTOCLAIMed).
+ * - Bad entries (malformed, unknown source, bad MAC, schema) → `PoisonEntry` → DLQ + ack, no permit,
+ *   `governor_plans_dead_lettered_total{reason}` and a log line.
+ * - Decision: `decideGovernorPreRate` (src/domain/governor.ts), then one rate token (shared bucket).
+ * - Log lines in the seed's shape (seed 004): `BTCUSDT: ALLOW plan 86c8756d (permit issued: qty=0.0350,
+ *   notional=$3325.00)` / `BTCUSDT: DENY plan 86c8756d reason=...`.
+ */
+import { Counter } from 'prom-client';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { StreamConsumer, type StreamEntry } from '../../adapters/redis/consumer.js';
+import { STREAMS, keys } from '../../adapters/redis/keys.js';
+import { fmt } from '../../domain/decimal.js';
+import { decideGovernorPreRate, readTradingState, GOVERNOR_DENY_REASONS, type GovernorOutcome } from '../../domain/governor.js';
+import { envKeyLookup, type Plan } from '../../domain/plan.js';
+import { deny, fmtQtyForLog, permitFields } from '../../domain/permits.js';
+import { readSnapshot } from '../../domain/position.js';
+import type { Env } from '../../config/env.js';
+import { planFromEntry, PLAN_POISON_REASONS } from '../../plans/entry.js';
+import { writePermitOnce } from '../../plans/permit-store.js';
+import { checkBreaker } from './breaker.js';
+import type { GovernorConfig } from './config.js';
+import { takeRateToken } from './rate.js';
+
+/** What the component needs from its service. */
+export interface GovernorDeps {
+  redis: Redis;
+  logger: Logger;
+  registry: Registry;
+  /** Consumer name within the group. */
+  instanceId: string;
+  /** Environment for plan keys (`P3_KEY_<SOURCE>`). */
+  env: Env;
+}
+
+/** See the module comment. */
+export class Governor {
+  private readonly consumer: StreamConsumer;
+  private readonly decisions: Counter<'symbol' | 'decision' | 'reason'>;
+  private readonly deadLettered: Counter<'reason'>;
+  private readonly trips: Counter<'symbol'>;
+  private readonly keyFor: (source: string) => string | undefined;
+
+  constructor(
+    private readonly deps: GovernorDeps,
+    private readonly cfg: GovernorConfig,
+  ) {
+    this.keyFor = envKeyLookup(deps.env);
+    this.decisions = new Counter({
+      name: 'governor_decisions_total',
+      help: 'Governor permit decisions by symbol, decision (ALLOW|DENY) and reason',
+      labelNames: ['symbol', 'decision', 'reason'],
+      registers: [deps.registry],
+    });
+    this.deadLettered = new Counter({
+      name: 'governor_plans_dead_lettered_total',
+      help: 'Plan entries the governor copied to the dead-letter stream, by reason',
+      labelNames: ['reason'],
+      registers: [deps.registry],
+    });
+    this.trips = new Counter({ name: 'governor_circuit_breaker_trips_total', help: 'Circuit breaker trips by symbol', labelNames: ['symbol'], registers: [deps.registry] });
+    for (const r of PLAN_POISON_REASONS) this.deadLettered.inc({ reason: r }, 0);
+    for (const symbol of cfg.allowlist) {
+      this.trips.inc({ symbol }, 0);
+      this.decisions.inc({ symbol, decision: 'ALLOW', reason: 'ok' }, 0);
+      this.decisions.inc({ symbol, decision: 'ALLOW', reason: 'auto_approve' }, 0);
+      for (const reason of GOVERNOR_DENY_REASONS) this.decisions.inc({ symbol, decision: 'DENY', reason }, 0);
+    }
+    this.consumer = new StreamConsumer({
+      redis: deps.redis,
+      stream: STREAMS.applyPlan,
+      group: cfg.group,
+      consumer: deps.instanceId,
+      logger: deps.logger,
+      claimIdleMs: cfg.claimIdleMs,
+      handler: (e, redelivered) => this.handle(e, redelivered),
+      onDeadLetter: (reason) => this.deadLettered.inc({ reason }),
+    });
+  }
+
+  /** Creates the consumer group (best effort: the loop retries while Redis is down) and starts the loop. */
+  async start(): Promise<void> {
+    await this.consumer.ensureGroup().catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'governor: consumer group not created yet (Redis down?)'));
+    this.consumer.start();
+  }
+
+  /** Stops after the plan in hand. */
+  async stop(): Promise<void> {
+    await this.consumer.stop();
+  }
+
+  /** `loop`: the consumer reached Redis on its last iteration. */
+  readiness(): Record<string, boolean> {
+    return { governor_loop: this.consumer.healthy };
+  }
+
+  /** Decides one entry (exported through the class for tests via the stream only). */
+  private async handle(entry: StreamEntry, redelivered: boolean): Promise<void> {
+    const plan = planFromEntry(entry.fields, this.keyFor);
+    const { logger, redis } = this.deps;
+    const sym = plan.symbol;
+    if (redelivered && (await redis.exists(keys.permitGovernor(plan.plan_id))) === 1) {
+      logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id }, `${sym}: plan ${plan.plan_id} already decided (redelivered); permit kept`);
+      return;
+    }
+    logger.info(
+      { plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, action: plan.action, mode: this.cfg.mode },
+      `${sym}: Evaluating plan ${plan.plan_id} (action=${plan.action}, decision=${plan.decision}, kill_score=${plan.kill_score ?? 'n/a'}, mode=${this.cfg.mode})`,
+    );
+    const outcome = await this.decide(plan);
+    const nowMs = Date.now();
+    const extra = {
+      notional: outcome.notional ? outcome.notional.toFixed(2) : '',
+      mark_price: outcome.markPrice ? fmt(outcome.markPrice) : '',
+      mode: this.cfg.mode,
+      entry_id: entry.id,
+    };
+    const written = await writePermitOnce(redis, 'governor', permitFields(plan, outcome, nowMs, extra), this.cfg.permitTtlSec);
+    if (!written) {
+      logger.info({ plan_id: plan.plan_id, symbol: sym }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
+      return;
+    }
+    this.decisions.inc({ symbol: sym, decision: outcome.decision, reason: outcome.reason });
+    const fields = { plan_id: plan.plan_id, symbol: sym, decision: outcome.decision, reason: outcome.reason, qty: outcome.qty ? fmt(outcome.qty) : null, side: outcome.side, notional: extra.notional, context: outcome.context };
+    if (outcome.decision === 'ALLOW') {
+      if (outcome.autoApproved) logger.info({ plan_id: plan.plan_id, symbol: sym }, `${sym}: ${this.cfg.mode === 'paper' ? 'Paper' : 'Testnet'} mode - auto-approving plan ${plan.plan_id}`);
+      logger.info(fields, `${sym}: ALLOW plan ${plan.plan_id} (permit issued: qty=${fmtQtyForLog(outcome.qty)}, notional=$${outcome.notional?.toFixed(2) ?? '0.00'})`);
+    } else {
+      logger.warn(fields, `${sym}: DENY plan ${plan.plan_id} reason=${outcome.reason} context=${JSON.stringify(outcome.context)}`);
+    }
+  }
+
+  /** Reads what the decision needs, decides, then takes a rate token for an ALLOW. */
+  private async decide(plan: Plan): Promise<GovernorOutcome> {
+    const { redis } = this.deps;
+    const sym = plan.symbol;
+    const breaker = await checkBreaker(redis, sym, { windowSec: this.cfg.breakerWindowSec, maxErrors: this.cfg.breakerMaxErrors, cooldownSec: this.cfg.breakerCooldownSec });
+    if (breaker.tripped) {
+      this.trips.inc({ symbol: sym });
+      this.deps.logger.error(
+        { symbol: sym, errors: breaker.errors, cooldown_sec: this.cfg.breakerCooldownSec },
+        `${sym}: circuit breaker TRIPPED (${breaker.errors} FAILED results in ${this.cfg.breakerWindowSec}s); HALTED for ${this.cfg.breakerCooldownSec}s`,
+      );
+    }
+    const res = await redis.multi().hgetall(keys.tradingState()).hgetall(keys.tradingState(sym)).exists(keys.hold(sym)).hgetall(keys.snapshot(sym)).exec();
+    if (!res) throw new Error('governor read aborted');
+    const err = res.find(([e]) => e)?.[0];
+    if (err) throw err;
+    const [g, s, h, snap] = res.map(([, v]) => v) as [Record<string, string>, Record<string, string>, number, Record<string, string>];
+    const pre = decideGovernorPreRate({
+      plan,
+      nowMs: Date.now(),
+      globalState: readTradingState(g),
+      symbolState: readTradingState(s),
+      breakerOpen: breaker.open,
+      holdActive: Number(h) === 1,
+      snapshot: readSnapshot(snap),
+      limits: {
+        mode: this.cfg.mode,
+        maxPlanAgeSec: this.cfg.maxPlanAgeSec,
+        futureSkewSec: this.cfg.futureSkewSec,
+        freshnessSec: this.cfg.snapshotFreshnessSec,
+        maxNotionalUsd: this.cfg.maxNotionalUsdBySymbol[sym] ?? this.cfg.maxNotionalUsd,
+        allowlist: this.cfg.allowlist,
+      },
+    });
+    if (pre.decision !== 'ALLOW') return pre;
+    const rate = await takeRateToken(redis, sym, {
+      globalPerMin: this.cfg.ratePerMin,
+      globalBurst: this.cfg.rateBurst,
+      symbolPerMin: this.cfg.symbolRatePerMinBySymbol[sym] ?? this.cfg.symbolRatePerMin,
+      symbolBurst: this.cfg.symbolRateBurst,
+    });
+    if (rate.ok) return pre;
+    return { ...deny(rate.reason, { ...pre.context, global_tokens: rate.globalTokens, symbol_tokens: rate.symbolTokens }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
+  }
+}
