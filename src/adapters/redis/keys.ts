@@ -40,6 +40,8 @@ export const keys = {
   closeCooldown: (sym: string, driftSig: string, bucket: number | string) => `quantum:reconcile:close:cooldown:${sym}:${driftSig}:${bucket}`,
   /** Shared exchange back-off (epoch ms until which no service may call the exchange). */
   exchangeBackoffUntil: () => 'quantum:exchange:backoff_until',
+  /** Why the shared back-off is in force: `rate_limited` (HTTP 429) or `banned` (HTTP 418); same expiry as the until key. */
+  exchangeBackoffReason: () => 'quantum:exchange:backoff_reason',
   /** Trading state (ACTIVE/REDUCING/HALTED): per symbol, or global with `sym` omitted. */
   tradingState: (sym?: string) => (sym ? `quantum:governor:trading_state:${sym}` : 'quantum:governor:trading_state'),
   /** Circuit breaker of a symbol (string JSON, TTL = cooldown): presence = the symbol is HALTED by the breaker. */

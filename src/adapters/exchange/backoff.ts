@@ -1,0 +1,123 @@
+/**
+ * Shared exchange back-off (DESIGN §7, seed 002's 418 ban): when any service is rate limited (HTTP 429,
+ * `Retry-After`) or banned (HTTP 418, "banned until <ms>"), no service may call the exchange before that
+ * time. The time is shared through Redis `quantum:exchange:backoff_until` (epoch ms, string) with its
+ * reason in `quantum:exchange:backoff_reason`, raised atomically and only ever extended
+ * (`exchangeBackoff-2.lua`).
+ *
+ * {@link withSharedBackoff} decorates a gateway:
+ * - before every call it reads the back-off; while in force it throws `RateLimited{retryAfterMs = remaining}`
+ *   or `Banned{untilMs}` WITHOUT calling the exchange;
+ * - when a call throws `RateLimited`/`Banned` it raises the shared back-off (and a local copy, so this
+ *   process honours it even if the Redis write fails) and rethrows;
+ * - fail closed: when Redis cannot be read (down, or an unparseable value) the call is refused with
+ *   `Unavailable`, because an unknown back-off may be a ban in force.
+ * Operators lift a back-off with `DEL quantum:exchange:backoff_until quantum:exchange:backoff_reason`.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { keys } from '../redis/keys.js';
+import { callScript } from '../redis/scripts.js';
+import type { ExchangeGateway } from '../../ports/exchange.js';
+import { Banned, RateLimited, Unavailable } from './errors.js';
+
+/** How long the keys outlive the back-off itself, ms (so operators can still see a just-expired one). */
+const RETENTION_MS = 60_000;
+
+/** The shared back-off as read from Redis. */
+export interface BackoffState {
+  /** Epoch ms until which no call may be made (0 = none). */
+  untilMs: number;
+  reason: 'rate_limited' | 'banned' | null;
+}
+
+/**
+ * Reads the shared back-off.
+ * @throws Unavailable when Redis cannot be read or the stored value is unparseable (fail closed)
+ */
+export async function readBackoff(redis: Redis): Promise<BackoffState> {
+  let raw: Array<string | null>;
+  try {
+    raw = await redis.mget(keys.exchangeBackoffUntil(), keys.exchangeBackoffReason());
+  } catch (err) {
+    throw new Unavailable(`shared exchange back-off unreadable (Redis: ${(err as Error).message}); refusing to call the exchange`);
+  }
+  const [untilRaw, reasonRaw] = raw;
+  if (untilRaw === null || untilRaw === undefined) return { untilMs: 0, reason: null };
+  const untilMs = Number(untilRaw);
+  if (!/^\d+$/.test(untilRaw) || !Number.isSafeInteger(untilMs)) throw new Unavailable(`shared exchange back-off unparseable (${JSON.stringify(untilRaw)}); refusing to call the exchange`);
+  return { untilMs, reason: reasonRaw === 'banned' ? 'banned' : 'rate_limited' };
+}
+
+/**
+ * Raises the shared back-off to `untilMs` (never lowers it).
+ * @returns the back-off in force afterwards, epoch ms
+ * @throws Redis errors as thrown by ioredis
+ */
+export async function raiseBackoff(redis: Redis, untilMs: number, reason: 'rate_limited' | 'banned'): Promise<number> {
+  const res = await callScript(redis, 'exchangeBackoff', [keys.exchangeBackoffUntil(), keys.exchangeBackoffReason()], [Math.ceil(untilMs), reason, RETENTION_MS]);
+  return Number(res);
+}
+
+/** Options of {@link withSharedBackoff}. */
+export interface SharedBackoffOptions {
+  /** Called when a call is refused because of the back-off (for metrics). */
+  onRefused?: (state: BackoffState) => void;
+  /** Called when the back-off was raised after a 429/418 (for metrics). */
+  onRaised?: (state: BackoffState) => void;
+}
+
+/**
+ * Wraps `gateway` so that every call honours and feeds the shared back-off (see the module comment).
+ * `close()` is passed through untouched.
+ */
+export function withSharedBackoff(gateway: ExchangeGateway, redis: Redis, logger?: Logger, opts: SharedBackoffOptions = {}): ExchangeGateway {
+  let local: BackoffState = { untilMs: 0, reason: null };
+
+  const guard = async () => {
+    const shared = await readBackoff(redis);
+    const state = shared.untilMs >= local.untilMs ? shared : local;
+    const now = Date.now();
+    if (state.untilMs > now) {
+      opts.onRefused?.(state);
+      if (state.reason === 'banned') throw new Banned(state.untilMs, `IP banned until ${state.untilMs} (shared exchange back-off); not calling the exchange`);
+      throw new RateLimited(state.untilMs - now, `rate limited for another ${state.untilMs - now} ms (shared exchange back-off); not calling the exchange`);
+    }
+  };
+
+  const feed = async (err: unknown) => {
+    let state: BackoffState | null = null;
+    if (err instanceof RateLimited) state = { untilMs: Date.now() + Math.max(0, err.retryAfterMs), reason: 'rate_limited' };
+    else if (err instanceof Banned) state = { untilMs: err.untilMs, reason: 'banned' };
+    if (!state) return;
+    if (state.untilMs > local.untilMs) local = state;
+    try {
+      const inForce = await raiseBackoff(redis, state.untilMs, state.reason as 'rate_limited' | 'banned');
+      logger?.warn({ reason: state.reason, backoff_until_ms: inForce, retry_in_ms: inForce - Date.now() }, `exchange ${state.reason === 'banned' ? 'ban (HTTP 418)' : 'rate limit (HTTP 429)'}: shared back-off until ${inForce}`);
+      opts.onRaised?.({ untilMs: inForce, reason: state.reason });
+    } catch (e) {
+      logger?.error({ err: (e as Error).message, backoff_until_ms: state.untilMs }, 'could not write the shared exchange back-off to Redis; honouring it locally');
+    }
+  };
+
+  const wrap =
+    <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      await guard();
+      try {
+        return await fn(...a);
+      } catch (err) {
+        await feed(err);
+        throw err;
+      }
+    };
+
+  return {
+    fetchPositions: wrap(() => gateway.fetchPositions()),
+    symbolRules: wrap((s: string) => gateway.symbolRules(s)),
+    placeMarketOrder: wrap((r) => gateway.placeMarketOrder(r)),
+    fetchOrderByClientId: wrap((s: string, c: string) => gateway.fetchOrderByClientId(s, c)),
+    serverTime: wrap(() => gateway.serverTime()),
+    close: () => gateway.close(),
+  };
+}

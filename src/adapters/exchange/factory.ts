@@ -1,0 +1,58 @@
+/**
+ * Exchange configuration from the environment and the gateway factory (DESIGN §10).
+ *
+ * | variable | default | meaning |
+ * |---|---|---|
+ * | `EXCHANGE` | `paper` | `paper` (any Binance-compatible base URL) or `binanceusdm` (Binance USDⓈ-M) |
+ * | `EXCHANGE_BASE_URL` | — | base URL, e.g. `http://127.0.0.1:8900`; required for `paper`, optional override for `binanceusdm` |
+ * | `EXCHANGE_API_KEY` / `EXCHANGE_API_SECRET` | — | required: HMAC key pair |
+ * | `EXCHANGE_DEMO` (alias `EXCHANGE_TESTNET`) | `false` | `binanceusdm` only: Binance's demo futures endpoint (demo-fapi.binance.com) instead of production |
+ * | `EXCHANGE_RECV_WINDOW_MS` | `5000` | `recvWindow` of signed requests (1..60000) |
+ * | `EXCHANGE_TIMEOUT_MS` | `10000` | HTTP timeout per request; a timed-out order is `OutcomeUnknown` |
+ * | `EXCHANGE_SYNC_TIME` | `true` | sign with the exchange's clock (`/fapi/v1/time`, refreshed every 5 min) |
+ */
+import { z } from 'zod';
+import { ConfigError, envz, parseEnv, type Env } from '../../config/env.js';
+import type { ExchangeGateway } from '../../ports/exchange.js';
+import { createCcxtGateway, type CcxtGatewayConfig, type CcxtGatewayTestOptions } from './ccxt.js';
+
+/** Validated exchange configuration. */
+export type ExchangeConfig = CcxtGatewayConfig;
+
+const SHAPE = {
+  EXCHANGE: z.enum(['paper', 'binanceusdm']).default('paper'),
+  EXCHANGE_BASE_URL: z.string().regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, 'must be an http(s):// URL').optional(),
+  EXCHANGE_API_KEY: z.string().optional(),
+  EXCHANGE_API_SECRET: z.string().optional(),
+  EXCHANGE_DEMO: envz.bool(false),
+  EXCHANGE_TESTNET: envz.bool(false),
+  EXCHANGE_RECV_WINDOW_MS: envz.int(5000, 1, 60000),
+  EXCHANGE_TIMEOUT_MS: envz.int(10000, 100, 600000),
+  EXCHANGE_SYNC_TIME: envz.bool(true),
+};
+
+/**
+ * Reads the exchange variables.
+ * @throws ConfigError naming the variable (missing key/secret, missing base URL for paper, bad number)
+ */
+export function parseExchangeConfig(env: Env): ExchangeConfig {
+  const e = parseEnv(SHAPE, env);
+  if (e.EXCHANGE === 'paper' && !e.EXCHANGE_BASE_URL) throw new ConfigError('EXCHANGE_BASE_URL', 'required when EXCHANGE=paper (the paper exchange URL, e.g. http://127.0.0.1:8900)');
+  if (!e.EXCHANGE_API_KEY) throw new ConfigError('EXCHANGE_API_KEY', 'required');
+  if (!e.EXCHANGE_API_SECRET) throw new ConfigError('EXCHANGE_API_SECRET', 'required');
+  return {
+    exchange: e.EXCHANGE,
+    baseUrl: e.EXCHANGE_BASE_URL,
+    apiKey: e.EXCHANGE_API_KEY,
+    apiSecret: e.EXCHANGE_API_SECRET,
+    demo: e.EXCHANGE_DEMO || e.EXCHANGE_TESTNET,
+    recvWindowMs: e.EXCHANGE_RECV_WINDOW_MS,
+    timeoutMs: e.EXCHANGE_TIMEOUT_MS,
+    syncTime: e.EXCHANGE_SYNC_TIME,
+  };
+}
+
+/** Creates the gateway for `cfg` (ccxt `binanceusdm` for both kinds; `paper` is a base URL). Sends nothing yet. */
+export function createExchangeGateway(cfg: ExchangeConfig, test: CcxtGatewayTestOptions = {}): ExchangeGateway {
+  return createCcxtGateway(cfg, test);
+}
