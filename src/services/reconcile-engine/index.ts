@@ -1,8 +1,69 @@
-/** Entry point of the `reconcile-engine` service (`p3 run reconcile-engine`). Not implemented yet. */
+/**
+ * Entry point of the `reconcile-engine` service (P3.4, `p3 run reconcile-engine`): "why doesn't our state
+ * match the exchange, can we repair it, and if not, hold and heal" (DESIGN §1, §5; seeds 000-004).
+ *
+ * Files of this folder: `config.ts` (env), `store.ts` (Redis reads and atomic scripts), `engine.ts`
+ * (loops, applying decisions), `metrics.ts`. The decision itself is pure: `src/domain/reconcile.ts`.
+ */
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import type { Env } from '../../config/env.js';
+import { createServiceContext } from '../context.js';
 import type { Service } from '../runtime.js';
+import { parseReconcileEngineConfig, type ReconcileEngineConfig } from './config.js';
+import { ReconcileEngine } from './engine.js';
+import { createReconcileMetrics } from './metrics.js';
 
-/** Builds the reconcile-engine service from the environment. @throws ConfigError for a bad variable */
-export async function createReconcileEngineService(_env: Env): Promise<Service> {
-  throw new Error('reconcile-engine is not implemented yet');
+/** The running service; `engine` is exposed for tests (`engine.pass([...])`). */
+export interface ReconcileEngineService extends Service {
+  readonly redis: Redis;
+  readonly engine: ReconcileEngine;
+  readonly config: ReconcileEngineConfig;
+}
+
+/**
+ * Builds the reconcile-engine service from the environment (see `config.ts` for every variable).
+ * @throws ConfigError for a bad variable
+ */
+export async function createReconcileEngineService(env: Env): Promise<ReconcileEngineService> {
+  const cfg = parseReconcileEngineConfig(env);
+  const ctx = createServiceContext('reconcile-engine', { redisUrl: cfg.redisUrl, logLevel: cfg.logLevel, instanceId: cfg.instanceId });
+  const metrics = createReconcileMetrics(ctx.registry, cfg.allowlist);
+  const engine = new ReconcileEngine(ctx.redis, cfg, ctx.logger, metrics, ctx.instanceId);
+  const registry: Registry = ctx.registry;
+  let stopped = false;
+  return {
+    name: 'reconcile-engine',
+    registry,
+    metricsPort: cfg.metricsPort,
+    redis: ctx.redis,
+    engine,
+    config: cfg,
+    async start() {
+      if (cfg.allowlist.length === 0) ctx.logger.warn('P34_ALLOWLIST / P3_ALLOWLIST is empty: nothing to reconcile');
+      ctx.logger.info(
+        {
+          allowlist: cfg.allowlist,
+          cadence_sec: cfg.cadenceSec,
+          freshness_sec: cfg.decision.freshnessSec,
+          drift_tolerance_pct: cfg.decision.driftTolerancePct,
+          evidence_window_sec: cfg.decision.evidenceWindowSec,
+          grace_ms: cfg.decision.graceMs,
+          hold_ttl_sec: cfg.holdTtlSec,
+          reconcile_close_enabled: cfg.decision.closeEnabled,
+          reconcile_close_why: cfg.closeEnabledWhy,
+          instance: ctx.instanceId,
+        },
+        `P3.4 reconcile engine starting (close ${cfg.decision.closeEnabled ? 'enabled' : 'disabled'}: ${cfg.closeEnabledWhy})`,
+      );
+      engine.start();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await engine.stop();
+      ctx.redis.disconnect();
+    },
+    readiness: () => engine.readiness(),
+  };
 }

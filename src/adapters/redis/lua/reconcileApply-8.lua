@@ -1,0 +1,172 @@
+--[[
+  reconcileApply: applies one reconcile decision for one symbol atomically: input check, hold
+  (set/renew/clear with ONE TTL for hold, hold_reason, hold_sig), state hash and transition events.
+
+  Several engines may run against one Redis: each applies its decision only if the snapshot and the
+  ledger are still exactly what it read (compare-and-set on both fingerprints), and an event is emitted
+  only when the state actually changes (previous status|reason|drift_sig differs, or a hold is really
+  set/cleared), so each change produces one event whichever engine sees it first.
+
+  Snapshot fingerprint: position_amt|side|ts_ms|ts_epoch ('' for missing fields).
+  Ledger fingerprint: version|ledger_amt|ledger_side|last_known_amt|last_side|<legacy ledger_amount>,
+  identical to ledgerFingerprint() in src/domain/position.ts and ledgerWrite-4.lua.
+  Either is 'WRONGTYPE' when one of its keys is not a hash.
+
+  An operator hold is a hold key without hold_sig: never set, renewed or cleared here. hold_reason /
+  hold_sig left behind by a hold key deleted by hand (redis-cli DEL) are removed, so a later operator
+  hold is never mistaken for an engine hold.
+
+  Input:
+    KEYS[1] snapshot hash      quantum:position:snapshot:<SYM>
+    KEYS[2] ledger hash        quantum:position:ledger:<SYM>
+    KEYS[3] legacy ledger hash quantum:position:<SYM>
+    KEYS[4] state hash         quantum:reconcile:state:<SYM>
+    KEYS[5] hold               quantum:reconcile:hold:<SYM>
+    KEYS[6] hold reason        quantum:reconcile:hold_reason:<SYM>
+    KEYS[7] hold signature     quantum:reconcile:hold_sig:<SYM>
+    KEYS[8] events stream      quantum:stream:reconcile.events
+
+    ARGV[1] expected snapshot fingerprint
+    ARGV[2] expected ledger fingerprint
+    ARGV[3] status (OK|DRIFT|HOLD|REPAIRED|MANUAL_REQUIRED)
+    ARGV[4] reason
+    ARGV[5] hold action: set | clear | keep
+    ARGV[6] drift signature of the verdict ('' when none); the hold_sig for `set`
+    ARGV[7] hold TTL, seconds
+    ARGV[8] state fields: JSON object of strings (exchange_amt, ledger_amt, diff_amt, diff_pct, ...)
+    ARGV[9] event fields: JSON object of strings added to every event (symbol, amounts, ts_ms, ...)
+    ARGV[10] events MAXLEN (approximate)
+    ARGV[11] now, epoch milliseconds
+    ARGV[12] manual required: 1 when no automatic close will heal this hold (state field manual_required,
+             event MANUAL_REQUIRED on a transition), else 0
+
+  Output: { applied, transitioned, hold }
+    applied       1 written; 0 inputs changed since read (nothing written: re-read and decide again)
+    transitioned  1 when status|reason|drift_sig differs from the previous state
+    hold          'set' | 'renewed' | 'cleared' | 'kept' | 'operator' | 'none'  (the hold after this call:
+                  set/renewed/kept = engine hold stands, operator = operator hold stands, cleared/none = no hold)
+]]
+local function s(v) if v then return v else return '' end end
+
+-- A key of the wrong type (a corrupt hash) reads as the fingerprint 'WRONGTYPE' instead of failing, so
+-- the engine can still record HOLD invalid_* for that symbol.
+local function safe(...)
+  local r = redis.pcall(...)
+  if type(r) == 'table' and r.err then return nil end
+  return r
+end
+
+local sn = safe('HMGET', KEYS[1], 'position_amt', 'side', 'ts_ms', 'ts_epoch')
+local snFp = 'WRONGTYPE'
+if sn then snFp = s(sn[1]) .. '|' .. s(sn[2]) .. '|' .. s(sn[3]) .. '|' .. s(sn[4]) end
+if snFp ~= ARGV[1] then
+  return { 0, 0, 'stale' }
+end
+local h = safe('HMGET', KEYS[2], 'version', 'ledger_amt', 'ledger_side', 'last_known_amt', 'last_side')
+local legacy = safe('HMGET', KEYS[3], 'ledger_amount')
+local ledFp = 'WRONGTYPE'
+if h and legacy then
+  ledFp = s(h[1]) .. '|' .. s(h[2]) .. '|' .. s(h[3]) .. '|' .. s(h[4]) .. '|' .. s(h[5]) .. '|' .. s(legacy[1])
+end
+if ledFp ~= ARGV[2] then
+  return { 0, 0, 'stale' }
+end
+
+local status, reason, action, sig, ttl = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local maxlen = ARGV[10]
+
+local function event(name, extra)
+  local flat = { 'event', name }
+  for k, v in pairs(cjson.decode(ARGV[9])) do
+    flat[#flat + 1] = tostring(k)
+    flat[#flat + 1] = tostring(v)
+  end
+  for k, v in pairs(extra) do
+    flat[#flat + 1] = k
+    flat[#flat + 1] = v
+  end
+  redis.call('XADD', KEYS[8], 'MAXLEN', '~', maxlen, '*', unpack(flat))
+end
+
+-- A hold key of the wrong type counts as an operator hold (present, no signature): never touched.
+local hold = safe('GET', KEYS[5])
+if hold == nil then hold = 'WRONGTYPE' end
+local curSig = safe('GET', KEYS[7]) or false
+local curReason = safe('GET', KEYS[6]) or false
+if not hold then
+  if curSig or curReason then redis.call('DEL', KEYS[6], KEYS[7]) end
+  curSig = false
+  curReason = false
+end
+local engineHold = hold and curSig
+local operatorHold = hold and not curSig
+
+local holdResult = 'none'
+if operatorHold then
+  holdResult = 'operator'
+elseif action == 'set' then
+  if engineHold and curSig == sig then
+    redis.call('EXPIRE', KEYS[5], ttl)
+    redis.call('EXPIRE', KEYS[6], ttl)
+    redis.call('EXPIRE', KEYS[7], ttl)
+    holdResult = 'renewed'
+  else
+    redis.call('SET', KEYS[5], '1', 'EX', ttl)
+    redis.call('SET', KEYS[6], reason, 'EX', ttl)
+    redis.call('SET', KEYS[7], sig, 'EX', ttl)
+    holdResult = 'set'
+    event('HOLD_SET', { reason = reason, hold_sig = sig, previous_hold_sig = s(curSig), previous_reason = s(curReason),
+      ttl_sec = ttl, status = status })
+  end
+elseif action == 'clear' then
+  if engineHold then
+    redis.call('DEL', KEYS[5], KEYS[6], KEYS[7])
+    holdResult = 'cleared'
+    event('HOLD_CLEARED', { reason = reason, previous_reason = s(curReason), previous_hold_sig = s(curSig), status = status })
+  end
+elseif engineHold then
+  holdResult = 'kept'
+end
+
+local prev = redis.call('HMGET', KEYS[4], 'status', 'reason', 'drift_sig')
+local transitioned = 0
+if (s(prev[1]) .. '|' .. s(prev[2]) .. '|' .. s(prev[3])) ~= (status .. '|' .. reason .. '|' .. sig) then
+  transitioned = 1
+end
+
+local fields = { 'status', status, 'reason', reason, 'drift_sig', sig }
+for k, v in pairs(cjson.decode(ARGV[8])) do
+  fields[#fields + 1] = tostring(k)
+  fields[#fields + 1] = tostring(v)
+end
+local holdSigNow = ''
+local holdOwner = 'none'
+if holdResult == 'set' or holdResult == 'renewed' then
+  holdSigNow = sig
+  holdOwner = 'engine'
+elseif holdResult == 'kept' then
+  holdSigNow = curSig
+  holdOwner = 'engine'
+elseif holdResult == 'operator' then
+  holdOwner = 'operator'
+end
+fields[#fields + 1] = 'hold_sig'
+fields[#fields + 1] = holdSigNow
+fields[#fields + 1] = 'hold_owner'
+fields[#fields + 1] = holdOwner
+if transitioned == 1 then
+  fields[#fields + 1] = 'since_ts_ms'
+  fields[#fields + 1] = ARGV[11]
+end
+if status == 'REPAIRED' then
+  fields[#fields + 1] = 'last_fix_ts_ms'
+  fields[#fields + 1] = ARGV[11]
+end
+fields[#fields + 1] = 'manual_required'
+fields[#fields + 1] = ARGV[12]
+redis.call('HSET', KEYS[4], unpack(fields))
+
+if transitioned == 1 and ARGV[12] == '1' then
+  event('MANUAL_REQUIRED', { reason = reason, drift_sig = sig, status = status })
+end
+return { 1, transitioned, holdResult }

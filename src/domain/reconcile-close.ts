@@ -1,0 +1,55 @@
+/**
+ * RECONCILE_CLOSE plans published by the reconcile engine (DESIGN §5.7, §6; seeds 002, 003). Pure.
+ *
+ * Invariants:
+ * - The plan is exactly what the apply layer's guardrails accept: decision and action RECONCILE_CLOSE,
+ *   source `p3.4`, reason `reconcile_drift`, MARKET, reduceOnly true (boolean), `drift_sig` = the hold's
+ *   `hold_sig`, qty > 0 already rounded down to the lot step.
+ * - The plan id is deterministic per (symbol, drift signature, cooldown bucket), so every engine computes
+ *   the same id for the same drift in the same bucket and the apply layer's dedupe sees one plan.
+ */
+import { fmt } from './decimal.js';
+import type { PlanInput } from './plan.js';
+import type { CloseProposal } from './reconcile.js';
+
+/** The engine's plan source; its key is `P3_KEY_P3_4` (DESIGN §10). */
+export const RECONCILE_SOURCE = 'p3.4';
+/** The only reason a RECONCILE_CLOSE may carry. */
+export const RECONCILE_CLOSE_REASON = 'reconcile_drift';
+
+/** Start of the cooldown bucket containing `nowMs`, epoch seconds (multiple of `cooldownSec`). */
+export function cooldownBucket(nowMs: number, cooldownSec: number): number {
+  const s = Math.floor(nowMs / 1000);
+  return Math.floor(s / cooldownSec) * cooldownSec;
+}
+
+/** `reconclose:<SYM>:<drift_sig>:<bucket>`. */
+export function closePlanId(symbol: string, driftSig: string, bucket: number): string {
+  return `reconclose:${symbol}:${driftSig}:${bucket}`;
+}
+
+/**
+ * Builds the RECONCILE_CLOSE plan for a proposal.
+ * @param nowMs epoch milliseconds (the plan's `ts_ms`)
+ * @param cooldownSec length of a cooldown bucket, seconds (120 as in seed 002)
+ */
+export function buildClosePlan(symbol: string, proposal: CloseProposal, nowMs: number, cooldownSec: number): { plan: PlanInput; bucket: number } {
+  const bucket = cooldownBucket(nowMs, cooldownSec);
+  return {
+    bucket,
+    plan: {
+      plan_id: closePlanId(symbol, proposal.driftSig, bucket),
+      symbol,
+      decision: 'RECONCILE_CLOSE',
+      action: 'RECONCILE_CLOSE',
+      side: proposal.side,
+      qty: fmt(proposal.qty),
+      type: 'MARKET',
+      reduceOnly: true,
+      reason: RECONCILE_CLOSE_REASON,
+      source: RECONCILE_SOURCE,
+      ts_ms: nowMs,
+      drift_sig: proposal.driftSig,
+    },
+  };
+}

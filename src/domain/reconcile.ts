@@ -1,0 +1,284 @@
+/**
+ * The reconcile decision for one symbol (DESIGN §5): pure, no I/O, no clock. The engine
+ * (src/services/reconcile-engine) reads Redis, calls {@link decideReconcile} and applies the outcome
+ * with atomic scripts.
+ *
+ * Invariants:
+ * - Fail closed: a missing, stale or unparseable snapshot, or an unparseable ledger, is a HOLD; it never
+ *   becomes OK, a repair or a close.
+ * - Two amounts match by the ONE shared tolerance model (`compareAmounts` + `toleranceFor`), so the
+ *   engine and the position brain always agree on "in drift".
+ * - Never act (ledger init/repair, close) on a snapshot that is not strictly newer than the newest fill
+ *   recorded for the symbol, nor while an order of the apply layer is in flight: report DRIFT and wait.
+ * - Long vs short is never auto-repaired. Flat vs non-flat is repaired only when EXECUTE fills explain it,
+ *   or by the heal rule: our own RECONCILE_CLOSE filled, the snapshot is newer than that fill and the
+ *   exchange is flat → ledger := flat.
+ * - Quantity auto-repair needs evidence: ledger + Σ signed fills must equal the exchange within the
+ *   absolute tolerance or `P34_QTY_DRIFT_TOLERANCE_PCT` of residual.
+ * - An operator hold (hold without `hold_sig`) is never set, renewed or cleared by the engine, and no
+ *   close is proposed under it.
+ * - A close is proposed only for a drift hold (`side_mismatch`, `qty_mismatch_no_evidence`) on a fresh
+ *   snapshot, with `qty = min(|exchange − ledger|, |exchange|)` rounded DOWN to the lot step, side
+ *   opposite the exchange position, never 0, never without a known lot step.
+ * - All quantity arithmetic is exact decimal.
+ * - Every hold verdict has status HOLD (with its reason); a drift hold nothing will heal automatically is
+ *   flagged `manualRequired` (event MANUAL_REQUIRED). Status MANUAL_REQUIRED is not produced.
+ */
+import { Decimal, fmt, roundDownToStep, signOf } from './decimal.js';
+import type { LedgerRead, SnapshotRead } from './position.js';
+import type { Fill } from './result.js';
+import { compareAmounts, toleranceFor, type ToleranceSettings } from './tolerance.js';
+import { activeInflight, driftSignature, newestFillTs, selectEvidence } from './reconcile-evidence.js';
+
+export type ReconcileStatus = 'OK' | 'DRIFT' | 'HOLD' | 'REPAIRED' | 'MANUAL_REQUIRED';
+
+/** Reasons written to `quantum:reconcile:state:<SYM>` field `reason` and to hold_reason. */
+export type ReconcileReason =
+  | 'in_sync'
+  | 'ledger_init'
+  | 'auto_fixed'
+  | 'healed_after_close'
+  | 'operator_hold'
+  | 'in_flight'
+  | 'recent_fill'
+  | 'snapshot_older_than_fill'
+  | 'missing_exchange'
+  | 'stale_exchange'
+  | 'invalid_exchange'
+  | 'invalid_ledger'
+  | 'side_mismatch'
+  | 'qty_mismatch_no_evidence';
+
+/** Hold reasons that describe a real position drift (a close may heal them, DESIGN §5.7). */
+export const DRIFT_HOLD_REASONS: ReadonlySet<string> = new Set(['side_mismatch', 'qty_mismatch_no_evidence']);
+
+/** Engine settings the decision needs (from `P34_*` and tolerance variables). */
+export interface ReconcileConfig {
+  /** `P34_EXCHANGE_FRESHNESS_SEC`, seconds. */
+  freshnessSec: number;
+  /** `P34_QTY_DRIFT_TOLERANCE_PCT`, percent as a decimal string (`1.0` = 1 %). */
+  driftTolerancePct: string;
+  /** `P34_EVIDENCE_WINDOW_SEC`, seconds; also the max age of an in-flight record that grants grace. */
+  evidenceWindowSec: number;
+  /** `P34_GRACE_MS`, milliseconds after the newest fill during which a drift is only DRIFT. */
+  graceMs: number;
+  /** Absolute tolerance settings (`P3_QTY_TOLERANCE_ABS[_<SYM>]`). */
+  tolerance: ToleranceSettings;
+  /** `P34_RECONCILE_CLOSE_ENABLED`. */
+  closeEnabled: boolean;
+}
+
+/** The symbol's hold as read: `hold`, `hold_reason`, `hold_sig`. */
+export interface HoldView {
+  exists: boolean;
+  reason: string | null;
+  /** null = no `hold_sig` (an operator's hold when `exists`). */
+  sig: string | null;
+}
+
+/** Everything one decision looks at. */
+export interface ReconcileInput {
+  symbol: string;
+  snapshot: SnapshotRead;
+  ledger: LedgerRead;
+  /** The symbol's EXECUTED fills among the last results (`fillsForSymbol`), any order. */
+  fills: Fill[];
+  /** `quantum:apply:inflight:<SYM>`: client order id → ts_ms. */
+  inflight: Record<string, string>;
+  hold: HoldView;
+  config: ReconcileConfig;
+  /** Epoch milliseconds. */
+  nowMs: number;
+}
+
+/** What to do with the hold keys. `set` sets or renews (same sig) an engine hold; `keep` leaves them. */
+export type HoldAction = { kind: 'set'; reason: ReconcileReason; sig: string } | { kind: 'clear' } | { kind: 'keep' };
+
+/** A ledger write the engine must perform (through `writeLedger`, compare-and-set). */
+export interface LedgerAction {
+  kind: 'init' | 'repair';
+  /** New signed amount. */
+  amount: Decimal;
+  source: 'init' | 'p34_auto';
+  /** Fills that justify a repair (newest first): their plan_id/order_id go into the event. */
+  evidence: Fill[];
+}
+
+/** A RECONCILE_CLOSE proposal (DESIGN §5.7). */
+export interface CloseProposal {
+  side: 'BUY' | 'SELL';
+  /** Base-asset quantity, rounded down to the lot step, > 0. */
+  qty: Decimal;
+  driftSig: string;
+}
+
+/** The decision for one symbol on one pass. */
+export interface ReconcileOutcome {
+  symbol: string;
+  status: ReconcileStatus;
+  reason: ReconcileReason;
+  /** Signed exchange amount (null when the snapshot is missing or invalid). */
+  exchangeAmt: Decimal | null;
+  /** Signed ledger amount (null when missing or invalid). */
+  ledgerAmt: Decimal | null;
+  diff: Decimal | null;
+  diffPct: Decimal | null;
+  tolerance: Decimal | null;
+  /** Snapshot `ts_ms` (null when missing/invalid). */
+  snapshotTsMs: number | null;
+  /** The verdict's signature ('' for OK/DRIFT/REPAIRED verdicts). */
+  driftSig: string;
+  hold: HoldAction;
+  ledger: LedgerAction | null;
+  close: CloseProposal | null;
+  /** Human detail: the parse error of an invalid hash, the in-flight client order ids, ... */
+  detail: string;
+  /**
+   * True for a drift hold that no automatic close will heal (closes disabled, operator hold, nothing
+   * closable): a person must act. The status stays HOLD; the engine emits MANUAL_REQUIRED once.
+   */
+  manualRequired: boolean;
+}
+
+const str = (d: Decimal | null): string => (d === null ? '' : fmt(d));
+
+/**
+ * Decides what to do for one symbol (DESIGN §5 rules 1-7). Pure and total: never throws for any input.
+ */
+export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
+  const { symbol, config, nowMs } = input;
+  const operatorHold = input.hold.exists && input.hold.sig === null;
+  const ledgerAmt = input.ledger.kind === 'ok' ? input.ledger.ledger.amount : null;
+  const snap = input.snapshot.kind === 'ok' ? input.snapshot.snapshot : null;
+  const exchangeAmt = snap ? snap.amount : null;
+  const tolerance = toleranceFor(config.tolerance, symbol, snap?.stepSize ?? null);
+  const cmp = exchangeAmt !== null && ledgerAmt !== null ? compareAmounts(exchangeAmt, ledgerAmt, tolerance) : null;
+
+  const base = {
+    symbol,
+    exchangeAmt,
+    ledgerAmt,
+    diff: cmp?.diff ?? null,
+    diffPct: cmp?.diffPct ?? null,
+    tolerance: snap ? tolerance : null,
+    snapshotTsMs: snap?.tsMs ?? null,
+    ledger: null,
+    close: null,
+    detail: '',
+    manualRequired: false,
+  };
+
+  /** An engine hold for `reason`, unless an operator hold stands (then status only). */
+  const holdOutcome = (reason: ReconcileReason, detail = '', close: CloseProposal | null = null, manual = false): ReconcileOutcome => {
+    const sig = driftSignature(symbol, reason, str(exchangeAmt), str(ledgerAmt));
+    return {
+      ...base,
+      status: 'HOLD',
+      manualRequired: manual,
+      reason,
+      driftSig: sig,
+      hold: operatorHold ? { kind: 'keep' } : { kind: 'set', reason, sig },
+      close: operatorHold ? null : close,
+      detail,
+    };
+  };
+  /** A non-hold verdict; under an operator hold an OK is reported as HOLD operator_hold. */
+  const plain = (status: ReconcileStatus, reason: ReconcileReason, hold: HoldAction, extra: Partial<ReconcileOutcome> = {}): ReconcileOutcome => {
+    const o: ReconcileOutcome = { ...base, status, reason, driftSig: '', hold: operatorHold ? { kind: 'keep' } : hold, ...extra };
+    if (operatorHold && status === 'OK') return { ...o, status: 'HOLD', reason: 'operator_hold' };
+    return o;
+  };
+
+  // Rule 1: the exchange side must be trustworthy.
+  if (input.snapshot.kind === 'missing') return holdOutcome('missing_exchange');
+  if (input.snapshot.kind === 'invalid') return holdOutcome('invalid_exchange', input.snapshot.error);
+  if (!snap || exchangeAmt === null) return holdOutcome('invalid_exchange');
+  if (nowMs - snap.tsMs > config.freshnessSec * 1000) return holdOutcome('stale_exchange', `snapshot age ${nowMs - snap.tsMs} ms`);
+  if (input.ledger.kind === 'invalid') return holdOutcome('invalid_ledger', input.ledger.error);
+
+  const newestFill = newestFillTs(input.fills);
+  const snapshotBehindFill = newestFill !== null && snap.tsMs <= newestFill;
+  const inflight = activeInflight(input.inflight, nowMs, config.evidenceWindowSec * 1000);
+  const waitReason = (): ReconcileOutcome | null => {
+    if (snapshotBehindFill) return plain('DRIFT', 'snapshot_older_than_fill', { kind: 'keep' }, { detail: `snapshot ts_ms ${snap.tsMs} <= fill ts_ms ${newestFill}` });
+    if (inflight.length > 0) return plain('DRIFT', 'in_flight', { kind: 'keep' }, { detail: `in flight: ${inflight.join(',')}` });
+    return null;
+  };
+
+  // Rule 2: no ledger → initialise it from the exchange (not while the exchange may be about to move).
+  if (input.ledger.kind === 'missing') {
+    const wait = waitReason();
+    if (wait) return wait;
+    return plain('OK', 'ledger_init', { kind: 'clear' }, {
+      ledgerAmt: exchangeAmt,
+      diff: new Decimal(0),
+      diffPct: new Decimal(0),
+      ledger: { kind: 'init', amount: exchangeAmt, source: 'init', evidence: [] },
+    });
+  }
+  const ledger = input.ledger.ledger;
+  if (ledgerAmt === null || cmp === null) return holdOutcome('invalid_ledger');
+
+  // Rule 3: match.
+  if (cmp.match) return plain('OK', 'in_sync', { kind: 'clear' });
+
+  // Never act on a snapshot that may predate a fill, nor while an order is in flight (rule 6).
+  const wait = waitReason();
+  if (wait) return wait;
+
+  const sEx = signOf(exchangeAmt);
+  const sLed = signOf(ledgerAmt);
+  const longVsShort = sEx * sLed === -1;
+  const evidence = selectEvidence(input.fills, ledger.tsEpoch, nowMs, config.evidenceWindowSec);
+
+  // Rule 7 (heal): our close filled, the snapshot is newer than it, the exchange is flat → ledger := flat.
+  const close = evidence.closeFills[0];
+  if (sEx === 0 && close && snap.tsMs > close.tsMs) {
+    return plain('REPAIRED', 'healed_after_close', { kind: 'clear' }, {
+      ledger: { kind: 'repair', amount: new Decimal(0), source: 'p34_auto', evidence: [close] },
+    });
+  }
+
+  // Rule 5 (and 4 for flat vs non-flat): EXECUTE fills explain the drift → ledger := exchange.
+  if (!longVsShort && evidence.tradeFills.length > 0) {
+    const expected = ledgerAmt.plus(evidence.tradeSum);
+    const residual = compareAmounts(exchangeAmt, expected, tolerance);
+    if (residual.match || residual.diffPct.lte(new Decimal(config.driftTolerancePct))) {
+      return plain('REPAIRED', 'auto_fixed', { kind: 'clear' }, {
+        ledger: { kind: 'repair', amount: exchangeAmt, source: 'p34_auto', evidence: evidence.tradeFills },
+        detail: `expected ${fmt(expected)} from ${evidence.tradeFills.length} fill(s), residual ${fmt(residual.diff)}`,
+      });
+    }
+  }
+
+  // Rule 6: within the grace of the newest fill, a drift is only DRIFT.
+  if (newestFill !== null && nowMs - newestFill <= config.graceMs) {
+    return plain('DRIFT', 'recent_fill', { kind: 'keep' }, { detail: `newest fill ${nowMs - newestFill} ms ago` });
+  }
+
+  // Rules 4/5: hold; rule 7: propose the close that heals it.
+  const reason: ReconcileReason = sEx !== sLed ? 'side_mismatch' : 'qty_mismatch_no_evidence';
+  const proposal = closeProposal(exchangeAmt, ledgerAmt, snap.stepSize, driftSignature(symbol, reason, fmt(exchangeAmt), fmt(ledgerAmt)));
+  const closes = config.closeEnabled && proposal !== null && !operatorHold;
+  return holdOutcome(reason, closes ? '' : closeBlockedDetail(config.closeEnabled, proposal, operatorHold), closes ? proposal : null, !closes);
+}
+
+function closeBlockedDetail(enabled: boolean, proposal: CloseProposal | null, operatorHold: boolean): string {
+  if (operatorHold) return 'operator hold: no automatic close';
+  if (!enabled) return 'P34_RECONCILE_CLOSE_ENABLED=false: fix by hand';
+  if (proposal === null) return 'nothing closable (exchange flat, qty below one lot step, or lot step unknown): fix the ledger by hand';
+  return '';
+}
+
+/**
+ * The close that moves the exchange toward the ledger (DESIGN §5.7): `min(|ex − led|, |ex|)` rounded
+ * DOWN to `stepSize`, side opposite the exchange position; null when the exchange is flat, the lot step is
+ * unknown or the quantity rounds to 0.
+ */
+export function closeProposal(exchangeAmt: Decimal, ledgerAmt: Decimal, stepSize: Decimal | null, driftSig: string): CloseProposal | null {
+  if (exchangeAmt.isZero() || stepSize === null || stepSize.lte(0)) return null;
+  const raw = Decimal.min(exchangeAmt.minus(ledgerAmt).abs(), exchangeAmt.abs());
+  const qty = roundDownToStep(raw, stepSize);
+  if (qty.lte(0)) return null;
+  return { side: exchangeAmt.isNeg() ? 'BUY' : 'SELL', qty, driftSig };
+}

@@ -1,0 +1,179 @@
+/**
+ * Redis side of the reconcile engine: one pipelined (MULTI) read of every input for a set of symbols, and
+ * the atomic application of a decision (`reconcileApply-8.lua`, `closePublish-5.lua`, `writeLedger`).
+ */
+import type { Redis } from 'ioredis';
+import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
+import { callScript } from '../../adapters/redis/scripts.js';
+import { fieldsToObject } from '../../adapters/redis/consumer.js';
+import { EVIDENCE_LOOKBACK } from '../../domain/reconcile-evidence.js';
+import type { RawHash } from '../../domain/position.js';
+
+/** Raw inputs of one symbol, read in one MULTI with every other symbol's. */
+export interface SymbolReads {
+  symbol: string;
+  snapshotRaw: RawHash;
+  ledgerRaw: RawHash;
+  legacyRaw: RawHash;
+  hold: string | null;
+  holdReason: string | null;
+  holdSig: string | null;
+  inflight: Record<string, string>;
+  /** `last_fix_ts_ms` of the state hash (epoch ms), null when never repaired. */
+  lastFixTsMs: number | null;
+  /** Read error of the snapshot hash (e.g. WRONGTYPE: the key is not a hash), else null. */
+  snapshotError: string | null;
+  /** Read error of the ledger or legacy ledger hash, else null. */
+  ledgerError: string | null;
+  /** Read error of the hold keys (treated as an operator hold: present, never touched), else null. */
+  holdError: string | null;
+}
+
+/** A raw result entry of `quantum:stream:apply.result`. */
+export interface ResultEntry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+/** Everything one pass reads. */
+export interface PassReads {
+  symbols: SymbolReads[];
+  /** The last {@link EVIDENCE_LOOKBACK} entries of the result stream, newest first (read once per pass). */
+  results: ResultEntry[];
+}
+
+const PER_SYMBOL = 8;
+
+/**
+ * Reads every input of `symbols` and the result stream in one MULTI (one round trip, one consistent view).
+ * @throws when Redis is unreachable or a command fails (e.g. WRONGTYPE on a key of the wrong type)
+ */
+export async function readPass(redis: Redis, symbols: string[]): Promise<PassReads> {
+  const m = redis.multi();
+  for (const s of symbols) {
+    m.hgetall(keys.snapshot(s))
+      .hgetall(keys.ledger(s))
+      .hgetall(keys.legacyLedger004(s))
+      .get(keys.hold(s))
+      .get(keys.holdReason(s))
+      .get(keys.holdSig(s))
+      .hgetall(keys.applyInflight(s))
+      .hget(keys.reconcileState(s), 'last_fix_ts_ms');
+  }
+  m.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', EVIDENCE_LOOKBACK);
+  const res = await m.exec();
+  if (!res) throw new Error('reconcile read aborted');
+  const val = (i: number): unknown => {
+    const [err, v] = res[i] as [Error | null, unknown];
+    if (err) throw err;
+    return v;
+  };
+  /** A per-symbol read: a command error (WRONGTYPE) is that symbol's problem, never the whole pass's. */
+  const soft = <T>(i: number, fallback: T): { v: T; err: string | null } => {
+    const [err, v] = res[i] as [Error | null, unknown];
+    return err ? { v: fallback, err: err.message } : { v: v as T, err: null };
+  };
+  const out: SymbolReads[] = symbols.map((symbol, k) => {
+    const b = k * PER_SYMBOL;
+    const snap = soft<RawHash>(b, {});
+    const led = soft<RawHash>(b + 1, {});
+    const leg = soft<RawHash>(b + 2, {});
+    const hold = soft<string | null>(b + 3, null);
+    const reason = soft<string | null>(b + 4, null);
+    const sig = soft<string | null>(b + 5, null);
+    const fix = soft<string | null>(b + 7, null).v;
+    return {
+      symbol,
+      snapshotRaw: snap.v,
+      ledgerRaw: led.v,
+      legacyRaw: leg.v,
+      hold: hold.v,
+      holdReason: reason.v,
+      holdSig: sig.v,
+      inflight: soft<Record<string, string>>(b + 6, {}).v,
+      lastFixTsMs: fix !== null && /^\d+$/.test(fix) ? Number(fix) : null,
+      snapshotError: snap.err,
+      ledgerError: led.err ?? leg.err,
+      holdError: hold.err ?? reason.err ?? sig.err,
+    };
+  });
+  const rawResults = val(symbols.length * PER_SYMBOL) as Array<[string, string[]]>;
+  return { symbols: out, results: rawResults.map(([id, f]) => ({ id, fields: fieldsToObject(f) })) };
+}
+
+/** Fingerprint of the snapshot fields a decision depends on (same format as in `reconcileApply-8.lua`). */
+export function snapshotFingerprint(raw: RawHash): string {
+  return [raw.position_amt ?? '', raw.side ?? '', raw.ts_ms ?? '', raw.ts_epoch ?? ''].join('|');
+}
+
+/** Ledger fingerprint right after a successful `writeLedger` (canonical fields only, legacy ones removed). */
+export function writtenLedgerFingerprint(version: number, amount: string, side: string): string {
+  return `${version}|${amount}|${side}|||`;
+}
+
+/** Arguments of {@link applyDecision}. */
+export interface ApplyArgs {
+  symbol: string;
+  snapshotFp: string;
+  ledgerFp: string;
+  status: string;
+  reason: string;
+  holdAction: 'set' | 'clear' | 'keep';
+  driftSig: string;
+  holdTtlSec: number;
+  state: Record<string, string>;
+  eventBase: Record<string, string>;
+  nowMs: number;
+  manualRequired: boolean;
+}
+
+/** Reply of `reconcileApply-8.lua`. */
+export interface ApplyReply {
+  applied: boolean;
+  transitioned: boolean;
+  hold: 'set' | 'renewed' | 'cleared' | 'kept' | 'operator' | 'none' | 'stale';
+}
+
+/** Applies one decision atomically (see the script header). */
+export async function applyDecision(redis: Redis, a: ApplyArgs): Promise<ApplyReply> {
+  const s = a.symbol;
+  const reply = (await callScript(
+    redis,
+    'reconcileApply',
+    [keys.snapshot(s), keys.ledger(s), keys.legacyLedger004(s), keys.reconcileState(s), keys.hold(s), keys.holdReason(s), keys.holdSig(s), STREAMS.reconcileEvents],
+    [a.snapshotFp, a.ledgerFp, a.status, a.reason, a.holdAction, a.driftSig, a.holdTtlSec, JSON.stringify(a.state), JSON.stringify(a.eventBase), EVENTS_MAXLEN, a.nowMs, a.manualRequired ? 1 : 0],
+  )) as [number, number, string];
+  return { applied: Number(reply[0]) === 1, transitioned: Number(reply[1]) === 1, hold: reply[2] as ApplyReply['hold'] };
+}
+
+/**
+ * Publishes a signed close plan if the engine hold with `driftSig` still stands and the cooldown of this
+ * drift and bucket is free (`closePublish-5.lua`).
+ * @returns 1 published, 0 cooldown taken, -1 no matching hold
+ */
+export async function publishClose(
+  redis: Redis,
+  a: { symbol: string; driftSig: string; bucket: number; cooldownSec: number; plan: string; mac: string; event: Record<string, string> },
+): Promise<1 | 0 | -1> {
+  const reply = await callScript(
+    redis,
+    'closePublish',
+    [keys.hold(a.symbol), keys.holdSig(a.symbol), keys.closeCooldown(a.symbol, a.driftSig, a.bucket), STREAMS.reconcileClose, STREAMS.reconcileEvents],
+    [a.driftSig, a.cooldownSec, a.plan, a.mac, JSON.stringify(a.event), EVENTS_MAXLEN],
+  );
+  return Number(reply) as 1 | 0 | -1;
+}
+
+/**
+ * Sets (`set`) or clears (`clear`) an operator hold with its event (`operatorHold-4.lua`).
+ * @returns true when set, or when a hold existed and was cleared
+ */
+export async function operatorHold(redis: Redis, symbol: string, action: 'set' | 'clear', ttlSec: number, reason: string, event: Record<string, string>): Promise<boolean> {
+  const reply = await callScript(
+    redis,
+    'operatorHold',
+    [keys.hold(symbol), keys.holdReason(symbol), keys.holdSig(symbol), STREAMS.reconcileEvents],
+    [action, ttlSec, reason, JSON.stringify(event), EVENTS_MAXLEN],
+  );
+  return Number(reply) === 1;
+}
