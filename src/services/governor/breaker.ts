@@ -70,7 +70,7 @@ export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSetti
     redis,
     'breakerTrip',
     [keys.governorBreaker(symbol), keys.governorBreakerLastTrip(symbol), STREAMS.governorEvents],
-    [s.cooldownSec, nowMs, JSON.stringify(detail), JSON.stringify(event), EVENTS_MAXLEN, lastTrip, s.windowSec + s.cooldownSec + 3600],
+    [s.cooldownSec, nowMs, JSON.stringify(detail), JSON.stringify(Object.entries(event).flat()), EVENTS_MAXLEN, lastTrip, s.windowSec + s.cooldownSec + 3600],
   );
   return { open: true, tripped: Number(reply) === 1, errors };
 }

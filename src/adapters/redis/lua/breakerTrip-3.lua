@@ -11,7 +11,7 @@
     ARGV[1] cooldown, seconds (integer > 0)
     ARGV[2] trip time, epoch ms
     ARGV[3] breaker value (JSON text stored in KEYS[1])
-    ARGV[4] event: JSON object of string fields to XADD to KEYS[3]
+    ARGV[4] event: JSON array [field, value, field, value, ...] (strings) to XADD to KEYS[3], in order
     ARGV[5] events MAXLEN (approximate trim)
     ARGV[6] last trip the caller counted from, epoch ms ('0' = none)
     ARGV[7] TTL of the last-trip key, seconds
@@ -29,11 +29,6 @@ if last > tonumber(ARGV[6]) then
 end
 redis.call('SET', KEYS[1], ARGV[3], 'EX', tonumber(ARGV[1]))
 redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[7]))
-local ev = cjson.decode(ARGV[4])
-local flat = {}
-for k, v in pairs(ev) do
-  flat[#flat + 1] = k
-  flat[#flat + 1] = tostring(v)
-end
+local flat = cjson.decode(ARGV[4])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', unpack(flat))
 return 1
