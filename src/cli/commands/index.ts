@@ -4,8 +4,9 @@ import { registerRunCommand } from './run.js';
 import { registerReconcileCommands } from './reconcile.js';
 import { registerPlanCommands } from './plan.js';
 import { registerPaperExchangeCommand } from './paper-exchange.js';
+import { registerDoctorCommand } from './doctor.js';
 
 /** Adds commands to the program. */
 export type CommandRegistrar = (program: Command) => void;
 
-export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerPaperExchangeCommand];
+export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerPaperExchangeCommand, registerDoctorCommand];

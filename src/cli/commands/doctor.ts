@@ -1,0 +1,334 @@
+/**
+ * `p3 doctor [--json] [--env-dir DIR] [--services a,b]`: checks a deployment and prints one line per check,
+ * `OK`, `WARN` or `FAIL` with a detail; exits 1 when any check fails (issue 8).
+ *
+ * Checks:
+ * - `redis`: reachable at `REDIS_URL` and version >= 6.2 (GETDEL, XAUTOCLAIM, SET ... GET are used).
+ * - `config:<service>`: every `parse*Config` exported by the service's `*config.ts` files, plus the common
+ *   variables (`REDIS_URL`, `P3_ALLOWLIST`) and, for services that talk to the exchange, the exchange
+ *   variables. With `--env-dir DIR` each service is checked against `DIR/<service>.env` (the systemd
+ *   `EnvironmentFile`), else against this process's environment.
+ * - `exchange`: `/fapi/v1/time` through the exchange gateway; clock skew (local clock minus exchange
+ *   clock at the request's midpoint). Binance rejects a signed request whose timestamp is more than
+ *   1000 ms ahead of its clock or older than `recvWindow` (Binance USDⓈ-M "Timing security"), so a skew
+ *   above 1000 ms fails unless `EXCHANGE_SYNC_TIME` (sign with the exchange's clock) is on.
+ * - `schema:*`: keys that break DESIGN §3 (SCAN, never KEYS): wrong TYPE, snapshots and ledgers that
+ *   `readSnapshot`/`readLedger` reject, permits without TTL.
+ * - `holds`: a hold without TTL (a hold that never clears) or with a TTL above the configured lease
+ *   (`P34_HOLD_TTL_SEC`, default 900) fails; active holds and `hold_reason`/`hold_sig` left behind by a
+ *   hand-deleted hold are a WARN.
+ * - `trading`: HALTED/REDUCING trading states and open circuit breakers (WARN), unreadable state (FAIL).
+ * - `dlq`: dead-letter streams (`*.dlq`) that are not empty (FAIL: a message was rejected for good).
+ * - `heartbeats`: each expected service has a live heartbeat (FAIL when missing).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { envz, parseEnv, type Env } from '../../config/env.js';
+import { scanKeys } from '../../adapters/redis/client.js';
+import { keys, STREAMS } from '../../adapters/redis/keys.js';
+import { readLedger, readSnapshot } from '../../domain/position.js';
+import { createExchangeGateway, parseExchangeConfig } from '../../adapters/exchange/factory.js';
+import { livenessReport, readHeartbeats } from '../../services/heartbeat.js';
+import { readTradingStates } from '../../services/governor/trading-state.js';
+import { SERVICE_NAMES, resolveServiceNames, type ServiceName } from '../../services/registry.js';
+
+/** Outcome of one check. */
+export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
+
+/** One line of the report. */
+export interface CheckResult {
+  check: string;
+  status: CheckStatus;
+  detail: string;
+}
+
+/** Inputs of {@link runDoctor}. */
+export interface DoctorOptions {
+  /** Redis to inspect (`REDIS_URL`). */
+  redisUrl: string;
+  /** Environment of each service (its env file, or the process environment). */
+  envs: Partial<Record<ServiceName, Env>>;
+  /** Services expected to run (heartbeats, configuration). */
+  services: ServiceName[];
+  /** Timeout of the exchange time request, ms (default 5000). */
+  exchangeTimeoutMs?: number;
+}
+
+/** Services that talk to the exchange (their exchange variables are checked). */
+const EXCHANGE_SERVICES: readonly ServiceName[] = ['position-state-brain', 'apply-layer'];
+/** Oldest Redis version the Lua scripts and commands need. */
+const MIN_REDIS: [number, number] = [6, 2];
+/** Default hold lease, seconds (DESIGN §3). */
+const DEFAULT_HOLD_LEASE_SEC = 900;
+const MAX_LISTED = 5;
+
+const list = (items: string[]): string => (items.length > MAX_LISTED ? `${items.slice(0, MAX_LISTED).join(', ')} (+${items.length - MAX_LISTED} more)` : items.join(', '));
+const msg = (err: unknown): string => (err as Error)?.message ?? String(err);
+
+/** Parses an env file (`KEY=VALUE` lines, `#` comments, optional quotes), as systemd's EnvironmentFile. */
+export function parseEnvFile(text: string): Env {
+  const env: Env = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith(';')) continue;
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!m) continue;
+    let v = m[2] as string;
+    if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) v = v.slice(1, -1);
+    env[m[1] as string] = v;
+  }
+  return env;
+}
+
+/** Every `parse*Config(env)` exported by the `*config.ts` modules of a service's folder. */
+async function serviceConfigParsers(service: ServiceName): Promise<[string, (env: Env) => unknown][]> {
+  const dir = new URL(`../../services/${service}/`, import.meta.url);
+  const out: [string, (env: Env) => unknown][] = [];
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir).filter((f) => /config\.(ts|js)$/.test(f) && !f.endsWith('.d.ts'));
+  } catch {
+    return out;
+  }
+  for (const f of files.sort()) {
+    const mod = (await import(new URL(f, dir).href)) as Record<string, unknown>;
+    for (const [name, fn] of Object.entries(mod)) if (/^parse\w*Config$/.test(name) && typeof fn === 'function') out.push([name, fn as (env: Env) => unknown]);
+  }
+  return out;
+}
+
+async function checkConfig(service: ServiceName, env: Env): Promise<CheckResult> {
+  const check = `config:${service}`;
+  const warnings: string[] = [];
+  try {
+    const common = parseEnv({ REDIS_URL: envz.redisUrl(), P3_ALLOWLIST: envz.symbols(), P34_ALLOWLIST: envz.symbols() }, env);
+    if (common.P3_ALLOWLIST.length === 0 && !(service === 'reconcile-engine' && common.P34_ALLOWLIST.length > 0)) warnings.push('P3_ALLOWLIST is empty: no symbol is served');
+    if (EXCHANGE_SERVICES.includes(service)) parseExchangeConfig(env);
+    const parsers = await serviceConfigParsers(service);
+    for (const [, parse] of parsers) parse(env);
+    if (parsers.length === 0) warnings.push('no service config parser found; checked common variables only');
+    return { check, status: warnings.length ? 'WARN' : 'OK', detail: warnings.length ? warnings.join('; ') : `valid (${parsers.map(([n]) => n).join(', ')})` };
+  } catch (err) {
+    return { check, status: 'FAIL', detail: msg(err) };
+  }
+}
+
+async function checkExchange(envs: DoctorOptions['envs'], timeoutMs: number): Promise<CheckResult> {
+  const env = EXCHANGE_SERVICES.map((s) => envs[s]).find((e) => e !== undefined);
+  if (!env) return { check: 'exchange', status: 'WARN', detail: 'no exchange-facing service expected; skipped' };
+  let cfg;
+  try {
+    cfg = parseExchangeConfig(env);
+  } catch (err) {
+    return { check: 'exchange', status: 'FAIL', detail: `cannot check: ${msg(err)}` };
+  }
+  const gw = createExchangeGateway({ ...cfg, syncTime: false, timeoutMs: Math.min(cfg.timeoutMs, timeoutMs) });
+  try {
+    const t0 = Date.now();
+    const timeout = new Promise<never>((_, rej) => {
+      setTimeout(() => rej(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs).unref();
+    });
+    const server = await Promise.race([gw.serverTime(), timeout]);
+    const t1 = Date.now();
+    const skew = Math.round((t0 + t1) / 2 - server);
+    const where = cfg.baseUrl ?? cfg.exchange;
+    const detail = `${where} answered in ${t1 - t0} ms; local clock ${skew >= 0 ? 'ahead' : 'behind'} by ${Math.abs(skew)} ms`;
+    if (skew > 1000 || Math.abs(skew) > cfg.recvWindowMs) {
+      return cfg.syncTime
+        ? { check: 'exchange', status: 'WARN', detail: `${detail} (EXCHANGE_SYNC_TIME compensates for signing; fix NTP)` }
+        : { check: 'exchange', status: 'FAIL', detail: `${detail}: signed requests will be rejected (-1021); fix NTP or set EXCHANGE_SYNC_TIME=true` };
+    }
+    return { check: 'exchange', status: Math.abs(skew) > 500 ? 'WARN' : 'OK', detail };
+  } catch (err) {
+    return { check: 'exchange', status: 'FAIL', detail: `unreachable: ${msg(err)}` };
+  } finally {
+    await gw.close().catch(() => undefined);
+  }
+}
+
+/** Keys of `pattern` whose TYPE is not `type`. */
+async function wrongTypes(redis: Redis, found: string[], type: string): Promise<string[]> {
+  const bad: string[] = [];
+  for (const k of found) {
+    const t = await redis.type(k);
+    if (t !== type && t !== 'none') bad.push(`${k} is a ${t}, expected ${type}`);
+  }
+  return bad;
+}
+
+async function checkSchema(redis: Redis): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const report = (check: string, bad: string[], okDetail: string) =>
+    out.push(bad.length ? { check, status: 'FAIL', detail: list(bad) } : { check, status: 'OK', detail: okDetail });
+
+  const snaps = await scanKeys(redis, 'quantum:position:snapshot:*');
+  const badSnaps = await wrongTypes(redis, snaps, 'hash');
+  for (const k of snaps.filter((k) => !badSnaps.some((b) => b.startsWith(`${k} `)))) {
+    const r = readSnapshot(await redis.hgetall(k));
+    if (r.kind === 'invalid') badSnaps.push(`${k}: ${r.error}`);
+  }
+  report('schema:snapshots', badSnaps, `${snaps.length} snapshot(s) readable`);
+
+  const ledgers = await scanKeys(redis, 'quantum:position:ledger:*');
+  const legacy004 = (await scanKeys(redis, 'quantum:position:*')).filter((k) => k.split(':').length === 3);
+  const badLedgers = [...(await wrongTypes(redis, ledgers, 'hash')), ...(await wrongTypes(redis, legacy004, 'hash'))];
+  const legacy: string[] = [];
+  const symbols = new Set([...ledgers, ...legacy004].map((k) => k.slice(k.lastIndexOf(':') + 1)));
+  for (const sym of symbols) {
+    if (badLedgers.some((b) => b.startsWith(`${keys.ledger(sym)} `) || b.startsWith(`${keys.legacyLedger004(sym)} `))) continue;
+    const r = readLedger(await redis.hgetall(keys.ledger(sym)), await redis.hgetall(keys.legacyLedger004(sym)));
+    if (r.kind === 'invalid') badLedgers.push(`${keys.ledger(sym)}: ${r.error}`);
+    else if (r.kind === 'ok' && r.ledger.layout !== 'canonical') legacy.push(`${sym} (${r.ledger.layout})`);
+  }
+  report('schema:ledgers', badLedgers, `${symbols.size} ledger(s) readable${legacy.length ? `; legacy layout, migrated on the next write: ${list(legacy)}` : ''}`);
+
+  const typed: [string, string, string][] = [
+    ['schema:states', 'quantum:reconcile:state:*', 'hash'],
+    ['schema:hold-keys', 'quantum:reconcile:hold*', 'string'],
+    ['schema:heartbeats', 'quantum:heartbeat:*', 'hash'],
+    ['schema:trading-state', 'quantum:governor:trading_state*', 'hash'],
+  ];
+  for (const [check, pattern, type] of typed) {
+    const found = await scanKeys(redis, pattern);
+    report(check, await wrongTypes(redis, found, type), `${found.length} key(s)`);
+  }
+  const streams = Object.values(STREAMS).flatMap((s) => [s, `${s}.dlq`]);
+  report('schema:streams', await wrongTypes(redis, streams, 'stream'), `${streams.length} stream names checked`);
+
+  const permits = await scanKeys(redis, 'quantum:permit:*');
+  const badPermits = await wrongTypes(redis, permits, 'hash');
+  for (const k of permits) if ((await redis.pttl(k)) === -1) badPermits.push(`${k} has no TTL (a permit must expire)`);
+  report('schema:permits', badPermits, `${permits.length} permit(s)`);
+  return out;
+}
+
+async function checkHolds(redis: Redis, leaseSec: number): Promise<CheckResult> {
+  const fails: string[] = [];
+  const active: string[] = [];
+  const orphans: string[] = [];
+  const holdKeys = (await scanKeys(redis, 'quantum:reconcile:hold:*')).sort();
+  for (const k of holdKeys) {
+    const sym = k.slice(keys.hold('').length);
+    const [ttl, reason, sig] = await Promise.all([redis.ttl(k), redis.get(keys.holdReason(sym)).catch(() => null), redis.get(keys.holdSig(sym)).catch(() => null)]);
+    if (ttl === -1) fails.push(`${sym}: hold has no TTL (never clears)`);
+    else if (ttl > leaseSec) fails.push(`${sym}: hold TTL ${ttl}s above the lease ${leaseSec}s`);
+    active.push(`${sym} (${reason ?? 'no reason'}${sig === null ? ', manual' : ''}, ${ttl}s left)`);
+  }
+  for (const k of [...(await scanKeys(redis, 'quantum:reconcile:hold_reason:*')), ...(await scanKeys(redis, 'quantum:reconcile:hold_sig:*'))]) {
+    const sym = k.slice(k.lastIndexOf(':') + 1);
+    const ttl = await redis.ttl(k);
+    if (ttl === -1) fails.push(`${k} has no TTL`);
+    else if (!holdKeys.includes(keys.hold(sym)) && ttl > 0) orphans.push(k);
+  }
+  if (fails.length) return { check: 'holds', status: 'FAIL', detail: list(fails) };
+  const orphanNote = orphans.length ? `; leftovers of a hold deleted by hand (a later manual hold would inherit them; \`p3 hold clear\` removes all): ${list(orphans)}` : '';
+  if (active.length || orphans.length) return { check: 'holds', status: 'WARN', detail: `${active.length ? `trading blocked on ${list(active)}` : 'no hold'}${orphanNote}` };
+  return { check: 'holds', status: 'OK', detail: 'no hold' };
+}
+
+async function checkTrading(redis: Redis): Promise<CheckResult> {
+  const v = await readTradingStates(redis);
+  const fails: string[] = [];
+  const warns: string[] = [];
+  for (const [scope, s] of [['global', v.global], ...Object.entries(v.symbols).map(([k, s]) => [k.replace(/^:/, ''), s] as const)] as const) {
+    if (s.state === 'INVALID') fails.push(`${scope}: ${s.error}`);
+    else if (s.state !== 'ACTIVE') warns.push(`${scope} ${s.state}${s.reason ? ` (${s.reason})` : ''}`);
+  }
+  for (const b of v.breakers) warns.push(`${b.symbol} circuit breaker open (${b.ttlSec}s left)`);
+  if (fails.length) return { check: 'trading', status: 'FAIL', detail: list(fails) };
+  return warns.length ? { check: 'trading', status: 'WARN', detail: list(warns) } : { check: 'trading', status: 'OK', detail: 'ACTIVE, no breaker open' };
+}
+
+async function checkDlq(redis: Redis): Promise<CheckResult> {
+  const found = (await scanKeys(redis, 'quantum:*.dlq')).sort();
+  const nonEmpty: string[] = [];
+  for (const k of found) {
+    const n = (await redis.type(k)) === 'stream' ? await redis.xlen(k) : 0;
+    if (n > 0) nonEmpty.push(`${k}: ${n}`);
+  }
+  return nonEmpty.length
+    ? { check: 'dlq', status: 'FAIL', detail: `dead letters: ${list(nonEmpty)} (inspect with XREVRANGE, see docs/runbook.md)` }
+    : { check: 'dlq', status: 'OK', detail: `${found.length} dead-letter stream(s), all empty` };
+}
+
+async function checkHeartbeats(redis: Redis, services: ServiceName[]): Promise<CheckResult> {
+  const rep = livenessReport(await readHeartbeats(redis), services, Date.now());
+  const alive = Object.entries(rep.alive).map(([n, hbs]) => `${n} x${hbs.length}`);
+  const stale = rep.stale.map((h) => `${h.name}/${h.instance}`);
+  if (rep.missing.length) return { check: 'heartbeats', status: 'FAIL', detail: `missing: ${rep.missing.join(', ')}${alive.length ? `; alive: ${alive.join(', ')}` : ''}` };
+  if (stale.length) return { check: 'heartbeats', status: 'WARN', detail: `alive: ${alive.join(', ')}; stale: ${list(stale)}` };
+  return { check: 'heartbeats', status: 'OK', detail: `alive: ${alive.join(', ')}` };
+}
+
+/** Runs every check. Never throws: a check that crashes is reported as FAIL. */
+export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const redis = new Redis(opts.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000, connectionName: 'p3:doctor' });
+  redis.on('error', () => undefined);
+  let redisOk = false;
+  try {
+    await redis.connect();
+    const version = /redis_version:([\d.]+)/.exec(await redis.info('server'))?.[1] ?? '0';
+    const [maj = 0, min = 0] = version.split('.').map(Number);
+    const okVersion = maj > MIN_REDIS[0] || (maj === MIN_REDIS[0] && min >= MIN_REDIS[1]);
+    results.push({ check: 'redis', status: okVersion ? 'OK' : 'FAIL', detail: `${opts.redisUrl.replace(/\/\/[^@/]*@/, '//***@')} version ${version}${okVersion ? '' : ` (need >= ${MIN_REDIS.join('.')})`}` });
+    redisOk = true;
+  } catch (err) {
+    results.push({ check: 'redis', status: 'FAIL', detail: `unreachable at ${opts.redisUrl}: ${msg(err)}` });
+  }
+  for (const s of opts.services) results.push(await checkConfig(s, opts.envs[s] ?? {}));
+  results.push(await checkExchange(opts.envs, opts.exchangeTimeoutMs ?? 5000));
+  if (redisOk) {
+    const leaseRaw = opts.envs['reconcile-engine']?.P34_HOLD_TTL_SEC;
+    const lease = leaseRaw && /^\d+$/.test(leaseRaw.trim()) ? Number(leaseRaw) : DEFAULT_HOLD_LEASE_SEC;
+    const steps: [string, () => Promise<CheckResult | CheckResult[]>][] = [
+      ['schema', () => checkSchema(redis)],
+      ['holds', () => checkHolds(redis, lease)],
+      ['trading', () => checkTrading(redis)],
+      ['dlq', () => checkDlq(redis)],
+      ['heartbeats', () => checkHeartbeats(redis, opts.services)],
+    ];
+    for (const [check, run] of steps) {
+      try {
+        results.push(...[await run()].flat());
+      } catch (err) {
+        results.push({ check, status: 'FAIL', detail: `check crashed: ${msg(err)}` });
+      }
+    }
+  } else {
+    results.push({ check: 'redis-checks', status: 'WARN', detail: 'schema, holds, trading, dlq, heartbeats skipped: Redis unreachable' });
+  }
+  redis.disconnect();
+  return results;
+}
+
+/** Registers `p3 doctor`. */
+export function registerDoctorCommand(program: Command): void {
+  program
+    .command('doctor')
+    .description('check Redis, configuration, exchange and clock, schema, holds, dead letters and heartbeats; exit 1 on any FAIL')
+    .option('--json', 'print the checks as JSON')
+    .option('--env-dir <dir>', 'check each service against <dir>/<service>.env (e.g. /etc/quantum) instead of this environment')
+    .option('--services <list>', `services expected to run (comma list or all)`, 'all')
+    .action(async (o: { json?: boolean; envDir?: string; services: string }) => {
+      const services = resolveServiceNames(o.services.split(',').map((s) => s.trim()).filter(Boolean));
+      const envs: Partial<Record<ServiceName, Env>> = {};
+      for (const s of services) {
+        if (!o.envDir) envs[s] = process.env;
+        else {
+          try {
+            envs[s] = parseEnvFile(readFileSync(`${o.envDir}/${s}.env`, 'utf8'));
+          } catch (err) {
+            envs[s] = {};
+            process.stderr.write(`p3 doctor: cannot read ${o.envDir}/${s}.env: ${msg(err)}\n`);
+          }
+        }
+      }
+      const redisUrl = process.env.REDIS_URL ?? envs[services[0] ?? SERVICE_NAMES[0]]?.REDIS_URL ?? 'redis://127.0.0.1:6379';
+      const results = await runDoctor({ redisUrl, envs, services });
+      if (o.json) process.stdout.write(`${JSON.stringify({ ok: !results.some((r) => r.status === 'FAIL'), checks: results }, null, 2)}\n`);
+      else for (const r of results) process.stdout.write(`${r.status.padEnd(4)}  ${r.check.padEnd(28)} ${r.detail}\n`);
+      if (results.some((r) => r.status === 'FAIL')) process.exitCode = 1;
+    });
+}
