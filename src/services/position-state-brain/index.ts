@@ -1,8 +1,69 @@
-/** Entry point of the `position-state-brain` service (`p3 run position-state-brain`). Not implemented yet. */
+/**
+ * Entry point of the `position-state-brain` service (`p3 run position-state-brain`, P3.3): "does our
+ * state match the exchange right now?" The service is a list of components sharing one context (logger,
+ * Redis, metrics registry); each has `start()` / `stop()` / `readiness()`:
+ * - the snapshot publisher (`snapshot.ts`): exchange positions → `quantum:position:snapshot:<SYM>`;
+ * - the permit consumer (`permits.ts`): plans → `quantum:permit:p33:<plan_id>`.
+ * Add a component by appending it to `components` below. Variables: `config.ts` (service, snapshots),
+ * `permits-config.ts` (permits), `src/adapters/exchange/factory.ts` (`EXCHANGE_*`).
+ */
 import type { Env } from '../../config/env.js';
+import { withSharedBackoff } from '../../adapters/exchange/backoff.js';
+import { createExchangeGateway, parseExchangeConfig } from '../../adapters/exchange/factory.js';
+import type { ExchangeGateway } from '../../ports/exchange.js';
+import { createServiceContext } from '../context.js';
 import type { Service } from '../runtime.js';
+import { parseBrainConfig } from './config.js';
+import { PermitConsumer } from './permits.js';
+import { SnapshotPublisher } from './snapshot.js';
 
-/** Builds the position-state-brain service from the environment. @throws ConfigError for a bad variable */
-export async function createPositionStateBrainService(_env: Env): Promise<Service> {
-  throw new Error('position-state-brain is not implemented yet');
+/** One part of the brain service. */
+export interface BrainComponent {
+  start(): Promise<void>;
+  /** Stops after the work in hand; must not close the shared Redis connection. */
+  stop(): Promise<void>;
+  readiness(): Record<string, boolean>;
+}
+
+/**
+ * Builds the position-state-brain service from the environment.
+ * @throws ConfigError for a bad variable (the CLI exits 2 naming it)
+ */
+export async function createPositionStateBrainService(env: Env): Promise<Service> {
+  const cfg = parseBrainConfig(env);
+  // parse every variable before opening anything
+  const exchangeCfg = cfg.snapshots.enabled ? parseExchangeConfig(env) : null;
+  const permitConsumerFactory = (c: ReturnType<typeof createServiceContext>) => new PermitConsumer({ redis: c.redis, logger: c.logger, registry: c.registry, instanceId: c.instanceId }, env);
+  const ctx = createServiceContext('position-state-brain', { redisUrl: cfg.redisUrl, logLevel: cfg.logLevel, instanceId: cfg.instanceId });
+
+  const components: BrainComponent[] = [];
+  let gateway: ExchangeGateway | null = null;
+  if (exchangeCfg) {
+    gateway = withSharedBackoff(createExchangeGateway(exchangeCfg), ctx.redis, ctx.logger);
+    components.push(new SnapshotPublisher(ctx, gateway, cfg.snapshots));
+  }
+  components.push(permitConsumerFactory(ctx));
+
+  let stopped = false;
+  return {
+    name: 'position-state-brain',
+    registry: ctx.registry,
+    metricsPort: cfg.metricsPort,
+    async start() {
+      for (const c of components) await c.start();
+      ctx.logger.info({ instance: ctx.instanceId, snapshots: cfg.snapshots.enabled, allowlist: cfg.snapshots.allowlist, exchange: exchangeCfg?.exchange ?? null }, 'position-state-brain started');
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const c of [...components].reverse()) await c.stop().catch((err: Error) => ctx.logger.warn({ err: err.message }, 'component stop failed'));
+      await gateway?.close();
+      ctx.redis.disconnect();
+    },
+    readiness() {
+      const out: Record<string, boolean> = { redis: ctx.redis.status === 'ready' };
+      for (const c of components) Object.assign(out, c.readiness());
+      return out;
+    },
+  };
 }

@@ -1,0 +1,243 @@
+/**
+ * The position brain's snapshot publisher (P3.3, issue 3): polls the exchange's positions every
+ * `P33_SNAPSHOT_INTERVAL_MS` and, for every `P3_ALLOWLIST` symbol, replaces
+ * `quantum:position:snapshot:<SYM>` and adds `{symbol, ts_ms}` to `quantum:stream:position.snapshot`
+ * (MAXLEN ~10000) in ONE atomic step (`snapshotWrite-2.lua`).
+ *
+ * Hash fields: `position_amt` (signed decimal string), `side` (LONG|SHORT|FLAT), `entry_price`,
+ * `mark_price` (absent when the exchange gave none, e.g. a flat symbol), `step_size` (the symbol's lot
+ * step, so the shared tolerance defaults to one lot step; absent when unknown), `ts_ms`, `ts_epoch`
+ * (seconds, 3 decimals), `received_ts_ms` (when the answer arrived, diagnostics only), `source` = `exchange`.
+ *
+ * SAFETY: `ts_ms`/`ts_epoch` is the time the positions REQUEST WAS SENT (taken before the call), not
+ * when the answer arrived. The answer reflects the exchange at or after that instant, so the timestamp
+ * is conservative: a fill that happened while the request was in flight is NEWER than the snapshot, and
+ * the reconcile engine, which never acts on a snapshot older than the newest fill, waits for the next one.
+ *
+ * Fail closed:
+ * - any exchange failure (rate limit, ban, 5xx, timeout, auth, hedge mode, unparseable answer) writes
+ *   NOTHING: the snapshots go stale and the reconcile engine holds (`stale_exchange`);
+ * - a symbol absent from a SUCCESSFUL answer is flat (v3 positionRisk omits flat symbols); a failed,
+ *   partial or unparseable answer is never read as flat (the gateway throws for those);
+ * - the shared back-off (`quantum:exchange:backoff_until`) is honoured by the gateway decorator: while
+ *   it is in force no request is sent.
+ * - several publishers may run: a snapshot never moves back in time (the script keeps the newer one).
+ *
+ * Metrics: `p33_snapshot_written_total{symbol}`, `p33_snapshot_errors_total{kind}`,
+ * `p33_snapshot_polls_total{result}`, `p33_snapshot_age_sec{symbol}` (age of the newest snapshot this
+ * instance wrote, at scrape time), `p33_snapshot_last_success_timestamp_seconds`.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { Auth, Banned, HedgeModeRefused, RateLimited, Unavailable } from '../../adapters/exchange/errors.js';
+import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
+import { callScript } from '../../adapters/redis/scripts.js';
+import { Decimal, fmt } from '../../domain/decimal.js';
+import type { ExchangeGateway } from '../../ports/exchange.js';
+import { sleep } from '../../lib/sleep.js';
+import type { SnapshotConfig } from './config.js';
+
+/** Error kinds counted in `p33_snapshot_errors_total{kind}`. */
+export const SNAPSHOT_ERROR_KINDS = ['rate_limited', 'banned', 'unavailable', 'auth', 'hedge_mode', 'redis', 'other'] as const;
+export type SnapshotErrorKind = (typeof SNAPSHOT_ERROR_KINDS)[number];
+
+/** How far in the future a stored ts_ms may be before a publisher overwrites it anyway, ms. */
+const FUTURE_TOLERANCE_MS = 60_000;
+
+/** What the publisher needs from the brain service (a `ServiceContext` fits). */
+export interface SnapshotPublisherContext {
+  redis: Redis;
+  logger: Logger;
+  registry: Registry;
+}
+
+/** Result of one poll. */
+export type PollResult = { ok: true; sentMs: number; written: string[]; skipped: string[] } | { ok: false; kind: SnapshotErrorKind; error: string };
+
+/** Classifies a failure for metrics and logs. */
+export function classifySnapshotError(err: unknown): SnapshotErrorKind {
+  if (err instanceof RateLimited) return 'rate_limited';
+  if (err instanceof Banned) return 'banned';
+  if (err instanceof Auth) return 'auth';
+  if (err instanceof HedgeModeRefused) return 'hedge_mode';
+  if (err instanceof Unavailable) return 'unavailable';
+  return 'other';
+}
+
+/** The hash fields of one snapshot (exported for tests and tools). */
+export function snapshotFields(p: { amount: Decimal; entryPrice: Decimal | null; markPrice: Decimal | null; stepSize: Decimal | null; sentMs: number; receivedMs: number }): Record<string, string> {
+  const side = p.amount.isZero() ? 'FLAT' : p.amount.isNeg() ? 'SHORT' : 'LONG';
+  const f: Record<string, string> = {
+    position_amt: fmt(p.amount),
+    side,
+    entry_price: p.entryPrice && !p.amount.isZero() ? fmt(p.entryPrice) : '0',
+    ts_ms: String(p.sentMs),
+    ts_epoch: (p.sentMs / 1000).toFixed(3),
+    received_ts_ms: String(p.receivedMs),
+    source: 'exchange',
+  };
+  if (p.markPrice) f.mark_price = fmt(p.markPrice);
+  if (p.stepSize) f.step_size = fmt(p.stepSize);
+  return f;
+}
+
+/** See the module comment. A component of the brain service: `start()` / `stop()` / `readiness()`. */
+export class SnapshotPublisher {
+  private readonly written: Counter<'symbol'>;
+  private readonly errors: Counter<'kind'>;
+  private readonly polls: Counter<'result'>;
+  private readonly lastWrittenMs = new Map<string, number>();
+  private readonly stepSizes = new Map<string, Decimal>();
+  private lastSuccessMs = 0;
+  private lastErrorKind: SnapshotErrorKind | null = null;
+  private lastErrorLogMs = 0;
+  private abort = new AbortController();
+  private loop: Promise<void> | null = null;
+
+  constructor(
+    private readonly ctx: SnapshotPublisherContext,
+    private readonly gateway: ExchangeGateway,
+    readonly config: SnapshotConfig,
+  ) {
+    const registers = [ctx.registry];
+    this.written = new Counter({ name: 'p33_snapshot_written_total', help: 'Exchange position snapshots written, by symbol', labelNames: ['symbol'], registers });
+    this.errors = new Counter({ name: 'p33_snapshot_errors_total', help: 'Snapshot polls that wrote nothing, by error kind', labelNames: ['kind'], registers });
+    this.polls = new Counter({ name: 'p33_snapshot_polls_total', help: 'Snapshot polls by result (ok|error)', labelNames: ['result'], registers });
+    for (const symbol of config.allowlist) this.written.inc({ symbol }, 0);
+    for (const kind of SNAPSHOT_ERROR_KINDS) this.errors.inc({ kind }, 0);
+    for (const result of ['ok', 'error']) this.polls.inc({ result }, 0);
+    const lastWrittenMs = this.lastWrittenMs;
+    new Gauge({
+      name: 'p33_snapshot_age_sec',
+      help: 'Age of the newest snapshot this instance wrote (seconds since its positions request was sent), by symbol',
+      labelNames: ['symbol'],
+      registers,
+      collect() {
+        const now = Date.now();
+        for (const [symbol, ts] of lastWrittenMs) this.set({ symbol }, (now - ts) / 1000);
+      },
+    });
+    const lastSuccess = () => this.lastSuccessMs;
+    new Gauge({
+      name: 'p33_snapshot_last_success_timestamp_seconds',
+      help: 'When the last successful poll sent its positions request, epoch seconds (0 = never)',
+      registers,
+      collect() {
+        this.set(lastSuccess() / 1000);
+      },
+    });
+  }
+
+  /** Starts the poll loop (no-op when disabled or already running). */
+  async start(): Promise<void> {
+    if (!this.config.enabled || this.loop) return;
+    this.abort = new AbortController();
+    this.loop = this.run(this.abort.signal);
+    this.ctx.logger.info({ allowlist: this.config.allowlist, interval_ms: this.config.intervalMs }, 'P3.3 snapshot publisher started');
+  }
+
+  /** Stops after the poll in hand. Does not close Redis or the gateway (the service owns them). */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
+    this.loop = null;
+  }
+
+  /** `p33_snapshot_loop`: the last successful poll is younger than `readyMaxAgeMs` (true when disabled). */
+  readiness(): Record<string, boolean> {
+    return { p33_snapshot_loop: !this.config.enabled || Date.now() - this.lastSuccessMs <= this.config.readyMaxAgeMs };
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const started = Date.now();
+      await this.pollOnce();
+      await sleep(Math.max(0, this.config.intervalMs - (Date.now() - started)), signal);
+    }
+  }
+
+  /** Lot steps of the allowlist, fetched once (exchangeInfo); a failure leaves the field out this time. */
+  private async stepSize(symbol: string): Promise<Decimal | null> {
+    const known = this.stepSizes.get(symbol);
+    if (known) return known;
+    try {
+      const r = await this.gateway.symbolRules(symbol);
+      this.stepSizes.set(symbol, r.stepSize);
+      return r.stepSize;
+    } catch (err) {
+      this.ctx.logger.warn({ symbol, err: (err as Error).message }, `${symbol}: lot step unknown (exchangeInfo failed); snapshot written without step_size`);
+      return null;
+    }
+  }
+
+  /**
+   * One poll: fetch positions, write every allowlisted symbol's snapshot. Never throws.
+   * @returns what was written, or the error kind (nothing written)
+   */
+  async pollOnce(): Promise<PollResult> {
+    const { logger } = this.ctx;
+    const sentMs = Date.now(); // BEFORE the request: the conservative timestamp (see the module comment)
+    let positions;
+    try {
+      positions = (await this.gateway.fetchPositions()).positions;
+    } catch (err) {
+      return this.fail(classifySnapshotError(err), err);
+    }
+    const receivedMs = Date.now();
+    const written: string[] = [];
+    const skipped: string[] = [];
+    try {
+      for (const symbol of this.config.allowlist) {
+        const p = positions.get(symbol);
+        const fields = snapshotFields({
+          amount: p?.amount ?? new Decimal(0),
+          entryPrice: p?.entryPrice ?? null,
+          markPrice: p?.markPrice ?? null,
+          stepSize: await this.stepSize(symbol),
+          sentMs,
+          receivedMs,
+        });
+        const res = await callScript(this.ctx.redis, 'snapshotWrite', [keys.snapshot(symbol), STREAMS.positionSnapshot], [
+          sentMs,
+          EVENTS_MAXLEN,
+          Date.now(),
+          FUTURE_TOLERANCE_MS,
+          symbol,
+          ...Object.entries(fields).flat(),
+        ]);
+        if (res === 0) {
+          skipped.push(symbol);
+          continue;
+        }
+        written.push(symbol);
+        this.written.inc({ symbol });
+        this.lastWrittenMs.set(symbol, sentMs);
+        logger.debug({ symbol, ...fields }, `${symbol}: snapshot ${fields.side} ${fields.position_amt}`);
+      }
+    } catch (err) {
+      return this.fail('redis', err);
+    }
+    this.polls.inc({ result: 'ok' });
+    this.lastSuccessMs = sentMs;
+    if (this.lastErrorKind !== null) {
+      logger.info({ previous_error: this.lastErrorKind }, 'P3.3 snapshots resumed');
+      this.lastErrorKind = null;
+    }
+    return { ok: true, sentMs, written, skipped };
+  }
+
+  private fail(kind: SnapshotErrorKind, err: unknown): PollResult {
+    this.errors.inc({ kind });
+    this.polls.inc({ result: 'error' });
+    const now = Date.now();
+    const error = (err as Error)?.message ?? String(err);
+    // log on a new kind of failure, then at most every 30 s
+    if (kind !== this.lastErrorKind || now - this.lastErrorLogMs > 30_000) {
+      this.ctx.logger.warn({ kind, err: error }, `P3.3 snapshot poll failed (${kind}); nothing written, snapshots go stale`);
+      this.lastErrorLogMs = now;
+    }
+    this.lastErrorKind = kind;
+    return { ok: false, kind, error };
+  }
+}
