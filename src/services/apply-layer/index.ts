@@ -1,8 +1,102 @@
-/** Entry point of the `apply-layer` service (`p3 run apply-layer`). Not implemented yet. */
+/**
+ * Entry point of the `apply-layer` service (`p3 run apply-layer`): the ONLY component that sends
+ * orders, each plan exactly once (DESIGN §7), and RECONCILE_CLOSE plans under the invariants of §6.
+ *
+ * Loops:
+ * - consumer group `apply` on `quantum:stream:apply.plan` (`plan-handler.ts`);
+ * - consumer group `apply-close` on `quantum:stream:reconcile.close` (`close-handler.ts`), unless
+ *   `APPLY_RECONCILE_CLOSE_ENABLED=false`;
+ * - the in-flight sweep (`pipeline.ts`): at start and every `APPLY_INFLIGHT_SWEEP_MS`, orders sent more
+ *   than `APPLY_INFLIGHT_SETTLE_MS` ago and never recorded (crash between send and record) are resolved
+ *   by client order id lookup, never re-sent.
+ * `dry_run` builds no exchange gateway at all: nothing can be sent, the ledger is never written.
+ */
 import type { Env } from '../../config/env.js';
+import { envKeyLookup } from '../../domain/plan.js';
+import { STREAMS } from '../../adapters/redis/keys.js';
+import { StreamConsumer } from '../../adapters/redis/consumer.js';
+import { createExchangeGateway, parseExchangeConfig } from '../../adapters/exchange/factory.js';
+import { withSharedBackoff } from '../../adapters/exchange/backoff.js';
+import type { ExchangeGateway } from '../../ports/exchange.js';
+import { sleep } from '../../lib/sleep.js';
+import { createServiceContext } from '../context.js';
 import type { Service } from '../runtime.js';
+import { parseApplyConfig } from './config.js';
+import { createApplyMetrics } from './metrics.js';
+import { sweepInflight, type ApplyDeps, type ApplyHooks } from './pipeline.js';
+import { createPlanHandler } from './plan-handler.js';
+import { createCloseHandler } from './close-handler.js';
 
-/** Builds the apply-layer service from the environment. @throws ConfigError for a bad variable */
-export async function createApplyLayerService(_env: Env): Promise<Service> {
-  throw new Error('apply-layer is not implemented yet');
+/** Consumer group names. */
+export const APPLY_GROUP = 'apply';
+export const APPLY_CLOSE_GROUP = 'apply-close';
+
+/** Optional injections (tests): a gateway instead of the factory's, and test seams. */
+export interface ApplyLayerOptions {
+  gateway?: ExchangeGateway;
+  hooks?: ApplyHooks;
+}
+
+/**
+ * Builds the apply-layer service from the environment (see `config.ts` for the variables; exchange
+ * variables per the exchange factory).
+ * @throws ConfigError for a bad variable, and for `APPLY_MODE=live` without `APPLY_ALLOW_LIVE=yes`
+ */
+export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions = {}): Promise<Service> {
+  const cfg = parseApplyConfig(env);
+  const exchangeCfg = cfg.mode === 'dry_run' || opts.gateway ? null : parseExchangeConfig(env);
+  const ctx = createServiceContext('apply-layer', { redisUrl: cfg.redisUrl, logLevel: cfg.logLevel, instanceId: cfg.instanceId });
+  const metrics = createApplyMetrics(ctx.registry, cfg.allowlist);
+  const abort = new AbortController();
+  let gateway: ExchangeGateway | null = null;
+  const deps: ApplyDeps = { cfg, redis: ctx.redis, gateway: null, logger: ctx.logger, metrics, instanceId: ctx.instanceId, hooks: opts.hooks ?? {}, signal: abort.signal };
+  const keyFor = envKeyLookup(env);
+  const consumers: StreamConsumer[] = [];
+  let sweepDone: Promise<void> | null = null;
+  let stopped = false;
+
+  const sweepLoop = async (): Promise<void> => {
+    while (!abort.signal.aborted) {
+      try {
+        const n = await sweepInflight(deps);
+        if (n > 0) ctx.logger.info({ resolved: n }, `in-flight sweep resolved ${n} order(s)`);
+      } catch (err) {
+        if (!abort.signal.aborted) ctx.logger.warn({ err: (err as Error).message }, 'in-flight sweep failed; retrying');
+      }
+      await sleep(cfg.inflightSweepMs, abort.signal);
+    }
+  };
+
+  return {
+    name: 'apply-layer',
+    registry: ctx.registry,
+    metricsPort: cfg.metricsPort,
+    redis: ctx.redis,
+    instanceId: ctx.instanceId,
+    async start() {
+      if (cfg.mode !== 'dry_run') {
+        const raw = opts.gateway ?? createExchangeGateway(exchangeCfg!);
+        gateway = withSharedBackoff(raw, ctx.redis, ctx.logger);
+        deps.gateway = gateway;
+      }
+      const common = { redis: ctx.redis, consumer: ctx.instanceId, logger: ctx.logger, claimIdleMs: cfg.claimIdleMs, startId: '0' };
+      consumers.push(new StreamConsumer({ ...common, stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor) }));
+      if (cfg.closeEnabled) consumers.push(new StreamConsumer({ ...common, stream: STREAMS.reconcileClose, group: APPLY_CLOSE_GROUP, handler: createCloseHandler(deps) }));
+      for (const c of consumers) c.start();
+      if (gateway) sweepDone = sweepLoop();
+      ctx.logger.info({ mode: cfg.mode, allowlist: cfg.allowlist, instance: ctx.instanceId, reconcile_close: cfg.closeEnabled }, `apply-layer started (mode=${cfg.mode})`);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      abort.abort();
+      await Promise.all(consumers.map((c) => c.stop()));
+      await sweepDone;
+      await gateway?.close().catch(() => undefined);
+      ctx.redis.disconnect();
+    },
+    readiness() {
+      return { redis: ctx.redis.status === 'ready', consumers: consumers.length > 0 && consumers.every((c) => c.healthy) };
+    },
+  };
 }

@@ -1,0 +1,118 @@
+/**
+ * Handler of `quantum:stream:reconcile.close` (RECONCILE_CLOSE plans of the reconcile engine; DESIGN
+ * §5.7, §6; seed 002). Bypasses the permits (a hold makes both permits DENY: the seeds' deadlock, seed
+ * 003) and enforces every invariant of `src/domain/close-guardrails.ts` instead:
+ * - static rules (source, MAC with `P3_KEY_P3_4`, decision, reduceOnly, type, reason, allowlist, age,
+ *   drift_sig, qty > 0, side) before the dedupe claim, so a forged entry can never burn a plan id;
+ * - exactly-once as for plans (dedupe, deterministic client order id, in-flight resolution);
+ * - hold active with `hold_sig == drift_sig`; qty <= |position| and side opposite to it, the position
+ *   read FRESH from the exchange at execution time;
+ * - the hold lease (hold, hold_reason, hold_sig) renewed atomically just before sending, only while the
+ *   signature still matches (`holdRenew-3.lua`).
+ * Any violation: `REJECTED_GUARDRAIL`, `reconcile_close_guardrail_fail_total{symbol,rule}`, a log line,
+ * ack, no retry (MAC/schema failures are also dead-lettered). The close's fill is NOT applied to the
+ * ledger: the result is the reconcile engine's evidence. 429/418: `RETRYABLE_RATE_LIMIT`, hold stays.
+ */
+import { PoisonEntry, type StreamEntry } from '../../adapters/redis/consumer.js';
+import { Banned, RateLimited } from '../../adapters/exchange/errors.js';
+import { keys } from '../../adapters/redis/keys.js';
+import { Decimal, fmt, parseDecimal, roundDownToStep } from '../../domain/decimal.js';
+import { verifyPlanEntry } from '../../domain/plan.js';
+import { checkCloseHold, checkClosePlan, checkClosePosition, type CloseRule } from '../../domain/close-guardrails.js';
+import { readHold, renewHold } from './store.js';
+import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
+import { claimOrResume } from './plan-handler.js';
+
+/** Builds the handler of the RECONCILE_CLOSE stream. */
+export function createCloseHandler(d: ApplyDeps) {
+  return async (entry: StreamEntry, redelivered: boolean): Promise<void> => {
+    let raw: Record<string, unknown> | null = null;
+    try {
+      const o = JSON.parse(entry.fields.plan ?? '') as unknown;
+      if (o && typeof o === 'object' && !Array.isArray(o)) raw = o as Record<string, unknown>;
+    } catch {
+      raw = null;
+    }
+    const rawSym = typeof raw?.symbol === 'string' ? raw.symbol : '';
+    const symbol = d.cfg.allowlist.includes(rawSym) ? rawSym : 'other';
+    const planId = typeof raw?.plan_id === 'string' && /^[A-Za-z0-9:._-]{1,64}$/.test(raw.plan_id) ? raw.plan_id : '';
+    d.metrics.closeConsumed.inc({ symbol });
+    const base = { plan_id: planId, symbol: rawSym, decision: 'RECONCILE_CLOSE' };
+
+    const reject = async (rule: CloseRule, detail: string, claimedEntry: string | null): Promise<void> => {
+      d.metrics.closeGuardrailFail.inc({ symbol, rule });
+      d.metrics.closeRejected.inc({ symbol, reason: 'guardrails' });
+      d.logger.warn({ plan_id: planId, symbol: rawSym, rule, detail }, `[RECONCILE_CLOSE] ${rawSym}: INVARIANT VIOLATION rule=${rule}: ${detail}`);
+      const f = resultFields({ ...base, status: 'REJECTED_GUARDRAIL', reason: rule, error: detail.slice(0, 300) });
+      if (claimedEntry) await finalize(d, f, claimedEntry);
+      else if (planId) await publishOnly(d, f);
+    };
+
+    if (!raw) {
+      await reject('schema', 'plan is not a JSON object', null);
+      throw new PoisonEntry('malformed', 'plan is not a JSON object');
+    }
+    if (raw.source !== 'p3.4') return reject('source', `source must be 'p3.4', got ${JSON.stringify(raw.source)}`, null);
+    const key = d.cfg.p34Key;
+    const v = verifyPlanEntry(entry.fields, () => key);
+    if (!v.ok) {
+      const rule: CloseRule = v.reason === 'invalid_schema' || v.reason === 'malformed' ? 'schema' : 'mac';
+      await reject(rule, key ? v.detail : 'P3_KEY_P3_4 not configured', null);
+      throw new PoisonEntry(v.reason, v.detail);
+    }
+    const stat = checkClosePlan({ raw, macOk: true, allowlist: d.cfg.allowlist, nowMs: Date.now(), maxAgeMs: d.cfg.closeMaxAgeSec * 1000 });
+    if (!stat.ok) return reject(stat.rule, stat.detail, null);
+    const plan = v.plan;
+    const driftSig = plan.drift_sig as string;
+    const side = plan.side as 'BUY' | 'SELL';
+
+    const token = newToken(d.instanceId);
+    const claimed = await claimOrResume(d, plan, entry, redelivered, token);
+    if (claimed === null) return;
+
+    const hold = checkCloseHold(await readHold(d.redis, plan.symbol), driftSig);
+    if (!hold.ok) return reject(hold.rule, hold.detail, entry.id);
+
+    if (d.cfg.mode === 'dry_run' || !d.gateway) {
+      await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true', side, qty: String(plan.qty) }), entry.id);
+      return;
+    }
+    let qty: Decimal;
+    let exchangeAmt: Decimal;
+    try {
+      const rules = await d.gateway.symbolRules(plan.symbol);
+      qty = roundDownToStep(parseDecimal(plan.qty) ?? new Decimal(0), rules.stepSize);
+      const positions = await d.gateway.fetchPositions();
+      exchangeAmt = positions.positions.get(plan.symbol)?.amount ?? new Decimal(0);
+    } catch (err) {
+      const rl = err instanceof RateLimited || err instanceof Banned;
+      d.metrics.closeExecuted.inc({ symbol, status: rl ? 'rate_limit' : 'error' });
+      if (rl) d.metrics.closeRejected.inc({ symbol, reason: 'rate_limit' });
+      await finalize(d, resultFields({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', side, error: `${rl ? 'RETRYABLE_RATE_LIMIT: ' : ''}${(err as Error).message}` }), entry.id);
+      return;
+    }
+    const pos = checkClosePosition(qty, side, exchangeAmt);
+    if (!pos.ok) return reject(pos.rule, `${pos.detail} (exchange_amt=${fmt(exchangeAmt)})`, entry.id);
+
+    const renewed = await renewHold(d.redis, plan.symbol, driftSig, d.cfg.holdTtlSec);
+    if (renewed !== 'renewed') return reject(renewed === 'no_hold' ? 'hold_key' : 'hold_sig', `hold changed before sending (${renewed})`, entry.id);
+    d.logger.info({ plan_id: plan.plan_id, ttl_s: d.cfg.holdTtlSec }, `[RECONCILE_CLOSE] ${plan.symbol}: HOLD lease renewed (TTL=${d.cfg.holdTtlSec}s)`);
+
+    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue: claimed, token });
+    if (r.kind === 'unresolved') throw new Error(r.error);
+    if (r.kind !== 'recorded') return;
+    const f = r.fields;
+    const status = f.status === 'EXECUTED' ? 'success' : f.status === 'RETRYABLE_RATE_LIMIT' ? 'rate_limit' : 'error';
+    if (r.recorded) d.metrics.closeExecuted.inc({ symbol, status });
+    if (f.status === 'RETRYABLE_RATE_LIMIT') {
+      d.metrics.closeRejected.inc({ symbol, reason: 'rate_limit' });
+      d.logger.error({ plan_id: plan.plan_id }, `[RECONCILE_CLOSE] ${plan.symbol}: RATE LIMITED - HOLD remains, will retry on next cooldown bucket`);
+    }
+    if (f.status === 'EXECUTED') {
+      d.logger.info(
+        { plan_id: plan.plan_id, order_id: f.order_id, reconcile_close: true },
+        `[RECONCILE_CLOSE_AUDIT] reconcile_close=true symbol=${plan.symbol} qty=${f.filled_qty} side=${side} order_id=${f.order_id} plan_id=${plan.plan_id} hold_key=${keys.hold(plan.symbol)} exchange_amt=${fmt(exchangeAmt)}`,
+      );
+    }
+  };
+}

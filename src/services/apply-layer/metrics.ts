@@ -1,0 +1,61 @@
+/**
+ * Metrics of the apply layer (port 8043). Names: `apply_*` for plans; the seeds' exact
+ * `reconcile_close_*` names for RECONCILE_CLOSE (seed 002). Counters with known label sets are
+ * initialised at start so dashboards and alerts see zeros before the first event (seed 002).
+ */
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { RESULT_STATUSES } from '../../domain/result.js';
+import { CLOSE_RULES } from '../../domain/close-guardrails.js';
+
+/** Every metric of the service. */
+export interface ApplyMetrics {
+  plansConsumed: Counter<string>;
+  results: Counter<'symbol' | 'status'>;
+  orderLatency: Histogram<'symbol'>;
+  permitWait: Histogram<'outcome'>;
+  inflightResolutions: Counter<'outcome'>;
+  closeConsumed: Counter<'symbol'>;
+  closeExecuted: Counter<'symbol' | 'status'>;
+  closeRejected: Counter<'symbol' | 'reason'>;
+  closeGuardrailFail: Counter<'symbol' | 'rule'>;
+}
+
+/** In-flight resolution outcomes. */
+export const INFLIGHT_OUTCOMES = ['found', 'not_found', 'fenced', 'unresolved'] as const;
+
+/** Creates and initialises the metrics for `allowlist` on `registry`. */
+export function createApplyMetrics(registry: Registry, allowlist: string[]): ApplyMetrics {
+  const m: ApplyMetrics = {
+    plansConsumed: new Counter({ name: 'apply_plans_consumed_total', help: 'Plan entries read from quantum:stream:apply.plan', registers: [registry] }),
+    results: new Counter({ name: 'apply_results_total', help: 'Results published to quantum:stream:apply.result', labelNames: ['symbol', 'status'], registers: [registry] }),
+    orderLatency: new Histogram({
+      name: 'apply_order_latency_seconds',
+      help: 'Time from sending an order to its answer (or resolution), seconds',
+      labelNames: ['symbol'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    permitWait: new Histogram({
+      name: 'apply_permit_wait_seconds',
+      help: 'Time waiting for both permits, seconds, by outcome (allow|deny|timeout|invalid)',
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    }),
+    inflightResolutions: new Counter({ name: 'apply_inflight_resolutions_total', help: 'Orders with unknown outcome resolved by client order id lookup', labelNames: ['outcome'], registers: [registry] }),
+    closeConsumed: new Counter({ name: 'reconcile_close_consumed_total', help: 'RECONCILE_CLOSE entries consumed', labelNames: ['symbol'], registers: [registry] }),
+    closeExecuted: new Counter({ name: 'reconcile_close_executed_total', help: 'RECONCILE_CLOSE orders by status (success|error|rate_limit)', labelNames: ['symbol', 'status'], registers: [registry] }),
+    closeRejected: new Counter({ name: 'reconcile_close_rejected_total', help: 'RECONCILE_CLOSE plans not executed by reason (duplicate|guardrails|rate_limit)', labelNames: ['symbol', 'reason'], registers: [registry] }),
+    closeGuardrailFail: new Counter({ name: 'reconcile_close_guardrail_fail_total', help: 'RECONCILE_CLOSE invariant violations by rule (DESIGN §6)', labelNames: ['symbol', 'rule'], registers: [registry] }),
+  };
+  m.plansConsumed.inc(0);
+  for (const o of INFLIGHT_OUTCOMES) m.inflightResolutions.inc({ outcome: o }, 0);
+  for (const symbol of allowlist) {
+    for (const status of RESULT_STATUSES) m.results.inc({ symbol, status }, 0);
+    m.closeConsumed.inc({ symbol }, 0);
+    for (const status of ['success', 'error', 'rate_limit']) m.closeExecuted.inc({ symbol, status }, 0);
+    for (const reason of ['duplicate', 'guardrails', 'rate_limit']) m.closeRejected.inc({ symbol, reason }, 0);
+    for (const rule of CLOSE_RULES) m.closeGuardrailFail.inc({ symbol, rule }, 0);
+  }
+  return m;
+}

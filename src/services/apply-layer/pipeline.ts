@@ -1,0 +1,194 @@
+/**
+ * The exactly-once pipeline shared by the plan consumer and the RECONCILE_CLOSE consumer: result
+ * building, recording (fenced, atomic), sending through the executor, and resolution of orders left
+ * in flight (redelivered entries, restart, the periodic in-flight sweep).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { ExchangeGateway, MarketOrderRequest } from '../../ports/exchange.js';
+import { fmt, Decimal } from '../../domain/decimal.js';
+import { clientOrderIdFor, dedupeValue, parseDedupe, signedFill } from '../../domain/apply.js';
+import type { ApplyResultFields, ResultStatus } from '../../domain/result.js';
+import { keys } from '../../adapters/redis/keys.js';
+import { sleep } from '../../lib/sleep.js';
+import type { ApplyConfig } from './config.js';
+import type { ApplyMetrics } from './metrics.js';
+import { placeAndResolve, resolveByLookup, type ExecutorDeps, type OrderOutcome } from './executor.js';
+import { beginSend, dropPending, pendingOrders, readOrderRecord, recordResult, publishResultOnly, type OrderRecord } from './store.js';
+
+/** Test seams. `afterSend` runs after the order's answer and before recording; throwing simulates a crash. */
+export interface ApplyHooks {
+  afterSend?: (clientOrderId: string, signal: AbortSignal) => Promise<void>;
+}
+
+/** Everything a handler needs. `gateway` is null in dry_run (the exchange is never touched). */
+export interface ApplyDeps {
+  cfg: ApplyConfig;
+  redis: Redis;
+  gateway: ExchangeGateway | null;
+  logger: Logger;
+  metrics: ApplyMetrics;
+  instanceId: string;
+  hooks: ApplyHooks;
+  signal: AbortSignal;
+}
+
+/** A fresh owner token for one processing attempt (`<instance>:<random>`; never contains `|`). */
+export function newToken(instanceId: string): string {
+  return `${instanceId.replace(/\|/g, '_')}:${randomUUID().slice(0, 8)}`;
+}
+
+/** A result with every field present (strings), defaults for what is unknown. */
+export function resultFields(p: Partial<ApplyResultFields> & Pick<ApplyResultFields, 'plan_id' | 'symbol' | 'decision' | 'status'>): ApplyResultFields {
+  return {
+    executed: 'false',
+    would_execute: 'false',
+    side: '',
+    qty: '',
+    filled_qty: '0',
+    avg_price: '',
+    order_id: '',
+    client_order_id: '',
+    error: '',
+    dedupe_hit: 'false',
+    reason: '',
+    ts_ms: String(Date.now()),
+    ...p,
+  };
+}
+
+/** Counts and logs one result (one line per result). */
+export function reportResult(d: ApplyDeps, f: ApplyResultFields, extra: Record<string, unknown> = {}): void {
+  d.metrics.results.inc({ symbol: f.symbol, status: f.status });
+  const line = `${f.symbol}: plan ${f.plan_id} ${f.decision} -> ${f.status}${f.reason ? ` reason=${f.reason}` : ''} executed=${f.executed}${f.order_id ? ` order_id=${f.order_id}` : ''}${f.error ? ` error=${f.error}` : ''}`;
+  const lvl = f.status === 'FAILED' || f.status === 'REJECTED_GUARDRAIL' || f.status === 'REJECTED_INVALID' ? 'warn' : 'info';
+  d.logger[lvl]({ result: f, ...extra }, line);
+}
+
+/** Publishes a result without recording anything (no dedupe stage owned: duplicates, unverifiable entries). */
+export async function publishOnly(d: ApplyDeps, f: ApplyResultFields): Promise<void> {
+  await publishResultOnly(d.redis, f);
+  reportResult(d, f);
+}
+
+/**
+ * Records the final result of a plan this consumer claimed (no order sent, or `cid` for a sent one).
+ * @param fill signed fill to apply to the ledger (EXECUTE only)
+ * @returns false when fenced (another consumer recorded the plan first; nothing written)
+ */
+export async function finalize(d: ApplyDeps, f: ApplyResultFields, entryId: string, cid = '', fill?: Decimal): Promise<boolean> {
+  const out = await recordResult(d.redis, f, { cid, doneValue: dedupeValue('done', entryId, f.status), fill });
+  if (out.kind === 'fenced') {
+    d.logger.warn({ plan_id: f.plan_id, status: f.status, client_order_id: cid }, `${f.symbol}: plan ${f.plan_id} already recorded by another consumer; ${f.status} not published`);
+    if (cid) await dropPending(d.redis, cid);
+    return false;
+  }
+  reportResult(d, f, { ledger: out.ledger, ledger_version: out.ledgerVersion });
+  if (out.ledger === 'missing' || out.ledger === 'invalid') {
+    d.logger.warn({ plan_id: f.plan_id, symbol: f.symbol }, `${f.symbol}: ledger ${out.ledger}; fill recorded as result only (the reconcile engine initialises/repairs the ledger from the exchange)`);
+  }
+  return true;
+}
+
+function executorDeps(d: ApplyDeps): ExecutorDeps {
+  if (!d.gateway) throw new Error('no exchange gateway (dry_run)');
+  return { gateway: d.gateway, logger: d.logger, metrics: d.metrics, lookupAttempts: d.cfg.lookupAttempts, lookupBackoffMs: d.cfg.lookupBackoffMs, signal: d.signal };
+}
+
+/** Result fields of an order outcome. */
+export function outcomeFields(rec: OrderRecord, cid: string, o: Exclude<OrderOutcome, { kind: 'unresolved' }>): { fields: ApplyResultFields; fill?: Decimal } {
+  const base = { plan_id: rec.plan_id, symbol: rec.symbol, decision: rec.decision, side: rec.side, qty: rec.qty, client_order_id: cid, would_execute: 'true' as const, ts_ms: String(o.tsMs) };
+  if (o.kind === 'rate_limited') return { fields: resultFields({ ...base, status: 'RETRYABLE_RATE_LIMIT', reason: 'rate_limited', error: `RETRYABLE_RATE_LIMIT: ${o.error}` }) };
+  if (o.kind === 'not_executed') return { fields: resultFields({ ...base, status: 'FAILED', reason: o.notFound ? 'order_not_found' : 'order_failed', error: o.error }) };
+  const filled = o.order.filledQty;
+  const avg = o.order.avgPrice ? fmt(o.order.avgPrice) : '';
+  if (filled.lte(0)) {
+    return { fields: resultFields({ ...base, status: 'FAILED', reason: 'not_filled', order_id: o.order.orderId, avg_price: avg, error: `order ${o.order.orderId} status ${o.order.status} without fill` }) };
+  }
+  const fields = resultFields({ ...base, status: 'EXECUTED', executed: 'true', filled_qty: fmt(filled), avg_price: avg, order_id: o.order.orderId, reason: o.via === 'lookup' ? 'resolved_by_lookup' : '' });
+  return { fields, fill: rec.decision === 'EXECUTE' ? signedFill(rec.side, filled) : undefined };
+}
+
+/** What {@link sendAndRecord} did. */
+export type SendResult = { kind: 'lost_ownership' } | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean } | { kind: 'unresolved'; error: string };
+
+/**
+ * Writes the in-flight record (only as the claim's owner), sends the order, resolves its outcome and
+ * records it with the ledger update (EXECUTE fills) in one atomic step.
+ * @throws whatever `hooks.afterSend` throws (test seam: the plan stays in flight, as after a crash)
+ */
+export async function sendAndRecord(d: ApplyDeps, req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string }): Promise<SendResult> {
+  const cid = clientOrderIdFor(req.planId);
+  const rec: OrderRecord = {
+    plan_id: req.planId,
+    entry_id: req.entryId,
+    symbol: req.symbol,
+    side: req.side,
+    qty: fmt(req.qty),
+    reduce_only: req.reduceOnly ? 'true' : 'false',
+    decision: req.decision,
+    dedupe: dedupeValue('sending', req.entryId, req.token),
+    ts_ms: String(Date.now()),
+  };
+  if (!(await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec))) {
+    d.logger.warn({ plan_id: req.planId }, `${req.symbol}: plan ${req.planId} taken over by another consumer; not sending`);
+    return { kind: 'lost_ownership' };
+  }
+  const outcome = await placeAndResolve(executorDeps(d), { symbol: req.symbol, side: req.side, qty: req.qty, reduceOnly: req.reduceOnly, clientOrderId: cid });
+  if (d.hooks.afterSend) await d.hooks.afterSend(cid, d.signal);
+  if (outcome.kind === 'unresolved') {
+    d.logger.error({ plan_id: req.planId, client_order_id: cid, err: outcome.error }, `${req.symbol}: plan ${req.planId} order outcome unresolved; left in flight for the sweep`);
+    return { kind: 'unresolved', error: outcome.error };
+  }
+  const { fields, fill } = outcomeFields(rec, cid, outcome);
+  const recorded = await finalize(d, fields, req.entryId, cid, fill);
+  return { kind: 'recorded', fields, recorded };
+}
+
+/**
+ * Resolves an order left in flight (stage `sending`) by client order id, never by sending again, and
+ * records it. Waits until the order is `inflightSettleMs` old so a live sender's request has ended.
+ * @returns the recorded fields, or null when there was nothing to do / it stays unresolved
+ */
+export async function resolveInflight(d: ApplyDeps, cid: string): Promise<ApplyResultFields | null> {
+  const rec = await readOrderRecord(d.redis, cid);
+  if (!rec) {
+    await dropPending(d.redis, cid);
+    return null;
+  }
+  const stage = parseDedupe(await d.redis.get(keys.applyDedupe(rec.plan_id)));
+  if (!stage || stage.stage !== 'sending') {
+    // already recorded (or never got to send): nothing in flight any more
+    await d.redis.multi().zrem(keys.applyPending(), cid).hdel(keys.applyInflight(rec.symbol), cid).exec();
+    return null;
+  }
+  if (!d.gateway) return null;
+  const age = Date.now() - Number(rec.ts_ms);
+  if (age < d.cfg.inflightSettleMs) await sleep(d.cfg.inflightSettleMs - age, d.signal);
+  if (d.signal.aborted) return null;
+  d.logger.info({ plan_id: rec.plan_id, client_order_id: cid }, `${rec.symbol}: resolving in-flight order of plan ${rec.plan_id} by client order id`);
+  const outcome = await resolveByLookup(executorDeps(d), rec.symbol, cid);
+  if (outcome.kind === 'unresolved') return null;
+  const { fields, fill } = outcomeFields(rec, cid, outcome);
+  const ok = await finalize(d, fields, rec.entry_id, cid, fill);
+  if (ok && fields.decision === 'RECONCILE_CLOSE') d.metrics.closeExecuted.inc({ symbol: rec.symbol, status: fields.status === 'EXECUTED' ? 'success' : 'error' });
+  return ok ? fields : null;
+}
+
+/** One pass of the in-flight sweep: every order sent more than `inflightSettleMs` ago and not recorded. */
+export async function sweepInflight(d: ApplyDeps): Promise<number> {
+  const cids = new Set(await pendingOrders(d.redis, Date.now() - d.cfg.inflightSettleMs));
+  for (const sym of d.cfg.allowlist) {
+    const h = await d.redis.hgetall(keys.applyInflight(sym));
+    for (const [cid, ts] of Object.entries(h)) if (Date.now() - Number(ts) >= d.cfg.inflightSettleMs) cids.add(cid);
+  }
+  let n = 0;
+  for (const cid of cids) {
+    if (d.signal.aborted) break;
+    if (await resolveInflight(d, cid)) n++;
+  }
+  return n;
+}
+
+export type { ResultStatus };

@@ -1,0 +1,125 @@
+/**
+ * Handler of `quantum:stream:apply.plan` entries (EXECUTE plans), in this order (DESIGN §4, §7):
+ * 1. verify MAC and schema, else `REJECTED_INVALID` (when a plan id is readable) + dead letter;
+ * 2. `SET quantum:apply:dedupe:<plan_id> claimed|<entry>|<token> NX EX 86400`; a duplicate gives
+ *    `DROPPED_DUPLICATE` (`dedupe_hit=true`, no order) — except a REDELIVERED entry whose own
+ *    processing was interrupted: stage `claimed` resumes (no order was sent yet), stage `sending` is
+ *    resolved by client order id lookup (never re-sent);
+ * 3. allowlist, type MARKET, plan age;
+ * 4. bounded wait for both permits (poll every `APPLY_PERMIT_POLL_MS`, default 50 ms, until
+ *    `APPLY_PERMIT_WAIT_MS`): reacts within one poll interval of the second permit, and at once to a DENY;
+ * 5. dry_run: `SKIPPED reason=dry_run would_execute=true`, nothing sent, ledger untouched;
+ * 6. order: MARKET, reduce-only for exits, p33 permit qty rounded down to the lot step, deterministic
+ *    client order id; result + ledger update in one atomic step.
+ */
+import { PoisonEntry, type StreamEntry } from '../../adapters/redis/consumer.js';
+import { RateLimited, Banned } from '../../adapters/exchange/errors.js';
+import { verifyPlanEntry, type Plan } from '../../domain/plan.js';
+import { fmt } from '../../domain/decimal.js';
+import { dedupeValue, evaluatePermits, orderQty, planTooOld, reduceOnlyFor, type PermitVerdict } from '../../domain/apply.js';
+import { sleep } from '../../lib/sleep.js';
+import { casDedupe, claimPlan, readPermits } from './store.js';
+import { finalize, newToken, publishOnly, resolveInflight, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
+import { clientOrderIdFor } from '../../domain/apply.js';
+
+function readableId(fields: Record<string, string>): { planId?: string; symbol?: string } {
+  try {
+    const o = JSON.parse(fields.plan ?? '') as Record<string, unknown>;
+    const planId = typeof o.plan_id === 'string' && /^[A-Za-z0-9:._-]{1,64}$/.test(o.plan_id) ? o.plan_id : undefined;
+    const symbol = typeof o.symbol === 'string' && /^[A-Z0-9]{2,30}$/.test(o.symbol) ? o.symbol : undefined;
+    return { planId, symbol };
+  } catch {
+    return {};
+  }
+}
+
+/** Waits for both permits (see module comment). */
+async function waitPermits(d: ApplyDeps, plan: Plan): Promise<PermitVerdict & { waitedMs: number }> {
+  const t0 = Date.now();
+  for (;;) {
+    const { gov, p33 } = await readPermits(d.redis, plan.plan_id);
+    const v = evaluatePermits(gov, p33, plan);
+    const waitedMs = Date.now() - t0;
+    if (v.kind !== 'wait') return { ...v, waitedMs };
+    if (waitedMs >= d.cfg.permitWaitMs || d.signal.aborted) return { kind: 'skip', reason: 'permit_timeout', detail: `permits missing after ${waitedMs} ms`, waitedMs };
+    await sleep(Math.min(d.cfg.permitPollMs, d.cfg.permitWaitMs - waitedMs), d.signal);
+  }
+}
+
+/**
+ * Claims the plan or decides it is a duplicate / a resumable interruption.
+ * @returns the claimed dedupe value to continue with, or null when handled (duplicate, resolved, lost)
+ */
+export async function claimOrResume(d: ApplyDeps, plan: Plan, entry: StreamEntry, redelivered: boolean, token: string): Promise<string | null> {
+  const claim = await claimPlan(d.redis, plan.plan_id, entry.id, token);
+  if (claim.claimed) return claim.value;
+  const ex = claim.existing;
+  if (redelivered && ex.stage !== 'done' && ex.entryId === entry.id) {
+    if (ex.stage === 'claimed') {
+      const next = dedupeValue('claimed', entry.id, token);
+      if (await casDedupe(d.redis, plan.plan_id, dedupeValue('claimed', ex.entryId, ex.token), next)) {
+        d.logger.info({ plan_id: plan.plan_id }, `${plan.symbol}: resuming interrupted plan ${plan.plan_id} (no order was sent)`);
+        return next;
+      }
+      return null;
+    }
+    await resolveInflight(d, clientOrderIdFor(plan.plan_id));
+    return null;
+  }
+  await publishOnly(
+    d,
+    resultFields({ plan_id: plan.plan_id, symbol: plan.symbol, decision: plan.decision, status: 'DROPPED_DUPLICATE', dedupe_hit: 'true', reason: 'duplicate_plan_id', error: 'Duplicate plan_id' }),
+  );
+  if (plan.decision === 'RECONCILE_CLOSE') d.metrics.closeRejected.inc({ symbol: plan.symbol, reason: 'duplicate' });
+  return null;
+}
+
+/** Builds the handler of the plan stream. */
+export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => string | undefined) {
+  return async (entry: StreamEntry, redelivered: boolean): Promise<void> => {
+    d.metrics.plansConsumed.inc();
+    const v = verifyPlanEntry(entry.fields, keyFor);
+    if (!v.ok) {
+      const id = readableId(entry.fields);
+      if (id.planId) {
+        await publishOnly(d, resultFields({ plan_id: id.planId, symbol: id.symbol ?? '', decision: '', status: 'REJECTED_INVALID', reason: v.reason, error: v.detail.slice(0, 300) }));
+      }
+      throw new PoisonEntry(v.reason, v.detail);
+    }
+    const plan = v.plan;
+    const base = { plan_id: plan.plan_id, symbol: plan.symbol, decision: plan.decision };
+    if (plan.decision !== 'EXECUTE') {
+      await publishOnly(d, resultFields({ ...base, status: 'REJECTED_INVALID', reason: 'wrong_stream', error: 'RECONCILE_CLOSE plans are only accepted on quantum:stream:reconcile.close' }));
+      throw new PoisonEntry('wrong_stream', 'RECONCILE_CLOSE on the plan stream');
+    }
+    const token = newToken(d.instanceId);
+    const claimed = await claimOrResume(d, plan, entry, redelivered, token);
+    if (claimed === null) return;
+
+    const done = (f: Parameters<typeof resultFields>[0]) => finalize(d, resultFields(f), entry.id);
+    if (!d.cfg.allowlist.includes(plan.symbol)) return void (await done({ ...base, status: 'REJECTED_INVALID', reason: 'symbol_not_allowed' }));
+    if (plan.type !== 'MARKET') return void (await done({ ...base, status: 'REJECTED_INVALID', reason: 'unsupported_type', error: `type ${plan.type}` }));
+    if (planTooOld(plan.ts_ms, Date.now(), d.cfg.maxPlanAgeSec * 1000)) return void (await done({ ...base, status: 'SKIPPED', reason: 'stale_plan' }));
+
+    const permits = await waitPermits(d, plan);
+    if (d.signal.aborted) throw new Error('stopping');
+    d.metrics.permitWait.observe({ outcome: permits.kind === 'allow' ? 'allow' : permits.kind === 'skip' && permits.reason !== 'permit_timeout' ? 'deny' : 'timeout' }, permits.waitedMs / 1000);
+    if (permits.kind !== 'allow') return void (await done({ ...base, status: 'SKIPPED', reason: permits.kind === 'skip' ? permits.reason : 'permit_timeout', error: permits.kind === 'skip' ? permits.detail : '' }));
+
+    const reduceOnly = reduceOnlyFor(plan);
+    if (d.cfg.mode === 'dry_run' || !d.gateway) {
+      return void (await done({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true', side: permits.side, qty: fmt(permits.qty) }));
+    }
+    let qty;
+    try {
+      const rules = await d.gateway.symbolRules(plan.symbol);
+      qty = orderQty(permits.qty, rules.stepSize, rules.minQty);
+    } catch (err) {
+      const rl = err instanceof RateLimited || err instanceof Banned;
+      return void (await done({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'symbol_rules_unavailable', would_execute: 'true', error: (err as Error).message }));
+    }
+    if (qty === null) return void (await done({ ...base, status: 'SKIPPED', reason: 'qty_below_lot', side: permits.side, qty: fmt(permits.qty) }));
+    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: plan.decision, symbol: plan.symbol, side: permits.side, qty, reduceOnly, claimedValue: claimed, token });
+    if (r.kind === 'unresolved') throw new Error(r.error); // entry stays pending; redelivery or the sweep resolves it
+  };
+}

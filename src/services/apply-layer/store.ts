@@ -1,0 +1,161 @@
+/**
+ * Redis side of the apply layer: dedupe claim and takeover, in-flight record, permits, the one atomic
+ * record step (result + in-flight end + dedupe `done` + ledger for an EXECUTE fill), hold lease renewal.
+ * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-4`,
+ * `applyRecord-7`, `holdRenew-3`).
+ */
+import type { Redis } from 'ioredis';
+import { STREAMS, EVENTS_MAXLEN, keys } from '../../adapters/redis/keys.js';
+import { callScript } from '../../adapters/redis/scripts.js';
+import { fetchLedger } from '../../adapters/redis/ledger.js';
+import { fmt, type Decimal } from '../../domain/decimal.js';
+import { sideOf } from '../../domain/position.js';
+import type { ApplyResultFields } from '../../domain/result.js';
+import { dedupeValue, parseDedupe, type DedupeStage, type PermitHash } from '../../domain/apply.js';
+
+/** Dedupe TTL, seconds (DESIGN §3: SET NX EX 86400). */
+export const DEDUPE_TTL_SEC = 86400;
+
+/** What is stored about a sent order (`quantum:apply:order:<client_order_id>`), all strings. */
+export interface OrderRecord {
+  plan_id: string;
+  entry_id: string;
+  symbol: string;
+  side: 'BUY' | 'SELL';
+  qty: string;
+  reduce_only: 'true' | 'false';
+  decision: string;
+  /** Dedupe value while sending (the owner's). */
+  dedupe: string;
+  ts_ms: string;
+}
+
+/**
+ * Claims a plan: `SET quantum:apply:dedupe:<plan_id> claimed|<entry>|<token> NX EX 86400`.
+ * @returns `{claimed: true}` or the existing stage
+ */
+export async function claimPlan(redis: Redis, planId: string, entryId: string, token: string): Promise<{ claimed: true; value: string } | { claimed: false; existing: DedupeStage }> {
+  const value = dedupeValue('claimed', entryId, token);
+  const ok = await redis.set(keys.applyDedupe(planId), value, 'EX', DEDUPE_TTL_SEC, 'NX');
+  if (ok === 'OK') return { claimed: true, value };
+  const raw = await redis.get(keys.applyDedupe(planId));
+  // Expired between SET and GET: a vanishingly small window; treat as done (never a second order).
+  return { claimed: false, existing: parseDedupe(raw) ?? { stage: 'done', raw: '' } };
+}
+
+/** Compare-and-swap of a dedupe value (TTL kept). @returns true when swapped */
+export async function casDedupe(redis: Redis, planId: string, expected: string, next: string): Promise<boolean> {
+  return Number(await callScript(redis, 'applyCas', [keys.applyDedupe(planId)], [expected, next])) === 1;
+}
+
+/**
+ * Moves a plan to `sending` and writes the in-flight record (`HSET quantum:apply:inflight:<SYM> <cid>
+ * <ts_ms>` + EXPIRE, pending zset, order hash) in one step.
+ * @returns false when this consumer no longer owns the plan (it must not send)
+ */
+export async function beginSend(redis: Redis, cid: string, rec: OrderRecord, claimedValue: string, inflightTtlSec: number): Promise<boolean> {
+  const reply = await callScript(
+    redis,
+    'applyBegin',
+    [keys.applyDedupe(rec.plan_id), keys.applyInflight(rec.symbol), keys.applyPending(), keys.applyOrder(cid)],
+    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC],
+  );
+  return Number(reply) === 1;
+}
+
+/** Reads the order hash of a client order id; null when missing or incomplete. */
+export async function readOrderRecord(redis: Redis, cid: string): Promise<OrderRecord | null> {
+  const h = await redis.hgetall(keys.applyOrder(cid));
+  if (!h.plan_id || !h.symbol || (h.side !== 'BUY' && h.side !== 'SELL')) return null;
+  return h as unknown as OrderRecord;
+}
+
+/** Client order ids sent at or before `olderThanMs` (epoch ms) and not yet recorded. */
+export async function pendingOrders(redis: Redis, olderThanMs: number): Promise<string[]> {
+  return redis.zrangebyscore(keys.applyPending(), '-inf', olderThanMs, 'LIMIT', 0, 100);
+}
+
+/** Removes a pending entry whose order hash is gone (nothing left to resolve). */
+export async function dropPending(redis: Redis, cid: string): Promise<void> {
+  await redis.zrem(keys.applyPending(), cid);
+}
+
+/** Reads both permits of a plan in one round trip. */
+export async function readPermits(redis: Redis, planId: string): Promise<{ gov: PermitHash; p33: PermitHash }> {
+  const res = await redis.multi().hgetall(keys.permitGovernor(planId)).hgetall(keys.permitP33(planId)).exec();
+  if (!res) throw new Error('permit read aborted');
+  for (const [err] of res) if (err) throw err;
+  return { gov: res[0]![1] as PermitHash, p33: res[1]![1] as PermitHash };
+}
+
+/** Outcome of {@link recordResult}. */
+export type RecordOutcome = { kind: 'recorded'; ledgerVersion: number | null; ledger: 'written' | 'missing' | 'invalid' | 'not_applicable' } | { kind: 'fenced' };
+
+/** Result fields as a string map (the stream's shape). */
+function resultJson(fields: ApplyResultFields): string {
+  return JSON.stringify(fields);
+}
+
+/**
+ * Records a plan's outcome exactly once (fenced on the dedupe stage).
+ * @param fill signed fill to add to the ledger (EXECUTE fills only; RECONCILE_CLOSE fills are never
+ *   applied, DESIGN §5.7). When the ledger is missing or invalid, the result is written alone and the
+ *   reconcile engine initialises/repairs the ledger from the exchange (which already includes the fill).
+ * @param attempts bounded retries on a ledger fingerprint conflict (someone wrote the ledger meanwhile)
+ * @throws Error when every attempt conflicted
+ */
+export async function recordResult(
+  redis: Redis,
+  fields: ApplyResultFields,
+  opts: { cid: string; doneValue: string; fill?: Decimal; attempts?: number },
+): Promise<RecordOutcome> {
+  const sym = fields.symbol;
+  const tsMs = Number(fields.ts_ms);
+  const keyList = [keys.applyDedupe(fields.plan_id), keys.applyInflight(sym), keys.applyPending(), STREAMS.applyResult, keys.ledger(sym), keys.legacyLedger004(sym), STREAMS.reconcileEvents];
+  const attempts = opts.attempts ?? 5;
+  for (let i = 0; i < attempts; i++) {
+    let args: Array<string | number>;
+    let ledgerState: 'written' | 'missing' | 'invalid' | 'not_applicable' = 'not_applicable';
+    if (opts.fill && !opts.fill.isZero()) {
+      const l = await fetchLedger(redis, sym);
+      if (l.read.kind === 'ok') {
+        const next = l.read.ledger.amount.add(opts.fill);
+        args = [opts.cid, resultJson(fields), opts.doneValue, '1', l.fingerprint, fmt(next), sideOf(next), (tsMs / 1000).toFixed(3), EVENTS_MAXLEN, sym, tsMs];
+        ledgerState = 'written';
+      } else {
+        args = [opts.cid, resultJson(fields), opts.doneValue, '0', '', '', '', '', EVENTS_MAXLEN, sym, tsMs];
+        ledgerState = l.read.kind;
+      }
+    } else {
+      args = [opts.cid, resultJson(fields), opts.doneValue, '0', '', '', '', '', EVENTS_MAXLEN, sym, tsMs];
+    }
+    const n = Number(await callScript(redis, 'applyRecord', keyList, args));
+    if (n === -1) return { kind: 'fenced' };
+    if (n >= 1) return { kind: 'recorded', ledgerVersion: ledgerState === 'written' ? n : null, ledger: ledgerState };
+  }
+  throw new Error(`ledger of ${sym} changed on every one of ${attempts} attempts; result not recorded yet`);
+}
+
+/** Publishes a result that records nothing (DROPPED_DUPLICATE, REJECTED_INVALID of an unverified entry). */
+export async function publishResultOnly(redis: Redis, fields: ApplyResultFields): Promise<void> {
+  const flat: string[] = [];
+  for (const [k, v] of Object.entries(fields)) flat.push(k, String(v));
+  await redis.xadd(STREAMS.applyResult, 'MAXLEN', '~', 100000, '*', ...flat);
+}
+
+/**
+ * Renews the hold lease of `symbol` to `ttlSec` only while the hold stands with `hold_sig == driftSig`.
+ * @returns `renewed`, `no_hold` or `sig_mismatch`
+ */
+export async function renewHold(redis: Redis, symbol: string, driftSig: string, ttlSec: number): Promise<'renewed' | 'no_hold' | 'sig_mismatch'> {
+  const n = Number(await callScript(redis, 'holdRenew', [keys.hold(symbol), keys.holdReason(symbol), keys.holdSig(symbol)], [driftSig, ttlSec]));
+  return n === 1 ? 'renewed' : n === -1 ? 'no_hold' : 'sig_mismatch';
+}
+
+/** Reads the hold of `symbol`: active flag and signature. */
+export async function readHold(redis: Redis, symbol: string): Promise<{ active: boolean; sig: string | null }> {
+  const res = await redis.multi().exists(keys.hold(symbol)).get(keys.holdSig(symbol)).exec();
+  if (!res) throw new Error('hold read aborted');
+  for (const [err] of res) if (err) throw err;
+  return { active: Number(res[0]![1]) === 1, sig: (res[1]![1] as string | null) ?? null };
+}

@@ -1,0 +1,130 @@
+/**
+ * Test rig of the apply layer: a private Redis, a paper exchange reached through the real ccxt gateway,
+ * helpers to submit signed plans, write permits (the governor/brain are not under test here) and read
+ * results and the paper exchange's order log.
+ */
+import type { Redis } from 'ioredis';
+import { createRedis } from '../../src/adapters/redis/client.js';
+import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
+import { fieldsToObject } from '../../src/adapters/redis/consumer.js';
+import { signPlan, type PlanInput } from '../../src/domain/plan.js';
+import { clientOrderIdFor } from '../../src/domain/apply.js';
+import { createApplyLayerService, type ApplyLayerOptions } from '../../src/services/apply-layer/index.js';
+import type { Service } from '../../src/services/runtime.js';
+import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
+import { adminOrders, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
+
+export const EXIT_KEY = 'test-exit-brain-key';
+export const P34_KEY = 'test-p34-key';
+
+/** A running rig. */
+export interface Rig {
+  srv: TestRedis;
+  paper: PaperExchange;
+  redis: Redis;
+  env: Record<string, string>;
+  services: Service[];
+  /** Starts an apply layer with `extra` env overrides. */
+  startApply(extra?: Record<string, string>, opts?: ApplyLayerOptions): Promise<Service>;
+  stop(): Promise<void>;
+}
+
+/** Starts Redis and the paper exchange (BTCUSDT, ETHUSDT; lot step 0.001). */
+export async function startRig(positions: Record<string, string> = {}): Promise<Rig> {
+  const srv = await startTestRedis();
+  const paper = await startPaperExchange({ symbols: ['BTCUSDT', 'ETHUSDT'], positions });
+  const redis = createRedis(srv.url, { name: 'test' });
+  const env: Record<string, string> = {
+    REDIS_URL: srv.url,
+    P3_ALLOWLIST: 'BTCUSDT,ETHUSDT',
+    APPLY_MODE: 'testnet',
+    APPLY_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    APPLY_PROMETHEUS_PORT: '0',
+    APPLY_PERMIT_WAIT_MS: '3000',
+    APPLY_INFLIGHT_SETTLE_MS: '2500',
+    APPLY_INFLIGHT_SWEEP_MS: '500',
+    APPLY_LOOKUP_BACKOFF_MS: '100',
+    APPLY_CLAIM_IDLE_MS: '3000',
+    EXCHANGE: 'paper',
+    EXCHANGE_BASE_URL: paper.url,
+    EXCHANGE_API_KEY: paper.apiKey,
+    EXCHANGE_API_SECRET: paper.apiSecret,
+    EXCHANGE_TIMEOUT_MS: '1500',
+    P3_KEY_EXIT_BRAIN: EXIT_KEY,
+    P3_KEY_P3_4: P34_KEY,
+  };
+  const services: Service[] = [];
+  let n = 0;
+  return {
+    srv,
+    paper,
+    redis,
+    env,
+    services,
+    async startApply(extra = {}, opts = {}) {
+      const s = await createApplyLayerService({ P3_INSTANCE_ID: `apply-${++n}`, ...env, ...extra }, opts);
+      await s.start();
+      services.push(s);
+      return s;
+    },
+    async stop() {
+      for (const s of services) await s.stop().catch(() => undefined);
+      redis.disconnect();
+      await paper.close();
+      await srv.stop();
+    },
+  };
+}
+
+let seq = 0;
+/** A unique plan id for this test file. */
+export function planId(tag: string): string {
+  return `t-${tag}-${process.pid}-${Date.now()}-${++seq}`;
+}
+
+/** Submits a signed EXECUTE plan to `quantum:stream:apply.plan`. @returns the stream entry id */
+export async function submitPlan(redis: Redis, p: Partial<PlanInput> & { plan_id: string }, key = EXIT_KEY): Promise<string> {
+  const plan: PlanInput = {
+    symbol: 'BTCUSDT',
+    decision: 'EXECUTE',
+    action: 'PARTIAL_50',
+    side: 'SELL',
+    type: 'MARKET',
+    reduceOnly: true,
+    reason: 'exit',
+    source: 'exit_brain',
+    kill_score: 0.5,
+    ts_ms: Date.now(),
+    ...p,
+  };
+  const f = signPlan(plan, key);
+  return (await redis.xadd(STREAMS.applyPlan, '*', 'plan', f.plan, 'mac', f.mac)) as string;
+}
+
+/** Writes both permits of a plan (60 s TTL, as the governor/brain do). */
+export async function allowPermits(redis: Redis, id: string, qty: string, side: 'BUY' | 'SELL' = 'SELL', govQty: string | null = qty): Promise<void> {
+  const ts = String(Date.now());
+  const gov: Record<string, string> = { decision: 'ALLOW', reason: 'ok', context: '{}', side, ts_ms: ts };
+  if (govQty !== null) gov.qty = govQty;
+  await redis.multi().hset(keys.permitGovernor(id), gov).expire(keys.permitGovernor(id), 60).hset(keys.permitP33(id), { decision: 'ALLOW', reason: 'ok', context: '{}', qty, side, ts_ms: ts }).expire(keys.permitP33(id), 60).exec();
+}
+
+/** Every result entry of a plan, oldest first. */
+export async function resultsOf(redis: Redis, id: string): Promise<Array<Record<string, string>>> {
+  const all = await redis.xrange(STREAMS.applyResult, '-', '+');
+  return all.map(([, f]) => fieldsToObject(f)).filter((f) => f.plan_id === id) as Array<Record<string, string>>;
+}
+
+/** Waits for the first result of a plan with one of `statuses` (any status when empty). */
+export async function waitResult(redis: Redis, id: string, statuses: string[] = [], timeoutMs = 20_000): Promise<Record<string, string>> {
+  return waitFor(async () => (await resultsOf(redis, id)).find((r) => statuses.length === 0 || statuses.includes(r.status ?? "")), timeoutMs, 50, `result of ${id} (${statuses.join('|')})`);
+}
+
+/** Orders of a plan in the paper exchange's order log. */
+export async function ordersOf(paper: PaperExchange, id: string): Promise<unknown[]> {
+  const cid = clientOrderIdFor(id);
+  return (await adminOrders(paper.url)).filter((o) => o.clientOrderId === cid);
+}
+
+/** Waits `ms` (to let a wrongly duplicated order show up before asserting there is none). */
+export const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
