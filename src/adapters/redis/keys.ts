@@ -63,6 +63,8 @@ export const patterns = {
   holds: 'quantum:reconcile:hold:*',
   snapshots: 'quantum:position:snapshot:*',
   states: 'quantum:reconcile:state:*',
+  /** Canonical ledger hashes (`p3 status` without an allowlist). */
+  ledgers: 'quantum:position:ledger:*',
   heartbeats: 'quantum:heartbeat:*',
   tradingStates: 'quantum:governor:trading_state:*',
   breakers: 'quantum:governor:breaker:*',
