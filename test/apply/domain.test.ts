@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { Decimal } from '../../src/domain/decimal.js';
+import { CLIENT_ORDER_ID_RE, clientOrderIdFor, evaluatePermits, orderQty, parseDedupe, reduceOnlyFor } from '../../src/domain/apply.js';
+import { checkClosePlan, checkClosePosition } from '../../src/domain/close-guardrails.js';
+import { parseApplyConfig } from '../../src/services/apply-layer/config.js';
+import { ConfigError } from '../../src/config/env.js';
+
+const ALLOW = { decision: 'ALLOW', reason: 'ok', qty: '0.005', side: 'SELL' };
+
+describe('apply decisions (pure)', () => {
+  it('client order id is deterministic, distinct per plan and valid for Binance', () => {
+    expect(clientOrderIdFor('reconclose:BTCUSDT:1769379122')).toBe(clientOrderIdFor('reconclose:BTCUSDT:1769379122'));
+    expect(clientOrderIdFor('a')).not.toBe(clientOrderIdFor('b'));
+    expect(clientOrderIdFor('x'.repeat(64))).toMatch(CLIENT_ORDER_ID_RE);
+  });
+  it('permits: wait, DENY reason, mismatches, allow with the p33 qty', () => {
+    expect(evaluatePermits({}, ALLOW, {}).kind).toBe('wait');
+    expect(evaluatePermits({ decision: 'DENY', reason: 'kill_switch' }, {}, {})).toMatchObject({ kind: 'skip', reason: 'kill_switch' });
+    expect(evaluatePermits(ALLOW, { ...ALLOW, side: 'BUY' }, {})).toMatchObject({ reason: 'permit_mismatch' });
+    expect(evaluatePermits({ ...ALLOW, qty: '0.004' }, ALLOW, {})).toMatchObject({ reason: 'permit_mismatch' });
+    expect(evaluatePermits(ALLOW, { ...ALLOW, qty: 'NaN' }, {})).toMatchObject({ reason: 'permit_incomplete' });
+    expect(evaluatePermits({ decision: 'MAYBE' }, ALLOW, {})).toMatchObject({ reason: 'permit_invalid' });
+    const a = evaluatePermits({ decision: 'ALLOW' }, ALLOW, { side: 'SELL' });
+    expect(a.kind === 'allow' && a.qty.toFixed()).toBe('0.005');
+  });
+  it('quantities round down to the lot step; below min gives no order', () => {
+    expect(orderQty(new Decimal('0.0349'), new Decimal('0.001'), new Decimal('0.001'))?.toFixed()).toBe('0.034');
+    expect(orderQty(new Decimal('0.0009'), new Decimal('0.001'), new Decimal('0.001'))).toBeNull();
+  });
+  it('exits are always reduce-only; unknown dedupe values read as done', () => {
+    expect(reduceOnlyFor({ action: 'PARTIAL_75', reduceOnly: false })).toBe(true);
+    expect(reduceOnlyFor({ action: 'OPEN', reduceOnly: 'false' })).toBe(false);
+    expect(parseDedupe('1')).toMatchObject({ stage: 'done' });
+    expect(parseDedupe('sending|1-0|i:ab')).toMatchObject({ stage: 'sending', entryId: '1-0' });
+  });
+  it('close guardrails use the raw plan: a missing reduceOnly is not true', () => {
+    const raw = { plan_id: 'p', symbol: 'BTCUSDT', decision: 'RECONCILE_CLOSE', side: 'SELL', qty: '0.007', type: 'MARKET', reason: 'reconcile_drift', source: 'p3.4', ts_ms: 1000, drift_sig: 's' };
+    expect(checkClosePlan({ raw, macOk: true, allowlist: ['BTCUSDT'], nowMs: 1000, maxAgeMs: 120_000 })).toMatchObject({ ok: false, rule: 'reduce_only' });
+    expect(checkClosePlan({ raw: { ...raw, reduceOnly: true }, macOk: true, allowlist: ['BTCUSDT'], nowMs: 1000, maxAgeMs: 120_000 })).toEqual({ ok: true });
+    expect(checkClosePosition(new Decimal('0.007'), 'SELL', new Decimal('0'))).toMatchObject({ rule: 'side' });
+    expect(checkClosePosition(new Decimal('0.007'), 'BUY', new Decimal('-0.007'))).toEqual({ ok: true });
+  });
+  it('live refuses to start without APPLY_ALLOW_LIVE=yes; bad values name the variable', () => {
+    const env = { P3_ALLOWLIST: 'BTCUSDT', APPLY_MODE: 'live' };
+    expect(() => parseApplyConfig(env)).toThrow(ConfigError);
+    expect(() => parseApplyConfig(env)).toThrow(/APPLY_ALLOW_LIVE/);
+    expect(parseApplyConfig({ ...env, APPLY_ALLOW_LIVE: 'yes' }).mode).toBe('live');
+    expect(() => parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT', APPLY_PERMIT_WAIT_MS: 'soon' })).toThrow(/APPLY_PERMIT_WAIT_MS/);
+    expect(parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT' }).mode).toBe('dry_run');
+  });
+});
