@@ -100,13 +100,14 @@ export class Governor {
     return { governor_loop: this.consumer.healthy };
   }
 
-  /** Decides one entry (exported through the class for tests via the stream only). */
+  /** Decides one plan entry; throws PoisonEntry for a bad one (DLQ + ack by the consumer). */
   private async handle(entry: StreamEntry, redelivered: boolean): Promise<void> {
     const plan = planFromEntry(entry.fields, this.keyFor);
     const { logger, redis } = this.deps;
     const sym = plan.symbol;
-    if (redelivered && (await redis.exists(keys.permitGovernor(plan.plan_id))) === 1) {
-      logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id }, `${sym}: plan ${plan.plan_id} already decided (redelivered); permit kept`);
+    // a redelivered entry, or the same plan submitted twice: the first decision stands (write-once)
+    if ((await redis.exists(keys.permitGovernor(plan.plan_id))) === 1) {
+      logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, redelivered }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;
     }
     logger.info(

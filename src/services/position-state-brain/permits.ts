@@ -111,8 +111,9 @@ export class PermitConsumer {
     const plan = planFromEntry(entry.fields, this.keyFor);
     const { redis, logger } = this.ctx;
     const sym = plan.symbol;
-    if (redelivered && (await redis.exists(keys.permitP33(plan.plan_id))) === 1) {
-      logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id }, `${sym}: plan ${plan.plan_id} already decided (redelivered); permit kept`);
+    // a redelivered entry, or the same plan submitted twice: the first decision stands (write-once)
+    if ((await redis.exists(keys.permitP33(plan.plan_id))) === 1) {
+      logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, redelivered }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;
     }
     logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id }, `${sym}: Evaluating plan ${plan.plan_id} from stream msg ${entry.id}`);
