@@ -116,6 +116,7 @@ describe('p3 doctor', () => {
     await redis.hset('quantum:permit:governor:plan-2', { decision: 'ALLOW' }); // a permit without TTL
     await redis.xadd('quantum:stream:apply.plan.dlq', '*', 'reason', 'bad_mac');
     await beats.pop()?.stop(); // apply-layer stops beating
+    // P34_HOLD_TTL_SEC is read by the reconcile engine (lease) and the apply layer (lease renewal).
     const r = await doctor({ ...baseEnv, P34_HOLD_TTL_SEC: 'abc' });
     expect(r.code).toBe(1);
     expect(r.ok).toBe(false);
@@ -127,7 +128,7 @@ describe('p3 doctor', () => {
     expect(byCheck(r, 'dlq').detail).toContain('quantum:stream:apply.plan.dlq: 1');
     expect(byCheck(r, 'heartbeats').detail).toMatch(/^missing: apply-layer/);
     expect(byCheck(r, 'config:reconcile-engine').detail).toContain('P34_HOLD_TTL_SEC');
-    expect(failed(r).sort()).toEqual(['config:reconcile-engine', 'dlq', 'heartbeats', 'holds', 'schema:ledgers', 'schema:permits', 'schema:snapshots'].sort());
+    expect(failed(r).sort()).toEqual(['config:apply-layer', 'config:reconcile-engine', 'dlq', 'heartbeats', 'holds', 'schema:ledgers', 'schema:permits', 'schema:snapshots'].sort());
   }, 60_000);
 
   it('an active hold with its lease is a WARN, not a failure', async () => {
@@ -167,7 +168,7 @@ describe('p3 doctor', () => {
     try {
       const lines = Object.entries(baseEnv).map(([k, v]) => `${k}=${v}`);
       for (const s of SERVICE_NAMES) writeFileSync(join(dir, `${s}.env`), `# ${s}\n${lines.join('\n')}\n`);
-      writeFileSync(join(dir, 'apply-layer.env'), `${lines.join('\n')}\nEXCHANGE_RECV_WINDOW_MS="999999"\n`);
+      writeFileSync(join(dir, 'apply-layer.env'), `${lines.join('\n')}\nAPPLY_MODE=testnet\nEXCHANGE_RECV_WINDOW_MS="999999"\n`);
       const r = await doctor({ PATH: process.env.PATH ?? '' }, ['--env-dir', dir]);
       expect(byCheck(r, 'redis').status).toBe('OK'); // REDIS_URL came from the files
       expect(byCheck(r, 'config:apply-layer')).toMatchObject({ status: 'FAIL' });

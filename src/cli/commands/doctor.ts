@@ -55,8 +55,16 @@ export interface DoctorOptions {
   exchangeTimeoutMs?: number;
 }
 
-/** Services that talk to the exchange (their exchange variables are checked). */
-const EXCHANGE_SERVICES: readonly ServiceName[] = ['position-state-brain', 'apply-layer'];
+/**
+ * Whether a service talks to the exchange with this environment: the brain while its snapshot publisher
+ * is on (`P33_SNAPSHOTS_ENABLED`, default true), the apply layer unless `APPLY_MODE` is `dry_run` (the
+ * default). Their exchange variables are then checked, and the exchange check uses their environment.
+ */
+function needsExchange(service: ServiceName, env: Env): boolean {
+  if (service === 'position-state-brain') return !/^(false|0|no|off)$/i.test((env.P33_SNAPSHOTS_ENABLED ?? '').trim());
+  if (service === 'apply-layer') return /^(testnet|live)$/i.test((env.APPLY_MODE ?? '').trim());
+  return false;
+}
 /** Oldest Redis version the Lua scripts and commands need. */
 const MIN_REDIS: [number, number] = [6, 2];
 /** Default hold lease, seconds (DESIGN §3). */
@@ -104,7 +112,7 @@ async function checkConfig(service: ServiceName, env: Env): Promise<CheckResult>
   try {
     const common = parseEnv({ REDIS_URL: envz.redisUrl(), P3_ALLOWLIST: envz.symbols(), P34_ALLOWLIST: envz.symbols() }, env);
     if (common.P3_ALLOWLIST.length === 0 && !(service === 'reconcile-engine' && common.P34_ALLOWLIST.length > 0)) warnings.push('P3_ALLOWLIST is empty: no symbol is served');
-    if (EXCHANGE_SERVICES.includes(service)) parseExchangeConfig(env);
+    if (needsExchange(service, env)) parseExchangeConfig(env);
     const parsers = await serviceConfigParsers(service);
     for (const [, parse] of parsers) parse(env);
     if (parsers.length === 0) warnings.push('no service config parser found; checked common variables only');
@@ -115,8 +123,8 @@ async function checkConfig(service: ServiceName, env: Env): Promise<CheckResult>
 }
 
 async function checkExchange(envs: DoctorOptions['envs'], timeoutMs: number): Promise<CheckResult> {
-  const env = EXCHANGE_SERVICES.map((s) => envs[s]).find((e) => e !== undefined);
-  if (!env) return { check: 'exchange', status: 'WARN', detail: 'no exchange-facing service expected; skipped' };
+  const env = (['apply-layer', 'position-state-brain'] as const).map((s) => envs[s]).find((e, i) => e !== undefined && needsExchange((['apply-layer', 'position-state-brain'] as const)[i] as ServiceName, e));
+  if (!env) return { check: 'exchange', status: 'OK', detail: 'no expected service talks to the exchange (brain snapshots off, apply layer dry_run); skipped' };
   let cfg;
   try {
     cfg = parseExchangeConfig(env);
@@ -325,7 +333,7 @@ export function registerDoctorCommand(program: Command): void {
           }
         }
       }
-      const redisUrl = process.env.REDIS_URL ?? envs[services[0] ?? SERVICE_NAMES[0]]?.REDIS_URL ?? 'redis://127.0.0.1:6379';
+      const redisUrl = process.env.REDIS_URL || (envs[services[0] ?? SERVICE_NAMES[0]]?.REDIS_URL ?? 'redis://127.0.0.1:6379');
       const results = await runDoctor({ redisUrl, envs, services });
       if (o.json) process.stdout.write(`${JSON.stringify({ ok: !results.some((r) => r.status === 'FAIL'), checks: results }, null, 2)}\n`);
       else for (const r of results) process.stdout.write(`${r.status.padEnd(4)}  ${r.check.padEnd(28)} ${r.detail}\n`);
