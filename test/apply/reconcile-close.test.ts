@@ -78,6 +78,27 @@ describe('RECONCILE_CLOSE: the apply layer side (DESIGN §6)', () => {
     await settle(1200);
   });
 
+  it('seed 002 battle test: 60 s hold, ten entries of backlog ahead, lease renewed, close executes', async () => {
+    for (let i = 0; i < 10; i++) await publishClose({ source: 'attacker', qty: '100.0' });
+    const id = await publishClose({});
+    expect(await waitResult(rig.redis, id)).toMatchObject({ status: 'EXECUTED', filled_qty: '0.007' });
+    expect(await rig.redis.ttl(keys.hold('BTCUSDT'))).toBeGreaterThan(800);
+    expect(await ordersOf(rig.paper, id)).toHaveLength(1);
+  });
+
+  it('two apply layers and several plans for one drift: exactly one close order', async () => {
+    const second = await rig.startApply();
+    const ids = await Promise.all([publishClose({}), publishClose({}), publishClose({})]);
+    const results = await Promise.all(ids.map((id) => waitResult(rig.redis, id)));
+    expect(results.map((r) => r.status).sort()).toEqual(['EXECUTED', 'REJECTED_GUARDRAIL', 'REJECTED_GUARDRAIL']);
+    let orders = 0;
+    for (const id of ids) orders += (await ordersOf(rig.paper, id)).length;
+    expect(orders).toBe(1);
+    expect((await adminPositions(rig.paper.url)).BTCUSDT?.positionAmt).toBe('0');
+    await second.stop();
+    rig.services.splice(rig.services.indexOf(second), 1);
+  });
+
   const violations: Array<[string, string, () => Promise<string>]> = [
     ['wrong decision', 'decision', () => publishClose({ decision: 'EXECUTE' })],
     ['source "attacker"', 'source', () => publishClose({ source: 'attacker', qty: '100.0' })],

@@ -54,6 +54,8 @@ export const keys = {
   applyOrder: (clientOrderId: string) => `quantum:apply:order:${clientOrderId}`,
   /** Apply layer: sorted set client_order_id -> send time (epoch ms) of orders not yet recorded (in-flight sweep). */
   applyPending: () => 'quantum:apply:pending',
+  /** Apply layer: per-symbol lock serialising RECONCILE_CLOSE executions (string owner token, PX TTL). */
+  applyCloseLock: (sym: string) => `quantum:apply:close_lock:${sym}`,
   /** Service heartbeat hash, one per instance. */
   heartbeat: (service: string, instance: string) => `quantum:heartbeat:${service}:${instance}`,
 } as const;

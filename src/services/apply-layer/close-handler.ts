@@ -19,9 +19,14 @@ import { keys } from '../../adapters/redis/keys.js';
 import { Decimal, fmt, parseDecimal, roundDownToStep } from '../../domain/decimal.js';
 import { verifyPlanEntry } from '../../domain/plan.js';
 import { checkCloseHold, checkClosePlan, checkClosePosition, type CloseRule } from '../../domain/close-guardrails.js';
-import { readHold, renewHold } from './store.js';
+import { readHold, releaseCloseLock, renewHold, takeCloseLock } from './store.js';
 import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { claimOrResume } from './plan-handler.js';
+
+/** TTL of the per-symbol close lock, ms (longer than one order's timeout plus its lookups). */
+const CLOSE_LOCK_TTL_MS = 60_000;
+/** Longest wait for the close lock, ms. */
+const CLOSE_LOCK_WAIT_MS = 30_000;
 
 /** Builds the handler of the RECONCILE_CLOSE stream. */
 export function createCloseHandler(d: ApplyDeps) {
@@ -69,50 +74,67 @@ export function createCloseHandler(d: ApplyDeps) {
     const token = newToken(d.instanceId);
     const claimed = await claimOrResume(d, plan, entry, redelivered, token);
     if (claimed === null) return;
+    const claimedValue: string = claimed;
 
-    const hold = checkCloseHold(await readHold(d.redis, plan.symbol), driftSig);
-    if (!hold.ok) return reject(hold.rule, hold.detail, entry.id);
-
-    if (d.cfg.mode === 'dry_run' || !d.gateway) {
-      await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true', side, qty: String(plan.qty) }), entry.id);
+    // One close at a time per symbol (across every apply layer): the next close reads the position
+    // after this one's fill, so one drift gives one close order even if several plans arrive.
+    if (!(await takeCloseLock(d.redis, plan.symbol, token, CLOSE_LOCK_TTL_MS, CLOSE_LOCK_WAIT_MS, d.signal))) {
+      if (d.signal.aborted) throw new Error('stopping');
+      await finalize(d, resultFields({ ...base, status: 'FAILED', reason: 'close_in_progress', side, error: 'another RECONCILE_CLOSE of this symbol is still executing' }), entry.id);
+      d.metrics.closeExecuted.inc({ symbol, status: 'error' });
       return;
     }
-    let qty: Decimal;
-    let exchangeAmt: Decimal;
     try {
-      const rules = await d.gateway.symbolRules(plan.symbol);
-      qty = roundDownToStep(parseDecimal(plan.qty) ?? new Decimal(0), rules.stepSize);
-      const positions = await d.gateway.fetchPositions();
-      exchangeAmt = positions.positions.get(plan.symbol)?.amount ?? new Decimal(0);
-    } catch (err) {
-      const rl = err instanceof RateLimited || err instanceof Banned;
-      d.metrics.closeExecuted.inc({ symbol, status: rl ? 'rate_limit' : 'error' });
-      if (rl) d.metrics.closeRejected.inc({ symbol, reason: 'rate_limit' });
-      await finalize(d, resultFields({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', side, error: `${rl ? 'RETRYABLE_RATE_LIMIT: ' : ''}${(err as Error).message}` }), entry.id);
-      return;
+      await executeClose();
+    } finally {
+      await releaseCloseLock(d.redis, plan.symbol, token).catch(() => undefined);
     }
-    const pos = checkClosePosition(qty, side, exchangeAmt);
-    if (!pos.ok) return reject(pos.rule, `${pos.detail} (exchange_amt=${fmt(exchangeAmt)})`, entry.id);
 
-    const renewed = await renewHold(d.redis, plan.symbol, driftSig, d.cfg.holdTtlSec);
-    if (renewed !== 'renewed') return reject(renewed === 'no_hold' ? 'hold_key' : 'hold_sig', `hold changed before sending (${renewed})`, entry.id);
-    d.logger.info({ plan_id: plan.plan_id, ttl_s: d.cfg.holdTtlSec }, `[RECONCILE_CLOSE] ${plan.symbol}: HOLD lease renewed (TTL=${d.cfg.holdTtlSec}s)`);
+    async function executeClose(): Promise<void> {
+      const hold = checkCloseHold(await readHold(d.redis, plan.symbol), driftSig);
+      if (!hold.ok) return reject(hold.rule, hold.detail, entry.id);
 
-    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue: claimed, token });
-    if (r.kind === 'unresolved') throw new Error(r.error);
-    if (r.kind !== 'recorded') return;
-    const f = r.fields;
-    const status = f.status === 'EXECUTED' ? 'success' : f.status === 'RETRYABLE_RATE_LIMIT' ? 'rate_limit' : 'error';
-    if (r.recorded) d.metrics.closeExecuted.inc({ symbol, status });
-    if (f.status === 'RETRYABLE_RATE_LIMIT') {
-      d.metrics.closeRejected.inc({ symbol, reason: 'rate_limit' });
-      d.logger.error({ plan_id: plan.plan_id }, `[RECONCILE_CLOSE] ${plan.symbol}: RATE LIMITED - HOLD remains, will retry on next cooldown bucket`);
-    }
-    if (f.status === 'EXECUTED') {
-      d.logger.info(
-        { plan_id: plan.plan_id, order_id: f.order_id, reconcile_close: true },
-        `[RECONCILE_CLOSE_AUDIT] reconcile_close=true symbol=${plan.symbol} qty=${f.filled_qty} side=${side} order_id=${f.order_id} plan_id=${plan.plan_id} hold_key=${keys.hold(plan.symbol)} exchange_amt=${fmt(exchangeAmt)}`,
-      );
+      if (d.cfg.mode === 'dry_run' || !d.gateway) {
+        await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true', side, qty: String(plan.qty) }), entry.id);
+        return;
+      }
+      let qty: Decimal;
+      let exchangeAmt: Decimal;
+      try {
+        const rules = await d.gateway.symbolRules(plan.symbol);
+        qty = roundDownToStep(parseDecimal(plan.qty) ?? new Decimal(0), rules.stepSize);
+        const positions = await d.gateway.fetchPositions();
+        exchangeAmt = positions.positions.get(plan.symbol)?.amount ?? new Decimal(0);
+      } catch (err) {
+        const rl = err instanceof RateLimited || err instanceof Banned;
+        d.metrics.closeExecuted.inc({ symbol, status: rl ? 'rate_limit' : 'error' });
+        if (rl) d.metrics.closeRejected.inc({ symbol, reason: 'rate_limit' });
+        await finalize(d, resultFields({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', side, error: `${rl ? 'RETRYABLE_RATE_LIMIT: ' : ''}${(err as Error).message}` }), entry.id);
+        return;
+      }
+      const pos = checkClosePosition(qty, side, exchangeAmt);
+      if (!pos.ok) return reject(pos.rule, `${pos.detail} (exchange_amt=${fmt(exchangeAmt)})`, entry.id);
+
+      const renewed = await renewHold(d.redis, plan.symbol, driftSig, d.cfg.holdTtlSec);
+      if (renewed !== 'renewed') return reject(renewed === 'no_hold' ? 'hold_key' : 'hold_sig', `hold changed before sending (${renewed})`, entry.id);
+      d.logger.info({ plan_id: plan.plan_id, ttl_s: d.cfg.holdTtlSec }, `[RECONCILE_CLOSE] ${plan.symbol}: HOLD lease renewed (TTL=${d.cfg.holdTtlSec}s)`);
+
+      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue, token });
+      if (r.kind === 'unresolved') throw new Error(r.error);
+      if (r.kind !== 'recorded') return;
+      const f = r.fields;
+      const status = f.status === 'EXECUTED' ? 'success' : f.status === 'RETRYABLE_RATE_LIMIT' ? 'rate_limit' : 'error';
+      if (r.recorded) d.metrics.closeExecuted.inc({ symbol, status });
+      if (f.status === 'RETRYABLE_RATE_LIMIT') {
+        d.metrics.closeRejected.inc({ symbol, reason: 'rate_limit' });
+        d.logger.error({ plan_id: plan.plan_id }, `[RECONCILE_CLOSE] ${plan.symbol}: RATE LIMITED - HOLD remains, will retry on next cooldown bucket`);
+      }
+      if (f.status === 'EXECUTED') {
+        d.logger.info(
+          { plan_id: plan.plan_id, order_id: f.order_id, reconcile_close: true },
+          `[RECONCILE_CLOSE_AUDIT] reconcile_close=true symbol=${plan.symbol} qty=${f.filled_qty} side=${side} order_id=${f.order_id} plan_id=${plan.plan_id} hold_key=${keys.hold(plan.symbol)} exchange_amt=${fmt(exchangeAmt)}`,
+        );
+      }
     }
   };
 }

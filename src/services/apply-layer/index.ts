@@ -79,9 +79,13 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
         gateway = withSharedBackoff(raw, ctx.redis, ctx.logger);
         deps.gateway = gateway;
       }
-      const common = { redis: ctx.redis, consumer: ctx.instanceId, logger: ctx.logger, claimIdleMs: cfg.claimIdleMs, startId: '0' };
-      consumers.push(new StreamConsumer({ ...common, stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor) }));
-      if (cfg.closeEnabled) consumers.push(new StreamConsumer({ ...common, stream: STREAMS.reconcileClose, group: APPLY_CLOSE_GROUP, handler: createCloseHandler(deps) }));
+      const common = { redis: ctx.redis, consumer: ctx.instanceId, logger: ctx.logger, claimIdleMs: cfg.claimIdleMs };
+      // A new plan group starts at 0 (plans published before the first start are still answered; old
+      // ones end as SKIPPED stale_plan or DROPPED_DUPLICATE). A new close group starts at `$`: old
+      // closes are stale by construction and would only count as guardrail failures.
+      consumers.push(new StreamConsumer({ ...common, startId: '0', stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor) }));
+      if (cfg.closeEnabled) consumers.push(new StreamConsumer({ ...common, startId: '$', stream: STREAMS.reconcileClose, group: APPLY_CLOSE_GROUP, handler: createCloseHandler(deps) }));
+      for (const c of consumers) await c.ensureGroup().catch((err: Error) => ctx.logger.warn({ err: err.message }, 'consumer group not created yet; the loop retries'));
       for (const c of consumers) c.start();
       if (gateway) sweepDone = sweepLoop();
       ctx.logger.info({ mode: cfg.mode, allowlist: cfg.allowlist, instance: ctx.instanceId, reconcile_close: cfg.closeEnabled }, `apply-layer started (mode=${cfg.mode})`);

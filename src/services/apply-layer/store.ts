@@ -159,3 +159,23 @@ export async function readHold(redis: Redis, symbol: string): Promise<{ active: 
   for (const [err] of res) if (err) throw err;
   return { active: Number(res[0]![1]) === 1, sig: (res[1]![1] as string | null) ?? null };
 }
+
+/**
+ * Takes the per-symbol RECONCILE_CLOSE lock (`SET NX PX`), polling every 100 ms up to `waitMs`.
+ * Serialising closes makes a second close of the same drift read the position AFTER the first one's
+ * fill (then its `side`/`qty` invariant fails): one close order per drift even if several plans come.
+ * @returns true when taken
+ */
+export async function takeCloseLock(redis: Redis, symbol: string, token: string, ttlMs: number, waitMs: number, signal: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    if ((await redis.set(keys.applyCloseLock(symbol), token, 'PX', ttlMs, 'NX')) === 'OK') return true;
+    if (Date.now() >= deadline || signal.aborted) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Releases the close lock if still ours. */
+export async function releaseCloseLock(redis: Redis, symbol: string, token: string): Promise<void> {
+  await callScript(redis, 'lockRelease', [keys.applyCloseLock(symbol)], [token]);
+}
