@@ -103,10 +103,17 @@ export async function collectStatus(redis: Redis, symbols: string[], nowMs: numb
 
 /** What to do next, in one sentence (seed 000/001 runbooks). */
 export function hintFor(r: StatusRow): string {
+  const hints: string[] = [];
+  if (r.status === 'UNKNOWN') hints.push('the engine has never reconciled this symbol: is reconcile-engine running with it in P34_ALLOWLIST?');
+  else if (r.engine_age_sec !== null && r.engine_age_sec > 10) hints.push(`the engine's last pass was ${r.engine_age_sec}s ago: is reconcile-engine running?`);
+  if (r.hold.owner === 'operator') hints.push(`operator hold (${r.hold.reason || 'no reason'}): \`p3 hold clear ${r.symbol}\` when done`);
+  const verdict = r.status === 'UNKNOWN' ? '' : verdictHint(r);
+  if (verdict) hints.push(verdict);
+  return hints.join('; ');
+}
+
+function verdictHint(r: StatusRow): string {
   const s = r.symbol;
-  if (r.status === 'UNKNOWN') return 'the engine has never reconciled this symbol: is reconcile-engine running with it in P34_ALLOWLIST?';
-  if (r.engine_age_sec !== null && r.engine_age_sec > 10) return `the engine's last pass was ${r.engine_age_sec}s ago: is reconcile-engine running?`;
-  if (r.hold.owner === 'operator') return `operator hold (${r.hold.reason || 'no reason'}): \`p3 hold clear ${s}\` when done`;
   switch (r.reason) {
     case 'missing_exchange':
     case 'stale_exchange':

@@ -1,0 +1,121 @@
+/**
+ * The operator commands through the real `p3` binary: hold set/clear, ledger set, status, events,
+ * and exit code 2 for bad values.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../../src/adapters/redis/client.js';
+import { keys } from '../../src/adapters/redis/keys.js';
+import { createReconcileEngineService } from '../../src/services/reconcile-engine/index.js';
+import { parseReconcileEngineConfig } from '../../src/services/reconcile-engine/config.js';
+import { ConfigError } from '../../src/config/env.js';
+import { startTestRedis, type TestRedis } from '../helpers/redis.js';
+import { SYM, engineEnv, events, writeSnapshot } from './helpers.js';
+
+const BIN = fileURLToPath(new URL('../../bin/p3.mjs', import.meta.url));
+const run = promisify(execFile);
+
+let srv: TestRedis;
+let redis: Redis;
+beforeAll(async () => {
+  srv = await startTestRedis();
+  redis = createRedis(srv.url, { name: 'test' });
+});
+afterAll(async () => {
+  redis.disconnect();
+  await srv.stop();
+});
+
+async function p3(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: srv.url, ...env }, timeout: 30_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+describe('p3 reconcile commands', () => {
+  it('hold set makes an operator hold the engine respects; status shows it; hold clear removes it', async () => {
+    await redis.hset(keys.ledger(SYM), { ledger_amt: '0.007', ledger_side: 'LONG', version: '1', ts_epoch: '1' });
+    await writeSnapshot(redis, SYM, '0.007', 'LONG');
+    const set = await p3(['hold', 'set', 'btcusdt', '--ttl', '120', '--reason', 'investigating']);
+    expect(set.code).toBe(0);
+    expect(await redis.get(keys.hold(SYM))).toBe('1');
+    expect(await redis.get(keys.holdReason(SYM))).toBe('investigating');
+    expect(await redis.get(keys.holdSig(SYM))).toBeNull();
+    expect(await redis.ttl(keys.hold(SYM))).toBeLessThanOrEqual(120);
+    expect((await events(redis, 'HOLD_SET'))[0]).toMatchObject({ symbol: SYM, hold_owner: 'operator', reason: 'investigating' });
+
+    const svc = await createReconcileEngineService(engineEnv(srv.url));
+    try {
+      await svc.engine.pass([SYM]);
+      await svc.engine.pass([SYM]);
+    } finally {
+      await svc.stop();
+    }
+    expect(await redis.get(keys.hold(SYM))).toBe('1');
+
+    const st = await p3(['status', '--json'], { P34_ALLOWLIST: SYM });
+    expect(st.code).toBe(0);
+    const rows = JSON.parse(st.stdout) as Array<Record<string, unknown>>;
+    expect(rows[0]).toMatchObject({ symbol: SYM, status: 'HOLD', reason: 'operator_hold', exchange_amt: '0.007', ledger_amt: '0.007', hold: { active: true, owner: 'operator', reason: 'investigating' } });
+    const human = await p3(['status']);
+    expect(human.stdout).toMatch(/BTCUSDT\s+HOLD\s+operator_hold/);
+    expect(human.stdout).toContain('p3 hold clear BTCUSDT');
+
+    const clear = await p3(['hold', 'clear', SYM]);
+    expect(clear.code).toBe(0);
+    expect(await redis.get(keys.hold(SYM))).toBeNull();
+    expect(await redis.get(keys.holdReason(SYM))).toBeNull();
+    expect(await events(redis, 'HOLD_CLEARED')).toHaveLength(1);
+  });
+
+  it('ledger set writes source operator, bumps the version, migrates a legacy ledger and emits LEDGER_SET', async () => {
+    await redis.del(keys.ledger('ETHUSDT'));
+    await redis.hset(keys.ledger('ETHUSDT'), { last_known_amt: '0.002', last_side: 'SELL', last_executed_qty: '0.0' });
+    const r = await p3(['ledger', 'set', 'ETHUSDT', '-0.5', '--reason', 'exchange UI shows SHORT 0.5']);
+    expect(r.code).toBe(0);
+    expect(await redis.hgetall(keys.ledger('ETHUSDT'))).toMatchObject({ ledger_amt: '-0.5', ledger_side: 'SHORT', source: 'operator', version: '1' });
+    expect(await redis.hget(keys.ledger('ETHUSDT'), 'last_known_amt')).toBeNull();
+    expect((await events(redis, 'LEDGER_SET', 'ETHUSDT'))[0]).toMatchObject({ old_ledger_amt: '-0.002', new_ledger_amt: '-0.5', reason: 'exchange UI shows SHORT 0.5' });
+    expect(await events(redis, 'LEDGER_MIGRATED', 'ETHUSDT')).toHaveLength(1);
+    const ev = await p3(['events', '--symbol', 'ETHUSDT', '--count', '5']);
+    expect(ev.stdout).toMatch(/LEDGER_SET\s+ETHUSDT/);
+    expect(ev.stdout).not.toContain('BTCUSDT');
+  });
+
+  it('bad values exit 2 naming the variable or argument', async () => {
+    expect((await p3(['ledger', 'set', SYM, '0.1'])).code).toBe(2); // --reason is required
+    const amt = await p3(['ledger', 'set', SYM, 'abc', '--reason', 'x']);
+    expect(amt.code).toBe(2);
+    expect(amt.stderr).toContain('AMOUNT');
+    const ttl = await p3(['hold', 'set', SYM], { P34_HOLD_TTL_SEC: 'soon' });
+    expect(ttl.code).toBe(2);
+    expect(ttl.stderr).toContain('P34_HOLD_TTL_SEC');
+    const run2 = await p3(['run', 'reconcile-engine'], { P34_LOOP_CADENCE_SEC: '-1' });
+    expect(run2.code).toBe(2);
+    expect(run2.stderr).toContain('P34_LOOP_CADENCE_SEC');
+  });
+
+  it('engine config: defaults, allowlist fallback, close enablement rule', () => {
+    const c = parseReconcileEngineConfig({ P3_ALLOWLIST: 'btcusdt, ethusdt' });
+    expect(c).toMatchObject({ allowlist: ['BTCUSDT', 'ETHUSDT'], cadenceSec: 1, holdTtlSec: 900, metricsPort: 8046, closeCooldownSec: 120 });
+    expect(c.decision).toMatchObject({ freshnessSec: 10, driftTolerancePct: '1.0', evidenceWindowSec: 300, graceMs: 3000, closeEnabled: false });
+    expect(parseReconcileEngineConfig({ P34_ALLOWLIST: 'SOLUSDT', P3_ALLOWLIST: 'BTCUSDT' }).allowlist).toEqual(['SOLUSDT']);
+    expect(parseReconcileEngineConfig({ P34_LOG_LEVEL: 'INFO' }).logLevel).toBe('info');
+    expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k' }).decision.closeEnabled).toBe(true);
+    expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', EXCHANGE_BASE_URL: 'https://fapi.binance.com' }).decision.closeEnabled).toBe(false);
+    expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', EXCHANGE_BASE_URL: 'https://testnet.binancefuture.com' }).decision.closeEnabled).toBe(true);
+    expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', P34_RECONCILE_CLOSE_ENABLED: 'true' }).decision.closeEnabled).toBe(true);
+    expect(() => parseReconcileEngineConfig({ P34_RECONCILE_CLOSE_ENABLED: 'true' })).toThrow(ConfigError);
+    expect(() => parseReconcileEngineConfig({ P34_RECONCILE_CLOSE_ENABLED: 'maybe', P3_KEY_P3_4: 'k' })).toThrow(/P34_RECONCILE_CLOSE_ENABLED/);
+    expect(() => parseReconcileEngineConfig({ P34_QTY_DRIFT_TOLERANCE_PCT: '-1' })).toThrow(/P34_QTY_DRIFT_TOLERANCE_PCT/);
+    expect(() => parseReconcileEngineConfig({ P3_QTY_TOLERANCE_ABS_BTCUSDT: 'x' })).toThrow(/P3_QTY_TOLERANCE_ABS_BTCUSDT/);
+    expect(() => parseReconcileEngineConfig({ P34_ALLOWLIST: 'BTC-USDT' })).toThrow(/P34_ALLOWLIST/);
+  });
+});
