@@ -61,7 +61,6 @@ function input(c: Case): ReconcileInput {
   };
 }
 
-const NO_HOLD = { exists: false, reason: null, sig: null };
 const OP_HOLD = { exists: true, reason: 'operator', sig: null };
 
 const CASES: Case[] = [
