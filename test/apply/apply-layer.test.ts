@@ -52,6 +52,23 @@ describe('apply layer: exactly-once execution of permitted plans', () => {
     expect(ev.some(([, f]) => f.includes('LEDGER_MIGRATED'))).toBe(true);
   });
 
+  it('a hold set after the permits were issued stops the order at the last moment (SKIPPED, no order)', async () => {
+    await rig.startApply();
+    const id = planId('held');
+    await allowPermits(rig.redis, id, '0.001');
+    await rig.redis.setex(keys.hold('BTCUSDT'), 300, '1');
+    try {
+      await submitPlan(rig.redis, { plan_id: id });
+      const r = await waitResult(rig.redis, id, ['SKIPPED']);
+      expect(r).toMatchObject({ status: 'SKIPPED', reason: 'reconcile_hold_active', executed: 'false' });
+      await settle(300);
+      expect(await ordersOf(rig.paper, id)).toHaveLength(0);
+      expect(await rig.redis.hget(keys.applyInflight('BTCUSDT'), clientOrderIdFor(id))).toBeNull();
+    } finally {
+      await rig.redis.del(keys.hold('BTCUSDT'));
+    }
+  });
+
   it('the same plan id submitted twice gives one order and DROPPED_DUPLICATE', async () => {
     await rig.startApply();
     const id = planId('twice');

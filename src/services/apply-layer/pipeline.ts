@@ -111,7 +111,7 @@ export function outcomeFields(rec: OrderRecord, cid: string, o: Exclude<OrderOut
 }
 
 /** What {@link sendAndRecord} did. */
-export type SendResult = { kind: 'lost_ownership' } | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean } | { kind: 'unresolved'; error: string };
+export type SendResult = { kind: 'lost_ownership' } | { kind: 'held' } | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean } | { kind: 'unresolved'; error: string };
 
 /**
  * Writes the in-flight record (only as the claim's owner), sends the order, resolves its outcome and
@@ -131,7 +131,9 @@ export async function sendAndRecord(d: ApplyDeps, req: Omit<MarketOrderRequest, 
     dedupe: dedupeValue('sending', req.entryId, req.token),
     ts_ms: String(Date.now()),
   };
-  if (!(await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec))) {
+  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec);
+  if (begun === 'held') return { kind: 'held' };
+  if (begun === 'not_owner') {
     d.logger.warn({ plan_id: req.planId }, `${req.symbol}: plan ${req.planId} taken over by another consumer; not sending`);
     return { kind: 'lost_ownership' };
   }

@@ -1,7 +1,7 @@
 /**
  * Redis side of the apply layer: dedupe claim and takeover, in-flight record, permits, the one atomic
  * record step (result + in-flight end + dedupe `done` + ledger for an EXECUTE fill), hold lease renewal.
- * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-4`,
+ * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-5`,
  * `applyRecord-7`, `holdRenew-3`).
  */
 import type { Redis } from 'ioredis';
@@ -51,16 +51,20 @@ export async function casDedupe(redis: Redis, planId: string, expected: string, 
 /**
  * Moves a plan to `sending` and writes the in-flight record (`HSET quantum:apply:inflight:<SYM> <cid>
  * <ts_ms>` + EXPIRE, pending zset, order hash) in one step.
- * @returns false when this consumer no longer owns the plan (it must not send)
+ * For EXECUTE plans it refuses while the symbol's hold exists (a hold set after the permits still stops
+ * the order).
+ * @returns `sending` (the caller may send), `not_owner` (another consumer owns the plan) or `held`
+ *   (EXECUTE plan, symbol on hold); in the last two cases nothing was written and nothing may be sent
  */
-export async function beginSend(redis: Redis, cid: string, rec: OrderRecord, claimedValue: string, inflightTtlSec: number): Promise<boolean> {
+export async function beginSend(redis: Redis, cid: string, rec: OrderRecord, claimedValue: string, inflightTtlSec: number): Promise<'sending' | 'not_owner' | 'held'> {
   const reply = await callScript(
     redis,
     'applyBegin',
-    [keys.applyDedupe(rec.plan_id), keys.applyInflight(rec.symbol), keys.applyPending(), keys.applyOrder(cid)],
-    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC],
+    [keys.applyDedupe(rec.plan_id), keys.applyInflight(rec.symbol), keys.applyPending(), keys.applyOrder(cid), keys.hold(rec.symbol)],
+    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, rec.decision === 'EXECUTE' ? '1' : '0'],
   );
-  return Number(reply) === 1;
+  const n = Number(reply);
+  return n === 1 ? 'sending' : n === -1 ? 'held' : 'not_owner';
 }
 
 /** Reads the order hash of a client order id; null when missing or incomplete. */

@@ -1,7 +1,9 @@
 --[[
   applyBegin: moves a plan from stage `claimed` to `sending` and records the order in flight, in one
   atomic step, just before the order is sent. Only the owner of the claim (exact dedupe value) can do it,
-  so two consumers can never both send the order of one plan.
+  so two consumers can never both send the order of one plan. For EXECUTE plans (ARGV[8] = '1') it also
+  refuses while the symbol is on hold: the permits were issued before, but a hold set since (the
+  reconcile engine saw a drift) must stop the order at the last moment (fail closed).
 
   Input:
     KEYS[1] dedupe key        quantum:apply:dedupe:<plan_id>
@@ -9,6 +11,7 @@
                               reconcile engine's grace rule)
     KEYS[3] pending zset      quantum:apply:pending          (client_order_id scored by ts_ms; in-flight sweep)
     KEYS[4] order hash        quantum:apply:order:<client_order_id>
+    KEYS[5] hold key          quantum:reconcile:hold:<SYM>
 
     ARGV[1] expected dedupe value (claimed|<entry>|<token>)
     ARGV[2] new dedupe value      (sending|<entry>|<token>)
@@ -17,13 +20,19 @@
     ARGV[5] in-flight hash TTL, seconds
     ARGV[6] order info: JSON object of string fields for KEYS[4]
     ARGV[7] order hash TTL, seconds
+    ARGV[8] '1' = refuse while KEYS[5] exists (EXECUTE plans); '0' = no hold check (RECONCILE_CLOSE,
+            whose guardrails require the hold)
 
   Output:
     1  recorded; the caller may send
     0  not the owner (value differs); nothing written, the caller must NOT send
+   -1  the symbol is on hold (ARGV[8] = '1'); nothing written, the caller must NOT send
 ]]
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
+end
+if ARGV[8] == '1' and redis.call('EXISTS', KEYS[5]) == 1 then
+  return -1
 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
