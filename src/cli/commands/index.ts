@@ -5,8 +5,9 @@ import { registerReconcileCommands } from './reconcile.js';
 import { registerPlanCommands } from './plan.js';
 import { registerPaperExchangeCommand } from './paper-exchange.js';
 import { registerDoctorCommand } from './doctor.js';
+import { registerDemoCommand } from './demo.js';
 
 /** Adds commands to the program. */
 export type CommandRegistrar = (program: Command) => void;
 
-export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerPaperExchangeCommand, registerDoctorCommand];
+export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerPaperExchangeCommand, registerDoctorCommand, registerDemoCommand];

@@ -1,0 +1,129 @@
+/**
+ * Follows what the services do for the demo's symbols: the reconcile events and apply results streams
+ * (XREAD BLOCK on a dedicated connection) and the reconcile state of each symbol (polled), and turns
+ * them into timeline entries relative to each symbol's current phase.
+ */
+import type { Redis } from 'ioredis';
+import { fieldsToObject } from '../adapters/redis/consumer.js';
+import { STREAMS, keys } from '../adapters/redis/keys.js';
+import { sleep } from '../lib/sleep.js';
+import type { TimelineEntry, TimelineKind } from './timeline.js';
+
+/** What has been seen for a symbol since its current phase was injected (epoch ms, null = not yet). */
+export interface PhaseObservations {
+  t0: number;
+  holdSetAt: number | null;
+  holdClearedAt: number | null;
+  repairAt: number | null;
+  closes: Array<{ side: string; qty: string; orderId: string; tsMs: number }>;
+}
+
+/** Tracks phases per symbol and emits timeline entries. */
+export class DemoWatcher {
+  private readonly phases = new Map<string, { scenario: string; obs: PhaseObservations }>();
+  private readonly lastStatus = new Map<string, string>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly emit: (e: TimelineEntry) => void,
+  ) {}
+
+  /** Starts a new phase for `symbol` at `t0` (epoch ms); later entries are timed from it. */
+  beginPhase(scenario: string, symbol: string, t0: number): PhaseObservations {
+    const obs: PhaseObservations = { t0, holdSetAt: null, holdClearedAt: null, repairAt: null, closes: [] };
+    this.phases.set(symbol, { scenario, obs });
+    return obs;
+  }
+
+  /** Emits an entry for `symbol` if it belongs to a running scenario. */
+  entry(symbol: string, kind: TimelineKind, detail: string, tsMs = Date.now(), data?: Record<string, unknown>): void {
+    const p = this.phases.get(symbol);
+    if (!p) return;
+    this.emit({ type: 'event', scenario: p.scenario, symbol, kind, t_ms: Math.max(0, tsMs - p.obs.t0), ts_ms: tsMs, detail, data });
+  }
+
+  /** Follows the streams until `signal` aborts. `conn` must be a connection used for nothing else (blocking reads). */
+  async follow(conn: Redis, signal: AbortSignal): Promise<void> {
+    let evId = '$';
+    let resId = '$';
+    while (!signal.aborted) {
+      try {
+        const res = (await conn.xread('BLOCK', 500, 'STREAMS', STREAMS.reconcileEvents, STREAMS.applyResult, evId, resId)) as Array<[string, Array<[string, string[]]>]> | null;
+        for (const [stream, entries] of res ?? []) {
+          for (const [id, raw] of entries) {
+            const f = fieldsToObject(raw);
+            if (stream === STREAMS.reconcileEvents) {
+              evId = id;
+              this.onEvent(f);
+            } else {
+              resId = id;
+              this.onResult(f);
+            }
+          }
+        }
+      } catch {
+        if (signal.aborted) return;
+        await sleep(200, signal);
+      }
+    }
+  }
+
+  /** Polls each tracked symbol's reconcile state every `intervalMs` and reports status changes. */
+  async pollStatus(signal: AbortSignal, intervalMs = 25): Promise<void> {
+    while (!signal.aborted) {
+      for (const sym of this.phases.keys()) {
+        try {
+          const s = await this.redis.hmget(keys.reconcileState(sym), 'status', 'reason', 'exchange_amt', 'ledger_amt');
+          const key = `${s[0]}|${s[1]}`;
+          if (s[0] && this.lastStatus.get(sym) !== key) {
+            this.lastStatus.set(sym, key);
+            this.entry(sym, 'STATUS', `reconcile status ${s[0]}${s[1] ? ` reason=${s[1]}` : ''} (exchange=${s[2]} ledger=${s[3]})`);
+          }
+        } catch {
+          /* Redis hiccup: next poll */
+        }
+      }
+      await sleep(intervalMs, signal);
+    }
+  }
+
+  private onEvent(f: Record<string, string>): void {
+    const sym = f.symbol ?? '';
+    const p = this.phases.get(sym);
+    if (!p) return;
+    const ts = Number(f.ts_ms) || Date.now();
+    switch (f.event) {
+      case 'HOLD_SET':
+        if (p.obs.holdSetAt === null) p.obs.holdSetAt = ts;
+        this.entry(sym, 'HOLD_SET', `HOLD_SET reason=${f.reason ?? '?'} sig=${f.hold_sig ?? f.sig ?? ''}`, ts, f);
+        break;
+      case 'HOLD_CLEARED':
+        p.obs.holdClearedAt = ts;
+        this.entry(sym, 'HOLD_CLEARED', `HOLD_CLEARED${f.reason ? ` (${f.reason})` : ''}`, ts, f);
+        break;
+      case 'AUTO_REPAIR':
+        p.obs.repairAt = ts;
+        this.entry(sym, 'LEDGER_REPAIRED', `AUTO_REPAIR ledger ${f.old_ledger_amt ?? '?'} -> ${f.new_ledger_amt ?? '?'} evidence plan=${f.evidence_plan_id ?? '-'} order=${f.evidence_order_id ?? '-'}`, ts, f);
+        break;
+      case 'RECONCILE_CLOSE_PUBLISHED':
+        this.entry(sym, 'CLOSE_PUBLISHED', `RECONCILE_CLOSE published ${f.side ?? ''} ${f.qty ?? ''} plan=${f.plan_id ?? ''}`, ts, f);
+        break;
+      default:
+        this.entry(sym, 'LEDGER_EVENT', `${f.event}${f.reason ? ` reason=${f.reason}` : ''}`, ts, f);
+    }
+  }
+
+  private onResult(f: Record<string, string>): void {
+    const sym = f.symbol ?? '';
+    const p = this.phases.get(sym);
+    if (!p) return;
+    const ts = Number(f.ts_ms) || Date.now();
+    if (f.status === 'EXECUTED') {
+      if (f.decision === 'RECONCILE_CLOSE') p.obs.closes.push({ side: f.side ?? '', qty: f.filled_qty ?? f.qty ?? '', orderId: f.order_id ?? '', tsMs: ts });
+      const what = f.decision === 'RECONCILE_CLOSE' ? 'RECONCILE_CLOSE order filled' : 'plan order filled';
+      this.entry(sym, 'ORDER_FILLED', `${what} ${f.side} ${f.filled_qty} order_id=${f.order_id} plan=${f.plan_id}`, ts, f);
+    } else if (f.decision === 'RECONCILE_CLOSE' || (f.status !== 'SKIPPED' && f.status !== 'DROPPED_DUPLICATE')) {
+      this.entry(sym, 'RESULT', `${f.decision} ${f.status}${f.reason ? ` reason=${f.reason}` : ''}${f.error ? ` error=${f.error}` : ''} plan=${f.plan_id}`, ts, f);
+    }
+  }
+}
