@@ -44,6 +44,8 @@ export type SnapshotErrorKind = (typeof SNAPSHOT_ERROR_KINDS)[number];
 
 /** How far in the future a stored ts_ms may be before a publisher overwrites it anyway, ms. */
 const FUTURE_TOLERANCE_MS = 60_000;
+/** How often the lot steps are re-read from exchangeInfo, ms. */
+const STEP_REFRESH_MS = 600_000;
 
 /** What the publisher needs from the brain service (a `ServiceContext` fits). */
 export interface SnapshotPublisherContext {
@@ -88,7 +90,7 @@ export class SnapshotPublisher {
   private readonly errors: Counter<'kind'>;
   private readonly polls: Counter<'result'>;
   private readonly lastWrittenMs = new Map<string, number>();
-  private readonly stepSizes = new Map<string, Decimal>();
+  private readonly stepSizes = new Map<string, { step: Decimal; atMs: number }>();
   private lastSuccessMs = 0;
   private lastErrorKind: SnapshotErrorKind | null = null;
   private lastErrorLogMs = 0;
@@ -157,15 +159,20 @@ export class SnapshotPublisher {
     }
   }
 
-  /** Lot steps of the allowlist, fetched once (exchangeInfo); a failure leaves the field out this time. */
+  /**
+   * Lot step of `symbol` from exchangeInfo, refreshed every {@link STEP_REFRESH_MS}; on a failed refresh
+   * the last known step is kept, and with none the field is left out this time (tolerance then falls back
+   * to the configured one, else an exact match: fail closed).
+   */
   private async stepSize(symbol: string): Promise<Decimal | null> {
     const known = this.stepSizes.get(symbol);
-    if (known) return known;
+    if (known && Date.now() - known.atMs < STEP_REFRESH_MS) return known.step;
     try {
       const r = await this.gateway.symbolRules(symbol);
-      this.stepSizes.set(symbol, r.stepSize);
+      this.stepSizes.set(symbol, { step: r.stepSize, atMs: Date.now() });
       return r.stepSize;
     } catch (err) {
+      if (known) return known.step;
       this.ctx.logger.warn({ symbol, err: (err as Error).message }, `${symbol}: lot step unknown (exchangeInfo failed); snapshot written without step_size`);
       return null;
     }
