@@ -2,7 +2,7 @@
  * The operator commands through the real `p3` binary: hold set/clear, ledger set, status, events,
  * and exit code 2 for bad values.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { keys } from '../../src/adapters/redis/keys.js';
 import { createReconcileEngineService } from '../../src/services/reconcile-engine/index.js';
 import { parseReconcileEngineConfig } from '../../src/services/reconcile-engine/config.js';
 import { ConfigError } from '../../src/config/env.js';
-import { startTestRedis, type TestRedis } from '../helpers/redis.js';
+import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { SYM, engineEnv, events, writeSnapshot } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../../bin/p3.mjs', import.meta.url));
@@ -87,6 +87,23 @@ describe('p3 reconcile commands', () => {
     const ev = await p3(['events', '--symbol', 'ETHUSDT', '--count', '5']);
     expect(ev.stdout).toMatch(/LEDGER_SET\s+ETHUSDT/);
     expect(ev.stdout).not.toContain('BTCUSDT');
+  });
+
+  it('events --follow prints new events as they come and exits 0 on SIGINT', async () => {
+    const child = spawn(process.execPath, [BIN, 'events', '--follow', '--count', '0', '--symbol', 'SOLUSDT'], { env: { PATH: process.env.PATH ?? '', REDIS_URL: srv.url } });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor(async () => {
+        await p3(['hold', 'set', 'SOLUSDT', '--ttl', '30', '--reason', 'follow-test']);
+        return out.includes('HOLD_SET');
+      }, 30_000, 500, 'followed event');
+      expect(out).toMatch(/HOLD_SET\s+SOLUSDT .*reason=follow-test/);
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
   });
 
   it('bad values exit 2 naming the variable or argument', async () => {

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { createRedis, waitReady } from '../../adapters/redis/client.js';
-import { EVENTS_MAXLEN, STREAMS } from '../../adapters/redis/keys.js';
+import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
 import { fetchLedger, writeLedger } from '../../adapters/redis/ledger.js';
 import { fieldsToObject } from '../../adapters/redis/consumer.js';
 import { envz, parseEnv, ConfigError } from '../../config/env.js';
@@ -92,7 +92,7 @@ export function registerReconcileCommands(program: Command): void {
       await withRedis(async (redis) => {
         const existed = await operatorHold(redis, symbol, 'clear', 1, '', { symbol, ts_ms: String(Date.now()), by: cliUser() });
         process.stdout.write(existed ? `hold cleared on ${symbol}\n` : `no hold on ${symbol}\n`);
-        const state = await redis.hgetall(`quantum:reconcile:state:${symbol}`);
+        const state = await redis.hgetall(keys.reconcileState(symbol));
         if (existed && state.status === 'HOLD' && state.reason && state.reason !== 'operator_hold') {
           process.stdout.write(`note: the engine's last verdict is HOLD ${state.reason}; unless that is fixed it sets the hold again within one cadence\n`);
         }
