@@ -235,3 +235,29 @@ export function registerDlqGauge(registry: Registry, redis: Redis): void {
     },
   });
 }
+
+/** Name of the back-off gauge registered by {@link registerBackoffGauge}. */
+export const BACKOFF_GAUGE_NAME = 'p3_exchange_backoff_remaining_seconds';
+
+/**
+ * Registers the gauge `p3_exchange_backoff_remaining_seconds`: seconds until the shared exchange back-off
+ * ends (`quantum:exchange:backoff_until`, epoch ms, raised on HTTP 429/418 with Retry-After, DESIGN §7),
+ * 0 when none; read at scrape time. A long back-off is an IP ban (seed 002: ~75 min). Registering twice is
+ * a no-op; while Redis is unreachable the last value stays.
+ */
+export function registerBackoffGauge(registry: Registry, redis: Redis): void {
+  if (registry.getSingleMetric(BACKOFF_GAUGE_NAME)) return;
+  new Gauge({
+    name: BACKOFF_GAUGE_NAME,
+    help: 'Seconds until the shared exchange back-off (HTTP 429/418 Retry-After) ends; 0 = none',
+    registers: [registry],
+    async collect() {
+      try {
+        const until = Number(await redis.get(keys.exchangeBackoffUntil()));
+        this.set(Number.isFinite(until) && until > Date.now() ? (until - Date.now()) / 1000 : 0);
+      } catch {
+        // Redis down: keep the last value.
+      }
+    },
+  });
+}

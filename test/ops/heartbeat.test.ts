@@ -85,6 +85,11 @@ describe('heartbeat', () => {
     const text = await svc.registry.metrics();
     expect(text).toContain('p3_dlq_entries{stream="quantum:stream:apply.plan.dlq"} 2');
     expect(text).toContain('p3_dlq_entries{stream="quantum:stream:reconcile.close.dlq"} 0');
+    expect(text).toMatch(/^p3_exchange_backoff_remaining_seconds 0$/m);
+    await redis.set('quantum:exchange:backoff_until', String(Date.now() + 600_000));
+    const secs = Number(/^p3_exchange_backoff_remaining_seconds\S* (\S+)$/m.exec(await svc.registry.metrics())?.[1]);
+    expect(secs).toBeGreaterThan(590);
+    expect(secs).toBeLessThanOrEqual(600);
     await stopServices(running);
     expect(await redis.exists(key)).toBe(0);
   });
