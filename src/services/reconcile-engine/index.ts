@@ -3,7 +3,8 @@
  * match the exchange, can we repair it, and if not, hold and heal" (DESIGN §1, §5; seeds 000-004).
  *
  * Files of this folder: `config.ts` (env), `store.ts` (Redis reads and atomic scripts), `engine.ts`
- * (loops, applying decisions), `metrics.ts`. The decision itself is pure: `src/domain/reconcile.ts`.
+ * (loops, applying decisions), `metrics.ts`, `status.ts` (`p3 status`). The decision itself is pure:
+ * `src/domain/reconcile.ts` (+ `reconcile-evidence.ts`, `reconcile-close.ts`).
  */
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
