@@ -2,7 +2,7 @@
  * `p3 doctor` as an operator runs it (`node bin/p3.mjs doctor`), against a private Redis and the paper
  * exchange: a healthy deployment passes with exit 0; each kind of breakage (hold without TTL, hold TTL
  * above the lease, unreadable ledger, wrongly typed snapshot, permit without TTL, dead letters, missing
- * heartbeat, bad configuration, Redis down, clock skew) is a FAIL line naming it, with exit 1.
+ * heartbeat, missing snapshot, bad configuration, Redis down, clock skew) is a FAIL line naming it, with exit 1.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -105,6 +105,7 @@ describe('p3 doctor', () => {
     expect(byCheck(r, 'heartbeats').detail).toContain('reconcile-engine x1');
     for (const s of SERVICE_NAMES) expect(byCheck(r, `config:${s}`).status).toBe('OK');
     expect(byCheck(r, 'holds').status).toBe('OK');
+    expect(byCheck(r, 'snapshots').detail).toMatch(/^fresh: BTCUSDT \d+\.\ds$/);
   }, 60_000);
 
   it('names every breakage and exits 1', async () => {
@@ -117,7 +118,8 @@ describe('p3 doctor', () => {
     await redis.xadd('quantum:stream:apply.plan.dlq', '*', 'reason', 'bad_mac');
     await beats.pop()?.stop(); // apply-layer stops beating
     // P34_HOLD_TTL_SEC is read by the reconcile engine (lease) and the apply layer (lease renewal).
-    const r = await doctor({ ...baseEnv, P34_HOLD_TTL_SEC: 'abc' });
+    // ETHUSDT is allowlisted but the brain never published its snapshot (e.g. bad credentials).
+    const r = await doctor({ ...baseEnv, P3_ALLOWLIST: 'BTCUSDT,ETHUSDT', P34_HOLD_TTL_SEC: 'abc' });
     expect(r.code).toBe(1);
     expect(r.ok).toBe(false);
     expect(byCheck(r, 'holds').detail).toContain('BTCUSDT: hold has no TTL (never clears)');
@@ -128,7 +130,8 @@ describe('p3 doctor', () => {
     expect(byCheck(r, 'dlq').detail).toContain('quantum:stream:apply.plan.dlq: 1');
     expect(byCheck(r, 'heartbeats').detail).toMatch(/^missing: apply-layer/);
     expect(byCheck(r, 'config:reconcile-engine').detail).toContain('P34_HOLD_TTL_SEC');
-    expect(failed(r).sort()).toEqual(['config:apply-layer', 'config:reconcile-engine', 'dlq', 'heartbeats', 'holds', 'schema:ledgers', 'schema:permits', 'schema:snapshots'].sort());
+    expect(byCheck(r, 'snapshots').detail).toMatch(/^ETHUSDT: no snapshot/);
+    expect(failed(r).sort()).toEqual(['config:apply-layer', 'config:reconcile-engine', 'dlq', 'heartbeats', 'holds', 'schema:ledgers', 'schema:permits', 'schema:snapshots', 'snapshots'].sort());
   }, 60_000);
 
   it('an active hold with its lease is a WARN, not a failure', async () => {

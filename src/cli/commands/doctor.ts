@@ -17,6 +17,8 @@
  * - `holds`: a hold without TTL (a hold that never clears) or with a TTL above the configured lease
  *   (`P34_HOLD_TTL_SEC`, default 900) fails; active holds and `hold_reason`/`hold_sig` left behind by a
  *   hand-deleted hold are a WARN.
+ * - `snapshots`: each symbol of the brain's `P3_ALLOWLIST` has a readable snapshot younger than
+ *   `P34_EXCHANGE_FRESHNESS_SEC` (default 10 s); a missing or stale one fails (bad credentials, brain down).
  * - `trading`: HALTED/REDUCING trading states and open circuit breakers (WARN), unreadable state (FAIL).
  * - `dlq`: dead-letter streams (`*.dlq`) that are not empty (FAIL: a message was rejected for good).
  * - `heartbeats`: each expected service has a live heartbeat (FAIL when missing).
@@ -235,6 +237,31 @@ async function checkHolds(redis: Redis, leaseSec: number): Promise<CheckResult> 
   return { check: 'holds', status: 'OK', detail: 'no hold' };
 }
 
+/**
+ * Every allowlisted symbol of the brain has a readable snapshot younger than the reconcile engine's
+ * freshness limit (`P34_EXCHANGE_FRESHNESS_SEC`, default 10 s); catches what the unauthenticated time
+ * check cannot (bad API key, positions endpoint failing, brain not publishing).
+ */
+async function checkSnapshots(redis: Redis, symbols: string[], freshnessSec: number): Promise<CheckResult> {
+  if (symbols.length === 0) return { check: 'snapshots', status: 'WARN', detail: 'no allowlisted symbol (P3_ALLOWLIST of the brain); skipped' };
+  const bad: string[] = [];
+  const ages: string[] = [];
+  for (const sym of symbols) {
+    const t = await redis.type(keys.snapshot(sym));
+    const r = t === 'hash' ? readSnapshot(await redis.hgetall(keys.snapshot(sym))) : t === 'none' ? ({ kind: 'missing' } as const) : ({ kind: 'invalid', error: `a ${t}` } as const);
+    if (r.kind === 'missing') bad.push(`${sym}: no snapshot`);
+    else if (r.kind === 'invalid') bad.push(`${sym}: invalid (${r.error})`);
+    else {
+      const age = (Date.now() - r.snapshot.tsMs) / 1000;
+      if (age > freshnessSec) bad.push(`${sym}: ${age.toFixed(0)}s old (limit ${freshnessSec}s)`);
+      else ages.push(`${sym} ${age.toFixed(1)}s`);
+    }
+  }
+  return bad.length
+    ? { check: 'snapshots', status: 'FAIL', detail: `${list(bad)}: the brain is not publishing (see its log: credentials, rate limit, exchange down)` }
+    : { check: 'snapshots', status: 'OK', detail: `fresh: ${list(ages)}` };
+}
+
 async function checkTrading(redis: Redis): Promise<CheckResult> {
   const v = await readTradingStates(redis);
   const fails: string[] = [];
@@ -269,6 +296,15 @@ async function checkHeartbeats(redis: Redis, services: ServiceName[]): Promise<C
   return { check: 'heartbeats', status: 'OK', detail: `alive: ${alive.join(', ')}` };
 }
 
+/** The symbols of `P3_ALLOWLIST` (empty when unset or invalid). */
+function allowlistOf(env: Env): string[] {
+  try {
+    return parseEnv({ P3_ALLOWLIST: envz.symbols() }, env).P3_ALLOWLIST;
+  } catch {
+    return [];
+  }
+}
+
 /** Runs every check. Never throws: a check that crashes is reported as FAIL. */
 export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
@@ -290,9 +326,16 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
   if (redisOk) {
     const leaseRaw = opts.envs['reconcile-engine']?.P34_HOLD_TTL_SEC;
     const lease = leaseRaw && /^\d+$/.test(leaseRaw.trim()) ? Number(leaseRaw) : DEFAULT_HOLD_LEASE_SEC;
-    const steps: [string, () => Promise<CheckResult | CheckResult[]>][] = [
+    const freshRaw = Number(opts.envs['reconcile-engine']?.P34_EXCHANGE_FRESHNESS_SEC);
+    const freshness = Number.isFinite(freshRaw) && freshRaw > 0 ? freshRaw : 10;
+    type Step = [string, () => Promise<CheckResult | CheckResult[]>];
+    const snapshotStep: Step[] = opts.services.includes('position-state-brain')
+      ? [['snapshots', () => checkSnapshots(redis, allowlistOf(opts.envs['position-state-brain'] ?? {}), freshness)]]
+      : [];
+    const steps: Step[] = [
       ['schema', () => checkSchema(redis)],
       ['holds', () => checkHolds(redis, lease)],
+      ...snapshotStep,
       ['trading', () => checkTrading(redis)],
       ['dlq', () => checkDlq(redis)],
       ['heartbeats', () => checkHeartbeats(redis, opts.services)],
@@ -305,7 +348,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
       }
     }
   } else {
-    results.push({ check: 'redis-checks', status: 'WARN', detail: 'schema, holds, trading, dlq, heartbeats skipped: Redis unreachable' });
+    results.push({ check: 'redis-checks', status: 'WARN', detail: 'schema, holds, snapshots, trading, dlq, heartbeats skipped: Redis unreachable' });
   }
   redis.disconnect();
   return results;
