@@ -6,8 +6,9 @@ import { registerPlanCommands } from './plan.js';
 import { registerPaperExchangeCommand } from './paper-exchange.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerDemoCommand } from './demo.js';
+import { registerBenchCommand } from './bench.js';
 
 /** Adds commands to the program. */
 export type CommandRegistrar = (program: Command) => void;
 
-export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerPaperExchangeCommand, registerDoctorCommand, registerDemoCommand];
+export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerPaperExchangeCommand, registerDoctorCommand, registerDemoCommand, registerBenchCommand];

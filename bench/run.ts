@@ -1,0 +1,184 @@
+/**
+ * `npm run bench` / `p3 bench [--quick] [--out FILE]`: how fast the system notices and heals, and what it
+ * costs per symbol (issue 9). One run, on this machine, against a private redis-server (never the
+ * machine's Redis on 6379) and an in-process paper exchange; the services run as child processes
+ * (`p3 run <service>`), as in production. Prints a table and writes results.json:
+ *
+ * ```
+ * {"machine": {...}, "detection_ms": {n, p50, p99, max}, "heal_ms": {n, p50, p99, max, snapshot_interval_ms},
+ *  "heal_after_snapshot_ms": {n, p50, p99}, "sweep": [{symbols, engine_ms, raw_ms, ratio}],
+ *  "permit_chain_ms": {n, p50, p99}, "raw_stream_roundtrip_ms": {n, p50, p99}, "plans_per_s": number,
+ *  "rss_mb": {"<service>": number}}
+ * ```
+ * Milliseconds unless named. `rss_mb` is each service process's peak RSS (`VmHWM`) during measurements 1
+ * and 2 (the reconcile engine: the larger of its detection and heal processes).
+ *
+ * Modes: full (≥ 1,000 drifts, 200 heals, 100/1,000/10,000 symbols; several minutes) and `--quick`
+ * (small counts, for the smoke test in `npm test`; its figures mean nothing).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../src/adapters/redis/client.js';
+import { STREAMS } from '../src/adapters/redis/keys.js';
+import { benchDetection } from './detection.js';
+import { benchHeal } from './heal.js';
+import { benchSweep, type SweepRow } from './sweep.js';
+import { benchPermitChain, STEP_SEC, type RateStep } from './permit-chain.js';
+import { machineInfo, type MachineInfo } from './machine.js';
+import { startBenchRedis } from './lib/redis.js';
+import { StreamWatcher } from './lib/watch.js';
+
+/** results.json (see the module comment). */
+export interface BenchResults {
+  machine: MachineInfo;
+  detection_ms: { n: number; p50: number; p99: number; max: number };
+  heal_ms: { n: number; p50: number; p99: number; max: number; snapshot_interval_ms: number };
+  heal_after_snapshot_ms: { n: number; p50: number; p99: number };
+  sweep: SweepRow[];
+  permit_chain_ms: { n: number; p50: number; p99: number };
+  raw_stream_roundtrip_ms: { n: number; p50: number; p99: number };
+  plans_per_s: number;
+  rss_mb: Record<string, number>;
+}
+
+/** Options of {@link runBench}. */
+export interface BenchOptions {
+  quick: boolean;
+  /** Where results.json goes (null = not written). */
+  out: string | null;
+  /** Progress and table output (default: stdout). */
+  print?: (line: string) => void;
+}
+
+/** Counts of each mode. */
+export const COUNTS = {
+  full: { drifts: 1000, heals: 200, healSymbols: 20, sizes: [100, 1000, 10_000], reps: 5, chain: 200, raw: 1000, rates: [25, 50, 100, 200, 400, 800, 1600], stepSec: STEP_SEC },
+  quick: { drifts: 20, heals: 4, healSymbols: 4, sizes: [100, 1000], reps: 1, chain: 10, raw: 50, rates: [10, 20], stepSec: 1 },
+} as const;
+
+/** A fresh watcher over the streams the measurements time. */
+async function watcherFor(redis: Redis): Promise<StreamWatcher> {
+  const w = new StreamWatcher(redis.duplicate(), [STREAMS.reconcileEvents, STREAMS.positionSnapshot, STREAMS.applyResult]);
+  await w.start();
+  return w;
+}
+
+const pad = (s: string, n: number) => s.padEnd(n);
+const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(x < 10 ? 2 : 1) : '-');
+
+/** The table printed at the end. */
+export function formatTable(r: BenchResults, extra: { steps: RateStep[]; holdP50: number; rssByPhase: Record<string, Record<string, number | null>>; notes: string[] }): string {
+  const L: string[] = [];
+  L.push(`quantum-p3 bench (${r.machine.mode}) — ${r.machine.nproc} cores, ${r.machine.cpu_model}, ${r.machine.mem_total_mb} MB, node ${r.machine.node}, redis ${r.machine.redis}, load ${r.machine.loadavg_1m_start} at start`);
+  L.push('');
+  L.push(`${pad('measurement', 58)}${pad('n', 7)}${pad('p50 ms', 10)}${pad('p99 ms', 10)}max ms`);
+  const row = (name: string, s: { n: number; p50: number; p99: number; max?: number }) => L.push(`${pad(name, 58)}${pad(String(s.n), 7)}${pad(ms(s.p50), 10)}${pad(ms(s.p99), 10)}${s.max === undefined ? '' : ms(s.max)}`);
+  row('1 detection: snapshot written -> HOLD set', r.detection_ms);
+  row(`2 heal: manual trade -> healed (snapshots every ${r.heal_ms.snapshot_interval_ms} ms)`, r.heal_ms);
+  row('  heal after the snapshot showing the trade landed', r.heal_after_snapshot_ms);
+  L.push(`${pad('  (manual trade -> HOLD set, p50)', 58)}${pad('', 7)}${ms(extra.holdP50)}`);
+  row('4 permit chain: plan added -> apply decision (dry_run)', r.permit_chain_ms);
+  row('  raw XADD -> XREADGROUP -> XACK round trip', r.raw_stream_roundtrip_ms);
+  L.push('');
+  L.push(`3 sweep: one full reconcile pass vs raw pipelined read of the same keys`);
+  L.push(`  ${pad('symbols', 10)}${pad('engine ms', 12)}${pad('raw ms', 10)}ratio`);
+  for (const s of r.sweep) L.push(`  ${pad(String(s.symbols), 10)}${pad(ms(s.engine_ms), 12)}${pad(ms(s.raw_ms), 10)}${s.ratio}`);
+  L.push('');
+  L.push(`4 sustained plans/s (all services, governor buckets raised): ${r.plans_per_s}`);
+  L.push(`  ${pad('rate/s', 9)}${pad('sent', 7)}${pad('decided', 9)}${pad('allowed', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}sustained`);
+  for (const s of extra.steps) L.push(`  ${pad(String(s.rate), 9)}${pad(String(s.sent), 7)}${pad(String(s.decided), 9)}${pad(String(s.allowed), 9)}${pad(ms(s.p50), 9)}${pad(ms(s.p99), 9)}${s.sustained ? 'yes' : 'no'}`);
+  L.push('');
+  L.push('5 peak RSS (VmHWM) per service process, MB');
+  for (const [phase, m] of Object.entries(extra.rssByPhase)) L.push(`  ${pad(phase, 14)}${Object.entries(m).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}`);
+  for (const n of extra.notes) L.push(`note: ${n}`);
+  return L.join('\n');
+}
+
+/**
+ * Runs every measurement once. Resolves with the results (also written to `opts.out`).
+ * @throws Error when Redis cannot be started or a measurement fails outright (logs kept, path in the message)
+ */
+export async function runBench(opts: BenchOptions): Promise<BenchResults> {
+  const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const c = opts.quick ? COUNTS.quick : COUNTS.full;
+  const logDir = mkdtempSync(join(tmpdir(), 'p3-bench-logs-'));
+  const server = await startBenchRedis();
+  const redis = createRedis(server.url, { name: 'p3:bench' });
+  let ok = false;
+  try {
+    const machine = await machineInfo(redis, opts.quick ? 'quick' : 'full', `npm run bench${opts.quick ? ' -- --quick' : ''}`);
+    const notes: string[] = [];
+    const phase = async <T>(name: string, fn: (w: StreamWatcher) => Promise<T>): Promise<T> => {
+      print(`[bench] ${name} ...`);
+      await redis.flushall();
+      const w = await watcherFor(redis);
+      const t = Date.now();
+      try {
+        return await fn(w);
+      } finally {
+        await w.stop();
+        print(`[bench] ${name} done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      }
+    };
+    const sweep = await phase(`3 sweep (${c.sizes.join(', ')} symbols)`, () => benchSweep({ url: server.url, redis, sizes: [...c.sizes], reps: c.reps }));
+    const det = await phase(`1 detection (${c.drifts} drifts)`, (w) => benchDetection({ url: server.url, redis, watcher: w, n: c.drifts, logDir }));
+    if (det.failures) notes.push(`detection: ${det.failures} drift(s) timed out and were left out`);
+    const heal = await phase(`2 heal (${c.heals} heals)`, (w) => benchHeal({ url: server.url, redis, watcher: w, n: c.heals, symbolCount: c.healSymbols, logDir }));
+    if (heal.failures || heal.mismatches) notes.push(`heal: ${heal.failures} timed out, ${heal.mismatches} ended with exchange != ledger or a hold left; left out`);
+    const pc = await phase(`4 permit chain (${c.chain} plans, rates ${c.rates.join('/')} per s)`, (w) =>
+      benchPermitChain({ url: server.url, redis, watcher: w, n: c.chain, rawN: c.raw, rates: [...c.rates], stepSec: c.stepSec, logDir }),
+    );
+    if (Object.keys(pc.otherDecisions).length) notes.push(`permit chain: decisions other than dry_run left out: ${JSON.stringify(pc.otherDecisions)}`);
+
+    const rss: Record<string, number> = {};
+    const put = (k: string, v: number | null | undefined) => {
+      if (typeof v === 'number') rss[k] = Math.max(rss[k] ?? 0, v);
+    };
+    put('reconcile-engine', det.engineRssMb);
+    for (const [k, v] of Object.entries(heal.rssMb)) put(k, v);
+    const results: BenchResults = {
+      machine,
+      detection_ms: det.summary,
+      heal_ms: heal.heal,
+      heal_after_snapshot_ms: heal.afterSnapshot,
+      sweep,
+      permit_chain_ms: pc.chain,
+      raw_stream_roundtrip_ms: pc.raw,
+      plans_per_s: pc.plansPerSec,
+      rss_mb: rss,
+    };
+    print('');
+    print(formatTable(results, { steps: pc.steps, holdP50: heal.holdP50, rssByPhase: { detection: { 'reconcile-engine': det.engineRssMb }, heal: heal.rssMb, 'permit chain': pc.rssMb }, notes }));
+    if (opts.out) {
+      writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
+      print(`\nwrote ${opts.out}`);
+    }
+    ok = true;
+    return results;
+  } finally {
+    redis.disconnect();
+    await server.stop();
+    if (ok) rmSync(logDir, { recursive: true, force: true });
+    else print(`[bench] service logs kept in ${logDir}`);
+  }
+}
+
+/** Default results file of a full run. */
+export const DEFAULT_RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
+
+// `tsx bench/run.ts [--quick] [--out FILE]`
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const quick = process.argv.includes('--quick');
+  const i = process.argv.indexOf('--out');
+  const out = i > 0 ? (process.argv[i + 1] ?? null) : quick ? null : DEFAULT_RESULTS;
+  runBench({ quick, out }).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
