@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await adminSetPosition(rig.paper.url, 'BTCUSDT', '0.007');
-  await rig.redis.del(keys.exchangeBackoffUntil());
+  await rig.redis.del(keys.exchangeBackoffUntil(), keys.closeSent('BTCUSDT', SIG));
   // seed 002 battle test: a short (60 s) hold, renewed by the apply layer before executing
   await rig.redis.multi().set(keys.hold('BTCUSDT'), '1', 'EX', 60).set(keys.holdReason('BTCUSDT'), 'qty_mismatch_no_evidence', 'EX', 60).set(keys.holdSig('BTCUSDT'), SIG, 'EX', 60).exec();
   await rig.redis.hset(keys.ledger('BTCUSDT'), { ledger_amt: '0', ledger_side: 'FLAT', ts_epoch: '1', source: 'init', version: '1' });
@@ -84,6 +84,32 @@ describe('RECONCILE_CLOSE: the apply layer side (DESIGN §6)', () => {
     expect(await waitResult(rig.redis, id)).toMatchObject({ status: 'EXECUTED', filled_qty: '0.007' });
     expect(await rig.redis.ttl(keys.hold('BTCUSDT'))).toBeGreaterThan(800);
     expect(await ordersOf(rig.paper, id)).toHaveLength(1);
+  });
+
+  it('two close plans of one drift that does not flatten the position: one order, the second rejected', async () => {
+    // exchange 0.040 vs ledger 0.030: each plan asks 0.010 <= |position|, so only the one-close-per-drift
+    // marker can stop the second (two cooldown buckets of a backlog, same signature).
+    await adminSetPosition(rig.paper.url, 'BTCUSDT', '0.040');
+    const a = await publishClose({ qty: '0.010' });
+    const b = await publishClose({ qty: '0.010' });
+    const ra = await waitResult(rig.redis, a);
+    const rb = await waitResult(rig.redis, b);
+    expect([ra.status, rb.status].sort()).toEqual(['EXECUTED', 'REJECTED_GUARDRAIL']);
+    expect([ra.reason, rb.reason]).toContain('one_close_per_drift');
+    expect((await ordersOf(rig.paper, a)).length + (await ordersOf(rig.paper, b)).length).toBe(1);
+    expect((await adminPositions(rig.paper.url)).BTCUSDT?.positionAmt).toBe('0.03');
+  });
+
+  it('a close recorded as not executed (429) releases the drift marker: the next bucket executes', async () => {
+    await adminFaults(rig.paper.url, { kind: 'http_429', count: 1, retry_after_s: 1, endpoints: ['order'] });
+    const a = await publishClose({});
+    expect((await waitResult(rig.redis, a)).status).toBe('RETRYABLE_RATE_LIMIT');
+    expect(await rig.redis.exists(keys.closeSent('BTCUSDT', SIG))).toBe(0);
+    await settle(1200);
+    await rig.redis.del(keys.exchangeBackoffUntil());
+    const b = await publishClose({});
+    expect((await waitResult(rig.redis, b)).status).toBe('EXECUTED');
+    expect(await ordersOf(rig.paper, b)).toHaveLength(1);
   });
 
   it('two apply layers and several plans for one drift: exactly one close order', async () => {

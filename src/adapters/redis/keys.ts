@@ -33,6 +33,8 @@ export const keys = {
   permitP33: (planId: string) => `quantum:permit:p33:${planId}`,
   applyDedupe: (planId: string) => `quantum:apply:dedupe:${planId}`,
   applyInflight: (sym: string) => `quantum:apply:inflight:${sym}`,
+  /** Marker of the one RECONCILE_CLOSE order sent for a drift signature (apply layer, SET NX in applyBegin-7). */
+  closeSent: (sym: string, driftSig: string) => `quantum:apply:close_sent:${sym}:${driftSig}`,
   reconcileState: (sym: string) => `quantum:reconcile:state:${sym}`,
   hold: (sym: string) => `quantum:reconcile:hold:${sym}`,
   holdReason: (sym: string) => `quantum:reconcile:hold_reason:${sym}`,

@@ -18,8 +18,9 @@ import { Banned, RateLimited } from '../../adapters/exchange/errors.js';
 import { keys } from '../../adapters/redis/keys.js';
 import { Decimal, fmt, parseDecimal, roundDownToStep } from '../../domain/decimal.js';
 import { verifyPlanEntry } from '../../domain/plan.js';
+import { clientOrderIdFor } from '../../domain/apply.js';
 import { checkCloseHold, checkClosePlan, checkClosePosition, type CloseRule } from '../../domain/close-guardrails.js';
-import { readHold, releaseCloseLock, renewHold, takeCloseLock } from './store.js';
+import { readHold, releaseCloseLock, releaseCloseMarker, renewHold, takeCloseLock } from './store.js';
 import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { claimOrResume } from './plan-handler.js';
 
@@ -119,10 +120,13 @@ export function createCloseHandler(d: ApplyDeps) {
       if (renewed !== 'renewed') return reject(renewed === 'no_hold' ? 'hold_key' : 'hold_sig', `hold changed before sending (${renewed})`, entry.id);
       d.logger.info({ plan_id: plan.plan_id, ttl_s: d.cfg.holdTtlSec }, `[RECONCILE_CLOSE] ${plan.symbol}: HOLD lease renewed (TTL=${d.cfg.holdTtlSec}s)`);
 
-      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue, token });
+      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue, token, driftSig });
       if (r.kind === 'unresolved') throw new Error(r.error);
+      if (r.kind === 'hold_changed') return reject('hold_sig', 'hold or its signature changed just before sending', entry.id);
+      if (r.kind === 'close_already_sent') return reject('one_close_per_drift', `a close order was already sent for drift ${driftSig}`, entry.id);
       if (r.kind !== 'recorded') return;
       const f = r.fields;
+      if (f.status !== 'EXECUTED') await releaseCloseMarker(d.redis, plan.symbol, driftSig, clientOrderIdFor(plan.plan_id));
       const status = f.status === 'EXECUTED' ? 'success' : f.status === 'RETRYABLE_RATE_LIMIT' ? 'rate_limit' : 'error';
       if (r.recorded) d.metrics.closeExecuted.inc({ symbol, status });
       if (f.status === 'RETRYABLE_RATE_LIMIT') {

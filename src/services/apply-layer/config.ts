@@ -33,6 +33,12 @@ export interface ApplyConfig {
   maxPlanAgeSec: number;
   /** Max RECONCILE_CLOSE plan age, s (APPLY_CLOSE_MAX_AGE_SEC, default 120 = one cooldown bucket). */
   closeMaxAgeSec: number;
+  /**
+   * Life of the one-close-per-drift marker, s (APPLY_CLOSE_MARKER_TTL_SEC, default 300). It only has to
+   * outlive the moment the snapshot shows the close's fill (the drift signature then changes); a close
+   * recorded as not executed releases it at once.
+   */
+  closeMarkerTtlSec: number;
   /** Hold lease renewed before a close, s (P34_HOLD_TTL_SEC, default 900, seed 002). */
   holdTtlSec: number;
   /** Consume `quantum:stream:reconcile.close` (APPLY_RECONCILE_CLOSE_ENABLED, default true). */
@@ -67,6 +73,7 @@ export function parseApplyConfig(env: Env): ApplyConfig {
       APPLY_LOOKUP_BACKOFF_MS: envz.positive(500),
       APPLY_MAX_PLAN_AGE_SEC: envz.positive(120),
       APPLY_CLOSE_MAX_AGE_SEC: envz.positive(120),
+      APPLY_CLOSE_MARKER_TTL_SEC: envz.int(300, 1, 86_400),
       P34_HOLD_TTL_SEC: envz.int(900, 1),
       APPLY_RECONCILE_CLOSE_ENABLED: envz.bool(true),
       APPLY_CLAIM_IDLE_MS: envz.positive(60_000),
@@ -94,6 +101,7 @@ export function parseApplyConfig(env: Env): ApplyConfig {
     lookupBackoffMs: c.APPLY_LOOKUP_BACKOFF_MS,
     maxPlanAgeSec: c.APPLY_MAX_PLAN_AGE_SEC,
     closeMaxAgeSec: c.APPLY_CLOSE_MAX_AGE_SEC,
+    closeMarkerTtlSec: c.APPLY_CLOSE_MARKER_TTL_SEC,
     holdTtlSec: c.P34_HOLD_TTL_SEC,
     closeEnabled: c.APPLY_RECONCILE_CLOSE_ENABLED,
     claimIdleMs: c.APPLY_CLAIM_IDLE_MS,

@@ -111,14 +111,17 @@ export function outcomeFields(rec: OrderRecord, cid: string, o: Exclude<OrderOut
 }
 
 /** What {@link sendAndRecord} did. */
-export type SendResult = { kind: 'lost_ownership' } | { kind: 'held' } | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean } | { kind: 'unresolved'; error: string };
+export type SendResult = { kind: 'lost_ownership' } | { kind: 'held' } | { kind: 'hold_changed' } | { kind: 'close_already_sent' } | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean } | { kind: 'unresolved'; error: string };
 
 /**
  * Writes the in-flight record (only as the claim's owner), sends the order, resolves its outcome and
  * records it with the ledger update (EXECUTE fills) in one atomic step.
  * @throws whatever `hooks.afterSend` throws (test seam: the plan stays in flight, as after a crash)
  */
-export async function sendAndRecord(d: ApplyDeps, req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string }): Promise<SendResult> {
+export async function sendAndRecord(
+  d: ApplyDeps,
+  req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string },
+): Promise<SendResult> {
   const cid = clientOrderIdFor(req.planId);
   const rec: OrderRecord = {
     plan_id: req.planId,
@@ -131,8 +134,9 @@ export async function sendAndRecord(d: ApplyDeps, req: Omit<MarketOrderRequest, 
     dedupe: dedupeValue('sending', req.entryId, req.token),
     ts_ms: String(Date.now()),
   };
-  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec);
-  if (begun === 'held') return { kind: 'held' };
+  const close = req.decision === 'RECONCILE_CLOSE' ? { driftSig: req.driftSig ?? '', markerTtlSec: d.cfg.closeMarkerTtlSec } : undefined;
+  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close);
+  if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent') return { kind: begun };
   if (begun === 'not_owner') {
     d.logger.warn({ plan_id: req.planId }, `${req.symbol}: plan ${req.planId} taken over by another consumer; not sending`);
     return { kind: 'lost_ownership' };

@@ -1,7 +1,7 @@
 /**
  * Redis side of the apply layer: dedupe claim and takeover, in-flight record, permits, the one atomic
  * record step (result + in-flight end + dedupe `done` + ledger for an EXECUTE fill), hold lease renewal.
- * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-5`,
+ * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-7`,
  * `applyRecord-7`, `holdRenew-3`).
  */
 import type { Redis } from 'ioredis';
@@ -52,19 +52,49 @@ export async function casDedupe(redis: Redis, planId: string, expected: string, 
  * Moves a plan to `sending` and writes the in-flight record (`HSET quantum:apply:inflight:<SYM> <cid>
  * <ts_ms>` + EXPIRE, pending zset, order hash) in one step.
  * For EXECUTE plans it refuses while the symbol's hold exists (a hold set after the permits still stops
- * the order).
- * @returns `sending` (the caller may send), `not_owner` (another consumer owns the plan) or `held`
- *   (EXECUTE plan, symbol on hold); in the last two cases nothing was written and nothing may be sent
+ * the order); for RECONCILE_CLOSE plans (`close` given) it requires the hold with the plan's drift
+ * signature and takes the one-close-per-drift marker (see applyBegin-7.lua).
+ * @returns `sending` (the caller may send); anything else: nothing was written and nothing may be sent
  */
-export async function beginSend(redis: Redis, cid: string, rec: OrderRecord, claimedValue: string, inflightTtlSec: number): Promise<'sending' | 'not_owner' | 'held'> {
+export async function beginSend(
+  redis: Redis,
+  cid: string,
+  rec: OrderRecord,
+  claimedValue: string,
+  inflightTtlSec: number,
+  close?: { driftSig: string; markerTtlSec: number },
+): Promise<'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent'> {
   const reply = await callScript(
     redis,
     'applyBegin',
-    [keys.applyDedupe(rec.plan_id), keys.applyInflight(rec.symbol), keys.applyPending(), keys.applyOrder(cid), keys.hold(rec.symbol)],
-    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, rec.decision === 'EXECUTE' ? '1' : '0'],
+    [
+      keys.applyDedupe(rec.plan_id),
+      keys.applyInflight(rec.symbol),
+      keys.applyPending(),
+      keys.applyOrder(cid),
+      keys.hold(rec.symbol),
+      keys.holdSig(rec.symbol),
+      keys.closeSent(rec.symbol, close?.driftSig ?? '-'),
+    ],
+    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, close ? 'close' : 'execute', close?.driftSig ?? '', close?.markerTtlSec ?? 1],
   );
-  const n = Number(reply);
-  return n === 1 ? 'sending' : n === -1 ? 'held' : 'not_owner';
+  switch (Number(reply)) {
+    case 1:
+      return 'sending';
+    case -1:
+      return 'held';
+    case -2:
+      return 'hold_changed';
+    case -3:
+      return 'close_already_sent';
+    default:
+      return 'not_owner';
+  }
+}
+
+/** Releases the close marker of a drift after its close was recorded as NOT executed (a later bucket may retry). */
+export async function releaseCloseMarker(redis: Redis, symbol: string, driftSig: string, cid: string): Promise<void> {
+  await callScript(redis, 'lockRelease', [keys.closeSent(symbol, driftSig)], [cid]);
 }
 
 /** Reads the order hash of a client order id; null when missing or incomplete. */

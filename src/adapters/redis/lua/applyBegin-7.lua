@@ -1,9 +1,15 @@
 --[[
   applyBegin: moves a plan from stage `claimed` to `sending` and records the order in flight, in one
   atomic step, just before the order is sent. Only the owner of the claim (exact dedupe value) can do it,
-  so two consumers can never both send the order of one plan. For EXECUTE plans (ARGV[8] = '1') it also
-  refuses while the symbol is on hold: the permits were issued before, but a hold set since (the
-  reconcile engine saw a drift) must stop the order at the last moment (fail closed).
+  so two consumers can never both send the order of one plan.
+  - EXECUTE plans (ARGV[8] = 'execute'): refused while the symbol is on hold: the permits were issued
+    before, but a hold set since (the reconcile engine saw a drift) must stop the order at the last
+    moment (fail closed).
+  - RECONCILE_CLOSE plans (ARGV[8] = 'close'): the hold must stand with hold_sig == the plan's drift_sig,
+    and at most ONE close order is ever sent per (symbol, drift signature): the marker KEYS[7] is taken
+    with SET NX here. Two close plans of one drift (two cooldown buckets, a backlog) can otherwise both
+    pass `qty <= |position|` when the first does not flatten the position, and reduce it twice. The
+    caller deletes the marker when the close is recorded as not executed, so a later bucket can retry.
 
   Input:
     KEYS[1] dedupe key        quantum:apply:dedupe:<plan_id>
@@ -12,6 +18,8 @@
     KEYS[3] pending zset      quantum:apply:pending          (client_order_id scored by ts_ms; in-flight sweep)
     KEYS[4] order hash        quantum:apply:order:<client_order_id>
     KEYS[5] hold key          quantum:reconcile:hold:<SYM>
+    KEYS[6] hold sig key      quantum:reconcile:hold_sig:<SYM>
+    KEYS[7] close marker      quantum:apply:close_sent:<SYM>:<drift_sig>
 
     ARGV[1] expected dedupe value (claimed|<entry>|<token>)
     ARGV[2] new dedupe value      (sending|<entry>|<token>)
@@ -20,18 +28,28 @@
     ARGV[5] in-flight hash TTL, seconds
     ARGV[6] order info: JSON object of string fields for KEYS[4]
     ARGV[7] order hash TTL, seconds
-    ARGV[8] '1' = refuse while KEYS[5] exists (EXECUTE plans); '0' = no hold check (RECONCILE_CLOSE,
-            whose guardrails require the hold)
+    ARGV[8] 'execute' | 'close' (see above)
+    ARGV[9] drift_sig of a close plan ('' for EXECUTE)
+    ARGV[10] close marker TTL, seconds
 
   Output:
     1  recorded; the caller may send
     0  not the owner (value differs); nothing written, the caller must NOT send
-   -1  the symbol is on hold (ARGV[8] = '1'); nothing written, the caller must NOT send
+   -1  EXECUTE: the symbol is on hold; nothing written, the caller must NOT send
+   -2  close: no hold, or hold_sig differs from drift_sig; nothing written, must NOT send
+   -3  close: a close order was already sent for this drift signature; nothing written, must NOT send
 ]]
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-if ARGV[8] == '1' and redis.call('EXISTS', KEYS[5]) == 1 then
+if ARGV[8] == 'close' then
+  if redis.call('EXISTS', KEYS[5]) == 0 or redis.call('GET', KEYS[6]) ~= ARGV[9] then
+    return -2
+  end
+  if not redis.call('SET', KEYS[7], ARGV[3], 'NX', 'EX', tonumber(ARGV[10])) then
+    return -3
+  end
+elseif redis.call('EXISTS', KEYS[5]) == 1 then
   return -1
 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
