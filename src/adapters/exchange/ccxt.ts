@@ -92,6 +92,13 @@ class P3BinanceUsdm extends ccxt.binanceusdm {
   }
 }
 
+/**
+ * Binance error codes whose order may nevertheless have been executed: -1006 "An unexpected response was
+ * received from the message bus. Execution status unknown." and -1007 "Timeout waiting for response from
+ * backend server. Send status unknown; execution status unknown." (Binance USDⓈ-M error code list).
+ */
+const EXECUTION_UNKNOWN_CODES = new Set([-1006, -1007]);
+
 /** Whether a call may have changed state on the exchange (an order POST) or only reads. */
 type CallKind = 'order' | 'read';
 
@@ -109,11 +116,17 @@ export function mapExchangeError(err: unknown, kind: CallKind, nowMs = Date.now(
       const until = m ? Number(m[1]) : nowMs + (err.retryAfterS !== null ? err.retryAfterS * 1000 : 120_000);
       return new Banned(until, `IP banned (HTTP 418) until ${until}: ${err.msg}`);
     }
+    // Binance -1006 / -1007 and HTTP 408 say "execution status unknown": the order may exist.
+    if (kind === 'order' && (err.status === 408 || (err.code !== null && EXECUTION_UNKNOWN_CODES.has(err.code)))) {
+      return new OutcomeUnknown(`order outcome unknown (HTTP ${err.status}${err.code === null ? '' : ` ${err.code}`}): ${err.msg}`);
+    }
     if (err.status >= 500) return kind === 'order' ? new OutcomeUnknown(`order outcome unknown (HTTP ${err.status}): ${err.msg}`) : new Unavailable(`exchange error HTTP ${err.status}: ${err.msg}`);
     if (err.code !== null && AUTH_CODES.has(err.code)) return new Auth(`exchange refused credentials ${err.code}: ${err.msg}`);
     if (err.code === -1003) return new RateLimited(err.retryAfterS !== null ? err.retryAfterS * 1000 : DEFAULT_RETRY_AFTER_MS, `rate limited: ${err.msg}`);
     if (err.status === 401) return new Auth(`exchange refused credentials (HTTP 401): ${err.msg}`);
     if (kind === 'order' && err.code !== null) return err.code === -2022 ? new ReduceOnlyRejected(err.code, err.msg) : new OrderRejected(err.code, err.msg);
+    // An order answer without a Binance code (a proxy's 4xx, say) proves nothing: look the order up.
+    if (kind === 'order') return new OutcomeUnknown(`order outcome unknown (HTTP ${err.status} without a Binance code): ${err.msg}`);
     return new Unavailable(`exchange refused the request (HTTP ${err.status}${err.code === null ? '' : ` ${err.code}`}): ${err.msg}`);
   }
   const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
