@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Decimal, parseDecimal, roundDownToStep } from './decimal.js';
-import { PLAN_ACTIONS, type Plan } from './plan.js';
+import { PLAN_ACTIONS, isReduceOnlyFlag, type Plan } from './plan.js';
 
 /** Deterministic client order id of a plan: `p3-` + first 32 hex chars of sha256(plan_id). */
 export function clientOrderIdFor(planId: string): string {
@@ -38,7 +38,7 @@ export function isExitAction(action: string): boolean {
  */
 export function reduceOnlyFor(plan: Pick<Plan, 'action' | 'reduceOnly'>): boolean {
   if (isExitAction(plan.action)) return true;
-  return plan.reduceOnly === true || plan.reduceOnly === 'true';
+  return isReduceOnlyFlag(plan.reduceOnly);
 }
 
 /** A permit hash as read (HGETALL; empty object = absent). */

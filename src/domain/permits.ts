@@ -15,7 +15,7 @@
  *   "in drift" for one and "matching" for the other (DESIGN §2).
  */
 import { Decimal, fmt, roundDownToStep, signOf } from './decimal.js';
-import { ACTION_FRACTION, type Plan } from './plan.js';
+import { ACTION_FRACTION, isReduceOnlyFlag, type Plan } from './plan.js';
 import type { LedgerRead, SnapshotRead } from './position.js';
 import { compareAmounts } from './tolerance.js';
 
@@ -46,9 +46,9 @@ export type QtyResolution =
   | { ok: true; qty: Decimal; side: 'BUY' | 'SELL'; reduceOnly: boolean }
   | { ok: false; reason: string; context: Record<string, unknown> };
 
-/** True when a plan asks for a reduce-only order (`reduceOnly` true or the string `true`). */
+/** True when a plan asks for a reduce-only order (see `isReduceOnlyFlag` in plan.ts: `true` or `"true"` only). */
 export function isReduceOnly(plan: Plan): boolean {
-  return plan.reduceOnly === true || (typeof plan.reduceOnly === 'string' && plan.reduceOnly.trim().toLowerCase() === 'true');
+  return isReduceOnlyFlag(plan.reduceOnly);
 }
 
 /** True for the exit actions whose quantity is a fraction of the position (FULL_CLOSE, PARTIAL_*). */

@@ -55,6 +55,15 @@ export type Plan = z.infer<typeof PlanSchema>;
 /** Input shape of a plan before defaults are applied. */
 export type PlanInput = z.input<typeof PlanSchema>;
 
+/**
+ * The ONE reading of a plan's `reduceOnly` flag, shared by the governor, the position brain and the apply
+ * layer (so a permit can never be sized as reduce-only for an order sent without the flag): only the
+ * boolean `true` or the exact string `"true"` mean reduce-only; anything else (`"TRUE"`, `" true"`, `1`) does not.
+ */
+export function isReduceOnlyFlag(v: unknown): boolean {
+  return v === true || v === 'true';
+}
+
 /** JSON with object keys sorted recursively and no whitespace: the exact string that is signed. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);

@@ -28,6 +28,9 @@ describe('resolvePlanQty', () => {
     ['side_not_reducing', plan({ side: 'BUY' }), '0.046', '0.001'],
     ['reduce_only_exceeds_position', plan({ qty: '0.05' }), '0.046', '0.001'],
     ['exit_requires_reduce_only', plan({ reduceOnly: false }), '0.046', '0.001'],
+    // one reading of the flag for brain, governor and apply layer: "TRUE" is not reduce-only anywhere
+    ['exit_requires_reduce_only', plan({ reduceOnly: 'TRUE' }), '0.046', '0.001'],
+    ['exit_requires_reduce_only', plan({ reduceOnly: ' true' }), '0.046', '0.001'],
     ['unresolvable_qty', plan({ action: 'OPEN', reduceOnly: false }), '0', '0.001'],
     ['unresolvable_qty', plan({ action: 'REBALANCE' }), '0.046', '0.001'],
     ['qty_below_lot_step', plan({ action: 'OPEN', reduceOnly: false, side: 'BUY', qty: '0.0004' }), '0', '0.001'],
