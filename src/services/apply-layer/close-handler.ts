@@ -45,12 +45,13 @@ export function createCloseHandler(d: ApplyDeps) {
     d.metrics.closeConsumed.inc({ symbol });
     const base = { plan_id: planId, symbol: rawSym, decision: 'RECONCILE_CLOSE' };
 
+    let claimedValue = '';
     const reject = async (rule: CloseRule, detail: string, claimedEntry: string | null): Promise<void> => {
       d.metrics.closeGuardrailFail.inc({ symbol, rule });
       d.metrics.closeRejected.inc({ symbol, reason: 'guardrails' });
       d.logger.warn({ plan_id: planId, symbol: rawSym, rule, detail }, `[RECONCILE_CLOSE] ${rawSym}: INVARIANT VIOLATION rule=${rule}: ${detail}`);
       const f = resultFields({ ...base, status: 'REJECTED_GUARDRAIL', reason: rule, error: detail.slice(0, 300) });
-      if (claimedEntry) await finalize(d, f, claimedEntry);
+      if (claimedEntry) await finalize(d, f, claimedEntry, '', undefined, claimedValue);
       else if (planId) await publishOnly(d, f);
     };
 
@@ -75,13 +76,13 @@ export function createCloseHandler(d: ApplyDeps) {
     const token = newToken(d.instanceId);
     const claimed = await claimOrResume(d, plan, entry, redelivered, token);
     if (claimed === null) return;
-    const claimedValue: string = claimed;
+    claimedValue = claimed;
 
     // One close at a time per symbol (across every apply layer): the next close reads the position
     // after this one's fill, so one drift gives one close order even if several plans arrive.
     if (!(await takeCloseLock(d.redis, plan.symbol, token, CLOSE_LOCK_TTL_MS, CLOSE_LOCK_WAIT_MS, d.signal))) {
       if (d.signal.aborted) throw new Error('stopping');
-      await finalize(d, resultFields({ ...base, status: 'FAILED', reason: 'close_in_progress', side, error: 'another RECONCILE_CLOSE of this symbol is still executing' }), entry.id);
+      await finalize(d, resultFields({ ...base, status: 'FAILED', reason: 'close_in_progress', side, error: 'another RECONCILE_CLOSE of this symbol is still executing' }), entry.id, '', undefined, claimedValue);
       d.metrics.closeExecuted.inc({ symbol, status: 'error' });
       return;
     }
@@ -96,7 +97,7 @@ export function createCloseHandler(d: ApplyDeps) {
       if (!hold.ok) return reject(hold.rule, hold.detail, entry.id);
 
       if (d.cfg.mode === 'dry_run' || !d.gateway) {
-        await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true', side, qty: String(plan.qty) }), entry.id);
+        await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true', side, qty: String(plan.qty) }), entry.id, '', undefined, claimedValue);
         return;
       }
       let qty: Decimal;
@@ -110,7 +111,7 @@ export function createCloseHandler(d: ApplyDeps) {
         const rl = err instanceof RateLimited || err instanceof Banned;
         d.metrics.closeExecuted.inc({ symbol, status: rl ? 'rate_limit' : 'error' });
         if (rl) d.metrics.closeRejected.inc({ symbol, reason: 'rate_limit' });
-        await finalize(d, resultFields({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', side, error: `${rl ? 'RETRYABLE_RATE_LIMIT: ' : ''}${(err as Error).message}` }), entry.id);
+        await finalize(d, resultFields({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', side, error: `${rl ? 'RETRYABLE_RATE_LIMIT: ' : ''}${(err as Error).message}` }), entry.id, '', undefined, claimedValue);
         return;
       }
       const pos = checkClosePosition(qty, side, exchangeAmt);

@@ -75,10 +75,12 @@ export async function publishOnly(d: ApplyDeps, f: ApplyResultFields): Promise<v
 /**
  * Records the final result of a plan this consumer claimed (no order sent, or `cid` for a sent one).
  * @param fill signed fill to apply to the ledger (EXECUTE only)
- * @returns false when fenced (another consumer recorded the plan first; nothing written)
+ * @param expected the exact dedupe value this consumer holds (its claimed|/sending| value); recording is
+ *   refused when another consumer has taken the plan over since
+ * @returns false when fenced (another consumer owns or recorded the plan; nothing written)
  */
-export async function finalize(d: ApplyDeps, f: ApplyResultFields, entryId: string, cid = '', fill?: Decimal): Promise<boolean> {
-  const out = await recordResult(d.redis, f, { cid, doneValue: dedupeValue('done', entryId, f.status), fill });
+export async function finalize(d: ApplyDeps, f: ApplyResultFields, entryId: string, cid: string, fill: Decimal | undefined, expected: string): Promise<boolean> {
+  const out = await recordResult(d.redis, f, { cid, doneValue: dedupeValue('done', entryId, f.status), fill, expected });
   if (out.kind === 'fenced') {
     d.logger.warn({ plan_id: f.plan_id, status: f.status, client_order_id: cid }, `${f.symbol}: plan ${f.plan_id} already recorded by another consumer; ${f.status} not published`);
     if (cid) await dropPending(d.redis, cid);
@@ -148,7 +150,7 @@ export async function sendAndRecord(
     return { kind: 'unresolved', error: outcome.error };
   }
   const { fields, fill } = outcomeFields(rec, cid, outcome);
-  const recorded = await finalize(d, fields, req.entryId, cid, fill);
+  const recorded = await finalize(d, fields, req.entryId, cid, fill, rec.dedupe);
   return { kind: 'recorded', fields, recorded };
 }
 
@@ -163,7 +165,8 @@ export async function resolveInflight(d: ApplyDeps, cid: string): Promise<ApplyR
     await dropPending(d.redis, cid);
     return null;
   }
-  const stage = parseDedupe(await d.redis.get(keys.applyDedupe(rec.plan_id)));
+  const dedupeRaw = await d.redis.get(keys.applyDedupe(rec.plan_id));
+  const stage = parseDedupe(dedupeRaw);
   if (!stage || stage.stage !== 'sending') {
     // already recorded (or never got to send): nothing in flight any more
     await d.redis.multi().zrem(keys.applyPending(), cid).hdel(keys.applyInflight(rec.symbol), cid).exec();
@@ -177,7 +180,7 @@ export async function resolveInflight(d: ApplyDeps, cid: string): Promise<ApplyR
   const outcome = await resolveByLookup(executorDeps(d), rec.symbol, cid);
   if (outcome.kind === 'unresolved') return null;
   const { fields, fill } = outcomeFields(rec, cid, outcome);
-  const ok = await finalize(d, fields, rec.entry_id, cid, fill);
+  const ok = await finalize(d, fields, rec.entry_id, cid, fill, dedupeRaw ?? '');
   if (ok && fields.decision === 'RECONCILE_CLOSE') d.metrics.closeExecuted.inc({ symbol: rec.symbol, status: fields.status === 'EXECUTED' ? 'success' : 'error' });
   return ok ? fields : null;
 }

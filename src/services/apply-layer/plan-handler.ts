@@ -96,7 +96,7 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
     const claimed = await claimOrResume(d, plan, entry, redelivered, token);
     if (claimed === null) return;
 
-    const done = (f: Parameters<typeof resultFields>[0]) => finalize(d, resultFields(f), entry.id);
+    const done = (f: Parameters<typeof resultFields>[0]) => finalize(d, resultFields(f), entry.id, '', undefined, claimed);
     if (!d.cfg.allowlist.includes(plan.symbol)) return void (await done({ ...base, status: 'REJECTED_INVALID', reason: 'symbol_not_allowed' }));
     if (plan.type !== 'MARKET') return void (await done({ ...base, status: 'REJECTED_INVALID', reason: 'unsupported_type', error: `type ${plan.type}` }));
     if (planTooOld(plan.ts_ms, Date.now(), d.cfg.maxPlanAgeSec * 1000)) return void (await done({ ...base, status: 'SKIPPED', reason: 'stale_plan' }));

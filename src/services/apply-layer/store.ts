@@ -141,7 +141,7 @@ function resultJson(fields: ApplyResultFields): string {
 export async function recordResult(
   redis: Redis,
   fields: ApplyResultFields,
-  opts: { cid: string; doneValue: string; fill?: Decimal; attempts?: number },
+  opts: { cid: string; doneValue: string; fill?: Decimal; attempts?: number; expected?: string },
 ): Promise<RecordOutcome> {
   const sym = fields.symbol;
   const tsMs = Number(fields.ts_ms);
@@ -154,14 +154,14 @@ export async function recordResult(
       const l = await fetchLedger(redis, sym);
       if (l.read.kind === 'ok') {
         const next = l.read.ledger.amount.add(opts.fill);
-        args = [opts.cid, resultJson(fields), opts.doneValue, '1', l.fingerprint, fmt(next), sideOf(next), (tsMs / 1000).toFixed(3), EVENTS_MAXLEN, sym, tsMs];
+        args = [opts.cid, resultJson(fields), opts.doneValue, '1', l.fingerprint, fmt(next), sideOf(next), (tsMs / 1000).toFixed(3), EVENTS_MAXLEN, sym, tsMs, opts.expected ?? ''];
         ledgerState = 'written';
       } else {
-        args = [opts.cid, resultJson(fields), opts.doneValue, '0', '', '', '', '', EVENTS_MAXLEN, sym, tsMs];
+        args = [opts.cid, resultJson(fields), opts.doneValue, '0', '', '', '', '', EVENTS_MAXLEN, sym, tsMs, opts.expected ?? ''];
         ledgerState = l.read.kind;
       }
     } else {
-      args = [opts.cid, resultJson(fields), opts.doneValue, '0', '', '', '', '', EVENTS_MAXLEN, sym, tsMs];
+      args = [opts.cid, resultJson(fields), opts.doneValue, '0', '', '', '', '', EVENTS_MAXLEN, sym, tsMs, opts.expected ?? ''];
     }
     const n = Number(await callScript(redis, 'applyRecord', keyList, args));
     if (n === -1) return { kind: 'fenced' };

@@ -4,7 +4,9 @@
   atomic step (DESIGN §7).
 
   Fence: when the dedupe value already starts with `done|` (or is not a claimed/sending value of this
-  system), nothing is written: another consumer recorded this plan first.
+  system), nothing is written: another consumer recorded this plan first. When ARGV[12] is given, the
+  dedupe value must be exactly it (the caller's own claimed|/sending| value with its owner token): a
+  consumer whose claim was taken over can never record over the new owner's outcome.
 
   Ledger (ARGV[4] = '1'): identical to ledgerWrite-4.lua (compare-and-set on the fingerprint
     version|ledger_amt|ledger_side|last_known_amt|last_side|<legacy ledger_amount>
@@ -32,6 +34,7 @@
     ARGV[9] events MAXLEN (approximate)
     ARGV[10] symbol
     ARGV[11] ts_ms
+    ARGV[12] expected current dedupe value ('' = any claimed|/sending| value)
 
   Output:
     n >= 1  recorded; n = new ledger version when the ledger was written, else 1
@@ -44,6 +47,9 @@ if cur then
   if stage ~= 'claimed' and stage ~= 'sending' then
     return -1
   end
+end
+if ARGV[12] and ARGV[12] ~= '' and cur ~= ARGV[12] then
+  return -1
 end
 
 local function s(v) if v then return v else return '' end end

@@ -1,0 +1,37 @@
+/** applyRecord-7.lua's owner fence: a consumer whose claim was taken over can never record over the new owner. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../../src/adapters/redis/client.js';
+import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
+import { dedupeValue } from '../../src/domain/apply.js';
+import { recordResult } from '../../src/services/apply-layer/store.js';
+import { resultFields } from '../../src/services/apply-layer/pipeline.js';
+import { startTestRedis, type TestRedis } from '../helpers/redis.js';
+
+let srv: TestRedis;
+let redis: Redis;
+beforeAll(async () => {
+  srv = await startTestRedis();
+  redis = createRedis(srv.url, { name: 'test' });
+});
+afterAll(async () => {
+  redis.disconnect();
+  await srv.stop();
+});
+
+describe('applyRecord-7 owner fence', () => {
+  it('refuses the old owner once another consumer took the plan over, accepts the new owner', async () => {
+    const planId = 'fence-1';
+    const oldOwner = dedupeValue('claimed', '1-0', 'a:1');
+    const newOwner = dedupeValue('sending', '1-0', 'b:2');
+    await redis.set(keys.applyDedupe(planId), newOwner, 'EX', 600);
+    const f = resultFields({ plan_id: planId, symbol: 'BTCUSDT', decision: 'RECONCILE_CLOSE', status: 'FAILED', reason: 'exchange_unavailable' });
+    const stale = await recordResult(redis, f, { cid: '', doneValue: dedupeValue('done', '1-0', 'FAILED'), expected: oldOwner });
+    expect(stale.kind).toBe('fenced');
+    expect(await redis.xlen(STREAMS.applyResult)).toBe(0);
+    expect(await redis.get(keys.applyDedupe(planId))).toBe(newOwner);
+    const ok = await recordResult(redis, { ...f, status: 'EXECUTED' }, { cid: 'p3-x', doneValue: dedupeValue('done', '1-0', 'EXECUTED'), expected: newOwner });
+    expect(ok.kind).toBe('recorded');
+    expect(await redis.xlen(STREAMS.applyResult)).toBe(1);
+  });
+});
