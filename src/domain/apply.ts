@@ -60,11 +60,14 @@ function upperSide(v: string | undefined | null): 'BUY' | 'SELL' | '' | 'bad' {
 /**
  * Evaluates the governor and p33 permits of a plan (`quantum:permit:governor|p33:<plan_id>`, fields
  * `decision`, `reason`, `context`, `qty`, `side`, `ts_ms`).
+ * Both permits must name the plan's symbol, and the stream entry they decided (`entry_id`, when recorded)
+ * must be the one being executed, so a reused plan id can never borrow another plan's permits.
+ * @param entryId the stream entry id of the plan being executed
  * @returns `wait` while a permit is missing and none is DENY; `skip` with a reason code (`<permit reason>`
  *   of a DENY, `permit_invalid`, `permit_incomplete`, `permit_mismatch`); `allow` with the order side and
  *   the unrounded p33 qty.
  */
-export function evaluatePermits(gov: PermitHash, p33: PermitHash, plan: Pick<Plan, 'side'>): PermitVerdict {
+export function evaluatePermits(gov: PermitHash, p33: PermitHash, plan: Pick<Plan, 'side' | 'symbol'>, entryId?: string): PermitVerdict {
   const present = (h: PermitHash) => Object.keys(h).length > 0;
   for (const [name, h] of [['governor', gov], ['p33', p33]] as const) {
     if (!present(h)) continue;
@@ -73,6 +76,13 @@ export function evaluatePermits(gov: PermitHash, p33: PermitHash, plan: Pick<Pla
     if (d !== 'ALLOW') return { kind: 'skip', reason: 'permit_invalid', detail: `${name} decision ${JSON.stringify(h.decision)}` };
   }
   if (!present(gov) || !present(p33)) return { kind: 'wait' };
+  for (const [name, h] of [['governor', gov], ['p33', p33]] as const) {
+    if (!h.symbol) return { kind: 'skip', reason: 'permit_incomplete', detail: `${name} permit names no symbol` };
+    if (h.symbol !== plan.symbol) return { kind: 'skip', reason: 'permit_mismatch', detail: `${name} permit is for ${h.symbol}, plan for ${plan.symbol}` };
+    if (entryId !== undefined && h.entry_id && h.entry_id !== entryId) {
+      return { kind: 'skip', reason: 'permit_mismatch', detail: `${name} permit decided entry ${h.entry_id}, executing ${entryId}` };
+    }
+  }
   const qty = parseDecimal(p33.qty);
   if (qty === null || qty.lte(0)) return { kind: 'skip', reason: 'permit_incomplete', detail: `p33 qty ${JSON.stringify(p33.qty)}` };
   const pSide = upperSide(p33.side);

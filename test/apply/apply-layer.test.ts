@@ -43,7 +43,7 @@ describe('apply layer: exactly-once execution of permitted plans', () => {
     await rig.redis.hset(keys.legacyLedger004('ETHUSDT'), { ledger_amount: '2', ledger_side: 'SHORT' });
     await rig.startApply();
     const id = planId('legacy');
-    await allowPermits(rig.redis, id, '0.5', 'BUY');
+    await allowPermits(rig.redis, id, '0.5', 'BUY', '0.5', 'ETHUSDT');
     await submitPlan(rig.redis, { plan_id: id, symbol: 'ETHUSDT', side: 'BUY', action: 'PARTIAL_25' });
     await waitResult(rig.redis, id, ['EXECUTED']);
     expect(await rig.redis.hgetall(keys.ledger('ETHUSDT'))).toMatchObject({ ledger_amt: '-1.5', ledger_side: 'SHORT', source: 'apply', version: '1' });
@@ -207,8 +207,8 @@ describe('apply layer: exactly-once execution of permitted plans', () => {
   it('a DENY skips with its reason, a missing permit times out, a mismatch skips; no orders', async () => {
     await rig.startApply({ APPLY_PERMIT_WAIT_MS: '800' });
     const deny = planId('deny');
-    await rig.redis.hset(keys.permitGovernor(deny), { decision: 'ALLOW', reason: 'ok', qty: '0.001', ts_ms: String(Date.now()) });
-    await rig.redis.hset(keys.permitP33(deny), { decision: 'DENY', reason: 'reconcile_required_qty_mismatch', ts_ms: String(Date.now()) });
+    await rig.redis.hset(keys.permitGovernor(deny), { decision: 'ALLOW', reason: 'ok', qty: '0.001', symbol: 'BTCUSDT', ts_ms: String(Date.now()) });
+    await rig.redis.hset(keys.permitP33(deny), { decision: 'DENY', reason: 'reconcile_required_qty_mismatch', symbol: 'BTCUSDT', ts_ms: String(Date.now()) });
     const missing = planId('missing');
     await rig.redis.hset(keys.permitGovernor(missing), { decision: 'ALLOW', reason: 'ok', ts_ms: String(Date.now()) });
     const mism = planId('mismatch');

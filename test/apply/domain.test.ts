@@ -5,7 +5,8 @@ import { checkClosePlan, checkClosePosition } from '../../src/domain/close-guard
 import { parseApplyConfig } from '../../src/services/apply-layer/config.js';
 import { ConfigError } from '../../src/config/env.js';
 
-const ALLOW = { decision: 'ALLOW', reason: 'ok', qty: '0.005', side: 'SELL' };
+const ALLOW = { decision: 'ALLOW', reason: 'ok', qty: '0.005', side: 'SELL', symbol: 'BTCUSDT' };
+const P = { symbol: 'BTCUSDT' };
 
 describe('apply decisions (pure)', () => {
   it('client order id is deterministic, distinct per plan and valid for Binance', () => {
@@ -14,14 +15,19 @@ describe('apply decisions (pure)', () => {
     expect(clientOrderIdFor('x'.repeat(64))).toMatch(CLIENT_ORDER_ID_RE);
   });
   it('permits: wait, DENY reason, mismatches, allow with the p33 qty', () => {
-    expect(evaluatePermits({}, ALLOW, {}).kind).toBe('wait');
-    expect(evaluatePermits({ decision: 'DENY', reason: 'kill_switch' }, {}, {})).toMatchObject({ kind: 'skip', reason: 'kill_switch' });
-    expect(evaluatePermits(ALLOW, { ...ALLOW, side: 'BUY' }, {})).toMatchObject({ reason: 'permit_mismatch' });
-    expect(evaluatePermits({ ...ALLOW, qty: '0.004' }, ALLOW, {})).toMatchObject({ reason: 'permit_mismatch' });
-    expect(evaluatePermits(ALLOW, { ...ALLOW, qty: 'NaN' }, {})).toMatchObject({ reason: 'permit_incomplete' });
-    expect(evaluatePermits({ decision: 'MAYBE' }, ALLOW, {})).toMatchObject({ reason: 'permit_invalid' });
-    const a = evaluatePermits({ decision: 'ALLOW' }, ALLOW, { side: 'SELL' });
+    expect(evaluatePermits({}, ALLOW, P).kind).toBe('wait');
+    expect(evaluatePermits({ decision: 'DENY', reason: 'kill_switch' }, {}, P)).toMatchObject({ kind: 'skip', reason: 'kill_switch' });
+    expect(evaluatePermits(ALLOW, { ...ALLOW, side: 'BUY' }, P)).toMatchObject({ reason: 'permit_mismatch' });
+    expect(evaluatePermits({ ...ALLOW, qty: '0.004' }, ALLOW, P)).toMatchObject({ reason: 'permit_mismatch' });
+    expect(evaluatePermits(ALLOW, { ...ALLOW, qty: 'NaN' }, P)).toMatchObject({ reason: 'permit_incomplete' });
+    expect(evaluatePermits({ decision: 'MAYBE' }, ALLOW, P)).toMatchObject({ reason: 'permit_invalid' });
+    const a = evaluatePermits({ decision: 'ALLOW', symbol: 'BTCUSDT' }, ALLOW, { side: 'SELL', symbol: 'BTCUSDT' });
     expect(a.kind === 'allow' && a.qty.toFixed()).toBe('0.005');
+    // permits are bound to the plan: its symbol, and the stream entry they decided
+    expect(evaluatePermits(ALLOW, { ...ALLOW, symbol: 'ETHUSDT' }, P)).toMatchObject({ reason: 'permit_mismatch' });
+    expect(evaluatePermits(ALLOW, { ...ALLOW, symbol: '' }, P)).toMatchObject({ reason: 'permit_incomplete' });
+    expect(evaluatePermits(ALLOW, { ...ALLOW, entry_id: '1-0' }, P, '2-0')).toMatchObject({ reason: 'permit_mismatch' });
+    expect(evaluatePermits(ALLOW, { ...ALLOW, entry_id: '2-0' }, P, '2-0').kind).toBe('allow');
   });
   it('quantities round down to the lot step; below min gives no order', () => {
     expect(orderQty(new Decimal('0.0349'), new Decimal('0.001'), new Decimal('0.001'))?.toFixed()).toBe('0.034');

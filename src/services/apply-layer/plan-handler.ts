@@ -34,11 +34,11 @@ function readableId(fields: Record<string, string>): { planId?: string; symbol?:
 }
 
 /** Waits for both permits (see module comment). */
-async function waitPermits(d: ApplyDeps, plan: Plan): Promise<PermitVerdict & { waitedMs: number }> {
+async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string): Promise<PermitVerdict & { waitedMs: number }> {
   const t0 = Date.now();
   for (;;) {
     const { gov, p33 } = await readPermits(d.redis, plan.plan_id);
-    const v = evaluatePermits(gov, p33, plan);
+    const v = evaluatePermits(gov, p33, plan, entryId);
     const waitedMs = Date.now() - t0;
     if (v.kind !== 'wait') return { ...v, waitedMs };
     if (waitedMs >= d.cfg.permitWaitMs || d.signal.aborted) return { kind: 'skip', reason: 'permit_timeout', detail: `permits missing after ${waitedMs} ms`, waitedMs };
@@ -101,7 +101,7 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
     if (plan.type !== 'MARKET') return void (await done({ ...base, status: 'REJECTED_INVALID', reason: 'unsupported_type', error: `type ${plan.type}` }));
     if (planTooOld(plan.ts_ms, Date.now(), d.cfg.maxPlanAgeSec * 1000)) return void (await done({ ...base, status: 'SKIPPED', reason: 'stale_plan' }));
 
-    const permits = await waitPermits(d, plan);
+    const permits = await waitPermits(d, plan, entry.id);
     if (d.signal.aborted) throw new Error('stopping');
     d.metrics.permitWait.observe({ outcome: permits.kind === 'allow' ? 'allow' : permits.kind === 'skip' && permits.reason !== 'permit_timeout' ? 'deny' : 'timeout' }, permits.waitedMs / 1000);
     if (permits.kind !== 'allow') return void (await done({ ...base, status: 'SKIPPED', reason: permits.kind === 'skip' ? permits.reason : 'permit_timeout', error: permits.kind === 'skip' ? permits.detail : '' }));
