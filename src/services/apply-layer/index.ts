@@ -27,6 +27,9 @@ import { sweepInflight, type ApplyDeps, type ApplyHooks } from './pipeline.js';
 import { createPlanHandler } from './plan-handler.js';
 import { createCloseHandler } from './close-handler.js';
 
+/** Longest the exchange warm-up may delay start, ms. */
+const WARM_UP_MAX_MS = 5000;
+
 /** Consumer group names. */
 export const APPLY_GROUP = 'apply';
 export const APPLY_CLOSE_GROUP = 'apply-close';
@@ -67,9 +70,9 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
     }
   };
 
-  // Loads markets, the clock offset and the position mode once at start (in the background), so the
-  // first order or RECONCILE_CLOSE does not pay ccxt's warm-up (~1.5 s measured against the paper
-  // exchange). Failures only log: every later call retries on its own.
+  // Loads markets, the clock offset and the position mode once at start, before the consumers run (at
+  // most WARM_UP_MAX_MS), so the first order or RECONCILE_CLOSE does not pay ccxt's warm-up (~1.5 s
+  // measured against the paper exchange). Failures only log: every later call retries on its own.
   const warmUp = async (g: ExchangeGateway): Promise<void> => {
     try {
       await g.serverTime();
@@ -91,6 +94,7 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
         const raw = opts.gateway ?? createExchangeGateway(exchangeCfg!);
         gateway = withSharedBackoff(raw, ctx.redis, ctx.logger);
         deps.gateway = gateway;
+        await Promise.race([warmUp(gateway), sleep(WARM_UP_MAX_MS, abort.signal)]);
       }
       const common = { redis: ctx.redis, consumer: ctx.instanceId, logger: ctx.logger, claimIdleMs: cfg.claimIdleMs };
       // A new plan group starts at 0 (plans published before the first start are still answered; old
@@ -100,10 +104,7 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       if (cfg.closeEnabled) consumers.push(new StreamConsumer({ ...common, startId: '$', stream: STREAMS.reconcileClose, group: APPLY_CLOSE_GROUP, handler: createCloseHandler(deps) }));
       for (const c of consumers) await c.ensureGroup().catch((err: Error) => ctx.logger.warn({ err: err.message }, 'consumer group not created yet; the loop retries'));
       for (const c of consumers) c.start();
-      if (gateway) {
-        sweepDone = sweepLoop();
-        void warmUp(gateway);
-      }
+      if (gateway) sweepDone = sweepLoop();
       ctx.logger.info({ mode: cfg.mode, allowlist: cfg.allowlist, instance: ctx.instanceId, reconcile_close: cfg.closeEnabled }, `apply-layer started (mode=${cfg.mode})`);
     },
     async stop() {
