@@ -59,6 +59,23 @@ describe('rate budget', () => {
   });
 });
 
+describe('rate budget: corrupt bucket', () => {
+  it('an unreadable bucket is empty (fail closed), then refills like any other', async () => {
+    await redis.del('quantum:governor:rate:global', 'quantum:governor:rate:ADAUSDT');
+    await setSnapshot(redis, 'ADAUSDT', '100', { mark: '1', step: '1' });
+    await redis.hset('quantum:governor:rate:global', { tokens: 'lots', ts_ms: 'yesterday' });
+    const g = await startGovernor(srv.url, 'corrupt-a', { GOVERNOR_RATE_PER_MIN: '600', GOVERNOR_RATE_BURST: '5', GOVERNOR_SYMBOL_RATE_BURST: '5', GOVERNOR_CONSUMER_GROUP: 'corrupt' });
+    try {
+      expect((await permits(redis, await submit(redis, 'ADAUSDT'), ['governor'])).governor.fields.reason).toBe('rate_limited_global');
+      expect(await redis.hget('quantum:governor:rate:global', 'tokens')).toBe('0');
+      await new Promise((r) => setTimeout(r, 250)); // 600/min = one token per 100 ms
+      expect((await permits(redis, await submit(redis, 'ADAUSDT'), ['governor'])).governor.fields.decision).toBe('ALLOW');
+    } finally {
+      await g.stop();
+    }
+  });
+});
+
 describe('two instances of each', () => {
   it('every plan is decided exactly once per group', async () => {
     await redis.del('quantum:governor:rate:global', 'quantum:governor:rate:BTCUSDT');

@@ -3,8 +3,10 @@
   number of governors share one plan-rate budget. Time comes from the Redis server (TIME), never from
   the callers' clocks.
 
-  Each bucket is a hash {tokens, ts_ms}; a missing bucket is full. Buckets refill continuously at
-  rate_per_min / 60000 tokens per ms up to burst, and expire once they would be full again.
+  Each bucket is a hash {tokens, ts_ms}; a missing bucket is full. A bucket that exists but cannot be
+  read (an operator's bad edit) is EMPTY (fail closed) and is reset to {0, now} so it refills normally.
+  Buckets refill continuously at rate_per_min / 60000 tokens per ms up to burst, and expire once they
+  would be full again.
 
   Input:
     KEYS[1] global bucket   quantum:governor:rate:global
@@ -27,8 +29,14 @@ local function level(key, ratePerMin, burst)
   local h = redis.call('HMGET', key, 'tokens', 'ts_ms')
   local tokens = tonumber(h[1])
   local ts = tonumber(h[2])
-  if tokens == nil or ts == nil then
+  if h[1] == false and h[2] == false and redis.call('EXISTS', key) == 0 then
     return burst
+  end
+  if tokens == nil or ts == nil or tokens ~= tokens then
+    redis.call('DEL', key)
+    redis.call('HSET', key, 'tokens', '0', 'ts_ms', tostring(now))
+    redis.call('PEXPIRE', key, math.ceil(burst * 60000 / ratePerMin) + 1000)
+    return 0
   end
   local elapsed = now - ts
   if elapsed < 0 then elapsed = 0 end
