@@ -62,11 +62,16 @@ describe('p3 reconcile commands', () => {
 
     const st = await p3(['status', '--json'], { P34_ALLOWLIST: SYM });
     expect(st.code).toBe(0);
-    const rows = JSON.parse(st.stdout) as Array<Record<string, unknown>>;
+    const all = JSON.parse(st.stdout) as { symbols: Array<Record<string, unknown>>; services: { missing: string[] }; trading: { global: { state: string } } };
+    const rows = all.symbols;
+    expect(all.services.missing).toContain('reconcile-engine'); // no service runs in this test
+    expect(all.trading.global.state).toBe('ACTIVE');
     expect(rows[0]).toMatchObject({ symbol: SYM, status: 'HOLD', reason: 'operator_hold', exchange_amt: '0.007', ledger_amt: '0.007', hold: { active: true, owner: 'operator', reason: 'investigating' } });
     const human = await p3(['status']);
     expect(human.stdout).toMatch(/BTCUSDT\s+HOLD\s+operator_hold/);
     expect(human.stdout).toContain('p3 hold clear BTCUSDT');
+    expect(human.stdout).toMatch(/Services \(heartbeats\):[\s\S]*reconcile-engine\s+MISSING/);
+    expect(human.stdout).toMatch(/Trading state: global ACTIVE/);
 
     const clear = await p3(['hold', 'clear', SYM]);
     expect(clear.code).toBe(0);

@@ -15,6 +15,7 @@ import { envz, parseEnv, ConfigError } from '../../config/env.js';
 import { fmt, parseDecimal } from '../../domain/decimal.js';
 import { operatorHold } from '../../services/reconcile-engine/store.js';
 import { collectStatus, renderStatus } from '../../services/reconcile-engine/status.js';
+import { collectStatusExtras, renderStatusExtras } from './status-extras.js';
 
 /** Opens a connection to `REDIS_URL` and waits (3 s) for it to answer. @throws when unreachable */
 export async function cliRedis(): Promise<Redis> {
@@ -55,14 +56,15 @@ async function withRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
 export function registerReconcileCommands(program: Command): void {
   program
     .command('status')
-    .description('per symbol: reconcile status, reason, exchange and ledger amounts, diff, hold (+TTL), snapshot age')
-    .option('--json', 'machine-readable output (one JSON array)')
+    .description('per symbol: reconcile status, reason, exchange and ledger amounts, diff, hold (+TTL), snapshot age; services alive; trading state')
+    .option('--json', 'machine-readable output: {symbols: [...], services: {...}, trading: {...}}')
     .option('--symbol <SYM...>', 'only these symbols')
     .action(async (opts: { json?: boolean; symbol?: string[] }) => {
       await withRedis(async (redis) => {
         const symbols = opts.symbol?.map(symbolArg) ?? envAllowlist();
-        const rows = await collectStatus(redis, symbols, Date.now());
-        process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : renderStatus(rows));
+        const now = Date.now();
+        const [rows, extras] = await Promise.all([collectStatus(redis, symbols, now), collectStatusExtras(redis, now)]);
+        process.stdout.write(opts.json ? `${JSON.stringify({ symbols: rows, ...extras }, null, 2)}\n` : renderStatus(rows) + renderStatusExtras(extras, now));
       });
     });
 

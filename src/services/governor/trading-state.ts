@@ -41,7 +41,7 @@ export async function readTradingStates(redis: Redis): Promise<TradingStateView>
   const global = readTradingState(await redis.hgetall(keys.tradingState()));
   const symbols: Record<string, TradingStateRead> = {};
   for (const k of (await scanKeys(redis, patterns.tradingStates)).sort()) {
-    symbols[k.slice(keys.tradingState('').length)] = readTradingState(await redis.hgetall(k));
+    symbols[k.slice(keys.tradingState().length + 1)] = readTradingState(await redis.hgetall(k));
   }
   const breakers: BreakerView[] = [];
   for (const k of (await scanKeys(redis, patterns.breakers)).sort()) {
