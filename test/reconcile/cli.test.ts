@@ -133,6 +133,8 @@ describe('p3 reconcile commands', () => {
     expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k' }).decision.closeEnabled).toBe(true);
     expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', EXCHANGE_BASE_URL: 'https://fapi.binance.com' }).decision.closeEnabled).toBe(false);
     expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', EXCHANGE_BASE_URL: 'https://testnet.binancefuture.com' }).decision.closeEnabled).toBe(true);
+    expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', EXCHANGE_DEMO: 'true' }).decision.closeEnabled).toBe(true);
+    expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', EXCHANGE_DEMO: 'false' }).decision.closeEnabled).toBe(false);
     expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', P34_RECONCILE_CLOSE_ENABLED: 'true' }).decision.closeEnabled).toBe(true);
     expect(() => parseReconcileEngineConfig({ P34_RECONCILE_CLOSE_ENABLED: 'true' })).toThrow(ConfigError);
     expect(() => parseReconcileEngineConfig({ P34_RECONCILE_CLOSE_ENABLED: 'maybe', P3_KEY_P3_4: 'k' })).toThrow(/P34_RECONCILE_CLOSE_ENABLED/);

@@ -22,6 +22,8 @@ export async function createGovernorService(env: Env): Promise<Service> {
     name: 'governor',
     registry: ctx.registry,
     metricsPort: cfg.metricsPort,
+    redis: ctx.redis,
+    instanceId: ctx.instanceId,
     async start() {
       await governor.start();
       ctx.logger.info({ mode: cfg.mode, group: cfg.group, instance: ctx.instanceId, allowlist: cfg.allowlist }, `governor started (mode=${cfg.mode})`);

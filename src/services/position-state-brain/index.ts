@@ -14,6 +14,7 @@ import type { ExchangeGateway } from '../../ports/exchange.js';
 import { createServiceContext } from '../context.js';
 import type { Service } from '../runtime.js';
 import { parseBrainConfig } from './config.js';
+import { parsePermitsConfig } from './permits-config.js';
 import { PermitConsumer } from './permits.js';
 import { SnapshotPublisher } from './snapshot.js';
 
@@ -33,7 +34,8 @@ export async function createPositionStateBrainService(env: Env): Promise<Service
   const cfg = parseBrainConfig(env);
   // parse every variable before opening anything
   const exchangeCfg = cfg.snapshots.enabled ? parseExchangeConfig(env) : null;
-  const permitConsumerFactory = (c: ReturnType<typeof createServiceContext>) => new PermitConsumer({ redis: c.redis, logger: c.logger, registry: c.registry, instanceId: c.instanceId }, env);
+  const permitsCfg = parsePermitsConfig(env);
+  const permitConsumerFactory = (c: ReturnType<typeof createServiceContext>) => new PermitConsumer({ redis: c.redis, logger: c.logger, registry: c.registry, instanceId: c.instanceId }, env, permitsCfg);
   const ctx = createServiceContext('position-state-brain', { redisUrl: cfg.redisUrl, logLevel: cfg.logLevel, instanceId: cfg.instanceId });
 
   const components: BrainComponent[] = [];
@@ -49,6 +51,8 @@ export async function createPositionStateBrainService(env: Env): Promise<Service
     name: 'position-state-brain',
     registry: ctx.registry,
     metricsPort: cfg.metricsPort,
+    redis: ctx.redis,
+    instanceId: ctx.instanceId,
     async start() {
       for (const c of components) await c.start();
       ctx.logger.info({ instance: ctx.instanceId, snapshots: cfg.snapshots.enabled, allowlist: cfg.snapshots.allowlist, exchange: exchangeCfg?.exchange ?? null }, 'position-state-brain started');

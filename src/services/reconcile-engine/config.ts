@@ -36,6 +36,8 @@ export interface ReconcileEngineConfig {
 export function isLiveExchange(env: Env): boolean {
   const ex = (env.EXCHANGE ?? '').trim().toLowerCase();
   if (ex === '' || ex === 'paper') return false;
+  const demo = (env.EXCHANGE_DEMO ?? env.EXCHANGE_TESTNET ?? '').trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(demo)) return false; // Binance's demo futures endpoint
   const url = (env.EXCHANGE_BASE_URL ?? '').toLowerCase();
   return !/testnet|demo|127\.0\.0\.1|localhost|\[::1\]/.test(url);
 }
@@ -44,8 +46,8 @@ export function isLiveExchange(env: Env): boolean {
  * Parses the engine's variables.
  *
  * `P34_RECONCILE_CLOSE_ENABLED`: when unset it defaults to true unless the exchange is live, i.e.
- * `EXCHANGE` is set to something other than `paper` AND `EXCHANGE_BASE_URL` does not point at a testnet,
- * demo or loopback host. Closes also need the key `P3_KEY_P3_4`: explicitly enabled without a key is a
+ * `EXCHANGE` is set to something other than `paper`, `EXCHANGE_DEMO`/`EXCHANGE_TESTNET` is not true, AND
+ * `EXCHANGE_BASE_URL` does not point at a testnet, demo or loopback host. Closes also need the key `P3_KEY_P3_4`: explicitly enabled without a key is a
  * ConfigError; enabled by default without a key disables closes (logged at start).
  * @throws ConfigError naming the variable
  */

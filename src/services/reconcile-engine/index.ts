@@ -38,6 +38,7 @@ export async function createReconcileEngineService(env: Env): Promise<ReconcileE
     registry,
     metricsPort: cfg.metricsPort,
     redis: ctx.redis,
+    instanceId: ctx.instanceId,
     engine,
     config: cfg,
     async start() {
