@@ -41,6 +41,12 @@ export interface CcxtGatewayConfig {
   timeoutMs: number;
   /** Align the signing clock on the exchange's `/fapi/v1/time` (first call, then every 5 min). */
   syncTime: boolean;
+  /**
+   * ccxt's client-side request throttle (`enableRateLimit`), which spaces calls by the exchange's
+   * documented weight limits (~50 ms per call for Binance USDⓈ-M): on by default for `binanceusdm` to stay
+   * clear of 429/418 bans; off by default for `paper` (a loopback simulator), where it only adds latency.
+   */
+  clientRateLimit?: boolean;
   /** How long a "one-way mode" answer of `/fapi/v1/positionSide/dual` is trusted, ms. */
   hedgeCheckTtlMs?: number;
   /** How long exchangeInfo (lot steps) is cached, ms. */
@@ -214,7 +220,7 @@ function buildClient(cfg: CcxtGatewayConfig, test: CcxtGatewayTestOptions): P3Bi
     apiKey: cfg.apiKey,
     secret: cfg.apiSecret,
     timeout: cfg.timeoutMs,
-    enableRateLimit: true,
+    enableRateLimit: cfg.clientRateLimit ?? cfg.exchange === 'binanceusdm',
     options: {
       fetchCurrencies: false,
       recvWindow: cfg.recvWindowMs,

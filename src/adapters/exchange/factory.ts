@@ -10,6 +10,7 @@
  * | `EXCHANGE_RECV_WINDOW_MS` | `5000` | `recvWindow` of signed requests (1..60000) |
  * | `EXCHANGE_TIMEOUT_MS` | `10000` | HTTP timeout per request; a timed-out order is `OutcomeUnknown` |
  * | `EXCHANGE_SYNC_TIME` | `true` | sign with the exchange's clock (`/fapi/v1/time`, refreshed every 5 min) |
+ * | `EXCHANGE_CLIENT_RATE_LIMIT` | `true` for binanceusdm, `false` for paper | ccxt's client-side throttle (`enableRateLimit`) |
  */
 import { z } from 'zod';
 import { ConfigError, envz, parseEnv, type Env } from '../../config/env.js';
@@ -29,6 +30,17 @@ const SHAPE = {
   EXCHANGE_RECV_WINDOW_MS: envz.int(5000, 1, 60000),
   EXCHANGE_TIMEOUT_MS: envz.int(10000, 100, 600000),
   EXCHANGE_SYNC_TIME: envz.bool(true),
+  EXCHANGE_CLIENT_RATE_LIMIT: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const l = v.toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(l)) return true;
+      if (['false', '0', 'no', 'off'].includes(l)) return false;
+      ctx.addIssue({ code: 'custom', message: 'must be true or false' });
+      return z.NEVER;
+    }),
 };
 
 /**
@@ -49,6 +61,7 @@ export function parseExchangeConfig(env: Env): ExchangeConfig {
     recvWindowMs: e.EXCHANGE_RECV_WINDOW_MS,
     timeoutMs: e.EXCHANGE_TIMEOUT_MS,
     syncTime: e.EXCHANGE_SYNC_TIME,
+    clientRateLimit: e.EXCHANGE_CLIENT_RATE_LIMIT ?? e.EXCHANGE === 'binanceusdm',
   };
 }
 
