@@ -3,12 +3,8 @@
  * never one holding other data), else a private `redis-server` from PATH on a free port in a temporary
  * folder, stopped and removed on exit.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { RedisServerMissing, redisAnswers, startRedisServer } from '../lib/redis-server.js';
 
 /** Marker key that says a database belongs to the demo (so a later demo may reuse and flush it). */
 export const DEMO_MARKER_KEY = 'quantum:demo:owner';
@@ -26,20 +22,6 @@ export interface DemoRedis {
   close(): Promise<void>;
   /** Synchronous best-effort kill for process exit handlers. */
   killSync(): void;
-}
-
-async function answers(url: string): Promise<boolean> {
-  const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1500 });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    await c.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    c.disconnect();
-  }
 }
 
 function withDb(url: string, db: number): string {
@@ -75,17 +57,6 @@ async function pickDatabase(url: string): Promise<{ db: number; reused: boolean 
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
 /**
  * Finds or starts the demo's Redis.
  * @param redisUrl `REDIS_URL` (default `redis://127.0.0.1:6379`)
@@ -93,7 +64,7 @@ async function freePort(): Promise<number> {
  */
 export async function acquireDemoRedis(redisUrl: string | undefined): Promise<DemoRedis> {
   const base = redisUrl ?? 'redis://127.0.0.1:6379';
-  if (await answers(base)) {
+  if (await redisAnswers(base)) {
     const { db, reused } = await pickDatabase(base);
     const url = withDb(base, db);
     return {
@@ -103,52 +74,20 @@ export async function acquireDemoRedis(redisUrl: string | undefined): Promise<De
       killSync: () => undefined,
     };
   }
-  const dir = mkdtempSync(join(tmpdir(), 'p3-demo-redis-'));
-  const port = await freePort();
-  let child: ChildProcess;
   try {
-    child = await new Promise<ChildProcess>((resolve, reject) => {
-      const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-      p.once('error', reject);
-      p.once('spawn', () => resolve(p));
-    });
-  } catch {
-    rmSync(dir, { recursive: true, force: true });
-    throw new NoRedisError(
-      `no Redis answers at ${base} and redis-server is not on PATH. Install it (Debian/Ubuntu: apt-get install -y redis-server) or point REDIS_URL at a Redis.`,
-    );
-  }
-  const url = `redis://127.0.0.1:${port}/0`;
-  const deadline = Date.now() + 10_000;
-  while (!(await answers(url))) {
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-      throw new NoRedisError(`redis-server did not start on port ${port}`);
+    const srv = await startRedisServer('p3-demo-redis-');
+    return {
+      url: `${srv.url}/0`,
+      description: `private redis-server on port ${srv.port} in ${srv.dir} (no Redis answered at ${base}; stopped and removed on exit)`,
+      close: srv.stop,
+      killSync: srv.killSync,
+    };
+  } catch (err) {
+    if (err instanceof RedisServerMissing) {
+      throw new NoRedisError(
+        `no Redis answers at ${base} and redis-server is not on PATH. Install it (Debian/Ubuntu: apt-get install -y redis-server) or point REDIS_URL at a Redis.`,
+      );
     }
-    await new Promise((r) => setTimeout(r, 50));
+    throw new NoRedisError(`no Redis answers at ${base} and a private redis-server did not start: ${(err as Error).message}`);
   }
-  let closed = false;
-  const killSync = () => {
-    if (closed) return;
-    closed = true;
-    if (child.exitCode === null) child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  };
-  return {
-    url,
-    description: `private redis-server on port ${port} in ${dir} (no Redis answered at ${base}; stopped and removed on exit)`,
-    close: async () => {
-      if (closed) return;
-      if (child.exitCode === null) {
-        await new Promise<void>((resolve) => {
-          child.once('exit', () => resolve());
-          child.kill('SIGTERM');
-          setTimeout(() => child.kill('SIGKILL'), 2000).unref();
-        });
-      }
-      killSync();
-    },
-    killSync,
-  };
 }

@@ -1,0 +1,120 @@
+/**
+ * A private `redis-server` process (from PATH) on a free loopback port, in a temporary folder, without
+ * persistence. Used by the demo (when no Redis answers at `REDIS_URL`), the benchmarks and the tests, so
+ * none of them touches the machine's Redis on 6379.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** Thrown when `redis-server` is not on PATH (spawn failed). */
+export class RedisServerMissing extends Error {}
+
+/** Returns a TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+/** True when a Redis at `url` answers PING within `timeoutMs` (one attempt, no retries). */
+export async function redisAnswers(url: string, timeoutMs = 1500): Promise<boolean> {
+  const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    await c.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
+  }
+}
+
+/** A private redis-server. */
+export interface RedisServer {
+  /** `redis://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** Its data folder (removed by `stop`). */
+  dir: string;
+  /** pid of the current process (0 while killed). */
+  pid(): number;
+  /** Kills the process (SIGKILL: as a crash); the folder stays so `start()` can bring it back on the same port. */
+  kill(): Promise<void>;
+  /** Starts it again (empty: there is no persistence) on the same port; waits until it answers. */
+  start(): Promise<void>;
+  /** Kills it and removes its folder. Never throws. */
+  stop(): Promise<void>;
+  /** Synchronous best-effort kill and folder removal, for process `exit` handlers. */
+  killSync(): void;
+}
+
+/**
+ * Starts a private redis-server and waits until it answers.
+ * @param prefix name prefix of the temporary folder (e.g. `p3-demo-redis-`)
+ * @throws RedisServerMissing when redis-server is not on PATH; Error when it does not answer within 10 s
+ */
+export async function startRedisServer(prefix = 'p3-redis-'): Promise<RedisServer> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let proc: ChildProcess | null = null;
+
+  const start = async () => {
+    const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    proc = p;
+    const spawnError = new Promise<Error>((resolve) => p.once('error', resolve));
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const err = await Promise.race([spawnError, new Promise<null>((r) => setTimeout(() => r(null), 50))]);
+      if (err) throw new RedisServerMissing(`cannot start redis-server (${err.message})`);
+      if (await redisAnswers(url)) return;
+      if (Date.now() > deadline || p.exitCode !== null) throw new Error(`redis-server did not answer on port ${port}`);
+    }
+  };
+  const kill = async () => {
+    const p = proc;
+    proc = null;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+  };
+  const killSync = () => {
+    const p = proc;
+    proc = null;
+    if (p && p.exitCode === null) p.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await start();
+  } catch (err) {
+    killSync();
+    throw err;
+  }
+  return {
+    url,
+    port,
+    dir,
+    pid: () => (proc as ChildProcess | null)?.pid ?? 0,
+    kill,
+    start,
+    stop: async () => {
+      await kill().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+    killSync,
+  };
+}
