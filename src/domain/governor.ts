@@ -17,6 +17,7 @@ import type { Plan } from './plan.js';
 import type { SnapshotRead } from './position.js';
 import { checkPlanAndSnapshot, deny, isReduceOnly, resolvePlanQty, type PermitOutcome } from './permits.js';
 
+/** Trading states, least to most restrictive: ACTIVE (all plans), REDUCING (reduce-only plans only), HALTED (none). */
 export const TRADING_STATES = ['ACTIVE', 'REDUCING', 'HALTED'] as const;
 /** Trading state of the system or of one symbol. */
 export type TradingState = (typeof TRADING_STATES)[number];

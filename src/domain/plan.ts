@@ -9,7 +9,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { parseDecimal } from './decimal.js';
 
+/** Plan actions: the exits of a strategy (a fraction of the current position) and the engine's RECONCILE_CLOSE. */
 export const PLAN_ACTIONS = ['FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25', 'RECONCILE_CLOSE'] as const;
+/** One of {@link PLAN_ACTIONS}. */
 export type PlanAction = (typeof PLAN_ACTIONS)[number];
 
 /** Fraction of the current position each exit action closes (exact decimal strings). */
@@ -51,6 +53,7 @@ export const PlanSchema = z.object({
   ts_ms: z.number().int().nonnegative(),
   drift_sig: z.string().max(128).optional(),
 });
+/** A validated plan (output of {@link PlanSchema}). */
 export type Plan = z.infer<typeof PlanSchema>;
 /** Input shape of a plan before defaults are applied. */
 export type PlanInput = z.input<typeof PlanSchema>;

@@ -4,6 +4,7 @@
  */
 import { parseDecimal, type Decimal } from './decimal.js';
 
+/** Statuses of an apply result (seed 002's result idempotency statuses, plus REJECTED_INVALID and FAILED). */
 export const RESULT_STATUSES = [
   'EXECUTED',
   'SKIPPED',
@@ -13,6 +14,7 @@ export const RESULT_STATUSES = [
   'RETRYABLE_RATE_LIMIT',
   'FAILED',
 ] as const;
+/** One of {@link RESULT_STATUSES}. */
 export type ResultStatus = (typeof RESULT_STATUSES)[number];
 
 /** Fields of one result entry (all strings in Redis). */

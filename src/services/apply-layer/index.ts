@@ -30,8 +30,9 @@ import { createCloseHandler } from './close-handler.js';
 /** Longest the exchange warm-up may delay start, ms. */
 const WARM_UP_MAX_MS = 5000;
 
-/** Consumer group names. */
+/** Consumer group of the plan stream (`quantum:stream:apply.plan`). */
 export const APPLY_GROUP = 'apply';
+/** Consumer group of the RECONCILE_CLOSE stream (`quantum:stream:reconcile.close`). */
 export const APPLY_CLOSE_GROUP = 'apply-close';
 
 /** Optional injections (tests): a gateway instead of the factory's, and test seams. */
