@@ -82,7 +82,7 @@ async function runScenario(def: ScenarioDef, ctx: InjectContext, watcher: DemoWa
   for (const [i, phase] of def.phases.entries()) {
     const name = def.phases.length > 1 ? `${def.name} ${i + 1}/${def.phases.length}` : def.name;
     const t0 = Date.now();
-    const obs = watcher.beginPhase(name, def.symbol, t0);
+    const obs = await watcher.beginPhase(name, def.symbol, t0);
     watcher.entry(def.symbol, 'INJECTED', phase.label, t0);
     await phase.inject(ctx, def.symbol);
     let healedAt: number | null = null;
@@ -163,7 +163,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       signal: abort.signal,
       onPermits: (p) => {
         const show = (v: { decision: string; reason: string } | null) => (v ? `${v.decision}${v.decision === 'DENY' ? `(${v.reason})` : ''}` : 'none');
-        watcher.entry(p.symbol, 'PERMITS', `plan ${p.planId}: governor=${show(p.governor)} p33=${show(p.p33)}`);
+        watcher.permits(p.symbol, p.planId, `governor=${show(p.governor)} p33=${show(p.p33)}`);
       },
     });
     const paperUrl = paper.url;

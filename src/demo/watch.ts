@@ -28,11 +28,28 @@ export class DemoWatcher {
     private readonly emit: (e: TimelineEntry) => void,
   ) {}
 
-  /** Starts a new phase for `symbol` at `t0` (epoch ms); later entries are timed from it. */
-  beginPhase(scenario: string, symbol: string, t0: number): PhaseObservations {
+  private readonly lastPermits = new Map<string, string>();
+
+  /**
+   * Starts a new phase for `symbol` at `t0` (epoch ms); later entries are timed from it. The symbol's
+   * current reconcile status is taken as known, so only changes after the injection are reported.
+   */
+  async beginPhase(scenario: string, symbol: string, t0: number): Promise<PhaseObservations> {
+    const s = await this.redis.hmget(keys.reconcileState(symbol), 'status', 'reason').catch(() => [null, null]);
+    if (s[0]) this.lastStatus.set(symbol, `${s[0]}|${s[1]}`);
     const obs: PhaseObservations = { t0, holdSetAt: null, holdClearedAt: null, repairAt: null, closes: [] };
     this.phases.set(symbol, { scenario, obs });
     return obs;
+  }
+
+  /**
+   * Reports both permits of a strategy plan, only when the pair of decisions differs from the previous
+   * plan of the symbol (DENY(reconcile_hold_active) → ALLOW → DENY(nothing_to_close)), not every plan.
+   */
+  permits(symbol: string, planId: string, pair: string): void {
+    if (this.lastPermits.get(symbol) === pair) return;
+    this.lastPermits.set(symbol, pair);
+    this.entry(symbol, 'PERMITS', `plan ${planId}: ${pair}`);
   }
 
   /** Emits an entry for `symbol` if it belongs to a running scenario. */

@@ -119,6 +119,10 @@ export interface P33Input {
   freshnessSec: number;
   /** Symbols served (`P3_ALLOWLIST`); empty = any symbol. */
   allowlist: readonly string[];
+  /** Orders of the symbol sent and not yet recorded (`HLEN quantum:apply:inflight:<SYM>`); 0 when unknown. */
+  inFlight?: number;
+  /** Newest EXECUTED fill of the symbol in `quantum:stream:apply.result` (its `ts_ms`), null when none. */
+  newestFillTsMs?: number | null;
 }
 
 /** Builds a DENY outcome. */
@@ -159,6 +163,13 @@ export function decideP33(i: P33Input): PermitOutcome {
   if (i.holdActive) return deny('reconcile_hold_active');
   const snap = checkPlanAndSnapshot(plan, i.snapshot, i.nowMs, i.freshnessSec, i.allowlist);
   if ('decision' in snap) return snap;
+  // The quantity is sized from the snapshot: never from one the position has moved away from since
+  // (an order in flight, or a fill newer than the snapshot). The same rule as the reconcile engine's
+  // "never act on a snapshot older than the newest fill" (DESIGN §5.7; NautilusTrader's fixed bug).
+  if ((i.inFlight ?? 0) > 0) return deny('order_in_flight', { in_flight: i.inFlight });
+  if (i.newestFillTsMs != null && snap.snapshot.tsMs <= i.newestFillTsMs) {
+    return deny('snapshot_older_than_fill', { snapshot_ts_ms: snap.snapshot.tsMs, fill_ts_ms: i.newestFillTsMs });
+  }
   if (i.ledger.kind === 'invalid') return deny('invalid_ledger', { error: i.ledger.error });
   if (i.ledger.kind === 'missing') return deny('missing_ledger');
   const exchangeAmt = snap.snapshot.amount;
@@ -191,6 +202,8 @@ export const P33_DENY_REASONS = [
   'missing_exchange',
   'invalid_exchange',
   'stale_exchange',
+  'order_in_flight',
+  'snapshot_older_than_fill',
   'invalid_ledger',
   'missing_ledger',
   'reconcile_required_qty_mismatch',

@@ -56,7 +56,8 @@ describe('decideP33', () => {
     allowlist: [],
     ...over,
   });
-  it('ALLOW with the resolved qty', () => {
+  it('ALLOW with the resolved qty (a fill older than the snapshot does not matter)', () => {
+    expect(decideP33(base({ newestFillTsMs: NOW - 5000, inFlight: 0 })).decision).toBe('ALLOW');
     const o = decideP33(base());
     expect([o.decision, o.reason, o.qty && fmt(o.qty), o.side]).toEqual(['ALLOW', 'ok', '0.034', 'SELL']);
   });
@@ -72,6 +73,9 @@ describe('decideP33', () => {
     ['unsupported_decision', { plan: plan({ decision: 'RECONCILE_CLOSE' }) }],
     ['symbol_not_allowed', { allowlist: ['ETHUSDT'] }],
     ['reconcile_hold_active', { holdActive: true }],
+    // sized from a snapshot the position moved away from: an order in flight, a fill newer than the snapshot
+    ['order_in_flight', { inFlight: 1 }],
+    ['snapshot_older_than_fill', { newestFillTsMs: NOW - 500 }],
     ['missing_exchange', { snapshot: readSnapshot({}) }],
     ['invalid_exchange', { snapshot: readSnapshot({ position_amt: 'abc', ts_ms: String(NOW) }) }],
     ['stale_exchange', { snapshot: readSnapshot({ position_amt: '0.046', ts_ms: String(NOW - 10_001) }) }],

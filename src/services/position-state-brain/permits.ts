@@ -18,7 +18,7 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { StreamConsumer, type StreamEntry } from '../../adapters/redis/consumer.js';
+import { StreamConsumer, fieldsToObject, type StreamEntry } from '../../adapters/redis/consumer.js';
 import { fetchLedger } from '../../adapters/redis/ledger.js';
 import { STREAMS, keys } from '../../adapters/redis/keys.js';
 import type { Env } from '../../config/env.js';
@@ -26,6 +26,7 @@ import { fmt } from '../../domain/decimal.js';
 import { decideP33, fmtQtyForLog, permitFields, P33_DENY_REASONS } from '../../domain/permits.js';
 import { envKeyLookup } from '../../domain/plan.js';
 import { readSnapshot } from '../../domain/position.js';
+import { fillsForSymbol, newestFillTs } from '../../domain/reconcile-evidence.js';
 import { toleranceFor } from '../../domain/tolerance.js';
 import { planFromEntry, PLAN_POISON_REASONS } from '../../plans/entry.js';
 import { writePermitOnce } from '../../plans/permit-store.js';
@@ -39,6 +40,9 @@ export interface PermitConsumerContext {
   /** Consumer name within the group (`P3_INSTANCE_ID`, else host-pid). */
   instanceId: string;
 }
+
+/** How many recent apply results are read to find the symbol's newest fill (the reconcile engine reads 50, as the seeds). */
+const RECENT_RESULTS = 50;
 
 /** See the module comment. */
 export class PermitConsumer {
@@ -117,12 +121,21 @@ export class PermitConsumer {
       return;
     }
     logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id }, `${sym}: Evaluating plan ${plan.plan_id} from stream msg ${entry.id}`);
-    const res = await redis.multi().exists(keys.hold(sym)).hgetall(keys.snapshot(sym)).exec();
+    const res = await redis
+      .multi()
+      .exists(keys.hold(sym))
+      .hgetall(keys.snapshot(sym))
+      .hlen(keys.applyInflight(sym))
+      .xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', RECENT_RESULTS)
+      .exec();
     if (!res) throw new Error('P3.3 read aborted');
     const err = res.find(([e]) => e)?.[0];
     if (err) throw err;
     const holdActive = Number(res[0]?.[1]) === 1;
     const snapshot = readSnapshot(res[1]?.[1] as Record<string, string>);
+    const inFlight = Number(res[2]?.[1] ?? 0);
+    const recent = ((res[3]?.[1] ?? []) as Array<[string, string[]]>).map(([id, raw]) => ({ id, fields: fieldsToObject(raw) }));
+    const newestFillTsMs = newestFillTs(fillsForSymbol(recent, sym));
     const ledger = await fetchLedger(redis, sym);
     const step = snapshot.kind === 'ok' ? snapshot.snapshot.stepSize : null;
     const tolerance = toleranceFor(this.config.tolerance, sym, step);
@@ -136,6 +149,8 @@ export class PermitConsumer {
       tolerance,
       freshnessSec: this.config.exchangeFreshnessSec,
       allowlist: this.config.allowlist,
+      inFlight,
+      newestFillTsMs,
     });
     const written = await writePermitOnce(redis, 'p33', permitFields(plan, outcome, nowMs, { entry_id: entry.id }), this.config.permitTtlSec);
     if (!written) {
