@@ -82,10 +82,14 @@ export class StreamConsumer {
     this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, ...opts };
   }
 
-  /** Creates the group (MKSTREAM) if missing. */
-  async ensureGroup(): Promise<void> {
+  /**
+   * Creates the group (MKSTREAM) if missing, at `startId` (default: the configured one). After the group
+   * vanished (NOGROUP: Redis restarted without persistence, or the group was destroyed) the loop recreates
+   * it at `0`: every entry in the stream then was added after the loss and is new to this group.
+   */
+  async ensureGroup(startId = this.opts.startId): Promise<void> {
     try {
-      await this.opts.redis.xgroup('CREATE', this.opts.stream, this.opts.group, this.opts.startId, 'MKSTREAM');
+      await this.opts.redis.xgroup('CREATE', this.opts.stream, this.opts.group, startId, 'MKSTREAM');
     } catch (err) {
       if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
     }
@@ -111,11 +115,13 @@ export class StreamConsumer {
     const { logger } = this.opts;
     let backoff = 100;
     let groupReady = false;
+    let lostGroup = false;
     while (!this.abort.signal.aborted) {
       try {
         if (!groupReady) {
-          await this.ensureGroup();
+          await this.ensureGroup(lostGroup ? '0' : this.opts.startId);
           groupReady = true;
+          lostGroup = false;
         }
         // 1. our own pending entries (restart with the same name, or handler errors)
         const own = await this.read('0', false);
@@ -137,7 +143,10 @@ export class StreamConsumer {
         if (this.abort.signal.aborted) break;
         this.healthy = false;
         const msg = (err as Error).message ?? String(err);
-        if (msg.includes('NOGROUP')) groupReady = false;
+        if (msg.includes('NOGROUP')) {
+          groupReady = false;
+          lostGroup = true;
+        }
         logger.warn({ err: msg, stream: this.opts.stream }, 'stream consumer error; backing off');
         await sleep(backoff, this.abort.signal);
         backoff = Math.min(backoff * 2, 2000);

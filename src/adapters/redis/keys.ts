@@ -15,6 +15,12 @@ export const STREAMS = {
   governorEvents: 'quantum:stream:governor.events',
 } as const;
 
+/** Consumer groups other services rely on (the reconcile engine creates the apply layer's close group before publishing). */
+export const GROUPS = {
+  /** The apply layer's consumer group on `quantum:stream:reconcile.close`. */
+  applyClose: 'apply-close',
+} as const;
+
 /** Dead-letter stream of a stream: `<stream>.dlq`. */
 export const dlq = (stream: string): string => `${stream}.dlq`;
 

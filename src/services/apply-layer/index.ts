@@ -13,7 +13,7 @@
  */
 import type { Env } from '../../config/env.js';
 import { envKeyLookup } from '../../domain/plan.js';
-import { STREAMS } from '../../adapters/redis/keys.js';
+import { GROUPS, STREAMS } from '../../adapters/redis/keys.js';
 import { StreamConsumer } from '../../adapters/redis/consumer.js';
 import { createExchangeGateway, parseExchangeConfig } from '../../adapters/exchange/factory.js';
 import { withSharedBackoff } from '../../adapters/exchange/backoff.js';
@@ -33,7 +33,7 @@ const WARM_UP_MAX_MS = 5000;
 /** Consumer group of the plan stream (`quantum:stream:apply.plan`). */
 export const APPLY_GROUP = 'apply';
 /** Consumer group of the RECONCILE_CLOSE stream (`quantum:stream:reconcile.close`). */
-export const APPLY_CLOSE_GROUP = 'apply-close';
+export const APPLY_CLOSE_GROUP = GROUPS.applyClose;
 
 /** Optional injections (tests): a gateway instead of the factory's, and test seams. */
 export interface ApplyLayerOptions {

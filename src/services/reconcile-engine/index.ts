@@ -7,6 +7,7 @@
  * `src/domain/reconcile.ts` (+ `reconcile-evidence.ts`, `reconcile-close.ts`).
  */
 import type { Redis } from 'ioredis';
+import { GROUPS, STREAMS } from '../../adapters/redis/keys.js';
 import type { Registry } from 'prom-client';
 import type { Env } from '../../config/env.js';
 import { createServiceContext } from '../context.js';
@@ -58,6 +59,13 @@ export async function createReconcileEngineService(env: Env): Promise<ReconcileE
         },
         `P3.4 reconcile engine starting (close ${cfg.decision.closeEnabled ? 'enabled' : 'disabled'}: ${cfg.closeEnabledWhy})`,
       );
+      // The apply layer's close group must exist before the first close is published, or a close
+      // published before the apply layer's first start would never be delivered (its group starts at $).
+      if (cfg.decision.closeEnabled) {
+        await ctx.redis.xgroup('CREATE', STREAMS.reconcileClose, GROUPS.applyClose, '$', 'MKSTREAM').catch((err: Error) => {
+          if (!err.message.includes('BUSYGROUP')) ctx.logger.warn({ err: err.message }, 'could not create the apply layer close group yet');
+        });
+      }
       engine.start();
     },
     async stop() {
