@@ -17,6 +17,7 @@
 import { Decimal, fmt, roundDownToStep, signOf } from './decimal.js';
 import { ACTION_FRACTION, isReduceOnlyFlag, type Plan } from './plan.js';
 import type { LedgerRead, SnapshotRead } from './position.js';
+import { SNAPSHOT_FUTURE_SKEW_MS } from './position.js';
 import { compareAmounts } from './tolerance.js';
 
 /** Permit decision. */
@@ -131,7 +132,8 @@ export function deny(reason: string, context: Record<string, unknown> = {}, qty:
 }
 
 /**
- * Checks shared by both permits: decision type, allowlist, snapshot present/valid/fresh.
+ * Checks shared by both permits: decision type, allowlist, snapshot present/valid/fresh (and not dated
+ * more than `SNAPSHOT_FUTURE_SKEW_MS` ahead of `nowMs`).
  * @returns a DENY outcome, or the fresh snapshot
  */
 export function checkPlanAndSnapshot(
@@ -147,6 +149,7 @@ export function checkPlanAndSnapshot(
   if (snapshot.kind === 'invalid') return deny('invalid_exchange', { error: snapshot.error });
   const ageMs = nowMs - snapshot.snapshot.tsMs;
   if (ageMs > freshnessSec * 1000) return deny('stale_exchange', { age_ms: ageMs, freshness_sec: freshnessSec });
+  if (-ageMs > SNAPSHOT_FUTURE_SKEW_MS) return deny('invalid_exchange', { error: 'snapshot_from_future', ahead_ms: -ageMs });
   return { ok: true, snapshot: snapshot.snapshot };
 }
 

@@ -62,6 +62,13 @@ export interface Snapshot {
   stepSize: Decimal | null;
 }
 
+/**
+ * How far a snapshot's `ts_ms` may lie in the future of the reader's clock, ms. A snapshot dated later
+ * is invalid (`snapshot_from_future`): it would look fresh for too long and newer than every fill, so
+ * the "never act on a snapshot older than a fill" rule could not see it was stale. Hosts must be NTP-synced.
+ */
+export const SNAPSHOT_FUTURE_SKEW_MS = 2000;
+
 /** Result of reading a snapshot hash. */
 export type SnapshotRead = { kind: 'ok'; snapshot: Snapshot } | { kind: 'missing' } | { kind: 'invalid'; error: string };
 

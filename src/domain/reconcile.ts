@@ -28,6 +28,7 @@ import { Decimal, fmt, roundDownToStep, signOf } from './decimal.js';
 import type { LedgerRead, SnapshotRead } from './position.js';
 import type { Fill } from './result.js';
 import { compareAmounts, toleranceFor, type ToleranceSettings } from './tolerance.js';
+import { SNAPSHOT_FUTURE_SKEW_MS } from './position.js';
 import { activeInflight, driftSignature, newestFillTs, selectEvidence } from './reconcile-evidence.js';
 
 export type ReconcileStatus = 'OK' | 'DRIFT' | 'HOLD' | 'REPAIRED' | 'MANUAL_REQUIRED';
@@ -85,6 +86,11 @@ export interface ReconcileInput {
   fills: Fill[];
   /** `quantum:apply:inflight:<SYM>`: client order id → ts_ms. */
   inflight: Record<string, string>;
+  /**
+   * `quantum:apply:last_fill_ms:<SYM>`: the symbol's newest EXECUTED fill, epoch ms, kept by the apply layer
+   * however many results followed it (the last-50 `fills` can miss it); null when none.
+   */
+  lastFillTsMs?: number | null;
   hold: HoldView;
   config: ReconcileConfig;
   /** Epoch milliseconds. */
@@ -194,13 +200,20 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
   if (input.snapshot.kind === 'invalid') return holdOutcome('invalid_exchange', input.snapshot.error);
   if (!snap || exchangeAmt === null) return holdOutcome('invalid_exchange');
   if (nowMs - snap.tsMs > config.freshnessSec * 1000) return holdOutcome('stale_exchange', `snapshot age ${nowMs - snap.tsMs} ms`);
+  if (snap.tsMs > nowMs + SNAPSHOT_FUTURE_SKEW_MS) return holdOutcome('invalid_exchange', `snapshot_from_future: ts_ms ${snap.tsMs} is ${snap.tsMs - nowMs} ms ahead`);
   if (input.ledger.kind === 'invalid') return holdOutcome('invalid_ledger', input.ledger.error);
 
-  const newestFill = newestFillTs(input.fills);
-  const snapshotBehindFill = newestFill !== null && snap.tsMs <= newestFill;
+  const fromResults = newestFillTs(input.fills);
+  const lastFill = input.lastFillTsMs ?? null;
+  const newestFill = fromResults === null ? lastFill : lastFill === null ? fromResults : Math.max(fromResults, lastFill);
+  // The ledger's ts_epoch is the time of the newest write (a fill, a repair): a snapshot taken before it
+  // cannot say whether the ledger is right.
+  const ledgerTsMs = input.ledger.kind === 'ok' && input.ledger.ledger.tsEpoch !== null ? Math.floor(input.ledger.ledger.tsEpoch * 1000) : null;
+  const behindMs = Math.max(newestFill ?? -1, ledgerTsMs ?? -1);
+  const snapshotBehindFill = behindMs >= 0 && snap.tsMs <= behindMs;
   const inflight = activeInflight(input.inflight, nowMs, config.evidenceWindowSec * 1000);
   const waitReason = (): ReconcileOutcome | null => {
-    if (snapshotBehindFill) return plain('DRIFT', 'snapshot_older_than_fill', { kind: 'keep' }, { detail: `snapshot ts_ms ${snap.tsMs} <= fill ts_ms ${newestFill}` });
+    if (snapshotBehindFill) return plain('DRIFT', 'snapshot_older_than_fill', { kind: 'keep' }, { detail: `snapshot ts_ms ${snap.tsMs} <= newest fill/ledger write ${behindMs}` });
     if (inflight.length > 0) return plain('DRIFT', 'in_flight', { kind: 'keep' }, { detail: `in flight: ${inflight.join(',')}` });
     return null;
   };

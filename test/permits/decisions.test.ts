@@ -76,6 +76,7 @@ describe('decideP33', () => {
     // sized from a snapshot the position moved away from: an order in flight, a fill newer than the snapshot
     ['order_in_flight', { inFlight: 1 }],
     ['snapshot_older_than_fill', { newestFillTsMs: NOW - 500 }],
+    ['invalid_exchange', { snapshot: snap('0.046', { ts_ms: String(NOW + 3000) }) }], // dated in the future
     ['missing_exchange', { snapshot: readSnapshot({}) }],
     ['invalid_exchange', { snapshot: readSnapshot({ position_amt: 'abc', ts_ms: String(NOW) }) }],
     ['stale_exchange', { snapshot: readSnapshot({ position_amt: '0.046', ts_ms: String(NOW - 10_001) }) }],

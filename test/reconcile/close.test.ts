@@ -152,10 +152,13 @@ describe('RECONCILE_CLOSE publication', () => {
     await writeSnapshot(redis, 'SOLUSDT', '-0.046', 'LONG');
     await writeSnapshot(redis, 'XRPUSDT', '0.046', 'LONG');
     await redis.setex(keys.hold('XRPUSDT'), 300, '1');
-    await writeSnapshot(redis, 'BNBUSDT', '0.046', 'LONG', Date.now() - 1000);
-    await addResult(redis, { plan_id: 'p', symbol: 'BNBUSDT', side: 'BUY', qty: '0.01', filled_qty: '0.01', order_id: '9', ts_ms: String(Date.now()) });
+    // (snapshot 6 s old, fill 5 s old: outside the 3 s grace, so only the older-than-fill rule holds it back)
+    await writeSnapshot(redis, 'BNBUSDT', '0.046', 'LONG', Date.now() - 6000);
+    await addResult(redis, { plan_id: 'p', symbol: 'BNBUSDT', side: 'BUY', qty: '0.01', filled_qty: '0.01', order_id: '9', ts_ms: String(Date.now() - 5000) });
     for (let i = 0; i < 3; i++) await s.engine.pass(syms);
     expect(await closes()).toHaveLength(0);
+    const reasons = Object.fromEntries(await Promise.all(syms.map(async (x) => [x, await redis.hget(keys.reconcileState(x), 'reason')] as const)));
+    expect(reasons).toMatchObject({ BTCUSDT: 'missing_exchange', ETHUSDT: 'stale_exchange', SOLUSDT: 'invalid_exchange', BNBUSDT: 'snapshot_older_than_fill' });
     expect((await redis.hgetall(keys.reconcileState('XRPUSDT'))).manual_required).toBe('1');
 
     await redis.flushall();

@@ -43,6 +43,7 @@ interface Case {
   legacy004?: RawHash;
   fills?: Fill[];
   inflight?: Record<string, string>;
+  lastFillTsMs?: number | null;
   hold?: { exists: boolean; reason: string | null; sig: string | null };
   cfg?: Partial<ReconcileConfig>;
   expect: { status: string; reason: string; hold: 'set' | 'clear' | 'keep'; ledger?: string | null; close?: string | null; manual?: boolean };
@@ -55,6 +56,7 @@ function input(c: Case): ReconcileInput {
     ledger: readLedger(c.ledger, c.legacy004 ?? {}),
     fills: c.fills ?? [],
     inflight: c.inflight ?? {},
+    lastFillTsMs: c.lastFillTsMs ?? null,
     hold: c.hold ?? { exists: false, reason: null, sig: null },
     config: { ...CFG, ...c.cfg },
     nowMs: NOW,
@@ -71,6 +73,8 @@ const CASES: Case[] = [
   { name: '§2 unparseable snapshot → HOLD invalid_exchange', snapshot: snap('abc'), ledger: led('0.007'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set' } },
   { name: '§2 negative amount with side LONG → invalid_exchange', snapshot: snap('-0.007', 'LONG'), ledger: led('0.007'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set' } },
   { name: '§2 non-zero amount with side FLAT → invalid_exchange', snapshot: snap('0.007', 'FLAT'), ledger: led('0'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set' } },
+  { name: '§2 snapshot dated in the future (beyond the skew) → invalid_exchange', snapshot: snap('0.007', 'LONG', -3_000), ledger: led('0.007'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set', close: null } },
+  { name: '§2 snapshot a little ahead (clock skew within 2 s) is fine', snapshot: snap('0.007', 'LONG', -1_000), ledger: led('0.007'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
   { name: '§2 snapshot without timestamp → invalid_exchange', snapshot: { position_amt: '0.007', side: 'LONG' }, ledger: led('0.007'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set' } },
   { name: '§2 unparseable ledger → HOLD invalid_ledger', snapshot: snap('0.007', 'LONG'), ledger: led('1,5'), expect: { status: 'HOLD', reason: 'invalid_ledger', hold: 'set', close: null } },
   { name: '§2 ledger_side alone (no amount) → invalid_ledger', snapshot: snap('0.007', 'LONG'), ledger: { ledger_side: 'LONG', version: '1' }, expect: { status: 'HOLD', reason: 'invalid_ledger', hold: 'set' } },
@@ -112,6 +116,8 @@ const CASES: Case[] = [
   { name: '5.6 unparseable in-flight record grants no grace', snapshot: snap('0.012'), ledger: led('0.007'), inflight: { 'p3-abc': 'soon' }, expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set' } },
   { name: '5.6 unexplained drift within grace of a fill → DRIFT', snapshot: snap('0.020', undefined, 100), ledger: led('0.007', undefined, 1), fills: [fill('0.005', 1_000)], expect: { status: 'DRIFT', reason: 'recent_fill', hold: 'keep' } },
   { name: '5.6 snapshot older than the newest fill → DRIFT, never act', snapshot: snap('0.007', undefined, 2_000), ledger: led('0.002'), fills: [fill('0.005', 1_000)], expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep', ledger: null, close: null } },
+  { name: '5.6 a fill beyond the last 50 results (last_fill_ms) still holds the snapshot back', snapshot: snap('0.01', undefined, 6_000), ledger: led('0.005'), lastFillTsMs: NOW - 5_000, expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep', ledger: null, close: null } },
+  { name: '5.6 drift on a snapshot older than the ledger\'s last write → DRIFT, never act', snapshot: snap('0.01', undefined, 6_000), ledger: led('0.005', undefined, 5), expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep', ledger: null, close: null } },
   { name: '5.6 snapshot as old as the fill → DRIFT', snapshot: snap('0.007', undefined, 1_000), ledger: led('0.002'), fills: [fill('0.005', 1_000)], expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep' } },
   // §5.7 heal
   { name: '5.7 our close filled, exchange flat, snapshot newer → ledger := 0, hold cleared', snapshot: snap('0', 'FLAT', 100), ledger: led('-0.002', 'SHORT'), fills: [fill('-0.007', 1_500, 'RECONCILE_CLOSE', 'reconclose:BTCUSDT:x:1')], hold: { exists: true, reason: 'side_mismatch', sig: 'x' }, expect: { status: 'REPAIRED', reason: 'healed_after_close', hold: 'clear', ledger: '0' } },

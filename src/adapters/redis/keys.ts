@@ -41,6 +41,8 @@ export const keys = {
   applyInflight: (sym: string) => `quantum:apply:inflight:${sym}`,
   /** Marker of the one RECONCILE_CLOSE order sent for a drift signature (apply layer, SET NX in applyBegin-7). */
   closeSent: (sym: string, driftSig: string) => `quantum:apply:close_sent:${sym}:${driftSig}`,
+  /** Epoch ms of the symbol's newest EXECUTED result (applyRecord-8.lua raises it; engine and brain read it). */
+  lastFill: (sym: string) => `quantum:apply:last_fill_ms:${sym}`,
   reconcileState: (sym: string) => `quantum:reconcile:state:${sym}`,
   hold: (sym: string) => `quantum:reconcile:hold:${sym}`,
   holdReason: (sym: string) => `quantum:reconcile:hold_reason:${sym}`,

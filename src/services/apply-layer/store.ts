@@ -2,7 +2,7 @@
  * Redis side of the apply layer: dedupe claim and takeover, in-flight record, permits, the one atomic
  * record step (result + in-flight end + dedupe `done` + ledger for an EXECUTE fill), hold lease renewal.
  * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-7`,
- * `applyRecord-7`, `holdRenew-3`).
+ * `applyRecord-8`, `holdRenew-3`).
  */
 import type { Redis } from 'ioredis';
 import { STREAMS, EVENTS_MAXLEN, keys } from '../../adapters/redis/keys.js';
@@ -145,7 +145,7 @@ export async function recordResult(
 ): Promise<RecordOutcome> {
   const sym = fields.symbol;
   const tsMs = Number(fields.ts_ms);
-  const keyList = [keys.applyDedupe(fields.plan_id), keys.applyInflight(sym), keys.applyPending(), STREAMS.applyResult, keys.ledger(sym), keys.legacyLedger004(sym), STREAMS.reconcileEvents];
+  const keyList = [keys.applyDedupe(fields.plan_id), keys.applyInflight(sym), keys.applyPending(), STREAMS.applyResult, keys.ledger(sym), keys.legacyLedger004(sym), STREAMS.reconcileEvents, keys.lastFill(sym)];
   const attempts = opts.attempts ?? 5;
   for (let i = 0; i < attempts; i++) {
     let args: Array<string | number>;

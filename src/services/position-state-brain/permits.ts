@@ -127,6 +127,7 @@ export class PermitConsumer {
       .hgetall(keys.snapshot(sym))
       .hlen(keys.applyInflight(sym))
       .xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', RECENT_RESULTS)
+      .get(keys.lastFill(sym))
       .exec();
     if (!res) throw new Error('P3.3 read aborted');
     const err = res.find(([e]) => e)?.[0];
@@ -135,7 +136,10 @@ export class PermitConsumer {
     const snapshot = readSnapshot(res[1]?.[1] as Record<string, string>);
     const inFlight = Number(res[2]?.[1] ?? 0);
     const recent = ((res[3]?.[1] ?? []) as Array<[string, string[]]>).map(([id, raw]) => ({ id, fields: fieldsToObject(raw) }));
-    const newestFillTsMs = newestFillTs(fillsForSymbol(recent, sym));
+    const lastFillRaw = res[4]?.[1] as string | null | undefined;
+    const lastFill = lastFillRaw && /^\d+$/.test(lastFillRaw) ? Number(lastFillRaw) : null;
+    const fromResults = newestFillTs(fillsForSymbol(recent, sym));
+    const newestFillTsMs = fromResults === null ? lastFill : lastFill === null ? fromResults : Math.max(fromResults, lastFill);
     const ledger = await fetchLedger(redis, sym);
     const step = snapshot.kind === 'ok' ? snapshot.snapshot.stepSize : null;
     const tolerance = toleranceFor(this.config.tolerance, sym, step);

@@ -34,6 +34,7 @@ import { Auth, Banned, HedgeModeRefused, RateLimited, Unavailable } from '../../
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
 import { callScript } from '../../adapters/redis/scripts.js';
 import { Decimal, fmt } from '../../domain/decimal.js';
+import { SNAPSHOT_FUTURE_SKEW_MS } from '../../domain/position.js';
 import type { ExchangeGateway } from '../../ports/exchange.js';
 import { sleep } from '../../lib/sleep.js';
 import type { SnapshotConfig } from './config.js';
@@ -42,8 +43,8 @@ import type { SnapshotConfig } from './config.js';
 export const SNAPSHOT_ERROR_KINDS = ['rate_limited', 'banned', 'unavailable', 'auth', 'hedge_mode', 'redis', 'other'] as const;
 export type SnapshotErrorKind = (typeof SNAPSHOT_ERROR_KINDS)[number];
 
-/** How far in the future a stored ts_ms may be before a publisher overwrites it anyway, ms. */
-const FUTURE_TOLERANCE_MS = 60_000;
+/** How far in the future a stored ts_ms may be before a publisher overwrites it anyway, ms (readers treat such a snapshot as invalid). */
+const FUTURE_TOLERANCE_MS = SNAPSHOT_FUTURE_SKEW_MS;
 /** How often the lot steps are re-read from exchangeInfo, ms. */
 const STEP_REFRESH_MS = 600_000;
 

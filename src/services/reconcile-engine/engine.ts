@@ -207,7 +207,7 @@ export class ReconcileEngine {
     const snapshot: SnapshotRead = r.snapshotError ? { kind: 'invalid', error: `unreadable:${r.snapshotError}` } : readSnapshot(r.snapshotRaw);
     const ledger: LedgerRead = r.ledgerError ? { kind: 'invalid', error: `unreadable:${r.ledgerError}` } : readLedger(r.ledgerRaw, r.legacyRaw);
     const hold: HoldView = r.holdError ? { exists: true, reason: null, sig: null } : { exists: r.hold !== null, reason: r.holdReason, sig: r.holdSig };
-    const outcome = decideReconcile({ symbol, snapshot, ledger, fills: fillsForSymbol(results, symbol), inflight: r.inflight, hold, config: this.cfg.decision, nowMs });
+    const outcome = decideReconcile({ symbol, snapshot, ledger, fills: fillsForSymbol(results, symbol), inflight: r.inflight, lastFillTsMs: r.lastFillTsMs, hold, config: this.cfg.decision, nowMs });
 
     const snapshotFp = r.snapshotError ? 'WRONGTYPE' : snapshotFingerprint(r.snapshotRaw);
     let ledgerFp = r.ledgerError ? 'WRONGTYPE' : ledgerFingerprint(r.ledgerRaw, r.legacyRaw);

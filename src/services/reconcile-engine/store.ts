@@ -27,6 +27,8 @@ export interface SymbolReads {
   ledgerError: string | null;
   /** Read error of the hold keys (treated as an operator hold: present, never touched), else null. */
   holdError: string | null;
+  /** `quantum:apply:last_fill_ms:<SYM>`: epoch ms of the newest EXECUTED fill (null when none/unreadable). */
+  lastFillTsMs: number | null;
 }
 
 /** A raw result entry of `quantum:stream:apply.result`. */
@@ -42,7 +44,7 @@ export interface PassReads {
   results: ResultEntry[];
 }
 
-const PER_SYMBOL = 8;
+const PER_SYMBOL = 9;
 
 /**
  * Reads every input of `symbols` and the result stream in one MULTI (one round trip, one consistent view).
@@ -58,7 +60,8 @@ export async function readPass(redis: Redis, symbols: string[]): Promise<PassRea
       .get(keys.holdReason(s))
       .get(keys.holdSig(s))
       .hgetall(keys.applyInflight(s))
-      .hget(keys.reconcileState(s), 'last_fix_ts_ms');
+      .hget(keys.reconcileState(s), 'last_fix_ts_ms')
+      .get(keys.lastFill(s));
   }
   m.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', EVIDENCE_LOOKBACK);
   const res = await m.exec();
@@ -82,6 +85,7 @@ export async function readPass(redis: Redis, symbols: string[]): Promise<PassRea
     const reason = soft<string | null>(b + 4, null);
     const sig = soft<string | null>(b + 5, null);
     const fix = soft<string | null>(b + 7, null).v;
+    const lastFill = soft<string | null>(b + 8, null).v;
     return {
       symbol,
       snapshotRaw: snap.v,
@@ -95,6 +99,7 @@ export async function readPass(redis: Redis, symbols: string[]): Promise<PassRea
       snapshotError: snap.err,
       ledgerError: led.err ?? leg.err,
       holdError: hold.err ?? reason.err ?? sig.err,
+      lastFillTsMs: lastFill !== null && /^\d+$/.test(lastFill) ? Number(lastFill) : null,
     };
   });
   const rawResults = val(symbols.length * PER_SYMBOL) as Array<[string, string[]]>;

@@ -70,7 +70,11 @@ if legacyAmt then
   migrated = true
 end
 
-redis.call('HSET', KEYS[1], 'ledger_amt', ARGV[2], 'ledger_side', ARGV[3], 'ts_epoch', ARGV[4],
+-- ts_epoch never goes backwards (fills newer than it are the reconcile engine's evidence)
+local tsEpoch = ARGV[4]
+local prevTs = tonumber(redis.call('HGET', KEYS[1], 'ts_epoch'))
+if prevTs and prevTs > (tonumber(tsEpoch) or 0) then tsEpoch = tostring(redis.call('HGET', KEYS[1], 'ts_epoch')) end
+redis.call('HSET', KEYS[1], 'ledger_amt', ARGV[2], 'ledger_side', ARGV[3], 'ts_epoch', tsEpoch,
   'source', ARGV[5], 'version', tostring(version))
 
 if migrated then

@@ -22,6 +22,9 @@
     KEYS[5] ledger hash        quantum:position:ledger:<SYM>
     KEYS[6] legacy ledger hash quantum:position:<SYM>
     KEYS[7] events stream      quantum:stream:reconcile.events
+    KEYS[8] last fill time     quantum:apply:last_fill_ms:<SYM>  (epoch ms of the symbol's newest EXECUTED
+                               result, only ever raised; read by the reconcile engine and the brain so a
+                               snapshot older than a fill is never acted on, however many results followed)
 
     ARGV[1] client order id ('' = no order was sent)
     ARGV[2] result: JSON object of string fields (XADD to KEYS[4], MAXLEN ~ 100000)
@@ -71,7 +74,12 @@ if ARGV[4] == '1' then
     redis.call('HDEL', KEYS[6], 'ledger_amount')
     migrated = true
   end
-  redis.call('HSET', KEYS[5], 'ledger_amt', ARGV[6], 'ledger_side', ARGV[7], 'ts_epoch', ARGV[8],
+  -- ts_epoch never goes backwards (two fills recorded out of order must not re-expose the older one as
+  -- evidence newer than the ledger)
+  local tsEpoch = ARGV[8]
+  local prevTs = tonumber(redis.call('HGET', KEYS[5], 'ts_epoch'))
+  if prevTs and prevTs > (tonumber(tsEpoch) or 0) then tsEpoch = tostring(redis.call('HGET', KEYS[5], 'ts_epoch')) end
+  redis.call('HSET', KEYS[5], 'ledger_amt', ARGV[6], 'ledger_side', ARGV[7], 'ts_epoch', tsEpoch,
     'source', 'apply', 'version', tostring(version))
   if migrated then
     redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[9], '*', 'event', 'LEDGER_MIGRATED', 'symbol', ARGV[10],
@@ -86,6 +94,13 @@ for k, v in pairs(t) do
   flat[#flat + 1] = tostring(v)
 end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*', unpack(flat))
+if t.status == 'EXECUTED' and t.executed == 'true' then
+  local fillTs = tonumber(t.ts_ms)
+  local last = tonumber(redis.call('GET', KEYS[8]))
+  if fillTs and (not last or fillTs > last) then
+    redis.call('SET', KEYS[8], tostring(fillTs), 'EX', 86400)
+  end
+end
 if ARGV[1] ~= '' then
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
