@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createRedis } from '../../src/adapters/redis/client.js';
-import { keys } from '../../src/adapters/redis/keys.js';
+import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { createReconcileEngineService, type ReconcileEngineService } from '../../src/services/reconcile-engine/index.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { SYM, addResult, engineEnv, events, metricValue, seed000, startEngine, writeSnapshot, type RunningEngine } from './helpers.js';
@@ -93,6 +93,26 @@ describe('seed 001 runbook', () => {
     await s.engine.pass([SYM]);
     expect(await redis.get(keys.hold(SYM))).toBeNull();
     expect((await state()).status).toBe('OK');
+  });
+
+  it('SETEX on top of an engine hold makes it an operator hold: no more closes, never cleared by the engine', async () => {
+    await redis.flushall();
+    await redis.hset(keys.ledger(SYM), { ledger_amt: '0.002', ledger_side: 'LONG', version: '1', ts_epoch: '1' });
+    await writeSnapshot(redis, SYM, '0.062', 'LONG');
+    const s = await passEngine({ P34_RECONCILE_CLOSE_ENABLED: 'true', P3_KEY_P3_4: 'k' });
+    await s.engine.pass([SYM]);
+    expect(await redis.get(keys.holdSig(SYM))).not.toBeNull(); // the engine's hold
+    expect(await redis.xlen(STREAMS.reconcileClose)).toBe(1);
+    await redis.setex(keys.hold(SYM), 300, '1'); // seed 001's runbook, to stop the automation
+    for (let i = 0; i < 3; i++) await s.engine.pass([SYM]);
+    expect(await redis.get(keys.holdSig(SYM))).toBeNull();
+    expect(await state()).toMatchObject({ status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold_owner: 'operator' });
+    // the drift ends (ledger fixed by hand): an operator hold stays until the operator lifts it
+    await redis.hset(keys.ledger(SYM), 'ledger_amt', '0.062');
+    await s.engine.pass([SYM]);
+    expect(await redis.get(keys.hold(SYM))).toBe('1');
+    expect(await state()).toMatchObject({ status: 'HOLD', reason: 'operator_hold' });
+    expect(await redis.xlen(STREAMS.reconcileClose)).toBe(1);
   });
 
   it('fix ledger with HSET ledger_amt (qty mismatch) clears the hold on the next pass', async () => {

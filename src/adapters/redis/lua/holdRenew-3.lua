@@ -13,12 +13,17 @@
   Output:
     1   renewed
     -1  no hold (nothing written)
-    -2  hold_sig differs (nothing written)
+    -2  hold_sig differs, or the hold was rewritten by an operator (its TTL no longer the one it shares
+        with hold_sig, see reconcileApply-8.lua): nothing written
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
 end
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then
+  return -2
+end
+local holdTtl = redis.call('PTTL', KEYS[1])
+if holdTtl < 0 or math.abs(holdTtl - redis.call('PTTL', KEYS[3])) > 1500 then
   return -2
 end
 local ttl = tonumber(ARGV[2])

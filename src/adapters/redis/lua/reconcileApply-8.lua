@@ -14,7 +14,11 @@
 
   An operator hold is a hold key without hold_sig: never set, renewed or cleared here. hold_reason /
   hold_sig left behind by a hold key deleted by hand (redis-cli DEL) are removed, so a later operator
-  hold is never mistaken for an engine hold.
+  hold is never mistaken for an engine hold. The engine (and the apply layer's lease renewal) always
+  give hold, hold_reason and hold_sig one TTL: a hold whose TTL differs from its hold_sig's by more than
+  1.5 s was rewritten by someone else (seed 001's `redis-cli SETEX quantum:reconcile:hold:<SYM> 300 1` on
+  top of an engine hold) and becomes an operator hold: its hold_sig and hold_reason are removed, so no
+  close is published for it and the engine never clears it.
 
   Input:
     KEYS[1] snapshot hash      quantum:position:snapshot:<SYM>
@@ -97,6 +101,15 @@ if not hold then
   if curSig or curReason then redis.call('DEL', KEYS[6], KEYS[7]) end
   curSig = false
   curReason = false
+end
+if hold and curSig and hold ~= 'WRONGTYPE' then
+  local holdTtl = redis.call('PTTL', KEYS[5])
+  local sigTtl = redis.call('PTTL', KEYS[7])
+  if holdTtl < 0 or math.abs(holdTtl - sigTtl) > 1500 then
+    redis.call('DEL', KEYS[6], KEYS[7])
+    curSig = false
+    curReason = false
+  end
 end
 local engineHold = hold and curSig
 local operatorHold = hold and not curSig
