@@ -1,7 +1,5 @@
 /** `p3 demo`: the main job (`npm start`). See src/demo/run.ts. */
 import type { Command } from 'commander';
-import { NoRedisError } from '../../demo/redis.js';
-import { runDemo } from '../../demo/run.js';
 
 /** Registers `p3 demo`. */
 export function registerDemoCommand(program: Command): void {
@@ -13,6 +11,9 @@ export function registerDemoCommand(program: Command): void {
     .option('--phase-timeout <sec>', 'seconds allowed for each scenario phase to heal', '60')
     .option('--plan-interval <ms>', 'strategy driver: one PARTIAL_75 plan per symbol every <ms>', '2000')
     .action(async (o: { json?: boolean; exit?: boolean; phaseTimeout: string; planInterval: string }) => {
+      // loaded here, not at the top: the demo pulls in the paper exchange, every service and ccxt
+      const { NoRedisError } = await import('../../demo/redis.js');
+      const { runDemo } = await import('../../demo/run.js');
       try {
         process.exitCode = await runDemo({
           json: Boolean(o.json),

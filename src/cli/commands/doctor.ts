@@ -30,7 +30,6 @@ import { envz, parseEnv, type Env } from '../../config/env.js';
 import { scanKeys } from '../../adapters/redis/client.js';
 import { keys, STREAMS } from '../../adapters/redis/keys.js';
 import { readLedger, readSnapshot } from '../../domain/position.js';
-import { createExchangeGateway, parseExchangeConfig } from '../../adapters/exchange/factory.js';
 import { livenessReport, readHeartbeats } from '../../services/heartbeat.js';
 import { readTradingStates } from '../../services/governor/trading-state.js';
 import { SERVICE_NAMES, resolveServiceNames, type ServiceName } from '../../services/registry.js';
@@ -108,13 +107,16 @@ async function serviceConfigParsers(service: ServiceName): Promise<[string, (env
   return out;
 }
 
+/** The exchange adapter loads ccxt (~100 MB, ~0.4 s): only when a check needs it, not for every `p3` command. */
+const exchangeFactory = () => import('../../adapters/exchange/factory.js');
+
 async function checkConfig(service: ServiceName, env: Env): Promise<CheckResult> {
   const check = `config:${service}`;
   const warnings: string[] = [];
   try {
     const common = parseEnv({ REDIS_URL: envz.redisUrl(), P3_ALLOWLIST: envz.symbols(), P34_ALLOWLIST: envz.symbols() }, env);
     if (common.P3_ALLOWLIST.length === 0 && !(service === 'reconcile-engine' && common.P34_ALLOWLIST.length > 0)) warnings.push('P3_ALLOWLIST is empty: no symbol is served');
-    if (needsExchange(service, env)) parseExchangeConfig(env);
+    if (needsExchange(service, env)) (await exchangeFactory()).parseExchangeConfig(env);
     const parsers = await serviceConfigParsers(service);
     for (const [, parse] of parsers) parse(env);
     if (parsers.length === 0) warnings.push('no service config parser found; checked common variables only');
@@ -127,6 +129,7 @@ async function checkConfig(service: ServiceName, env: Env): Promise<CheckResult>
 async function checkExchange(envs: DoctorOptions['envs'], timeoutMs: number): Promise<CheckResult> {
   const env = (['apply-layer', 'position-state-brain'] as const).map((s) => envs[s]).find((e, i) => e !== undefined && needsExchange((['apply-layer', 'position-state-brain'] as const)[i] as ServiceName, e));
   if (!env) return { check: 'exchange', status: 'OK', detail: 'no expected service talks to the exchange (brain snapshots off, apply layer dry_run); skipped' };
+  const { createExchangeGateway, parseExchangeConfig } = await exchangeFactory();
   let cfg;
   try {
     cfg = parseExchangeConfig(env);
