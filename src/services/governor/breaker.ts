@@ -26,8 +26,8 @@ export interface BreakerState {
   errors: number;
 }
 
-/** Max result entries read per check (the window is scanned newest-first up to this many). */
-const MAX_SCAN = 10_000;
+/** Result entries read per round trip; the whole window is scanned newest-first, page by page, until the limit is reached. */
+const PAGE = 1000;
 
 /**
  * Returns whether the symbol's breaker is open, tripping it first when the failures in the window
@@ -41,18 +41,27 @@ export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSetti
   const openRaw = res[0]?.[1];
   const lastRaw = res[1]?.[1];
   if (Number(openRaw) === 1) return { open: true, tripped: false, errors: 0 };
-  const lastTrip = Number(lastRaw ?? 0) || 0;
+  // a last-trip time in the future (a governor with a fast clock, a bad edit) must not hide failures: ignore it
+  const lastTripRaw = Number(lastRaw ?? 0) || 0;
+  const lastTrip = lastTripRaw > nowMs ? 0 : lastTripRaw;
   const from = Math.max(nowMs - s.windowSec * 1000, lastTrip + 1);
-  const entries = await redis.xrevrange(STREAMS.applyResult, '+', String(from), 'COUNT', MAX_SCAN);
+  // Count the symbol's FAILED results in the window, newest first, page by page (never a truncated view
+  // that could undercount under heavy traffic), stopping as soon as the limit is reached.
   let errors = 0;
-  for (const [, f] of entries) {
-    let sym = '';
-    let status = '';
-    for (let i = 0; i + 1 < f.length; i += 2) {
-      if (f[i] === 'symbol') sym = f[i + 1] as string;
-      else if (f[i] === 'status') status = f[i + 1] as string;
+  let end = '+';
+  for (;;) {
+    const page = await redis.xrevrange(STREAMS.applyResult, end, String(from), 'COUNT', PAGE);
+    for (const [, f] of page) {
+      let sym = '';
+      let status = '';
+      for (let i = 0; i + 1 < f.length; i += 2) {
+        if (f[i] === 'symbol') sym = f[i + 1] as string;
+        else if (f[i] === 'status') status = f[i + 1] as string;
+      }
+      if (sym === symbol && status === 'FAILED') errors++;
     }
-    if (sym === symbol && status === 'FAILED') errors++;
+    if (errors >= s.maxErrors || page.length < PAGE) break;
+    end = `(${page[page.length - 1]![0]}`;
   }
   if (errors < s.maxErrors) return { open: false, tripped: false, errors };
   const until = nowMs + s.cooldownSec * 1000;
