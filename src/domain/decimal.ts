@@ -6,6 +6,7 @@ import { Decimal as DecimalJs } from 'decimal.js';
 
 /** decimal.js configured for trading quantities: 40 significant digits, no exponent notation in strings. */
 export const Decimal = DecimalJs.clone({ precision: 40, rounding: DecimalJs.ROUND_HALF_UP, toExpNeg: -40, toExpPos: 40 });
+/** An exact decimal (instance of the configured decimal.js clone). */
 export type Decimal = InstanceType<typeof Decimal>;
 
 const DECIMAL_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;

@@ -31,6 +31,7 @@ import { compareAmounts, toleranceFor, type ToleranceSettings } from './toleranc
 import { SNAPSHOT_FUTURE_SKEW_MS } from './position.js';
 import { activeInflight, driftSignature, newestFillTs, selectEvidence } from './reconcile-evidence.js';
 
+/** Status of a symbol in `quantum:reconcile:state:<SYM>` (seed 001). */
 export type ReconcileStatus = 'OK' | 'DRIFT' | 'HOLD' | 'REPAIRED' | 'MANUAL_REQUIRED';
 
 /** Reasons written to `quantum:reconcile:state:<SYM>` field `reason` and to hold_reason. */

@@ -15,6 +15,7 @@ import { z } from 'zod';
 
 /** Fault kinds. */
 export const FAULT_KINDS = ['http_429', 'http_418', 'http_503_unknown', 'timeout', 'latency'] as const;
+/** One of {@link FAULT_KINDS}. */
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Body of `POST /admin/faults`. */
@@ -26,6 +27,7 @@ export const FaultSpecSchema = z.object({
   retry_after_s: z.number().int().nonnegative().optional(),
   endpoints: z.array(z.string().min(1)).optional(),
 });
+/** A fault as posted to `POST /admin/faults` (validated by {@link FaultSpecSchema}). */
 export type FaultSpec = z.infer<typeof FaultSpecSchema>;
 
 /** An installed fault with its remaining budget. */

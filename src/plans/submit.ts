@@ -11,6 +11,7 @@ import { keyEnvName, signPlan, type PlanInput } from '../domain/plan.js';
 
 /** Exit actions a strategy may submit. */
 export const EXIT_ACTIONS = ['FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25'] as const;
+/** One of {@link EXIT_ACTIONS}. */
 export type ExitAction = (typeof EXIT_ACTIONS)[number];
 
 /** What a strategy asks for. */

@@ -5,7 +5,9 @@
 import type { Env } from '../config/env.js';
 import type { Service } from './runtime.js';
 
+/** The four services, in start order (also the systemd unit suffixes `quantum-<name>`). */
 export const SERVICE_NAMES = ['governor', 'position-state-brain', 'reconcile-engine', 'apply-layer'] as const;
+/** One of {@link SERVICE_NAMES}. */
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** Builds one service from the environment. */

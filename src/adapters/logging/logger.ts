@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino';
 
 /** Log levels accepted in `*_LOG_LEVEL` variables (seed 001 uses upper-case `INFO`). */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** One of {@link LOG_LEVELS}. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Creates the logger of one service (`service` field on every line). Writes synchronously to fd 1. */

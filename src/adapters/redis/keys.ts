@@ -30,6 +30,7 @@ export const EVENTS_MAXLEN = 10000;
 /** Approximate MAXLEN of the plan stream (generous: trimming must never reach entries a consumer has not read). */
 export const PLAN_STREAM_MAXLEN = 100000;
 
+/** Key builders, one per key of DESIGN §3 (and the few this system adds), by symbol or plan id. */
 export const keys = {
   snapshot: (sym: string) => `quantum:position:snapshot:${sym}`,
   ledger: (sym: string) => `quantum:position:ledger:${sym}`,

@@ -11,4 +11,5 @@ import { registerBenchCommand } from './bench.js';
 /** Adds commands to the program. */
 export type CommandRegistrar = (program: Command) => void;
 
+/** The registrars, in `p3 --help` order. */
 export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerPaperExchangeCommand, registerDoctorCommand, registerDemoCommand, registerBenchCommand];

@@ -41,6 +41,7 @@ import type { SnapshotConfig } from './config.js';
 
 /** Error kinds counted in `p33_snapshot_errors_total{kind}`. */
 export const SNAPSHOT_ERROR_KINDS = ['rate_limited', 'banned', 'unavailable', 'auth', 'hedge_mode', 'redis', 'other'] as const;
+/** One of {@link SNAPSHOT_ERROR_KINDS} (label of `p33_snapshot_errors_total`). */
 export type SnapshotErrorKind = (typeof SNAPSHOT_ERROR_KINDS)[number];
 
 /** How far in the future a stored ts_ms may be before a publisher overwrites it anyway, ms (readers treat such a snapshot as invalid). */
