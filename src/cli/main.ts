@@ -20,7 +20,9 @@ try {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
   } else if (err instanceof ConfigError) {
-    process.stderr.write(`p3: ${err.message}\n`);
+    // a bad option or argument is a usage error, a bad environment variable a configuration error
+    const usage = err.variable.startsWith('-') || err.variable === 'argument';
+    process.stderr.write(`p3: ${usage ? err.message.replace(/^invalid configuration: /, 'invalid usage: ') : err.message}\n`);
     process.exitCode = 2;
   } else {
     process.stderr.write(`p3: ${(err as Error).message ?? String(err)}\n`);

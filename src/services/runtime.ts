@@ -65,19 +65,33 @@ async function startServiceHeartbeat(service: Service, logger?: Logger): Promise
     return { heartbeat, heartbeatRedis };
   } catch (err) {
     heartbeatRedis?.disconnect();
-    logger?.warn({ service: service.name, err: (err as Error).message }, 'heartbeat not started');
+    logger?.warn({ svc: service.name, err: (err as Error).message }, 'heartbeat not started');
     return {};
   }
 }
 
-/** Starts each service and its HTTP server. On any failure, stops what was started and rethrows. */
+/**
+ * Starts each service and its HTTP server. The metrics port is bound first, so a port already in use
+ * stops the start before the service takes any work (no invisible instance consuming plans). On any
+ * failure, stops what was started (including the failing service) and rethrows.
+ * @throws Error naming the service (e.g. `governor: metrics port 8044 is in use (EADDRINUSE)`)
+ */
 export async function startServices(services: Service[], logger?: Logger): Promise<RunningService[]> {
   const running: RunningService[] = [];
   try {
     for (const service of services) {
-      await service.start();
-      const ops = await startOpsServer(service.registry, () => service.readiness(), service.metricsPort);
-      logger?.info({ service: service.name, metrics_port: ops.port }, `${service.name} started; metrics on :${ops.port}/metrics`);
+      let ops: OpsServer | null = null;
+      try {
+        ops = await startOpsServer(service.registry, () => service.readiness(), service.metricsPort);
+        await service.start();
+      } catch (err) {
+        await ops?.close().catch(() => undefined);
+        await service.stop().catch(() => undefined);
+        const e = err as NodeJS.ErrnoException;
+        if (e.code === 'EADDRINUSE') throw new Error(`${service.name}: metrics port ${service.metricsPort} is in use (EADDRINUSE); another instance runs here, or set its *_PROMETHEUS_PORT`);
+        throw err;
+      }
+      logger?.info({ svc: service.name, metrics_port: ops.port }, `${service.name} started; metrics on :${ops.port}/metrics`);
       running.push({ service, ops, ...(await startServiceHeartbeat(service, logger)) });
     }
   } catch (err) {

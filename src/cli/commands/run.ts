@@ -1,6 +1,7 @@
 /** `p3 run <service...>`: runs services in the foreground until SIGINT/SIGTERM, then drains and exits 0. */
 import type { Command } from 'commander';
 import { createLogger } from '../../adapters/logging/logger.js';
+import { ConfigError } from '../../config/env.js';
 import { buildServices, resolveServiceNames, SERVICE_NAMES } from '../../services/registry.js';
 import { startServices, stopServices, waitForSignal } from '../../services/runtime.js';
 
@@ -12,7 +13,13 @@ export function registerRunCommand(program: Command): void {
     .argument('<services...>', 'service names, or all')
     .action(async (names: string[]) => {
       const logger = createLogger('p3-run', 'info');
-      const services = await buildServices(resolveServiceNames(names), process.env);
+      let resolved;
+      try {
+        resolved = resolveServiceNames(names);
+      } catch (err) {
+        throw new ConfigError('argument', (err as Error).message); // exit 2: systemd's RestartPreventExitStatus=2 stops a restart loop
+      }
+      const services = await buildServices(resolved, process.env);
       const running = await startServices(services, logger);
       const sig = await waitForSignal();
       logger.info({ signal: sig }, 'stopping services');

@@ -1,0 +1,54 @@
+/** `p3 run`: a taken metrics port stops the start before the service takes any work; usage errors exit 2. */
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { freePort, startTestRedis, type TestRedis } from '../helpers/redis.js';
+
+let srv: TestRedis;
+beforeAll(async () => {
+  srv = await startTestRedis();
+});
+afterAll(async () => {
+  await srv.stop();
+});
+
+function p3(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, ['bin/p3.mjs', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => c.kill('SIGKILL'), 30_000);
+    c.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+describe('p3 run', () => {
+  it('exits 1 when the metrics port is taken, without joining the consumer group', async () => {
+    const port = await freePort();
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(port, '0.0.0.0', () => r()));
+    try {
+      const r = await p3(['run', 'governor'], { REDIS_URL: srv.url, P3_ALLOWLIST: 'BTCUSDT', GOVERNOR_PROMETHEUS_PORT: String(port), GOVERNOR_LOG_LEVEL: 'error' });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/governor: metrics port \d+ is in use/);
+      const redis = new Redis(srv.url);
+      try {
+        const groups = (await redis.exists('quantum:stream:apply.plan')) ? ((await redis.xinfo('GROUPS', 'quantum:stream:apply.plan')) as unknown[]) : [];
+        expect(groups).toEqual([]);
+      } finally {
+        redis.disconnect();
+      }
+    } finally {
+      blocker.close();
+    }
+  });
+  it('an unknown service name is a usage error (exit 2)', async () => {
+    const r = await p3(['run', 'apply-layr'], { REDIS_URL: srv.url });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown service apply-layr/);
+  });
+});
