@@ -72,6 +72,8 @@ describe('p3 reconcile commands', () => {
     expect(human.stdout).toContain('p3 hold clear BTCUSDT');
     expect(human.stdout).toMatch(/Services \(heartbeats\):[\s\S]*reconcile-engine\s+MISSING/);
     expect(human.stdout).toMatch(/Trading state: global ACTIVE/);
+    // never "allowed" while a hold stands or the services are not running
+    expect(human.stdout).toMatch(/VERDICT: trading NOT fully allowed: .*service\(s\) not running: .*on hold: BTCUSDT/);
 
     const clear = await p3(['hold', 'clear', SYM]);
     expect(clear.code).toBe(0);

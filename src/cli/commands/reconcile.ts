@@ -15,7 +15,7 @@ import { envz, parseEnv, ConfigError } from '../../config/env.js';
 import { fmt, parseDecimal } from '../../domain/decimal.js';
 import { operatorHold } from '../../services/reconcile-engine/store.js';
 import { collectStatus, renderStatus } from '../../services/reconcile-engine/status.js';
-import { collectStatusExtras, renderStatusExtras } from './status-extras.js';
+import { collectStatusExtras, renderStatusExtras, tradingVerdict } from './status-extras.js';
 
 /** Opens a connection to `REDIS_URL` and waits (3 s) for it to answer. @throws when unreachable */
 export async function cliRedis(): Promise<Redis> {
@@ -64,7 +64,12 @@ export function registerReconcileCommands(program: Command): void {
         const symbols = opts.symbol?.map(symbolArg) ?? envAllowlist();
         const now = Date.now();
         const [rows, extras] = await Promise.all([collectStatus(redis, symbols, now), collectStatusExtras(redis, now)]);
-        process.stdout.write(opts.json ? `${JSON.stringify({ symbols: rows, ...extras }, null, 2)}\n` : renderStatus(rows) + renderStatusExtras(extras, now));
+        const verdict = tradingVerdict(rows, extras);
+        process.stdout.write(
+          opts.json
+            ? `${JSON.stringify({ symbols: rows, ...extras, verdict: verdict.replace(/^VERDICT: /, '').trim() }, null, 2)}\n`
+            : `${renderStatus(rows)}${renderStatusExtras(extras, now)}\n${verdict}`,
+        );
       });
     });
 

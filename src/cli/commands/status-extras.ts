@@ -6,6 +6,10 @@ import type { Redis } from 'ioredis';
 import { livenessReport, readHeartbeats, type LivenessReport } from '../../services/heartbeat.js';
 import { readTradingStates, type TradingStateView } from '../../services/governor/trading-state.js';
 import { SERVICE_NAMES } from '../../services/registry.js';
+import type { StatusRow } from '../../services/reconcile-engine/status.js';
+
+/** Age (seconds) past which a symbol's snapshot or the engine's last verdict is too old to trust. */
+const STALE_SEC = 10;
 
 /** Services and trading state, as shown by `p3 status`. */
 export interface StatusExtras {
@@ -34,4 +38,23 @@ export function renderStatusExtras(x: StatusExtras, nowMs: number): string {
   for (const [sym, s] of Object.entries(t.symbols)) out.push(`  ${sym.padEnd(22)} ${show(s)}`);
   for (const b of t.breakers) out.push(`  ${b.symbol.padEnd(22)} circuit breaker OPEN (${b.ttlSec} s left): symbol HALTED`);
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * The bottom line of `p3 status`: whether plans can trade now, and if not, every reason why (holds,
+ * trading state, open breakers, missing services, stale snapshots or engine verdicts). Never says
+ * "allowed" when something it needs is missing.
+ */
+export function tradingVerdict(rows: StatusRow[], x: StatusExtras): string {
+  const why: string[] = [];
+  const g = x.trading.global;
+  if (g.state !== 'ACTIVE') why.push(`global trading state ${g.state}${g.state === 'REDUCING' ? ' (reduce-only plans only)' : ''}`);
+  for (const [sym, st] of Object.entries(x.trading.symbols)) if (st.state !== 'ACTIVE') why.push(`${sym} ${st.state}`);
+  for (const b of x.trading.breakers) why.push(`${b.symbol} circuit breaker open`);
+  if (x.services.missing.length) why.push(`service(s) not running: ${x.services.missing.join(', ')}`);
+  const held = rows.filter((r) => r.hold.active).map((r) => r.symbol);
+  if (held.length) why.push(`on hold: ${held.join(', ')}`);
+  const stale = rows.filter((r) => (r.snapshot_age_sec !== null && r.snapshot_age_sec > STALE_SEC) || (r.engine_age_sec !== null && r.engine_age_sec > STALE_SEC) || r.status === 'UNKNOWN').map((r) => r.symbol);
+  if (stale.length) why.push(`stale or no data: ${stale.join(', ')}`);
+  return why.length === 0 ? 'VERDICT: trading allowed on every symbol shown\n' : `VERDICT: trading NOT fully allowed: ${why.join('; ')}\n`;
 }

@@ -125,6 +125,9 @@ function verdictHint(r: StatusRow): string {
     case 'side_mismatch':
     case 'qty_mismatch_no_evidence':
       if (r.manual_required) {
+        if (r.exchange_amt === '0') {
+          return `manual action: the exchange is flat and no close of ours explains it (a manual close leaves no evidence); if flat is right: \`p3 ledger set ${s} 0 --reason ...\` (${r.detail})`;
+        }
         return `manual action: close the unexplained position on the exchange, or if the system really holds it \`p3 ledger set ${s} ${r.exchange_amt || '<amount>'} --reason ...\` (${r.detail})`;
       }
       return 'self-healing: a reduce-only RECONCILE_CLOSE is published for this drift (watch `p3 events --follow`)';
@@ -159,6 +162,7 @@ export function renderStatus(rows: StatusRow[]): string {
   ]);
   const notes = rows.filter((r) => r.hint).map((r) => `${r.symbol}: ${r.hint}`);
   const blocked = rows.filter((r) => r.hold.active).length;
-  const summary = blocked === 0 ? 'trading allowed on every symbol shown (no hold)' : `${blocked} symbol(s) on HOLD: every plan for them is denied`;
-  return `${table([head, ...body])}\n\n${summary}\n${notes.length ? `${notes.join('\n')}\n` : ''}`;
+  const summary = blocked === 0 ? 'no hold on the symbols shown' : `${blocked} symbol(s) on HOLD: every plan for them is denied`;
+  const legend = rows.some((r) => r.manual_required) ? '`!` after a status: no automatic close will heal it, a person must act\n' : '';
+  return `${table([head, ...body])}\n\n${summary}\n${legend}${notes.length ? `${notes.join('\n')}\n` : ''}`;
 }
