@@ -96,6 +96,20 @@ describe('p3 reconcile commands', () => {
     expect(ev.stdout).not.toContain('BTCUSDT');
   });
 
+  it('ledger set refuses an amount that disagrees with the fresh snapshot (a forgotten sign would sell the position) unless --force', async () => {
+    await writeSnapshot(redis, 'XRPUSDT', '0.005', 'LONG');
+    await redis.hset(keys.ledger('XRPUSDT'), { ledger_amt: '0.005', ledger_side: 'LONG', version: '4', ts_epoch: '1' });
+    const typo = await p3(['ledger', 'set', 'XRPUSDT', '-0.005', '--reason', 'typo']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/refused: the exchange snapshot of XRPUSDT says 0.005 .* would HOLD XRPUSDT .*--force/);
+    expect(await redis.hget(keys.ledger('XRPUSDT'), 'ledger_amt')).toBe('0.005');
+    const ok = await p3(['ledger', 'set', 'XRPUSDT', '0.005', '--reason', 'same as exchange']);
+    expect(ok.code).toBe(0);
+    const forced = await p3(['ledger', 'set', 'XRPUSDT', '-0.005', '--reason', 'really', '--force']);
+    expect(forced.code).toBe(0);
+    expect(await redis.hget(keys.ledger('XRPUSDT'), 'ledger_amt')).toBe('-0.005');
+  });
+
   it('events --follow prints new events as they come and exits 0 on SIGINT', async () => {
     const child = spawn(process.execPath, [BIN, 'events', '--follow', '--count', '0', '--symbol', 'SOLUSDT'], { env: { PATH: process.env.PATH ?? '', REDIS_URL: srv.url } });
     let out = '';

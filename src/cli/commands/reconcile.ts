@@ -11,8 +11,10 @@ import { createRedis, waitReady } from '../../adapters/redis/client.js';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
 import { fetchLedger, writeLedger } from '../../adapters/redis/ledger.js';
 import { fieldsToObject } from '../../adapters/redis/consumer.js';
-import { envz, parseEnv, ConfigError } from '../../config/env.js';
-import { fmt, parseDecimal } from '../../domain/decimal.js';
+import { envz, parseEnv, parseToleranceConfig, ConfigError } from '../../config/env.js';
+import { fmt, parseDecimal, type Decimal } from '../../domain/decimal.js';
+import { readSnapshot, type SnapshotRead } from '../../domain/position.js';
+import { compareAmounts, toleranceFor } from '../../domain/tolerance.js';
 import { operatorHold } from '../../services/reconcile-engine/store.js';
 import { collectStatus, renderStatus } from '../../services/reconcile-engine/status.js';
 import { collectStatusExtras, renderStatusExtras, tradingVerdict } from './status-extras.js';
@@ -50,6 +52,30 @@ async function withRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
   } finally {
     redis.disconnect();
   }
+}
+
+/** How an operator's ledger amount compares with the exchange snapshot (see {@link ledgerAgainstSnapshot}). */
+export type LedgerCheck = { kind: 'agrees' } | { kind: 'disagrees' | 'unchecked'; message: string };
+
+/**
+ * Compares the amount an operator wants to write with the exchange snapshot under the shared tolerance.
+ * A ledger that disagrees with a fresh snapshot makes the engine HOLD the symbol and, with RECONCILE_CLOSE
+ * enabled, close the difference on the exchange within about a second: a typo (a forgotten `-`, a wrong
+ * side) would sell a real position, so `p3 ledger set` refuses it without `--force`.
+ */
+export function ledgerAgainstSnapshot(symbol: string, amount: Decimal, snap: SnapshotRead, nowMs: number): LedgerCheck {
+  if (snap.kind !== 'ok') return { kind: 'unchecked', message: `no readable exchange snapshot of ${symbol} (${snap.kind}): the amount could not be checked against the exchange` };
+  const tol = toleranceFor(parseToleranceConfig(process.env), symbol, snap.snapshot.stepSize);
+  const cmp = compareAmounts(snap.snapshot.amount, amount, tol);
+  const ageSec = Math.round((nowMs - snap.snapshot.tsMs) / 100) / 10;
+  if (cmp.match) return { kind: 'agrees' };
+  return {
+    kind: 'disagrees',
+    message:
+      `the exchange snapshot of ${symbol} says ${fmt(snap.snapshot.amount)} (${ageSec}s old) and ${fmt(amount)} differs by ${fmt(cmp.diff)} (tolerance ${fmt(tol)}). ` +
+      `The reconcile engine would HOLD ${symbol} and, with RECONCILE_CLOSE enabled, close the difference on the exchange (reduce-only) within about a second. ` +
+      `Check the exchange itself; repeat with --force if this amount is what the system holds.`,
+  };
 }
 
 /** Registers the commands of this file. */
@@ -113,11 +139,15 @@ export function registerReconcileCommands(program: Command): void {
     .argument('<SYMBOL>')
     .argument('<AMOUNT>', 'signed base-asset amount (e.g. 0.007, -0.002, 0); use `--` before a negative amount if needed')
     .requiredOption('--reason <text>', 'why (audit trail)')
-    .action(async (symRaw: string, amountRaw: string, opts: { reason: string }) => {
+    .option('--force', 'write even when the amount disagrees with the fresh exchange snapshot (the engine will then hold and may close the difference)')
+    .action(async (symRaw: string, amountRaw: string, opts: { reason: string; force?: boolean }) => {
       const symbol = symbolArg(symRaw);
       const amount = parseDecimal(amountRaw);
       if (amount === null) throw new ConfigError('AMOUNT', `not a decimal: ${JSON.stringify(amountRaw)}`);
       await withRedis(async (redis) => {
+        const check = ledgerAgainstSnapshot(symbol, amount, readSnapshot(await redis.hgetall(keys.snapshot(symbol))), Date.now());
+        if (check.kind === 'disagrees' && !opts.force) throw new ConfigError('AMOUNT', `refused: ${check.message}`);
+        if (check.kind !== 'agrees') process.stderr.write(`warning: ${check.message}\n`);
         for (let attempt = 0; attempt < 5; attempt++) {
           const cur = await fetchLedger(redis, symbol);
           const old = cur.read.kind === 'ok' ? fmt(cur.read.ledger.amount) : cur.read.kind;
