@@ -111,7 +111,9 @@ describe('p3 doctor', () => {
   it('names every breakage and exits 1', async () => {
     await healthyState();
     await redis.set('quantum:reconcile:hold:BTCUSDT', '1'); // no TTL: a hold that never clears
-    await redis.setex('quantum:reconcile:hold:XRPUSDT', 5000, '1'); // above the 900 s lease
+    // an engine hold (with its signature) above the 900 s lease; an operator's long hold is only a warning
+    await redis.multi().setex('quantum:reconcile:hold:XRPUSDT', 5000, '1').setex('quantum:reconcile:hold_sig:XRPUSDT', 5000, 'abc').exec();
+    await redis.setex('quantum:reconcile:hold:ADAUSDT', 5000, '1');
     await redis.hset('quantum:position:ledger:ETHUSDT', { ledger_amt: '-0.5', ledger_side: 'LONG' });
     await redis.set('quantum:position:snapshot:SOLUSDT', 'oops');
     await redis.hset('quantum:permit:governor:plan-2', { decision: 'ALLOW' }); // a permit without TTL
@@ -123,7 +125,8 @@ describe('p3 doctor', () => {
     expect(r.code).toBe(1);
     expect(r.ok).toBe(false);
     expect(byCheck(r, 'holds').detail).toContain('BTCUSDT: hold has no TTL (never clears)');
-    expect(byCheck(r, 'holds').detail).toMatch(/XRPUSDT: hold TTL \d+s above the lease 900s/);
+    expect(byCheck(r, 'holds').detail).toMatch(/XRPUSDT: engine hold TTL \d+s above the lease 900s/);
+    expect(byCheck(r, 'holds').detail).not.toContain('ADAUSDT');
     expect(byCheck(r, 'schema:ledgers').detail).toContain('quantum:position:ledger:ETHUSDT: negative_amount_with_side_LONG');
     expect(byCheck(r, 'schema:snapshots').detail).toContain('quantum:position:snapshot:SOLUSDT is a string, expected hash');
     expect(byCheck(r, 'schema:permits').detail).toContain('quantum:permit:governor:plan-2 has no TTL');
@@ -177,6 +180,26 @@ describe('p3 doctor', () => {
       expect(byCheck(r, 'config:apply-layer')).toMatchObject({ status: 'FAIL' });
       expect(byCheck(r, 'config:apply-layer').detail).toContain('EXCHANGE_RECV_WINDOW_MS');
       expect(byCheck(r, 'config:governor').status).toBe('OK');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('--env-dir: plan keys must be real and the same in every service (else every close is dead-lettered)', async () => {
+    await healthyState();
+    const dir = mkdtempSync(join(tmpdir(), 'p3-envkeys-'));
+    try {
+      const lines = Object.entries(baseEnv).map(([k, v]) => `${k}=${v}`);
+      for (const s of SERVICE_NAMES) writeFileSync(join(dir, `${s}.env`), `${lines.join('\n')}\n`);
+      const ok = await doctor({ PATH: process.env.PATH ?? '' }, ['--env-dir', dir]);
+      expect(byCheck(ok, 'keys').status).toBe('OK');
+      writeFileSync(join(dir, 'apply-layer.env'), `${lines.join('\n')}\nP3_KEY_P3_4=${'z'.repeat(40)}\n`);
+      writeFileSync(join(dir, 'governor.env'), `${lines.join('\n')}\nP3_KEY_EXIT_BRAIN=change-me-32-bytes-of-random-hex\n`);
+      const bad = await doctor({ PATH: process.env.PATH ?? '' }, ['--env-dir', dir]);
+      expect(bad.code).toBe(1);
+      expect(byCheck(bad, 'keys').status).toBe('FAIL');
+      expect(byCheck(bad, 'keys').detail).toMatch(/P3_KEY_P3_4 differs between/);
+      expect(byCheck(bad, 'keys').detail).toMatch(/governor: P3_KEY_EXIT_BRAIN is a placeholder/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -126,6 +126,35 @@ async function checkConfig(service: ServiceName, env: Env): Promise<CheckResult>
   }
 }
 
+/** A key that is a documented placeholder or too short to be a real secret. */
+const WEAK_KEY = (v: string) => v.length < 32 || /change-?me|example|placeholder|xxx/i.test(v);
+
+/**
+ * Plan keys (`P3_KEY_<SOURCE>`) must be real secrets and the same in every service that signs or
+ * verifies them: the engine signs closes with `P3_KEY_P3_4` and the apply layer verifies them; a
+ * mismatch dead-letters every close and the hold never heals.
+ */
+function checkKeys(envs: DoctorOptions['envs']): CheckResult {
+  const fails: string[] = [];
+  const byVar = new Map<string, Map<string, string[]>>();
+  for (const [svc, env] of Object.entries(envs)) {
+    for (const [k, v] of Object.entries(env ?? {})) {
+      if (!k.startsWith('P3_KEY_') || v === undefined || v === '') continue;
+      if (WEAK_KEY(v)) fails.push(`${svc}: ${k} is a placeholder or shorter than 32 characters`);
+      const m = byVar.get(k) ?? new Map<string, string[]>();
+      m.set(v, [...(m.get(v) ?? []), svc]);
+      byVar.set(k, m);
+    }
+  }
+  for (const [k, m] of byVar) if (m.size > 1) fails.push(`${k} differs between ${[...m.values()].map((s) => s.join('+')).join(' and ')}`);
+  const closes = envs['reconcile-engine']?.P3_KEY_P3_4 !== undefined || envs['apply-layer']?.P3_KEY_P3_4 !== undefined;
+  if (closes && envs['reconcile-engine'] && envs['apply-layer'] && (!envs['reconcile-engine'].P3_KEY_P3_4 || !envs['apply-layer'].P3_KEY_P3_4)) {
+    fails.push('P3_KEY_P3_4 must be set for both reconcile-engine (signs closes) and apply-layer (verifies them)');
+  }
+  if (fails.length) return { check: 'keys', status: 'FAIL', detail: list(fails) };
+  return { check: 'keys', status: 'OK', detail: byVar.size ? `${[...byVar.keys()].sort().join(', ')} consistent` : 'no plan key configured here' };
+}
+
 async function checkExchange(envs: DoctorOptions['envs'], timeoutMs: number): Promise<CheckResult> {
   const env = (['apply-layer', 'position-state-brain'] as const).map((s) => envs[s]).find((e, i) => e !== undefined && needsExchange((['apply-layer', 'position-state-brain'] as const)[i] as ServiceName, e));
   if (!env) return { check: 'exchange', status: 'OK', detail: 'no expected service talks to the exchange (brain snapshots off, apply layer dry_run); skipped' };
@@ -220,12 +249,14 @@ async function checkHolds(redis: Redis, leaseSec: number): Promise<CheckResult> 
   const fails: string[] = [];
   const active: string[] = [];
   const orphans: string[] = [];
+  const longOperator: string[] = [];
   const holdKeys = (await scanKeys(redis, 'quantum:reconcile:hold:*')).sort();
   for (const k of holdKeys) {
     const sym = k.slice(keys.hold('').length);
     const [ttl, reason, sig] = await Promise.all([redis.ttl(k), redis.get(keys.holdReason(sym)).catch(() => null), redis.get(keys.holdSig(sym)).catch(() => null)]);
     if (ttl === -1) fails.push(`${sym}: hold has no TTL (never clears)`);
-    else if (ttl > leaseSec) fails.push(`${sym}: hold TTL ${ttl}s above the lease ${leaseSec}s`);
+    else if (ttl > leaseSec && sig !== null) fails.push(`${sym}: engine hold TTL ${ttl}s above the lease ${leaseSec}s`);
+    else if (ttl > leaseSec) longOperator.push(`${sym} operator hold for ${ttl}s more (longer than the ${leaseSec}s lease: on purpose?)`);
     active.push(`${sym} (${reason ?? 'no reason'}${sig === null ? ', manual' : ''}, ${ttl}s left)`);
   }
   for (const k of [...(await scanKeys(redis, 'quantum:reconcile:hold_reason:*')), ...(await scanKeys(redis, 'quantum:reconcile:hold_sig:*'))]) {
@@ -236,7 +267,8 @@ async function checkHolds(redis: Redis, leaseSec: number): Promise<CheckResult> 
   }
   if (fails.length) return { check: 'holds', status: 'FAIL', detail: list(fails) };
   const orphanNote = orphans.length ? `; leftovers of a hold deleted by hand (a later manual hold would inherit them; \`p3 hold clear\` removes all): ${list(orphans)}` : '';
-  if (active.length || orphans.length) return { check: 'holds', status: 'WARN', detail: `${active.length ? `trading blocked on ${list(active)}` : 'no hold'}${orphanNote}` };
+  const longNote = longOperator.length ? `; ${list(longOperator)}` : '';
+  if (active.length || orphans.length) return { check: 'holds', status: 'WARN', detail: `${active.length ? `trading blocked on ${list(active)}` : 'no hold'}${orphanNote}${longNote}` };
   return { check: 'holds', status: 'OK', detail: 'no hold' };
 }
 
@@ -325,6 +357,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
     results.push({ check: 'redis', status: 'FAIL', detail: `unreachable at ${opts.redisUrl}: ${msg(err)}` });
   }
   for (const s of opts.services) results.push(await checkConfig(s, opts.envs[s] ?? {}));
+  results.push(checkKeys(opts.envs));
   results.push(await checkExchange(opts.envs, opts.exchangeTimeoutMs ?? 5000));
   if (redisOk) {
     const leaseRaw = opts.envs['reconcile-engine']?.P34_HOLD_TTL_SEC;
