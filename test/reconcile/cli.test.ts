@@ -59,6 +59,7 @@ describe('p3 reconcile commands', () => {
       await svc.stop();
     }
     expect(await redis.get(keys.hold(SYM))).toBe('1');
+    expect(await events(redis, 'HOLD_SET')).toHaveLength(1); // the engine does not report p3's own hold again
 
     const st = await p3(['status', '--json'], { P34_ALLOWLIST: SYM });
     expect(st.code).toBe(0);

@@ -89,10 +89,13 @@ describe('seed 001 runbook', () => {
     expect(await redis.ttl(keys.hold(SYM))).toBeLessThanOrEqual(300);
     expect(await state()).toMatchObject({ status: 'HOLD', reason: 'operator_hold', hold_owner: 'operator' });
     expect(await events(redis, 'HOLD_CLEARED')).toHaveLength(0);
+    // a hold set with redis-cli leaves its own trace: the engine records it once when it first sees it
+    expect((await events(redis, 'HOLD_SET')).filter((e) => e.owner === 'operator')).toHaveLength(1);
     await redis.del(keys.hold(SYM));
     await s.engine.pass([SYM]);
     expect(await redis.get(keys.hold(SYM))).toBeNull();
     expect((await state()).status).toBe('OK');
+    expect((await events(redis, 'HOLD_CLEARED')).filter((e) => e.owner === 'operator')).toHaveLength(1);
   });
 
   it('SETEX on top of an engine hold makes it an operator hold: no more closes, never cleared by the engine', async () => {

@@ -170,14 +170,14 @@ export async function publishClose(
 }
 
 /**
- * Sets (`set`) or clears (`clear`) an operator hold with its event (`operatorHold-4.lua`).
+ * Sets (`set`) or clears (`clear`) an operator hold with its event (`operatorHold-5.lua`).
  * @returns true when set, or when a hold existed and was cleared
  */
 export async function operatorHold(redis: Redis, symbol: string, action: 'set' | 'clear', ttlSec: number, reason: string, event: Record<string, string>): Promise<boolean> {
   const reply = await callScript(
     redis,
     'operatorHold',
-    [keys.hold(symbol), keys.holdReason(symbol), keys.holdSig(symbol), STREAMS.reconcileEvents],
+    [keys.hold(symbol), keys.holdReason(symbol), keys.holdSig(symbol), STREAMS.reconcileEvents, keys.reconcileState(symbol)],
     [action, ttlSec, reason, JSON.stringify(event), EVENTS_MAXLEN],
   );
   return Number(reply) === 1;

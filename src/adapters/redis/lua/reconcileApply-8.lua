@@ -18,7 +18,8 @@
   give hold, hold_reason and hold_sig one TTL: a hold whose TTL differs from its hold_sig's by more than
   1.5 s was rewritten by someone else (seed 001's `redis-cli SETEX quantum:reconcile:hold:<SYM> 300 1` on
   top of an engine hold) and becomes an operator hold: its hold_sig and hold_reason are removed, so no
-  close is published for it and the engine never clears it.
+  close is published for it and the engine never clears it. An operator hold appearing or going away
+  (however it was set) is recorded once as HOLD_SET / HOLD_CLEARED with owner=operator.
 
   Input:
     KEYS[1] snapshot hash      quantum:position:snapshot:<SYM>
@@ -141,7 +142,7 @@ elseif engineHold then
   holdResult = 'kept'
 end
 
-local prev = redis.call('HMGET', KEYS[4], 'status', 'reason', 'drift_sig')
+local prev = redis.call('HMGET', KEYS[4], 'status', 'reason', 'drift_sig', 'hold_owner')
 local transitioned = 0
 if (s(prev[1]) .. '|' .. s(prev[2]) .. '|' .. s(prev[3])) ~= (status .. '|' .. reason .. '|' .. sig) then
   transitioned = 1
@@ -167,6 +168,13 @@ fields[#fields + 1] = 'hold_sig'
 fields[#fields + 1] = holdSigNow
 fields[#fields + 1] = 'hold_owner'
 fields[#fields + 1] = holdOwner
+-- An operator hold set or lifted with redis-cli leaves no trace of its own: record when the engine first
+-- sees it appear or go (the audit trail `p3 events` shows), once per change.
+if holdOwner == 'operator' and prev[4] ~= 'operator' then
+  event('HOLD_SET', { reason = 'operator', owner = 'operator', observed_by = 'engine', status = status })
+elseif prev[4] == 'operator' and holdOwner ~= 'operator' and not hold then
+  event('HOLD_CLEARED', { reason = 'operator', owner = 'operator', observed_by = 'engine', status = status })
+end
 if transitioned == 1 then
   fields[#fields + 1] = 'since_ts_ms'
   fields[#fields + 1] = ARGV[11]

@@ -11,6 +11,8 @@
     KEYS[2] hold reason     quantum:reconcile:hold_reason:<SYM>
     KEYS[3] hold signature  quantum:reconcile:hold_sig:<SYM>
     KEYS[4] events stream   quantum:stream:reconcile.events
+    KEYS[5] state hash      quantum:reconcile:state:<SYM>  (hold_owner recorded, so the engine does not
+                            report the same operator hold again as observed)
 
     ARGV[1] action: set | clear
     ARGV[2] TTL seconds (set)
@@ -39,6 +41,7 @@ if ARGV[1] == 'set' then
   redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
   redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
   redis.call('DEL', KEYS[3])
+  redis.call('HSET', KEYS[5], 'hold_owner', 'operator')
   event('HOLD_SET', { reason = ARGV[3], ttl_sec = ARGV[2], hold_owner = 'operator' })
   return 1
 end
@@ -47,5 +50,6 @@ local prevReason = redis.call('GET', KEYS[2]) or ''
 local prevSig = redis.call('GET', KEYS[3]) or ''
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 if not existed then return 0 end
+if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('HSET', KEYS[5], 'hold_owner', 'none') end
 event('HOLD_CLEARED', { previous_reason = prevReason, previous_hold_sig = prevSig, hold_owner = 'operator' })
 return 1
