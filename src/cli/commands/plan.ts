@@ -73,13 +73,15 @@ export function registerPlanCommands(program: Command): void {
     .action(async (o: { symbol: string; action: ExitAction; planId?: string; killScore?: number; source: string }) => {
       const key = planKeyFromEnv(process.env, o.source);
       if (o.planId !== undefined && !/^[A-Za-z0-9:._-]{1,64}$/.test(o.planId)) return usageError('--plan-id must be 1-64 of [A-Za-z0-9:._-]');
+      const allow = parseEnv({ P3_ALLOWLIST: envz.symbols() }, process.env).P3_ALLOWLIST;
+      if (allow.length > 0 && !allow.includes(o.symbol)) return usageError(`${o.symbol} is not in P3_ALLOWLIST (${allow.join(',')}): every service would deny the plan`);
       const id = await withRedis((redis) => submitPlan(redis, { symbol: o.symbol, action: o.action, planId: o.planId, killScore: o.killScore ?? null, source: o.source }, key));
       process.stdout.write(`${id}\n`);
     });
 
   const ts = program.command('trading-state').description("the governor's trading state (ACTIVE, REDUCING = only reduce-only plans, HALTED = nothing)");
   ts.command('set')
-    .description('set the global state (`set STATE`) or a symbol\'s (`set SYMBOL STATE`)')
+    .description('set the global state (`set STATE`) or a symbol\'s (`set SYMBOL STATE`); STATE is ACTIVE, REDUCING (reduce-only plans only) or HALTED (kill switch: nothing passes)')
     .argument('<args...>', '[SYMBOL] STATE')
     .requiredOption('--reason <reason>', 'why (recorded with the state and in quantum:stream:governor.events)')
     .action(async (args: string[], o: { reason: string }) => {
