@@ -4,24 +4,11 @@
  */
 import { userInfo, hostname } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
-import type { Redis } from 'ioredis';
-import { createRedis, waitReady } from '../../adapters/redis/client.js';
 import { envz, parseEnv } from '../../config/env.js';
+import { withCliRedis } from '../redis.js';
 import { TRADING_STATES, type TradingState, type TradingStateRead } from '../../domain/governor.js';
 import { DEFAULT_PLAN_SOURCE, EXIT_ACTIONS, planKeyFromEnv, submitPlan, type ExitAction } from '../../plans/submit.js';
 import { readTradingStates, setTradingState } from '../../services/governor/trading-state.js';
-
-async function withRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const { REDIS_URL } = parseEnv({ REDIS_URL: envz.redisUrl() }, process.env);
-  const redis = createRedis(REDIS_URL, { name: 'p3:cli', overrides: { retryStrategy: () => null, enableOfflineQueue: true } });
-  redis.on('error', () => undefined);
-  try {
-    await waitReady(redis, 5000);
-    return await fn(redis);
-  } finally {
-    redis.disconnect();
-  }
-}
 
 /** Reports a usage error found after parsing: message on stderr, exit code 2. */
 function usageError(msg: string): void {
@@ -75,7 +62,7 @@ export function registerPlanCommands(program: Command): void {
       if (o.planId !== undefined && !/^[A-Za-z0-9:._-]{1,64}$/.test(o.planId)) return usageError('--plan-id must be 1-64 of [A-Za-z0-9:._-]');
       const allow = parseEnv({ P3_ALLOWLIST: envz.symbols() }, process.env).P3_ALLOWLIST;
       if (allow.length > 0 && !allow.includes(o.symbol)) return usageError(`${o.symbol} is not in P3_ALLOWLIST (${allow.join(',')}): every service would deny the plan`);
-      const id = await withRedis((redis) => submitPlan(redis, { symbol: o.symbol, action: o.action, planId: o.planId, killScore: o.killScore ?? null, source: o.source }, key));
+      const id = await withCliRedis((redis) => submitPlan(redis, { symbol: o.symbol, action: o.action, planId: o.planId, killScore: o.killScore ?? null, source: o.source }, key));
       process.stdout.write(`${id}\n`);
     });
 
@@ -101,14 +88,14 @@ export function registerPlanCommands(program: Command): void {
         /* no passwd entry */
       }
       const by = `cli:${user}@${hostname()}`;
-      await withRedis((redis) => setTradingState(redis, { symbol, state, reason: o.reason, by }));
+      await withCliRedis((redis) => setTradingState(redis, { symbol, state, reason: o.reason, by }));
       process.stdout.write(`${symbol ?? 'global'}: ${state} (reason=${JSON.stringify(o.reason)})\n`);
     });
   ts.command('show')
     .description('show the global and per-symbol trading states and open circuit breakers')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const view = await withRedis((redis) => readTradingStates(redis));
+      const view = await withCliRedis((redis) => readTradingStates(redis));
       if (o.json) {
         process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
         return;

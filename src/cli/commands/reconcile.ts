@@ -7,7 +7,6 @@
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { createRedis, waitReady } from '../../adapters/redis/client.js';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
 import { fetchLedger, writeLedger } from '../../adapters/redis/ledger.js';
 import { fieldsToObject } from '../../adapters/redis/consumer.js';
@@ -18,20 +17,7 @@ import { compareAmounts, toleranceFor } from '../../domain/tolerance.js';
 import { operatorHold } from '../../services/reconcile-engine/store.js';
 import { collectStatus, renderStatus } from '../../services/reconcile-engine/status.js';
 import { collectStatusExtras, renderStatusExtras, tradingVerdict } from './status-extras.js';
-
-/** Opens a connection to `REDIS_URL` and waits (3 s) for it to answer. @throws when unreachable */
-export async function cliRedis(): Promise<Redis> {
-  const { REDIS_URL } = parseEnv({ REDIS_URL: envz.redisUrl() }, process.env);
-  const redis = createRedis(REDIS_URL, { name: 'p3:cli', overrides: { retryStrategy: (t) => (t > 3 ? null : 200) } });
-  redis.on('error', () => undefined);
-  try {
-    await waitReady(redis, 3000);
-  } catch (err) {
-    redis.disconnect();
-    throw err;
-  }
-  return redis;
-}
+import { withCliRedis } from '../redis.js';
 
 /** Symbols of the allowlist variables (P34_ALLOWLIST, else P3_ALLOWLIST). */
 export function envAllowlist(): string[] {
@@ -43,15 +29,6 @@ function symbolArg(raw: string): string {
   const s = raw.trim().toUpperCase();
   if (!/^[A-Z0-9]{2,30}$/.test(s)) throw new ConfigError('SYMBOL', `bad symbol ${JSON.stringify(raw)}`);
   return s;
-}
-
-async function withRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = await cliRedis();
-  try {
-    return await fn(redis);
-  } finally {
-    redis.disconnect();
-  }
 }
 
 /** How an operator's ledger amount compares with the exchange snapshot (see {@link ledgerAgainstSnapshot}). */
@@ -86,7 +63,7 @@ export function registerReconcileCommands(program: Command): void {
     .option('--json', 'machine-readable output: {symbols: [...], services: {...}, trading: {...}}')
     .option('--symbol <SYM...>', 'only these symbols')
     .action(async (opts: { json?: boolean; symbol?: string[] }) => {
-      await withRedis(async (redis) => {
+      await withCliRedis(async (redis) => {
         const symbols = opts.symbol?.map(symbolArg) ?? envAllowlist();
         const now = Date.now();
         const [rows, extras] = await Promise.all([collectStatus(redis, symbols, now), collectStatusExtras(redis, now)]);
@@ -111,7 +88,7 @@ export function registerReconcileCommands(program: Command): void {
       const ttl = opts.ttl !== undefined
         ? parseEnv({ '--ttl': envz.int(900, 1, 86_400 * 7) }, { '--ttl': opts.ttl })['--ttl']
         : parseEnv({ P34_HOLD_TTL_SEC: envz.int(900, 1, 86_400 * 7) }, process.env).P34_HOLD_TTL_SEC;
-      await withRedis(async (redis) => {
+      await withCliRedis(async (redis) => {
         await operatorHold(redis, symbol, 'set', ttl, opts.reason, { symbol, ts_ms: String(Date.now()), by: cliUser() });
         process.stdout.write(`hold set on ${symbol} for ${ttl}s (reason: ${opts.reason}); every plan of ${symbol} is denied until it ends\n`);
       });
@@ -122,7 +99,7 @@ export function registerReconcileCommands(program: Command): void {
     .argument('<SYMBOL>')
     .action(async (symRaw: string) => {
       const symbol = symbolArg(symRaw);
-      await withRedis(async (redis) => {
+      await withCliRedis(async (redis) => {
         const existed = await operatorHold(redis, symbol, 'clear', 1, '', { symbol, ts_ms: String(Date.now()), by: cliUser() });
         process.stdout.write(existed ? `hold cleared on ${symbol}\n` : `no hold on ${symbol}\n`);
         const state = await redis.hgetall(keys.reconcileState(symbol));
@@ -144,7 +121,7 @@ export function registerReconcileCommands(program: Command): void {
       const symbol = symbolArg(symRaw);
       const amount = parseDecimal(amountRaw);
       if (amount === null) throw new ConfigError('AMOUNT', `not a decimal: ${JSON.stringify(amountRaw)}`);
-      await withRedis(async (redis) => {
+      await withCliRedis(async (redis) => {
         const check = ledgerAgainstSnapshot(symbol, amount, readSnapshot(await redis.hgetall(keys.snapshot(symbol))), Date.now());
         if (check.kind === 'disagrees' && !opts.force) throw new ConfigError('AMOUNT', `refused: ${check.message}`);
         if (check.kind !== 'agrees') process.stderr.write(`warning: ${check.message}\n`);
@@ -177,7 +154,7 @@ export function registerReconcileCommands(program: Command): void {
     .action(async (opts: { follow?: boolean; symbol?: string; count: string; json?: boolean }) => {
       const count = parseEnv({ '--count': z.coerce.number().int().min(0).max(EVENTS_MAXLEN) }, { '--count': opts.count })['--count'];
       const only = opts.symbol ? symbolArg(opts.symbol) : null;
-      await withRedis(async (redis) => {
+      await withCliRedis(async (redis) => {
         const print = (id: string, f: Record<string, string>) => {
           if (only && f.symbol !== only) return;
           process.stdout.write(opts.json ? `${JSON.stringify({ id, ...f })}\n` : `${formatEvent(id, f)}\n`);

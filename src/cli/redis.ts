@@ -1,0 +1,37 @@
+/**
+ * The Redis connection of a one-shot CLI command: `REDIS_URL` (validated), a few quick reconnect
+ * attempts, and a clear error when Redis cannot be reached (instead of ioredis' "Connection is closed").
+ */
+import type { Redis } from 'ioredis';
+import { createRedis, waitReady } from '../adapters/redis/client.js';
+import { envz, parseEnv } from '../config/env.js';
+
+/**
+ * Opens a connection to `REDIS_URL` and waits until it answers.
+ * @throws ConfigError for a bad `REDIS_URL`; Error "Redis unreachable at <url> ..." after ~3 s
+ */
+export async function cliRedis(): Promise<Redis> {
+  const { REDIS_URL } = parseEnv({ REDIS_URL: envz.redisUrl() }, process.env);
+  const redis = createRedis(REDIS_URL, { name: 'p3:cli', overrides: { retryStrategy: (t) => (t > 3 ? null : 200) } });
+  let lastError = '';
+  redis.on('error', (err: Error) => {
+    lastError = err.message;
+  });
+  try {
+    await waitReady(redis, 3000);
+  } catch {
+    redis.disconnect();
+    throw new Error(`Redis unreachable at ${REDIS_URL.replace(/\/\/[^@/]*@/, '//***@')}${lastError ? ` (${lastError})` : ''}: is redis-server running, is REDIS_URL right?`);
+  }
+  return redis;
+}
+
+/** Runs `fn` with a CLI connection and always disconnects. */
+export async function withCliRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = await cliRedis();
+  try {
+    return await fn(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
