@@ -36,8 +36,6 @@ export const CLOSE_RULES = [
   'hold_sig',
   'qty',
   'side',
-  /** A close order was already sent for this drift signature (one close per drift, applyBegin-7.lua). */
-  'one_close_per_drift',
 ] as const;
 /** A rule of {@link CLOSE_RULES}. */
 export type CloseRule = (typeof CLOSE_RULES)[number];

@@ -86,7 +86,7 @@ describe('RECONCILE_CLOSE: the apply layer side (DESIGN §6)', () => {
     expect(await ordersOf(rig.paper, id)).toHaveLength(1);
   });
 
-  it('two close plans of one drift that does not flatten the position: one order, the second rejected', async () => {
+  it('two close plans of one drift that does not flatten the position: one order, the second dropped as its duplicate', async () => {
     // exchange 0.040 vs ledger 0.030: each plan asks 0.010 <= |position|, so only the one-close-per-drift
     // marker can stop the second (two cooldown buckets of a backlog, same signature).
     await adminSetPosition(rig.paper.url, 'BTCUSDT', '0.040');
@@ -94,7 +94,7 @@ describe('RECONCILE_CLOSE: the apply layer side (DESIGN §6)', () => {
     const b = await publishClose({ qty: '0.010' });
     const ra = await waitResult(rig.redis, a);
     const rb = await waitResult(rig.redis, b);
-    expect([ra.status, rb.status].sort()).toEqual(['EXECUTED', 'REJECTED_GUARDRAIL']);
+    expect([ra.status, rb.status].sort()).toEqual(['DROPPED_DUPLICATE', 'EXECUTED']);
     expect([ra.reason, rb.reason]).toContain('one_close_per_drift');
     expect((await ordersOf(rig.paper, a)).length + (await ordersOf(rig.paper, b)).length).toBe(1);
     expect((await adminPositions(rig.paper.url)).BTCUSDT?.positionAmt).toBe('0.03');

@@ -124,7 +124,14 @@ export function createCloseHandler(d: ApplyDeps) {
       const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue, token, driftSig });
       if (r.kind === 'unresolved') throw new Error(r.error);
       if (r.kind === 'hold_changed') return reject('hold_sig', 'hold or its signature changed just before sending', entry.id);
-      if (r.kind === 'close_already_sent') return reject('one_close_per_drift', `a close order was already sent for drift ${driftSig}`, entry.id);
+      if (r.kind === 'close_already_sent') {
+        // not an invariant violation: the one close of this drift already went out (a backlog of two
+        // cooldown buckets, say); this plan is its duplicate
+        d.metrics.closeRejected.inc({ symbol, reason: 'duplicate' });
+        d.logger.warn({ plan_id: plan.plan_id, drift_sig: driftSig }, `[RECONCILE_CLOSE] ${plan.symbol}: a close was already sent for drift ${driftSig}; plan ${plan.plan_id} dropped`);
+        await finalize(d, resultFields({ ...base, status: 'DROPPED_DUPLICATE', dedupe_hit: 'true', reason: 'one_close_per_drift', side, error: `a close order was already sent for drift ${driftSig}` }), entry.id, '', undefined, claimedValue);
+        return;
+      }
       if (r.kind !== 'recorded') return;
       const f = r.fields;
       if (f.status !== 'EXECUTED') await releaseCloseMarker(d.redis, plan.symbol, driftSig, clientOrderIdFor(plan.plan_id));
