@@ -3,6 +3,9 @@
  * (src/lib/redis-server.ts). Tests never touch the machine's Redis on 6379. `restart()` kills and restarts
  * it on the same port (an empty Redis, as a crash without persistence leaves it).
  */
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import { createRedis } from '../../src/adapters/redis/client.js';
 import { freePort, startRedisServer } from '../../src/lib/redis-server.js';
 
 export { freePort };
@@ -52,4 +55,21 @@ export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 20_000, i
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/**
+ * Registers beforeAll/afterAll hooks for a private Redis and a connection to it (scripts loaded);
+ * read `srv` and `redis` inside tests (they are set once beforeAll ran).
+ */
+export function useTestRedis(): { srv: TestRedis; redis: Redis } {
+  const h = {} as { srv: TestRedis; redis: Redis };
+  beforeAll(async () => {
+    h.srv = await startTestRedis();
+    h.redis = createRedis(h.srv.url, { name: 'test' });
+  });
+  afterAll(async () => {
+    h.redis?.disconnect();
+    await h.srv?.stop();
+  });
+  return h;
 }
