@@ -89,3 +89,24 @@ describe('p3 trading-state', () => {
     expect(r.stderr).toContain('ACTIVE, REDUCING, HALTED');
   });
 });
+
+describe('p3 plan show', () => {
+  it('shows a plan\'s permits, results and dead letters; exits 1 for an unknown plan', async () => {
+    const r = await p3(['plan', 'submit', '--symbol', 'ETHUSDT', '--action', 'PARTIAL_50', '--plan-id', 'trace-1'], { P3_KEY_EXIT_BRAIN: 'k1' });
+    expect(r.code).toBe(0);
+    await redis.hset(keys.permitGovernor('trace-1'), { decision: 'ALLOW', reason: 'ok', qty: '0.5', side: 'SELL', context: '{}' });
+    await redis.hset(keys.permitP33('trace-1'), { decision: 'DENY', reason: 'reconcile_hold_active', context: '{}' });
+    await redis.xadd(STREAMS.applyResult, '*', 'plan_id', 'trace-1', 'symbol', 'ETHUSDT', 'status', 'SKIPPED', 'reason', 'reconcile_hold_active');
+    const show = await p3(['plan', 'show', 'trace-1'], {});
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/submitted\s+quantum:stream:apply\.plan \d+-\d+/);
+    expect(show.stdout).toMatch(/permit governor ALLOW reason=ok qty=0\.5 side=SELL/);
+    expect(show.stdout).toMatch(/permit p33\s+DENY reason=reconcile_hold_active/);
+    expect(show.stdout).toMatch(/result\s+SKIPPED reason=reconcile_hold_active/);
+    const json = JSON.parse((await p3(['plan', 'show', 'trace-1', '--json'], {})).stdout) as { results: unknown[] };
+    expect(json.results).toHaveLength(1);
+    const none = await p3(['plan', 'show', 'no-such-plan'], {});
+    expect(none.code).toBe(1);
+    expect(none.stdout).toMatch(/not found/);
+  });
+});

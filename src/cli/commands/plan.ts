@@ -1,5 +1,6 @@
 /**
- * CLI commands: `p3 plan submit` (a signed exit plan on `quantum:stream:apply.plan`, prints the plan id)
+ * CLI commands: `p3 plan submit` (a signed exit plan on `quantum:stream:apply.plan`, prints the plan id),
+ * `p3 plan show PLAN_ID` (its permits, results and dead letters)
  * and `p3 trading-state set|show` (the governor's ACTIVE/REDUCING/HALTED, global or per symbol).
  */
 import { userInfo, hostname } from 'node:os';
@@ -9,6 +10,7 @@ import { withCliRedis } from '../redis.js';
 import { TRADING_STATES, type TradingState, type TradingStateRead } from '../../domain/governor.js';
 import { DEFAULT_PLAN_SOURCE, EXIT_ACTIONS, planKeyFromEnv, submitPlan, type ExitAction } from '../../plans/submit.js';
 import { readTradingStates, setTradingState } from '../../services/governor/trading-state.js';
+import { renderTrace, tracePlan } from '../../plans/trace.js';
 
 /** Reports a usage error found after parsing: message on stderr, exit code 2. */
 function usageError(msg: string): void {
@@ -64,6 +66,17 @@ export function registerPlanCommands(program: Command): void {
       if (allow.length > 0 && !allow.includes(o.symbol)) return usageError(`${o.symbol} is not in P3_ALLOWLIST (${allow.join(',')}): every service would deny the plan`);
       const id = await withCliRedis((redis) => submitPlan(redis, { symbol: o.symbol, action: o.action, planId: o.planId, killScore: o.killScore ?? null, source: o.source }, key));
       process.stdout.write(`${id}\n`);
+    });
+
+  plan
+    .command('show')
+    .description('what happened to a plan: its entry, both permits (within their 60 s TTL), its results, dead letters')
+    .argument('<PLAN_ID>')
+    .option('--json', 'machine-readable output')
+    .action(async (planId: string, o: { json?: boolean }) => {
+      const t = await withCliRedis((redis) => tracePlan(redis, planId));
+      process.stdout.write(o.json ? `${JSON.stringify(t, null, 2)}\n` : renderTrace(t));
+      if (t.submitted.length === 0 && t.results.length === 0 && t.deadLetters.length === 0) process.exitCode = 1;
     });
 
   const ts = program.command('trading-state').description("the governor's trading state (ACTIVE, REDUCING = only reduce-only plans, HALTED = nothing)");

@@ -164,6 +164,7 @@ export function registerReconcileCommands(program: Command): void {
           const recent = only ? await recentForSymbol(redis, only, count) : await redis.xrevrange(STREAMS.reconcileEvents, '+', '-', 'COUNT', count);
           for (const [id, f] of [...recent].reverse()) print(id, fieldsToObject(f));
           if (recent.length > 0) lastId = recent[0]![0];
+          else if (!opts.json) process.stderr.write(`(no reconcile events${only ? ` for ${only}` : ''} yet)\n`);
         }
         if (!opts.follow) return;
         const blocking = redis.duplicate();
