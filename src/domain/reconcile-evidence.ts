@@ -7,8 +7,10 @@
  *   result carries the same timestamp as the ledger write) is never counted twice.
  * - RECONCILE_CLOSE fills are kept apart: the apply layer does not apply them to the ledger; they are only
  *   evidence for the heal rule (DESIGN §5.7), never for the quantity auto-repair.
- * - A drift signature depends only on symbol, reason and the two amounts, so it is stable while a drift
- *   lasts and changes when the drift changes (seed 004's further manual +0.016 gives a new signature).
+ * - A drift shape ({@link driftSignature}) depends only on symbol, reason and the two amounts, so it is
+ *   stable while a drift lasts and changes when the drift changes (seed 004's further manual +0.016 gives
+ *   a new one). The hold's signature is an EPISODE of a shape ({@link episodeSignature}): the shape plus
+ *   the time the engine hold was first set, so the same amounts at another time are another drift.
  */
 import { createHash } from 'node:crypto';
 import { Decimal } from './decimal.js';
@@ -87,4 +89,16 @@ export function activeInflight(inflight: Record<string, string>, nowMs: number, 
  */
 export function driftSignature(symbol: string, reason: string, exchangeAmt: string, ledgerAmt: string): string {
   return createHash('sha256').update(`${symbol}|${reason}|${exchangeAmt}|${ledgerAmt}`).digest('hex').slice(0, 12);
+}
+
+/**
+ * The episode signature of a drift (`hold_sig`, a close plan's `drift_sig`): first 12 hex digits of
+ * SHA-256(`<shape>|<startedMs>`). `reconcileApply-8.lua` stores it when it SETS a new engine hold and keeps
+ * it while the hold of that shape stands (several engines and passes see one signature); a hold set again
+ * later, even for the same amounts, is a new episode (issue 12: the same manual trade made twice).
+ * @param shape the drift shape ({@link driftSignature})
+ * @param startedMs epoch ms of the pass that proposed setting the hold
+ */
+export function episodeSignature(shape: string, startedMs: number): string {
+  return createHash('sha256').update(`${shape}|${startedMs}`).digest('hex').slice(0, 12);
 }

@@ -134,7 +134,9 @@ export function createCloseHandler(d: ApplyDeps) {
       }
       if (r.kind !== 'recorded') return;
       const f = r.fields;
-      if (f.status !== 'EXECUTED') await releaseCloseMarker(d.redis, plan.symbol, driftSig, clientOrderIdFor(plan.plan_id));
+      // not executed, or filled only partly: release the one-close-per-drift marker so the remaining
+      // drift is closed by the next cooldown bucket (the next pass sees a new, smaller drift)
+      if (f.status !== 'EXECUTED' || f.reason === 'partial_fill') await releaseCloseMarker(d.redis, plan.symbol, driftSig, clientOrderIdFor(plan.plan_id));
       const status = f.status === 'EXECUTED' ? 'success' : f.status === 'RETRYABLE_RATE_LIMIT' ? 'rate_limit' : 'error';
       if (r.recorded) d.metrics.closeExecuted.inc({ symbol, status });
       if (f.status === 'RETRYABLE_RATE_LIMIT') {

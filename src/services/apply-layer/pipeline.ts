@@ -108,7 +108,12 @@ export function outcomeFields(rec: OrderRecord, cid: string, o: Exclude<OrderOut
   if (filled.lte(0)) {
     return { fields: resultFields({ ...base, status: 'FAILED', reason: 'not_filled', order_id: o.order.orderId, avg_price: avg, error: `order ${o.order.orderId} status ${o.order.status} without fill` }) };
   }
-  const fields = resultFields({ ...base, status: 'EXECUTED', executed: 'true', filled_qty: fmt(filled), avg_price: avg, order_id: o.order.orderId, reason: o.via === 'lookup' ? 'resolved_by_lookup' : '' });
+  // A MARKET order cut short (Binance status EXPIRED with a partial fill): EXECUTED with exactly what filled,
+  // reason partial_fill; the ledger (EXECUTE) follows `filled_qty`, never the ordered qty.
+  const ordered = new Decimal(rec.qty || '0');
+  const partial = filled.lt(ordered);
+  const reason = partial ? 'partial_fill' : o.via === 'lookup' ? 'resolved_by_lookup' : '';
+  const fields = resultFields({ ...base, status: 'EXECUTED', executed: 'true', filled_qty: fmt(filled), avg_price: avg, order_id: o.order.orderId, reason, ...(partial ? { error: `order ${o.order.orderId} ${o.order.status}: filled ${fmt(filled)} of ${rec.qty}` } : {}) });
   return { fields, fill: rec.decision === 'EXECUTE' ? signedFill(rec.side, filled) : undefined };
 }
 
