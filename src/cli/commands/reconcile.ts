@@ -103,8 +103,8 @@ export function registerReconcileCommands(program: Command): void {
         const existed = await operatorHold(redis, symbol, 'clear', 1, '', { symbol, ts_ms: String(Date.now()), by: cliUser() });
         process.stdout.write(existed ? `hold cleared on ${symbol}\n` : `no hold on ${symbol}\n`);
         const state = await redis.hgetall(keys.reconcileState(symbol));
-        if (existed && state.status === 'HOLD' && state.reason && state.reason !== 'operator_hold') {
-          process.stdout.write(`note: the engine's last verdict is HOLD ${state.reason}; unless that is fixed it sets the hold again within one cadence\n`);
+        if (existed && (state.status === 'HOLD' || state.status === 'MANUAL_REQUIRED') && state.reason && state.reason !== 'operator_hold') {
+          process.stdout.write(`note: the engine's last verdict is ${state.status} ${state.reason}; unless that is fixed it sets the hold again within one cadence\n`);
         }
       });
     });

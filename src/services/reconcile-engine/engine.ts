@@ -302,7 +302,7 @@ export class ReconcileEngine {
     this.metrics.diffAmt.set({ symbol }, outcome.diff === null ? 0 : outcome.diff.toNumber());
     if (r.lastFixTsMs !== null && !outcome.ledger) this.metrics.lastFixAgeSec.set({ symbol }, Math.max(0, Math.floor((nowMs - r.lastFixTsMs) / 1000)));
     if (reply.transitioned) {
-      const episode = outcome.status === 'HOLD' && outcome.reason !== 'operator_hold';
+      const episode = (outcome.status === 'HOLD' || outcome.status === 'MANUAL_REQUIRED') && outcome.reason !== 'operator_hold';
       if (episode) this.metrics.driftTotal.inc({ symbol, reason: outcome.reason });
       const line = `P3.4 ${outcome.status} ${symbol} reason=${outcome.reason} exchange=${eventBase.exchange_amt || '-'} ledger=${eventBase.ledger_amt || '-'} diff=${eventBase.diff_amt || '-'} hold=${reply.hold}${outcome.manualRequired ? ' MANUAL_REQUIRED' : ''}${outcome.detail ? ` detail="${outcome.detail}"` : ''}`;
       const fields = { ...eventBase, status: outcome.status, reason: outcome.reason, hold: reply.hold, drift_sig: outcome.driftSig, hold_sig: reply.holdSig };
