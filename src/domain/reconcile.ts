@@ -32,7 +32,7 @@
  *   of that shape stands and is new for every new hold, so the same amounts at another time are another
  *   drift, never waiting out the cooldown or close marker of a healed one.
  */
-import { Decimal, fmt, roundDownToStep, signOf } from './decimal.js';
+import { Decimal, fmt, signOf } from './decimal.js';
 import type { LedgerRead, SnapshotRead } from './position.js';
 import type { Fill } from './result.js';
 import { compareAmounts, toleranceFor, type ToleranceSettings } from './tolerance.js';

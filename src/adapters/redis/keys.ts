@@ -11,6 +11,8 @@ export const STREAMS = {
   reconcileClose: 'quantum:stream:reconcile.close',
   /** Notification stream: the snapshot writer adds an entry in the same atomic step as the snapshot hash. */
   positionSnapshot: 'quantum:stream:position.snapshot',
+  /** FLATTEN plans signed by an operator (`p3 flatten`), executed by the apply layer in every trading state. */
+  applyFlatten: 'quantum:stream:apply.flatten',
   /** Governor events (circuit breaker trips, trading-state changes). */
   governorEvents: 'quantum:stream:governor.events',
 } as const;
@@ -19,6 +21,8 @@ export const STREAMS = {
 export const GROUPS = {
   /** The apply layer's consumer group on `quantum:stream:reconcile.close`. */
   applyClose: 'apply-close',
+  /** The apply layer's consumer group on `quantum:stream:apply.flatten`. */
+  applyFlatten: 'apply-flatten',
 } as const;
 
 /** Dead-letter stream of a stream: `<stream>.dlq`. */

@@ -18,6 +18,7 @@ import { operatorHold } from '../../services/reconcile-engine/store.js';
 import { collectStatus, renderStatus } from '../../services/reconcile-engine/status.js';
 import { collectStatusExtras, renderStatusExtras, tradingVerdict } from './status-extras.js';
 import { withCliRedis } from '../redis.js';
+import { cliUser } from '../user.js';
 
 /** Symbols of the allowlist variables (P34_ALLOWLIST, else P3_ALLOWLIST). */
 export function envAllowlist(): string[] {
@@ -218,6 +219,3 @@ export function formatEvent(id: string, f: Record<string, string>): string {
   return `${when} ${(f.event ?? '?').padEnd(26)} ${(f.symbol ?? '').padEnd(10)} ${rest}`;
 }
 
-function cliUser(): string {
-  return process.env.SUDO_USER ?? process.env.USER ?? 'operator';
-}
