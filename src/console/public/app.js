@@ -27,30 +27,62 @@ function renderBanner() {
   for (const btn of document.querySelectorAll('.needs-token')) btn.disabled = Boolean(state.info && !state.info.actions_enabled);
 }
 
+const rowEls = new Map();
+
+/** One cell's content as [key, nodes]: the cell is rewritten only when its key changes. */
+function cellsOf(r, st) {
+  const hold = r.hold.active ? `${r.hold.owner} · ${r.hold.reason || 'no reason'} · ${r.hold.ttl_sec ?? '∞'} s` : '–';
+  const diff = r.diff_amt ? `${r.diff_amt}${r.diff_pct ? ` (${r.diff_pct}%)` : ''}` : '–';
+  const snap = r.snapshot_age_sec === null ? '–' : `${ago(r.snapshot_age_sec)}${r.snapshot_source ? ` · ${r.snapshot_source}` : ''}`;
+  const last = r.last_event ? `${r.last_event.kind}${r.last_event.reason ? ` ${r.last_event.reason}` : ''} · ${clock(r.last_event.ts_ms)}` : '–';
+  return [
+    [r.symbol, [r.symbol]],
+    [`${st}|${r.reason}`, [h('span', { class: `badge b-${st.toLowerCase()}` }, st), r.reason ? h('span', { class: 'reason' }, r.reason) : null]],
+    [r.exchange_amt, [r.exchange_amt || '–']],
+    [`${r.ledger_amt}|${r.ledger_source}`, [r.ledger_amt || '–', r.ledger_source ? h('span', { class: 'muted' }, ` ${r.ledger_source}`) : null]],
+    [diff, [diff]],
+    [hold, [hold]],
+    [snap, [snap]],
+    [last, [last]],
+  ];
+}
+
+const CELL_CLASS = ['sym', '', 'num', 'num', 'num', 'hold', 'snap', 'last'];
+
+/** Builds the row of a symbol once; its action buttons stay in place (a click is never lost to a re-render). */
+function rowFor(symbol) {
+  let el = rowEls.get(symbol);
+  if (el) return el;
+  const current = () => state.symbols.find((x) => x.symbol === symbol);
+  const btn = (label, kind) => h('button', { type: 'button', class: 'small needs-token', dataset: { action: kind, symbol }, onclick: () => current() && openAction(kind, current(), state.info) }, label);
+  const buttons = { set: btn('Hold', 'hold-set'), clear: btn('Clear hold', 'hold-clear'), ledger: btn('Ledger…', 'ledger-set') };
+  const cells = CELL_CLASS.map((c) => h('td', { class: c || undefined }));
+  const tr = h('tr', { dataset: { symbol } }, cells, h('td', { class: 'actions' }, buttons.set, buttons.clear, buttons.ledger));
+  el = { tr, cells, keys: [], buttons };
+  rowEls.set(symbol, el);
+  return el;
+}
+
 function renderSymbols() {
-  const enabled = state.info?.actions_enabled;
-  const rows = state.symbols.map((r) => {
+  const enabled = Boolean(state.info?.actions_enabled);
+  const tbody = $('symbols').tBodies[0];
+  const trs = state.symbols.map((r) => {
     const st = shownStatus(r);
-    const hold = r.hold.active ? `${r.hold.owner} · ${r.hold.reason || 'no reason'} · ${r.hold.ttl_sec ?? '∞'} s` : '–';
-    const diff = r.diff_amt ? `${r.diff_amt}${r.diff_pct ? ` (${r.diff_pct}%)` : ''}` : '–';
-    const snap = r.snapshot_age_sec === null ? '–' : `${ago(r.snapshot_age_sec)}${r.snapshot_source ? ` · ${r.snapshot_source}` : ''}`;
-    const last = r.last_event ? `${r.last_event.kind}${r.last_event.reason ? ` ${r.last_event.reason}` : ''} · ${clock(r.last_event.ts_ms)}` : '–';
-    const btn = (label, kind, show = true) => show && h('button', { type: 'button', class: 'small needs-token', disabled: !enabled, dataset: { action: kind, symbol: r.symbol }, onclick: () => openAction(kind, r, state.info) }, label);
-    return h(
-      'tr',
-      { class: `row-${st.toLowerCase()}`, dataset: { symbol: r.symbol, status: st }, title: r.hint || '' },
-      h('td', { class: 'sym' }, r.symbol),
-      h('td', {}, h('span', { class: `badge b-${st.toLowerCase()}` }, st), r.reason ? h('span', { class: 'reason' }, r.reason) : null),
-      h('td', { class: 'num' }, r.exchange_amt || '–'),
-      h('td', { class: 'num' }, r.ledger_amt || '–', r.ledger_source ? h('span', { class: 'muted' }, ` ${r.ledger_source}`) : null),
-      h('td', { class: 'num' }, diff),
-      h('td', { class: 'hold' }, hold),
-      h('td', {}, snap),
-      h('td', { class: 'last' }, last),
-      h('td', { class: 'actions' }, btn('Hold', 'hold-set'), btn('Clear hold', 'hold-clear', r.hold.active), btn('Ledger…', 'ledger-set')),
-    );
+    const el = rowFor(r.symbol);
+    el.tr.className = `row-${st.toLowerCase()}`;
+    el.tr.dataset.status = st;
+    el.tr.title = r.hint || '';
+    cellsOf(r, st).forEach(([key, nodes], i) => {
+      if (el.keys[i] === key) return;
+      el.keys[i] = key;
+      fill(el.cells[i], nodes);
+    });
+    for (const b of Object.values(el.buttons)) b.disabled = !enabled;
+    el.buttons.clear.hidden = !r.hold.active;
+    return el.tr;
   });
-  fill($('symbols').tBodies[0], rows.length ? rows : [h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'no symbols yet (set P34_ALLOWLIST, or nothing is in Redis yet)'))]);
+  const same = trs.length === tbody.children.length && trs.every((tr, i) => tbody.children[i] === tr);
+  if (!same) fill(tbody, trs.length ? trs : [h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'no symbols yet (set P34_ALLOWLIST, or nothing is in Redis yet)'))]);
   fill($('hints'), state.symbols.filter((r) => r.hint).map((r) => h('div', {}, h('strong', {}, r.symbol), `: ${r.hint}`)));
   syncSymbolSelects();
 }
