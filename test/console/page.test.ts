@@ -161,7 +161,7 @@ describe('operator console in chromium', () => {
     await page.waitForSelector('#symbols tr[data-symbol="BTCUSDT"][data-status="HOLD"]');
     expect(await page.textContent('#symbols tr[data-symbol="BTCUSDT"] td.hold')).toMatch(/operator · checking fills/);
     const shot = join(mkdtempSync(join(tmpdir(), 'p3-shot-')), 'console.png');
-    await page.waitForTimeout(1500); // let the charts catch the latest samples
+    await page.waitForSelector('#toast', { state: 'hidden', timeout: 15_000 }); // and the charts catch the latest samples
     await page.screenshot({ path: shot, fullPage: true });
     expect(statSync(shot).size).toBeGreaterThan(10_000);
     if (process.env.P3_UPDATE_SCREENSHOT === '1') copyFileSync(shot, new URL('../../docs/console.png', import.meta.url));
