@@ -2,7 +2,7 @@
  * Debian's chromium (/usr/bin/chromium, `apt-get install chromium`; .ci/run installs it) driven by
  * playwright-core: never a browser download. Each launch gets a fresh user-data-dir, removed on close.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
@@ -18,6 +18,7 @@ export interface TestBrowser {
 
 /** Launches headless chromium (no network services, no GPU, no sandbox as root in CI). */
 export async function launchChromium(): Promise<TestBrowser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (bash .ci/run does it); never a browser download`);
   const dir = mkdtempSync(join(tmpdir(), 'p3-chromium-'));
   const ctx = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
