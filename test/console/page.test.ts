@@ -5,6 +5,7 @@
  *
  * - the page loads with no console errors and shows every symbol and the services alive;
  * - a manual trade on the paper exchange turns the symbol's row to HOLD, then back to OK when it heals;
+ *   the close's plan page (from the timeline) shows its entry and result;
  * - a hold set from the page with the token is in Redis as an operator hold (no hold_sig) with its event;
  * - without the token (or with a wrong one) the page shows the refusal and nothing changes in Redis;
  * - a console without P3_CONSOLE_TOKEN says actions are disabled and greys its buttons out.
@@ -137,6 +138,13 @@ describe('operator console in chromium', () => {
     const seen = await page.evaluate(() => (window as unknown as { __seen: string[] }).__seen);
     expect(seen.indexOf('HOLD')).toBeLessThan(seen.lastIndexOf('OK'));
     await page.waitForSelector('#timeline li[data-symbol="ETHUSDT"][data-kind="HOLD_CLEARED"]');
+    // the close's plan page: entry, permits, result
+    await page.click('#timeline li[data-symbol="ETHUSDT"][data-kind="RECONCILE_CLOSE_PUBLISHED"] a.ev-plan');
+    await page.waitForSelector('#plan-view:not([hidden]) #plan-body .entry');
+    await page.waitForFunction(() => /EXECUTED/.test(document.querySelector('#plan-body')?.textContent ?? ''));
+    expect(await page.textContent('#plan-body')).toMatch(/RECONCILE_CLOSE/);
+    await page.click('#plan-view a.back');
+    await page.waitForSelector('#main-view:not([hidden])');
     process.stdout.write(`console: ETHUSDT row showed HOLD ${holdMs} ms after the manual trade; statuses seen: ${seen.join(' -> ')}\n`);
     expect(pageErrors).toEqual([]);
     await page.close();
