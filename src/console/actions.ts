@@ -1,7 +1,7 @@
 /**
  * The console's actions, validated with zod and carried out by the same functions as the CLI:
  * hold set/clear (`p3 hold`), ledger set with the snapshot refusal (`p3 ledger set`), trading state
- * (`p3 trading-state set`). Every action names who (`X-P3-Operator` header or `operator` field) and why
+ * (`p3 trading-state set`), flatten (`p3 flatten`). Every action names who (`X-P3-Operator` header or `operator` field) and why
  * (`reason`), and is recorded as an event with `by=console:<operator>` and `via=console`.
  *
  * Invariants:
@@ -9,18 +9,18 @@
  * - a ledger amount that disagrees with the fresh snapshot is a 409 unless `force` is true AND `confirm`
  *   repeats the symbol (the page asks the operator to type it);
  * - a symbol outside the configured allowlist is refused (400), as every service would ignore it.
- *
- * TODO(flatten): `POST /api/flatten` `{symbols: [...] | all: true, reason}` belongs here once `p3 flatten`
- * (DESIGN §12, another branch) is on main: call its shared function the same way as the actions below,
- * register the route in server.ts and add a button to the page. Until then the route does not exist.
+ * - a flatten needs `P3_KEY_OPERATOR` where the console runs (it signs the FLATTEN plans) and `confirm`
+ *   repeating what is flattened (the symbols joined by commas, or `ALL`).
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { parseDecimal } from '../domain/decimal.js';
 import { TRADING_STATES } from '../domain/governor.js';
+import { submitFlatten } from '../plans/flatten.js';
 import { setTradingState } from '../services/governor/trading-state.js';
 import { clearHold, LedgerRefusedError, setLedgerByOperator, setOperatorHold } from '../services/reconcile-engine/operator.js';
 import type { ConsoleConfig } from './config.js';
+import { consoleSymbols } from './read-model.js';
 
 /** What an action answers: HTTP status and JSON body. */
 export interface ActionReply {
@@ -49,6 +49,15 @@ export const TradingStateBody = z.strictObject({
   state: z.enum(TRADING_STATES, { message: `state must be one of ${TRADING_STATES.join(', ')}` }),
   symbol: z.string().optional(),
   reason,
+  operator: operatorName.optional(),
+});
+
+/** `POST /api/flatten` body: `symbols` or `all: true`; `confirm` repeats the symbols (comma-joined) or `ALL`. */
+export const FlattenBody = z.strictObject({
+  symbols: z.array(z.string()).min(1, 'symbols must name at least one symbol').max(100).optional(),
+  all: z.boolean().optional(),
+  reason,
+  confirm: z.string(),
   operator: operatorName.optional(),
 });
 
@@ -93,7 +102,7 @@ export async function holdSet(redis: Redis, cfg: ConsoleConfig, symbol: string, 
 /** Clears a hold (engine's or operator's). */
 export async function holdClear(redis: Redis, symbol: string, by: string, b: z.infer<typeof HoldClearBody>): Promise<ActionReply> {
   const out = await clearHold(redis, { symbol, by, reason: b.reason, extra: VIA });
-  const note = out.engineHoldReason ? `; the engine's last verdict is HOLD ${out.engineHoldReason}: unless that is fixed it holds again within one cadence` : '';
+  const note = out.engineHold ? `; the engine's last verdict is ${out.engineHold.status} ${out.engineHold.reason}: unless that is fixed it holds again within one cadence` : '';
   return { status: 200, body: { ok: true, symbol, existed: out.existed, by, message: `${out.existed ? `hold cleared on ${symbol}` : `no hold on ${symbol}`}${note}` } };
 }
 
@@ -124,4 +133,27 @@ export async function tradingStateSet(redis: Redis, cfg: ConsoleConfig, by: stri
   }
   await setTradingState(redis, { symbol, state: b.state, reason: b.reason, by });
   return { status: 200, body: { ok: true, scope: symbol ?? 'global', state: b.state, by, message: `${symbol ?? 'global'} trading state: ${b.state}` } };
+}
+
+/** Submits FLATTEN plans (closing whole positions now, in every trading state and under any hold). */
+export async function flatten(redis: Redis, cfg: ConsoleConfig, by: string, b: z.infer<typeof FlattenBody>): Promise<ActionReply> {
+  if (cfg.operatorKey === null) {
+    return { status: 403, body: { error: 'flatten_unavailable', message: 'flatten needs P3_KEY_OPERATOR where `p3 console` runs (the key the apply layer verifies FLATTEN plans with)' } };
+  }
+  if (Boolean(b.all) === (b.symbols !== undefined)) return bad('give either symbols: ["BTCUSDT", ...] or all: true');
+  const targets: string[] = [];
+  for (const raw of b.all ? await consoleSymbols(redis, cfg.symbols) : (b.symbols ?? [])) {
+    const s = checkSymbol(raw, cfg);
+    if (!s.ok) return s.reply;
+    if (!targets.includes(s.symbol)) targets.push(s.symbol);
+  }
+  if (targets.length === 0) return bad('no symbols to flatten');
+  const expected = b.all ? 'ALL' : targets.join(',');
+  if (b.confirm.trim().toUpperCase() !== expected) return bad(`confirm must be "${expected}" (type what you flatten: every position named is closed at market now)`);
+  const plans: Array<{ symbol: string; plan_id: string }> = [];
+  for (const symbol of targets) {
+    const { planId } = await submitFlatten(redis, { symbol, reason: b.reason, by, nowMs: Date.now() }, cfg.operatorKey);
+    plans.push({ symbol, plan_id: planId });
+  }
+  return { status: 200, body: { ok: true, plans, by, message: `FLATTEN submitted for ${targets.join(', ')}: follow the results in the timeline or on each plan's page` } };
 }

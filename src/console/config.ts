@@ -31,6 +31,8 @@ export interface ConsoleConfig {
   symbols: string[];
   /** Default lease of an operator hold set from the page, seconds (`P34_HOLD_TTL_SEC`, 900). */
   holdTtlSec: number;
+  /** `P3_KEY_OPERATOR` (signs FLATTEN plans), null when unset: flatten is then unavailable. */
+  operatorKey: string | null;
 }
 
 /** True for `localhost`, 127.0.0.0/8, `::1` (and `[::1]`). */
@@ -76,5 +78,6 @@ export function consoleConfig(opts: { host?: string; port?: string | number }, e
     loopback,
     symbols: e.P34_ALLOWLIST.length > 0 ? e.P34_ALLOWLIST : e.P3_ALLOWLIST,
     holdTtlSec: e.P34_HOLD_TTL_SEC,
+    operatorKey: env.P3_KEY_OPERATOR && env.P3_KEY_OPERATOR.trim() !== '' ? env.P3_KEY_OPERATOR : null,
   };
 }

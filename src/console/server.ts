@@ -5,7 +5,7 @@
  *
  * API (README "Operator console"): GET /api/symbols, /api/events?symbol=&since=&limit=, /api/plans/:id,
  * /api/services, /api/stream (SSE); POST|DELETE /api/holds/:symbol, POST /api/ledger/:symbol,
- * POST /api/trading-state. Errors are `{error, message}` with 400/401/403/404/409/421/500.
+ * POST /api/trading-state, POST /api/flatten. Errors are `{error, message}` with 400/401/403/404/409/421/500.
  */
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { tracePlan } from '../plans/trace.js';
 import { checkAction, checkRead, type Refusal } from './auth.js';
-import { checkSymbol, holdClear, HoldClearBody, holdSet, HoldSetBody, ledgerSet, LedgerSetBody, operatorOf, parseBody, tradingStateSet, TradingStateBody, type ActionReply } from './actions.js';
+import { flatten, FlattenBody, checkSymbol, holdClear, HoldClearBody, holdSet, HoldSetBody, ledgerSet, LedgerSetBody, operatorOf, parseBody, tradingStateSet, TradingStateBody, type ActionReply } from './actions.js';
 import type { ConsoleConfig } from './config.js';
 import { ConsoleHub } from './hub.js';
 import { readEvents, readServices, readSymbols } from './read-model.js';
@@ -45,7 +45,7 @@ export interface ConsoleInfo {
   actions_enabled: boolean;
   loopback: boolean;
   hold_ttl_sec: number;
-  /** Flatten is not available until `p3 flatten` exists (see actions.ts TODO(flatten)). */
+  /** Actions enabled and `P3_KEY_OPERATOR` set (FLATTEN plans can be signed). */
   flatten_available: boolean;
 }
 
@@ -78,7 +78,7 @@ function refuse(reply: FastifyReply, r: Refusal | ActionReply): FastifyReply {
 export async function startConsole(redis: Redis, cfg: ConsoleConfig, logger: Logger): Promise<RunningConsole> {
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024, forceCloseConnections: true });
   const hub = new ConsoleHub({ redis, allowlist: cfg.symbols, logger });
-  const info: ConsoleInfo = { actions_enabled: cfg.token !== null, loopback: cfg.loopback, hold_ttl_sec: cfg.holdTtlSec, flatten_available: false };
+  const info: ConsoleInfo = { actions_enabled: cfg.token !== null, loopback: cfg.loopback, hold_ttl_sec: cfg.holdTtlSec, flatten_available: cfg.token !== null && cfg.operatorKey !== null };
 
   app.addHook('onRequest', async (req, reply) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
@@ -171,6 +171,11 @@ export async function startConsole(redis: Redis, cfg: ConsoleConfig, logger: Log
     const b = parseBody(TradingStateBody, req.body);
     if (!b.ok) return refuse(reply, b.reply);
     return refuse(reply, await act(req, 'trading-state set', null, (_s, by) => tradingStateSet(redis, cfg, by, b.value), b.value.operator));
+  });
+  app.post('/api/flatten', async (req, reply) => {
+    const b = parseBody(FlattenBody, req.body);
+    if (!b.ok) return refuse(reply, b.reply);
+    return refuse(reply, await act(req, 'flatten', null, (_s, by) => flatten(redis, cfg, by, b.value), b.value.operator));
   });
 
   await app.listen({ host: cfg.host, port: cfg.port });

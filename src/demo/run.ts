@@ -117,10 +117,10 @@ async function runScenario(def: ScenarioDef, ctx: InjectContext, watcher: DemoWa
   return rows;
 }
 
-/** Starts the operator console for the demo on `port`, or on a free port when that one is taken. */
-async function startDemoConsole(redis: Redis, symbols: string[], port: number, token: string): Promise<RunningConsole> {
+/** Starts the operator console for the demo (flatten enabled with the services' operator key) on `port`, or on a free port when that one is taken. */
+async function startDemoConsole(redis: Redis, symbols: string[], port: number, token: string, operatorKey: string): Promise<RunningConsole> {
   const logger = createLogger('console', 'error');
-  const env = { P3_ALLOWLIST: symbols.join(','), P3_CONSOLE_TOKEN: token };
+  const env = { P3_ALLOWLIST: symbols.join(','), P3_CONSOLE_TOKEN: token, P3_KEY_OPERATOR: operatorKey };
   try {
     return await startConsole(redis, consoleConfig({ port }, env), logger);
   } catch (err) {
@@ -153,7 +153,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     paper = await startPaperExchange({ symbols, positions: Object.fromEntries(SCENARIOS.map((s) => [s.symbol, s.initialPosition])) });
     printer.line({ type: 'paper_exchange', url: paper.url }, `Paper exchange: ${paper.url} (admin API under ${paper.url}/admin)`);
     const exitBrainKey = randomBytes(32).toString('hex');
-    const env = serviceEnv(demoRedis.url, paper, symbols, exitBrainKey, randomBytes(32).toString('hex'));
+    const env = { ...serviceEnv(demoRedis.url, paper, symbols, exitBrainKey, randomBytes(32).toString('hex')), P3_KEY_OPERATOR: randomBytes(32).toString('hex') };
     running = await startServices(await buildServices([...SERVICE_NAMES], env));
     const metrics = running.map((r) => ({ service: r.service.name, url: `http://127.0.0.1:${r.ops.port}/metrics` }));
     printer.line({ type: 'services', services: metrics }, `Services (in this process): ${metrics.map((m) => `${m.service} ${m.url}`).join('\n                             ')}`);
@@ -162,7 +162,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const blocking = redis.duplicate();
     conns.push(redis, blocking);
     const consoleToken = opts.consoleToken ?? randomBytes(16).toString('hex');
-    consoleServer = await startDemoConsole(redis, symbols, opts.consolePort ?? CONSOLE_DEFAULT_PORT, consoleToken);
+    consoleServer = await startDemoConsole(redis, symbols, opts.consolePort ?? CONSOLE_DEFAULT_PORT, consoleToken, env.P3_KEY_OPERATOR);
     printer.line(
       { type: 'console', url: consoleServer.url, token: consoleToken },
       `Operator console: ${consoleServer.url}  (actions: operator name + token ${consoleToken})`,

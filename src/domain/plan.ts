@@ -41,7 +41,8 @@ const decimalString = z
 export const PlanSchema = z.object({
   plan_id: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, 'plan_id must be 1-64 of [A-Za-z0-9:._-]'),
   symbol: z.string().regex(/^[A-Z0-9]{2,30}$/, 'symbol must be upper-case alphanumerics'),
-  decision: z.enum(['EXECUTE', 'RECONCILE_CLOSE']),
+  /** `FLATTEN`: an operator's plan on `quantum:stream:apply.flatten` (src/domain/flatten.ts). */
+  decision: z.enum(['EXECUTE', 'RECONCILE_CLOSE', 'FLATTEN']),
   action: z.string().min(1).max(40),
   side: z.enum(['BUY', 'SELL']).nullable().optional(),
   qty: decimalString.nullable().optional(),

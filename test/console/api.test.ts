@@ -13,6 +13,7 @@ import { consoleConfig, startConsole, type RunningConsole } from '../../src/cons
 import { useTestRedis } from '../helpers/redis.js';
 
 const TOKEN = 'test-console-token-0123456789';
+const OPERATOR_KEY = 'operator-key-for-flatten-0123456789abcdef';
 const t = useTestRedis();
 let withToken: RunningConsole;
 let noToken: RunningConsole;
@@ -20,7 +21,7 @@ const logger = createLogger('console', 'silent');
 
 beforeAll(async () => {
   const env = { P3_ALLOWLIST: 'BTCUSDT,ETHUSDT' };
-  withToken = await startConsole(t.redis, consoleConfig({ port: 0 }, { ...env, P3_CONSOLE_TOKEN: TOKEN }), logger);
+  withToken = await startConsole(t.redis, consoleConfig({ port: 0 }, { ...env, P3_CONSOLE_TOKEN: TOKEN, P3_KEY_OPERATOR: OPERATOR_KEY }), logger);
   noToken = await startConsole(t.redis, consoleConfig({ port: 0 }, env), logger);
   await t.redis.hset(keys.snapshot('BTCUSDT'), { position_amt: '0.007', side: 'LONG', ts_ms: String(Date.now() + 1000), source: 'stream' });
   await t.redis.hset(keys.ledger('BTCUSDT'), { ledger_amt: '0.007', ledger_side: 'LONG', ts_epoch: '1', version: '1', source: 'init' });
@@ -48,6 +49,7 @@ async function stateOf() {
     tradingSym: await r.hgetall(keys.tradingState('BTCUSDT')),
     events: await r.xlen(STREAMS.reconcileEvents),
     governorEvents: await r.xlen(STREAMS.governorEvents),
+    flattens: await r.xlen(STREAMS.applyFlatten),
   };
 }
 
@@ -56,6 +58,7 @@ const ACTIONS: Array<{ name: string; method: string; path: string; body: Record<
   { name: 'hold clear', method: 'DELETE', path: '/api/holds/BTCUSDT', body: { reason: 'done' } },
   { name: 'ledger set', method: 'POST', path: '/api/ledger/BTCUSDT', body: { amount: '0.007', reason: 'verified' } },
   { name: 'trading state', method: 'POST', path: '/api/trading-state', body: { state: 'HALTED', reason: 'incident' } },
+  { name: 'flatten', method: 'POST', path: '/api/flatten', body: { symbols: ['BTCUSDT'], reason: 'kill it', confirm: 'BTCUSDT' } },
 ];
 
 describe('reads', () => {
@@ -137,6 +140,12 @@ describe('bad bodies are a 400 naming the problem, and nothing changes', () => {
     ['POST', '/api/ledger/BTCUSDT', { amount: '-0.007', reason: 'x', force: true, confirm: 'ETHUSDT' }, /force needs confirm/],
     ['POST', '/api/trading-state', { state: 'PAUSED', reason: 'x' }, /state must be one of ACTIVE, REDUCING, HALTED/],
     ['POST', '/api/trading-state', { state: 'HALTED', reason: 'x', symbol: 'DOGEUSDT' }, /not in the allowlist/],
+    ['POST', '/api/flatten', { symbols: ['BTCUSDT'], reason: 'x', confirm: 'ETHUSDT' }, /confirm must be "BTCUSDT"/],
+    ['POST', '/api/flatten', { symbols: ['BTCUSDT', 'ETHUSDT'], reason: 'x', confirm: 'BTCUSDT' }, /confirm must be "BTCUSDT,ETHUSDT"/],
+    ['POST', '/api/flatten', { all: true, reason: 'x', confirm: 'BTCUSDT' }, /confirm must be "ALL"/],
+    ['POST', '/api/flatten', { symbols: ['BTCUSDT'], all: true, reason: 'x', confirm: 'ALL' }, /either symbols/],
+    ['POST', '/api/flatten', { symbols: ['DOGEUSDT'], reason: 'x', confirm: 'DOGEUSDT' }, /not in the allowlist/],
+    ['POST', '/api/flatten', { symbols: ['BTCUSDT'], reason: 'x' }, /confirm/],
   ];
   for (const [method, path, body, msg] of bad) {
     it(`${method} ${path} ${JSON.stringify(body)}`, async () => {
@@ -192,6 +201,37 @@ describe('accepted actions are recorded with who and why', () => {
     expect(await t.redis.hgetall(keys.tradingState('ETHUSDT'))).toMatchObject({ state: 'HALTED', by: 'console:alice' });
     expect(await lastEvent(STREAMS.governorEvents)).toMatchObject({ event: 'TRADING_STATE_SET', scope: 'ETHUSDT', state: 'HALTED', reason: 'bad fills', by: 'console:alice' });
     await call(withToken, 'POST', '/api/trading-state', { state: 'ACTIVE', reason: 'resolved' });
+  });
+});
+
+describe('flatten', () => {
+  it('submits one signed FLATTEN plan per symbol with a FLATTEN_REQUESTED event (who, why)', async () => {
+    const r = await call(withToken, 'POST', '/api/flatten', { symbols: ['btcusdt'], reason: 'kill switch on, close it', confirm: 'btcusdt' });
+    expect(r.status).toBe(200);
+    const plans = r.body.plans as Array<{ symbol: string; plan_id: string }>;
+    expect(plans).toEqual([{ symbol: 'BTCUSDT', plan_id: expect.stringMatching(/^flatten:BTCUSDT:/) }]);
+    const [[, f]] = (await t.redis.xrevrange(STREAMS.applyFlatten, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    const entry = fieldsToObject(f!);
+    expect(JSON.parse(entry.plan!)).toMatchObject({ plan_id: plans[0]!.plan_id, symbol: 'BTCUSDT', source: 'operator', action: 'FLATTEN' });
+    expect(entry.mac).toMatch(/^[0-9a-f]{64}$/);
+    const ev = fieldsToObject((await t.redis.xrevrange(STREAMS.reconcileEvents, '+', '-', 'COUNT', 1))[0]![1]);
+    expect(ev).toMatchObject({ event: 'FLATTEN_REQUESTED', symbol: 'BTCUSDT', plan_id: plans[0]!.plan_id, by: 'console:alice', reason: 'kill switch on, close it' });
+    const all = await call(withToken, 'POST', '/api/flatten', { all: true, reason: 'everything', confirm: 'all' });
+    expect((all.body.plans as Array<{ symbol: string }>).map((p) => p.symbol)).toEqual(['BTCUSDT', 'ETHUSDT']);
+  });
+  it('is unavailable (403, nothing written) without P3_KEY_OPERATOR, and the page is told', async () => {
+    const c = await startConsole(t.redis, consoleConfig({ port: 0 }, { P3_ALLOWLIST: 'BTCUSDT', P3_CONSOLE_TOKEN: TOKEN }), logger);
+    try {
+      const before = await stateOf();
+      const r = await call(c, 'POST', '/api/flatten', { symbols: ['BTCUSDT'], reason: 'x', confirm: 'BTCUSDT' });
+      expect(r).toMatchObject({ status: 403, body: { error: 'flatten_unavailable' } });
+      expect(String(r.body.message)).toMatch(/P3_KEY_OPERATOR/);
+      expect(await stateOf()).toEqual(before);
+      expect((await call(c, 'GET', '/api/symbols', undefined, {})).body.console).toMatchObject({ flatten_available: false });
+      expect((await call(withToken, 'GET', '/api/symbols', undefined, {})).body.console).toMatchObject({ flatten_available: true });
+    } finally {
+      await c.close();
+    }
   });
 });
 

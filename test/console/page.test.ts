@@ -8,6 +8,7 @@
  *   the close's plan page (from the timeline) shows its entry and result;
  * - a hold set from the page with the token is in Redis as an operator hold (no hold_sig) with its event;
  * - without the token (or with a wrong one) the page shows the refusal and nothing changes in Redis;
+ * - flatten from the page needs the symbol typed, and closes the position through the apply layer;
  * - a console without P3_CONSOLE_TOKEN says actions are disabled and greys its buttons out.
  * With P3_UPDATE_SCREENSHOT=1 the run writes docs/console.png (the README's screenshot).
  */
@@ -24,11 +25,12 @@ import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { consoleConfig, startConsole, type RunningConsole } from '../../src/console/index.js';
 import { buildServices, SERVICE_NAMES } from '../../src/services/registry.js';
 import { startServices, stopServices, type RunningService } from '../../src/services/runtime.js';
-import { adminFaults, adminTrade, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
+import { adminFaults, adminOrders, adminPositions, adminTrade, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { launchChromium, type TestBrowser } from './browser.js';
 
 const TOKEN = 'page-test-token-0123456789abcdef';
+const OPERATOR_KEY = 'page-test-operator-key-0123456789abcdef';
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'BNBUSDT'];
 let srv: TestRedis;
 let paper: PaperExchange;
@@ -51,6 +53,7 @@ beforeAll(async () => {
     EXCHANGE_API_KEY: paper.apiKey,
     EXCHANGE_API_SECRET: paper.apiSecret,
     P3_KEY_P3_4: 'console-test-engine-key',
+    P3_KEY_OPERATOR: OPERATOR_KEY,
     APPLY_MODE: 'testnet',
     GOVERNOR_MODE: 'paper',
     P33_SNAPSHOT_INTERVAL_MS: '100',
@@ -67,7 +70,7 @@ beforeAll(async () => {
   running = await startServices(await buildServices([...SERVICE_NAMES], env));
   await waitFor(async () => (await Promise.all(SYMBOLS.map((s) => redis.hget(keys.reconcileState(s), 'status')))).every((s) => s === 'OK'), 30_000, 50, 'every symbol reconciled');
   const logger = createLogger('console', 'silent');
-  con = await startConsole(redis, consoleConfig({ port: 0 }, { P3_ALLOWLIST: env.P3_ALLOWLIST, P3_CONSOLE_TOKEN: TOKEN }), logger);
+  con = await startConsole(redis, consoleConfig({ port: 0 }, { P3_ALLOWLIST: env.P3_ALLOWLIST, P3_CONSOLE_TOKEN: TOKEN, P3_KEY_OPERATOR: OPERATOR_KEY }), logger);
   readOnly = await startConsole(redis, consoleConfig({ port: 0 }, { P3_ALLOWLIST: env.P3_ALLOWLIST }), logger);
   browser = await launchChromium();
 }, 60_000);
@@ -195,6 +198,29 @@ describe('operator console in chromium', () => {
     expect((await holdEvents('ETHUSDT')).filter((e) => e.reason === 'should not happen')).toEqual([]);
     await page.close();
   }, 30_000);
+
+  it('flatten from the page, with the symbol typed as confirmation, closes the position through the apply layer', async () => {
+    const page = await open(con.url);
+    await page.fill('#operator', 'alice');
+    await page.dispatchEvent('#operator', 'change');
+    await page.fill('#token', TOKEN);
+    await page.dispatchEvent('#token', 'change');
+    await page.click('#symbols tr[data-symbol="BTCUSDT"] button[data-action="flatten"]');
+    await page.fill('#action-fields input[name="reason"]', 'close it while we investigate');
+    await page.fill('#confirm-input', 'ETHUSDT'); // the wrong symbol: refused
+    await page.click('#action-submit');
+    await page.waitForFunction(() => /confirm must be "BTCUSDT"/.test(document.querySelector('#action-message')?.textContent ?? ''));
+    expect(await redis.xlen(STREAMS.applyFlatten)).toBe(0);
+    await page.fill('#confirm-input', 'BTCUSDT');
+    await page.click('#action-submit');
+    await page.waitForSelector('#toast.toast-ok');
+    await waitFor(async () => (await adminPositions(paper.url)).BTCUSDT?.positionAmt === '0', 20_000, 50, 'BTCUSDT flat on the exchange');
+    const orders = (await adminOrders(paper.url)).filter((o) => o.symbol === 'BTCUSDT');
+    expect(orders.map((o) => `${o.side} ${o.qty} reduceOnly=${o.reduceOnly}`)).toEqual(['SELL 0.007 reduceOnly=true']);
+    await page.waitForSelector('#timeline li[data-symbol="BTCUSDT"][data-kind="FLATTEN_REQUESTED"]');
+    await page.waitForFunction(() => document.querySelector('#symbols tr[data-symbol="BTCUSDT"] td:nth-child(3)')?.textContent === '0', undefined, { timeout: 20_000 });
+    await page.close();
+  }, 60_000);
 
   it('a console without P3_CONSOLE_TOKEN says actions are disabled and disables its buttons', async () => {
     const page = await open(readOnly.url);

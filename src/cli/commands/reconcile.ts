@@ -15,6 +15,7 @@ import { clearHold, LedgerRefusedError, setLedgerByOperator, setOperatorHold } f
 import { collectStatus, renderStatus } from '../../services/reconcile-engine/status.js';
 import { collectStatusExtras, renderStatusExtras, tradingVerdict } from '../../services/status-extras.js';
 import { withCliRedis } from '../redis.js';
+import { cliUser } from '../user.js';
 
 /** Symbols of the allowlist variables (P34_ALLOWLIST, else P3_ALLOWLIST). */
 export function envAllowlist(): string[] {
@@ -75,9 +76,9 @@ export function registerReconcileCommands(program: Command): void {
     .action(async (symRaw: string) => {
       const symbol = symbolArg(symRaw);
       await withCliRedis(async (redis) => {
-        const { existed, engineHoldReason } = await clearHold(redis, { symbol, by: cliUser() });
+        const { existed, engineHold } = await clearHold(redis, { symbol, by: cliUser() });
         process.stdout.write(existed ? `hold cleared on ${symbol}\n` : `no hold on ${symbol}\n`);
-        if (engineHoldReason) process.stdout.write(`note: the engine's last verdict is HOLD ${engineHoldReason}; unless that is fixed it sets the hold again within one cadence\n`);
+        if (engineHold) process.stdout.write(`note: the engine's last verdict is ${engineHold.status} ${engineHold.reason}; unless that is fixed it sets the hold again within one cadence\n`);
       });
     });
 
@@ -167,6 +168,3 @@ export function formatEvent(id: string, f: Record<string, string>): string {
   return `${when} ${(f.event ?? '?').padEnd(26)} ${(f.symbol ?? '').padEnd(10)} ${rest}`;
 }
 
-function cliUser(): string {
-  return process.env.SUDO_USER ?? process.env.USER ?? 'operator';
-}

@@ -1,4 +1,4 @@
-// The action dialog (hold set / clear, ledger set with typed confirmation) and the trading-state form.
+// The action dialog (hold set / clear, ledger set with typed confirmation, flatten with typed confirmation) and the trading-state form.
 // Every action needs the token and an operator name; the server refuses otherwise and the message is shown.
 
 import { api, auth } from './api.js';
@@ -23,11 +23,11 @@ function needWho() {
   return '';
 }
 
-/** Opens the dialog for `kind` (hold-set | hold-clear | ledger-set) on `row` (a symbols row). */
+/** Opens the dialog for `kind` (hold-set | hold-clear | ledger-set | flatten) on `row` (a symbols row). */
 export function openAction(kind, row, info) {
   const symbol = row.symbol;
   current = { kind, symbol, forceAsked: false };
-  const title = { 'hold-set': `Hold ${symbol}`, 'hold-clear': `Clear the hold of ${symbol}`, 'ledger-set': `Set the ledger of ${symbol}` }[kind];
+  const title = { 'hold-set': `Hold ${symbol}`, 'hold-clear': `Clear the hold of ${symbol}`, 'ledger-set': `Set the ledger of ${symbol}`, flatten: `Flatten ${symbol}` }[kind];
   document.getElementById('action-title').textContent = title;
   const fields = [];
   if (kind === 'hold-set') fields.push(field('TTL (seconds)', h('input', { name: 'ttl_sec', type: 'number', min: 1, value: info?.hold_ttl_sec ?? 900 })));
@@ -36,11 +36,12 @@ export function openAction(kind, row, info) {
     fields.push(field('Amount', h('input', { name: 'amount', autocomplete: 'off', value: row.exchange_amt || '', required: true })));
   }
   if (kind === 'hold-clear' && row.hold.owner === 'engine') fields.push(h('p', { class: 'muted' }, 'An engine hold: if the drift is still there, the engine holds again on its next pass.'));
+  if (kind === 'flatten') fields.push(h('p', { class: 'message message-error' }, `Closes the whole position of ${symbol} (exchange says ${row.exchange_amt || '–'}) with one reduce-only market order NOW, in every trading state and under any hold.`));
   fields.push(field('Reason', h('input', { name: 'reason', autocomplete: 'off', required: true, placeholder: 'why (recorded)' })));
   fill(document.getElementById('action-fields'), fields);
-  document.getElementById('confirm-box').hidden = true;
+  document.getElementById('confirm-box').hidden = kind !== 'flatten';
   document.getElementById('confirm-input').value = '';
-  document.getElementById('confirm-symbol').textContent = symbol;
+  document.getElementById('confirm-text').textContent = kind === 'flatten' ? `Type ${symbol} to flatten it` : `Type ${symbol} to write anyway`;
   document.getElementById('action-submit').textContent = 'Apply';
   show(needWho(), 'error');
   dlg().showModal();
@@ -57,6 +58,7 @@ async function submit(ev) {
   let res;
   if (kind === 'hold-set') res = await api.holdSet(symbol, { reason, ...(val('ttl_sec') ? { ttl_sec: Number(val('ttl_sec')) } : {}) });
   else if (kind === 'hold-clear') res = await api.holdClear(symbol, { reason });
+  else if (kind === 'flatten') res = await api.flatten({ symbols: [symbol], reason, confirm: document.getElementById('confirm-input').value.trim() });
   else {
     const body = { amount: val('amount'), reason };
     if (current.forceAsked) Object.assign(body, { force: true, confirm: document.getElementById('confirm-input').value.trim() });

@@ -58,6 +58,7 @@ export const api = {
   holdClear: (symbol, body) => call('DELETE', `/api/holds/${encodeURIComponent(symbol)}`, body),
   ledgerSet: (symbol, body) => call('POST', `/api/ledger/${encodeURIComponent(symbol)}`, body),
   tradingState: (body) => call('POST', '/api/trading-state', body),
+  flatten: (body) => call('POST', '/api/flatten', body),
 };
 
 /**

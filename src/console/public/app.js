@@ -55,9 +55,10 @@ function rowFor(symbol) {
   if (el) return el;
   const current = () => state.symbols.find((x) => x.symbol === symbol);
   const btn = (label, kind) => h('button', { type: 'button', class: 'small needs-token', dataset: { action: kind, symbol }, onclick: () => current() && openAction(kind, current(), state.info) }, label);
-  const buttons = { set: btn('Hold', 'hold-set'), clear: btn('Clear hold', 'hold-clear'), ledger: btn('Ledger…', 'ledger-set') };
+  const buttons = { set: btn('Hold', 'hold-set'), clear: btn('Clear hold', 'hold-clear'), ledger: btn('Ledger…', 'ledger-set'), flatten: btn('Flatten…', 'flatten') };
+  buttons.flatten.classList.add('danger');
   const cells = CELL_CLASS.map((c) => h('td', { class: c || undefined }));
-  const tr = h('tr', { dataset: { symbol } }, cells, h('td', { class: 'actions' }, buttons.set, buttons.clear, buttons.ledger));
+  const tr = h('tr', { dataset: { symbol } }, cells, h('td', { class: 'actions' }, buttons.set, buttons.clear, buttons.ledger, buttons.flatten));
   el = { tr, cells, keys: [], buttons };
   rowEls.set(symbol, el);
   return el;
@@ -79,6 +80,7 @@ function renderSymbols() {
     });
     for (const b of Object.values(el.buttons)) b.disabled = !enabled;
     el.buttons.clear.hidden = !r.hold.active;
+    el.buttons.flatten.hidden = !state.info?.flatten_available;
     return el.tr;
   });
   const same = trs.length === tbody.children.length && trs.every((tr, i) => tbody.children[i] === tr);

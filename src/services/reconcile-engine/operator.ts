@@ -121,8 +121,8 @@ export async function setOperatorHold(redis: Redis, h: { symbol: string; ttlSec:
 export interface HoldClearOutcome {
   /** A hold existed and was deleted. */
   existed: boolean;
-  /** The engine's last verdict reason when it is HOLD for a drift (it will hold again unless fixed), else null. */
-  engineHoldReason: string | null;
+  /** The engine's last verdict when it is HOLD or MANUAL_REQUIRED for a drift (it will hold again unless fixed), else null. */
+  engineHold: { status: string; reason: string } | null;
 }
 
 /**
@@ -138,6 +138,6 @@ export async function clearHold(redis: Redis, h: { symbol: string; by: string; r
     ...(h.extra ?? {}),
   });
   const state = await redis.hgetall(keys.reconcileState(h.symbol));
-  const engineHoldReason = existed && state.status === 'HOLD' && state.reason && state.reason !== 'operator_hold' ? state.reason : null;
-  return { existed, engineHoldReason };
+  const held = existed && (state.status === 'HOLD' || state.status === 'MANUAL_REQUIRED') && state.reason && state.reason !== 'operator_hold';
+  return { existed, engineHold: held ? { status: state.status!, reason: state.reason! } : null };
 }
