@@ -210,8 +210,8 @@ describe('flatten', () => {
     expect(r.status).toBe(200);
     const plans = r.body.plans as Array<{ symbol: string; plan_id: string }>;
     expect(plans).toEqual([{ symbol: 'BTCUSDT', plan_id: expect.stringMatching(/^flatten:BTCUSDT:/) }]);
-    const [[, f]] = (await t.redis.xrevrange(STREAMS.applyFlatten, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-    const entry = fieldsToObject(f!);
+    const newest = (await t.redis.xrevrange(STREAMS.applyFlatten, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    const entry = fieldsToObject(newest[0]![1]);
     expect(JSON.parse(entry.plan!)).toMatchObject({ plan_id: plans[0]!.plan_id, symbol: 'BTCUSDT', source: 'operator', action: 'FLATTEN' });
     expect(entry.mac).toMatch(/^[0-9a-f]{64}$/);
     const ev = fieldsToObject((await t.redis.xrevrange(STREAMS.reconcileEvents, '+', '-', 'COUNT', 1))[0]![1]);
