@@ -40,8 +40,9 @@ export function checkOrigin(h: Headers, cfg: Pick<ConsoleConfig, 'loopback'>): R
     return { status: 403, error: 'cross_site', message: `cross-site request refused (Sec-Fetch-Site: ${site}): use the console's own page` };
   }
   const origin = one(h.origin);
-  if (origin !== undefined && origin !== 'null' && origin !== `http://${host}`) {
-    return { status: 403, error: 'cross_site', message: `cross-site request refused (Origin ${origin} is not http://${host})` };
+  // https: the console behind a TLS-terminating proxy that passes the Host through
+  if (origin !== undefined && origin !== 'null' && origin !== `http://${host}` && origin !== `https://${host}`) {
+    return { status: 403, error: 'cross_site', message: `cross-site request refused (Origin ${origin} is not this console, http://${host})` };
   }
   if (origin === 'null') return { status: 403, error: 'cross_site', message: 'cross-site request refused (Origin: null)' };
   return null;

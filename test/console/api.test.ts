@@ -82,6 +82,11 @@ describe('reads', () => {
     expect(bad.body.message).toMatch(/since must be epoch milliseconds/);
     expect((await call(withToken, 'GET', '/api/events?limit=0', undefined, {})).status).toBe(400);
   });
+  it('same-origin requests pass (the page sends Origin on POST)', async () => {
+    const origin = withToken.url.replace(/\/$/, '');
+    const r = await call(withToken, 'POST', '/api/trading-state', { state: 'ACTIVE', reason: 'same origin' }, { ...good, origin, 'sec-fetch-site': 'same-origin' });
+    expect(r.status).toBe(200);
+  });
   it('reads from another site or through a foreign Host (DNS rebinding) are refused', async () => {
     expect((await call(withToken, 'GET', '/api/symbols', undefined, { origin: 'https://evil.example' })).status).toBe(403);
     expect((await call(withToken, 'GET', '/api/symbols', undefined, { 'sec-fetch-site': 'cross-site' })).status).toBe(403);
@@ -108,6 +113,7 @@ describe('every action is refused, and nothing changes, when', () => {
     { why: 'the scheme is not Bearer', console: () => withToken, headers: { ...good, authorization: `Basic ${TOKEN}` }, status: 401, error: 'bad_token' },
     { why: 'the Origin is another site', console: () => withToken, headers: { ...good, origin: 'https://evil.example' }, status: 403, error: 'cross_site' },
     { why: 'Sec-Fetch-Site says cross-site', console: () => withToken, headers: { ...good, 'sec-fetch-site': 'cross-site' }, status: 403, error: 'cross_site' },
+    { why: 'the Origin is the same host on another port', console: () => withToken, headers: { ...good, origin: 'http://127.0.0.1:1' }, status: 403, error: 'cross_site' },
     { why: 'the Origin is null (sandboxed frame)', console: () => withToken, headers: { ...good, origin: 'null' }, status: 403, error: 'cross_site' },
     { why: 'the operator is not named', console: () => withToken, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, status: 400, error: 'bad_request' },
   ];
