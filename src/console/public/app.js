@@ -6,8 +6,8 @@ import { openAction, initActions } from './actions.js';
 import * as chart from './chart.js';
 import { ago, clock, fill, h } from './dom.js';
 
-const state = { info: null, symbols: [], services: null, events: [], filter: '', chartHosts: new Map() };
-const MAX_EVENTS = 400;
+const state = { info: null, symbols: [], services: null, events: [], filter: '', showSkipped: false, chartHosts: new Map() };
+const MAX_EVENTS = 3000;
 const $ = (id) => document.getElementById(id);
 
 /** The status shown for a row: MANUAL_REQUIRED wins, then an active hold, then the engine's verdict. */
@@ -133,7 +133,11 @@ function eventItem(e) {
 }
 
 function renderTimeline() {
-  const shown = state.events.filter((e) => !state.filter || e.symbol === state.filter).slice(-200).reverse();
+  // SKIPPED results (a plan with nothing to do, e.g. denied while held) are many: hidden unless asked for
+  const shown = state.events
+    .filter((e) => (!state.filter || e.symbol === state.filter) && (state.showSkipped || !(e.stream === 'result' && e.kind === 'SKIPPED')))
+    .slice(-300)
+    .reverse();
   fill($('timeline'), shown.length ? shown.map(eventItem) : [h('li', { class: 'muted' }, 'no events yet')]);
 }
 
@@ -271,6 +275,10 @@ function init() {
   $('timeline-filter').addEventListener('change', (e) => {
     state.filter = e.target.value;
     void loadEvents();
+  });
+  $('timeline-skipped').addEventListener('change', (e) => {
+    state.showSkipped = e.target.checked;
+    renderTimeline();
   });
   $('plan-lookup').addEventListener('submit', (e) => {
     e.preventDefault();

@@ -1,4 +1,4 @@
-// Per-symbol chart of the last hour: exchange amount, ledger amount (step lines) and holds (shaded),
+// Per-symbol chart of the last hour (zoomed in while less history is known): exchange amount, ledger amount (step lines) and holds (shaded),
 // as inline SVG. Fed by the events of /api/events (exchange_amt / ledger_amt / new_ledger_amt,
 // HOLD_SET / HOLD_CLEARED) and by the live symbols table (one sample per update).
 
@@ -73,12 +73,20 @@ function el(tag, attrs) {
   return e;
 }
 
-function stepPath(points, x, y, now) {
+/** Shown span, ms: the last hour, zoomed in to the data while there is less (at least 5 min; same for every chart). */
+function spanMs(now) {
+  let first = now;
+  for (const s of series.values()) for (const arr of [s.ex, s.led]) if (arr.length) first = Math.min(first, arr[0][0]);
+  for (const s of series.values()) for (const [start] of s.holds) first = Math.min(first, start);
+  return Math.min(WINDOW_MS, Math.max(5 * 60_000, now - first));
+}
+
+function stepPath(points, x, y, now, span) {
   if (points.length === 0) return '';
   let d = '';
   let prevY = null;
   for (const [t, v] of points) {
-    const px = x(Math.max(t, now - WINDOW_MS));
+    const px = x(Math.max(t, now - span));
     const py = y(v);
     d += prevY === null ? `M${px.toFixed(1)},${py.toFixed(1)}` : `H${px.toFixed(1)}V${py.toFixed(1)}`;
     prevY = py;
@@ -99,24 +107,25 @@ export function render(host, symbol, now) {
   const padv = (hi - lo) * 0.08;
   lo -= padv;
   hi += padv;
-  const x = (t) => PAD.l + ((t - (now - WINDOW_MS)) / WINDOW_MS) * (W - PAD.l - PAD.r);
+  const span = spanMs(now);
+  const x = (t) => PAD.l + ((t - (now - span)) / span) * (W - PAD.l - PAD.r);
   const y = (v) => PAD.t + (1 - (v - lo) / (hi - lo)) * (H - PAD.t - PAD.b);
   const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': `${symbol}: exchange vs ledger, last hour` });
   for (const [start, end] of s.holds) {
-    const x0 = x(Math.max(start, now - WINDOW_MS));
+    const x0 = x(Math.max(start, now - span));
     const x1 = x(end ?? now);
     svg.append(el('rect', { x: x0, y: PAD.t, width: Math.max(2, x1 - x0), height: H - PAD.t - PAD.b, class: 'c-hold' }));
   }
   svg.append(el('line', { x1: PAD.l, x2: W - PAD.r, y1: y(0), y2: y(0), class: 'c-zero' }));
-  svg.append(el('path', { d: stepPath(s.ex, x, y, now), class: 'c-ex' }));
-  svg.append(el('path', { d: stepPath(s.led, x, y, now), class: 'c-led' }));
+  svg.append(el('path', { d: stepPath(s.ex, x, y, now, span), class: 'c-ex' }));
+  svg.append(el('path', { d: stepPath(s.led, x, y, now, span), class: 'c-led' }));
   for (const v of [hi - padv, lo + padv]) {
     const t = el('text', { x: PAD.l - 4, y: y(v) + 3, class: 'c-axis', 'text-anchor': 'end' });
     t.textContent = fmt(v);
     svg.append(t);
   }
   const l = el('text', { x: PAD.l, y: H - 2, class: 'c-axis' });
-  l.textContent = '-60 min';
+  l.textContent = `-${Math.round(span / 60_000)} min`;
   const r = el('text', { x: W - PAD.r, y: H - 2, class: 'c-axis', 'text-anchor': 'end' });
   r.textContent = 'now';
   svg.append(l, r);
