@@ -82,6 +82,40 @@ describe('reads', () => {
     expect(bad.body.message).toMatch(/since must be epoch milliseconds/);
     expect((await call(withToken, 'GET', '/api/events?limit=0', undefined, {})).status).toBe(400);
   });
+  it('GET /api/stream: hello, the symbols table, then each new reconcile event as it is written', async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${withToken.url}api/stream`, { signal: ac.signal });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const seen: Array<{ event: string; data: Record<string, unknown> }> = [];
+    let buf = '';
+    const until = async (pred: () => boolean) => {
+      while (!pred()) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended');
+        buf += value;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const chunk = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const ev = /^event: (.+)$/m.exec(chunk)?.[1];
+          const data = /^data: (.+)$/m.exec(chunk)?.[1];
+          if (ev && data) seen.push({ event: ev, data: JSON.parse(data) as Record<string, unknown> });
+        }
+      }
+    };
+    try {
+      await until(() => seen.some((m) => m.event === 'symbols'));
+      expect(seen[0]).toMatchObject({ event: 'hello', data: { console: { actions_enabled: true } } });
+      // wait until the follower is reading, then write an event the way the engine does
+      await new Promise((r) => setTimeout(r, 300));
+      await t.redis.xadd(STREAMS.reconcileEvents, '*', 'event', 'HOLD_SET', 'symbol', 'ETHUSDT', 'reason', 'qty_mismatch_no_evidence', 'ts_ms', String(Date.now()));
+      await until(() => seen.some((m) => m.event === 'event' && m.data.symbol === 'ETHUSDT'));
+      expect(seen.find((m) => m.event === 'event')!.data).toMatchObject({ stream: 'reconcile', kind: 'HOLD_SET', symbol: 'ETHUSDT', fields: { reason: 'qty_mismatch_no_evidence' } });
+    } finally {
+      ac.abort();
+    }
+  });
   it('same-origin requests pass (the page sends Origin on POST)', async () => {
     const origin = withToken.url.replace(/\/$/, '');
     const r = await call(withToken, 'POST', '/api/trading-state', { state: 'ACTIVE', reason: 'same origin' }, { ...good, origin, 'sec-fetch-site': 'same-origin' });
