@@ -53,6 +53,12 @@ export const PlanSchema = z.object({
   kill_score: z.number().nullable().optional(),
   ts_ms: z.number().int().nonnegative(),
   drift_sig: z.string().max(128).optional(),
+  /**
+   * RECONCILE_CLOSE: the signed exchange position (base asset) the close was sized from. The apply layer
+   * sends the close only while the fresh position is still exactly this one (else SKIPPED close_superseded:
+   * the drift changed, a newer close will be sized on the new position).
+   */
+  basis_amt: z.string().regex(/^-?\d+(\.\d+)?$/, 'basis_amt must be a signed decimal').optional(),
 });
 /** A validated plan (output of {@link PlanSchema}). */
 export type Plan = z.infer<typeof PlanSchema>;

@@ -10,7 +10,7 @@
  *   signature is the hold's EPISODE signature (`hold_sig`), so a new drift with the same amounts as a
  *   healed one gets new plan ids, a new cooldown key and a new close marker.
  */
-import { fmt } from './decimal.js';
+import { fmt, type Decimal } from './decimal.js';
 import type { PlanInput } from './plan.js';
 import type { CloseProposal } from './heal-policy.js';
 
@@ -35,8 +35,10 @@ export function closePlanId(symbol: string, driftSig: string, bucket: number): s
  * @param driftSig the hold's episode signature (`hold_sig`) the close is for
  * @param nowMs epoch milliseconds (the plan's `ts_ms`)
  * @param cooldownSec length of a cooldown bucket, seconds (120 as in seed 002)
+ * @param basis the signed exchange position the proposal was sized from (`basis_amt`; the apply layer sends
+ *   the close only while the position is still this one)
  */
-export function buildClosePlan(symbol: string, proposal: CloseProposal, driftSig: string, nowMs: number, cooldownSec: number): { plan: PlanInput; bucket: number } {
+export function buildClosePlan(symbol: string, proposal: CloseProposal, driftSig: string, nowMs: number, cooldownSec: number, basis?: Decimal): { plan: PlanInput; bucket: number } {
   const bucket = cooldownBucket(nowMs, cooldownSec);
   return {
     bucket,
@@ -53,6 +55,7 @@ export function buildClosePlan(symbol: string, proposal: CloseProposal, driftSig
       source: RECONCILE_SOURCE,
       ts_ms: nowMs,
       drift_sig: driftSig,
+      ...(basis !== undefined ? { basis_amt: fmt(basis) } : {}),
     },
   };
 }

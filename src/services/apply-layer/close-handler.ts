@@ -126,6 +126,16 @@ export function createCloseHandler(d: ApplyDeps) {
         await finalize(d, resultFields({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', side, error: `${rl ? 'RETRYABLE_RATE_LIMIT: ' : ''}${(err as Error).message}` }), entry.id, '', undefined, claimedValue);
         return;
       }
+      // The close was sized from `basis_amt`: if the position moved since (a fill of ours, a manual trade),
+      // this close answers a drift that no longer exists; the engine sizes a new one on the new position.
+      // A race, not an attack: SKIPPED, counted as superseded, the one-close marker never taken.
+      const basis = typeof plan.basis_amt === 'string' ? parseDecimal(plan.basis_amt) : null;
+      if (basis !== null && !basis.eq(exchangeAmt)) {
+        d.metrics.closeRejected.inc({ symbol, reason: 'superseded' });
+        d.logger.warn({ plan_id: plan.plan_id, basis_amt: plan.basis_amt, exchange_amt: fmt(exchangeAmt) }, `[RECONCILE_CLOSE] ${plan.symbol}: position moved from ${plan.basis_amt} to ${fmt(exchangeAmt)} since the close was sized; not sent (a newer close follows)`);
+        await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'close_superseded', side, qty: String(plan.qty), error: `sized on position ${plan.basis_amt}, position now ${fmt(exchangeAmt)}` }), entry.id, '', undefined, claimedValue);
+        return;
+      }
       const pos = checkClosePosition(qty, side, exchangeAmt);
       if (!pos.ok) return reject(pos.rule, `${pos.detail} (exchange_amt=${fmt(exchangeAmt)})`, entry.id);
 

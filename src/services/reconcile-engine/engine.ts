@@ -322,7 +322,7 @@ export class ReconcileEngine {
     const close = outcome.close;
     if (!close || !this.cfg.closeKey) return false;
     const symbol = outcome.symbol;
-    const { plan, bucket } = buildClosePlan(symbol, close, holdSig, nowMs, this.cfg.closeCooldownSec);
+    const { plan, bucket } = buildClosePlan(symbol, close, holdSig, nowMs, this.cfg.closeCooldownSec, outcome.exchangeAmt ?? undefined);
     const signed = signPlan(plan, this.cfg.closeKey);
     const res = await publishClose(this.redis, {
       symbol,
