@@ -95,7 +95,10 @@ const given = (v: unknown) => v !== null && v !== undefined;
 export const PlanSchema = PlanObject.superRefine((p, ctx) => {
   const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
   if (p.decision !== 'EXECUTE') return;
-  if (!(PLAN_ACTIONS as readonly string[]).includes(p.action) || p.action === 'RECONCILE_CLOSE') return issue('action', `unknown action ${p.action} (one of ${PLAN_ACTIONS.filter((a) => a !== 'RECONCILE_CLOSE').join(', ')})`);
+  if (!(PLAN_ACTIONS as readonly string[]).includes(p.action)) return issue('action', `unknown action ${p.action} (one of ${PLAN_ACTIONS.join(', ')})`);
+  // RECONCILE_CLOSE under the wrong decision is left to the close guardrails (rule `decision`) and the
+  // permits (DENY unsupported), which name it; it is never an entry
+  if (p.action === 'RECONCILE_CLOSE') return;
   if (isEntryAction(p.action)) {
     if (!flagFalse(p.reduceOnly)) return issue('reduceOnly', `${p.action} is an entry: reduceOnly must be false`);
     if (!p.side) return issue('side', `${p.action} needs side BUY or SELL`);
