@@ -70,6 +70,8 @@ beforeAll(async () => {
     EXCHANGE_API_SECRET: pe.apiSecret,
     P3_KEY_P3_4: 'k'.repeat(32),
     P3_KEY_EXIT_BRAIN: 'e'.repeat(32),
+    P3_KEY_GOVERNOR: 'g'.repeat(32),
+    P3_KEY_P33: 'p'.repeat(32),
   };
 });
 
