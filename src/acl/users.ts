@@ -144,12 +144,13 @@ function engine(): AclUserSpec {
     root: merge(b, {
       rw: own,
       read: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.applyInflight(SYM), keys.lastFill(SYM), STREAMS.applyResult],
-      commands: ['hgetall', 'hget', 'hmget', 'xread', 'xrevrange', 'pttl', 'set', 'expire', 'xadd'],
+      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'xread', 'xrevrange', 'pttl', 'set', 'expire', 'xadd'],
     }),
     selectors: [
       // creates the apply layer's close group before publishing (reconcile-engine/index.ts), never reads it
       { rw: [STREAMS.reconcileClose], commands: ['xgroup|create'] },
-      scripts([keys.snapshot(SYM), ...own]),
+      // ledgerWrite-4.lua declares the result stream (written only by the apply layer's calls)
+      scripts([keys.snapshot(SYM), STREAMS.applyResult, ...own]),
     ],
   };
 }
@@ -216,7 +217,7 @@ const OPERATOR_WRITES = [
   STREAMS.governorEvents,
 ];
 /** Write commands of the operator's runbook (`redis-cli` and `p3 hold|ledger|trading-state`). */
-const OPERATOR_COMMANDS = ['hset', 'set', 'setex', 'del', 'expire', 'xadd'];
+const OPERATOR_COMMANDS = ['hset', 'hdel', 'set', 'setex', 'del', 'expire', 'xadd'];
 
 /** A person with `redis-cli --user p3-operator` and the `p3` CLI: reads everything, changes what the runbook changes. */
 function operator(): AclUserSpec {
