@@ -11,6 +11,7 @@
  *   the apply layer may only change their TTL (`EXPIRE`: the lease renewal of holdRenew-3.lua), in a
  *   selector that allows no other command.
  * - The strategy may only add to the plan stream and read results; it cannot read or write anything else.
+ * - Only the operator and the console may add FLATTEN plans (`quantum:stream:apply.flatten`).
  * - Consumers get the stream-group commands (XREADGROUP, XACK, XAUTOCLAIM, XGROUP CREATE) on the streams
  *   they consume in a selector WITHOUT `XADD`, so a consumer cannot add entries to them.
  * - Lua scripts: `EVALSHA`/`EVAL` declare keys with read-write flags, so every script's declared keys are
@@ -97,6 +98,8 @@ function merge(...grants: Array<Partial<AclGrant>>): AclGrant {
 const HOLD_KEYS = [keys.hold(SYM), keys.holdReason(SYM), keys.holdSig(SYM)];
 const LEDGER_KEYS = [keys.ledger(SYM), keys.legacyLedger004(SYM)];
 const BACKOFF_KEYS = [keys.exchangeBackoffUntil(), keys.exchangeBackoffReason()];
+/** The governor's trading state, global and per symbol (the kill switch). */
+const TRADING_STATE_KEYS = [keys.tradingState(), keys.tradingState(SYM)];
 /** Everything of the system (operator and console read all of it). */
 const ALL_KEYS = 'quantum:*';
 
@@ -110,7 +113,7 @@ function governor(): AclUserSpec {
     purpose: 'governor service (P3.2)',
     root: merge(b, {
       rw: own,
-      read: [keys.tradingState(), keys.tradingState(SYM), keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult],
+      read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult],
       commands: ['hgetall', 'exists', 'xrevrange', 'expire', 'hmget', 'set', 'xadd', 'time'],
     }),
     selectors: [consumes([STREAMS.applyPlan]), scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents])],
@@ -143,7 +146,7 @@ function engine(): AclUserSpec {
     purpose: 'reconcile-engine service (P3.4)',
     root: merge(b, {
       rw: own,
-      read: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.applyInflight(SYM), keys.lastFill(SYM), STREAMS.applyResult],
+      read: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.applyInflight(SYM), keys.lastFill(SYM), STREAMS.applyResult, ...TRADING_STATE_KEYS],
       commands: ['hgetall', 'hget', 'hmget', 'hdel', 'xread', 'xrevrange', 'pttl', 'set', 'expire', 'xadd'],
     }),
     selectors: [
@@ -155,7 +158,7 @@ function engine(): AclUserSpec {
   };
 }
 
-/** The apply layer: dedupe, in-flight, orders, results, ledger after a fill; holds only read, plus the lease renewal. */
+/** The apply layer: dedupe, in-flight, orders, results, ledger after a fill; consumes plans, closes, flattens; holds only read, plus the lease renewal. */
 function apply(): AclUserSpec {
   const b = serviceBase('apply-layer');
   const own = [
@@ -172,6 +175,7 @@ function apply(): AclUserSpec {
     ...BACKOFF_KEYS,
     dlq(STREAMS.applyPlan),
     dlq(STREAMS.reconcileClose),
+    dlq(STREAMS.applyFlatten),
   ];
   return {
     user: 'p3-apply',
@@ -179,14 +183,15 @@ function apply(): AclUserSpec {
     purpose: 'apply-layer service',
     root: merge(b, {
       rw: own,
-      read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS],
+      read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS],
       commands: ['hgetall', 'hget', 'hmget', 'hdel', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore'],
     }),
     selectors: [
-      consumes([STREAMS.applyPlan, STREAMS.reconcileClose]),
+      consumes([STREAMS.applyPlan, STREAMS.reconcileClose, STREAMS.applyFlatten]),
       // the hold lease renewal it owns (holdRenew-3.lua): EXPIRE only
       { rw: HOLD_KEYS, commands: ['expire'] },
-      scripts([...own, ...HOLD_KEYS]),
+      // applyBegin-9.lua reads the hold and the trading state at send time
+      scripts([...own, ...HOLD_KEYS, ...TRADING_STATE_KEYS]),
     ],
   };
 }
@@ -210,8 +215,7 @@ const OPERATOR_WRITES = [
   ...HOLD_KEYS,
   ...LEDGER_KEYS,
   keys.reconcileState(SYM),
-  keys.tradingState(),
-  keys.tradingState(SYM),
+  ...TRADING_STATE_KEYS,
   keys.governorBreaker(SYM),
   STREAMS.reconcileEvents,
   STREAMS.governorEvents,
@@ -224,11 +228,12 @@ function operator(): AclUserSpec {
   return {
     user: 'p3-operator',
     passwordEnv: 'P3_REDIS_PASSWORD_OPERATOR',
-    purpose: 'operators: redis-cli --user p3-operator, p3 status/hold/ledger/trading-state/events/plan show/doctor',
+    purpose: 'operators: redis-cli --user p3-operator, p3 status/hold/ledger/trading-state/events/plan show/flatten/doctor',
     root: {
       read: [ALL_KEYS],
-      write: uniq([...OPERATOR_WRITES, ...DLQS, STREAMS.applyPlan]),
-      // @read includes the seeds' KEYS; XTRIM empties a dead-letter stream after review; XADD on the plan stream: operator plans (flatten)
+      // FLATTEN plans (`p3 flatten`) go to their own stream, signed with P3_KEY_OPERATOR
+      write: uniq([...OPERATOR_WRITES, ...DLQS, STREAMS.applyFlatten]),
+      // @read includes the seeds' KEYS; XTRIM empties a dead-letter stream after review
       commands: uniq([...CONNECT, ...TX, '@read', ...OPERATOR_COMMANDS, 'xtrim']),
     },
     selectors: [scripts(uniq([...OPERATOR_WRITES, STREAMS.applyResult]))],
@@ -243,7 +248,7 @@ function consoleUser(): AclUserSpec {
     purpose: 'operator console (p3 console)',
     root: {
       read: [ALL_KEYS],
-      write: uniq([...OPERATOR_WRITES, STREAMS.applyPlan]),
+      write: uniq([...OPERATOR_WRITES, STREAMS.applyFlatten]),
       commands: uniq([...CONNECT, ...TX, '@read', ...OPERATOR_COMMANDS]),
     },
     selectors: [scripts(uniq([...OPERATOR_WRITES, STREAMS.applyResult]))],

@@ -51,6 +51,7 @@ describe('p3-strategy', () => {
     await expect(s.hset(keys.ledger('BTCUSDT'), 'ledger_amt', '0')).rejects.toThrow(NOPERM);
     await expect(s.hset(keys.legacyLedger004('BTCUSDT'), 'ledger_amount', '0')).rejects.toThrow(NOPERM);
     await expect(s.xadd(STREAMS.reconcileClose, '*', 'plan', '{}', 'mac', 'x')).rejects.toThrow(NOPERM);
+    await expect(s.xadd(STREAMS.applyFlatten, '*', 'plan', '{}', 'mac', 'x')).rejects.toThrow(NOPERM);
     await expect(s.xadd(STREAMS.applyResult, '*', 'plan_id', 'p1', 'status', 'EXECUTED')).rejects.toThrow(NOPERM);
     await expect(s.hgetall(keys.snapshot('BTCUSDT'))).rejects.toThrow(NOPERM);
     await expect(s.hset(keys.tradingState(), 'state', 'ACTIVE')).rejects.toThrow(NOPERM);
@@ -111,7 +112,7 @@ function operatorCli(...args: string[]): { out: string; code: number | null } {
 /** `node bin/p3.mjs <args>` as the operator. */
 function p3(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['bin/p3.mjs', ...args], { env: { PATH: process.env.PATH ?? '', REDIS_URL: acl.urlFor('p3-operator'), P3_ALLOWLIST: 'BTCUSDT', USER: 'ops-test' } });
+    const p = spawn(process.execPath, ['bin/p3.mjs', ...args], { env: { PATH: process.env.PATH ?? '', REDIS_URL: acl.urlFor('p3-operator'), P3_ALLOWLIST: 'BTCUSDT', USER: 'ops-test', P3_KEY_OPERATOR: 'least-privilege-operator-key-0123' } });
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
     p.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -179,6 +180,7 @@ describe('p3-operator', () => {
       ['status', '--symbol', 'BTCUSDT'],
       ['events', '--count', '5'],
       ['plan', 'show', planId],
+      ['flatten', 'BTCUSDT', '--reason', 'acl test', '--wait', '0'],
     ]) {
       const r = await p3(args);
       expect(r.out, args.join(' ')).not.toMatch(/NOPERM/);

@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import { fieldsToObject } from '../../src/adapters/redis/consumer.js';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { submitPlan } from '../../src/plans/submit.js';
+import { submitFlatten } from '../../src/plans/flatten.js';
 import { buildServices, type ServiceName } from '../../src/services/registry.js';
 import { startServices, stopServices, type RunningService } from '../../src/services/runtime.js';
 import { adminOrders, adminPositions, adminTrade, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
@@ -18,6 +19,7 @@ import { startAclRedis, type AclRedis } from './helpers.js';
 
 const SERVICE_USER: Record<ServiceName, string> = { governor: 'p3-governor', 'position-state-brain': 'p3-brain', 'reconcile-engine': 'p3-engine', 'apply-layer': 'p3-apply' };
 const EXIT_KEY = 'acl-e2e-exit-brain-key-0123456789';
+const OPERATOR_KEY = 'acl-e2e-operator-key-0123456789';
 
 let acl: AclRedis;
 let paper: PaperExchange;
@@ -43,6 +45,7 @@ beforeAll(async () => {
     P3_KEY_EXIT_BRAIN: EXIT_KEY,
     P3_KEY_GOVERNOR: 'acl-e2e-governor-permit-key',
     P3_KEY_P33: 'acl-e2e-p33-permit-key',
+    P3_KEY_OPERATOR: OPERATOR_KEY,
     APPLY_MODE: 'testnet',
     GOVERNOR_MODE: 'paper',
     P33_SNAPSHOT_INTERVAL_MS: '100',
@@ -117,6 +120,21 @@ describe('self-heal with one ACL user per service', () => {
     );
     expect(result).toMatchObject({ status: 'EXECUTED', side: 'SELL', qty: '0.001' });
     expect((await adminPositions(paper.url)).ETHUSDT?.positionAmt).toBe('0.001');
+  }, 60_000);
+
+  it('an operator FLATTEN submitted as p3-operator is executed by the apply layer', async () => {
+    const { planId } = await submitFlatten(operator, { symbol: 'ETHUSDT', reason: 'acl e2e', by: 'ops', nowMs: Date.now() }, OPERATOR_KEY);
+    const result = await waitFor(
+      async () => (await operator.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 200)).map(([, f]) => fieldsToObject(f)).find((r) => r.plan_id === planId),
+      30_000,
+      50,
+      `result of ${planId}`,
+    );
+    expect(result).toMatchObject({ status: 'EXECUTED', side: 'SELL', filled_qty: '0.001' });
+    expect((await adminPositions(paper.url)).ETHUSDT?.positionAmt).toBe('0');
+    expect(await events('FLATTEN_EXECUTED', 'ETHUSDT')).toHaveLength(1);
+    // ledger 0.001 vs exchange 0 is within the one-lot tolerance of ETHUSDT: in sync, no hold
+    await waitFor(() => healed('ETHUSDT'), 30_000, 50, 'ETHUSDT in sync after the flatten');
   }, 60_000);
 
   it('no command of any service user was refused (ACL LOG), metrics scrape included', async () => {

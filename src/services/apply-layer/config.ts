@@ -45,6 +45,8 @@ export interface ApplyConfig {
   closeEnabled: boolean;
   /** Idle time before a dead consumer's entry is claimed, ms (APPLY_CLAIM_IDLE_MS, default 60000). */
   claimIdleMs: number;
+  /** Operator key (`P3_KEY_OPERATOR`), required to verify FLATTEN plans (`p3 flatten`); none = every FLATTEN is refused. */
+  operatorKey: string | undefined;
   /** Reconcile engine key (`P3_KEY_P3_4`), required to verify RECONCILE_CLOSE plans. */
   p34Key: string | undefined;
   /** Permit verification keys (DESIGN §15): `P3_KEY_GOVERNOR` and `P3_KEY_P33`, both required. */
@@ -80,6 +82,7 @@ export function parseApplyConfig(env: Env): ApplyConfig {
       APPLY_RECONCILE_CLOSE_ENABLED: envz.bool(true),
       APPLY_CLAIM_IDLE_MS: envz.positive(60_000),
       P3_KEY_P3_4: z.string().optional(),
+      P3_KEY_OPERATOR: z.string().optional(),
       P3_KEY_GOVERNOR: envz.secret('the apply layer verifies every governor permit with it'),
       P3_KEY_P33: envz.secret('the apply layer verifies every P3.3 permit with it'),
     },
@@ -110,6 +113,7 @@ export function parseApplyConfig(env: Env): ApplyConfig {
     closeEnabled: c.APPLY_RECONCILE_CLOSE_ENABLED,
     claimIdleMs: c.APPLY_CLAIM_IDLE_MS,
     p34Key: c.P3_KEY_P3_4 && c.P3_KEY_P3_4.length > 0 ? c.P3_KEY_P3_4 : undefined,
+    operatorKey: c.P3_KEY_OPERATOR && c.P3_KEY_OPERATOR.length > 0 ? c.P3_KEY_OPERATOR : undefined,
     permitKeys: { governor: c.P3_KEY_GOVERNOR, p33: c.P3_KEY_P33 },
   };
 }
