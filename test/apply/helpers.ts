@@ -108,9 +108,29 @@ export async function submitPlan(redis: Redis, p: Partial<PlanInput> & { plan_id
   const pending = staged.get(plan.plan_id);
   if (pending) {
     staged.delete(plan.plan_id);
-    await writeSignedPermits(redis, plan.plan_id, entryId, pending);
+    void permitsForClaimedEntry(redis, plan.plan_id, pending);
   }
   return entryId;
+}
+
+/**
+ * Plays the governor and the brain for a staged plan: once an apply layer has claimed one of the plan's
+ * entries (`quantum:apply:dedupe:<plan_id>` = `claimed|<entry_id>|<token>`), writes the permits signed for
+ * that entry, as the real issuers sign the entry they decided. Gives up silently after 15 s (an entry
+ * that is never claimed: forged, wrong stream).
+ */
+async function permitsForClaimedEntry(redis: Redis, id: string, p: PermitPair): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  try {
+    while (Date.now() < deadline) {
+      const v = await redis.get(keys.applyDedupe(id));
+      const [, entryId] = (v ?? '').split('|');
+      if (entryId) return await writeSignedPermits(redis, id, entryId, p);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  } catch {
+    // the rig stopped
+  }
 }
 
 /** Permit hashes of one plan, as the governor/brain would write them (without `sig`/`entry_id`). */
@@ -140,7 +160,8 @@ async function entryIdOf(redis: Redis, id: string): Promise<string | null> {
 
 /**
  * Writes validly signed permits of a plan (60 s TTL, as the governor/brain do). The signature binds the
- * plan's stream entry id: for a plan not submitted yet they are written right after its `submitPlan`.
+ * plan's stream entry id: for a plan not submitted yet they are written, after its `submitPlan`, for the
+ * entry an apply layer claims (see {@link permitsForClaimedEntry}).
  */
 export async function writePermits(redis: Redis, id: string, p: PermitPair): Promise<void> {
   const entryId = await entryIdOf(redis, id);
