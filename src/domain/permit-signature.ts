@@ -73,10 +73,14 @@ export function verifyPermit(issuer: PermitIssuer, key: string, planId: string, 
   return expected.length === given.length && timingSafeEqual(expected, given) ? { ok: true } : { ok: false, problem: 'bad_sig' };
 }
 
-/** The first permit of a pair whose signature does not verify, with why. */
+/**
+ * The first permit of a pair whose signature does not verify, with why. `other_entry`: a GENUINE permit
+ * of another stream entry of the same plan id (a plan submitted twice, the issuers decided the other
+ * entry): not a forgery, but never valid for this entry either.
+ */
 export interface PermitSignatureFailure {
   issuer: PermitIssuer;
-  problem: PermitSignatureProblem;
+  problem: PermitSignatureProblem | 'other_entry';
 }
 
 /**
@@ -96,7 +100,10 @@ export function checkPermitSignatures(
     const h = permits[issuer];
     if (Object.keys(h).length === 0) continue;
     const v = verifyPermit(issuer, keys[issuer], planId, entryId, h);
-    if (!v.ok) return { issuer, problem: v.problem };
+    if (v.ok) continue;
+    const other = h.entry_id;
+    if (v.problem === 'bad_sig' && other && other !== entryId && verifyPermit(issuer, keys[issuer], planId, other, h).ok) return { issuer, problem: 'other_entry' };
+    return { issuer, problem: v.problem };
   }
   return null;
 }

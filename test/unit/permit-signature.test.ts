@@ -67,6 +67,10 @@ describe('permit signature', () => {
     expect(checkPermitSignatures(keys, 'p1', '1-0', { governor: g, p33: p })).toBeNull();
     expect(checkPermitSignatures(keys, 'p1', '1-0', { governor: { ...p }, p33: p })).toEqual({ issuer: 'governor', problem: 'bad_sig' });
     expect(checkPermitSignatures(keys, 'p2', '1-0', { governor: g, p33: p })).toEqual({ issuer: 'governor', problem: 'bad_sig' });
+    // a genuine permit of another entry of the same plan (submitted twice) is named as such, not as a forgery
+    const g2 = signPermit('governor', keys.governor, 'p1', '2-0', { decision: 'ALLOW', entry_id: '2-0' });
+    expect(checkPermitSignatures(keys, 'p1', '1-0', { governor: g2, p33: p })).toEqual({ issuer: 'governor', problem: 'other_entry' });
+    expect(checkPermitSignatures(keys, 'p1', '1-0', { governor: { ...g2, entry_id: '1-0' }, p33: p })).toEqual({ issuer: 'governor', problem: 'bad_sig' });
   });
 
   it('the signed string is never JSON, and permit keys never verify plans', () => {

@@ -43,6 +43,9 @@ async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string): Promise<P
     const { gov, p33 } = await readPermits(d.redis, plan.plan_id);
     const waitedMs = Date.now() - t0;
     const forged = checkPermitSignatures(d.cfg.permitKeys, plan.plan_id, entryId, { governor: gov, p33 });
+    if (forged?.problem === 'other_entry') {
+      return { kind: 'skip', reason: 'permit_mismatch', detail: `${forged.issuer} permit decided another entry of plan ${plan.plan_id}`, waitedMs };
+    }
     if (forged) {
       d.metrics.permitSignatureInvalid.inc({ symbol: plan.symbol, issuer: forged.issuer });
       d.logger.error(
