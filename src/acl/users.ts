@@ -146,14 +146,15 @@ function engine(): AclUserSpec {
     purpose: 'reconcile-engine service (P3.4)',
     root: merge(b, {
       rw: own,
-      read: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.applyInflight(SYM), keys.lastFill(SYM), STREAMS.applyResult, ...TRADING_STATE_KEYS],
-      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'xread', 'xrevrange', 'pttl', 'set', 'expire', 'xadd'],
+      // the apply layer's one-close marker: reconcileApply-9.lua checks whether an episode's close was sent
+      read: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.applyInflight(SYM), keys.lastFill(SYM), STREAMS.applyResult, ...TRADING_STATE_KEYS, keys.closeSent(SYM, ID)],
+      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'exists', 'xread', 'xrevrange', 'pttl', 'set', 'expire', 'xadd'],
     }),
     selectors: [
       // creates the apply layer's close group before publishing (reconcile-engine/index.ts), never reads it
       { rw: [STREAMS.reconcileClose], commands: ['xgroup|create'] },
       // ledgerWrite-4.lua declares the result stream (written only by the apply layer's calls)
-      scripts([keys.snapshot(SYM), STREAMS.applyResult, ...own]),
+      scripts([keys.snapshot(SYM), STREAMS.applyResult, keys.closeSent(SYM, ID), ...own]),
     ],
   };
 }
@@ -184,7 +185,7 @@ function apply(): AclUserSpec {
     root: merge(b, {
       rw: own,
       read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS],
-      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore'],
+      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore'],
     }),
     selectors: [
       consumes([STREAMS.applyPlan, STREAMS.reconcileClose, STREAMS.applyFlatten]),
