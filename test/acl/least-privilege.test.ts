@@ -5,6 +5,7 @@
  * The seeds' runbook `redis-cli` commands and the `p3` operator commands work as `p3-operator`.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
@@ -191,4 +192,32 @@ describe('p3-operator', () => {
     }
     expect(await admin.hget(keys.ledger('BTCUSDT'), 'ledger_amt')).toBe('0.007');
   }, 120_000);
+});
+
+describe('password rotation (ops/redis/README.md)', () => {
+  it('>new then <old: both work in between, live connections survive, the old one is refused afterwards', async () => {
+    const admin = acl.connect('p3-admin');
+    const old = acl.passwords['p3-apply']!;
+    const live = acl.connect('p3-apply');
+    expect(await live.ping()).toBe('PONG');
+    const next = 'rotated-apply-password-0123456789';
+    await admin.call('ACL', 'SETUSER', 'p3-apply', `>${next}`);
+    /** Redis's answer to `AUTH p3-apply <pw>` on a fresh connection (`+OK` or `-WRONGPASS ...`). */
+    const auth = (pw: string) =>
+      new Promise<string>((resolve, reject) => {
+        const c = connect(acl.srv.port, '127.0.0.1', () => c.write(`AUTH p3-apply ${pw}\r\n`));
+        c.once('data', (d) => {
+          resolve(d.toString().trim());
+          c.destroy();
+        });
+        c.once('error', reject);
+      });
+    expect(await auth(next)).toBe('+OK');
+    expect(await auth(old)).toBe('+OK');
+    await admin.call('ACL', 'SETUSER', 'p3-apply', `<${old}`);
+    expect(await auth(old)).toMatch(/^-WRONGPASS/);
+    expect(await auth(next)).toBe('+OK');
+    expect(await live.ping()).toBe('PONG'); // an authenticated connection is not dropped
+    await admin.call('ACL', 'LOAD'); // back to the generated file for the other tests
+  });
 });
