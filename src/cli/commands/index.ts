@@ -7,6 +7,7 @@ import { registerPaperExchangeCommand } from './paper-exchange.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerDemoCommand } from './demo.js';
 import { registerBenchCommand } from './bench.js';
+import { registerConsoleCommand } from './console.js';
 import { registerFlattenCommand } from './flatten.js';
 import { registerRedisAclCommand } from './redis-acl.js';
 
@@ -14,4 +15,4 @@ import { registerRedisAclCommand } from './redis-acl.js';
 export type CommandRegistrar = (program: Command) => void;
 
 /** The registrars, in `p3 --help` order. */
-export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerFlattenCommand, registerPaperExchangeCommand, registerDoctorCommand, registerRedisAclCommand, registerDemoCommand, registerBenchCommand];
+export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerFlattenCommand, registerPaperExchangeCommand, registerDoctorCommand, registerRedisAclCommand, registerConsoleCommand, registerDemoCommand, registerBenchCommand];
