@@ -201,10 +201,18 @@ export function verifyPlanEntry(fields: Record<string, string>, keyFor: (source:
   return { ok: true, plan: parsed.data, raw: obj };
 }
 
-/** Key lookup from the environment: `P3_KEY_<SOURCE>`. */
+/**
+ * Keys that sign permits, never plans (DESIGN §15): a plan whose source maps to one of these variables
+ * (`governor`, `p33`) is from an unknown source, so a permit key can never approve a plan it signed itself.
+ */
+export const PERMIT_KEY_ENVS: readonly string[] = ['P3_KEY_GOVERNOR', 'P3_KEY_P33'];
+
+/** Key lookup from the environment: `P3_KEY_<SOURCE>` (never a permit key, see {@link PERMIT_KEY_ENVS}). */
 export function envKeyLookup(env: Record<string, string | undefined>): (source: string) => string | undefined {
   return (source) => {
-    const v = env[keyEnvName(source)];
+    const name = keyEnvName(source);
+    if (PERMIT_KEY_ENVS.includes(name)) return undefined;
+    const v = env[name];
     return v && v.length > 0 ? v : undefined;
   };
 }
