@@ -112,11 +112,15 @@ function governor(): AclUserSpec {
     passwordEnv: 'P3_REDIS_PASSWORD_GOVERNOR',
     purpose: 'governor service (P3.2)',
     root: merge(b, {
-      rw: own,
-      read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult],
-      commands: ['hgetall', 'exists', 'xrevrange', 'expire', 'hmget', 'set', 'xadd', 'time'],
+      rw: [...own, keys.governorReservations(), keys.governorReservationsVersion()],
+      // exposure limits (services/governor/exposure.ts): every snapshot, the newest fills, the plans' dedupe stage
+      read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult, keys.lastFill(SYM), keys.applyDedupe(ID)],
+      commands: ['hgetall', 'exists', 'xrevrange', 'expire', 'hmget', 'set', 'xadd', 'time', 'mget', 'hdel', 'incr'],
     }),
-    selectors: [consumes([STREAMS.applyPlan]), scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents])],
+    selectors: [
+      consumes([STREAMS.applyPlan]),
+      scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion()]),
+    ],
   };
 }
 
@@ -146,15 +150,16 @@ function engine(): AclUserSpec {
     purpose: 'reconcile-engine service (P3.4)',
     root: merge(b, {
       rw: own,
-      // the apply layer's one-close marker: reconcileApply-9.lua checks whether an episode's close was sent
+      // the apply layer's one-close marker, in-flight orders and newest fill: reconcileApply-11.lua checks
+      // whether an episode's close was sent and whether the apply layer acted since the read
       read: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.applyInflight(SYM), keys.lastFill(SYM), STREAMS.applyResult, ...TRADING_STATE_KEYS, keys.closeSent(SYM, ID)],
-      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'exists', 'xread', 'xrevrange', 'pttl', 'set', 'expire', 'xadd'],
+      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'exists', 'xread', 'xrevrange', 'pttl', 'set', 'expire', 'xadd'],
     }),
     selectors: [
       // creates the apply layer's close group before publishing (reconcile-engine/index.ts), never reads it
       { rw: [STREAMS.reconcileClose], commands: ['xgroup|create'] },
       // ledgerWrite-4.lua declares the result stream (written only by the apply layer's calls)
-      scripts([keys.snapshot(SYM), STREAMS.applyResult, keys.closeSent(SYM, ID), ...own]),
+      scripts([keys.snapshot(SYM), STREAMS.applyResult, keys.closeSent(SYM, ID), keys.applyInflight(SYM), keys.lastFill(SYM), ...own]),
     ],
   };
 }
@@ -184,15 +189,15 @@ function apply(): AclUserSpec {
     purpose: 'apply-layer service',
     root: merge(b, {
       rw: own,
-      read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS],
+      read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)],
       commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore'],
     }),
     selectors: [
       consumes([STREAMS.applyPlan, STREAMS.reconcileClose, STREAMS.applyFlatten]),
       // the hold lease renewal it owns (holdRenew-3.lua): EXPIRE only
       { rw: HOLD_KEYS, commands: ['expire'] },
-      // applyBegin-9.lua reads the hold and the trading state at send time
-      scripts([...own, ...HOLD_KEYS, ...TRADING_STATE_KEYS]),
+      // applyBegin-10.lua reads the hold, the trading state and (entries) the snapshot at send time
+      scripts([...own, ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)]),
     ],
   };
 }

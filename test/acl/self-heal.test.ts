@@ -48,6 +48,7 @@ beforeAll(async () => {
     P3_KEY_OPERATOR: OPERATOR_KEY,
     APPLY_MODE: 'testnet',
     GOVERNOR_MODE: 'paper',
+    GOVERNOR_MAX_GROSS_USD: '1000000', // the exposure limits' reads and reservation script run as p3-governor
     P33_SNAPSHOT_INTERVAL_MS: '100',
     P34_RECONCILE_CLOSE_ENABLED: 'true',
     P34_PROMETHEUS_PORT: '0',
@@ -135,6 +136,18 @@ describe('self-heal with one ACL user per service', () => {
     expect(await events('FLATTEN_EXECUTED', 'ETHUSDT')).toHaveLength(1);
     // ledger 0.001 vs exchange 0 is within the one-lot tolerance of ETHUSDT: in sync, no hold
     await waitFor(() => healed('ETHUSDT'), 30_000, 50, 'ETHUSDT in sync after the flatten');
+  }, 60_000);
+
+  it('an entry (OPEN by notional) passes the exposure limits and the send-time position check as the service users', async () => {
+    await waitFor(async () => (await operator.hget(keys.snapshot('ETHUSDT'), 'position_amt')) === '0', 30_000, 50, 'ETHUSDT snapshot flat after the flatten');
+    const planId = await submitPlan(strategy, { symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', notionalUsd: '100' }, EXIT_KEY);
+    const result = await waitFor(
+      async () => (await strategy.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 200)).map(([, f]) => fieldsToObject(f)).find((r) => r.plan_id === planId),
+      30_000,
+      50,
+      `result of ${planId}`,
+    );
+    expect(result, JSON.stringify(result)).toMatchObject({ status: 'EXECUTED', side: 'BUY' });
   }, 60_000);
 
   it('no command of any service user was refused (ACL LOG), metrics scrape included', async () => {
