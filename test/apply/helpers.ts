@@ -101,12 +101,15 @@ export async function submitPlan(redis: Redis, p: Partial<PlanInput> & { plan_id
   return (await redis.xadd(STREAMS.applyPlan, '*', 'plan', f.plan, 'mac', f.mac)) as string;
 }
 
-/** Writes both permits of a plan (60 s TTL, as the governor/brain do). */
-export async function allowPermits(redis: Redis, id: string, qty: string, side: 'BUY' | 'SELL' = 'SELL', govQty: string | null = qty, symbol = 'BTCUSDT'): Promise<void> {
+/**
+ * Writes both permits of a plan (60 s TTL, as the governor/brain do). The p33 permit's context names the
+ * snapshot it was sized from (`snapshot_ts_ms`, default now), as the brain's does.
+ */
+export async function allowPermits(redis: Redis, id: string, qty: string, side: 'BUY' | 'SELL' = 'SELL', govQty: string | null = qty, symbol = 'BTCUSDT', snapshotTsMs = Date.now()): Promise<void> {
   const ts = String(Date.now());
   const gov: Record<string, string> = { decision: 'ALLOW', reason: 'ok', context: '{}', side, symbol, ts_ms: ts };
   if (govQty !== null) gov.qty = govQty;
-  await redis.multi().hset(keys.permitGovernor(id), gov).expire(keys.permitGovernor(id), 60).hset(keys.permitP33(id), { decision: 'ALLOW', reason: 'ok', context: '{}', qty, side, symbol, ts_ms: ts }).expire(keys.permitP33(id), 60).exec();
+  await redis.multi().hset(keys.permitGovernor(id), gov).expire(keys.permitGovernor(id), 60).hset(keys.permitP33(id), { decision: 'ALLOW', reason: 'ok', context: JSON.stringify({ snapshot_ts_ms: snapshotTsMs }), qty, side, symbol, ts_ms: ts }).expire(keys.permitP33(id), 60).exec();
 }
 
 /** Every result entry of a plan, oldest first. */

@@ -10,6 +10,7 @@ import type { ExchangeGateway, MarketOrderRequest } from '../../ports/exchange.j
 import { fmt, Decimal } from '../../domain/decimal.js';
 import { clientOrderIdFor, dedupeValue, parseDedupe, signedFill } from '../../domain/apply.js';
 import type { ApplyResultFields, ResultStatus } from '../../domain/result.js';
+import type { SendGateReason } from '../../domain/send-gate.js';
 import { keys } from '../../adapters/redis/keys.js';
 import { sleep } from '../../lib/sleep.js';
 import type { ApplyConfig } from './config.js';
@@ -113,16 +114,25 @@ export function outcomeFields(rec: OrderRecord, cid: string, o: Exclude<OrderOut
 }
 
 /** What {@link sendAndRecord} did. */
-export type SendResult = { kind: 'lost_ownership' } | { kind: 'held' } | { kind: 'hold_changed' } | { kind: 'close_already_sent' } | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean } | { kind: 'unresolved'; error: string };
+export type SendResult =
+  | { kind: 'lost_ownership' }
+  | { kind: 'held' }
+  | { kind: 'hold_changed' }
+  | { kind: 'close_already_sent' }
+  /** The send-time gate refused (src/domain/send-gate.ts): nothing was sent. */
+  | { kind: 'gated'; reason: SendGateReason }
+  | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean }
+  | { kind: 'unresolved'; error: string };
 
 /**
- * Writes the in-flight record (only as the claim's owner), sends the order, resolves its outcome and
+ * Writes the in-flight record (only as the claim's owner, and only through the send-time gate: nothing
+ * else of the symbol in flight, `snapshotTsMs` newer than its newest fill), sends the order, resolves its outcome and
  * records it with the ledger update (EXECUTE fills) in one atomic step.
  * @throws whatever `hooks.afterSend` throws (test seam: the plan stays in flight, as after a crash)
  */
 export async function sendAndRecord(
   d: ApplyDeps,
-  req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string },
+  req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; snapshotTsMs: number | null },
 ): Promise<SendResult> {
   const cid = clientOrderIdFor(req.planId);
   const rec: OrderRecord = {
@@ -137,8 +147,12 @@ export async function sendAndRecord(
     ts_ms: String(Date.now()),
   };
   const close = req.decision === 'RECONCILE_CLOSE' ? { driftSig: req.driftSig ?? '', markerTtlSec: d.cfg.closeMarkerTtlSec } : undefined;
-  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close);
+  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, req.snapshotTsMs);
   if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent') return { kind: begun };
+  if (begun === 'order_in_flight' || begun === 'snapshot_superseded' || begun === 'snapshot_unknown') {
+    d.metrics.sendGated.inc({ symbol: req.symbol, reason: begun });
+    return { kind: 'gated', reason: begun };
+  }
   if (begun === 'not_owner') {
     d.logger.warn({ plan_id: req.planId }, `${req.symbol}: plan ${req.planId} taken over by another consumer; not sending`);
     return { kind: 'lost_ownership' };
