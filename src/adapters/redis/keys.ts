@@ -67,7 +67,13 @@ export const keys = {
   applyPending: () => 'quantum:apply:pending',
   /** Apply layer: per-symbol lock serialising RECONCILE_CLOSE executions (string owner token, PX TTL). */
   applyCloseLock: (sym: string) => `quantum:apply:close_lock:${sym}`,
-  /** Service heartbeat hash, one per instance. */
+  /**
+   * Liveness lease of one stream consumer (string `1`, PX lease, renewed every second by the consumer
+   * while its process runs; see `consumer-liveness.ts`). Absent = the consumer is gone: its pending
+   * entries are taken over within seconds and the consumer is deleted from the group once it owns none.
+   */
+  consumerLease: (stream: string, group: string, consumer: string) => `quantum:consumer:lease:${stream}:${group}:${consumer}`,
+    /** Service heartbeat hash, one per instance. */
   heartbeat: (service: string, instance: string) => `quantum:heartbeat:${service}:${instance}`,
 } as const;
 
