@@ -5,7 +5,7 @@
  *   takes the entry over within seconds (lease, not the 60 s claim idle), resolves the order by client
  *   order id (no second order), and the dead consumer disappears from the group;
  * - killed while holding the per-symbol close lock before sending: the next apply layer executes the
- *   close within seconds (the lock is a renewed 5 s lease), not `FAILED close_in_progress`;
+ *   close within seconds (the lock is a renewed 3 s lease), not `FAILED close_in_progress`;
  * - a close that aged past APPLY_CLOSE_MAX_AGE_SEC on a dead consumer ends SKIPPED close_expired and
  *   finishes its dedupe claim (no `claimed|...` left for 24 h);
  * - closes of different symbols do not wait on each other.

@@ -22,7 +22,7 @@ import { keys } from './keys.js';
 import { callScript } from './scripts.js';
 
 /** Default lease of a consumer, ms: a dead consumer's entries are taken over within about this long. */
-export const CONSUMER_LEASE_MS = 5_000;
+export const CONSUMER_LEASE_MS = 3_000;
 
 /** One consumer of a group as XINFO CONSUMERS reports it. */
 export interface ConsumerInfo {

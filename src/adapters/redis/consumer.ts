@@ -9,7 +9,7 @@
  * - Any other error leaves the entry pending; it is retried with back-off, and after `maxAttempts` it is
  *   dead-lettered with reason `handler_error` so one bad entry never wedges the consumer.
  * - Entries pending on a DEAD consumer (liveness lease gone: killed, frozen) are taken over within about
- *   `leaseMs` (default 5 s), and a dead consumer that owns nothing is deleted from the group
+ *   `leaseMs` (default 3 s), and a dead consumer that owns nothing is deleted from the group
  *   (`consumer-liveness.ts`); entries idle on a live consumer for `claimIdleMs` are still taken over
  *   with XAUTOCLAIM (a stuck handler). A restarted consumer with the same name first re-reads its own
  *   pending entries. A clean stop drops the lease and deletes the consumer when it owns nothing.

@@ -45,9 +45,9 @@ import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type Appl
 import { claimOrResume } from './plan-handler.js';
 
 /** Lease of the per-symbol close lock, ms; renewed every {@link CLOSE_LOCK_RENEW_MS} while the close runs. */
-export const CLOSE_LOCK_LEASE_MS = 5_000;
+export const CLOSE_LOCK_LEASE_MS = 3_000;
 /** Renewal period of the close lock, ms. */
-const CLOSE_LOCK_RENEW_MS = 1_000;
+const CLOSE_LOCK_RENEW_MS = 750;
 /** Longest wait for the close lock, ms. */
 const CLOSE_LOCK_WAIT_MS = 30_000;
 /** Longest wait for another order of the symbol to finish before the position is read, ms. */

@@ -15,7 +15,7 @@ import { keys } from '../../adapters/redis/keys.js';
 import { sleep } from '../../lib/sleep.js';
 import type { ApplyConfig } from './config.js';
 import type { ApplyMetrics } from './metrics.js';
-import { placeAndResolve, resolveByLookup, type ExecutorDeps, type OrderOutcome } from './executor.js';
+import { lookupFinalOnce, placeAndResolve, resolveByLookup, type ExecutorDeps, type OrderOutcome } from './executor.js';
 import { beginSend, dropPending, pendingOrders, readOrderRecord, recordResult, publishResultOnly, type OrderRecord } from './store.js';
 
 /** Test seams. `afterSend` runs after the order's answer and before recording; throwing simulates a crash. */
@@ -170,7 +170,8 @@ export async function sendAndRecord(
 
 /**
  * Resolves an order left in flight (stage `sending`) by client order id, never by sending again, and
- * records it. Waits until the order is `inflightSettleMs` old so a live sender's request has ended.
+ * records it. An order the exchange already reports final is recorded at once; otherwise waits until the
+ * order is `inflightSettleMs` old (so no request of it can still arrive) before lookups may end in "not found".
  * @returns the recorded fields, or null when there was nothing to do / it stays unresolved
  */
 export async function resolveInflight(d: ApplyDeps, cid: string): Promise<ApplyResultFields | null> {
@@ -188,10 +189,16 @@ export async function resolveInflight(d: ApplyDeps, cid: string): Promise<ApplyR
   }
   if (!d.gateway) return null;
   const age = Date.now() - Number(rec.ts_ms);
-  if (age < d.cfg.inflightSettleMs) await sleep(d.cfg.inflightSettleMs - age, d.signal);
-  if (d.signal.aborted) return null;
-  d.logger.info({ plan_id: rec.plan_id, client_order_id: cid }, `${rec.symbol}: resolving in-flight order of plan ${rec.plan_id} by client order id`);
-  const outcome = await resolveByLookup(executorDeps(d), rec.symbol, cid);
+  // An order found already final needs no settle time (issue 13: a takeover after kill -9 resolves in
+  // seconds); "not found" only counts once the order is old enough that no request of it can still arrive.
+  let outcome = age < d.cfg.inflightSettleMs ? await lookupFinalOnce(executorDeps(d), rec.symbol, cid) : null;
+  if (!outcome) {
+    const left = d.cfg.inflightSettleMs - (Date.now() - Number(rec.ts_ms));
+    if (left > 0) await sleep(left, d.signal);
+    if (d.signal.aborted) return null;
+    d.logger.info({ plan_id: rec.plan_id, client_order_id: cid }, `${rec.symbol}: resolving in-flight order of plan ${rec.plan_id} by client order id`);
+    outcome = await resolveByLookup(executorDeps(d), rec.symbol, cid);
+  }
   if (outcome.kind === 'unresolved') return null;
   const { fields, fill } = outcomeFields(rec, cid, outcome);
   const ok = await finalize(d, fields, rec.entry_id, cid, fill, dedupeRaw ?? '');
