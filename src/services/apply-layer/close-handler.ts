@@ -38,11 +38,11 @@ import { Decimal, fmt, parseDecimal, roundDownToStep } from '../../domain/decima
 import { verifyPlanEntry } from '../../domain/plan.js';
 import { clientOrderIdFor, planTooOld } from '../../domain/apply.js';
 import type { SendGateReason } from '../../domain/send-gate.js';
-import { sleep } from '../../lib/sleep.js';
 import { checkCloseHold, checkClosePlan, checkClosePosition, type CloseRule } from '../../domain/close-guardrails.js';
-import { readHold, readSendState, releaseCloseLock, releaseCloseMarker, renewCloseLock, renewHold, takeCloseLock } from './store.js';
+import { readHold, releaseCloseLock, releaseCloseMarker, renewCloseLock, renewHold, takeCloseLock, tradingHalted } from './store.js';
 import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { claimOrResume } from './plan-handler.js';
+import { QUIET_WAIT_MS, waitSymbolQuiet } from './send-quiet.js';
 
 /** Lease of the per-symbol close lock, ms; renewed every {@link CLOSE_LOCK_RENEW_MS} while the close runs. */
 export const CLOSE_LOCK_LEASE_MS = 3_000;
@@ -50,10 +50,6 @@ export const CLOSE_LOCK_LEASE_MS = 3_000;
 const CLOSE_LOCK_RENEW_MS = 750;
 /** Longest wait for the close lock, ms. */
 const CLOSE_LOCK_WAIT_MS = 30_000;
-/** Longest wait for another order of the symbol to finish before the position is read, ms. */
-const INFLIGHT_WAIT_MS = 15_000;
-/** Poll period of that wait, ms. */
-const INFLIGHT_POLL_MS = 50;
 
 /** Why a correctly signed close was superseded (result reason) and its `reconcile_close_rejected_total` reason. */
 type Superseded = { reason: 'drift_superseded' | 'hold_cleared' | 'close_expired' | SendGateReason; metric: 'superseded' | 'expired' };
@@ -141,18 +137,6 @@ export function createCloseHandler(d: ApplyDeps) {
       await releaseCloseLock(d.redis, plan.symbol, token).catch(() => undefined);
     }
 
-    /** Waits until no other order of the symbol is in flight and its newest fill is in the past. @returns false on timeout */
-    async function waitQuiet(): Promise<boolean> {
-      const deadline = Date.now() + INFLIGHT_WAIT_MS;
-      const own = clientOrderIdFor(plan.plan_id);
-      for (;;) {
-        const st = await readSendState(d.redis, plan.symbol);
-        if (st.inflight.every((c) => c === own) && (st.lastFillMs === null || Date.now() > st.lastFillMs)) return true;
-        if (Date.now() >= deadline || d.signal.aborted) return false;
-        await sleep(INFLIGHT_POLL_MS, d.signal);
-      }
-    }
-
     // not an invariant violation: the one close of this drift already went out; this plan is its duplicate
     async function dropDuplicate(): Promise<void> {
       d.metrics.closeRejected.inc({ symbol, reason: 'duplicate' });
@@ -160,13 +144,25 @@ export function createCloseHandler(d: ApplyDeps) {
       await finalize(d, resultFields({ ...base, status: 'DROPPED_DUPLICATE', dedupe_hit: 'true', reason: 'one_close_per_drift', side, error: `a close order was already sent for drift ${driftSig}` }), entry.id, '', undefined, claimedValue);
     }
 
+    /**
+     * The kill switch is a deliberate refusal, not an attack: SKIPPED `trading_halted`, counted under
+     * reconcile_close_rejected_total{reason="trading_halted"} (never the guardrail-violation counter that
+     * pages), the hold kept, the one-close marker untouched (it was never taken).
+     */
+    async function refuseHalted(detail: string): Promise<void> {
+      d.metrics.closeRejected.inc({ symbol, reason: 'trading_halted' });
+      d.logger.warn({ plan_id: planId, symbol: rawSym }, `[RECONCILE_CLOSE] ${rawSym}: not sent: ${detail}; hold kept (MANUAL_REQUIRED); p3 flatten or resume trading`);
+      await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'trading_halted', side, qty: String(plan.qty), error: detail }), entry.id, '', undefined, claimedValue);
+    }
+
     async function executeClose(): Promise<void> {
       const hold = checkCloseHold(await readHold(d.redis, plan.symbol), driftSig);
       if (!hold.ok) return holdVerdict(hold.rule, hold.detail);
+      if (await tradingHalted(d.redis, plan.symbol)) return refuseHalted('trading HALTED (kill switch)');
 
       // The one close of this drift already went out (another plan of it, a backlog of two cooldown
       // buckets, another apply layer): this plan is its duplicate, whatever the position now says (a
-      // flat position after that close would otherwise read as a `side` violation). applyBegin-8.lua
+      // flat position after that close would otherwise read as a `side` violation). applyBegin-10.lua
       // takes the marker atomically; this read only names the outcome early.
       const marker = await d.redis.get(keys.closeSent(plan.symbol, driftSig));
       if (marker !== null && marker !== clientOrderIdFor(plan.plan_id)) return dropDuplicate();
@@ -178,9 +174,9 @@ export function createCloseHandler(d: ApplyDeps) {
       let qty: Decimal;
       let exchangeAmt: Decimal;
       let readTsMs: number;
-      if (!(await waitQuiet())) {
+      if (!(await waitSymbolQuiet(d, plan.symbol, clientOrderIdFor(plan.plan_id)))) {
         if (d.signal.aborted) throw new Error('stopping');
-        return supersede({ reason: 'order_in_flight', metric: 'superseded' }, `another order of ${plan.symbol} stayed in flight for ${INFLIGHT_WAIT_MS} ms`);
+        return supersede({ reason: 'order_in_flight', metric: 'superseded' }, `another order of ${plan.symbol} stayed in flight for ${QUIET_WAIT_MS} ms`);
       }
       try {
         const rules = await d.gateway.symbolRules(plan.symbol);
@@ -195,6 +191,16 @@ export function createCloseHandler(d: ApplyDeps) {
         await finalize(d, resultFields({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', side, error: `${rl ? 'RETRYABLE_RATE_LIMIT: ' : ''}${(err as Error).message}` }), entry.id, '', undefined, claimedValue);
         return;
       }
+      // The close was sized from `basis_amt`: if the position moved since (a fill of ours, a manual trade),
+      // this close answers a drift that no longer exists; the engine sizes a new one on the new position.
+      // A race, not an attack: SKIPPED, counted as superseded, the one-close marker never taken.
+      const basis = typeof plan.basis_amt === 'string' ? parseDecimal(plan.basis_amt) : null;
+      if (basis !== null && !basis.eq(exchangeAmt)) {
+        d.metrics.closeRejected.inc({ symbol, reason: 'superseded' });
+        d.logger.warn({ plan_id: plan.plan_id, basis_amt: plan.basis_amt, exchange_amt: fmt(exchangeAmt) }, `[RECONCILE_CLOSE] ${plan.symbol}: position moved from ${plan.basis_amt} to ${fmt(exchangeAmt)} since the close was sized; not sent (a newer close follows)`);
+        await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'close_superseded', side, qty: String(plan.qty), error: `sized on position ${plan.basis_amt}, position now ${fmt(exchangeAmt)}` }), entry.id, '', undefined, claimedValue);
+        return;
+      }
       const pos = checkClosePosition(qty, side, exchangeAmt);
       if (!pos.ok) return reject(pos.rule, `${pos.detail} (exchange_amt=${fmt(exchangeAmt)})`, entry.id);
 
@@ -205,11 +211,14 @@ export function createCloseHandler(d: ApplyDeps) {
       const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue, token, driftSig, snapshotTsMs: readTsMs });
       if (r.kind === 'unresolved') throw new Error(r.error);
       if (r.kind === 'hold_changed') return holdVerdict('hold_sig', 'hold or its signature changed just before sending');
+      if (r.kind === 'halted') return refuseHalted('trading HALTED (kill switch) just before sending');
       if (r.kind === 'gated') return supersede({ reason: r.reason, metric: 'superseded' }, `send-time gate: ${r.reason} (position read at ${readTsMs} ms)`);
       if (r.kind === 'close_already_sent') return dropDuplicate();
       if (r.kind !== 'recorded') return;
       const f = r.fields;
-      if (f.status !== 'EXECUTED') await releaseCloseMarker(d.redis, plan.symbol, driftSig, clientOrderIdFor(plan.plan_id));
+      // not executed, or filled only partly: release the one-close-per-drift marker so the remaining
+      // drift is closed by the next cooldown bucket (the next pass sees a new, smaller drift)
+      if (f.status !== 'EXECUTED' || f.reason === 'partial_fill') await releaseCloseMarker(d.redis, plan.symbol, driftSig, clientOrderIdFor(plan.plan_id));
       const status = f.status === 'EXECUTED' ? 'success' : f.status === 'RETRYABLE_RATE_LIMIT' ? 'rate_limit' : 'error';
       if (r.recorded) d.metrics.closeExecuted.inc({ symbol, status });
       if (f.status === 'RETRYABLE_RATE_LIMIT') {

@@ -25,11 +25,12 @@ export interface ApplyMetrics {
 
 /**
  * Reasons of `reconcile_close_rejected_total`: `guardrails` (an invariant violation: pages), `duplicate`
- * (the drift's close already went out), `rate_limit`, `superseded` (hold signature changed, hold
- * cleared, or the send-time gate refused: a race, not an attack) and `expired` (older than
+ * (the drift's close already went out), `rate_limit`, `trading_halted` (the kill switch), `superseded`
+ * (hold signature changed, hold cleared, position moved since sizing, or the send-time gate refused: a
+ * race, not an attack) and `expired` (older than
  * `APPLY_CLOSE_MAX_AGE_SEC`).
  */
-export const CLOSE_REJECTED_REASONS = ['duplicate', 'guardrails', 'rate_limit', 'superseded', 'expired'] as const;
+export const CLOSE_REJECTED_REASONS = ['duplicate', 'guardrails', 'rate_limit', 'trading_halted', 'superseded', 'expired'] as const;
 
 /** In-flight resolution outcomes. */
 export const INFLIGHT_OUTCOMES = ['found', 'not_found', 'fenced', 'unresolved'] as const;
@@ -56,7 +57,7 @@ export function createApplyMetrics(registry: Registry, allowlist: string[]): App
     inflightResolutions: new Counter({ name: 'apply_inflight_resolutions_total', help: 'Orders with unknown outcome resolved by client order id lookup', labelNames: ['outcome'], registers: [registry] }),
     closeConsumed: new Counter({ name: 'reconcile_close_consumed_total', help: 'RECONCILE_CLOSE entries consumed', labelNames: ['symbol'], registers: [registry] }),
     closeExecuted: new Counter({ name: 'reconcile_close_executed_total', help: 'RECONCILE_CLOSE orders by status (success|error|rate_limit)', labelNames: ['symbol', 'status'], registers: [registry] }),
-    closeRejected: new Counter({ name: 'reconcile_close_rejected_total', help: 'RECONCILE_CLOSE plans not executed by reason (duplicate|guardrails|rate_limit|superseded|expired); only guardrails is an invariant violation', labelNames: ['symbol', 'reason'], registers: [registry] }),
+    closeRejected: new Counter({ name: 'reconcile_close_rejected_total', help: 'RECONCILE_CLOSE plans not executed by reason (duplicate|guardrails|rate_limit|trading_halted|superseded|expired); only guardrails is an invariant violation', labelNames: ['symbol', 'reason'], registers: [registry] }),
     closeGuardrailFail: new Counter({ name: 'reconcile_close_guardrail_fail_total', help: 'RECONCILE_CLOSE invariant violations by rule (DESIGN §6)', labelNames: ['symbol', 'rule'], registers: [registry] }),
     sendGated: new Counter({
       name: 'apply_send_gated_total',

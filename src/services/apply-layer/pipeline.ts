@@ -109,7 +109,12 @@ export function outcomeFields(rec: OrderRecord, cid: string, o: Exclude<OrderOut
   if (filled.lte(0)) {
     return { fields: resultFields({ ...base, status: 'FAILED', reason: 'not_filled', order_id: o.order.orderId, avg_price: avg, error: `order ${o.order.orderId} status ${o.order.status} without fill` }) };
   }
-  const fields = resultFields({ ...base, status: 'EXECUTED', executed: 'true', filled_qty: fmt(filled), avg_price: avg, order_id: o.order.orderId, reason: o.via === 'lookup' ? 'resolved_by_lookup' : '' });
+  // A MARKET order cut short (Binance status EXPIRED with a partial fill): EXECUTED with exactly what filled,
+  // reason partial_fill; the ledger (EXECUTE) follows `filled_qty`, never the ordered qty.
+  const ordered = new Decimal(rec.qty || '0');
+  const partial = filled.lt(ordered);
+  const reason = partial ? 'partial_fill' : o.via === 'lookup' ? 'resolved_by_lookup' : '';
+  const fields = resultFields({ ...base, status: 'EXECUTED', executed: 'true', filled_qty: fmt(filled), avg_price: avg, order_id: o.order.orderId, reason, ...(partial ? { error: `order ${o.order.orderId} ${o.order.status}: filled ${fmt(filled)} of ${rec.qty}` } : {}) });
   return { fields, fill: rec.decision === 'EXECUTE' ? signedFill(rec.side, filled) : undefined };
 }
 
@@ -119,6 +124,7 @@ export type SendResult =
   | { kind: 'held' }
   | { kind: 'hold_changed' }
   | { kind: 'close_already_sent' }
+  | { kind: 'halted' }
   /** The send-time gate refused (src/domain/send-gate.ts): nothing was sent. */
   | { kind: 'gated'; reason: SendGateReason }
   | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean }
@@ -134,6 +140,7 @@ export async function sendAndRecord(
   d: ApplyDeps,
   req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; snapshotTsMs: number | null },
 ): Promise<SendResult> {
+  const mode = req.decision === 'RECONCILE_CLOSE' ? 'close' : req.decision === 'FLATTEN' ? 'flatten' : 'execute';
   const cid = clientOrderIdFor(req.planId);
   const rec: OrderRecord = {
     plan_id: req.planId,
@@ -147,8 +154,8 @@ export async function sendAndRecord(
     ts_ms: String(Date.now()),
   };
   const close = req.decision === 'RECONCILE_CLOSE' ? { driftSig: req.driftSig ?? '', markerTtlSec: d.cfg.closeMarkerTtlSec } : undefined;
-  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, req.snapshotTsMs);
-  if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent') return { kind: begun };
+  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, req.snapshotTsMs, mode);
+  if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent' || begun === 'halted') return { kind: begun };
   if (begun === 'order_in_flight' || begun === 'snapshot_superseded' || begun === 'snapshot_unknown') {
     d.metrics.sendGated.inc({ symbol: req.symbol, reason: begun });
     return { kind: 'gated', reason: begun };

@@ -132,6 +132,7 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
       return void (await done({ ...base, status: 'SKIPPED', reason: r.reason, side: permits.side, qty: fmt(qty), error: detail }));
     }
     if (r.kind === 'held') return void (await done({ ...base, status: 'SKIPPED', reason: 'reconcile_hold_active', side: permits.side, qty: fmt(qty), error: 'hold set after the permits were issued' }));
+    if (r.kind === 'halted') return void (await done({ ...base, status: 'SKIPPED', reason: 'trading_halted', side: permits.side, qty: fmt(qty), error: 'trading HALTED (kill switch) after the permits were issued' }));
     if (r.kind === 'unresolved') throw new Error(r.error); // entry stays pending; redelivery or the sweep resolves it
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Redis side of the apply layer: dedupe claim and takeover, in-flight record, permits, the one atomic
  * record step (result + in-flight end + dedupe `done` + ledger for an EXECUTE fill), hold lease renewal.
- * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-8`,
+ * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-10`,
  * `applyRecord-8`, `holdRenew-3`).
  */
 import type { Redis } from 'ioredis';
@@ -50,14 +50,15 @@ export async function casDedupe(redis: Redis, planId: string, expected: string, 
 }
 
 /** Outcome of {@link beginSend}. */
-export type BeginOutcome = 'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent' | SendGateReason;
+export type BeginOutcome = 'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent' | 'halted' | SendGateReason;
 
 /**
  * Moves a plan to `sending` and writes the in-flight record (`HSET quantum:apply:inflight:<SYM> <cid>
  * <ts_ms>` + EXPIRE, pending zset, order hash) in one step.
  * For EXECUTE plans it refuses while the symbol's hold exists (a hold set after the permits still stops
  * the order); for RECONCILE_CLOSE plans (`close` given) it requires the hold with the plan's drift
- * signature and takes the one-close-per-drift marker (see applyBegin-8.lua).
+ * signature and takes the one-close-per-drift marker (see applyBegin-10.lua); it refuses EXECUTE and
+ * RECONCILE_CLOSE while trading is HALTED (FLATTEN never).
  * For every plan it applies the send-time gate (src/domain/send-gate.ts): refused while another order of
  * the symbol is in flight (`order_in_flight`), or when `snapshotTsMs` is unknown (`snapshot_unknown`) or
  * not newer than the symbol's newest fill (`snapshot_superseded`).
@@ -72,6 +73,7 @@ export async function beginSend(
   inflightTtlSec: number,
   close: { driftSig: string; markerTtlSec: number } | undefined,
   snapshotTsMs: number | null,
+  mode: 'execute' | 'close' | 'flatten' = close ? 'close' : 'execute',
 ): Promise<BeginOutcome> {
   const reply = await callScript(
     redis,
@@ -84,9 +86,11 @@ export async function beginSend(
       keys.hold(rec.symbol),
       keys.holdSig(rec.symbol),
       keys.closeSent(rec.symbol, close?.driftSig ?? '-'),
+      keys.tradingState(),
+      keys.tradingState(rec.symbol),
       keys.lastFill(rec.symbol),
     ],
-    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, close ? 'close' : 'execute', close?.driftSig ?? '', close?.markerTtlSec ?? 1, snapshotTsMs === null ? '' : String(snapshotTsMs)],
+    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, mode, close?.driftSig ?? '', close?.markerTtlSec ?? 1, snapshotTsMs === null ? '' : String(snapshotTsMs)],
   );
   switch (Number(reply)) {
     case 1:
@@ -98,10 +102,12 @@ export async function beginSend(
     case -3:
       return 'close_already_sent';
     case -4:
-      return 'order_in_flight';
+      return 'halted';
     case -5:
-      return 'snapshot_superseded';
+      return 'order_in_flight';
     case -6:
+      return 'snapshot_superseded';
+    case -7:
       return 'snapshot_unknown';
     default:
       return 'not_owner';
@@ -245,4 +251,19 @@ export async function readSendState(redis: Redis, symbol: string): Promise<{ inf
 /** Releases the close lock if still ours. */
 export async function releaseCloseLock(redis: Redis, symbol: string, token: string): Promise<void> {
   await callScript(redis, 'lockRelease', [keys.applyCloseLock(symbol)], [token]);
+}
+
+/**
+ * True when the global or the symbol's trading state is HALTED or unreadable (fail closed). A read for an
+ * early, clear refusal; the authoritative check is atomic in `applyBegin-10.lua` at send time.
+ */
+export async function tradingHalted(redis: Redis, symbol: string): Promise<boolean> {
+  const res = await redis.multi().hget(keys.tradingState(), 'state').hget(keys.tradingState(symbol), 'state').exec();
+  if (!res) return true;
+  return res.some(([err, v]) => {
+    if (err) return true;
+    if (v === null || v === undefined) return false;
+    const st = String(v).trim().toUpperCase();
+    return st !== 'ACTIVE' && st !== 'REDUCING';
+  });
 }

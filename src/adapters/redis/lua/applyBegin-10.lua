@@ -10,13 +10,19 @@
     with SET NX here. Two close plans of one drift (two cooldown buckets, a backlog) can otherwise both
     pass `qty <= |position|` when the first does not flatten the position, and reduce it twice. The
     caller deletes the marker when the close is recorded as not executed, so a later bucket can retry.
-  - Every plan, whatever its action (the send-time gate, issue 13; src/domain/send-gate.ts is the same
-    rule in TypeScript, test/apply/send-gate-parity.test.ts checks they agree): refused when another
-    order of the symbol is in flight (KEYS[2] has a field other than ARGV[3]), when the order's snapshot
-    time ARGV[11] is not a positive integer, or when it is <= the symbol's newest recorded fill KEYS[8]
-    (the position it was sized on may predate that fill). Checked after the hold rules and before the
-    close marker is taken, then the order is marked in flight in this same step: of two orders sized on
-    one view, at most one is ever sent.
+  - The kill switch (DESIGN §12): EXECUTE and RECONCILE_CLOSE plans are refused while the global or the
+    symbol's trading state is HALTED, or unreadable (a state that is not ACTIVE/REDUCING/HALTED, or a key
+    of the wrong type: fail closed). Checked here, at the last moment, because a halt may have been set
+    after the permits or the close plan were issued.
+  - FLATTEN plans (ARGV[8] = 'flatten', an operator's signed plan): neither hold nor trading state stops
+    them; they are what an operator sends while the kill switch is on.
+  - Every plan, whatever its mode (the send-time gate, issue 13; src/domain/send-gate.ts is the same rule
+    in TypeScript, test/apply/send-gate.property.test.ts checks they agree): refused when another order
+    of the symbol is in flight (KEYS[2] has a field other than ARGV[3]), when the order's snapshot time
+    ARGV[11] is not a positive integer, or when it is <= the symbol's newest recorded fill KEYS[10] (the
+    position it was sized on may predate that fill). Checked after the kill-switch and hold rules and
+    before the close marker is taken, then the order is marked in flight in this same step: of two orders
+    sized on one view, at most one is ever sent.
 
   Input:
     KEYS[1] dedupe key        quantum:apply:dedupe:<plan_id>
@@ -27,7 +33,9 @@
     KEYS[5] hold key          quantum:reconcile:hold:<SYM>
     KEYS[6] hold sig key      quantum:reconcile:hold_sig:<SYM>
     KEYS[7] close marker      quantum:apply:close_sent:<SYM>:<drift_sig>
-    KEYS[8] last fill time    quantum:apply:last_fill_ms:<SYM>  (epoch ms, written by applyRecord-8.lua)
+    KEYS[8] trading state     quantum:governor:trading_state        (hash, field state)
+    KEYS[9] symbol state      quantum:governor:trading_state:<SYM>  (hash, field state)
+    KEYS[10] last fill time   quantum:apply:last_fill_ms:<SYM>  (epoch ms, written by applyRecord-8.lua)
 
     ARGV[1] expected dedupe value (claimed|<entry>|<token>)
     ARGV[2] new dedupe value      (sending|<entry>|<token>)
@@ -36,7 +44,7 @@
     ARGV[5] in-flight hash TTL, seconds
     ARGV[6] order info: JSON object of string fields for KEYS[4]
     ARGV[7] order hash TTL, seconds
-    ARGV[8] 'execute' | 'close' (see above)
+    ARGV[8] 'execute' | 'close' | 'flatten' (see above)
     ARGV[9] drift_sig of a close plan ('' for EXECUTE)
     ARGV[10] close marker TTL, seconds
     ARGV[11] snapshot_ts_ms: when the position this order was sized from was requested (epoch ms)
@@ -47,47 +55,54 @@
    -1  EXECUTE: the symbol is on hold; nothing written, the caller must NOT send
    -2  close: no hold, or hold_sig differs from drift_sig; nothing written, must NOT send
    -3  close: a close order was already sent for this drift signature; nothing written, must NOT send
-   -4  order_in_flight: another order of the symbol is in flight; nothing written, must NOT send
-   -5  snapshot_superseded: ARGV[11] <= the symbol's newest fill; nothing written, must NOT send
-   -6  snapshot_unknown: ARGV[11] is not a positive integer; nothing written, must NOT send
+   -4  execute/close: trading is HALTED (or its state unreadable); nothing written, must NOT send
+   -5  order_in_flight: another order of the symbol is in flight; nothing written, must NOT send
+   -6  snapshot_superseded: ARGV[11] <= the symbol's newest fill; nothing written, must NOT send
+   -7  snapshot_unknown: ARGV[11] is not a positive integer; nothing written, must NOT send
 ]]
 local function gate()
   local snap = tonumber(ARGV[11])
   if not snap or snap <= 0 or snap ~= math.floor(snap) then
-    return -6
+    return -7
   end
   local others = redis.call('HLEN', KEYS[2]) - redis.call('HEXISTS', KEYS[2], ARGV[3])
   if others > 0 then
-    return -4
-  end
-  local last = tonumber(redis.call('GET', KEYS[8]) or '')
-  if last and snap <= last then
     return -5
+  end
+  local last = tonumber(redis.call('GET', KEYS[10]) or '')
+  if last and snap <= last then
+    return -6
   end
   return 1
 end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-if ARGV[8] == 'close' then
+local function halted(key)
+  local r = redis.pcall('HGET', key, 'state')
+  if type(r) == 'table' and r.err then return true end
+  if not r then return false end
+  local st = string.upper(string.gsub(r, '^%s*(.-)%s*$', '%1'))
+  return st ~= 'ACTIVE' and st ~= 'REDUCING'
+end
+if ARGV[8] ~= 'flatten' and (halted(KEYS[8]) or halted(KEYS[9])) then
+  return -4
+end
+if ARGV[8] == 'flatten' then
+  -- an operator's FLATTEN: no hold or trading-state check (see above)
+elseif ARGV[8] == 'close' then
   if redis.call('EXISTS', KEYS[5]) == 0 or redis.call('GET', KEYS[6]) ~= ARGV[9] then
     return -2
   end
-  local g = gate()
-  if g ~= 1 then
-    return g
-  end
-  if not redis.call('SET', KEYS[7], ARGV[3], 'NX', 'EX', tonumber(ARGV[10])) then
-    return -3
-  end
-else
-  if redis.call('EXISTS', KEYS[5]) == 1 then
-    return -1
-  end
-  local g = gate()
-  if g ~= 1 then
-    return g
-  end
+elseif redis.call('EXISTS', KEYS[5]) == 1 then
+  return -1
+end
+local g = gate()
+if g ~= 1 then
+  return g
+end
+if ARGV[8] == 'close' and not redis.call('SET', KEYS[7], ARGV[3], 'NX', 'EX', tonumber(ARGV[10])) then
+  return -3
 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
