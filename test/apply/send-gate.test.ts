@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../src/adapters/redis/keys.js';
-import { submitPlan as submitExit } from '../../src/plans/index.js';
+import { submitPlan as submitExit, submitSignedPlan } from '../../src/plans/index.js';
 import { adminOrders, adminPositions, adminSetPosition } from '../helpers/paper.js';
 import { waitFor } from '../helpers/redis.js';
 import { Decimal } from '../../src/domain/decimal.js';
@@ -87,6 +87,24 @@ describe('exits of one symbol racing on one snapshot (issue 13)', () => {
     const done = finals.find((f) => f.status === 'EXECUTED')!;
     expect(new Decimal(5).sub(done.filled_qty!).toFixed()).toBe((await adminPositions(rig.paper.url))[SYM]?.positionAmt);
     for (const id of ids) expect(await resultsOf(rig.redis, id)).toHaveLength(1);
+  });
+
+  it('entries too: two OPEN BUY 1 sized on one flat snapshot give one order (the position ends 1, not 2)', async () => {
+    await adminSetPosition(rig.paper.url, SYM, '0');
+    await setLedger(rig.redis, SYM, '0');
+    await rig.redis.del(keys.lastFill(SYM), keys.applyInflight(SYM));
+    await settle(5);
+    await setSnapshot(rig.redis, SYM, '0', { mark: '100', step: '0.001' });
+    await rig.redis.hset(keys.snapshot(SYM), { min_qty: '0.001', min_notional: '5' }); // as the publisher writes them for entries
+    await rig.startApply();
+    const open = () => submitSignedPlan(rig.redis, { plan_id: `open-${process.pid}-${Math.random().toString(36).slice(2, 10)}`, symbol: SYM, decision: 'EXECUTE', action: 'OPEN', side: 'BUY', qty: '1', type: 'MARKET', reduceOnly: false, reason: 'entry', source: 'exit_brain', ts_ms: Date.now() }, EXIT_KEY);
+    const [a, b] = await Promise.all([open(), open()]);
+    const finals = [await finalOf(a.planId), await finalOf(b.planId)];
+    expect(finals.filter((f) => f.status === 'EXECUTED')).toHaveLength(1);
+    const other = finals.find((f) => f.status !== 'EXECUTED')!;
+    expect(other.status).toBe('SKIPPED');
+    expect(['snapshot_superseded', 'order_in_flight', 'snapshot_older_than_fill', 'position_not_flat']).toContain(other.reason);
+    expect((await adminPositions(rig.paper.url))[SYM]?.positionAmt).toBe('1');
   });
 
   it('a new exit after the fill, on a snapshot taken after it, is sized on the new position and executes', async () => {
