@@ -28,7 +28,7 @@
  * Forgeries keep the critical path: bad MAC, wrong source/decision/reason, LIMIT, reduceOnly not true,
  * qty above or side against the fresh position.
  *
- * The per-symbol close lock is a short lease (`CLOSE_LOCK_LEASE_MS`) renewed while the close executes,
+ * The per-symbol close lock is a short lease (`symbol-lock.ts`) renewed while the close executes,
  * so a killed apply layer's lock frees itself within seconds.
  */
 import { PoisonEntry, type StreamEntry } from '../../adapters/redis/consumer.js';
@@ -39,17 +39,11 @@ import { verifyPlanEntry } from '../../domain/plan.js';
 import { clientOrderIdFor, planTooOld } from '../../domain/apply.js';
 import type { SendGateReason } from '../../domain/send-gate.js';
 import { checkCloseHold, checkClosePlan, checkClosePosition, type CloseRule } from '../../domain/close-guardrails.js';
-import { readHold, releaseCloseLock, releaseCloseMarker, renewCloseLock, renewHold, takeCloseLock, tradingHalted } from './store.js';
+import { readHold, releaseCloseMarker, renewHold, tradingHalted } from './store.js';
+import { withSymbolLock } from './symbol-lock.js';
 import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { claimOrResume } from './plan-handler.js';
 import { QUIET_WAIT_MS, waitSymbolQuiet } from './send-quiet.js';
-
-/** Lease of the per-symbol close lock, ms; renewed every {@link CLOSE_LOCK_RENEW_MS} while the close runs. */
-export const CLOSE_LOCK_LEASE_MS = 3_000;
-/** Renewal period of the close lock, ms. */
-const CLOSE_LOCK_RENEW_MS = 750;
-/** Longest wait for the close lock, ms. */
-const CLOSE_LOCK_WAIT_MS = 30_000;
 
 /** Why a correctly signed close was superseded (result reason) and its `reconcile_close_rejected_total` reason. */
 type Superseded = { reason: 'drift_superseded' | 'hold_cleared' | 'close_expired' | SendGateReason; metric: 'superseded' | 'expired' };
@@ -117,24 +111,12 @@ export function createCloseHandler(d: ApplyDeps) {
 
     // One close at a time per symbol (across every apply layer): the next close reads the position
     // after this one's fill, so one drift gives one close order even if several plans arrive.
-    if (!(await takeCloseLock(d.redis, plan.symbol, token, CLOSE_LOCK_LEASE_MS, CLOSE_LOCK_WAIT_MS, d.signal))) {
+    const locked = await withSymbolLock(d, plan.symbol, token, executeClose);
+    if (!locked.taken) {
       if (d.signal.aborted) throw new Error('stopping');
       await finalize(d, resultFields({ ...base, status: 'FAILED', reason: 'close_in_progress', side, error: 'another RECONCILE_CLOSE of this symbol is still executing' }), entry.id, '', undefined, claimedValue);
       d.metrics.closeExecuted.inc({ symbol, status: 'error' });
       return;
-    }
-    const renewer = setInterval(() => {
-      renewCloseLock(d.redis, plan.symbol, token, CLOSE_LOCK_LEASE_MS)
-        .then((ok) => {
-          if (!ok) d.logger.warn({ plan_id: plan.plan_id }, `[RECONCILE_CLOSE] ${plan.symbol}: close lock lease lost (paused?); the send-time gate still fences the order`);
-        })
-        .catch(() => undefined);
-    }, CLOSE_LOCK_RENEW_MS);
-    try {
-      await executeClose();
-    } finally {
-      clearInterval(renewer);
-      await releaseCloseLock(d.redis, plan.symbol, token).catch(() => undefined);
     }
 
     // not an invariant violation: the one close of this drift already went out; this plan is its duplicate
@@ -208,7 +190,7 @@ export function createCloseHandler(d: ApplyDeps) {
       if (renewed !== 'renewed') return holdVerdict(renewed === 'no_hold' ? 'hold_key' : 'hold_sig', `hold changed before sending (${renewed})`);
       d.logger.info({ plan_id: plan.plan_id, ttl_s: d.cfg.holdTtlSec }, `[RECONCILE_CLOSE] ${plan.symbol}: HOLD lease renewed (TTL=${d.cfg.holdTtlSec}s)`);
 
-      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue, token, driftSig, snapshotTsMs: readTsMs });
+      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue, token, driftSig, basisAmt: fmt(exchangeAmt), snapshotTsMs: readTsMs });
       if (r.kind === 'unresolved') throw new Error(r.error);
       if (r.kind === 'hold_changed') return holdVerdict('hold_sig', 'hold or its signature changed just before sending');
       if (r.kind === 'halted') return refuseHalted('trading HALTED (kill switch) just before sending');

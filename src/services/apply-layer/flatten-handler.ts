@@ -9,12 +9,15 @@
  *   is on. The order is sized from the position read fresh from the exchange (`flattenOrder`: the whole
  *   |position| rounded down to the lot step, side opposite, reduce-only); a flat position is `SKIPPED
  *   already_flat`.
- * - The send-time gate (src/domain/send-gate.ts) like every order: the position is read only once no other
- *   order of the symbol is in flight (bounded wait, else `SKIPPED order_in_flight`), and the order is
- *   refused if a fill landed after that read (`SKIPPED snapshot_superseded`: flatten again).
  * - Its fill is not written to the ledger here: like a RECONCILE_CLOSE fill it is the reconcile engine's
  *   evidence, which sets the ledger flat once the exchange is flat after it (DESIGN §5.7).
- * - Events `FLATTEN_EXECUTED` / `FLATTEN_SKIPPED` on `quantum:stream:reconcile.events` name who asked.
+ * - Never sized from a position about to move: it takes the per-symbol close lock (no RECONCILE_CLOSE or
+ *   other FLATTEN of the symbol at the same time; a short renewed lease, `symbol-lock.ts`) and waits (at
+ *   most `QUIET_WAIT_MS`) until no order of the symbol is in flight (an EXECUTE sent just before a halt);
+ *   else FAILED `order_in_flight`. It then goes through the send-time gate (src/domain/send-gate.ts) like
+ *   every order: refused (`SKIPPED snapshot_superseded`) if a fill was recorded after its position read.
+ * - Events `FLATTEN_EXECUTED` (with the position read again after the fill, `exchange_amt_after`) /
+ *   `FLATTEN_SKIPPED` / `FLATTEN_FAILED` on `quantum:stream:reconcile.events` name who asked.
  */
 import { PoisonEntry, type StreamEntry } from '../../adapters/redis/consumer.js';
 import { Banned, RateLimited } from '../../adapters/exchange/errors.js';
@@ -24,8 +27,9 @@ import { verifyPlanEntry } from '../../domain/plan.js';
 import { checkFlattenPlan, flattenOrder, OPERATOR_SOURCE } from '../../domain/flatten.js';
 import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { claimOrResume } from './plan-handler.js';
-import { QUIET_WAIT_MS, waitSymbolQuiet } from './send-quiet.js';
 import { clientOrderIdFor } from '../../domain/apply.js';
+import { QUIET_WAIT_MS, waitSymbolQuiet } from './send-quiet.js';
+import { withSymbolLock } from './symbol-lock.js';
 
 /** Builds the handler of the FLATTEN stream. */
 export function createFlattenHandler(d: ApplyDeps) {
@@ -61,53 +65,73 @@ export function createFlattenHandler(d: ApplyDeps) {
       await done({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true' });
       return;
     }
-    let order: ReturnType<typeof flattenOrder>;
-    let position: string;
-    let readTsMs: number;
-    // the send-time gate: read the position only once no other order of the symbol is in flight
-    if (!(await waitSymbolQuiet(d, plan.symbol, clientOrderIdFor(plan.plan_id)))) {
+    // the per-symbol close lock: a short lease renewed while the flatten runs (symbol-lock.ts)
+    const locked = await withSymbolLock(d, plan.symbol, token, () => flatten(claimed));
+    if (!locked.taken) {
       if (d.signal.aborted) throw new Error('stopping');
-      await done({ ...base, status: 'SKIPPED', reason: 'order_in_flight', error: `another order of ${plan.symbol} stayed in flight for ${QUIET_WAIT_MS} ms; flatten again` });
+      await done({ ...base, status: 'FAILED', reason: 'close_in_progress', error: 'another close or flatten of this symbol is still executing; run p3 flatten again' });
       return;
     }
-    try {
-      const rules = await d.gateway.symbolRules(plan.symbol);
-      readTsMs = Date.now(); // BEFORE the request: the conservative snapshot time of this order
-      // a successful answer lists every open position; a symbol absent from it is flat
-      const pos = (await d.gateway.fetchPositions()).positions.get(plan.symbol)?.amount ?? new Decimal(0);
-      position = fmt(pos);
-      order = flattenOrder(pos, rules.stepSize);
-    } catch (err) {
-      const rl = err instanceof RateLimited || err instanceof Banned;
-      await done({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', error: (err as Error).message });
-      return;
+
+    async function flatten(claimedValue: string): Promise<void> {
+      const g = d.gateway!;
+      // the send-time gate: no other order in flight, and a position read newer than the newest fill
+      if (!(await waitSymbolQuiet(d, plan.symbol, clientOrderIdFor(plan.plan_id)))) {
+        if (d.signal.aborted) throw new Error('stopping');
+        await done({ ...base, status: 'FAILED', reason: 'order_in_flight', error: `an order of ${plan.symbol} is still in flight after ${QUIET_WAIT_MS} ms; run p3 flatten again` });
+        return;
+      }
+      let order: ReturnType<typeof flattenOrder>;
+      let position: string;
+      let readTsMs: number;
+      try {
+        const rules = await g.symbolRules(plan.symbol);
+        readTsMs = Date.now(); // BEFORE the request: the conservative snapshot time of this order
+        // a successful answer lists every open position; a symbol absent from it is flat
+        const pos = (await g.fetchPositions()).positions.get(plan.symbol)?.amount ?? new Decimal(0);
+        position = fmt(pos);
+        order = flattenOrder(pos, rules.stepSize);
+      } catch (err) {
+        const rl = err instanceof RateLimited || err instanceof Banned;
+        await done({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', error: (err as Error).message });
+        return;
+      }
+      if (order === null) {
+        await done({ ...base, status: 'SKIPPED', reason: 'already_flat', error: `exchange position ${position} (nothing to close at this lot step)` });
+        await event({ event: 'FLATTEN_SKIPPED', symbol: plan.symbol, plan_id: plan.plan_id, exchange_amt: position, requested_by: asked, ts_ms: String(Date.now()) });
+        return;
+      }
+      d.logger.warn({ plan_id: plan.plan_id, side: order.side, qty: fmt(order.qty), requested_by: asked }, `[FLATTEN] ${plan.symbol}: sending ${order.side} ${fmt(order.qty)} reduceOnly (position ${position}) for ${asked}`);
+      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'FLATTEN', symbol: plan.symbol, side: order.side, qty: order.qty, reduceOnly: true, claimedValue, token, basisAmt: position, snapshotTsMs: readTsMs });
+      if (r.kind === 'unresolved') throw new Error(r.error); // stays pending: redelivery or the sweep resolves it by client order id
+      if (r.kind === 'gated') {
+        await done({ ...base, status: 'SKIPPED', reason: r.reason, side: order.side, qty: fmt(order.qty), error: `send-time gate: ${r.reason}; run p3 flatten again` });
+        return;
+      }
+      if (r.kind !== 'recorded') return;
+      const f = r.fields;
+      let after = '';
+      if (f.status === 'EXECUTED') {
+        after = await g
+          .fetchPositions()
+          .then((p) => fmt(p.positions.get(plan.symbol)?.amount ?? new Decimal(0)))
+          .catch(() => '');
+        if (after !== '' && after !== '0') d.logger.error({ plan_id: plan.plan_id, exchange_amt_after: after }, `[FLATTEN] ${plan.symbol}: position still ${after} after the flatten: run p3 flatten again`);
+      }
+      await event({
+        event: f.status === 'EXECUTED' ? 'FLATTEN_EXECUTED' : 'FLATTEN_FAILED',
+        symbol: plan.symbol,
+        plan_id: plan.plan_id,
+        status: f.status,
+        side: order.side,
+        qty: fmt(order.qty),
+        filled_qty: f.filled_qty,
+        order_id: f.order_id,
+        exchange_amt: position,
+        exchange_amt_after: after,
+        requested_by: asked,
+        ts_ms: String(Date.now()),
+      });
     }
-    if (order === null) {
-      await done({ ...base, status: 'SKIPPED', reason: 'already_flat', error: `exchange position ${position} (nothing to close at this lot step)` });
-      await event({ event: 'FLATTEN_SKIPPED', symbol: plan.symbol, plan_id: plan.plan_id, exchange_amt: position, requested_by: asked, ts_ms: String(Date.now()) });
-      return;
-    }
-    d.logger.warn({ plan_id: plan.plan_id, side: order.side, qty: fmt(order.qty), requested_by: asked }, `[FLATTEN] ${plan.symbol}: sending ${order.side} ${fmt(order.qty)} reduceOnly (position ${position}) for ${asked}`);
-    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'FLATTEN', symbol: plan.symbol, side: order.side, qty: order.qty, reduceOnly: true, claimedValue: claimed, token, snapshotTsMs: readTsMs });
-    if (r.kind === 'unresolved') throw new Error(r.error);
-    if (r.kind === 'gated') {
-      await done({ ...base, status: 'SKIPPED', reason: r.reason, side: order.side, qty: fmt(order.qty), error: `send-time gate: ${r.reason}; flatten again` });
-      return;
-    } // stays pending: redelivery or the sweep resolves it by client order id
-    if (r.kind !== 'recorded') return;
-    const f = r.fields;
-    await event({
-      event: f.status === 'EXECUTED' ? 'FLATTEN_EXECUTED' : 'FLATTEN_FAILED',
-      symbol: plan.symbol,
-      plan_id: plan.plan_id,
-      status: f.status,
-      side: order.side,
-      qty: fmt(order.qty),
-      filled_qty: f.filled_qty,
-      order_id: f.order_id,
-      exchange_amt: position,
-      requested_by: asked,
-      ts_ms: String(Date.now()),
-    });
   };
 }

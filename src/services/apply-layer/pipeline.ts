@@ -101,7 +101,7 @@ function executorDeps(d: ApplyDeps): ExecutorDeps {
 
 /** Result fields of an order outcome. */
 export function outcomeFields(rec: OrderRecord, cid: string, o: Exclude<OrderOutcome, { kind: 'unresolved' }>): { fields: ApplyResultFields; fill?: Decimal } {
-  const base = { plan_id: rec.plan_id, symbol: rec.symbol, decision: rec.decision, side: rec.side, qty: rec.qty, client_order_id: cid, would_execute: 'true' as const, ts_ms: String(o.tsMs) };
+  const base = { plan_id: rec.plan_id, symbol: rec.symbol, decision: rec.decision, side: rec.side, qty: rec.qty, client_order_id: cid, would_execute: 'true' as const, ts_ms: String(o.tsMs), ...(rec.basis_amt ? { basis_amt: rec.basis_amt } : {}) };
   if (o.kind === 'rate_limited') return { fields: resultFields({ ...base, status: 'RETRYABLE_RATE_LIMIT', reason: 'rate_limited', error: `RETRYABLE_RATE_LIMIT: ${o.error}` }) };
   if (o.kind === 'not_executed') return { fields: resultFields({ ...base, status: 'FAILED', reason: o.notFound ? 'order_not_found' : 'order_failed', error: o.error }) };
   const filled = o.order.filledQty;
@@ -138,7 +138,7 @@ export type SendResult =
  */
 export async function sendAndRecord(
   d: ApplyDeps,
-  req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; snapshotTsMs: number | null },
+  req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; basisAmt?: string; snapshotTsMs: number | null },
 ): Promise<SendResult> {
   const mode = req.decision === 'RECONCILE_CLOSE' ? 'close' : req.decision === 'FLATTEN' ? 'flatten' : 'execute';
   const cid = clientOrderIdFor(req.planId);
@@ -152,6 +152,7 @@ export async function sendAndRecord(
     decision: req.decision,
     dedupe: dedupeValue('sending', req.entryId, req.token),
     ts_ms: String(Date.now()),
+    ...(req.basisAmt !== undefined ? { basis_amt: req.basisAmt } : {}),
   };
   const close = req.decision === 'RECONCILE_CLOSE' ? { driftSig: req.driftSig ?? '', markerTtlSec: d.cfg.closeMarkerTtlSec } : undefined;
   const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, req.snapshotTsMs, mode);

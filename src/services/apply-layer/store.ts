@@ -13,6 +13,7 @@ import { sideOf } from '../../domain/position.js';
 import type { ApplyResultFields } from '../../domain/result.js';
 import { dedupeValue, parseDedupe, type DedupeStage, type PermitHash } from '../../domain/apply.js';
 import type { SendGateReason } from '../../domain/send-gate.js';
+import { readTradingState } from '../../domain/governor.js';
 
 /** Dedupe TTL, seconds (DESIGN §3: SET NX EX 86400). */
 export const DEDUPE_TTL_SEC = 86400;
@@ -29,6 +30,8 @@ export interface OrderRecord {
   /** Dedupe value while sending (the owner's). */
   dedupe: string;
   ts_ms: string;
+  /** RECONCILE_CLOSE / FLATTEN: the signed position the order was sized on (copied into the result). */
+  basis_amt?: string;
 }
 
 /**
@@ -258,12 +261,11 @@ export async function releaseCloseLock(redis: Redis, symbol: string, token: stri
  * early, clear refusal; the authoritative check is atomic in `applyBegin-10.lua` at send time.
  */
 export async function tradingHalted(redis: Redis, symbol: string): Promise<boolean> {
-  const res = await redis.multi().hget(keys.tradingState(), 'state').hget(keys.tradingState(symbol), 'state').exec();
+  const res = await redis.multi().hgetall(keys.tradingState()).hgetall(keys.tradingState(symbol)).exec();
   if (!res) return true;
   return res.some(([err, v]) => {
     if (err) return true;
-    if (v === null || v === undefined) return false;
-    const st = String(v).trim().toUpperCase();
-    return st !== 'ACTIVE' && st !== 'REDUCING';
+    const st = readTradingState(v as Record<string, string>);
+    return st.state === 'HALTED' || st.state === 'INVALID';
   });
 }

@@ -81,7 +81,7 @@ end
 local function halted(key)
   local r = redis.pcall('HGET', key, 'state')
   if type(r) == 'table' and r.err then return true end
-  if not r then return false end
+  if not r then return redis.call('EXISTS', key) == 1 end -- a hash without `state` is unreadable: halted
   local st = string.upper(string.gsub(r, '^%s*(.-)%s*$', '%1'))
   return st ~= 'ACTIVE' and st ~= 'REDUCING'
 end
