@@ -186,9 +186,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       key: exitBrainKey,
       intervalMs: opts.planIntervalMs,
       signal: abort.signal,
+      // the incident symbols' scripted manual trades assume a long or flat position
+      longOnly: SCENARIOS.filter((sc) => sc.phases.length > 1).map((sc) => sc.symbol),
       onPermits: (p) => {
         const show = (v: { decision: string; reason: string } | null) => (v ? `${v.decision}${v.decision === 'DENY' ? `(${v.reason})` : ''}` : 'none');
-        watcher.permits(p.symbol, p.planId, `governor=${show(p.governor)} p33=${show(p.p33)}`);
+        watcher.permits(p.symbol, p.planId, `${p.action ?? 'plan'} governor=${show(p.governor)} p33=${show(p.p33)}`);
       },
     });
     const paperUrl = paper.url;

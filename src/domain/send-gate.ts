@@ -1,6 +1,6 @@
 /**
  * The send-time gate (issue 13): an order is never sent from a position view the symbol has moved away
- * from. Pure: no I/O. The apply layer enforces the same rule atomically in `applyBegin-10.lua`, in the one
+ * from. Pure: no I/O. The apply layer enforces the same rule atomically in `applyBegin-11.lua`, in the one
  * step that moves a plan to `sending` and marks its order in flight.
  *
  * Invariants (every order of every action: exits, entries, RECONCILE_CLOSE, FLATTEN; action-agnostic):

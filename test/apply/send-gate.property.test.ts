@@ -3,7 +3,7 @@
  * - the pure model (src/domain/send-gate-model.ts): with the gate, no order ever executes against a
  *   position that changed since the snapshot it was sized on, and no exit exceeds the position (-2022);
  *   without it, fast-check finds an interleaving that breaks both (the property can fail);
- * - parity: applyBegin-10.lua, the script the apply layer really runs, decides exactly as `sendGate`
+ * - parity: applyBegin-11.lua, the script the apply layer really runs, decides exactly as `sendGate`
  *   for generated in-flight sets, last fills and snapshot times, against a real Redis.
  */
 import fc from 'fast-check';
@@ -61,7 +61,7 @@ describe('send-time gate: generated permit/send interleavings (pure model)', () 
   });
 });
 
-describe('send-time gate: applyBegin-10.lua decides as sendGate (real Redis)', () => {
+describe('send-time gate: applyBegin-11.lua decides as sendGate (real Redis)', () => {
   const h = useTestRedis();
   it('generated in-flight sets, last fills and snapshot times', async () => {
     let n = 0;

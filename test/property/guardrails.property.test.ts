@@ -190,3 +190,29 @@ describe('permits never ALLOW an order that flips or exceeds a position, or a li
     );
   });
 });
+
+describe('exposure limits (DESIGN §12)', () => {
+  it('an entry passes only when the position and gross limits, reservations included, still hold after it', async () => {
+    const { checkExposure } = await import('../../src/domain/exposure.js');
+    const usd = fc.integer({ min: 0, max: 100_000 }).map((n) => new Decimal(n));
+    const amt = fc.integer({ min: -2000, max: 2000 }).map((n) => new Decimal(n).div(1000));
+    const book = fc.array(fc.record({ symbol: fc.constantFrom('A', 'B', 'C'), amount: fc.option(amt, { nil: null, freq: 10 }), mark: fc.option(fc.integer({ min: 1, max: 100_000 }).map((n) => new Decimal(n)), { nil: null, freq: 10 }) }), { maxLength: 3 });
+    const res = fc.array(fc.record({ planId: fc.string(), symbol: fc.constantFrom('A', 'B', 'C'), usd, expiresMs: fc.constant(0) }), { maxLength: 3 });
+    fc.assert(
+      fc.property(amt, fc.integer({ min: 1, max: 1000 }).map((n) => new Decimal(n).div(1000)), fc.integer({ min: 1, max: 100_000 }).map((n) => new Decimal(n)), book, res, fc.option(usd, { nil: null }), fc.option(usd, { nil: null }), (position, qty, mark, b, r, maxPos, maxGross) => {
+        const v = checkExposure({ symbol: 'A', qty, mark, position, reservations: r, book: b, limits: { maxPositionUsd: maxPos, maxGrossUsd: maxGross } });
+        if (!v.ok) return;
+        expect(v.reserveUsd.eq(qty.mul(mark))).toBe(true);
+        const reservedA = r.filter((x) => x.symbol === 'A').reduce((a, x) => a.plus(x.usd), new Decimal(0));
+        if (maxPos !== null) expect(position.abs().plus(qty).mul(mark).plus(reservedA).lte(maxPos)).toBe(true);
+        if (maxGross !== null) {
+          expect(b.every((x) => x.amount !== null && (x.amount.isZero() || x.mark !== null))).toBe(true);
+          const gross = b.reduce((a, x) => a.plus(x.amount!.abs().mul(x.mark ?? 0)), new Decimal(0));
+          const reserved = r.reduce((a, x) => a.plus(x.usd), new Decimal(0));
+          expect(gross.plus(reserved).plus(qty.mul(mark)).lte(maxGross)).toBe(true);
+        }
+      }),
+      params(1500),
+    );
+  });
+});

@@ -10,7 +10,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--json', 'print the timeline and summary as JSON lines')
     .option('--exit', 'stop after the scenarios; exit 0 only if every scenario healed')
     .option('--phase-timeout <sec>', 'seconds allowed for each scenario phase to heal', '60')
-    .option('--plan-interval <ms>', 'strategy driver: one PARTIAL_75 plan per symbol every <ms>', '2000')
+    .option('--plan-interval <ms>', 'strategy driver: one plan (OPEN, INCREASE, PARTIAL_50, REDUCE, FULL_CLOSE in turn) per symbol every <ms>', '2000')
     .option('--console-port <port>', 'port of the operator console (taken: a free port is used)', '8040')
     .action(async (o: { json?: boolean; exit?: boolean; phaseTimeout: string; planInterval: string; consolePort: string }) => {
       const { parseEnv, envz } = await import('../../config/env.js');

@@ -144,7 +144,7 @@ export function createCloseHandler(d: ApplyDeps) {
 
       // The one close of this drift already went out (another plan of it, a backlog of two cooldown
       // buckets, another apply layer): this plan is its duplicate, whatever the position now says (a
-      // flat position after that close would otherwise read as a `side` violation). applyBegin-10.lua
+      // flat position after that close would otherwise read as a `side` violation). applyBegin-11.lua
       // takes the marker atomically; this read only names the outcome early.
       const marker = await d.redis.get(keys.closeSent(plan.symbol, driftSig));
       if (marker !== null && marker !== clientOrderIdFor(plan.plan_id)) return dropDuplicate();

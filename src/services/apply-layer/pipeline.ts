@@ -125,6 +125,7 @@ export type SendResult =
   | { kind: 'hold_changed' }
   | { kind: 'close_already_sent' }
   | { kind: 'halted' }
+  | { kind: 'position_changed' }
   /** The send-time gate refused (src/domain/send-gate.ts): nothing was sent. */
   | { kind: 'gated'; reason: SendGateReason }
   | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean }
@@ -138,7 +139,7 @@ export type SendResult =
  */
 export async function sendAndRecord(
   d: ApplyDeps,
-  req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; basisAmt?: string; snapshotTsMs: number | null },
+  req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; basisAmt?: string; expectSign?: -1 | 0 | 1; snapshotTsMs: number | null },
 ): Promise<SendResult> {
   const mode = req.decision === 'RECONCILE_CLOSE' ? 'close' : req.decision === 'FLATTEN' ? 'flatten' : 'execute';
   const cid = clientOrderIdFor(req.planId);
@@ -155,8 +156,8 @@ export async function sendAndRecord(
     ...(req.basisAmt !== undefined ? { basis_amt: req.basisAmt } : {}),
   };
   const close = req.decision === 'RECONCILE_CLOSE' ? { driftSig: req.driftSig ?? '', markerTtlSec: d.cfg.closeMarkerTtlSec } : undefined;
-  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, req.snapshotTsMs, mode);
-  if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent' || begun === 'halted') return { kind: begun };
+  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, req.snapshotTsMs, mode, req.expectSign ?? null);
+  if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent' || begun === 'halted' || begun === 'position_changed') return { kind: begun };
   if (begun === 'order_in_flight' || begun === 'snapshot_superseded' || begun === 'snapshot_unknown') {
     d.metrics.sendGated.inc({ symbol: req.symbol, reason: begun });
     return { kind: 'gated', reason: begun };

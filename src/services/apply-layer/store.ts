@@ -1,7 +1,7 @@
 /**
  * Redis side of the apply layer: dedupe claim and takeover, in-flight record, permits, the one atomic
  * record step (result + in-flight end + dedupe `done` + ledger for an EXECUTE fill), hold lease renewal.
- * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-10`,
+ * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-11`,
  * `applyRecord-8`, `holdRenew-3`).
  */
 import type { Redis } from 'ioredis';
@@ -53,19 +53,20 @@ export async function casDedupe(redis: Redis, planId: string, expected: string, 
 }
 
 /** Outcome of {@link beginSend}. */
-export type BeginOutcome = 'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent' | 'halted' | SendGateReason;
+export type BeginOutcome = 'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent' | 'halted' | 'position_changed' | SendGateReason;
 
 /**
  * Moves a plan to `sending` and writes the in-flight record (`HSET quantum:apply:inflight:<SYM> <cid>
  * <ts_ms>` + EXPIRE, pending zset, order hash) in one step.
  * For EXECUTE plans it refuses while the symbol's hold exists (a hold set after the permits still stops
  * the order); for RECONCILE_CLOSE plans (`close` given) it requires the hold with the plan's drift
- * signature and takes the one-close-per-drift marker (see applyBegin-10.lua); it refuses EXECUTE and
- * RECONCILE_CLOSE while trading is HALTED (FLATTEN never).
+ * signature and takes the one-close-per-drift marker (see applyBegin-11.lua); it refuses EXECUTE and
+ * RECONCILE_CLOSE while trading is HALTED (FLATTEN never), and an entry whose position sign changed.
  * For every plan it applies the send-time gate (src/domain/send-gate.ts): refused while another order of
  * the symbol is in flight (`order_in_flight`), or when `snapshotTsMs` is unknown (`snapshot_unknown`) or
  * not newer than the symbol's newest fill (`snapshot_superseded`).
  * @param snapshotTsMs when the position the order was sized from was requested, epoch ms
+ * @param expectSign entries: the sign the position must still have (OPEN 0, INCREASE ±1); null = no check
  * @returns `sending` (the caller may send); anything else: nothing was written and nothing may be sent
  */
 export async function beginSend(
@@ -77,6 +78,7 @@ export async function beginSend(
   close: { driftSig: string; markerTtlSec: number } | undefined,
   snapshotTsMs: number | null,
   mode: 'execute' | 'close' | 'flatten' = close ? 'close' : 'execute',
+  expectSign: -1 | 0 | 1 | null = null,
 ): Promise<BeginOutcome> {
   const reply = await callScript(
     redis,
@@ -91,9 +93,10 @@ export async function beginSend(
       keys.closeSent(rec.symbol, close?.driftSig ?? '-'),
       keys.tradingState(),
       keys.tradingState(rec.symbol),
+      keys.snapshot(rec.symbol),
       keys.lastFill(rec.symbol),
     ],
-    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, mode, close?.driftSig ?? '', close?.markerTtlSec ?? 1, snapshotTsMs === null ? '' : String(snapshotTsMs)],
+    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, mode, close?.driftSig ?? '', close?.markerTtlSec ?? 1, expectSign === null ? '' : String(expectSign), snapshotTsMs === null ? '' : String(snapshotTsMs)],
   );
   switch (Number(reply)) {
     case 1:
@@ -107,10 +110,12 @@ export async function beginSend(
     case -4:
       return 'halted';
     case -5:
-      return 'order_in_flight';
+      return 'position_changed';
     case -6:
-      return 'snapshot_superseded';
+      return 'order_in_flight';
     case -7:
+      return 'snapshot_superseded';
+    case -8:
       return 'snapshot_unknown';
     default:
       return 'not_owner';
@@ -258,7 +263,7 @@ export async function releaseCloseLock(redis: Redis, symbol: string, token: stri
 
 /**
  * True when the global or the symbol's trading state is HALTED or unreadable (fail closed). A read for an
- * early, clear refusal; the authoritative check is atomic in `applyBegin-10.lua` at send time.
+ * early, clear refusal; the authoritative check is atomic in `applyBegin-11.lua` at send time.
  */
 export async function tradingHalted(redis: Redis, symbol: string): Promise<boolean> {
   const res = await redis.multi().hgetall(keys.tradingState()).hgetall(keys.tradingState(symbol)).exec();

@@ -16,13 +16,16 @@
     after the permits or the close plan were issued.
   - FLATTEN plans (ARGV[8] = 'flatten', an operator's signed plan): neither hold nor trading state stops
     them; they are what an operator sends while the kill switch is on.
+  - Entries (ARGV[11] = the sign the position must still have: '0' for OPEN, '1'/'-1' for INCREASE on a
+    long/short): refused when the symbol's snapshot (KEYS[10]) now shows another sign, or cannot be read
+    (DESIGN §4: no entry ever flips a position; the permits were sized on an older snapshot).
   - Every plan, whatever its mode (the send-time gate, issue 13; src/domain/send-gate.ts is the same rule
     in TypeScript, test/apply/send-gate.property.test.ts checks they agree): refused when another order
     of the symbol is in flight (KEYS[2] has a field other than ARGV[3]), when the order's snapshot time
-    ARGV[11] is not a positive integer, or when it is <= the symbol's newest recorded fill KEYS[10] (the
-    position it was sized on may predate that fill). Checked after the kill-switch and hold rules and
-    before the close marker is taken, then the order is marked in flight in this same step: of two orders
-    sized on one view, at most one is ever sent.
+    ARGV[12] is not a positive integer, or when it is <= the symbol's newest recorded fill KEYS[11] (the
+    position it was sized on may predate that fill). Checked after the kill-switch, entry-sign and hold
+    rules and before the close marker is taken, then the order is marked in flight in this same step: of
+    two orders sized on one view, at most one is ever sent.
 
   Input:
     KEYS[1] dedupe key        quantum:apply:dedupe:<plan_id>
@@ -35,7 +38,8 @@
     KEYS[7] close marker      quantum:apply:close_sent:<SYM>:<drift_sig>
     KEYS[8] trading state     quantum:governor:trading_state        (hash, field state)
     KEYS[9] symbol state      quantum:governor:trading_state:<SYM>  (hash, field state)
-    KEYS[10] last fill time   quantum:apply:last_fill_ms:<SYM>  (epoch ms, written by applyRecord-8.lua)
+    KEYS[10] snapshot         quantum:position:snapshot:<SYM>       (position_amt, side)
+    KEYS[11] last fill time   quantum:apply:last_fill_ms:<SYM>      (epoch ms, written by applyRecord-8.lua)
 
     ARGV[1] expected dedupe value (claimed|<entry>|<token>)
     ARGV[2] new dedupe value      (sending|<entry>|<token>)
@@ -47,7 +51,8 @@
     ARGV[8] 'execute' | 'close' | 'flatten' (see above)
     ARGV[9] drift_sig of a close plan ('' for EXECUTE)
     ARGV[10] close marker TTL, seconds
-    ARGV[11] snapshot_ts_ms: when the position this order was sized from was requested (epoch ms)
+    ARGV[11] entries: the position sign required at send time ('0', '1', '-1'); '' = no check
+    ARGV[12] snapshot_ts_ms: when the position this order was sized from was requested (epoch ms)
 
   Output:
     1  recorded; the caller may send
@@ -56,22 +61,23 @@
    -2  close: no hold, or hold_sig differs from drift_sig; nothing written, must NOT send
    -3  close: a close order was already sent for this drift signature; nothing written, must NOT send
    -4  execute/close: trading is HALTED (or its state unreadable); nothing written, must NOT send
-   -5  order_in_flight: another order of the symbol is in flight; nothing written, must NOT send
-   -6  snapshot_superseded: ARGV[11] <= the symbol's newest fill; nothing written, must NOT send
-   -7  snapshot_unknown: ARGV[11] is not a positive integer; nothing written, must NOT send
+   -5  entry: the position's sign is no longer the one the permits were sized on; nothing written, must NOT send
+   -6  order_in_flight: another order of the symbol is in flight; nothing written, must NOT send
+   -7  snapshot_superseded: ARGV[12] <= the symbol's newest fill; nothing written, must NOT send
+   -8  snapshot_unknown: ARGV[12] is not a positive integer; nothing written, must NOT send
 ]]
 local function gate()
-  local snap = tonumber(ARGV[11])
+  local snap = tonumber(ARGV[12])
   if not snap or snap <= 0 or snap ~= math.floor(snap) then
-    return -7
+    return -8
   end
   local others = redis.call('HLEN', KEYS[2]) - redis.call('HEXISTS', KEYS[2], ARGV[3])
   if others > 0 then
-    return -5
-  end
-  local last = tonumber(redis.call('GET', KEYS[10]) or '')
-  if last and snap <= last then
     return -6
+  end
+  local last = tonumber(redis.call('GET', KEYS[11]) or '')
+  if last and snap <= last then
+    return -7
   end
   return 1
 end
@@ -87,6 +93,20 @@ local function halted(key)
 end
 if ARGV[8] ~= 'flatten' and (halted(KEYS[8]) or halted(KEYS[9])) then
   return -4
+end
+if ARGV[11] ~= nil and ARGV[11] ~= '' then
+  local snap = redis.pcall('HMGET', KEYS[10], 'position_amt', 'side')
+  if type(snap) ~= 'table' or snap.err or not snap[1] then return -5 end
+  local amt = string.gsub(snap[1], '^%s*(.-)%s*$', '%1')
+  local side = string.upper(snap[2] or '')
+  local sign
+  if not string.match(amt, '^%-?%d+%.?%d*$') then return -5 end
+  if string.match(amt, '^%-?0*%.?0*$') then sign = '0'
+  elseif string.sub(amt, 1, 1) == '-' then sign = '-1'
+  else sign = '1' end
+  if side == 'FLAT' and sign ~= '0' then return -5 end
+  if (side == 'SHORT' and sign == '1') or (side == 'LONG' and sign == '-1') then return -5 end
+  if sign ~= ARGV[11] then return -5 end
 end
 if ARGV[8] == 'flatten' then
   -- an operator's FLATTEN: no hold or trading-state check (see above)
