@@ -59,8 +59,12 @@ const CONNECT = ['ping', 'info', 'client|setname', 'echo'];
 const TX = ['multi', 'exec', 'discard'];
 /** Lua scripts (ioredis defineCommand: EVALSHA with EVAL fallback after NOSCRIPT). */
 const SCRIPTS = ['evalsha', 'eval'];
-/** Stream-group commands of a consumer (`src/adapters/redis/consumer.ts`), never XADD. */
-const CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xgroup|create'];
+/**
+ * Stream-group commands of a consumer (`src/adapters/redis/consumer.ts`, `consumer-liveness.ts`: takeover of
+ * a dead consumer's entries with XPENDING/XCLAIM, reaping it with XGROUP DELCONSUMER in consumerReap-2.lua),
+ * never XADD.
+ */
+const CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xgroup|create', 'xinfo|consumers', 'xpending', 'xclaim', 'xgroup|delconsumer', 'evalsha', 'eval', 'set', 'del', 'exists'];
 
 /** Every dead-letter stream (`p3_dlq_entries` gauge of every service). */
 const DLQS = Object.values(STREAMS).map(dlq);
@@ -79,9 +83,9 @@ function scripts(declared: string[]): AclGrant {
   return { rw: [...new Set(declared)], commands: SCRIPTS };
 }
 
-/** Stream-group rights on consumed streams (no XADD). */
+/** Stream-group rights on consumed streams (no XADD), with the consumers' liveness leases of those streams. */
 function consumes(streams: string[]): AclGrant {
-  return { rw: streams, commands: CONSUMER };
+  return { rw: [...streams, ...streams.map((st) => keys.consumerLease(st, ID, ID))], commands: CONSUMER };
 }
 
 const uniq = (a: string[]): string[] => [...new Set(a)];
@@ -190,13 +194,13 @@ function apply(): AclUserSpec {
     root: merge(b, {
       rw: own,
       read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)],
-      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore'],
+      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'hexists', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore'],
     }),
     selectors: [
       consumes([STREAMS.applyPlan, STREAMS.reconcileClose, STREAMS.applyFlatten]),
       // the hold lease renewal it owns (holdRenew-3.lua): EXPIRE only
       { rw: HOLD_KEYS, commands: ['expire'] },
-      // applyBegin-10.lua reads the hold, the trading state and (entries) the snapshot at send time
+      // applyBegin-11.lua reads the hold, the trading state and (entries) the snapshot at send time
       scripts([...own, ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)]),
     ],
   };

@@ -139,7 +139,10 @@ describe('self-heal with one ACL user per service', () => {
   }, 60_000);
 
   it('an entry (OPEN by notional) passes the exposure limits and the send-time position check as the service users', async () => {
-    await waitFor(async () => (await operator.hget(keys.snapshot('ETHUSDT'), 'position_amt')) === '0', 30_000, 50, 'ETHUSDT snapshot flat after the flatten');
+    await waitFor(async () => {
+      const [snap, lastFill] = await Promise.all([operator.hgetall(keys.snapshot('ETHUSDT')), operator.get(keys.lastFill('ETHUSDT'))]);
+      return snap.position_amt === '0' && Number(snap.ts_ms) > Number(lastFill ?? 0);
+    }, 30_000, 50, 'ETHUSDT snapshot flat and newer than the flatten fill');
     const planId = await submitPlan(strategy, { symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', notionalUsd: '100' }, EXIT_KEY);
     const result = await waitFor(
       async () => (await strategy.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 200)).map(([, f]) => fieldsToObject(f)).find((r) => r.plan_id === planId),

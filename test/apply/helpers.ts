@@ -169,12 +169,15 @@ export async function writePermits(redis: Redis, id: string, p: PermitPair): Pro
   else staged.set(id, p);
 }
 
-/** Writes both permits of a plan as ALLOW (see {@link writePermits}). */
-export async function allowPermits(redis: Redis, id: string, qty: string, side: 'BUY' | 'SELL' = 'SELL', govQty: string | null = qty, symbol = 'BTCUSDT'): Promise<void> {
+/**
+ * Writes both permits of a plan as ALLOW (see {@link writePermits}). The p33 permit's context names the
+ * snapshot it was sized from (`snapshot_ts_ms`, default now), as the brain's does.
+ */
+export async function allowPermits(redis: Redis, id: string, qty: string, side: 'BUY' | 'SELL' = 'SELL', govQty: string | null = qty, symbol = 'BTCUSDT', snapshotTsMs = Date.now()): Promise<void> {
   const ts = String(Date.now());
   const gov: Record<string, string> = { decision: 'ALLOW', reason: 'ok', context: '{}', side, symbol, ts_ms: ts };
   if (govQty !== null) gov.qty = govQty;
-  await writePermits(redis, id, { gov, p33: { decision: 'ALLOW', reason: 'ok', context: '{}', qty, side, symbol, ts_ms: ts } });
+  await writePermits(redis, id, { gov, p33: { decision: 'ALLOW', reason: 'ok', context: JSON.stringify({ snapshot_ts_ms: snapshotTsMs }), qty, side, symbol, ts_ms: ts } });
 }
 
 /** Every result entry of a plan, oldest first. */

@@ -21,7 +21,10 @@ export interface ApplyConfig {
   permitPollMs: number;
   /** TTL of `quantum:apply:inflight:<SYM>`, s (APPLY_INFLIGHT_TTL_SEC, default 300). */
   inflightTtlSec: number;
-  /** Age after which another consumer/the sweep may resolve an in-flight order by lookup, ms (APPLY_INFLIGHT_SETTLE_MS, default 20000). */
+  /**
+   * Age after which the sweep resolves an in-flight order by lookup and "not found" may be final, ms
+   * (APPLY_INFLIGHT_SETTLE_MS, default 20000). A takeover records an order found final at once.
+   */
   inflightSettleMs: number;
   /** In-flight sweep period, ms (APPLY_INFLIGHT_SWEEP_MS, default 5000). */
   inflightSweepMs: number;
@@ -43,7 +46,10 @@ export interface ApplyConfig {
   holdTtlSec: number;
   /** Consume `quantum:stream:reconcile.close` (APPLY_RECONCILE_CLOSE_ENABLED, default true). */
   closeEnabled: boolean;
-  /** Idle time before a dead consumer's entry is claimed, ms (APPLY_CLAIM_IDLE_MS, default 60000). */
+  /**
+   * Idle time before an entry pending on a LIVE consumer is claimed (a stuck handler), ms (APPLY_CLAIM_IDLE_MS,
+   * default 60000). A dead consumer's entries are taken over through its lapsed lease (consumer-liveness.ts).
+   */
   claimIdleMs: number;
   /** Operator key (`P3_KEY_OPERATOR`), required to verify FLATTEN plans (`p3 flatten`); none = every FLATTEN is refused. */
   operatorKey: string | undefined;
