@@ -45,6 +45,7 @@ beforeAll(async () => {
     EXCHANGE_API_SECRET: px.apiSecret,
     EXCHANGE_TIMEOUT_MS: '2000',
     P33_SNAPSHOT_INTERVAL_MS: String(INTERVAL_MS),
+    P33_USER_STREAM: 'false', // the REST publisher alone (the stream has its own tests)
     P33_SNAPSHOT_READY_MAX_AGE_MS: '1500',
     P33_PROMETHEUS_PORT: '0',
     P33_LOG_LEVEL: 'silent',
@@ -67,7 +68,7 @@ describe('snapshot publisher', () => {
     const second = await tsOf('BTCUSDT');
     await waitFor(async () => (await tsOf('BTCUSDT')) > second, 20_000, 25, 'snapshot to advance again');
     const btc = await snap('BTCUSDT');
-    expect(btc).toMatchObject({ position_amt: '0.007', side: 'LONG', entry_price: '95000', mark_price: '95000', step_size: '0.001', source: 'exchange' });
+    expect(btc).toMatchObject({ position_amt: '0.007', side: 'LONG', entry_price: '95000', mark_price: '95000', step_size: '0.001', source: 'rest' });
     expect(Number(btc.ts_epoch)).toBeCloseTo(Number(btc.ts_ms) / 1000, 2);
     expect(Number(btc.received_ts_ms)).toBeGreaterThanOrEqual(Number(btc.ts_ms));
     const eth = await snap('ETHUSDT');

@@ -10,7 +10,7 @@
  * - REST keeps verifying every symbol: every `P33_REST_VERIFY_INTERVAL_MS` while the stream is healthy,
  *   every `P33_SNAPSHOT_INTERVAL_MS` while it is not.
  * - After a fill of OUR order (`ORDER_TRADE_UPDATE` x=TRADE whose client order id is in the apply layer's
- *   in-flight hash), a REST poll is started as soon as the apply layer recorded the fill: the stream
+ *   in-flight hash; a manual trade's is not), a REST poll is started as soon as the apply layer recorded the fill: the stream
  *   snapshot is timed at the exchange's fill, which precedes the apply layer's `last_fill_ms`, and the
  *   reconcile engine never acts on a snapshot that is not newer than the newest fill.
  *
@@ -269,10 +269,11 @@ export class UserStreamSnapshots {
   /** Starts a REST poll once the apply layer recorded our fill (its in-flight entry is gone). */
   private async confirmAfterRecord(symbol: string, clientOrderId: string): Promise<void> {
     const deadline = Date.now() + CONFIRM_MAX_WAIT_MS;
+    const inflight = () => this.ctx.redis.hexists(keys.applyInflight(symbol), clientOrderId);
     try {
-      while (Date.now() < deadline && (await this.ctx.redis.hexists(keys.applyInflight(symbol), clientOrderId)) === 1) {
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      // not ours (a manual trade): the stream snapshot is all the engine needs
+      if ((await inflight()) !== 1) return;
+      while (Date.now() < deadline && (await inflight()) === 1) await new Promise((r) => setTimeout(r, 5));
     } catch {
       // Redis trouble: poll anyway
     }

@@ -24,7 +24,8 @@
  *
  * Clock: exchange times (`E`, `T`) are mapped to the local clock only through a measured offset.
  * `GET /fapi/v1/time` is sent at local `t0` and answered at `t1` with `serverTime`; the server stamped it
- * between t0 and t1, so `local − exchange ∈ [t0 − serverTime, t1 − serverTime]`. The LOWER bound is used
+ * between t0 and t1, so `local − exchange ∈ [t0 − serverTime, t1 − serverTime]`; of several samples the
+ * largest lower bound is kept (the fastest round trip bounds it best). The LOWER bound is used
  * (a mapped time is never later than the true one: a snapshot never looks newer than it is) and the result
  * is capped at the local receive time. Re-measured every `timeSyncMs`; until the first measurement
  * `mapToLocal` returns null (the caller must not use the event's time).
@@ -32,6 +33,9 @@
 import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { parseUserStreamMessage, type UserStreamEvent } from './events.js';
+
+/** Requests per clock offset measurement. */
+export const CLOCK_SAMPLES = 5;
 
 /** Options of {@link UserStreamClient}. */
 export interface UserStreamClientOptions {
@@ -199,14 +203,21 @@ export class UserStreamClient {
     return body;
   }
 
-  /** Measures the clock offset (see the module comment). @throws on a failed or unparseable answer */
+  /**
+   * Measures the clock offset (see the module comment) with {@link CLOCK_SAMPLES} requests: every sample's
+   * `t0 − serverTime` is a valid lower bound, so their MAXIMUM is the tightest one (the fastest round trip wins).
+   * @throws on a failed or unparseable answer
+   */
   async syncClock(): Promise<void> {
-    const t0 = Date.now();
-    const body = (await this.http('GET', '/fapi/v1/time')) as { serverTime?: unknown } | null;
-    const t1 = Date.now();
-    const server = Number(body?.serverTime);
-    if (!Number.isFinite(server) || server <= 0) throw new Error(`unparseable server time ${JSON.stringify(body)}`);
-    this.offset = { lowMs: t0 - server, atMs: t1 };
+    let low = -Infinity;
+    for (let i = 0; i < CLOCK_SAMPLES; i++) {
+      const t0 = Date.now();
+      const body = (await this.http('GET', '/fapi/v1/time')) as { serverTime?: unknown } | null;
+      const server = Number(body?.serverTime);
+      if (!Number.isFinite(server) || server <= 0) throw new Error(`unparseable server time ${JSON.stringify(body)}`);
+      low = Math.max(low, t0 - server);
+    }
+    this.offset = { lowMs: low, atMs: Date.now() };
   }
 
   private async connect(): Promise<void> {
