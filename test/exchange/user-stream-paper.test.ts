@@ -13,6 +13,10 @@ import { createExchangeGateway } from '../../src/adapters/exchange/factory.js';
 import { Decimal } from '../../src/domain/decimal.js';
 import type { ExchangeGateway } from '../../src/ports/exchange.js';
 
+/** A pushed event as JSON (shapes are asserted field by field). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Msg = Record<string, any>;
+
 let px: PaperExchange;
 let gw: ExchangeGateway;
 
@@ -22,11 +26,11 @@ const lk = async (method: 'POST' | 'PUT' | 'DELETE', key?: string) => {
 };
 
 /** Opens a socket and collects its JSON messages. */
-async function listen(path: string): Promise<{ ws: WebSocket; msgs: Array<Record<string, any>>; closed: () => boolean }> {
+async function listen(path: string): Promise<{ ws: WebSocket; msgs: Array<Msg>; closed: () => boolean }> {
   const ws = new WebSocket(`${px.url.replace('http', 'ws')}${path}`);
-  const msgs: Array<Record<string, any>> = [];
+  const msgs: Array<Msg> = [];
   let closed = false;
-  ws.on('message', (d) => msgs.push(JSON.parse(d.toString()) as Record<string, any>));
+  ws.on('message', (d) => msgs.push(JSON.parse(d.toString()) as Msg));
   ws.on('close', () => (closed = true));
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -72,7 +76,7 @@ describe('events', () => {
     const s = await listen(`/ws/${key}`);
     await gw.placeMarketOrder({ symbol: 'BTCUSDT', side: 'BUY', qty: new Decimal('0.002'), reduceOnly: false, clientOrderId: 'p3-shape-1' });
     await waitFor(() => s.msgs.length >= 3, 5000, 10, '3 events');
-    const [n, acc, t] = s.msgs as [Record<string, any>, Record<string, any>, Record<string, any>];
+    const [n, acc, t] = s.msgs as [Msg, Msg, Msg];
     expect(n.e).toBe('ORDER_TRADE_UPDATE');
     expect(n.o).toMatchObject({ s: 'BTCUSDT', c: 'p3-shape-1', S: 'BUY', o: 'MARKET', q: '0.002', x: 'NEW', X: 'NEW', l: '0', z: '0', R: false, ps: 'BOTH' });
     expect(typeof n.E).toBe('number');
