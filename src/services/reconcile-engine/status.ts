@@ -28,6 +28,8 @@ export interface StatusRow {
   diff_pct: string;
   hold: { active: boolean; owner: 'engine' | 'operator' | null; reason: string; sig: string; ttl_sec: number | null };
   snapshot_age_sec: number | null;
+  /** Who wrote the snapshot: `stream` (user data stream push) or `rest` (poll); '' when unknown. */
+  snapshot_source: string;
   /** Seconds since the engine last wrote the state (a large value: is the engine running?). */
   engine_age_sec: number | null;
   /** Seconds since the verdict last changed. */
@@ -91,6 +93,7 @@ export async function collectStatus(redis: Redis, symbols: string[], nowMs: numb
       diff_pct: state.diff_pct ?? '',
       hold: { active: holdActive, owner: holdActive ? (holdSig ? 'engine' : 'operator') : null, reason: holdReason, sig: holdSig, ttl_sec: holdActive && pttl >= 0 ? Math.ceil(pttl / 1000) : null },
       snapshot_age_sec: snap.kind === 'ok' ? Math.round((nowMs - snap.snapshot.tsMs) / 100) / 10 : null,
+      snapshot_source: snapRaw?.source ?? '',
       engine_age_sec: age(nowMs, state.last_seen_ts_ms),
       since_sec: age(nowMs, state.since_ts_ms),
       hint: '',
@@ -157,7 +160,7 @@ export function renderStatus(rows: StatusRow[]): string {
     r.ledger_amt || '-',
     r.diff_amt ? `${r.diff_amt}${r.diff_pct ? ` (${r.diff_pct}%)` : ''}` : '-',
     r.hold.active ? `${r.hold.owner} ${r.hold.ttl_sec ?? '∞'}s ${r.hold.reason}`.trim() : 'none',
-    r.snapshot_age_sec === null ? '-' : `${r.snapshot_age_sec}s`,
+    r.snapshot_age_sec === null ? '-' : `${r.snapshot_age_sec}s${r.snapshot_source ? ` ${r.snapshot_source}` : ''}`,
     r.since_sec === null ? '-' : `${Math.round(r.since_sec)}s`,
   ]);
   const notes = rows.filter((r) => r.hint).map((r) => `${r.symbol}: ${r.hint}`);
