@@ -40,6 +40,8 @@ const STEP = new Decimal('0.001');
 /** Result of the heal run. */
 export interface HealResult {
   heal: ReturnType<typeof summarize> & { snapshot_interval_ms: number };
+  /** manual trade → HOLD_SET, ms. */
+  hold: ReturnType<typeof summarize>;
   afterSnapshot: { n: number; p50: number; p99: number };
   /** trade → HOLD_SET, ms (p50), for the table. */
   holdP50: number;
@@ -54,8 +56,12 @@ async function admin(url: string, path: string, body?: unknown): Promise<unknown
   return res.json();
 }
 
-/** Runs `n` heals over `symbolCount` symbols on the Redis at `url`. */
-export async function benchHeal(opts: { url: string; redis: Redis; watcher: StreamWatcher; n: number; symbolCount: number; logDir: string }): Promise<HealResult> {
+/**
+ * Runs `n` heals over `symbolCount` symbols on the Redis at `url`. `brainEnv` replaces the brain's snapshot
+ * settings (default: REST every {@link HEAL_SNAPSHOT_INTERVAL_MS} ms, user data stream off — measurement 2;
+ * bench/user-stream.ts passes the defaults with the stream on and off); `intervalMs` is what the result reports.
+ */
+export async function benchHeal(opts: { url: string; redis: Redis; watcher: StreamWatcher; n: number; symbolCount: number; logDir: string; brainEnv?: Record<string, string>; intervalMs?: number; ready?: () => Promise<void> }): Promise<HealResult> {
   const { redis, watcher } = opts;
   const symbols = Array.from({ length: opts.symbolCount }, (_, i) => `HEAL${i}USDT`);
   const paper = await startPaperExchange({ symbols, positions: Object.fromEntries(symbols.map((s) => [s, BASE.toString()])) });
@@ -70,7 +76,7 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
     P3_KEY_P3_4: randomBytes(32).toString('hex'),
     APPLY_MODE: 'testnet',
     GOVERNOR_MODE: 'paper',
-    P33_SNAPSHOT_INTERVAL_MS: String(HEAL_SNAPSHOT_INTERVAL_MS),
+    ...(opts.brainEnv ?? { P33_SNAPSHOT_INTERVAL_MS: String(HEAL_SNAPSHOT_INTERVAL_MS), P33_USER_STREAM: 'false' }),
     P34_RECONCILE_CLOSE_ENABLED: 'true',
     P34_GRACE_MS: String(GRACE_MS),
     P34_PROMETHEUS_PORT: '0',
@@ -97,6 +103,7 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
     children = await startServices(['governor', 'position-state-brain', 'reconcile-engine', 'apply-layer'], env, opts.logDir, redis);
     await waitGroups(redis, STREAMS.reconcileClose, ['apply-close']);
     await waitReconciled(redis, symbols);
+    await opts.ready?.();
     const lastHeal = new Map<string, number>();
     // i = -1: one warm-up heal, not counted (the apply layer's first exchange call loads the markets, ~1.6 s)
     for (let i = -1; i < opts.n; i++) {
@@ -139,7 +146,8 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
     for (const c of children) rssMb[c.name] = c.peakRssMb();
     const s = summarize(after);
     return {
-      heal: { ...summarize(heals), snapshot_interval_ms: HEAL_SNAPSHOT_INTERVAL_MS },
+      heal: { ...summarize(heals), snapshot_interval_ms: opts.intervalMs ?? HEAL_SNAPSHOT_INTERVAL_MS },
+      hold: summarize(holds),
       afterSnapshot: { n: s.n, p50: s.p50, p99: s.p99 },
       holdP50: r3(percentile(holds, 50)),
       rssMb,
