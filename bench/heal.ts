@@ -42,6 +42,8 @@ export interface HealResult {
   heal: ReturnType<typeof summarize> & { snapshot_interval_ms: number };
   /** manual trade → HOLD_SET, ms. */
   hold: ReturnType<typeof summarize>;
+  /** manual trade → the first snapshot showing it landed, ms. */
+  landed: ReturnType<typeof summarize>;
   afterSnapshot: { n: number; p50: number; p99: number };
   /** trade → HOLD_SET, ms (p50), for the table. */
   holdP50: number;
@@ -61,7 +63,7 @@ async function admin(url: string, path: string, body?: unknown): Promise<unknown
  * settings (default: REST every {@link HEAL_SNAPSHOT_INTERVAL_MS} ms, user data stream off — measurement 2;
  * bench/user-stream.ts passes the defaults with the stream on and off); `intervalMs` is what the result reports.
  */
-export async function benchHeal(opts: { url: string; redis: Redis; watcher: StreamWatcher; n: number; symbolCount: number; logDir: string; brainEnv?: Record<string, string>; intervalMs?: number; ready?: () => Promise<void> }): Promise<HealResult> {
+export async function benchHeal(opts: { url: string; redis: Redis; watcher: StreamWatcher; n: number; symbolCount: number; logDir: string; brainEnv?: Record<string, string>; intervalMs?: number; ready?: () => Promise<void>; jitterMs?: number }): Promise<HealResult> {
   const { redis, watcher } = opts;
   const symbols = Array.from({ length: opts.symbolCount }, (_, i) => `HEAL${i}USDT`);
   const paper = await startPaperExchange({ symbols, positions: Object.fromEntries(symbols.map((s) => [s, BASE.toString()])) });
@@ -88,6 +90,7 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
   const heals: number[] = [];
   const after: number[] = [];
   const holds: number[] = [];
+  const landed: number[] = [];
   let failures = 0;
   let mismatches = 0;
   // The first snapshot showing the trade: set by the listener below for the heal in hand.
@@ -114,6 +117,8 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
       const expected = BASE.plus(qty);
       const wait = (lastHeal.get(sym) ?? 0) + GRACE_MS + 500 - Date.now();
       if (wait > 0) await sleep(wait);
+      // a random phase against the REST poll (else every trade lands just after a poll: the worst case)
+      if (opts.jitterMs) await sleep(Math.random() * opts.jitterMs);
       try {
         const held = watcher.waitFor(STREAMS.reconcileEvents, (f) => f.event === 'HOLD_SET' && f.symbol === sym, 30_000, `HOLD_SET ${sym}`);
         const cleared = watcher.waitFor(STREAMS.reconcileEvents, (f) => f.event === 'HOLD_CLEARED' && f.symbol === sym, 30_000, `HOLD_CLEARED ${sym}`);
@@ -134,7 +139,10 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
         if (i < 0) continue;
         heals.push(c.t - t0);
         holds.push(h.t - t0);
-        if (current.landed !== null) after.push(c.t - current.landed);
+        if (current.landed !== null) {
+          after.push(c.t - current.landed);
+          landed.push(current.landed - t0);
+        }
       } catch {
         failures++;
         if (failures > Math.max(3, opts.n / 20)) throw new Error(`heal: ${failures} heals timed out (logs in ${opts.logDir})`);
@@ -148,6 +156,7 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
     return {
       heal: { ...summarize(heals), snapshot_interval_ms: opts.intervalMs ?? HEAL_SNAPSHOT_INTERVAL_MS },
       hold: summarize(holds),
+      landed: summarize(landed),
       afterSnapshot: { n: s.n, p50: s.p50, p99: s.p99 },
       holdP50: r3(percentile(holds, 50)),
       rssMb,

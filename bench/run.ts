@@ -50,6 +50,8 @@ export interface BenchResults {
   stream_heal_ms: Figure;
   rest_detect_ms: Figure;
   rest_heal_ms: Figure;
+  stream_snapshot_ms: Figure;
+  rest_snapshot_ms: Figure;
 }
 
 /** Options of {@link runBench}. */
@@ -92,6 +94,8 @@ export function formatTable(r: BenchResults, extra: { steps: RateStep[]; holdP50
   row('  manual trade -> healed, stream on', r.stream_heal_ms);
   row('  manual trade -> HOLD set, stream off (REST every 1000 ms)', r.rest_detect_ms);
   row('  manual trade -> healed, stream off', r.rest_heal_ms);
+  row('  manual trade -> snapshot showing it, stream on / off', r.stream_snapshot_ms);
+  row('', r.rest_snapshot_ms);
   row('4 permit chain: plan added -> apply decision (dry_run)', r.permit_chain_ms);
   row('  raw XADD -> XREADGROUP -> XACK round trip', r.raw_stream_roundtrip_ms);
   L.push('');
@@ -167,6 +171,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       stream_heal_ms: us.stream_heal_ms,
       rest_detect_ms: us.rest_detect_ms,
       rest_heal_ms: us.rest_heal_ms,
+      stream_snapshot_ms: us.stream_snapshot_ms,
+      rest_snapshot_ms: us.rest_snapshot_ms,
     };
     print('');
     print(formatTable(results, { steps: pc.steps, holdP50: heal.holdP50, rssByPhase: { detection: { 'reconcile-engine': det.engineRssMb }, heal: heal.rssMb, 'permit chain': pc.rssMb }, notes }));

@@ -5,7 +5,10 @@
  * REST verifying every `P33_REST_VERIFY_INTERVAL_MS` = 5000 ms), then off (REST every
  * `P33_SNAPSHOT_INTERVAL_MS` = 1000 ms). The heal chain is bench/heal.ts's (governor, brain, engine with
  * RECONCILE_CLOSE, apply layer as child processes; every heal a new drift). Keys in results.json:
- * `stream_detect_ms`, `stream_heal_ms`, `rest_detect_ms`, `rest_heal_ms`, each `{n, p50, p99}`.
+ * `stream_detect_ms`, `stream_heal_ms`, `rest_detect_ms`, `rest_heal_ms`, each `{n, p50, p99}` (plus
+ * `stream_snapshot_ms` / `rest_snapshot_ms`: trade → first snapshot showing it). Each trade waits a random
+ * 0-1000 ms first, so trades fall at a random phase of the REST poll (without it every trade would land
+ * just after a poll, REST's worst case).
  *
  * Alone: `npx tsx bench/user-stream.ts [--n N] [--out FILE]` merges these keys (and the machine's load)
  * into FILE (default bench/results.json) without running the other measurements.
@@ -37,6 +40,9 @@ export interface StreamBenchResult {
   stream_heal_ms: Figure;
   rest_detect_ms: Figure;
   rest_heal_ms: Figure;
+  /** manual trade → first snapshot showing it, stream on / off (the brain's share of detection). */
+  stream_snapshot_ms: Figure;
+  rest_snapshot_ms: Figure;
   notes: string[];
 }
 
@@ -66,14 +72,14 @@ export async function benchUserStream(opts: { url: string; redis: Redis; n: numb
       }
     });
   const on = await phase(`6a stream on (${opts.n} heals, defaults)`, (w) =>
-    benchHeal({ url: opts.url, redis: opts.redis, watcher: w, n: opts.n, symbolCount: opts.symbolCount, logDir: opts.logDir, brainEnv: { P33_USER_STREAM: 'true' }, intervalMs: 5000, ready: () => streamHealthy(opts.redis) }),
+    benchHeal({ url: opts.url, redis: opts.redis, watcher: w, n: opts.n, symbolCount: opts.symbolCount, logDir: opts.logDir, brainEnv: { P33_USER_STREAM: 'true' }, intervalMs: 5000, ready: () => streamHealthy(opts.redis), jitterMs: 1000 }),
   );
   const off = await phase(`6b stream off (${opts.n} heals, REST every 1000 ms)`, (w) =>
-    benchHeal({ url: opts.url, redis: opts.redis, watcher: w, n: opts.n, symbolCount: opts.symbolCount, logDir: opts.logDir, brainEnv: { P33_USER_STREAM: 'false' }, intervalMs: 1000 }),
+    benchHeal({ url: opts.url, redis: opts.redis, watcher: w, n: opts.n, symbolCount: opts.symbolCount, logDir: opts.logDir, brainEnv: { P33_USER_STREAM: 'false' }, intervalMs: 1000, jitterMs: 1000 }),
   );
   const notes: string[] = [];
   for (const [name, r] of [['stream on', on], ['stream off', off]] as const) if (r.failures || r.mismatches) notes.push(`${name}: ${r.failures} heal(s) timed out, ${r.mismatches} ended with exchange != ledger or a hold left; left out`);
-  return { stream_detect_ms: fig(on.hold), stream_heal_ms: fig(on.heal), rest_detect_ms: fig(off.hold), rest_heal_ms: fig(off.heal), notes };
+  return { stream_detect_ms: fig(on.hold), stream_heal_ms: fig(on.heal), rest_detect_ms: fig(off.hold), rest_heal_ms: fig(off.heal), stream_snapshot_ms: fig(on.landed), rest_snapshot_ms: fig(off.landed), notes };
 }
 
 // `tsx bench/user-stream.ts [--n N] [--out FILE]`

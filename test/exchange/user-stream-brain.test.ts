@@ -14,7 +14,7 @@ import { keys } from '../../src/adapters/redis/keys.js';
 import { buildServices } from '../../src/services/registry.js';
 import type { Service } from '../../src/services/runtime.js';
 import { userStreamStateKey } from '../../src/services/position-state-brain/user-stream.js';
-import { adminFaults, adminPositions, adminRequests, adminTrade, adminWsFault, clearFaults, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
+import { adminFaults, adminPositions, adminRequests, adminTrade, adminWsFault, clearFaults, setPositionMode, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 
 let px: PaperExchange;
@@ -145,6 +145,21 @@ describe('fail closed', () => {
     }, 10_000, 20, 'stream distrusted');
     expect(st.reason).toMatch(/missed_event|waiting for a REST baseline|socket closed/);
   }, 60_000);
+
+  it('a hedge-mode leg (ps=LONG) is never written: the stream is distrusted and the snapshot keeps the old amount until it goes stale', async () => {
+    px = await startPaperExchange({ positions: { BTCUSDT: '0.007' } });
+    await start(['position-state-brain'], { P33_SNAPSHOT_INTERVAL_MS: '200', P33_REST_VERIFY_INTERVAL_MS: '60000' });
+    await waitHealthy();
+    await setPositionMode(px.url, true);
+    await adminTrade(px.url, 'BTCUSDT', 'BUY', '0.003');
+    const st = await waitFor(async () => {
+      const h = await streamState();
+      return /position_mode/.test(h.reason ?? '') ? h : null;
+    }, 10_000, 20, 'position_mode reported');
+    expect(st.state).not.toBe('healthy');
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await snap('BTCUSDT')).position_amt).toBe('0.007'); // REST refuses hedge mode too: nothing newer
+  });
 
   it('stream silent and REST failing: snapshots go stale and the engine holds stale_exchange', async () => {
     px = await startPaperExchange({ positions: { BTCUSDT: '0.007' } });
