@@ -68,8 +68,8 @@ afterAll(async () => {
 describe('stream snapshots', () => {
   it('a manual trade is in the snapshot with source=stream without waiting for a REST poll', async () => {
     px = await startPaperExchange({ positions: { BTCUSDT: '0.007' } });
-    // REST: the baseline poll after the socket opens, then nothing for 60 s
-    await start(['position-state-brain'], { P33_SNAPSHOT_INTERVAL_MS: '60000', P33_REST_VERIFY_INTERVAL_MS: '60000' });
+    // REST: the baseline poll after the socket opens, then nothing for 60 s while the stream is healthy
+    await start(['position-state-brain'], { P33_SNAPSHOT_INTERVAL_MS: '1000', P33_REST_VERIFY_INTERVAL_MS: '60000' });
     await waitHealthy();
     const restBefore = (await adminRequests(px.url)).filter((r) => r.path.includes('positionRisk')).length;
     await adminTrade(px.url, 'BTCUSDT', 'BUY', '0.004');

@@ -176,7 +176,7 @@ export class SnapshotPublisher {
     this.intervalProvider = fn;
   }
 
-  /** Cuts the current wait short: the next poll starts now (or right after the one in hand). */
+  /** Cuts the current wait short: the next poll starts as soon as `P33_SNAPSHOT_INTERVAL_MS` after the previous one's start allows. */
   pollSoon(): void {
     this.wake.abort();
   }
@@ -196,6 +196,11 @@ export class SnapshotPublisher {
     return this.stepSizes.get(symbol)?.step ?? null;
   }
 
+  /**
+   * The poll loop. Polls start at most every `config.intervalMs` (`P33_SNAPSHOT_INTERVAL_MS`) whatever asks
+   * for them ({@link pollSoon} included), so the REST weight never exceeds the stream-off configuration; the
+   * wait between polls is `intervalProvider()` unless {@link pollSoon} cuts it short.
+   */
   private async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       const started = Date.now();
@@ -208,8 +213,9 @@ export class SnapshotPublisher {
           this.ctx.logger.warn({ err: (err as Error).message }, 'P3.3 poll listener failed');
         }
       }
-      if (this.wake.signal.aborted) continue;
-      await sleep(Math.max(0, this.intervalProvider() - (Date.now() - started)), AbortSignal.any([signal, this.wake.signal]));
+      if (!this.wake.signal.aborted) await sleep(Math.max(0, this.intervalProvider() - (Date.now() - started)), AbortSignal.any([signal, this.wake.signal]));
+      // woken early: still no sooner than the minimum spacing
+      if (this.wake.signal.aborted) await sleep(Math.max(0, this.config.intervalMs - (Date.now() - started)), signal);
     }
   }
 

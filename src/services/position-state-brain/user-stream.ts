@@ -10,7 +10,8 @@
  * - REST keeps verifying every symbol: every `P33_REST_VERIFY_INTERVAL_MS` while the stream is healthy,
  *   every `P33_SNAPSHOT_INTERVAL_MS` while it is not.
  * - After a fill of OUR order (`ORDER_TRADE_UPDATE` x=TRADE whose client order id is in the apply layer's
- *   in-flight hash; a manual trade's is not), a REST poll is started as soon as the apply layer recorded the fill: the stream
+ *   in-flight hash; a manual trade's is not), a REST poll is started as soon as the apply layer recorded the fill
+ *   (and `P33_SNAPSHOT_INTERVAL_MS` after the previous poll allows: REST never polls faster than with the stream off): the stream
  *   snapshot is timed at the exchange's fill, which precedes the apply layer's `last_fill_ms`, and the
  *   reconcile engine never acts on a snapshot that is not newer than the newest fill.
  *
