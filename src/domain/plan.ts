@@ -41,7 +41,8 @@ const decimalString = z
 export const PlanSchema = z.object({
   plan_id: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, 'plan_id must be 1-64 of [A-Za-z0-9:._-]'),
   symbol: z.string().regex(/^[A-Z0-9]{2,30}$/, 'symbol must be upper-case alphanumerics'),
-  decision: z.enum(['EXECUTE', 'RECONCILE_CLOSE']),
+  /** `FLATTEN`: an operator's plan on `quantum:stream:apply.flatten` (src/domain/flatten.ts). */
+  decision: z.enum(['EXECUTE', 'RECONCILE_CLOSE', 'FLATTEN']),
   action: z.string().min(1).max(40),
   side: z.enum(['BUY', 'SELL']).nullable().optional(),
   qty: decimalString.nullable().optional(),
@@ -52,6 +53,12 @@ export const PlanSchema = z.object({
   kill_score: z.number().nullable().optional(),
   ts_ms: z.number().int().nonnegative(),
   drift_sig: z.string().max(128).optional(),
+  /**
+   * RECONCILE_CLOSE: the signed exchange position (base asset) the close was sized from. The apply layer
+   * sends the close only while the fresh position is still exactly this one (else SKIPPED close_superseded:
+   * the drift changed, a newer close will be sized on the new position).
+   */
+  basis_amt: z.string().regex(/^-?\d+(\.\d+)?$/, 'basis_amt must be a signed decimal').optional(),
 });
 /** A validated plan (output of {@link PlanSchema}). */
 export type Plan = z.infer<typeof PlanSchema>;

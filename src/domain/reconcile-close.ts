@@ -6,11 +6,13 @@
  *   source `p3.4`, reason `reconcile_drift`, MARKET, reduceOnly true (boolean), `drift_sig` = the hold's
  *   `hold_sig`, qty > 0 already rounded down to the lot step.
  * - The plan id is deterministic per (symbol, drift signature, cooldown bucket), so every engine computes
- *   the same id for the same drift in the same bucket and the apply layer's dedupe sees one plan.
+ *   the same id for the same drift in the same bucket and the apply layer's dedupe sees one plan. The drift
+ *   signature is the hold's EPISODE signature (`hold_sig`), so a new drift with the same amounts as a
+ *   healed one gets new plan ids, a new cooldown key and a new close marker.
  */
-import { fmt } from './decimal.js';
+import { fmt, type Decimal } from './decimal.js';
 import type { PlanInput } from './plan.js';
-import type { CloseProposal } from './reconcile.js';
+import type { CloseProposal } from './heal-policy.js';
 
 /** The engine's plan source; its key is `P3_KEY_P3_4` (DESIGN §10). */
 export const RECONCILE_SOURCE = 'p3.4';
@@ -30,15 +32,18 @@ export function closePlanId(symbol: string, driftSig: string, bucket: number): s
 
 /**
  * Builds the RECONCILE_CLOSE plan for a proposal.
+ * @param driftSig the hold's episode signature (`hold_sig`) the close is for
  * @param nowMs epoch milliseconds (the plan's `ts_ms`)
  * @param cooldownSec length of a cooldown bucket, seconds (120 as in seed 002)
+ * @param basis the signed exchange position the proposal was sized from (`basis_amt`; the apply layer sends
+ *   the close only while the position is still this one)
  */
-export function buildClosePlan(symbol: string, proposal: CloseProposal, nowMs: number, cooldownSec: number): { plan: PlanInput; bucket: number } {
+export function buildClosePlan(symbol: string, proposal: CloseProposal, driftSig: string, nowMs: number, cooldownSec: number, basis?: Decimal): { plan: PlanInput; bucket: number } {
   const bucket = cooldownBucket(nowMs, cooldownSec);
   return {
     bucket,
     plan: {
-      plan_id: closePlanId(symbol, proposal.driftSig, bucket),
+      plan_id: closePlanId(symbol, driftSig, bucket),
       symbol,
       decision: 'RECONCILE_CLOSE',
       action: 'RECONCILE_CLOSE',
@@ -49,7 +54,8 @@ export function buildClosePlan(symbol: string, proposal: CloseProposal, nowMs: n
       reason: RECONCILE_CLOSE_REASON,
       source: RECONCILE_SOURCE,
       ts_ms: nowMs,
-      drift_sig: proposal.driftSig,
+      drift_sig: driftSig,
+      ...(basis !== undefined ? { basis_amt: fmt(basis) } : {}),
     },
   };
 }

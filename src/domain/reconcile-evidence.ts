@@ -5,10 +5,12 @@
  * - Evidence is only EXECUTED fills (`fillFromResult`) of the symbol, within the evidence window and
  *   strictly newer than the ledger's `ts_epoch`: a fill the apply layer already wrote into the ledger (its
  *   result carries the same timestamp as the ledger write) is never counted twice.
- * - RECONCILE_CLOSE fills are kept apart: the apply layer does not apply them to the ledger; they are only
- *   evidence for the heal rule (DESIGN §5.7), never for the quantity auto-repair.
- * - A drift signature depends only on symbol, reason and the two amounts, so it is stable while a drift
- *   lasts and changes when the drift changes (seed 004's further manual +0.016 gives a new signature).
+ * - RECONCILE_CLOSE and FLATTEN fills are kept apart: the apply layer does not apply them to the ledger;
+ *   they are only evidence for the heal rule (DESIGN §5.7), never for the quantity auto-repair.
+ * - A drift shape ({@link driftSignature}) depends only on symbol, reason and the two amounts, so it is
+ *   stable while a drift lasts and changes when the drift changes (seed 004's further manual +0.016 gives
+ *   a new one). The hold's signature is an EPISODE of a shape ({@link episodeSignature}): the shape plus
+ *   the time the engine hold was first set, so the same amounts at another time are another drift.
  */
 import { createHash } from 'node:crypto';
 import { Decimal } from './decimal.js';
@@ -31,11 +33,14 @@ export function fillsForSymbol(entries: Array<{ id: string; fields: Record<strin
   return out.sort((a, b) => b.tsMs - a.tsMs);
 }
 
+/** Decisions whose fills move the exchange toward the ledger (or flat) and are not applied to the ledger. */
+export const CLOSE_DECISIONS: ReadonlySet<string> = new Set(['RECONCILE_CLOSE', 'FLATTEN']);
+
 /** Evidence selected for one pass. */
 export interface EvidenceSelection {
   /** EXECUTE fills within the window and newer than the ledger, newest first. */
   tradeFills: Fill[];
-  /** RECONCILE_CLOSE fills within the window and newer than the ledger, newest first. */
+  /** RECONCILE_CLOSE and FLATTEN fills within the window and newer than the ledger, newest first. */
   closeFills: Fill[];
   /** Sum of the signed quantities of `tradeFills` (base asset). */
   tradeSum: Decimal;
@@ -52,8 +57,8 @@ export interface EvidenceSelection {
 export function selectEvidence(fills: Fill[], ledgerTsEpoch: number | null, nowMs: number, windowSec: number): EvidenceSelection {
   const ledgerMs = ledgerTsEpoch === null ? null : ledgerTsEpoch * 1000;
   const inScope = fills.filter((f) => nowMs - f.tsMs <= windowSec * 1000 && (ledgerMs === null || f.tsMs > ledgerMs));
-  const tradeFills = inScope.filter((f) => f.decision !== 'RECONCILE_CLOSE');
-  const closeFills = inScope.filter((f) => f.decision === 'RECONCILE_CLOSE');
+  const tradeFills = inScope.filter((f) => !CLOSE_DECISIONS.has(f.decision));
+  const closeFills = inScope.filter((f) => CLOSE_DECISIONS.has(f.decision));
   const tradeSum = tradeFills.reduce((acc, f) => acc.plus(f.signedQty), new Decimal(0));
   return { tradeFills, closeFills, tradeSum };
 }
@@ -87,4 +92,16 @@ export function activeInflight(inflight: Record<string, string>, nowMs: number, 
  */
 export function driftSignature(symbol: string, reason: string, exchangeAmt: string, ledgerAmt: string): string {
   return createHash('sha256').update(`${symbol}|${reason}|${exchangeAmt}|${ledgerAmt}`).digest('hex').slice(0, 12);
+}
+
+/**
+ * The episode signature of a drift (`hold_sig`, a close plan's `drift_sig`): first 12 hex digits of
+ * SHA-256(`<shape>|<startedMs>`). `reconcileApply-8.lua` stores it when it SETS a new engine hold and keeps
+ * it while the hold of that shape stands (several engines and passes see one signature); a hold set again
+ * later, even for the same amounts, is a new episode (issue 12: the same manual trade made twice).
+ * @param shape the drift shape ({@link driftSignature})
+ * @param startedMs epoch ms of the pass that proposed setting the hold
+ */
+export function episodeSignature(shape: string, startedMs: number): string {
+  return createHash('sha256').update(`${shape}|${startedMs}`).digest('hex').slice(0, 12);
 }

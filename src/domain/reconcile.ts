@@ -18,18 +18,29 @@
  * - An operator hold (hold without `hold_sig`) is never set, renewed or cleared by the engine, and no
  *   close is proposed under it.
  * - A close is proposed only for a drift hold (`side_mismatch`, `qty_mismatch_no_evidence`) on a fresh
- *   snapshot, with `qty = min(|exchange − ledger|, |exchange|)` rounded DOWN to the lot step, side
- *   opposite the exchange position, never 0, never without a known lot step.
+ *   snapshot, by the heal policy of `heal-policy.ts` (excess → `|ex| − |led|`; unreachable drifts by
+ *   `P34_HEAL_POLICY`), rounded DOWN to the lot step, side opposite the exchange position, never 0, never
+ *   without a known lot step, never under an operator hold or while trading is HALTED (the kill switch).
+ * - `adopt` (opt-in) repairs a shortfall without evidence (ledger := exchange, LEDGER_ADOPTED); it is
+ *   never applied to long vs short, under an operator hold, or before the grace of a fill has passed.
  * - All quantity arithmetic is exact decimal.
- * - Every hold verdict has status HOLD (with its reason); a drift hold nothing will heal automatically is
- *   flagged `manualRequired` (event MANUAL_REQUIRED). Status MANUAL_REQUIRED is not produced.
+ * - Whenever a person must act (closes disabled, `hold` policy, an operator hold over a drift, nothing
+ *   closable, trading HALTED) the status is MANUAL_REQUIRED (the drift reason kept in `reason`) and
+ *   `manualRequired` is true; the engine hold still stands (never cleared by the engine while drifting).
+ * - The drift signature is two-level: `driftShape` (symbol|reason|amounts) identifies WHAT drifts; the
+ *   engine's Lua turns it into an episode signature (`hold_sig`) that stays the same while one engine hold
+ *   of that shape stands and is new for every new hold, so the same amounts at another time are another
+ *   drift, never waiting out the cooldown or close marker of a healed one.
  */
-import { Decimal, fmt, roundDownToStep, signOf } from './decimal.js';
+import { Decimal, fmt, signOf } from './decimal.js';
 import type { LedgerRead, SnapshotRead } from './position.js';
 import type { Fill } from './result.js';
 import { compareAmounts, toleranceFor, type ToleranceSettings } from './tolerance.js';
 import { SNAPSHOT_FUTURE_SKEW_MS } from './position.js';
 import { activeInflight, driftSignature, newestFillTs, selectEvidence } from './reconcile-evidence.js';
+import { adoptsLedger, closeProposal, type CloseProposal, type HealPolicy } from './heal-policy.js';
+
+export type { CloseProposal } from './heal-policy.js';
 
 /** Status of a symbol in `quantum:reconcile:state:<SYM>` (seed 001). */
 export type ReconcileStatus = 'OK' | 'DRIFT' | 'HOLD' | 'REPAIRED' | 'MANUAL_REQUIRED';
@@ -39,6 +50,7 @@ export type ReconcileReason =
   | 'in_sync'
   | 'ledger_init'
   | 'auto_fixed'
+  | 'ledger_adopted'
   | 'healed_after_close'
   | 'operator_hold'
   | 'in_flight'
@@ -68,6 +80,8 @@ export interface ReconcileConfig {
   tolerance: ToleranceSettings;
   /** `P34_RECONCILE_CLOSE_ENABLED`. */
   closeEnabled: boolean;
+  /** `P34_HEAL_POLICY` (default `flatten`): drifts no reduce-only order can reach (DESIGN §5.7). */
+  healPolicy: HealPolicy;
 }
 
 /** The symbol's hold as read: `hold`, `hold_reason`, `hold_sig`. */
@@ -93,30 +107,31 @@ export interface ReconcileInput {
    */
   lastFillTsMs?: number | null;
   hold: HoldView;
+  /**
+   * True when the global or the symbol's trading state is HALTED (or unreadable: fail closed): the kill
+   * switch, no close is proposed (DESIGN §12).
+   */
+  tradingHalted?: boolean;
   config: ReconcileConfig;
   /** Epoch milliseconds. */
   nowMs: number;
 }
 
-/** What to do with the hold keys. `set` sets or renews (same sig) an engine hold; `keep` leaves them. */
-export type HoldAction = { kind: 'set'; reason: ReconcileReason; sig: string } | { kind: 'clear' } | { kind: 'keep' };
+/**
+ * What to do with the hold keys. `set` sets an engine hold, or renews the one standing when it has the
+ * same `shape` (then its episode signature is kept); `keep` leaves them.
+ */
+export type HoldAction = { kind: 'set'; reason: ReconcileReason; shape: string } | { kind: 'clear' } | { kind: 'keep' };
 
 /** A ledger write the engine must perform (through `writeLedger`, compare-and-set). */
 export interface LedgerAction {
-  kind: 'init' | 'repair';
+  /** `adopt`: a shortfall adopted without evidence under `P34_HEAL_POLICY=adopt` (event LEDGER_ADOPTED). */
+  kind: 'init' | 'repair' | 'adopt';
   /** New signed amount. */
   amount: Decimal;
-  source: 'init' | 'p34_auto';
+  source: 'init' | 'p34_auto' | 'p34_adopt';
   /** Fills that justify a repair (newest first): their plan_id/order_id go into the event. */
   evidence: Fill[];
-}
-
-/** A RECONCILE_CLOSE proposal (DESIGN §5.7). */
-export interface CloseProposal {
-  side: 'BUY' | 'SELL';
-  /** Base-asset quantity, rounded down to the lot step, > 0. */
-  qty: Decimal;
-  driftSig: string;
 }
 
 /** The decision for one symbol on one pass. */
@@ -133,7 +148,10 @@ export interface ReconcileOutcome {
   tolerance: Decimal | null;
   /** Snapshot `ts_ms` (null when missing/invalid). */
   snapshotTsMs: number | null;
-  /** The verdict's signature ('' for OK/DRIFT/REPAIRED verdicts). */
+  /**
+   * The verdict's drift shape: `driftSignature(symbol|reason|exchange|ledger)` ('' for OK/DRIFT/REPAIRED
+   * verdicts). Not the hold's episode signature: see the module invariants.
+   */
   driftSig: string;
   hold: HoldAction;
   ledger: LedgerAction | null;
@@ -141,8 +159,8 @@ export interface ReconcileOutcome {
   /** Human detail: the parse error of an invalid hash, the in-flight client order ids, ... */
   detail: string;
   /**
-   * True for a drift hold that no automatic close will heal (closes disabled, operator hold, nothing
-   * closable): a person must act. The status stays HOLD; the engine emits MANUAL_REQUIRED once.
+   * True when a person must act (closes disabled, `hold` policy, operator hold over a drift, nothing
+   * closable, trading HALTED): the status is MANUAL_REQUIRED; the engine emits MANUAL_REQUIRED once.
    */
   manualRequired: boolean;
 }
@@ -180,11 +198,11 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
     const sig = driftSignature(symbol, reason, str(exchangeAmt), str(ledgerAmt));
     return {
       ...base,
-      status: 'HOLD',
+      status: manual ? 'MANUAL_REQUIRED' : 'HOLD',
       manualRequired: manual,
       reason,
       driftSig: sig,
-      hold: operatorHold ? { kind: 'keep' } : { kind: 'set', reason, sig },
+      hold: operatorHold ? { kind: 'keep' } : { kind: 'set', reason, shape: sig },
       close: operatorHold ? null : close,
       detail,
     };
@@ -270,29 +288,25 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
     return plain('DRIFT', 'recent_fill', { kind: 'keep' }, { detail: `newest fill ${nowMs - newestFill} ms ago` });
   }
 
-  // Rules 4/5: hold; rule 7: propose the close that heals it.
+  // Rules 4/5: hold; rule 7: propose the close that heals it (or adopt a shortfall, by policy).
   const reason: ReconcileReason = sEx !== sLed ? 'side_mismatch' : 'qty_mismatch_no_evidence';
-  const proposal = closeProposal(exchangeAmt, ledgerAmt, snap.stepSize, driftSignature(symbol, reason, fmt(exchangeAmt), fmt(ledgerAmt)));
-  const closes = config.closeEnabled && proposal !== null && !operatorHold;
-  return holdOutcome(reason, closes ? '' : closeBlockedDetail(config.closeEnabled, proposal, operatorHold), closes ? proposal : null, !closes);
+  if (!operatorHold && adoptsLedger(exchangeAmt, ledgerAmt, config.healPolicy)) {
+    return plain('REPAIRED', 'ledger_adopted', { kind: 'clear' }, {
+      ledger: { kind: 'adopt', amount: exchangeAmt, source: 'p34_adopt', evidence: [] },
+      detail: `P34_HEAL_POLICY=adopt: shortfall (${reason}) adopted without evidence`,
+    });
+  }
+  const proposal = closeProposal(exchangeAmt, ledgerAmt, snap.stepSize, config.healPolicy);
+  const halted = input.tradingHalted === true;
+  const closes = config.closeEnabled && proposal !== null && !operatorHold && !halted;
+  return holdOutcome(reason, closes ? '' : closeBlockedDetail(config, proposal, operatorHold, halted), closes ? proposal : null, !closes);
 }
 
-function closeBlockedDetail(enabled: boolean, proposal: CloseProposal | null, operatorHold: boolean): string {
-  if (operatorHold) return 'operator hold: no automatic close';
-  if (!enabled) return 'P34_RECONCILE_CLOSE_ENABLED=false: fix by hand';
+function closeBlockedDetail(config: ReconcileConfig, proposal: CloseProposal | null, operatorHold: boolean, halted: boolean): string {
+  if (operatorHold) return 'operator hold: no automatic close; clear the hold or fix the ledger';
+  if (halted) return 'trading HALTED (kill switch): no close is sent; flatten (p3 flatten) or resume trading';
+  if (!config.closeEnabled) return 'P34_RECONCILE_CLOSE_ENABLED=false: fix by hand';
+  if (proposal === null && config.healPolicy === 'hold') return 'P34_HEAL_POLICY=hold: no reduce-only close reaches the ledger; fix by hand (p3 flatten, or p3 ledger set)';
   if (proposal === null) return 'nothing closable (exchange flat, qty below one lot step, or lot step unknown): fix the ledger by hand';
   return '';
-}
-
-/**
- * The close that moves the exchange toward the ledger (DESIGN §5.7): `min(|ex − led|, |ex|)` rounded
- * DOWN to `stepSize`, side opposite the exchange position; null when the exchange is flat, the lot step is
- * unknown or the quantity rounds to 0.
- */
-export function closeProposal(exchangeAmt: Decimal, ledgerAmt: Decimal, stepSize: Decimal | null, driftSig: string): CloseProposal | null {
-  if (exchangeAmt.isZero() || stepSize === null || stepSize.lte(0)) return null;
-  const raw = Decimal.min(exchangeAmt.minus(ledgerAmt).abs(), exchangeAmt.abs());
-  const qty = roundDownToStep(raw, stepSize);
-  if (qty.lte(0)) return null;
-  return { side: exchangeAmt.isNeg() ? 'BUY' : 'SELL', qty, driftSig };
 }

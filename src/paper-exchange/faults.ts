@@ -10,11 +10,16 @@
  *   "Unknown error, please check your request or try again later." (execution status unknown).
  * - `timeout`: the request IS executed, then the reply is never sent (or after `latency_ms` when given).
  * - `latency`: every matching request is delayed by `latency_ms` (default 500) and then served normally.
+ * - `partial_fill`: a new MARKET order (`POST /fapi/v1/order` only; no other request consumes it) fills
+ *   `fill_ratio` (default 0.5) of its quantity, rounded DOWN to the lot step, and ends `EXPIRED`, as Binance
+ *   reports a MARKET order cut short (price protection, thin book): "EXPIRED — the order was canceled
+ *   according to the order type's rules (e.g. ... MARKET orders that partially fill)"
+ *   (https://developers.binance.com/docs/derivatives/usds-margined-futures/common-definition, Order Status).
  */
 import { z } from 'zod';
 
 /** Fault kinds. */
-export const FAULT_KINDS = ['http_429', 'http_418', 'http_503_unknown', 'timeout', 'latency'] as const;
+export const FAULT_KINDS = ['http_429', 'http_418', 'http_503_unknown', 'timeout', 'latency', 'partial_fill'] as const;
 /** One of {@link FAULT_KINDS}. */
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -25,6 +30,8 @@ export const FaultSpecSchema = z.object({
   duration_ms: z.number().int().positive().optional(),
   latency_ms: z.number().int().nonnegative().optional(),
   retry_after_s: z.number().int().nonnegative().optional(),
+  /** `partial_fill`: fraction of the quantity that fills, 0 <= fill_ratio < 1. */
+  fill_ratio: z.number().min(0).lt(1).optional(),
   endpoints: z.array(z.string().min(1)).optional(),
 });
 /** A fault as posted to `POST /admin/faults` (validated by {@link FaultSpecSchema}). */
@@ -78,12 +85,16 @@ export class FaultTable {
     return [...this.faults];
   }
 
-  /** Decides the faults for a request to `path`, consuming one unit of every fault that applies. */
-  decide(path: string, nowMs: number): FaultDecision {
+  /**
+   * Decides the faults for a request `method path`, consuming one unit of every fault that applies
+   * (`partial_fill` applies to new orders only: `POST .../order`).
+   */
+  decide(path: string, nowMs: number, method = 'GET'): FaultDecision {
     let delayMs = 0;
     let fault: ActiveFault | null = null;
     for (const f of this.list(nowMs)) {
       if (f.endpoints && f.endpoints.length > 0 && !f.endpoints.some((e) => path.includes(e))) continue;
+      if (f.kind === 'partial_fill' && !(method === 'POST' && path.endsWith('/order'))) continue;
       if (f.kind === 'latency') {
         delayMs += f.latency_ms ?? 500;
       } else if (fault === null) {

@@ -110,7 +110,7 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
   };
 
   /** Serves one exchange request against the book (faults are handled by the caller). */
-  const route = (method: string, path: string, rawQuery: string, rawBody: string, params: Params, apiKey: string | undefined): Reply => {
+  const route = (method: string, path: string, rawQuery: string, rawBody: string, params: Params, apiKey: string | undefined, fillRatio?: number): Reply => {
     const now = Date.now();
     const signed = () => checkSigned(apiKey, rawQuery, rawBody, params, account, now);
     const symbolParam = () => {
@@ -168,6 +168,7 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
             reduceOnly: params.reduceOnly === 'true',
             clientOrderId,
             positionSide: params.positionSide,
+            fillRatio,
           });
           return { status: 200, body: orderBody(order, respType !== 'RESULT') };
         }
@@ -263,12 +264,13 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
     if (rawBody !== '' && (ct.includes('x-www-form-urlencoded') || ct === '')) for (const [k, v] of new URLSearchParams(rawBody)) params[k] = v;
     const apiKey = req.headers['x-mbx-apikey'];
 
-    const decision = faults.decide(path, now);
+    const decision = faults.decide(path, now, method);
     const run = () => {
       const f = decision.fault;
       const pre = f ? faultReply(f, Date.now()) : null;
       if (pre) return send(res, log, pre);
-      const reply = route(method, path, rawQuery, rawBody, params, typeof apiKey === 'string' ? apiKey : undefined);
+      const fillRatio = f?.kind === 'partial_fill' ? (f.fill_ratio ?? 0.5) : undefined;
+      const reply = route(method, path, rawQuery, rawBody, params, typeof apiKey === 'string' ? apiKey : undefined, fillRatio);
       hub.flush();
       if (f?.kind === 'http_503_unknown') return send(res, log, { status: 503, body: { code: -1000, msg: UNKNOWN_ERROR_MSG } });
       if (f?.kind === 'timeout') {

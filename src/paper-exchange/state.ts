@@ -9,7 +9,7 @@
  * - A client order id of an ACCEPTED order is never accepted again (Binance -4116); rejected orders are
  *   logged but do not reserve their client order id (Binance does not store rejected orders).
  */
-import { Decimal, fmt, parseDecimal, signOf } from '../domain/decimal.js';
+import { Decimal, fmt, parseDecimal, roundDownToStep, signOf } from '../domain/decimal.js';
 
 /** Trading rules of one paper symbol (strings are exact decimals). */
 export interface PaperSymbolRules {
@@ -46,8 +46,11 @@ export interface PaperOrder {
   /** Requested quantity as sent (string, may be invalid for rejected orders). */
   qty: string;
   reduceOnly: boolean;
-  /** FILLED for accepted orders, REJECTED for refused ones. */
-  status: 'FILLED' | 'REJECTED';
+  /**
+   * FILLED for accepted orders, REJECTED for refused ones, EXPIRED for a MARKET order that filled only
+   * partly (the `partial_fill` fault; `executedQty` < `qty`, possibly 0).
+   */
+  status: 'FILLED' | 'REJECTED' | 'EXPIRED';
   /** Epoch ms when the order was received. */
   ts_ms: number;
   /** `api` (signed request) or `admin` (manual trade). */
@@ -175,7 +178,7 @@ export class PaperBook {
    *   -1111 precision over the lot step's decimals, -1013 LOT_SIZE (not a multiple of the step), -4003 qty <= 0,
    *   -4005 over max qty, -2022 reduce-only that would increase or flip, -4164 min notional, -4116 duplicate client id
    */
-  placeOrder(p: { symbol: string; side: string; type: string; quantity: string | undefined; reduceOnly: boolean; clientOrderId: string; positionSide?: string }): PaperOrder {
+  placeOrder(p: { symbol: string; side: string; type: string; quantity: string | undefined; reduceOnly: boolean; clientOrderId: string; positionSide?: string; fillRatio?: number }): PaperOrder {
     const base = { clientOrderId: p.clientOrderId, symbol: p.symbol, side: p.side, qty: p.quantity ?? '', reduceOnly: p.reduceOnly };
     try {
       const rules = this.rulesOf(p.symbol);
@@ -201,6 +204,11 @@ export class PaperBook {
       } else if (qty.mul(this.markOf(p.symbol)).lt(rules.minNotional)) {
         throw new BinanceError(400, -4164, `Order's notional must be no smaller than ${rules.minNotional} (unless you choose reduce only).`);
       }
+      if (p.fillRatio !== undefined) {
+        // the `partial_fill` fault: part fills (rounded down to the lot step), the rest EXPIRED
+        const part = roundDownToStep(qty.mul(p.fillRatio), new Decimal(rules.stepSize));
+        return this.execute({ ...base, qty: fmt(qty) }, p.side === 'BUY' ? part : part.neg(), 'api', 'EXPIRED');
+      }
       return this.execute({ ...base, qty: fmt(qty) }, signed, 'api');
     } catch (err) {
       if (err instanceof BinanceError) this.reject(base, err);
@@ -217,9 +225,9 @@ export class PaperBook {
     return this.execute({ clientOrderId, symbol, side, qty: fmt(qty), reduceOnly: false }, side === 'BUY' ? qty : qty.neg(), 'admin');
   }
 
-  private execute(base: Pick<PaperOrder, 'clientOrderId' | 'symbol' | 'side' | 'qty' | 'reduceOnly'>, signed: Decimal, source: 'api' | 'admin'): PaperOrder {
-    const price = this.fill(base.symbol, signed);
-    const order: PaperOrder = { ...base, orderId: this.newOrderId(), status: 'FILLED', ts_ms: Date.now(), source, avgPrice: fmt(price), executedQty: fmt(signed.abs()) };
+  private execute(base: Pick<PaperOrder, 'clientOrderId' | 'symbol' | 'side' | 'qty' | 'reduceOnly'>, signed: Decimal, source: 'api' | 'admin', status: 'FILLED' | 'EXPIRED' = 'FILLED'): PaperOrder {
+    const price = signed.isZero() ? new Decimal(0) : this.fill(base.symbol, signed);
+    const order: PaperOrder = { ...base, orderId: this.newOrderId(), status, ts_ms: Date.now(), source, avgPrice: fmt(price), executedQty: fmt(signed.abs()) };
     this.orders.push(order);
     this.byClientId.set(order.clientOrderId, order);
     return order;
@@ -229,7 +237,7 @@ export class PaperBook {
   findOrder(symbol: string, orderId?: string, clientOrderId?: string): PaperOrder {
     this.rulesOf(symbol);
     let o: PaperOrder | undefined;
-    if (orderId !== undefined) o = this.orders.find((x) => x.status === 'FILLED' && String(x.orderId) === orderId);
+    if (orderId !== undefined) o = this.orders.find((x) => x.status !== 'REJECTED' && String(x.orderId) === orderId);
     else if (clientOrderId !== undefined) o = this.byClientId.get(clientOrderId);
     else throw new BinanceError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!");
     if (!o || o.symbol !== symbol) throw new BinanceError(400, -2013, 'Order does not exist.');

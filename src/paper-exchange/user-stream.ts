@@ -23,8 +23,9 @@
  * - `ORDER_TRADE_UPDATE` — "Event: Order Update"
  *   (https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-Order-Update):
  *   for every accepted order, ours and manual ones (`POST /admin/trade`): `x: NEW / X: NEW`, then
- *   `x: TRADE / X: FILLED` with `l`, `z`, `L`, `ap`, `T`. Rejected orders push nothing (Binance refuses
- *   them before the matching engine).
+ *   `x: TRADE / X: FILLED` with `l`, `z`, `L`, `ap`, `T` (a partly filled MARKET order: `X: PARTIALLY_FILLED`,
+ *   then `x: EXPIRED / X: EXPIRED`). Rejected orders push nothing (Binance refuses them before the
+ *   matching engine).
  * - `listenKeyExpired` — "Event: User Data Stream Expired"
  *   (https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-User-Data-Stream-Expired):
  *   `{e: "listenKeyExpired", E: "<ms as string>", listenKey}`; nothing more is pushed on that socket.
@@ -237,7 +238,11 @@ export class UserStreamHub {
       for (const c of changed) this.addRealized(c.s, c.before, c.after, filled);
       this.push(this.accountEvent(changed.map((c) => c.s), filled.length > 0 ? 'ORDER' : 'ADJUSTMENT', nowMs), 'ACCOUNT_UPDATE');
     }
-    for (const o of filled) this.push(this.orderEvent(o, 'TRADE', nowMs), 'ORDER_TRADE_UPDATE');
+    for (const o of filled) {
+      this.push(this.orderEvent(o, 'TRADE', nowMs), 'ORDER_TRADE_UPDATE');
+      // a MARKET order that filled only partly (`partial_fill` fault): the rest expires
+      if (o.status === 'EXPIRED') this.push(this.orderEvent(o, 'EXPIRED', nowMs), 'ORDER_TRADE_UPDATE');
+    }
   }
 
   /** Accumulated realized PnL (`cr`): the closed part of a position at the fill's price. */
@@ -277,10 +282,10 @@ export class UserStreamHub {
     return { e: 'ACCOUNT_UPDATE', E: nowMs, T: nowMs, a: { m: reason, B: [{ a: 'USDT', wb: fmt(wallet), cw: fmt(wallet), bc: '0' }], P } };
   }
 
-  private orderEvent(o: PaperOrder, x: 'NEW' | 'TRADE', nowMs: number): unknown {
+  private orderEvent(o: PaperOrder, x: 'NEW' | 'TRADE' | 'EXPIRED', nowMs: number): unknown {
     const isNew = x === 'NEW';
     const executed = new Decimal(o.executedQty || '0');
-    const status = isNew ? 'NEW' : executed.lt(new Decimal(o.qty)) ? 'PARTIALLY_FILLED' : 'FILLED';
+    const status = isNew ? 'NEW' : x === 'EXPIRED' ? 'EXPIRED' : executed.lt(new Decimal(o.qty)) ? 'PARTIALLY_FILLED' : 'FILLED';
     return {
       e: 'ORDER_TRADE_UPDATE',
       E: nowMs,
@@ -298,7 +303,7 @@ export class UserStreamHub {
         x,
         X: status,
         i: o.orderId,
-        l: isNew ? '0' : o.executedQty,
+        l: x === 'TRADE' ? o.executedQty : '0',
         z: isNew ? '0' : o.executedQty,
         L: isNew ? '0' : o.avgPrice,
         N: 'USDT',

@@ -139,6 +139,28 @@ describe('p3 reconcile commands', () => {
     const run2 = await p3(['run', 'reconcile-engine'], { P34_LOOP_CADENCE_SEC: '-1' });
     expect(run2.code).toBe(2);
     expect(run2.stderr).toContain('P34_LOOP_CADENCE_SEC');
+    const policy = await p3(['run', 'reconcile-engine'], { P34_HEAL_POLICY: 'step_down' });
+    expect(policy.code).toBe(2);
+    expect(policy.stderr).toContain('P34_HEAL_POLICY');
+  });
+
+  it('p3 flatten: usage errors exit 2; no operator key exits 2 naming P3_KEY_OPERATOR; a flatten is a signed FLATTEN plan with its request event', async () => {
+    expect((await p3(['flatten', SYM])).code).toBe(2); // --reason is required
+    expect((await p3(['flatten', '--reason', 'x'])).code).toBe(2); // no symbol, no --all
+    expect((await p3(['flatten', SYM, '--all', '--reason', 'x'])).code).toBe(2);
+    const nokey = await p3(['flatten', SYM, '--reason', 'x']);
+    expect(nokey.code).toBe(2);
+    expect(nokey.stderr).toContain('P3_KEY_OPERATOR');
+    const r = await p3(['flatten', SYM, '--reason', 'cli test', '--wait', '0'], { P3_KEY_OPERATOR: 'op-key', USER: 'alice' });
+    expect(r.code).toBe(0);
+    const planId = /plan_id=(\S+)/.exec(r.stdout)?.[1];
+    expect(planId).toMatch(/^flatten:BTCUSDT:/);
+    const entries = await redis.xrange('quantum:stream:apply.flatten', '-', '+');
+    const last = entries.at(-1)![1];
+    const plan = JSON.parse(last[last.indexOf('plan') + 1]!) as Record<string, unknown>;
+    expect(plan).toMatchObject({ plan_id: planId, decision: 'FLATTEN', action: 'FLATTEN', source: 'operator', reduceOnly: true, type: 'MARKET', symbol: SYM });
+    expect(String(plan.reason)).toMatch(/^cli:.*: cli test$/);
+    expect(await events(redis, 'FLATTEN_REQUESTED')).toHaveLength(1);
   });
 
   it('engine config: defaults, allowlist fallback, close enablement rule', () => {
@@ -158,5 +180,9 @@ describe('p3 reconcile commands', () => {
     expect(() => parseReconcileEngineConfig({ P34_QTY_DRIFT_TOLERANCE_PCT: '-1' })).toThrow(/P34_QTY_DRIFT_TOLERANCE_PCT/);
     expect(() => parseReconcileEngineConfig({ P3_QTY_TOLERANCE_ABS_BTCUSDT: 'x' })).toThrow(/P3_QTY_TOLERANCE_ABS_BTCUSDT/);
     expect(() => parseReconcileEngineConfig({ P34_ALLOWLIST: 'BTC-USDT' })).toThrow(/P34_ALLOWLIST/);
+    expect(c.decision.healPolicy).toBe('flatten');
+    expect(parseReconcileEngineConfig({ P34_HEAL_POLICY: ' Adopt ' }).decision.healPolicy).toBe('adopt');
+    expect(parseReconcileEngineConfig({ P34_HEAL_POLICY: 'hold' }).decision.healPolicy).toBe('hold');
+    expect(() => parseReconcileEngineConfig({ P34_HEAL_POLICY: 'min' })).toThrow(/P34_HEAL_POLICY/);
   });
 });

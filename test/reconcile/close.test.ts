@@ -167,6 +167,6 @@ describe('RECONCILE_CLOSE publication', () => {
     svcs.push(off);
     await off.engine.pass([SYM]);
     expect(await closes()).toHaveLength(0);
-    expect(await state()).toMatchObject({ status: 'HOLD', reason: 'side_mismatch', manual_required: '1' });
+    expect(await state()).toMatchObject({ status: 'MANUAL_REQUIRED', reason: 'side_mismatch', manual_required: '1' });
   });
 });

@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { Decimal, fmt } from '../../src/domain/decimal.js';
 import { readLedger, readSnapshot, type RawHash } from '../../src/domain/position.js';
-import { closeProposal, decideReconcile, type ReconcileConfig, type ReconcileInput } from '../../src/domain/reconcile.js';
+import { decideReconcile, type ReconcileConfig, type ReconcileInput } from '../../src/domain/reconcile.js';
+import { closeProposal } from '../../src/domain/heal-policy.js';
 import { driftSignature, fillsForSymbol, selectEvidence } from '../../src/domain/reconcile-evidence.js';
 import { buildClosePlan, cooldownBucket } from '../../src/domain/reconcile-close.js';
 import { PlanSchema } from '../../src/domain/plan.js';
@@ -19,6 +20,7 @@ const CFG: ReconcileConfig = {
   graceMs: 3000,
   tolerance: { defaultAbs: null, perSymbol: {} },
   closeEnabled: true,
+  healPolicy: 'flatten',
 };
 
 function snap(amt: string, side?: string, ageMs = 500, extra: RawHash = {}): RawHash {
@@ -45,6 +47,7 @@ interface Case {
   inflight?: Record<string, string>;
   lastFillTsMs?: number | null;
   hold?: { exists: boolean; reason: string | null; sig: string | null };
+  halted?: boolean;
   cfg?: Partial<ReconcileConfig>;
   expect: { status: string; reason: string; hold: 'set' | 'clear' | 'keep'; ledger?: string | null; close?: string | null; manual?: boolean };
 }
@@ -58,6 +61,7 @@ function input(c: Case): ReconcileInput {
     inflight: c.inflight ?? {},
     lastFillTsMs: c.lastFillTsMs ?? null,
     hold: c.hold ?? { exists: false, reason: null, sig: null },
+    tradingHalted: c.halted ?? false,
     config: { ...CFG, ...c.cfg },
     nowMs: NOW,
   };
@@ -93,14 +97,23 @@ const CASES: Case[] = [
   { name: '5.4 seed 000: LONG 0.007 vs legacy SELL 0.002 → HOLD side_mismatch, close SELL 0.007', snapshot: snap('0.007', 'LONG'), ledger: { last_known_amt: '0.002', last_side: 'SELL', last_executed_qty: '0.0', updated_at: '1769299637' }, expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', close: 'SELL 0.007' } },
   { name: '5.4 long vs short is never repaired even with fills', snapshot: snap('0.005'), ledger: led('-0.005'), fills: [fill('0.010', 60_000)], expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', ledger: null, close: 'SELL 0.005' } },
   { name: '5.4 exchange non-flat vs flat ledger without evidence → side_mismatch', snapshot: snap('0.007'), ledger: led('0'), expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', close: 'SELL 0.007' } },
-  { name: '5.4 flat exchange vs non-flat ledger without evidence → side_mismatch, nothing to close, manual', snapshot: snap('0'), ledger: led('0.005'), expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', close: null, manual: true } },
+  { name: '5.4 flat exchange vs non-flat ledger without evidence → side_mismatch, nothing to close, manual', snapshot: snap('0'), ledger: led('0.005'), expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'set', close: null, manual: true } },
   { name: '5.4 flat vs non-flat explained by a fill → AUTO_REPAIR', snapshot: snap('0.007'), ledger: led('0'), fills: [fill('0.007', 60_000)], expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '0.007' } },
-  { name: '5.4 side mismatch with closes disabled → manual required', snapshot: snap('0.007'), ledger: led('-0.002'), cfg: { closeEnabled: false }, expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', close: null, manual: true } },
-  { name: '5.4 side mismatch under an operator hold → hold kept, no close', snapshot: snap('0.007'), ledger: led('-0.002'), hold: OP_HOLD, expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'keep', close: null, manual: true } },
+  { name: '5.4 side mismatch with closes disabled → manual required', snapshot: snap('0.007'), ledger: led('-0.002'), cfg: { closeEnabled: false }, expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'set', close: null, manual: true } },
+  { name: '5.4 side mismatch under an operator hold → hold kept, no close', snapshot: snap('0.007'), ledger: led('-0.002'), hold: OP_HOLD, expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'keep', close: null, manual: true } },
+  { name: '§12 side mismatch while trading is HALTED → MANUAL_REQUIRED, hold set, no close', snapshot: snap('0.007'), ledger: led('-0.002'), halted: true, expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'set', close: null, manual: true } },
+  { name: '§12 in sync while HALTED → OK (the kill switch is not a drift)', snapshot: snap('0.007'), ledger: led('0.007'), halted: true, expect: { status: 'OK', reason: 'in_sync', hold: 'clear', manual: false } },
   // §5.5 same sign drift
   { name: '5.5 seed 004: 0.046 vs 0.002 without evidence → qty_mismatch_no_evidence, close SELL 0.044', snapshot: snap('0.046'), ledger: led('0.002'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.044' } },
   { name: '5.5 short drift closes with BUY of the difference', snapshot: snap('-0.046', 'SHORT'), ledger: led('-0.002', 'SHORT'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'BUY 0.044' } },
-  { name: '5.5 exchange below ledger: close the whole exchange position (min)', snapshot: snap('0.002'), ledger: led('0.046'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.002' } },
+  { name: '5.7 shortfall (issue 12: 0.098 vs 0.1) under flatten → ONE close of |ex|', snapshot: snap('0.098'), ledger: led('0.1'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.098' } },
+  { name: '5.7 excess 1.2 vs 1.0 → close the excess 0.2', snapshot: snap('1.2'), ledger: led('1.0'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.2' } },
+  { name: '5.7 shortfall under hold → no close, MANUAL_REQUIRED', snapshot: snap('0.098'), ledger: led('0.1'), cfg: { healPolicy: 'hold' }, expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'set', close: null, manual: true } },
+  { name: '5.7 excess under hold → still closes the excess (reachable)', snapshot: snap('1.2'), ledger: led('1.0'), cfg: { healPolicy: 'hold' }, expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.2' } },
+  { name: '5.7 shortfall under adopt → ledger := exchange, LEDGER_ADOPTED, hold cleared', snapshot: snap('0.098'), ledger: led('0.1'), cfg: { healPolicy: 'adopt' }, expect: { status: 'REPAIRED', reason: 'ledger_adopted', hold: 'clear', ledger: '0.098', close: null } },
+  { name: '5.7 long vs short under adopt → never adopted, flatten', snapshot: snap('-0.05', 'SHORT'), ledger: led('0.1'), cfg: { healPolicy: 'adopt' }, expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', ledger: null, close: 'BUY 0.05' } },
+  { name: '5.7 shortfall under adopt with an operator hold → not adopted, MANUAL_REQUIRED', snapshot: snap('0.098'), ledger: led('0.1'), hold: OP_HOLD, cfg: { healPolicy: 'adopt' }, expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'keep', ledger: null, close: null } },
+  { name: '5.7 shortfall under adopt within the grace of a fill → DRIFT, not adopted yet', snapshot: snap('0.09', undefined, 100), ledger: led('0.1', undefined, 1), fills: [fill('0.5', 1_000)], cfg: { healPolicy: 'adopt' }, expect: { status: 'DRIFT', reason: 'recent_fill', hold: 'keep', ledger: null } },
   { name: '5.5 fill explains the drift exactly → AUTO_REPAIR', snapshot: snap('0.012'), ledger: led('0.007'), fills: [fill('0.005', 30_000)], expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '0.012' } },
   { name: '5.5 exact decimals: 0.007 − 0.002 fill explains 0.005', snapshot: snap('0.005'), ledger: led('0.007'), fills: [fill('-0.002', 30_000)], expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '0.005' } },
   { name: '5.5 several fills summed', snapshot: snap('1.5'), ledger: led('1'), fills: [fill('0.3', 30_000, 'EXECUTE', 'a'), fill('0.2', 20_000, 'EXECUTE', 'b')], expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '1.5' } },
@@ -123,9 +136,9 @@ const CASES: Case[] = [
   { name: '5.7 our close filled, exchange flat, snapshot newer → ledger := 0, hold cleared', snapshot: snap('0', 'FLAT', 100), ledger: led('-0.002', 'SHORT'), fills: [fill('-0.007', 1_500, 'RECONCILE_CLOSE', 'reconclose:BTCUSDT:x:1')], hold: { exists: true, reason: 'side_mismatch', sig: 'x' }, expect: { status: 'REPAIRED', reason: 'healed_after_close', hold: 'clear', ledger: '0' } },
   { name: '5.7 close filled but snapshot older → wait', snapshot: snap('0', 'FLAT', 2_000), ledger: led('-0.002', 'SHORT'), fills: [fill('-0.007', 1_500, 'RECONCILE_CLOSE')], expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep', ledger: null } },
   { name: '5.7 close filled but exchange not flat → no heal', snapshot: snap('0.003', undefined, 100), ledger: led('-0.002', 'SHORT'), fills: [fill('-0.004', 5_000, 'RECONCILE_CLOSE')], expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', ledger: null } },
-  { name: '5.7 close fill older than the ledger → no heal', snapshot: snap('0', undefined, 100), ledger: led('0.005', undefined, 5), fills: [fill('-0.007', 60_000, 'RECONCILE_CLOSE')], expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', ledger: null } },
-  { name: '5.7 qty below one lot step → nothing to close, manual', snapshot: snap('0.0105', undefined, 500, { step_size: '0.01' }), ledger: led('0.004'), cfg: { tolerance: { defaultAbs: '0.001', perSymbol: {} } }, expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: null, manual: true } },
-  { name: '5.7 unknown lot step → no close', snapshot: { position_amt: '0.046', ts_ms: String(NOW - 100) }, ledger: led('0.002'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: null, manual: true } },
+  { name: '5.7 close fill older than the ledger → no heal', snapshot: snap('0', undefined, 100), ledger: led('0.005', undefined, 5), fills: [fill('-0.007', 60_000, 'RECONCILE_CLOSE')], expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'set', ledger: null } },
+  { name: '5.7 qty below one lot step → nothing to close, manual', snapshot: snap('0.0105', undefined, 500, { step_size: '0.01' }), ledger: led('0.004'), cfg: { tolerance: { defaultAbs: '0.001', perSymbol: {} } }, expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'set', close: null, manual: true } },
+  { name: '5.7 unknown lot step → no close', snapshot: { position_amt: '0.046', ts_ms: String(NOW - 100) }, ledger: led('0.002'), expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'set', close: null, manual: true } },
 ];
 
 describe('decideReconcile (DESIGN §5 table)', () => {
@@ -136,8 +149,8 @@ describe('decideReconcile (DESIGN §5 table)', () => {
       if (c.expect.ledger !== undefined) expect(o.ledger ? fmt(o.ledger.amount) : null).toBe(c.expect.ledger);
       if (c.expect.close !== undefined) expect(o.close ? `${o.close.side} ${fmt(o.close.qty)}` : null).toBe(c.expect.close);
       if (c.expect.manual !== undefined) expect(o.manualRequired).toBe(c.expect.manual);
-      if (o.hold.kind === 'set') expect(o.hold.sig).toMatch(/^[0-9a-f]{12}$/);
-      if (o.close) expect(o.close.driftSig).toBe(o.driftSig);
+      if (o.hold.kind === 'set') expect(o.hold.shape).toMatch(/^[0-9a-f]{12}$/);
+      expect(o.status === 'MANUAL_REQUIRED').toBe(o.manualRequired);
     });
   }
 
@@ -192,13 +205,13 @@ describe('evidence and close helpers', () => {
   });
 
   it('closeProposal rounds down to the lot step and never proposes 0', () => {
-    expect(fmt(closeProposal(new Decimal('0.0469'), new Decimal('0.002'), new Decimal('0.001'), 's')!.qty)).toBe('0.044');
-    expect(closeProposal(new Decimal('0'), new Decimal('0.002'), new Decimal('0.001'), 's')).toBeNull();
-    expect(closeProposal(new Decimal('0.0025'), new Decimal('0.002'), new Decimal('0.001'), 's')).toBeNull();
+    expect(fmt(closeProposal(new Decimal('0.0469'), new Decimal('0.002'), new Decimal('0.001'), 'flatten')!.qty)).toBe('0.044');
+    expect(closeProposal(new Decimal('0'), new Decimal('0.002'), new Decimal('0.001'), 'flatten')).toBeNull();
+    expect(closeProposal(new Decimal('0.0025'), new Decimal('0.002'), new Decimal('0.001'), 'flatten')).toBeNull();
   });
 
   it('the close plan passes the plan schema with the guardrail fields', () => {
-    const { plan, bucket } = buildClosePlan(SYM, { side: 'SELL', qty: new Decimal('0.007'), driftSig: '416d86940859' }, NOW, 120);
+    const { plan, bucket } = buildClosePlan(SYM, { side: 'SELL', qty: new Decimal('0.007'), target: 'flat' }, '416d86940859', NOW, 120);
     expect(bucket).toBe(cooldownBucket(NOW, 120));
     expect(bucket % 120).toBe(0);
     const p = PlanSchema.parse(plan);

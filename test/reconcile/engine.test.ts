@@ -44,9 +44,9 @@ describe('seed 000', () => {
   it('one pass gives HOLD side_mismatch, one HOLD_SET event, hold_active 1; Option B clears it within a cadence', async () => {
     await seed000(redis);
     engine = await startEngine(srv.url);
-    await waitFor(async () => (await state()).status === 'HOLD', 20_000, 25, 'HOLD');
+    await waitFor(async () => (await state()).status === 'MANUAL_REQUIRED', 20_000, 25, 'HOLD');
     const st = await state();
-    expect(st).toMatchObject({ status: 'HOLD', reason: 'side_mismatch', exchange_amt: '0.007', ledger_amt: '-0.002', diff_amt: '0.009', hold_owner: 'engine' });
+    expect(st).toMatchObject({ status: 'MANUAL_REQUIRED', reason: 'side_mismatch', exchange_amt: '0.007', ledger_amt: '-0.002', diff_amt: '0.009', hold_owner: 'engine' });
     expect(await redis.get(keys.hold(SYM))).toBe('1');
     expect(await redis.get(keys.holdReason(SYM))).toBe('side_mismatch');
     const sig = await redis.get(keys.holdSig(SYM));
@@ -109,7 +109,7 @@ describe('seed 001 runbook', () => {
     await redis.setex(keys.hold(SYM), 300, '1'); // seed 001's runbook, to stop the automation
     for (let i = 0; i < 3; i++) await s.engine.pass([SYM]);
     expect(await redis.get(keys.holdSig(SYM))).toBeNull();
-    expect(await state()).toMatchObject({ status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold_owner: 'operator' });
+    expect(await state()).toMatchObject({ status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold_owner: 'operator' });
     // the drift ends (ledger fixed by hand): an operator hold stays until the operator lifts it
     await redis.hset(keys.ledger(SYM), 'ledger_amt', '0.062');
     await s.engine.pass([SYM]);
@@ -123,7 +123,7 @@ describe('seed 001 runbook', () => {
     await writeSnapshot(redis, SYM, '0.062', 'LONG');
     const s = await passEngine();
     await s.engine.pass([SYM]);
-    expect(await state()).toMatchObject({ status: 'HOLD', reason: 'qty_mismatch_no_evidence', diff_amt: '0.06' });
+    expect(await state()).toMatchObject({ status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', diff_amt: '0.06' });
     await redis.hset(keys.ledger(SYM), 'ledger_amt', '0.062');
     await s.engine.pass([SYM]);
     expect(await redis.get(keys.hold(SYM))).toBeNull();
@@ -135,7 +135,7 @@ describe('seed 001 runbook', () => {
     await writeSnapshot(redis, SYM, '0.062', 'LONG');
     const s = await passEngine();
     await s.engine.pass([SYM]);
-    expect(await state()).toMatchObject({ status: 'HOLD', reason: 'side_mismatch' });
+    expect(await state()).toMatchObject({ status: 'MANUAL_REQUIRED', reason: 'side_mismatch' });
     await redis.hset(keys.ledger(SYM), 'ledger_side', 'LONG');
     await s.engine.pass([SYM]);
     expect(await redis.get(keys.hold(SYM))).toBeNull();
@@ -202,7 +202,7 @@ describe('policy rows end to end', () => {
     expect(await redis.get(keys.hold(SYM))).toBeNull();
     await redis.del(keys.applyInflight(SYM));
     await s.engine.pass([SYM]);
-    expect(await state()).toMatchObject({ status: 'HOLD', reason: 'qty_mismatch_no_evidence' });
+    expect(await state()).toMatchObject({ status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence' });
   });
 
   it('a snapshot notification triggers a pass without waiting for the sweep', async () => {

@@ -79,14 +79,14 @@ describe('several engines against one Redis', () => {
     await seed000(redis);
     engines.push(await startEngine(srv.url, { P34_LOOP_CADENCE_SEC: '0.1', P3_INSTANCE_ID: 'eng-a' }));
     engines.push(await startEngine(srv.url, { P34_LOOP_CADENCE_SEC: '0.1', P3_INSTANCE_ID: 'eng-b' }));
-    await waitFor(async () => (await state()).status === 'HOLD', 10_000, 25, 'HOLD');
+    await waitFor(async () => (await state()).status === 'MANUAL_REQUIRED', 10_000, 25, 'HOLD');
     // Hammer: both engines also run explicit passes concurrently with their loops.
     for (let i = 0; i < 20; i++) await Promise.all(engines.map((e) => e.svc.engine.pass([SYM])));
     expect(await events(redis, 'HOLD_SET')).toHaveLength(1);
     expect(await events(redis, 'MANUAL_REQUIRED')).toHaveLength(1);
     const episodes = (await Promise.all(engines.map(async (e) => metricValue(await e.metrics(), 'p34_reconcile_drift_total', { symbol: SYM, reason: 'side_mismatch' }) ?? 0))).reduce((a, b) => a + b, 0);
     expect(episodes).toBe(1);
-    expect(await state()).toMatchObject({ status: 'HOLD', reason: 'side_mismatch' });
+    expect(await state()).toMatchObject({ status: 'MANUAL_REQUIRED', reason: 'side_mismatch' });
 
     await redis.hset(keys.ledger(SYM), 'last_known_amt', '0.007', 'last_side', 'LONG');
     await waitFor(async () => (await redis.get(keys.hold(SYM))) === null, 10_000, 10, 'hold cleared');

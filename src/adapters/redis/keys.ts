@@ -11,6 +11,8 @@ export const STREAMS = {
   reconcileClose: 'quantum:stream:reconcile.close',
   /** Notification stream: the snapshot writer adds an entry in the same atomic step as the snapshot hash. */
   positionSnapshot: 'quantum:stream:position.snapshot',
+  /** FLATTEN plans signed by an operator (`p3 flatten`), executed by the apply layer in every trading state. */
+  applyFlatten: 'quantum:stream:apply.flatten',
   /** Governor events (circuit breaker trips, trading-state changes). */
   governorEvents: 'quantum:stream:governor.events',
 } as const;
@@ -19,6 +21,8 @@ export const STREAMS = {
 export const GROUPS = {
   /** The apply layer's consumer group on `quantum:stream:reconcile.close`. */
   applyClose: 'apply-close',
+  /** The apply layer's consumer group on `quantum:stream:apply.flatten`. */
+  applyFlatten: 'apply-flatten',
 } as const;
 
 /** Dead-letter stream of a stream: `<stream>.dlq`. */
@@ -40,7 +44,7 @@ export const keys = {
   permitP33: (planId: string) => `quantum:permit:p33:${planId}`,
   applyDedupe: (planId: string) => `quantum:apply:dedupe:${planId}`,
   applyInflight: (sym: string) => `quantum:apply:inflight:${sym}`,
-  /** Marker of the one RECONCILE_CLOSE order sent for a drift signature (apply layer, SET NX in applyBegin-7). */
+  /** Marker of the one RECONCILE_CLOSE order sent for a drift signature (apply layer, SET NX in applyBegin-9). */
   closeSent: (sym: string, driftSig: string) => `quantum:apply:close_sent:${sym}:${driftSig}`,
   /** Epoch ms of the symbol's newest EXECUTED result (applyRecord-8.lua raises it; engine and brain read it). */
   lastFill: (sym: string) => `quantum:apply:last_fill_ms:${sym}`,

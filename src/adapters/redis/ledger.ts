@@ -35,7 +35,8 @@ export interface LedgerWrite {
   expectedFingerprint: string;
   /** New signed base-asset amount (exact). */
   amount: Decimal;
-  source: 'apply' | 'p34_auto' | 'p34_manual' | 'init' | 'operator';
+  /** `p34_adopt`: a shortfall adopted under `P34_HEAL_POLICY=adopt` (DESIGN §5.7). */
+  source: 'apply' | 'p34_auto' | 'p34_adopt' | 'p34_manual' | 'init' | 'operator';
   /** Event fields for `quantum:stream:reconcile.events` (must include `event`), or none. */
   event?: Record<string, string>;
   /** Result fields for `quantum:stream:apply.result`, or none. */

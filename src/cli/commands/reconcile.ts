@@ -18,6 +18,7 @@ import { operatorHold } from '../../services/reconcile-engine/store.js';
 import { collectStatus, renderStatus } from '../../services/reconcile-engine/status.js';
 import { collectStatusExtras, renderStatusExtras, tradingVerdict } from './status-extras.js';
 import { withCliRedis } from '../redis.js';
+import { cliUser } from '../user.js';
 
 /** Symbols of the allowlist variables (P34_ALLOWLIST, else P3_ALLOWLIST). */
 export function envAllowlist(): string[] {
@@ -103,8 +104,8 @@ export function registerReconcileCommands(program: Command): void {
         const existed = await operatorHold(redis, symbol, 'clear', 1, '', { symbol, ts_ms: String(Date.now()), by: cliUser() });
         process.stdout.write(existed ? `hold cleared on ${symbol}\n` : `no hold on ${symbol}\n`);
         const state = await redis.hgetall(keys.reconcileState(symbol));
-        if (existed && state.status === 'HOLD' && state.reason && state.reason !== 'operator_hold') {
-          process.stdout.write(`note: the engine's last verdict is HOLD ${state.reason}; unless that is fixed it sets the hold again within one cadence\n`);
+        if (existed && (state.status === 'HOLD' || state.status === 'MANUAL_REQUIRED') && state.reason && state.reason !== 'operator_hold') {
+          process.stdout.write(`note: the engine's last verdict is ${state.status} ${state.reason}; unless that is fixed it sets the hold again within one cadence\n`);
         }
       });
     });
@@ -218,6 +219,3 @@ export function formatEvent(id: string, f: Record<string, string>): string {
   return `${when} ${(f.event ?? '?').padEnd(26)} ${(f.symbol ?? '').padEnd(10)} ${rest}`;
 }
 
-function cliUser(): string {
-  return process.env.SUDO_USER ?? process.env.USER ?? 'operator';
-}

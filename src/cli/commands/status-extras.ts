@@ -58,6 +58,8 @@ export function tradingVerdict(rows: StatusRow[], x: StatusExtras): string {
   if (x.services.missing.length) why.push(`service(s) not running: ${x.services.missing.join(', ')}`);
   const held = rows.filter((r) => r.hold.active).map((r) => r.symbol);
   if (held.length) why.push(`on hold: ${held.join(', ')}`);
+  const manual = rows.filter((r) => r.status === 'MANUAL_REQUIRED' || r.manual_required).map((r) => r.symbol);
+  if (manual.length) why.push(`MANUAL_REQUIRED (a person must act, see the notes above): ${manual.join(', ')}`);
   const stale = rows.filter((r) => (r.snapshot_age_sec !== null && r.snapshot_age_sec > STALE_SEC) || (r.engine_age_sec !== null && r.engine_age_sec > STALE_SEC) || r.status === 'UNKNOWN').map((r) => r.symbol);
   if (stale.length) why.push(`stale or no data: ${stale.join(', ')}`);
   return why.length === 0 ? 'VERDICT: trading allowed on every symbol shown\n' : `VERDICT: trading NOT fully allowed: ${why.join('; ')}\n`;

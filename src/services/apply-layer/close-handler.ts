@@ -20,7 +20,7 @@ import { Decimal, fmt, parseDecimal, roundDownToStep } from '../../domain/decima
 import { verifyPlanEntry } from '../../domain/plan.js';
 import { clientOrderIdFor } from '../../domain/apply.js';
 import { checkCloseHold, checkClosePlan, checkClosePosition, type CloseRule } from '../../domain/close-guardrails.js';
-import { readHold, releaseCloseLock, releaseCloseMarker, renewHold, takeCloseLock } from './store.js';
+import { readHold, releaseCloseLock, releaseCloseMarker, renewHold, takeCloseLock, tradingHalted } from './store.js';
 import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { claimOrResume } from './plan-handler.js';
 
@@ -92,9 +92,21 @@ export function createCloseHandler(d: ApplyDeps) {
       await releaseCloseLock(d.redis, plan.symbol, token).catch(() => undefined);
     }
 
+    /**
+     * The kill switch is a deliberate refusal, not an attack: SKIPPED `trading_halted`, counted under
+     * reconcile_close_rejected_total{reason="trading_halted"} (never the guardrail-violation counter that
+     * pages), the hold kept, the one-close marker untouched (it was never taken).
+     */
+    async function refuseHalted(detail: string): Promise<void> {
+      d.metrics.closeRejected.inc({ symbol, reason: 'trading_halted' });
+      d.logger.warn({ plan_id: planId, symbol: rawSym }, `[RECONCILE_CLOSE] ${rawSym}: not sent: ${detail}; hold kept (MANUAL_REQUIRED); p3 flatten or resume trading`);
+      await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'trading_halted', side, qty: String(plan.qty), error: detail }), entry.id, '', undefined, claimedValue);
+    }
+
     async function executeClose(): Promise<void> {
       const hold = checkCloseHold(await readHold(d.redis, plan.symbol), driftSig);
       if (!hold.ok) return reject(hold.rule, hold.detail, entry.id);
+      if (await tradingHalted(d.redis, plan.symbol)) return refuseHalted('trading HALTED (kill switch)');
 
       if (d.cfg.mode === 'dry_run' || !d.gateway) {
         await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true', side, qty: String(plan.qty) }), entry.id, '', undefined, claimedValue);
@@ -114,6 +126,16 @@ export function createCloseHandler(d: ApplyDeps) {
         await finalize(d, resultFields({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', side, error: `${rl ? 'RETRYABLE_RATE_LIMIT: ' : ''}${(err as Error).message}` }), entry.id, '', undefined, claimedValue);
         return;
       }
+      // The close was sized from `basis_amt`: if the position moved since (a fill of ours, a manual trade),
+      // this close answers a drift that no longer exists; the engine sizes a new one on the new position.
+      // A race, not an attack: SKIPPED, counted as superseded, the one-close marker never taken.
+      const basis = typeof plan.basis_amt === 'string' ? parseDecimal(plan.basis_amt) : null;
+      if (basis !== null && !basis.eq(exchangeAmt)) {
+        d.metrics.closeRejected.inc({ symbol, reason: 'superseded' });
+        d.logger.warn({ plan_id: plan.plan_id, basis_amt: plan.basis_amt, exchange_amt: fmt(exchangeAmt) }, `[RECONCILE_CLOSE] ${plan.symbol}: position moved from ${plan.basis_amt} to ${fmt(exchangeAmt)} since the close was sized; not sent (a newer close follows)`);
+        await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'close_superseded', side, qty: String(plan.qty), error: `sized on position ${plan.basis_amt}, position now ${fmt(exchangeAmt)}` }), entry.id, '', undefined, claimedValue);
+        return;
+      }
       const pos = checkClosePosition(qty, side, exchangeAmt);
       if (!pos.ok) return reject(pos.rule, `${pos.detail} (exchange_amt=${fmt(exchangeAmt)})`, entry.id);
 
@@ -124,6 +146,7 @@ export function createCloseHandler(d: ApplyDeps) {
       const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue, token, driftSig });
       if (r.kind === 'unresolved') throw new Error(r.error);
       if (r.kind === 'hold_changed') return reject('hold_sig', 'hold or its signature changed just before sending', entry.id);
+      if (r.kind === 'halted') return refuseHalted('trading HALTED (kill switch) just before sending');
       if (r.kind === 'close_already_sent') {
         // not an invariant violation: the one close of this drift already went out (a backlog of two
         // cooldown buckets, say); this plan is its duplicate
@@ -134,7 +157,9 @@ export function createCloseHandler(d: ApplyDeps) {
       }
       if (r.kind !== 'recorded') return;
       const f = r.fields;
-      if (f.status !== 'EXECUTED') await releaseCloseMarker(d.redis, plan.symbol, driftSig, clientOrderIdFor(plan.plan_id));
+      // not executed, or filled only partly: release the one-close-per-drift marker so the remaining
+      // drift is closed by the next cooldown bucket (the next pass sees a new, smaller drift)
+      if (f.status !== 'EXECUTED' || f.reason === 'partial_fill') await releaseCloseMarker(d.redis, plan.symbol, driftSig, clientOrderIdFor(plan.plan_id));
       const status = f.status === 'EXECUTED' ? 'success' : f.status === 'RETRYABLE_RATE_LIMIT' ? 'rate_limit' : 'error';
       if (r.recorded) d.metrics.closeExecuted.inc({ symbol, status });
       if (f.status === 'RETRYABLE_RATE_LIMIT') {

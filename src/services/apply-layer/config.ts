@@ -45,6 +45,8 @@ export interface ApplyConfig {
   closeEnabled: boolean;
   /** Idle time before a dead consumer's entry is claimed, ms (APPLY_CLAIM_IDLE_MS, default 60000). */
   claimIdleMs: number;
+  /** Operator key (`P3_KEY_OPERATOR`), required to verify FLATTEN plans (`p3 flatten`); none = every FLATTEN is refused. */
+  operatorKey: string | undefined;
   /** Reconcile engine key (`P3_KEY_P3_4`), required to verify RECONCILE_CLOSE plans. */
   p34Key: string | undefined;
 }
@@ -78,6 +80,7 @@ export function parseApplyConfig(env: Env): ApplyConfig {
       APPLY_RECONCILE_CLOSE_ENABLED: envz.bool(true),
       APPLY_CLAIM_IDLE_MS: envz.positive(60_000),
       P3_KEY_P3_4: z.string().optional(),
+      P3_KEY_OPERATOR: z.string().optional(),
     },
     env,
   );
@@ -106,5 +109,6 @@ export function parseApplyConfig(env: Env): ApplyConfig {
     closeEnabled: c.APPLY_RECONCILE_CLOSE_ENABLED,
     claimIdleMs: c.APPLY_CLAIM_IDLE_MS,
     p34Key: c.P3_KEY_P3_4 && c.P3_KEY_P3_4.length > 0 ? c.P3_KEY_P3_4 : undefined,
+    operatorKey: c.P3_KEY_OPERATOR && c.P3_KEY_OPERATOR.length > 0 ? c.P3_KEY_OPERATOR : undefined,
   };
 }

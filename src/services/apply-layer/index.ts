@@ -6,6 +6,8 @@
  * - consumer group `apply` on `quantum:stream:apply.plan` (`plan-handler.ts`);
  * - consumer group `apply-close` on `quantum:stream:reconcile.close` (`close-handler.ts`), unless
  *   `APPLY_RECONCILE_CLOSE_ENABLED=false`;
+ * - consumer group `apply-flatten` on `quantum:stream:apply.flatten` (`flatten-handler.ts`): an operator's
+ *   FLATTEN plans (`p3 flatten`), in every trading state;
  * - the in-flight sweep (`pipeline.ts`): at start and every `APPLY_INFLIGHT_SWEEP_MS`, orders sent more
  *   than `APPLY_INFLIGHT_SETTLE_MS` ago and never recorded (crash between send and record) are resolved
  *   by client order id lookup, never re-sent.
@@ -26,6 +28,7 @@ import { createApplyMetrics } from './metrics.js';
 import { sweepInflight, type ApplyDeps, type ApplyHooks } from './pipeline.js';
 import { createPlanHandler } from './plan-handler.js';
 import { createCloseHandler } from './close-handler.js';
+import { createFlattenHandler } from './flatten-handler.js';
 
 /** Longest the exchange warm-up may delay start, ms. */
 const WARM_UP_MAX_MS = 5000;
@@ -103,6 +106,9 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       // closes are stale by construction and would only count as guardrail failures.
       consumers.push(new StreamConsumer({ ...common, startId: '0', stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor) }));
       if (cfg.closeEnabled) consumers.push(new StreamConsumer({ ...common, startId: '$', stream: STREAMS.reconcileClose, group: APPLY_CLOSE_GROUP, handler: createCloseHandler(deps) }));
+      // FLATTEN: a group created at 0, so a flatten submitted while no apply layer ran is still executed
+      // (or refused as stale_plan when older than APPLY_MAX_PLAN_AGE_SEC).
+      consumers.push(new StreamConsumer({ ...common, startId: '0', stream: STREAMS.applyFlatten, group: GROUPS.applyFlatten, handler: createFlattenHandler(deps) }));
       for (const c of consumers) await c.ensureGroup().catch((err: Error) => ctx.logger.warn({ err: err.message }, 'consumer group not created yet; the loop retries'));
       for (const c of consumers) c.start();
       if (gateway) sweepDone = sweepLoop();

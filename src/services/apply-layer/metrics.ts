@@ -45,7 +45,7 @@ export function createApplyMetrics(registry: Registry, allowlist: string[]): App
     inflightResolutions: new Counter({ name: 'apply_inflight_resolutions_total', help: 'Orders with unknown outcome resolved by client order id lookup', labelNames: ['outcome'], registers: [registry] }),
     closeConsumed: new Counter({ name: 'reconcile_close_consumed_total', help: 'RECONCILE_CLOSE entries consumed', labelNames: ['symbol'], registers: [registry] }),
     closeExecuted: new Counter({ name: 'reconcile_close_executed_total', help: 'RECONCILE_CLOSE orders by status (success|error|rate_limit)', labelNames: ['symbol', 'status'], registers: [registry] }),
-    closeRejected: new Counter({ name: 'reconcile_close_rejected_total', help: 'RECONCILE_CLOSE plans not executed by reason (duplicate|guardrails|rate_limit)', labelNames: ['symbol', 'reason'], registers: [registry] }),
+    closeRejected: new Counter({ name: 'reconcile_close_rejected_total', help: 'RECONCILE_CLOSE plans not executed by reason (duplicate|guardrails|rate_limit|trading_halted|superseded)', labelNames: ['symbol', 'reason'], registers: [registry] }),
     closeGuardrailFail: new Counter({ name: 'reconcile_close_guardrail_fail_total', help: 'RECONCILE_CLOSE invariant violations by rule (DESIGN §6)', labelNames: ['symbol', 'rule'], registers: [registry] }),
   };
   m.plansConsumed.inc(0);
@@ -54,7 +54,7 @@ export function createApplyMetrics(registry: Registry, allowlist: string[]): App
     for (const status of RESULT_STATUSES) m.results.inc({ symbol, status }, 0);
     m.closeConsumed.inc({ symbol }, 0);
     for (const status of ['success', 'error', 'rate_limit']) m.closeExecuted.inc({ symbol, status }, 0);
-    for (const reason of ['duplicate', 'guardrails', 'rate_limit']) m.closeRejected.inc({ symbol, reason }, 0);
+    for (const reason of ['duplicate', 'guardrails', 'rate_limit', 'trading_halted', 'superseded']) m.closeRejected.inc({ symbol, reason }, 0);
     for (const rule of CLOSE_RULES) m.closeGuardrailFail.inc({ symbol, rule }, 0);
   }
   return m;

@@ -108,12 +108,17 @@ export function outcomeFields(rec: OrderRecord, cid: string, o: Exclude<OrderOut
   if (filled.lte(0)) {
     return { fields: resultFields({ ...base, status: 'FAILED', reason: 'not_filled', order_id: o.order.orderId, avg_price: avg, error: `order ${o.order.orderId} status ${o.order.status} without fill` }) };
   }
-  const fields = resultFields({ ...base, status: 'EXECUTED', executed: 'true', filled_qty: fmt(filled), avg_price: avg, order_id: o.order.orderId, reason: o.via === 'lookup' ? 'resolved_by_lookup' : '' });
+  // A MARKET order cut short (Binance status EXPIRED with a partial fill): EXECUTED with exactly what filled,
+  // reason partial_fill; the ledger (EXECUTE) follows `filled_qty`, never the ordered qty.
+  const ordered = new Decimal(rec.qty || '0');
+  const partial = filled.lt(ordered);
+  const reason = partial ? 'partial_fill' : o.via === 'lookup' ? 'resolved_by_lookup' : '';
+  const fields = resultFields({ ...base, status: 'EXECUTED', executed: 'true', filled_qty: fmt(filled), avg_price: avg, order_id: o.order.orderId, reason, ...(partial ? { error: `order ${o.order.orderId} ${o.order.status}: filled ${fmt(filled)} of ${rec.qty}` } : {}) });
   return { fields, fill: rec.decision === 'EXECUTE' ? signedFill(rec.side, filled) : undefined };
 }
 
 /** What {@link sendAndRecord} did. */
-export type SendResult = { kind: 'lost_ownership' } | { kind: 'held' } | { kind: 'hold_changed' } | { kind: 'close_already_sent' } | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean } | { kind: 'unresolved'; error: string };
+export type SendResult = { kind: 'lost_ownership' } | { kind: 'held' } | { kind: 'hold_changed' } | { kind: 'close_already_sent' } | { kind: 'halted' } | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean } | { kind: 'unresolved'; error: string };
 
 /**
  * Writes the in-flight record (only as the claim's owner), sends the order, resolves its outcome and
@@ -124,6 +129,7 @@ export async function sendAndRecord(
   d: ApplyDeps,
   req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string },
 ): Promise<SendResult> {
+  const mode = req.decision === 'RECONCILE_CLOSE' ? 'close' : req.decision === 'FLATTEN' ? 'flatten' : 'execute';
   const cid = clientOrderIdFor(req.planId);
   const rec: OrderRecord = {
     plan_id: req.planId,
@@ -137,8 +143,8 @@ export async function sendAndRecord(
     ts_ms: String(Date.now()),
   };
   const close = req.decision === 'RECONCILE_CLOSE' ? { driftSig: req.driftSig ?? '', markerTtlSec: d.cfg.closeMarkerTtlSec } : undefined;
-  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close);
-  if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent') return { kind: begun };
+  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, mode);
+  if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent' || begun === 'halted') return { kind: begun };
   if (begun === 'not_owner') {
     d.logger.warn({ plan_id: req.planId }, `${req.symbol}: plan ${req.planId} taken over by another consumer; not sending`);
     return { kind: 'lost_ownership' };

@@ -121,6 +121,7 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
     if (qty === null) return void (await done({ ...base, status: 'SKIPPED', reason: 'qty_below_lot', side: permits.side, qty: fmt(permits.qty) }));
     const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: plan.decision, symbol: plan.symbol, side: permits.side, qty, reduceOnly, claimedValue: claimed, token });
     if (r.kind === 'held') return void (await done({ ...base, status: 'SKIPPED', reason: 'reconcile_hold_active', side: permits.side, qty: fmt(qty), error: 'hold set after the permits were issued' }));
+    if (r.kind === 'halted') return void (await done({ ...base, status: 'SKIPPED', reason: 'trading_halted', side: permits.side, qty: fmt(qty), error: 'trading HALTED (kill switch) after the permits were issued' }));
     if (r.kind === 'unresolved') throw new Error(r.error); // entry stays pending; redelivery or the sweep resolves it
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Redis side of the apply layer: dedupe claim and takeover, in-flight record, permits, the one atomic
  * record step (result + in-flight end + dedupe `done` + ledger for an EXECUTE fill), hold lease renewal.
- * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-7`,
+ * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-9`,
  * `applyRecord-8`, `holdRenew-3`).
  */
 import type { Redis } from 'ioredis';
@@ -53,7 +53,7 @@ export async function casDedupe(redis: Redis, planId: string, expected: string, 
  * <ts_ms>` + EXPIRE, pending zset, order hash) in one step.
  * For EXECUTE plans it refuses while the symbol's hold exists (a hold set after the permits still stops
  * the order); for RECONCILE_CLOSE plans (`close` given) it requires the hold with the plan's drift
- * signature and takes the one-close-per-drift marker (see applyBegin-7.lua).
+ * signature and takes the one-close-per-drift marker (see applyBegin-9.lua).
  * @returns `sending` (the caller may send); anything else: nothing was written and nothing may be sent
  */
 export async function beginSend(
@@ -63,7 +63,8 @@ export async function beginSend(
   claimedValue: string,
   inflightTtlSec: number,
   close?: { driftSig: string; markerTtlSec: number },
-): Promise<'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent'> {
+  mode: 'execute' | 'close' | 'flatten' = close ? 'close' : 'execute',
+): Promise<'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent' | 'halted'> {
   const reply = await callScript(
     redis,
     'applyBegin',
@@ -75,8 +76,10 @@ export async function beginSend(
       keys.hold(rec.symbol),
       keys.holdSig(rec.symbol),
       keys.closeSent(rec.symbol, close?.driftSig ?? '-'),
+      keys.tradingState(),
+      keys.tradingState(rec.symbol),
     ],
-    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, close ? 'close' : 'execute', close?.driftSig ?? '', close?.markerTtlSec ?? 1],
+    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, mode, close?.driftSig ?? '', close?.markerTtlSec ?? 1],
   );
   switch (Number(reply)) {
     case 1:
@@ -87,6 +90,8 @@ export async function beginSend(
       return 'hold_changed';
     case -3:
       return 'close_already_sent';
+    case -4:
+      return 'halted';
     default:
       return 'not_owner';
   }
@@ -212,4 +217,19 @@ export async function takeCloseLock(redis: Redis, symbol: string, token: string,
 /** Releases the close lock if still ours. */
 export async function releaseCloseLock(redis: Redis, symbol: string, token: string): Promise<void> {
   await callScript(redis, 'lockRelease', [keys.applyCloseLock(symbol)], [token]);
+}
+
+/**
+ * True when the global or the symbol's trading state is HALTED or unreadable (fail closed). A read for an
+ * early, clear refusal; the authoritative check is atomic in `applyBegin-9.lua` at send time.
+ */
+export async function tradingHalted(redis: Redis, symbol: string): Promise<boolean> {
+  const res = await redis.multi().hget(keys.tradingState(), 'state').hget(keys.tradingState(symbol), 'state').exec();
+  if (!res) return true;
+  return res.some(([err, v]) => {
+    if (err) return true;
+    if (v === null || v === undefined) return false;
+    const st = String(v).trim().toUpperCase();
+    return st !== 'ACTIVE' && st !== 'REDUCING';
+  });
 }

@@ -8,6 +8,7 @@ import type { LogLevel } from '../../adapters/logging/logger.js';
 import type { ReconcileConfig } from '../../domain/reconcile.js';
 import { keyEnvName } from '../../domain/plan.js';
 import { RECONCILE_SOURCE } from '../../domain/reconcile-close.js';
+import { HEAL_POLICIES } from '../../domain/heal-policy.js';
 
 /** Everything the engine reads from the environment. */
 export interface ReconcileEngineConfig {
@@ -67,6 +68,12 @@ export function parseReconcileEngineConfig(env: Env): ReconcileEngineConfig {
       P34_PROMETHEUS_PORT: envz.port(8046),
       P34_LOG_LEVEL: envz.logLevel('info'),
       P34_RECONCILE_CLOSE_ENABLED: z.string().optional(),
+      P34_HEAL_POLICY: z
+        .string()
+        .trim()
+        .toLowerCase()
+        .pipe(z.enum(HEAL_POLICIES, { message: `must be one of ${HEAL_POLICIES.join(', ')}` }))
+        .default('flatten'),
       P3_INSTANCE_ID: z.string().max(100).optional(),
     },
     env,
@@ -111,6 +118,7 @@ export function parseReconcileEngineConfig(env: Env): ReconcileEngineConfig {
       graceMs: e.P34_GRACE_MS,
       tolerance,
       closeEnabled,
+      healPolicy: e.P34_HEAL_POLICY,
     },
   };
 }

@@ -23,7 +23,8 @@ import { fieldsToObject } from '../../adapters/redis/consumer.js';
 import { fmt, type Decimal } from '../../domain/decimal.js';
 import { ledgerFingerprint, readLedger, readSnapshot, sideOf, type LedgerRead, type SnapshotRead } from '../../domain/position.js';
 import { decideReconcile, type HoldView, type ReconcileOutcome } from '../../domain/reconcile.js';
-import { fillsForSymbol } from '../../domain/reconcile-evidence.js';
+import { episodeSignature, fillsForSymbol } from '../../domain/reconcile-evidence.js';
+import { readTradingState } from '../../domain/governor.js';
 import { buildClosePlan } from '../../domain/reconcile-close.js';
 import { signPlan } from '../../domain/plan.js';
 import { sleep } from '../../lib/sleep.js';
@@ -177,12 +178,12 @@ export class ReconcileEngine {
     if (symbols.length === 0) return [];
     const reads = await readPass(this.redis, symbols);
     const nowMs = Date.now();
-    const out = await Promise.all(reads.symbols.map((r) => this.reconcileSymbol(r, reads.results, nowMs)));
+    const out = await Promise.all(reads.symbols.map((r) => this.reconcileSymbol(r, reads.results, reads.globalTradingStateRaw, nowMs)));
     const retry = out.filter((r) => r.result === 'conflict').map((r) => r.symbol);
     for (let i = 0; i < MAX_RETRIES && retry.length > 0; i++) {
       const again = await readPass(this.redis, retry);
       const now2 = Date.now();
-      const res2 = await Promise.all(again.symbols.map((r) => this.reconcileSymbol(r, again.results, now2)));
+      const res2 = await Promise.all(again.symbols.map((r) => this.reconcileSymbol(r, again.results, again.globalTradingStateRaw, now2)));
       retry.length = 0;
       for (const r of res2) {
         out[out.findIndex((o) => o.symbol === r.symbol)] = r;
@@ -192,22 +193,28 @@ export class ReconcileEngine {
     return out;
   }
 
-  private async reconcileSymbol(r: SymbolReads, results: ResultEntry[], nowMs: number): Promise<SymbolPassResult> {
+  private async reconcileSymbol(r: SymbolReads, results: ResultEntry[], globalState: Record<string, string> | null, nowMs: number): Promise<SymbolPassResult> {
     const symbol = r.symbol;
     try {
-      return await this.reconcileSymbolUnsafe(r, results, nowMs);
+      return await this.reconcileSymbolUnsafe(r, results, globalState, nowMs);
     } catch (err) {
       this.logger.error({ symbol, err: (err as Error).message }, 'reconcile of symbol failed');
       return { symbol, outcome: null, result: 'error', transitioned: false, hold: 'none', closePublished: false, error: (err as Error).message };
     }
   }
 
-  private async reconcileSymbolUnsafe(r: SymbolReads, results: ResultEntry[], nowMs: number): Promise<SymbolPassResult> {
+  private async reconcileSymbolUnsafe(r: SymbolReads, results: ResultEntry[], globalState: Record<string, string> | null, nowMs: number): Promise<SymbolPassResult> {
     const { symbol } = r;
+    // the kill switch: HALTED globally or for the symbol, or an unreadable state (fail closed)
+    const halted = [globalState, r.tradingStateRaw].some((raw) => {
+      if (raw === null) return true;
+      const st = readTradingState(raw);
+      return st.state === 'HALTED' || st.state === 'INVALID';
+    });
     const snapshot: SnapshotRead = r.snapshotError ? { kind: 'invalid', error: `unreadable:${r.snapshotError}` } : readSnapshot(r.snapshotRaw);
     const ledger: LedgerRead = r.ledgerError ? { kind: 'invalid', error: `unreadable:${r.ledgerError}` } : readLedger(r.ledgerRaw, r.legacyRaw);
     const hold: HoldView = r.holdError ? { exists: true, reason: null, sig: null } : { exists: r.hold !== null, reason: r.holdReason, sig: r.holdSig };
-    const outcome = decideReconcile({ symbol, snapshot, ledger, fills: fillsForSymbol(results, symbol), inflight: r.inflight, lastFillTsMs: r.lastFillTsMs, hold, config: this.cfg.decision, nowMs });
+    const outcome = decideReconcile({ symbol, snapshot, ledger, fills: fillsForSymbol(results, symbol), inflight: r.inflight, lastFillTsMs: r.lastFillTsMs, hold, tradingHalted: halted, config: this.cfg.decision, nowMs });
 
     const snapshotFp = r.snapshotError ? 'WRONGTYPE' : snapshotFingerprint(r.snapshotRaw);
     let ledgerFp = r.ledgerError ? 'WRONGTYPE' : ledgerFingerprint(r.ledgerRaw, r.legacyRaw);
@@ -227,6 +234,8 @@ export class ReconcileEngine {
       const event: Record<string, string> =
         l.kind === 'init'
           ? { event: 'LEDGER_INIT', symbol, reason: 'ledger_init', ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, source: 'init', ts_ms: String(nowMs), instance: this.instanceId }
+          : l.kind === 'adopt'
+          ? { event: 'LEDGER_ADOPTED', symbol, reason: outcome.reason, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, policy: 'adopt', detail: outcome.detail, source: l.source, ts_ms: String(nowMs), instance: this.instanceId }
           : {
               event: 'AUTO_REPAIR',
               symbol,
@@ -244,7 +253,11 @@ export class ReconcileEngine {
       const version = await writeLedger(this.redis, { symbol, expectedFingerprint: ledgerFp, amount: l.amount, source: l.source, event, nowMs });
       if (version === null) return { symbol, outcome, result: 'conflict', transitioned: false, hold: 'none', closePublished: false };
       ledgerFp = writtenLedgerFingerprint(version, fmt(l.amount), sideOf(l.amount));
-      if (l.kind === 'repair') {
+      if (l.kind === 'adopt') {
+        this.metrics.adoptedTotal.inc({ symbol });
+        this.metrics.lastFixAgeSec.set({ symbol }, 0);
+        this.logger.warn({ symbol, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), ledger_version: version }, `P3.4 LEDGER_ADOPTED ${symbol} ledger ${old} -> ${fmt(l.amount)} (P34_HEAL_POLICY=adopt, no evidence)`);
+      } else if (l.kind === 'repair') {
         this.metrics.autoRepairTotal.inc({ symbol });
         this.metrics.lastFixAgeSec.set({ symbol }, 0);
         this.logger.warn({ symbol, reason: outcome.reason, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), evidence_order_id: event.evidence_order_id ?? '', ledger_version: version }, `P3.4 AUTO_REPAIR ${symbol} ledger ${old} -> ${fmt(l.amount)} (${outcome.reason})`);
@@ -274,6 +287,7 @@ export class ReconcileEngine {
       reason: outcome.reason,
       holdAction,
       driftSig: outcome.driftSig,
+      newHoldSig: outcome.driftSig ? episodeSignature(outcome.driftSig, nowMs) : '',
       holdTtlSec: this.cfg.holdTtlSec,
       state,
       eventBase,
@@ -284,33 +298,35 @@ export class ReconcileEngine {
 
     const holdStands = ['set', 'renewed', 'kept', 'operator'].includes(reply.hold);
     this.metrics.holdActive.set({ symbol }, holdStands ? 1 : 0);
+    this.metrics.manualRequired.set({ symbol }, outcome.status === 'MANUAL_REQUIRED' ? 1 : 0);
     this.metrics.diffAmt.set({ symbol }, outcome.diff === null ? 0 : outcome.diff.toNumber());
     if (r.lastFixTsMs !== null && !outcome.ledger) this.metrics.lastFixAgeSec.set({ symbol }, Math.max(0, Math.floor((nowMs - r.lastFixTsMs) / 1000)));
     if (reply.transitioned) {
-      const episode = outcome.status === 'HOLD' && outcome.reason !== 'operator_hold';
+      const episode = (outcome.status === 'HOLD' || outcome.status === 'MANUAL_REQUIRED') && outcome.reason !== 'operator_hold';
       if (episode) this.metrics.driftTotal.inc({ symbol, reason: outcome.reason });
       const line = `P3.4 ${outcome.status} ${symbol} reason=${outcome.reason} exchange=${eventBase.exchange_amt || '-'} ledger=${eventBase.ledger_amt || '-'} diff=${eventBase.diff_amt || '-'} hold=${reply.hold}${outcome.manualRequired ? ' MANUAL_REQUIRED' : ''}${outcome.detail ? ` detail="${outcome.detail}"` : ''}`;
-      const fields = { ...eventBase, status: outcome.status, reason: outcome.reason, hold: reply.hold, drift_sig: outcome.driftSig };
+      const fields = { ...eventBase, status: outcome.status, reason: outcome.reason, hold: reply.hold, drift_sig: outcome.driftSig, hold_sig: reply.holdSig };
       if (outcome.status === 'OK' || outcome.status === 'REPAIRED') this.logger.info(fields, line);
       else this.logger.warn(fields, line);
     }
 
     let closePublished = false;
-    if (outcome.close && (reply.hold === 'set' || reply.hold === 'renewed') && this.cfg.closeKey) {
-      closePublished = await this.publishClose(outcome, nowMs);
+    if (outcome.close && (reply.hold === 'set' || reply.hold === 'renewed') && reply.holdSig && this.cfg.closeKey) {
+      closePublished = await this.publishClose(outcome, reply.holdSig, nowMs);
     }
     return { symbol, outcome, result: 'applied', transitioned: reply.transitioned, hold: reply.hold, closePublished };
   }
 
-  private async publishClose(outcome: ReconcileOutcome, nowMs: number): Promise<boolean> {
+  /** Publishes the close of `outcome` for the engine hold whose episode signature is `holdSig`. */
+  private async publishClose(outcome: ReconcileOutcome, holdSig: string, nowMs: number): Promise<boolean> {
     const close = outcome.close;
     if (!close || !this.cfg.closeKey) return false;
     const symbol = outcome.symbol;
-    const { plan, bucket } = buildClosePlan(symbol, close, nowMs, this.cfg.closeCooldownSec);
+    const { plan, bucket } = buildClosePlan(symbol, close, holdSig, nowMs, this.cfg.closeCooldownSec, outcome.exchangeAmt ?? undefined);
     const signed = signPlan(plan, this.cfg.closeKey);
     const res = await publishClose(this.redis, {
       symbol,
-      driftSig: close.driftSig,
+      driftSig: holdSig,
       bucket,
       cooldownSec: this.cfg.closeCooldownSec,
       plan: signed.plan,
@@ -319,9 +335,10 @@ export class ReconcileEngine {
         symbol,
         reason: outcome.reason,
         plan_id: plan.plan_id,
-        drift_sig: close.driftSig,
+        drift_sig: holdSig,
         side: close.side,
         qty: fmt(close.qty),
+        target: close.target,
         exchange_amt: dstr(outcome.exchangeAmt),
         ledger_amt: dstr(outcome.ledgerAmt),
         ts_ms: String(nowMs),
@@ -331,8 +348,8 @@ export class ReconcileEngine {
     if (res !== 1) return false;
     this.metrics.closePublishedTotal.inc({ symbol });
     this.logger.warn(
-      { symbol, plan_id: plan.plan_id, side: close.side, qty: fmt(close.qty), drift_sig: close.driftSig, reason: outcome.reason },
-      `[RECONCILE_CLOSE] published ${symbol} ${close.side} ${fmt(close.qty)} reduceOnly plan_id=${plan.plan_id} drift_sig=${close.driftSig}`,
+      { symbol, plan_id: plan.plan_id, side: close.side, qty: fmt(close.qty), drift_sig: holdSig, reason: outcome.reason },
+      `[RECONCILE_CLOSE] published ${symbol} ${close.side} ${fmt(close.qty)} reduceOnly plan_id=${plan.plan_id} drift_sig=${holdSig}`,
     );
     return true;
   }

@@ -22,6 +22,10 @@ export interface ReconcileMetrics {
   closePublishedTotal: Counter<'symbol'>;
   /** Passes that failed (Redis unreachable, ...), by trigger. */
   passErrorsTotal: Counter<'trigger'>;
+  /** Shortfalls adopted into the ledger under `P34_HEAL_POLICY=adopt` (event LEDGER_ADOPTED). */
+  adoptedTotal: Counter<'symbol'>;
+  /** 1 while the symbol's status is MANUAL_REQUIRED (a person must act; alert `P34ManualRequired`). */
+  manualRequired: Gauge<'symbol'>;
 }
 
 /** Registers the metrics on `registry` and initialises every label set of `symbols`. */
@@ -34,6 +38,8 @@ export function createReconcileMetrics(registry: Registry, symbols: string[]): R
     lastFixAgeSec: new Gauge({ name: 'p34_reconcile_last_fix_age_sec', help: 'Seconds since the last ledger repair (-1 = never)', labelNames: ['symbol'], registers: [registry] }),
     closePublishedTotal: new Counter({ name: 'p34_reconcile_close_published_total', help: 'RECONCILE_CLOSE plans published', labelNames: ['symbol'], registers: [registry] }),
     passErrorsTotal: new Counter({ name: 'p34_reconcile_pass_errors_total', help: 'Reconcile passes that failed (Redis unreachable, ...)', labelNames: ['trigger'], registers: [registry] }),
+    adoptedTotal: new Counter({ name: 'p34_reconcile_adopted_total', help: 'Shortfalls adopted into the ledger without evidence (P34_HEAL_POLICY=adopt)', labelNames: ['symbol'], registers: [registry] }),
+    manualRequired: new Gauge({ name: 'p34_reconcile_manual_required', help: 'Status MANUAL_REQUIRED: a person must act on the symbol (1 = yes)', labelNames: ['symbol'], registers: [registry] }),
   };
   for (const symbol of symbols) {
     for (const reason of EPISODE_REASONS) m.driftTotal.inc({ symbol, reason }, 0);
@@ -42,6 +48,8 @@ export function createReconcileMetrics(registry: Registry, symbols: string[]): R
     m.diffAmt.set({ symbol }, 0);
     m.lastFixAgeSec.set({ symbol }, -1);
     m.closePublishedTotal.inc({ symbol }, 0);
+    m.adoptedTotal.inc({ symbol }, 0);
+    m.manualRequired.set({ symbol }, 0);
   }
   for (const trigger of ['sweep', 'snapshot']) m.passErrorsTotal.inc({ trigger }, 0);
   return m;

@@ -127,11 +127,14 @@ function verdictHint(r: StatusRow): string {
       return `the ledger hash is unreadable (${r.detail}): \`p3 ledger set ${s} <amount> --reason ...\``;
     case 'side_mismatch':
     case 'qty_mismatch_no_evidence':
-      if (r.manual_required) {
+      if (r.manual_required || r.status === 'MANUAL_REQUIRED') {
+        if (/HALTED/.test(r.detail)) {
+          return `manual action: trading is HALTED, so no close is sent; \`p3 flatten ${s} --reason ...\` closes the position now, or \`p3 trading-state set ACTIVE --reason ...\` lets the engine heal it (${r.detail})`;
+        }
         if (r.exchange_amt === '0') {
           return `manual action: the exchange is flat and no close of ours explains it (a manual close leaves no evidence); if flat is right: \`p3 ledger set ${s} 0 --reason ...\` (${r.detail})`;
         }
-        return `manual action: close the unexplained position on the exchange, or if the system really holds it \`p3 ledger set ${s} ${r.exchange_amt || '<amount>'} --reason ...\` (${r.detail})`;
+        return `manual action: \`p3 flatten ${s} --reason ...\` to close the position on the exchange, or if the system really holds it \`p3 ledger set ${s} ${r.exchange_amt || '<amount>'} --reason ...\` (${r.detail})`;
       }
       return 'self-healing: a reduce-only RECONCILE_CLOSE is published for this drift (watch `p3 events --follow`)';
     case 'in_flight':
@@ -154,7 +157,7 @@ export function renderStatus(rows: StatusRow[]): string {
   const head = ['SYMBOL', 'STATUS', 'REASON', 'EXCHANGE', 'LEDGER', 'DIFF', 'HOLD', 'SNAPSHOT AGE', 'SINCE'];
   const body = rows.map((r) => [
     r.symbol,
-    r.manual_required ? `${r.status}!` : r.status,
+    r.manual_required && r.status !== 'MANUAL_REQUIRED' ? `${r.status}!` : r.status,
     r.reason || '-',
     r.exchange_amt || '-',
     r.ledger_amt || '-',

@@ -29,6 +29,8 @@ export interface SymbolReads {
   holdError: string | null;
   /** `quantum:apply:last_fill_ms:<SYM>`: epoch ms of the newest EXECUTED fill (null when none/unreadable). */
   lastFillTsMs: number | null;
+  /** HGETALL `quantum:governor:trading_state:<SYM>` (null when unreadable: counts as HALTED). */
+  tradingStateRaw: Record<string, string> | null;
 }
 
 /** A raw result entry of `quantum:stream:apply.result`. */
@@ -42,9 +44,11 @@ export interface PassReads {
   symbols: SymbolReads[];
   /** The last {@link EVIDENCE_LOOKBACK} entries of the result stream, newest first (read once per pass). */
   results: ResultEntry[];
+  /** HGETALL of the global `quantum:governor:trading_state` (null when unreadable: counts as HALTED). */
+  globalTradingStateRaw: Record<string, string> | null;
 }
 
-const PER_SYMBOL = 9;
+const PER_SYMBOL = 10;
 
 /**
  * Reads every input of `symbols` and the result stream in one MULTI (one round trip, one consistent view).
@@ -61,9 +65,11 @@ export async function readPass(redis: Redis, symbols: string[]): Promise<PassRea
       .get(keys.holdSig(s))
       .hgetall(keys.applyInflight(s))
       .hget(keys.reconcileState(s), 'last_fix_ts_ms')
-      .get(keys.lastFill(s));
+      .get(keys.lastFill(s))
+      .hgetall(keys.tradingState(s));
   }
   m.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', EVIDENCE_LOOKBACK);
+  m.hgetall(keys.tradingState());
   const res = await m.exec();
   if (!res) throw new Error('reconcile read aborted');
   const val = (i: number): unknown => {
@@ -86,6 +92,7 @@ export async function readPass(redis: Redis, symbols: string[]): Promise<PassRea
     const sig = soft<string | null>(b + 5, null);
     const fix = soft<string | null>(b + 7, null).v;
     const lastFill = soft<string | null>(b + 8, null).v;
+    const ts = soft<Record<string, string> | null>(b + 9, null);
     return {
       symbol,
       snapshotRaw: snap.v,
@@ -100,10 +107,12 @@ export async function readPass(redis: Redis, symbols: string[]): Promise<PassRea
       ledgerError: led.err ?? leg.err,
       holdError: hold.err ?? reason.err ?? sig.err,
       lastFillTsMs: lastFill !== null && /^\d+$/.test(lastFill) ? Number(lastFill) : null,
+      tradingStateRaw: ts.err ? null : ts.v,
     };
   });
   const rawResults = val(symbols.length * PER_SYMBOL) as Array<[string, string[]]>;
-  return { symbols: out, results: rawResults.map(([id, f]) => ({ id, fields: fieldsToObject(f) })) };
+  const g = soft<Record<string, string> | null>(symbols.length * PER_SYMBOL + 1, null);
+  return { symbols: out, results: rawResults.map(([id, f]) => ({ id, fields: fieldsToObject(f) })), globalTradingStateRaw: g.err ? null : g.v };
 }
 
 /** Fingerprint of the snapshot fields a decision depends on (same format as in `reconcileApply-8.lua`). */
@@ -124,7 +133,10 @@ export interface ApplyArgs {
   status: string;
   reason: string;
   holdAction: 'set' | 'clear' | 'keep';
+  /** The verdict's drift shape ('' when none); a hold of the same shape keeps its episode signature. */
   driftSig: string;
+  /** The episode signature to store as `hold_sig` when a NEW engine hold is set (`episodeSignature`). */
+  newHoldSig: string;
   holdTtlSec: number;
   state: Record<string, string>;
   eventBase: Record<string, string>;
@@ -137,6 +149,8 @@ export interface ApplyReply {
   applied: boolean;
   transitioned: boolean;
   hold: 'set' | 'renewed' | 'cleared' | 'kept' | 'operator' | 'none' | 'stale';
+  /** The engine hold's episode signature after the call ('' when no engine hold stands). */
+  holdSig: string;
 }
 
 /** Applies one decision atomically (see the script header). */
@@ -146,9 +160,9 @@ export async function applyDecision(redis: Redis, a: ApplyArgs): Promise<ApplyRe
     redis,
     'reconcileApply',
     [keys.snapshot(s), keys.ledger(s), keys.legacyLedger004(s), keys.reconcileState(s), keys.hold(s), keys.holdReason(s), keys.holdSig(s), STREAMS.reconcileEvents],
-    [a.snapshotFp, a.ledgerFp, a.status, a.reason, a.holdAction, a.driftSig, a.holdTtlSec, JSON.stringify(a.state), JSON.stringify(a.eventBase), EVENTS_MAXLEN, a.nowMs, a.manualRequired ? 1 : 0],
-  )) as [number, number, string];
-  return { applied: Number(reply[0]) === 1, transitioned: Number(reply[1]) === 1, hold: reply[2] as ApplyReply['hold'] };
+    [a.snapshotFp, a.ledgerFp, a.status, a.reason, a.holdAction, a.driftSig, a.holdTtlSec, JSON.stringify(a.state), JSON.stringify(a.eventBase), EVENTS_MAXLEN, a.nowMs, a.manualRequired ? 1 : 0, a.newHoldSig],
+  )) as [number, number, string, string?];
+  return { applied: Number(reply[0]) === 1, transitioned: Number(reply[1]) === 1, hold: reply[2] as ApplyReply['hold'], holdSig: String(reply[3] ?? '') };
 }
 
 /**

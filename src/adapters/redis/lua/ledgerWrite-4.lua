@@ -17,7 +17,7 @@
     ARGV[2] new ledger_amt (signed decimal string)
     ARGV[3] new ledger_side (LONG|SHORT|FLAT)
     ARGV[4] ts_epoch (epoch seconds, decimal string)
-    ARGV[5] source (apply|p34_auto|p34_manual|init|operator)
+    ARGV[5] source (apply|p34_auto|p34_adopt|p34_manual|init|operator)
     ARGV[6] event: JSON object of string fields to XADD to KEYS[3] ('' = no event);
             the script adds ledger_version = the new version
     ARGV[7] result: JSON object of string fields to XADD to KEYS[4] ('' = no result)

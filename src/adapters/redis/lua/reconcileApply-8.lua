@@ -7,6 +7,12 @@
   only when the state actually changes (previous status|reason|drift_sig differs, or a hold is really
   set/cleared), so each change produces one event whichever engine sees it first.
 
+  Episodes (issue 12): ARGV[6] is the verdict's drift SHAPE (symbol|reason|amounts hashed). A `set` whose
+  shape equals the standing engine hold's (`hold_shape` in the state hash) renews it and keeps its
+  hold_sig: one drift seen by several engines and passes stays one signature. Otherwise a NEW hold is set
+  with hold_sig = ARGV[13] (an episode signature: shape + the time it was first set), so the same amounts
+  at another time are another drift, with their own close plan ids, cooldown keys and close marker.
+
   Snapshot fingerprint: position_amt|side|ts_ms|ts_epoch ('' for missing fields).
   Ledger fingerprint: version|ledger_amt|ledger_side|last_known_amt|last_side|<legacy ledger_amount>,
   identical to ledgerFingerprint() in src/domain/position.ts and ledgerWrite-4.lua.
@@ -36,7 +42,7 @@
     ARGV[3] status (OK|DRIFT|HOLD|REPAIRED|MANUAL_REQUIRED)
     ARGV[4] reason
     ARGV[5] hold action: set | clear | keep
-    ARGV[6] drift signature of the verdict ('' when none); the hold_sig for `set`
+    ARGV[6] drift shape of the verdict ('' when none); written to the state's drift_sig
     ARGV[7] hold TTL, seconds
     ARGV[8] state fields: JSON object of strings (exchange_amt, ledger_amt, diff_amt, diff_pct, ...)
     ARGV[9] event fields: JSON object of strings added to every event (symbol, amounts, ts_ms, ...)
@@ -44,12 +50,14 @@
     ARGV[11] now, epoch milliseconds
     ARGV[12] manual required: 1 when no automatic close will heal this hold (state field manual_required,
              event MANUAL_REQUIRED on a transition), else 0
+    ARGV[13] episode signature for a NEW engine hold (hold_sig when `set` does not renew)
 
-  Output: { applied, transitioned, hold }
+  Output: { applied, transitioned, hold, hold_sig }
     applied       1 written; 0 inputs changed since read (nothing written: re-read and decide again)
     transitioned  1 when status|reason|drift_sig differs from the previous state
     hold          'set' | 'renewed' | 'cleared' | 'kept' | 'operator' | 'none'  (the hold after this call:
                   set/renewed/kept = engine hold stands, operator = operator hold stands, cleared/none = no hold)
+    hold_sig      the engine hold's episode signature after this call ('' when no engine hold stands)
 ]]
 local function s(v) if v then return v else return '' end end
 
@@ -115,11 +123,14 @@ end
 local engineHold = hold and curSig
 local operatorHold = hold and not curSig
 
+local holdShape = redis.call('HGET', KEYS[4], 'hold_shape')
 local holdResult = 'none'
+local newSig = ARGV[13]
 if operatorHold then
   holdResult = 'operator'
 elseif action == 'set' then
-  if engineHold and curSig == sig then
+  -- same episode: the standing engine hold has this shape (or, from before episodes, this signature)
+  if engineHold and (holdShape == sig or curSig == sig) then
     redis.call('EXPIRE', KEYS[5], ttl)
     redis.call('EXPIRE', KEYS[6], ttl)
     redis.call('EXPIRE', KEYS[7], ttl)
@@ -127,10 +138,10 @@ elseif action == 'set' then
   else
     redis.call('SET', KEYS[5], '1', 'EX', ttl)
     redis.call('SET', KEYS[6], reason, 'EX', ttl)
-    redis.call('SET', KEYS[7], sig, 'EX', ttl)
+    redis.call('SET', KEYS[7], newSig, 'EX', ttl)
     holdResult = 'set'
-    event('HOLD_SET', { reason = reason, hold_sig = sig, previous_hold_sig = s(curSig), previous_reason = s(curReason),
-      ttl_sec = ttl, status = status })
+    event('HOLD_SET', { reason = reason, hold_sig = newSig, drift_shape = sig, previous_hold_sig = s(curSig),
+      previous_reason = s(curReason), ttl_sec = ttl, status = status })
   end
 elseif action == 'clear' then
   if engineHold then
@@ -155,10 +166,17 @@ for k, v in pairs(cjson.decode(ARGV[8])) do
 end
 local holdSigNow = ''
 local holdOwner = 'none'
-if holdResult == 'set' or holdResult == 'renewed' then
-  holdSigNow = sig
+local shapeNow = ''
+if holdResult == 'set' then
+  holdSigNow = newSig
   holdOwner = 'engine'
+  shapeNow = sig
+elseif holdResult == 'renewed' then
+  holdSigNow = curSig
+  holdOwner = 'engine'
+  shapeNow = sig
 elseif holdResult == 'kept' then
+  shapeNow = s(holdShape)
   holdSigNow = curSig
   holdOwner = 'engine'
 elseif holdResult == 'operator' then
@@ -168,6 +186,8 @@ fields[#fields + 1] = 'hold_sig'
 fields[#fields + 1] = holdSigNow
 fields[#fields + 1] = 'hold_owner'
 fields[#fields + 1] = holdOwner
+fields[#fields + 1] = 'hold_shape'
+fields[#fields + 1] = shapeNow
 -- An operator hold set or lifted with redis-cli leaves no trace of its own: record when the engine first
 -- sees it appear or go (the audit trail `p3 events` shows), once per change.
 if holdOwner == 'operator' and prev[4] ~= 'operator' then
@@ -188,6 +208,6 @@ fields[#fields + 1] = ARGV[12]
 redis.call('HSET', KEYS[4], unpack(fields))
 
 if transitioned == 1 and ARGV[12] == '1' then
-  event('MANUAL_REQUIRED', { reason = reason, drift_sig = sig, status = status })
+  event('MANUAL_REQUIRED', { reason = reason, drift_sig = sig, hold_sig = holdSigNow, status = status })
 end
-return { 1, transitioned, holdResult }
+return { 1, transitioned, holdResult, holdSigNow }

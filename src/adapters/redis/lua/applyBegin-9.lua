@@ -10,6 +10,12 @@
     with SET NX here. Two close plans of one drift (two cooldown buckets, a backlog) can otherwise both
     pass `qty <= |position|` when the first does not flatten the position, and reduce it twice. The
     caller deletes the marker when the close is recorded as not executed, so a later bucket can retry.
+  - The kill switch (DESIGN §12): EXECUTE and RECONCILE_CLOSE plans are refused while the global or the
+    symbol's trading state is HALTED, or unreadable (a state that is not ACTIVE/REDUCING/HALTED, or a key
+    of the wrong type: fail closed). Checked here, at the last moment, because a halt may have been set
+    after the permits or the close plan were issued.
+  - FLATTEN plans (ARGV[8] = 'flatten', an operator's signed plan): neither hold nor trading state stops
+    them; they are what an operator sends while the kill switch is on.
 
   Input:
     KEYS[1] dedupe key        quantum:apply:dedupe:<plan_id>
@@ -20,6 +26,8 @@
     KEYS[5] hold key          quantum:reconcile:hold:<SYM>
     KEYS[6] hold sig key      quantum:reconcile:hold_sig:<SYM>
     KEYS[7] close marker      quantum:apply:close_sent:<SYM>:<drift_sig>
+    KEYS[8] trading state     quantum:governor:trading_state        (hash, field state)
+    KEYS[9] symbol state      quantum:governor:trading_state:<SYM>  (hash, field state)
 
     ARGV[1] expected dedupe value (claimed|<entry>|<token>)
     ARGV[2] new dedupe value      (sending|<entry>|<token>)
@@ -28,7 +36,7 @@
     ARGV[5] in-flight hash TTL, seconds
     ARGV[6] order info: JSON object of string fields for KEYS[4]
     ARGV[7] order hash TTL, seconds
-    ARGV[8] 'execute' | 'close' (see above)
+    ARGV[8] 'execute' | 'close' | 'flatten' (see above)
     ARGV[9] drift_sig of a close plan ('' for EXECUTE)
     ARGV[10] close marker TTL, seconds
 
@@ -38,11 +46,24 @@
    -1  EXECUTE: the symbol is on hold; nothing written, the caller must NOT send
    -2  close: no hold, or hold_sig differs from drift_sig; nothing written, must NOT send
    -3  close: a close order was already sent for this drift signature; nothing written, must NOT send
+   -4  execute/close: trading is HALTED (or its state unreadable); nothing written, must NOT send
 ]]
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-if ARGV[8] == 'close' then
+local function halted(key)
+  local r = redis.pcall('HGET', key, 'state')
+  if type(r) == 'table' and r.err then return true end
+  if not r then return false end
+  local st = string.upper(string.gsub(r, '^%s*(.-)%s*$', '%1'))
+  return st ~= 'ACTIVE' and st ~= 'REDUCING'
+end
+if ARGV[8] ~= 'flatten' and (halted(KEYS[8]) or halted(KEYS[9])) then
+  return -4
+end
+if ARGV[8] == 'flatten' then
+  -- an operator's FLATTEN: no hold or trading-state check (see above)
+elseif ARGV[8] == 'close' then
   if redis.call('EXISTS', KEYS[5]) == 0 or redis.call('GET', KEYS[6]) ~= ARGV[9] then
     return -2
   end

@@ -1,0 +1,99 @@
+/**
+ * `p3 flatten SYMBOL... | --all --reason R [--wait S]`: signed FLATTEN plans (source `operator`, key
+ * `P3_KEY_OPERATOR`) that the apply layer executes in every trading state, under any hold, as one
+ * reduce-only MARKET order of the fresh |position|, exactly once (DESIGN §12). Prints each plan's result.
+ */
+import type { Command } from 'commander';
+import type { Redis } from 'ioredis';
+import { envz, parseEnv } from '../../config/env.js';
+import { STREAMS, patterns } from '../../adapters/redis/keys.js';
+import { fieldsToObject } from '../../adapters/redis/consumer.js';
+import { scanKeys } from '../../adapters/redis/client.js';
+import { OPERATOR_SOURCE } from '../../domain/flatten.js';
+import { planKeyFromEnv } from '../../plans/submit.js';
+import { submitFlatten } from '../../plans/flatten.js';
+import { sleep } from '../../lib/sleep.js';
+import { withCliRedis } from '../redis.js';
+import { cliUser } from '../user.js';
+
+/** The symbols `--all` flattens: `P3_ALLOWLIST`, else every symbol with a snapshot (SCAN). */
+async function allSymbols(redis: Redis): Promise<string[]> {
+  const allow = parseEnv({ P3_ALLOWLIST: envz.symbols() }, process.env).P3_ALLOWLIST;
+  if (allow.length > 0) return allow;
+  const prefix = patterns.snapshots.slice(0, -1);
+  return (await scanKeys(redis, patterns.snapshots)).map((k) => k.slice(prefix.length)).sort();
+}
+
+/** Waits (at most `waitMs`) for the final result of each plan id on `quantum:stream:apply.result`. */
+async function waitResults(redis: Redis, planIds: string[], fromId: string, waitMs: number): Promise<Map<string, Record<string, string>>> {
+  const found = new Map<string, Record<string, string>>();
+  const want = new Set(planIds);
+  const deadline = Date.now() + waitMs;
+  let last = fromId;
+  while (found.size < want.size && Date.now() < deadline) {
+    const res = (await redis.xread('COUNT', 500, 'STREAMS', STREAMS.applyResult, last)) as Array<[string, Array<[string, string[]]>]> | null;
+    for (const [, entries] of res ?? []) {
+      for (const [id, f] of entries) {
+        last = id;
+        const r = fieldsToObject(f);
+        if (r.plan_id && want.has(r.plan_id)) found.set(r.plan_id, r);
+      }
+    }
+    if (found.size < want.size) await sleep(100);
+  }
+  return found;
+}
+
+/** Registers `p3 flatten`. */
+export function registerFlattenCommand(program: Command): void {
+  program
+    .command('flatten')
+    .description('close the whole position of symbols NOW, in every trading state and under any hold (kill switch on): one reduce-only MARKET order each, exactly once; needs P3_KEY_OPERATOR')
+    .argument('[SYMBOL...]', 'symbols to flatten')
+    .option('--all', 'every symbol of P3_ALLOWLIST (else every symbol with a snapshot)')
+    .requiredOption('--reason <reason>', 'why (recorded in the plan and the events, with who ran it)')
+    .option('--wait <seconds>', 'how long to wait for the results (0 = do not wait)', '20')
+    .action(async (args: string[], o: { all?: boolean; reason: string; wait: string }) => {
+      const usage = (msg: string) => {
+        process.stderr.write(`p3 flatten: ${msg}\n`);
+        process.exitCode = 2;
+      };
+      const symbols = args.map((s) => s.trim().toUpperCase());
+      if (o.all && symbols.length > 0) return usage('give symbols or --all, not both');
+      if (!o.all && symbols.length === 0) return usage('give at least one SYMBOL, or --all');
+      const bad = symbols.find((s) => !/^[A-Z0-9]{2,30}$/.test(s));
+      if (bad) return usage(`${bad} is not a symbol like BTCUSDT`);
+      if (o.reason.trim() === '') return usage('--reason must not be empty');
+      const waitSec = Number(o.wait);
+      if (!Number.isFinite(waitSec) || waitSec < 0) return usage('--wait must be a number of seconds >= 0');
+      const key = planKeyFromEnv(process.env, OPERATOR_SOURCE);
+      const by = cliUser();
+      await withCliRedis(async (redis) => {
+        const targets = o.all ? await allSymbols(redis) : symbols;
+        if (targets.length === 0) return usage('no symbols to flatten (set P3_ALLOWLIST)');
+        const start = (await redis.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
+        const ids: string[] = [];
+        for (const symbol of targets) {
+          const { planId } = await submitFlatten(redis, { symbol, reason: o.reason, by, nowMs: Date.now() }, key);
+          ids.push(planId);
+          process.stdout.write(`${symbol}: FLATTEN submitted plan_id=${planId}\n`);
+        }
+        if (waitSec === 0) return;
+        const results = await waitResults(redis, ids, start, waitSec * 1000);
+        let failed = false;
+        for (const [i, id] of ids.entries()) {
+          const r = results.get(id);
+          if (!r) {
+            failed = true;
+            process.stdout.write(`${targets[i]}: no result after ${waitSec}s (is apply-layer running with P3_KEY_OPERATOR?): p3 plan show ${id}\n`);
+            continue;
+          }
+          const ok = r.status === 'EXECUTED' || (r.status === 'SKIPPED' && r.reason === 'already_flat');
+          if (!ok || r.reason === 'partial_fill') failed = true;
+          const what = r.status === 'EXECUTED' ? `${r.side} ${r.filled_qty} filled (order ${r.order_id})${r.reason === 'partial_fill' ? ` of ${r.qty}: PARTIAL, run p3 flatten again` : ''}` : `${r.status} ${r.reason}${r.error ? `: ${r.error}` : ''}`;
+          process.stdout.write(`${targets[i]}: ${what}\n`);
+        }
+        if (failed) process.exitCode = 1;
+      });
+    });
+}

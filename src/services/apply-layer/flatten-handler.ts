@@ -1,0 +1,96 @@
+/**
+ * Handler of `quantum:stream:apply.flatten`: an operator's FLATTEN plans (`p3 flatten`; DESIGN §4, §12).
+ *
+ * - The entry's MAC must verify with `P3_KEY_OPERATOR` and the plan pass `checkFlattenPlan` (source
+ *   operator, FLATTEN, MARKET, reduceOnly true, reason, allowlist, age), else `REJECTED_INVALID` with the
+ *   rule, logged, acked, dead-lettered (unverifiable entries) — never an order.
+ * - Exactly once like every plan: dedupe claim, deterministic client order id, in-flight resolution.
+ * - No permits, no hold check, no trading-state check: it is what an operator sends while the kill switch
+ *   is on. The order is sized from the position read fresh from the exchange (`flattenOrder`: the whole
+ *   |position| rounded down to the lot step, side opposite, reduce-only); a flat position is `SKIPPED
+ *   already_flat`.
+ * - Its fill is not written to the ledger here: like a RECONCILE_CLOSE fill it is the reconcile engine's
+ *   evidence, which sets the ledger flat once the exchange is flat after it (DESIGN §5.7).
+ * - Events `FLATTEN_EXECUTED` / `FLATTEN_SKIPPED` on `quantum:stream:reconcile.events` name who asked.
+ */
+import { PoisonEntry, type StreamEntry } from '../../adapters/redis/consumer.js';
+import { Banned, RateLimited } from '../../adapters/exchange/errors.js';
+import { EVENTS_MAXLEN, STREAMS } from '../../adapters/redis/keys.js';
+import { Decimal, fmt } from '../../domain/decimal.js';
+import { verifyPlanEntry } from '../../domain/plan.js';
+import { checkFlattenPlan, flattenOrder, OPERATOR_SOURCE } from '../../domain/flatten.js';
+import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
+import { claimOrResume } from './plan-handler.js';
+
+/** Builds the handler of the FLATTEN stream. */
+export function createFlattenHandler(d: ApplyDeps) {
+  const event = async (fields: Record<string, string>): Promise<void> => {
+    const flat = Object.entries(fields).flat();
+    await d.redis.xadd(STREAMS.reconcileEvents, 'MAXLEN', '~', EVENTS_MAXLEN, '*', ...flat).catch(() => undefined);
+  };
+
+  return async (entry: StreamEntry, redelivered: boolean): Promise<void> => {
+    const key = d.cfg.operatorKey;
+    const v = verifyPlanEntry(entry.fields, (source) => (source === OPERATOR_SOURCE ? key : undefined));
+    if (!v.ok) {
+      const detail = key ? v.detail : 'P3_KEY_OPERATOR is not configured on this apply layer: FLATTEN refused';
+      d.logger.warn({ entry_id: entry.id, reason: v.reason, detail }, `[FLATTEN] entry ${entry.id} refused: ${v.reason}: ${detail}`);
+      if (v.planId) await publishOnly(d, resultFields({ plan_id: v.planId, symbol: '', decision: 'FLATTEN', status: 'REJECTED_INVALID', reason: v.reason, error: detail }));
+      throw new PoisonEntry(v.reason, detail);
+    }
+    const plan = v.plan;
+    const base = { plan_id: plan.plan_id, symbol: plan.symbol, decision: 'FLATTEN' };
+    const asked = typeof v.raw.reason === 'string' ? v.raw.reason : '';
+    const check = checkFlattenPlan(v.raw, d.cfg.allowlist, Date.now(), d.cfg.maxPlanAgeSec * 1000);
+    if (!check.ok) {
+      d.logger.warn({ plan_id: plan.plan_id, rule: check.rule }, `[FLATTEN] ${plan.symbol}: plan ${plan.plan_id} refused: ${check.rule}: ${check.detail}`);
+      await publishOnly(d, resultFields({ ...base, status: 'REJECTED_INVALID', reason: check.rule, error: check.detail }));
+      return;
+    }
+    const token = newToken(d.instanceId);
+    const claimed = await claimOrResume(d, plan, entry, redelivered, token);
+    if (claimed === null) return;
+    const done = (f: Parameters<typeof resultFields>[0]) => finalize(d, resultFields(f), entry.id, '', undefined, claimed);
+
+    if (d.cfg.mode === 'dry_run' || !d.gateway) {
+      await done({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true' });
+      return;
+    }
+    let order: ReturnType<typeof flattenOrder>;
+    let position: string;
+    try {
+      const rules = await d.gateway.symbolRules(plan.symbol);
+      // a successful answer lists every open position; a symbol absent from it is flat
+      const pos = (await d.gateway.fetchPositions()).positions.get(plan.symbol)?.amount ?? new Decimal(0);
+      position = fmt(pos);
+      order = flattenOrder(pos, rules.stepSize);
+    } catch (err) {
+      const rl = err instanceof RateLimited || err instanceof Banned;
+      await done({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', error: (err as Error).message });
+      return;
+    }
+    if (order === null) {
+      await done({ ...base, status: 'SKIPPED', reason: 'already_flat', error: `exchange position ${position} (nothing to close at this lot step)` });
+      await event({ event: 'FLATTEN_SKIPPED', symbol: plan.symbol, plan_id: plan.plan_id, exchange_amt: position, requested_by: asked, ts_ms: String(Date.now()) });
+      return;
+    }
+    d.logger.warn({ plan_id: plan.plan_id, side: order.side, qty: fmt(order.qty), requested_by: asked }, `[FLATTEN] ${plan.symbol}: sending ${order.side} ${fmt(order.qty)} reduceOnly (position ${position}) for ${asked}`);
+    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'FLATTEN', symbol: plan.symbol, side: order.side, qty: order.qty, reduceOnly: true, claimedValue: claimed, token });
+    if (r.kind === 'unresolved') throw new Error(r.error); // stays pending: redelivery or the sweep resolves it by client order id
+    if (r.kind !== 'recorded') return;
+    const f = r.fields;
+    await event({
+      event: f.status === 'EXECUTED' ? 'FLATTEN_EXECUTED' : 'FLATTEN_FAILED',
+      symbol: plan.symbol,
+      plan_id: plan.plan_id,
+      status: f.status,
+      side: order.side,
+      qty: fmt(order.qty),
+      filled_qty: f.filled_qty,
+      order_id: f.order_id,
+      exchange_amt: position,
+      requested_by: asked,
+      ts_ms: String(Date.now()),
+    });
+  };
+}
