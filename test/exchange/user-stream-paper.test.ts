@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { adminSetPosition, adminTrade, adminWsFault, clearFaults, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
+import { adminFaults, adminSetPosition, adminTrade, adminWsFault, clearFaults, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { waitFor } from '../helpers/redis.js';
 import { createExchangeGateway } from '../../src/adapters/exchange/factory.js';
 import { Decimal } from '../../src/domain/decimal.js';
@@ -108,6 +108,21 @@ describe('events', () => {
     expect(orders.some((c) => c.startsWith('web_'))).toBe(true);
     expect(orders).toContain('p3-shape-close:TRADE');
     expect(orders.some((c) => c.startsWith('p3-shape-rej'))).toBe(false);
+    s.ws.close();
+  });
+});
+
+describe('partly filled MARKET order (partial_fill fault)', () => {
+  it('pushes TRADE with X=PARTIALLY_FILLED and the filled quantity, then EXPIRED; the position moves by the filled part only', async () => {
+    await adminSetPosition(px.url, 'ETHUSDT', '0');
+    const key = (await lk('POST')).body.listenKey as string;
+    const s = await listen(`/ws/${key}`);
+    await adminFaults(px.url, { kind: 'partial_fill', fill_ratio: 0.5, count: 1 });
+    await gw.placeMarketOrder({ symbol: 'ETHUSDT', side: 'BUY', qty: new Decimal('0.01'), reduceOnly: false, clientOrderId: 'p3-shape-partial' }).catch(() => undefined);
+    await waitFor(() => s.msgs.filter((m) => m.e === 'ORDER_TRADE_UPDATE').length >= 3, 5000, 10, 'NEW, TRADE, EXPIRED');
+    const o = s.msgs.filter((m) => m.e === 'ORDER_TRADE_UPDATE').map((m) => `${m.o.x}/${m.o.X}/${m.o.l}/${m.o.z}`);
+    expect(o).toEqual(['NEW/NEW/0/0', 'TRADE/PARTIALLY_FILLED/0.005/0.005', 'EXPIRED/EXPIRED/0/0.005']);
+    expect(s.msgs.find((m) => m.e === 'ACCOUNT_UPDATE')!.a.P[0]).toMatchObject({ s: 'ETHUSDT', pa: '0.005', ps: 'BOTH' });
     s.ws.close();
   });
 });
