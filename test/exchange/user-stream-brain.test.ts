@@ -109,6 +109,21 @@ describe('stream snapshots', () => {
   });
 });
 
+describe('shared exchange back-off', () => {
+  it('a 429 on the listen key raises the shared back-off; no listen key request is sent until it ends; then the stream connects', async () => {
+    px = await startPaperExchange({ positions: { BTCUSDT: '0.007' } });
+    await adminFaults(px.url, { kind: 'http_429', endpoints: ['listenKey'], count: 1, retry_after_s: 2 });
+    await start(['position-state-brain'], { P33_SNAPSHOT_INTERVAL_MS: '1000' });
+    await waitHealthy('healthy after the back-off');
+    expect(await redis.get(keys.exchangeBackoffReason())).toBe('rate_limited');
+    const until = Number(await redis.get(keys.exchangeBackoffUntil()));
+    const lk = (await adminRequests(px.url)).filter((r) => r.path === '/fapi/v1/listenKey');
+    expect(lk[0]!.status).toBe(429);
+    expect(lk.slice(1).length).toBeGreaterThan(0);
+    for (const r of lk.slice(1)) expect(r.ts_ms).toBeGreaterThanOrEqual(until);
+  });
+});
+
 describe('fail closed', () => {
   it('ws_silence for 20 s: REST keeps snapshots fresh (no hold); a missed trade is found by REST and the stream is distrusted', async () => {
     px = await startPaperExchange({ positions: { BTCUSDT: '0.007' } });

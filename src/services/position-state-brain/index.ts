@@ -20,7 +20,7 @@ import { parsePermitsConfig } from './permits-config.js';
 import { PermitConsumer } from './permits.js';
 import { SnapshotPublisher } from './snapshot.js';
 import { UserStreamSnapshots } from './user-stream.js';
-import { userStreamEndpoints } from '../../adapters/exchange/user-stream/endpoints.js';
+import { sharedBackoffHooks, userStreamEndpoints } from '../../adapters/exchange/user-stream/endpoints.js';
 
 /** One part of the brain service. */
 export interface BrainComponent {
@@ -50,7 +50,15 @@ export async function createPositionStateBrainService(env: Env): Promise<Service
     components.push(publisher);
     if (cfg.snapshots.userStream.enabled) {
       const ep = userStreamEndpoints(exchangeCfg, cfg.snapshots.userStream.wsUrl);
-      components.push(new UserStreamSnapshots({ redis: ctx.redis, logger: ctx.logger, registry: ctx.registry, instanceId: ctx.instanceId }, publisher, cfg.snapshots, { ...ep, apiKey: exchangeCfg.apiKey, keepaliveMs: cfg.snapshots.userStream.keepaliveMs, httpTimeoutMs: exchangeCfg.timeoutMs }));
+      components.push(
+        new UserStreamSnapshots({ redis: ctx.redis, logger: ctx.logger, registry: ctx.registry, instanceId: ctx.instanceId }, publisher, cfg.snapshots, {
+          ...ep,
+          apiKey: exchangeCfg.apiKey,
+          keepaliveMs: cfg.snapshots.userStream.keepaliveMs,
+          httpTimeoutMs: exchangeCfg.timeoutMs,
+          ...sharedBackoffHooks(ctx.redis, ctx.logger),
+        }),
+      );
     }
   }
   components.push(permitConsumerFactory(ctx));

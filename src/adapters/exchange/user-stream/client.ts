@@ -19,7 +19,9 @@
  *    a `-1125` answer ("This listenKey does not exist.") or a `listenKeyExpired` event → a new key and socket;
  * 4. any close or error → reconnect with exponential back-off (`backoffInitialMs` doubling to `backoffMaxMs`,
  *    reset once a socket has been open for 30 s).
- * The key is never DELETEd on stop: Binance gives every client of the account the SAME key, so another
+ * Every REST request first passes `beforeRequest` (the brain gives the shared exchange back-off of
+ * src/adapters/exchange/backoff.ts: nothing is sent while a 429/418 back-off stands) and every error answer
+ * goes to `onHttpError` (which raises that back-off). The key is never DELETEd on stop: Binance gives every client of the account the SAME key, so another
  * instance (a second brain) may still be using it; it expires by itself 60 minutes after the last PUT.
  *
  * Clock: exchange times (`E`, `T`) are mapped to the local clock only through a measured offset.
@@ -59,6 +61,10 @@ export interface UserStreamClientOptions {
   timeSyncMs?: number;
   /** HTTP timeout of listen key and time requests, ms (default 10 s). */
   httpTimeoutMs?: number;
+  /** Called before every REST request; throwing skips it (the shared exchange back-off: nothing is sent while it stands). */
+  beforeRequest?: () => Promise<void>;
+  /** Called with every non-2xx answer before it is thrown (feeds 429/418 into the shared back-off). */
+  onHttpError?: (status: number, code: number | null, msg: string, retryAfterS: number | null) => Promise<void>;
 }
 
 /** Connection state. `open` = socket open on a valid listen key. */
@@ -108,7 +114,7 @@ export class UserStreamClient {
   /** Sockets opened since start, minus the first: the reconnect count. */
   reconnects = 0;
   private connects = 0;
-  private readonly o: Required<Omit<UserStreamClientOptions, 'logger'>> & { logger: Logger };
+  private readonly o: Required<Omit<UserStreamClientOptions, 'logger' | 'beforeRequest' | 'onHttpError'>> & Pick<UserStreamClientOptions, 'logger' | 'beforeRequest' | 'onHttpError'>;
 
   constructor(
     opts: UserStreamClientOptions,
@@ -188,6 +194,7 @@ export class UserStreamClient {
   }
 
   private async http(method: 'GET' | 'POST' | 'PUT', path: string): Promise<unknown> {
+    await this.o.beforeRequest?.();
     const res = await fetch(`${this.o.restBaseUrl}${path}`, { method, headers: { 'X-MBX-APIKEY': this.o.apiKey }, signal: AbortSignal.timeout(this.o.httpTimeoutMs) });
     const text = await res.text();
     let body: unknown = null;
@@ -198,7 +205,11 @@ export class UserStreamClient {
     }
     if (!res.ok) {
       const b = body as { code?: unknown; msg?: unknown } | null;
-      throw new ListenKeyError(res.status, typeof b?.code === 'number' ? b.code : null, `${method} ${path} → HTTP ${res.status}: ${typeof b?.msg === 'string' ? b.msg : text.slice(0, 200)}`);
+      const code = typeof b?.code === 'number' ? b.code : null;
+      const msg = typeof b?.msg === 'string' ? b.msg : text.slice(0, 200);
+      const ra = Number(res.headers.get('retry-after'));
+      await this.o.onHttpError?.(res.status, code, msg, res.headers.has('retry-after') && Number.isFinite(ra) ? ra : null).catch(() => undefined);
+      throw new ListenKeyError(res.status, code, `${method} ${path} → HTTP ${res.status}: ${msg}`);
     }
     return body;
   }
