@@ -173,6 +173,10 @@ describe('configuration', () => {
     expect(await bad({ P33_SNAPSHOT_INTERVAL_MS: '10' })).toBe('P33_SNAPSHOT_INTERVAL_MS');
     expect(await bad({ P33_PROMETHEUS_PORT: 'x' })).toBe('P33_PROMETHEUS_PORT');
     expect(await bad({ P33_LOG_LEVEL: 'loud' })).toBe('P33_LOG_LEVEL');
+    expect(await bad({ P33_USER_STREAM: 'maybe' })).toBe('P33_USER_STREAM');
+    expect(await bad({ P33_USER_STREAM: 'true', P33_REST_VERIFY_INTERVAL_MS: '100' })).toBe('P33_REST_VERIFY_INTERVAL_MS'); // below the 250 ms interval
+    expect(await bad({ P33_REST_VERIFY_INTERVAL_MS: 'soon' })).toBe('P33_REST_VERIFY_INTERVAL_MS');
+    expect(await bad({ P33_USER_STREAM_WS_URL: 'http://x' })).toBe('P33_USER_STREAM_WS_URL');
     expect(await bad({ P33_SNAPSHOTS_ENABLED: 'false', P3_ALLOWLIST: undefined, EXCHANGE_BASE_URL: undefined })).toBe('accepted');
   });
 });

@@ -14,6 +14,9 @@ import { keys } from '../../src/adapters/redis/keys.js';
 import { buildServices } from '../../src/services/registry.js';
 import type { Service } from '../../src/services/runtime.js';
 import { userStreamStateKey } from '../../src/services/position-state-brain/user-stream.js';
+import { collectStatus } from '../../src/services/reconcile-engine/status.js';
+import { collectStatusExtras, renderStatusExtras } from '../../src/cli/commands/status-extras.js';
+import { checkUserStream } from '../../src/cli/commands/user-stream-status.js';
 import { adminFaults, adminPositions, adminRequests, adminTrade, adminWsFault, clearFaults, setPositionMode, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 
@@ -87,6 +90,16 @@ describe('stream snapshots', () => {
       return h.position_amt === '0' ? h : null;
     }, 10_000, 10, 'flat stream snapshot');
     expect(flat).toMatchObject({ side: 'FLAT', source: 'stream' });
+    // p3 status and p3 doctor show it
+    const now = Date.now();
+    const [row] = await collectStatus(redis, ['BTCUSDT'], now);
+    expect(row!.snapshot_source).toBe('stream');
+    const extras = await collectStatusExtras(redis, now);
+    expect(extras.user_streams).toEqual([expect.objectContaining({ instance: 'position-state-brain-t', state: 'healthy', rest_interval_ms: 60000 })]);
+    expect(renderStatusExtras(extras, now)).toMatch(/User data stream \(position brain\):\n  position-state-brain-t +HEALTHY: connected/);
+    expect(await checkUserStream(redis, {}, 10)).toMatchObject({ check: 'user-stream', status: 'OK' });
+    expect(await checkUserStream(redis, { P33_REST_VERIFY_INTERVAL_MS: '10000' }, 10)).toMatchObject({ status: 'FAIL' });
+    expect(await checkUserStream(redis, { P33_USER_STREAM: 'false' }, 10)).toMatchObject({ status: 'OK', detail: expect.stringMatching(/^off/) });
   });
 
   it('ws_drop and listen_key_expire: the brain reconnects by itself and stream detection resumes', async () => {
