@@ -96,7 +96,7 @@ describe('stream snapshots', () => {
     expect(row!.snapshot_source).toBe('stream');
     const extras = await collectStatusExtras(redis, now);
     expect(extras.user_streams).toEqual([expect.objectContaining({ instance: 'position-state-brain-t', state: 'healthy', rest_interval_ms: 60000 })]);
-    expect(renderStatusExtras(extras, now)).toMatch(/User data stream \(position brain\):\n  position-state-brain-t +HEALTHY: connected/);
+    expect(renderStatusExtras(extras, now)).toMatch(/User data stream \(position brain\):\n {2}position-state-brain-t +HEALTHY: connected/);
     expect(await checkUserStream(redis, {}, 10)).toMatchObject({ check: 'user-stream', status: 'OK' });
     expect(await checkUserStream(redis, { P33_REST_VERIFY_INTERVAL_MS: '10000' }, 10)).toMatchObject({ status: 'FAIL' });
     expect(await checkUserStream(redis, { P33_USER_STREAM: 'false' }, 10)).toMatchObject({ status: 'OK', detail: expect.stringMatching(/^off/) });
