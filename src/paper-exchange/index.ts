@@ -7,7 +7,8 @@
  * `GET /fapi/v1/premiumIndex`, and SIGNED (see auth.ts): `GET /fapi/v1/leverageBracket`,
  * `GET /fapi/v2/positionRisk`, `GET /fapi/v3/positionRisk`, `POST /fapi/v1/order` (MARKET only;
  * `newOrderRespType` ACK (default) or RESULT), `GET /fapi/v1/order` (by `orderId` or `origClientOrderId`),
- * `GET|POST /fapi/v1/positionSide/dual`, `POST|PUT|DELETE /fapi/v1/listenKey` and the user data stream
+ * `GET|POST /fapi/v1/positionSide/dual`, `GET /fapi/v2|v3/balance` and `/account` (account.ts),
+ * `POST|PUT|DELETE /fapi/v1/listenKey` and the user data stream
  * WebSocket at `/ws/<listenKey>` and `/private/ws?listenKey=<key>` (user-stream.ts). Admin API under
  * `/admin` (admin.ts), loopback clients only. Faults (faults.ts) apply to exchange endpoints only; the
  * user-stream faults (`ws_drop`, `ws_silence`, `ws_delay`, `listen_key_expire`) go to user-stream.ts.
@@ -21,6 +22,7 @@ import { FaultTable, type ActiveFault } from './faults.js';
 import { exchangeInfo, leverageBrackets, orderBody, positionRiskV2, positionRiskV3 } from './shapes.js';
 import { BinanceError, PaperBook, type PaperSymbolRules } from './state.js';
 import { UserStreamHub, WS_FAULT_KINDS, WsFaultSchema } from './user-stream.js';
+import { accountV3, balanceV3 } from './account.js';
 import { fmt } from '../domain/decimal.js';
 
 export { BinanceError, PaperBook } from './state.js';
@@ -140,6 +142,14 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
         case 'GET /fapi/v3/positionRisk':
           signed();
           return { status: 200, body: positionRiskV3(book, params.symbol === undefined ? undefined : symbolParam()) };
+        case 'GET /fapi/v2/balance':
+        case 'GET /fapi/v3/balance':
+          signed();
+          return { status: 200, body: balanceV3(book, hub.walletBalance(), now) };
+        case 'GET /fapi/v2/account':
+        case 'GET /fapi/v3/account':
+          signed();
+          return { status: 200, body: accountV3(book, hub.walletBalance(), now) };
         case 'POST /fapi/v1/listenKey':
         case 'PUT /fapi/v1/listenKey':
         case 'DELETE /fapi/v1/listenKey':

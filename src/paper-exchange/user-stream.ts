@@ -255,6 +255,14 @@ export class UserStreamHub {
     this.realized.set(symbol, (this.realized.get(symbol) ?? new Decimal(0)).plus(pnl));
   }
 
+  /** USDT wallet balance: the starting 10000 plus the realized PnL of every close (no fees, no funding). */
+  walletBalance(): Decimal {
+    this.flush(); // realized PnL of changes not pushed yet
+    let wallet = START_WALLET;
+    for (const v of this.realized.values()) wallet = wallet.plus(v);
+    return wallet;
+  }
+
   private accountEvent(symbols: string[], reason: string, nowMs: number): unknown {
     let wallet = START_WALLET;
     for (const v of this.realized.values()) wallet = wallet.plus(v);

@@ -5,9 +5,10 @@
  * exact field names and types, only changed positions, one-way close as ps=BOTH pa=0, manual trades
  * pushed too, rejected orders not pushed, and the four user-stream faults.
  */
+import ccxt from 'ccxt';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { adminFaults, adminSetPosition, adminTrade, adminWsFault, clearFaults, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
+import { adminFaults, adminSetPosition, adminTrade, adminWsFault, clearFaults, setMarkPrice, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { waitFor } from '../helpers/redis.js';
 import { createExchangeGateway } from '../../src/adapters/exchange/factory.js';
 import { Decimal } from '../../src/domain/decimal.js';
@@ -163,5 +164,38 @@ describe('user-stream faults', () => {
     expect(b.msgs).toHaveLength(0); // without the delay the push precedes the admin reply
     await waitFor(() => b.msgs.length >= 1, 5000, 5, 'delayed push');
     b.ws.close();
+  });
+});
+
+describe('account and balance endpoints', () => {
+  it('ccxt fetchBalance and the raw v3 account/balance agree with the wallet pushed in ACCOUNT_UPDATE (10000 USDT + realized PnL)', async () => {
+    const ex = new ccxt.binanceusdm({ apiKey: px.apiKey, secret: px.apiSecret, options: { fetchCurrencies: false, maxRetriesOnFailure: 0 } });
+    const api = ex.urls.api as Record<string, string>;
+    for (const [k, v] of [['fapiPublic', 'v1'], ['fapiPublicV2', 'v2'], ['fapiPublicV3', 'v3'], ['fapiPrivate', 'v1'], ['fapiPrivateV2', 'v2'], ['fapiPrivateV3', 'v3']] as const) api[k] = `${px.url}/fapi/${v}`;
+    try {
+      await adminSetPosition(px.url, 'ETHUSDT', '0');
+      await setMarkPrice(px.url, 'ETHUSDT', '3300');
+      const key = (await lk('POST')).body.listenKey as string;
+      const s = await listen(`/ws/${key}`);
+      await adminTrade(px.url, 'ETHUSDT', 'BUY', '1');
+      await setMarkPrice(px.url, 'ETHUSDT', '3310');
+      const acct = (await (ex as unknown as Record<string, () => Promise<Record<string, unknown>>>).fapiPrivateV3GetAccount!()) as Record<string, unknown>;
+      expect(acct.totalUnrealizedProfit).toBe('10.00000000');
+      expect((acct.positions as Array<Record<string, unknown>>).map((p) => [p.symbol, p.positionAmt, p.positionSide])).toContainEqual(['ETHUSDT', '1', 'BOTH']);
+      const before = new Decimal((acct.totalWalletBalance as string));
+      await adminTrade(px.url, 'ETHUSDT', 'SELL', '1'); // +10 realized
+      const bal = (await (ex as unknown as Record<string, () => Promise<unknown>>).fapiPrivateV3GetBalance!()) as Array<Record<string, unknown>>;
+      expect(new Decimal(bal[0]!.balance as string).minus(before).toString()).toBe('10');
+      expect(bal[0]).toMatchObject({ asset: 'USDT', marginAvailable: true, crossUnPnl: expect.any(String), availableBalance: expect.any(String) });
+      const unified = await ex.fetchBalance();
+      expect(unified.total.USDT).toBe(Number(bal[0]!.balance));
+      await waitFor(() => s.msgs.filter((m) => m.e === 'ACCOUNT_UPDATE').length >= 2, 5000, 10, 'two account updates');
+      const last = s.msgs.filter((m) => m.e === 'ACCOUNT_UPDATE').pop()!;
+      expect(last.a.B[0].wb).toBe(new Decimal(bal[0]!.balance as string).toString());
+      expect(last.a.P[0]).toMatchObject({ s: 'ETHUSDT', pa: '0', cr: '10' });
+      s.ws.close();
+    } finally {
+      await ex.close();
+    }
   });
 });
