@@ -205,6 +205,7 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
       'content-type': 'application/json',
       'x-mbx-used-weight-1m': String(weightWindow.length),
       'x-mbx-order-count-1m': String(orderWindow.length),
+      'x-mbx-order-count-10s': String(orderWindow.filter((t) => t >= now - 10_000).length),
       ...reply.headers,
     };
     if (log) log.status = reply.status;

@@ -188,7 +188,7 @@ describe('account and balance endpoints', () => {
       expect(new Decimal(bal[0]!.balance as string).minus(before).toString()).toBe('10');
       expect(bal[0]).toMatchObject({ asset: 'USDT', marginAvailable: true, crossUnPnl: expect.any(String), availableBalance: expect.any(String) });
       const unified = await ex.fetchBalance();
-      expect(unified.total.USDT).toBe(Number(bal[0]!.balance));
+      expect((unified.total as unknown as Record<string, number>).USDT).toBe(Number(bal[0]!.balance));
       await waitFor(() => s.msgs.filter((m) => m.e === 'ACCOUNT_UPDATE').length >= 2, 5000, 10, 'two account updates');
       const last = s.msgs.filter((m) => m.e === 'ACCOUNT_UPDATE').pop()!;
       expect(last.a.B[0].wb).toBe(new Decimal(bal[0]!.balance as string).toString());

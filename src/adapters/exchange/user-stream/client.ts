@@ -29,8 +29,9 @@
  * between t0 and t1, so `local − exchange ∈ [t0 − serverTime, t1 − serverTime]`; of several samples the
  * largest lower bound is kept (the fastest round trip bounds it best). The LOWER bound is used
  * (a mapped time is never later than the true one: a snapshot never looks newer than it is) and the result
- * is capped at the local receive time. Re-measured every `timeSyncMs`; until the first measurement
- * `mapToLocal` returns null (the caller must not use the event's time).
+ * is capped at the local receive time. Re-measured every `timeSyncMs` (at connect and on a timer while
+ * open); before the first measurement, or when the last one is older than 3 periods, `mapToLocal` returns
+ * null (the caller must not use the event's time).
  */
 import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
@@ -111,6 +112,7 @@ export class UserStreamClient {
   private keepaliveTimer: NodeJS.Timeout | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private pongDeadline: NodeJS.Timeout | null = null;
+  private syncTimer: NodeJS.Timeout | null = null;
   /** Sockets opened since start, minus the first: the reconnect count. */
   reconnects = 0;
   private connects = 0;
@@ -145,15 +147,20 @@ export class UserStreamClient {
     return this.state === 'open' ? this.openedAtMs : 0;
   }
 
-  /** Measured lower bound of `local − exchange` clock offset, ms; null before the first measurement. */
+  /**
+   * Measured lower bound of `local − exchange` clock offset, ms; null before the first measurement and when
+   * the last one is older than 3 × `timeSyncMs` (re-measuring keeps failing: the offset is no longer trusted).
+   */
   get clockOffsetMs(): number | null {
-    return this.offset?.lowMs ?? null;
+    if (!this.offset || Date.now() - this.offset.atMs > 3 * this.o.timeSyncMs) return null;
+    return this.offset.lowMs;
   }
 
-  /** Maps an exchange time to the local clock (never later than `recvMs`); null without a measured offset. */
+  /** Maps an exchange time to the local clock (never later than `recvMs`); null without a trusted offset. */
   mapToLocal(exchangeMs: number, recvMs: number): number | null {
-    if (!this.offset) return null;
-    return Math.min(exchangeMs + this.offset.lowMs, recvMs);
+    const low = this.clockOffsetMs;
+    if (low === null) return null;
+    return Math.min(exchangeMs + low, recvMs);
   }
 
   /** Starts connecting (returns at once; progress through `onState`). */
@@ -305,6 +312,9 @@ export class UserStreamClient {
       }, this.o.pongTimeoutMs);
       ws.ping();
     }, this.o.pingIntervalMs);
+    this.syncTimer = setInterval(() => {
+      this.syncClock().catch((err: Error) => this.o.logger.warn({ err: err.message }, 'user data stream: clock offset re-measure failed (the old one is trusted for 3 periods)'));
+    }, this.o.timeSyncMs);
     this.keepaliveTimer = setInterval(() => {
       this.http('PUT', '/fapi/v1/listenKey').catch((err: Error) => {
         const expired = err instanceof ListenKeyError && err.code === -1125;
@@ -317,7 +327,8 @@ export class UserStreamClient {
   private clearTimers(): void {
     if (this.pingTimer) clearInterval(this.pingTimer);
     if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    if (this.syncTimer) clearInterval(this.syncTimer);
     if (this.pongDeadline) clearTimeout(this.pongDeadline);
-    this.pingTimer = this.keepaliveTimer = this.pongDeadline = null;
+    this.pingTimer = this.keepaliveTimer = this.pongDeadline = this.syncTimer = null;
   }
 }
