@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/adapters/redis/client.js';
 import { keys } from '../../src/adapters/redis/keys.js';
+import { writeSnapshot } from '../../src/services/position-state-brain/snapshot.js';
 import { buildServices } from '../../src/services/registry.js';
 import type { Service } from '../../src/services/runtime.js';
 import { userStreamStateKey } from '../../src/services/position-state-brain/user-stream.js';
@@ -100,6 +101,20 @@ describe('stream snapshots', () => {
     expect(await checkUserStream(redis, {}, 10)).toMatchObject({ check: 'user-stream', status: 'OK' });
     expect(await checkUserStream(redis, { P33_REST_VERIFY_INTERVAL_MS: '10000' }, 10)).toMatchObject({ status: 'FAIL' });
     expect(await checkUserStream(redis, { P33_USER_STREAM: 'false' }, 10)).toMatchObject({ status: 'OK', detail: expect.stringMatching(/^off/) });
+  });
+
+  it('a snapshot never moves back in time: a push older than the stored snapshot is not written', async () => {
+    px = await startPaperExchange({ positions: { BTCUSDT: '0.007' } });
+    await start(['position-state-brain'], { P33_SNAPSHOT_INTERVAL_MS: '1000', P33_REST_VERIFY_INTERVAL_MS: '60000' });
+    await waitHealthy();
+    // a newer snapshot (1.5 s ahead, within the future tolerance) is already stored
+    const ahead = Date.now() + 1500;
+    expect(await writeSnapshot(redis, 'BTCUSDT', ahead, { position_amt: '0.007', side: 'LONG', ts_ms: String(ahead), ts_epoch: (ahead / 1000).toFixed(3), source: 'rest' })).toBe(true);
+    const older = async () => (await services[0]!.registry.getSingleMetric('p33_user_stream_snapshots_total')?.get())?.values.find((v) => v.labels.result === 'older')?.value ?? 0;
+    const before = await older();
+    await adminTrade(px.url, 'BTCUSDT', 'BUY', '0.001');
+    await waitFor(async () => (await older()) > before, 10_000, 10, 'push refused as older');
+    expect(await snap('BTCUSDT')).toMatchObject({ position_amt: '0.007', ts_ms: String(ahead), source: 'rest' });
   });
 
   it('ws_drop and listen_key_expire: the brain reconnects by itself and stream detection resumes', async () => {
