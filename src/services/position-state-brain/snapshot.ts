@@ -114,7 +114,7 @@ export class SnapshotPublisher {
   private loop: Promise<void> | null = null;
   private intervalProvider: () => number;
   private readonly pollListeners: Array<(r: PollResult) => void> = [];
-  private readonly lastMarks = new Map<string, Decimal>();
+  private readonly lastMarks = new Map<string, { mark: Decimal; atMs: number }>();
 
   constructor(
     private readonly ctx: SnapshotPublisherContext,
@@ -186,9 +186,10 @@ export class SnapshotPublisher {
     this.pollListeners.push(fn);
   }
 
-  /** The newest mark price a positions answer gave for `symbol` (null when none yet). */
-  lastMark(symbol: string): Decimal | null {
-    return this.lastMarks.get(symbol) ?? null;
+  /** The newest mark price a positions answer gave for `symbol`, if that answer's request was sent at most `maxAgeMs` ago (else null). */
+  lastMark(symbol: string, maxAgeMs: number): Decimal | null {
+    const m = this.lastMarks.get(symbol);
+    return m && Date.now() - m.atMs <= maxAgeMs ? m.mark : null;
   }
 
   /** The cached lot step of `symbol` (null when unknown); never calls the exchange. */
@@ -254,7 +255,7 @@ export class SnapshotPublisher {
     const receivedMs = Date.now();
     const written: string[] = [];
     const skipped: string[] = [];
-    for (const [symbol, p] of positions) if (p.markPrice) this.lastMarks.set(symbol, p.markPrice);
+    for (const [symbol, p] of positions) if (p.markPrice) this.lastMarks.set(symbol, { mark: p.markPrice, atMs: sentMs });
     try {
       for (const symbol of this.config.allowlist) {
         const p = positions.get(symbol);

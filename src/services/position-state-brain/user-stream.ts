@@ -7,6 +7,7 @@
  *   source), with `source=stream` and `ts_ms` = the event's transaction time `T` mapped to the local clock
  *   through the measured offset (client.ts: never later than the truth, never later than receipt). A
  *   one-way close arrives as `ps=BOTH, pa=0` and is written as FLAT: that IS the exchange saying flat.
+ *   `mark_price` (not in the push) is the last REST answer's when recent ({@link MARK_MAX_AGE_FACTOR}), else absent.
  * - REST keeps verifying every symbol: every `P33_REST_VERIFY_INTERVAL_MS` while the stream is healthy,
  *   every `P33_SNAPSHOT_INTERVAL_MS` while it is not.
  * - After a fill of OUR order (`ORDER_TRADE_UPDATE` x=TRADE whose client order id is in the apply layer's
@@ -46,6 +47,11 @@ import type { SnapshotConfig } from './config.js';
 export const DEGRADED_HOLD_MS = 30_000;
 /** How long a REST/stream disagreement may last before it counts as a missed event, ms. */
 export const MISMATCH_GRACE_MS = 750;
+/**
+ * A push carries no mark price: the stream snapshot takes the one of the last REST answer, only if that request
+ * was sent within this many REST verify periods (else `mark_price` is left out: whoever needs it waits for REST).
+ */
+const MARK_MAX_AGE_FACTOR = 2;
 /** Max wait for the apply layer to record a fill before the confirming REST poll starts anyway, ms. */
 const CONFIRM_MAX_WAIT_MS = 2000;
 /** TTL of the state hash, ms. */
@@ -259,7 +265,7 @@ export class UserStreamSnapshots {
       this.snapshots.inc({ result: 'unmapped' });
       return;
     }
-    const fields = snapshotFields({ amount: p.amount, entryPrice: p.entryPrice, markPrice: this.publisher.lastMark(sym), stepSize: this.publisher.knownStep(sym), sentMs: meta.localTimeMs, receivedMs: meta.recvMs, source: 'stream' });
+    const fields = snapshotFields({ amount: p.amount, entryPrice: p.entryPrice, markPrice: this.publisher.lastMark(sym, MARK_MAX_AGE_FACTOR * this.config.userStream.restVerifyIntervalMs), stepSize: this.publisher.knownStep(sym), sentMs: meta.localTimeMs, receivedMs: meta.recvMs, source: 'stream' });
     const written = await writeSnapshot(this.ctx.redis, sym, meta.localTimeMs, fields);
     this.snapshots.inc({ result: written ? 'written' : 'older' });
     const k = this.known.get(sym);
