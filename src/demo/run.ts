@@ -8,7 +8,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { createLogger } from '../adapters/logging/logger.js';
 import { createRedis } from '../adapters/redis/client.js';
+import { consoleConfig, CONSOLE_DEFAULT_PORT, startConsole, type RunningConsole } from '../console/index.js';
 import { keys } from '../adapters/redis/keys.js';
 import { startPaperExchange, type PaperExchange } from '../paper-exchange/index.js';
 import { buildServices, SERVICE_NAMES } from '../services/registry.js';
@@ -31,6 +33,10 @@ export interface DemoOptions {
   planIntervalMs: number;
   /** `REDIS_URL` (default redis://127.0.0.1:6379). */
   redisUrl?: string;
+  /** Port of the operator console (default 8040; taken → a free port; 0 = a free port). */
+  consolePort?: number;
+  /** Token of the console's actions (`P3_CONSOLE_TOKEN`); default a random one, printed. */
+  consoleToken?: string;
 }
 
 /** One row of the summary: a scenario phase. */
@@ -114,6 +120,18 @@ async function runScenario(def: ScenarioDef, ctx: InjectContext, watcher: DemoWa
   return rows;
 }
 
+/** Starts the operator console for the demo (flatten enabled with the services' operator key) on `port`, or on a free port when that one is taken. */
+async function startDemoConsole(redis: Redis, symbols: string[], port: number, token: string, operatorKey: string): Promise<RunningConsole> {
+  const logger = createLogger('console', 'error');
+  const env = { P3_ALLOWLIST: symbols.join(','), P3_CONSOLE_TOKEN: token, P3_KEY_OPERATOR: operatorKey };
+  try {
+    return await startConsole(redis, consoleConfig({ port }, env), logger);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    return startConsole(redis, consoleConfig({ port: 0 }, env), logger);
+  }
+}
+
 /**
  * Runs the demo. Resolves with the process exit code (0 ok; 1 a scenario did not heal).
  * @throws NoRedisError (exit 2) when no Redis can be found or started
@@ -127,6 +145,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   let demoRedis: DemoRedis | null = null;
   let paper: PaperExchange | null = null;
   let running: RunningService[] = [];
+  let consoleServer: RunningConsole | null = null;
   const conns: Redis[] = [];
   const killOnExit = () => demoRedis?.killSync();
   process.once('exit', killOnExit);
@@ -137,7 +156,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     paper = await startPaperExchange({ symbols, positions: Object.fromEntries(SCENARIOS.map((s) => [s.symbol, s.initialPosition])) });
     printer.line({ type: 'paper_exchange', url: paper.url }, `Paper exchange: ${paper.url} (admin API under ${paper.url}/admin)`);
     const exitBrainKey = randomBytes(32).toString('hex');
-    const env = serviceEnv(demoRedis.url, paper, symbols, exitBrainKey, randomBytes(32).toString('hex'));
+    const env = { ...serviceEnv(demoRedis.url, paper, symbols, exitBrainKey, randomBytes(32).toString('hex')), P3_KEY_OPERATOR: randomBytes(32).toString('hex') };
     running = await startServices(await buildServices([...SERVICE_NAMES], env));
     const metrics = running.map((r) => ({ service: r.service.name, url: `http://127.0.0.1:${r.ops.port}/metrics` }));
     printer.line({ type: 'services', services: metrics }, `Services (in this process): ${metrics.map((m) => `${m.service} ${m.url}`).join('\n                             ')}`);
@@ -145,6 +164,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const redis = createRedis(demoRedis.url, { name: 'p3:demo' });
     const blocking = redis.duplicate();
     conns.push(redis, blocking);
+    const consoleToken = opts.consoleToken ?? randomBytes(16).toString('hex');
+    consoleServer = await startDemoConsole(redis, symbols, opts.consolePort ?? CONSOLE_DEFAULT_PORT, consoleToken, env.P3_KEY_OPERATOR);
+    printer.line(
+      { type: 'console', url: consoleServer.url, token: consoleToken },
+      `Operator console: ${consoleServer.url}  (actions: operator name + token ${consoleToken})`,
+    );
     // The engine initialises each ledger from the exchange (LEDGER_INIT) before the incidents are injected.
     const ready = Date.now() + 30_000;
     for (;;) {
@@ -164,9 +189,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       key: exitBrainKey,
       intervalMs: opts.planIntervalMs,
       signal: abort.signal,
+      // the incident symbols' scripted manual trades assume a long or flat position
+      longOnly: SCENARIOS.filter((sc) => sc.phases.length > 1).map((sc) => sc.symbol),
       onPermits: (p) => {
         const show = (v: { decision: string; reason: string } | null) => (v ? `${v.decision}${v.decision === 'DENY' ? `(${v.reason})` : ''}` : 'none');
-        watcher.permits(p.symbol, p.planId, `governor=${show(p.governor)} p33=${show(p.p33)}`);
+        watcher.permits(p.symbol, p.planId, `${p.action ?? 'plan'} governor=${show(p.governor)} p33=${show(p.p33)}`);
       },
     });
     const paperUrl = paper.url;
@@ -189,6 +216,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     if (!opts.exit && !abort.signal.aborted) {
       const lines = [
         'The stack keeps running (Ctrl-C stops everything). Try, in another terminal:',
+        `  open ${consoleServer.url} in a browser (the operator console; token ${consoleToken})`,
         `  REDIS_URL=${demoRedis.url} npx p3 status`,
         `  REDIS_URL=${demoRedis.url} npx p3 events --follow`,
         `  curl -s -XPOST ${paperUrl}/admin/trade -H 'content-type: application/json' -d '{"symbol":"BTCUSDT","side":"BUY","qty":"0.005"}'   # a manual trade: watch it hold and heal`,
@@ -204,6 +232,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     abort.abort();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await consoleServer?.close().catch(() => undefined);
     await stopServices(running);
     for (const c of conns) c.disconnect();
     await paper?.close().catch(() => undefined);

@@ -17,7 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Decimal, parseDecimal, roundDownToStep } from './decimal.js';
-import { PLAN_ACTIONS, isReduceOnlyFlag, type Plan } from './plan.js';
+import { PLAN_ACTIONS, isEntryAction, isReduceOnlyFlag, type Plan } from './plan.js';
 
 /** Deterministic client order id of a plan: `p3-` + first 32 hex chars of sha256(plan_id). */
 export function clientOrderIdFor(planId: string): string {
@@ -27,17 +27,19 @@ export function clientOrderIdFor(planId: string): string {
 /** Binance's client order id pattern. */
 export const CLIENT_ORDER_ID_RE = /^[.A-Z:/a-z0-9_-]{1,36}$/;
 
-/** Exit actions (the seeds' exit brain): these orders are always reduce-only. */
+/** Actions whose orders are always reduce-only: every plan action but the entries (OPEN, INCREASE). */
 export function isExitAction(action: string): boolean {
-  return (PLAN_ACTIONS as readonly string[]).includes(action);
+  return (PLAN_ACTIONS as readonly string[]).includes(action) && !isEntryAction(action);
 }
 
 /**
- * Reduce-only flag of an EXECUTE plan's order: true for exit actions whatever the plan says; otherwise
- * only a boolean `true` or the string `"true"`.
+ * Reduce-only flag of an EXECUTE plan's order: true for exit actions whatever the plan says; false for
+ * entries (OPEN, INCREASE: the plan schema requires `reduceOnly` false for them); for anything else only a
+ * boolean `true` or the string `"true"`.
  */
 export function reduceOnlyFor(plan: Pick<Plan, 'action' | 'reduceOnly'>): boolean {
   if (isExitAction(plan.action)) return true;
+  if (isEntryAction(plan.action)) return false;
   return isReduceOnlyFlag(plan.reduceOnly);
 }
 

@@ -106,12 +106,12 @@ export function decideGovernorPreRate(i: GovernorInput): GovernorOutcome {
   const from = RANK[ss.state] >= RANK[gs.state] && ss.set ? ss : gs;
   const stateCtx = { state: effective, scope: from === ss ? 'symbol' : 'global', state_reason: from.reason, by: from.by };
   if (effective === 'HALTED') return g(deny('trading_halted', stateCtx));
-  if (effective === 'REDUCING' && !isReduceOnly(plan)) return g(deny('trading_reducing', stateCtx));
+  if (effective === 'REDUCING' && !isReduceOnly(plan)) return g(deny('trading_state_reducing', stateCtx));
   if (i.breakerOpen) return g(deny('circuit_breaker_open'));
   if (i.holdActive) return g(deny('reconcile_hold_active'));
   const snap = checkPlanAndSnapshot(plan, i.snapshot, i.nowMs, limits.freshnessSec, limits.allowlist);
   if ('decision' in snap) return g(snap);
-  const r = resolvePlanQty(plan, snap.snapshot.amount, snap.snapshot.stepSize);
+  const r = resolvePlanQty(plan, snap.snapshot);
   if (!r.ok) return g(deny(r.reason, r.context));
   const mark = snap.snapshot.markPrice;
   if (!mark || mark.lte(0)) return g(deny('mark_price_unknown', { qty: fmt(r.qty) }, r.qty, r.side));
@@ -138,7 +138,16 @@ export const GOVERNOR_DENY_REASONS = [
   'plan_from_future',
   'trading_state_invalid',
   'trading_halted',
-  'trading_reducing',
+  'trading_state_reducing',
+  'max_position_exceeded',
+  'max_gross_exceeded',
+  'exposure_unknown',
+  'exposure_contended',
+  'position_not_flat',
+  'side_conflict',
+  'symbol_rules_unknown',
+  'below_min_qty',
+  'below_min_notional',
   'circuit_breaker_open',
   'reconcile_hold_active',
   'missing_exchange',

@@ -10,7 +10,9 @@
  *   is unreachable by a reduce-only order and targets flat under `flatten`, nothing under `hold`.
  * - Seed 003's `min(|ex − led|, |ex|)` is NOT used: on a shortfall it sells the difference again and
  *   doubles the drift (0.098 vs 0.1 gave six closes, 0.002 … 0.036, until the position was flat).
- * - `adopt` never applies to long vs short (nor to a flat ledger): those fall back to `flatten`.
+ * - `adopt` applies only to a shortfall on the SAME side with both non-zero: never to long vs short nor to a
+ *   flat ledger (those fall back to `flatten`), nor to a flat exchange (one bad snapshot must never zero a
+ *   ledger; DESIGN §5 rule 4: flat vs non-flat is `side_mismatch`, never auto-repaired).
  * - No close without a known positive lot step, and none of quantity 0.
  */
 import { Decimal, roundDownToStep, signOf } from './decimal.js';
@@ -23,11 +25,12 @@ export type HealPolicy = (typeof HEAL_POLICIES)[number];
 /**
  * How a drift relates to its heal target:
  * - `excess`: same side, `|ex| > |led|` (ledger not flat): reachable, close `|ex| − |led|`;
- * - `shortfall`: the exchange holds less than the ledger on the same side, or is flat while the ledger is not;
+ * - `shortfall`: the exchange holds less than the ledger on the same side (both non-zero);
+ * - `exchange_flat`: the exchange is flat while the ledger is not (nothing to close; never adopted);
  * - `long_vs_short`: opposite sides; `ledger_flat`: the ledger is flat, the exchange is not;
  * - `none`: the amounts are equal (no drift to heal).
  */
-export type DriftShape = 'excess' | 'shortfall' | 'long_vs_short' | 'ledger_flat' | 'none';
+export type DriftShape = 'excess' | 'shortfall' | 'exchange_flat' | 'long_vs_short' | 'ledger_flat' | 'none';
 
 /** Classifies a drift between the signed exchange amount `ex` and the signed ledger amount `led` (base asset). */
 export function classifyDrift(ex: Decimal, led: Decimal): DriftShape {
@@ -36,7 +39,7 @@ export function classifyDrift(ex: Decimal, led: Decimal): DriftShape {
   const sLed = signOf(led);
   if (sEx * sLed === -1) return 'long_vs_short';
   if (sLed === 0) return 'ledger_flat';
-  if (sEx === 0) return 'shortfall';
+  if (sEx === 0) return 'exchange_flat';
   return ex.abs().gt(led.abs()) ? 'excess' : 'shortfall';
 }
 

@@ -13,10 +13,15 @@
  *   refuse when the two disagree.
  * - The brain and the reconcile engine use the same tolerance (`toleranceFor`), so a symbol is never
  *   "in drift" for one and "matching" for the other (DESIGN §2).
+ * - Entries (OPEN, INCREASE; round 2) are sized from `qty` or `notional_usd / mark`, rounded DOWN to the lot
+ *   step, never up: below the exchange's minimum quantity or notional is DENY `below_min_qty` /
+ *   `below_min_notional`. OPEN needs a flat position (`position_not_flat`), INCREASE a position on the
+ *   plan's side (`side_conflict`), so no entry ever flips a position. Unknown mark price, minimum quantity or
+ *   minimum notional → DENY (fail closed). REDUCE is capped at the fresh position.
  */
 import { Decimal, fmt, roundDownToStep, signOf } from './decimal.js';
-import { ACTION_FRACTION, isReduceOnlyFlag, type Plan } from './plan.js';
-import type { LedgerRead, SnapshotRead } from './position.js';
+import { ACTION_FRACTION, isEntryAction, isReduceOnlyFlag, type Plan } from './plan.js';
+import type { LedgerRead, Snapshot, SnapshotRead } from './position.js';
 import { SNAPSHOT_FUTURE_SKEW_MS } from './position.js';
 import { compareAmounts } from './tolerance.js';
 
@@ -58,29 +63,27 @@ export function isExitAction(action: string): action is keyof typeof ACTION_FRAC
 }
 
 /**
- * Resolves the order a plan asks for against a position (signed base-asset amount) and the lot step.
+ * Resolves the order a plan asks for against the fresh snapshot (position, lot step, mark, minimums).
  *
  * - Exit action (FULL_CLOSE, PARTIAL_75/50/25) without `qty`: `|position| * fraction`, rounded down.
- * - Explicit `qty` (any action): that quantity rounded down; a reduce-only plan must not exceed the
- *   position (`reduce_only_exceeds_position`).
+ * - Explicit `qty` on an exit: that quantity rounded down; it must not exceed the position
+ *   (`reduce_only_exceeds_position`). `REDUCE`: `qty` capped at the position, rounded down.
  * - Reduce-only: side must be opposite the position (`side_not_reducing`); flat → `nothing_to_close`.
- * - Not reduce-only: needs explicit `qty` and `side`; an exit action must be reduce-only
- *   (`exit_requires_reduce_only`).
- * @param position signed base-asset amount from the fresh snapshot
- * @param stepSize lot step (`LOT_SIZE.stepSize`), null when unknown → DENY `lot_step_unknown`
+ * - Entries (OPEN, INCREASE): see {@link resolveEntryQty}.
+ * - Anything else not reduce-only: `exit_requires_reduce_only` / `unresolvable_qty`.
+ * @param snap the fresh snapshot: signed position (base asset), lot step (null → DENY `lot_step_unknown`),
+ *   mark price (USD per base unit), minimum quantity and notional
  */
-export function resolvePlanQty(plan: Plan, position: Decimal, stepSize: Decimal | null): QtyResolution {
+export function resolvePlanQty(plan: Plan, snap: Pick<Snapshot, 'amount' | 'stepSize'> & Partial<Pick<Snapshot, 'markPrice' | 'minQty' | 'minNotional'>>): QtyResolution {
+  const position = snap.amount;
+  const stepSize = snap.stepSize;
   const reduceOnly = isReduceOnly(plan);
   const exit = isExitAction(plan.action);
   if (!stepSize || stepSize.lte(0)) return { ok: false, reason: 'lot_step_unknown', context: { action: plan.action } };
+  if (isEntryAction(plan.action)) return resolveEntryQty(plan, { ...snap, stepSize });
   const explicit = plan.qty !== null && plan.qty !== undefined ? new Decimal(plan.qty) : null;
   if (exit && !reduceOnly) return { ok: false, reason: 'exit_requires_reduce_only', context: { action: plan.action, reduceOnly: plan.reduceOnly } };
-  if (!reduceOnly) {
-    if (!explicit || !plan.side) return { ok: false, reason: 'unresolvable_qty', context: { action: plan.action, qty: plan.qty ?? null, side: plan.side ?? null } };
-    const qty = roundDownToStep(explicit, stepSize);
-    if (qty.isZero()) return { ok: false, reason: 'qty_below_lot_step', context: { qty: plan.qty, step_size: fmt(stepSize) } };
-    return { ok: true, qty, side: plan.side, reduceOnly };
-  }
+  if (!reduceOnly) return { ok: false, reason: 'unresolvable_qty', context: { action: plan.action, qty: plan.qty ?? null, side: plan.side ?? null } };
   const sign = signOf(position);
   const size = position.abs();
   if (sign === 0) return { ok: false, reason: 'nothing_to_close', context: { position_amt: '0', action: plan.action } };
@@ -89,7 +92,9 @@ export function resolvePlanQty(plan: Plan, position: Decimal, stepSize: Decimal 
     return { ok: false, reason: 'side_not_reducing', context: { plan_side: plan.side, position_amt: fmt(position) } };
   }
   let raw: Decimal;
-  if (explicit) {
+  if (plan.action === 'REDUCE' && explicit) {
+    raw = Decimal.min(explicit, size); // DESIGN §4: capped at the fresh position
+  } else if (explicit) {
     if (explicit.gt(size)) {
       return { ok: false, reason: 'reduce_only_exceeds_position', context: { qty: fmt(explicit), position_amt: fmt(position) } };
     }
@@ -104,6 +109,34 @@ export function resolvePlanQty(plan: Plan, position: Decimal, stepSize: Decimal 
     return { ok: false, reason: 'nothing_to_close', context: { position_amt: fmt(position), action: plan.action, step_size: fmt(stepSize) } };
   }
   return { ok: true, qty, side: closingSide, reduceOnly };
+}
+
+/**
+ * Sizes an entry (OPEN, INCREASE) from the fresh snapshot (DESIGN §4): OPEN only from flat
+ * (`position_not_flat`), INCREASE only on the plan's side (`side_conflict`, flat included); qty = `qty`, or
+ * `notional_usd / mark`, rounded DOWN to the lot step; below the minimum quantity → `below_min_qty`, below
+ * the minimum notional (qty × mark) → `below_min_notional` (never rounded up). Unknown mark (`mark_price_unknown`)
+ * or minimums (`symbol_rules_unknown`) DENY: fail closed.
+ */
+export function resolveEntryQty(plan: Plan, snap: Pick<Snapshot, 'amount'> & { stepSize: Decimal } & Partial<Pick<Snapshot, 'markPrice' | 'minQty' | 'minNotional'>>): QtyResolution {
+  const position = snap.amount;
+  const side = plan.side;
+  if (side !== 'BUY' && side !== 'SELL') return { ok: false, reason: 'unresolvable_qty', context: { action: plan.action, side: side ?? null } };
+  const want = side === 'BUY' ? 1 : -1;
+  if (plan.action === 'OPEN' && !position.isZero()) return { ok: false, reason: 'position_not_flat', context: { position_amt: fmt(position), side } };
+  if (plan.action === 'INCREASE' && signOf(position) !== want) return { ok: false, reason: 'side_conflict', context: { position_amt: fmt(position), side } };
+  const mark = snap.markPrice ?? null;
+  if (!mark || mark.lte(0)) return { ok: false, reason: 'mark_price_unknown', context: { action: plan.action } };
+  const minQty = snap.minQty ?? null;
+  const minNotional = snap.minNotional ?? null;
+  if (minQty === null || minNotional === null) return { ok: false, reason: 'symbol_rules_unknown', context: { min_qty: minQty ? fmt(minQty) : null, min_notional: minNotional ? fmt(minNotional) : null } };
+  const raw = plan.qty !== null && plan.qty !== undefined ? new Decimal(plan.qty) : plan.notional_usd !== null && plan.notional_usd !== undefined ? new Decimal(plan.notional_usd).div(mark) : null;
+  if (raw === null) return { ok: false, reason: 'unresolvable_qty', context: { action: plan.action } };
+  const qty = roundDownToStep(raw, snap.stepSize);
+  const ctx = { qty: fmt(qty), requested_qty: plan.qty ?? null, notional_usd: plan.notional_usd ?? null, mark_price: fmt(mark), step_size: fmt(snap.stepSize) };
+  if (qty.lte(0) || qty.lt(minQty)) return { ok: false, reason: 'below_min_qty', context: { ...ctx, min_qty: fmt(minQty) } };
+  if (qty.mul(mark).lt(minNotional)) return { ok: false, reason: 'below_min_notional', context: { ...ctx, notional: fmt(qty.mul(mark)), min_notional: fmt(minNotional) } };
+  return { ok: true, qty, side, reduceOnly: false };
 }
 
 /** Inputs of the position brain's decision, read by the caller just before deciding. */
@@ -186,7 +219,7 @@ export function decideP33(i: P33Input): PermitOutcome {
       tolerance: fmt(i.tolerance),
     });
   }
-  const r = resolvePlanQty(plan, exchangeAmt, snap.snapshot.stepSize);
+  const r = resolvePlanQty(plan, snap.snapshot);
   if (!r.ok) return deny(r.reason, r.context);
   return {
     decision: 'ALLOW',
@@ -217,6 +250,12 @@ export const P33_DENY_REASONS = [
   'nothing_to_close',
   'side_not_reducing',
   'reduce_only_exceeds_position',
+  'position_not_flat',
+  'side_conflict',
+  'mark_price_unknown',
+  'symbol_rules_unknown',
+  'below_min_qty',
+  'below_min_notional',
 ] as const;
 
 /** Permit hash fields as stored in Redis (all strings). */

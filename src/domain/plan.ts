@@ -9,18 +9,35 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { parseDecimal } from './decimal.js';
 
-/** Plan actions: the exits of a strategy (a fraction of the current position) and the engine's RECONCILE_CLOSE. */
-export const PLAN_ACTIONS = ['FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25', 'RECONCILE_CLOSE'] as const;
+/**
+ * Plan actions (DESIGN §4 table): the exits of a strategy (a fraction of the current position, or `REDUCE`
+ * by a quantity), the entries (`OPEN` from flat, `INCREASE` on the same side; round 2) and the engine's
+ * RECONCILE_CLOSE. FLATTEN is an operator's plan on its own stream (src/domain/flatten.ts).
+ */
+export const PLAN_ACTIONS = ['FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25', 'REDUCE', 'OPEN', 'INCREASE', 'RECONCILE_CLOSE'] as const;
 /** One of {@link PLAN_ACTIONS}. */
 export type PlanAction = (typeof PLAN_ACTIONS)[number];
 
+/** Exit actions sized as a fraction of the current position. */
+export type FractionAction = 'FULL_CLOSE' | 'PARTIAL_75' | 'PARTIAL_50' | 'PARTIAL_25';
+
 /** Fraction of the current position each exit action closes (exact decimal strings). */
-export const ACTION_FRACTION: Record<Exclude<PlanAction, 'RECONCILE_CLOSE'>, string> = {
+export const ACTION_FRACTION: Record<FractionAction, string> = {
   FULL_CLOSE: '1',
   PARTIAL_75: '0.75',
   PARTIAL_50: '0.5',
   PARTIAL_25: '0.25',
 };
+
+/** Entry actions: orders that open or grow a position, sent with `reduceOnly=false` (DESIGN §4). */
+export const ENTRY_ACTIONS = ['OPEN', 'INCREASE'] as const;
+/** One of {@link ENTRY_ACTIONS}. */
+export type EntryAction = (typeof ENTRY_ACTIONS)[number];
+
+/** True for OPEN and INCREASE. */
+export function isEntryAction(action: string): action is EntryAction {
+  return (ENTRY_ACTIONS as readonly string[]).includes(action);
+}
 
 const decimalString = z
   .union([z.string(), z.number()])
@@ -38,7 +55,7 @@ const decimalString = z
  * permits resolve it from the fresh snapshot). `reduceOnly` is kept as sent (boolean or string) so the
  * RECONCILE_CLOSE guardrails can reject anything but `true` by rule rather than by parse.
  */
-export const PlanSchema = z.object({
+const PlanObject = z.object({
   plan_id: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, 'plan_id must be 1-64 of [A-Za-z0-9:._-]'),
   symbol: z.string().regex(/^[A-Z0-9]{2,30}$/, 'symbol must be upper-case alphanumerics'),
   /** `FLATTEN`: an operator's plan on `quantum:stream:apply.flatten` (src/domain/flatten.ts). */
@@ -46,6 +63,8 @@ export const PlanSchema = z.object({
   action: z.string().min(1).max(40),
   side: z.enum(['BUY', 'SELL']).nullable().optional(),
   qty: decimalString.nullable().optional(),
+  /** Entries: the size in USD notional (quote), instead of `qty`; the permit sizes qty = notional / mark, rounded down. */
+  notional_usd: decimalString.nullable().optional(),
   type: z.string().min(1).max(40).default('MARKET'),
   reduceOnly: z.union([z.boolean(), z.string()]).default(true),
   reason: z.string().max(200).default(''),
@@ -59,6 +78,33 @@ export const PlanSchema = z.object({
    * the drift changed, a newer close will be sized on the new position).
    */
   basis_amt: z.string().regex(/^-?\d+(\.\d+)?$/, 'basis_amt must be a signed decimal').optional(),
+});
+
+/** A flag the apply layer reads as reduce-only: exactly the boolean `true` or the string `"true"` (see {@link isReduceOnlyFlag}). */
+const flagTrue = (v: unknown) => v === true || v === 'true';
+/** The only values that mean "not reduce-only" on an entry: the boolean `false` or the string `"false"`. */
+const flagFalse = (v: unknown) => v === false || v === 'false';
+const given = (v: unknown) => v !== null && v !== undefined;
+
+/**
+ * The action rules of DESIGN §4 for EXECUTE plans (a plan breaking them is invalid: dead-lettered with the
+ * reason, never decided): exits (FULL_CLOSE, PARTIAL_*) and REDUCE are reduce-only; REDUCE needs `qty`;
+ * OPEN/INCREASE are `reduceOnly` false, need `side`, and exactly one of `qty` or `notional_usd`; only entries
+ * may carry `notional_usd`. The action must be one of {@link PLAN_ACTIONS} (RECONCILE_CLOSE only with its decision).
+ */
+export const PlanSchema = PlanObject.superRefine((p, ctx) => {
+  const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+  if (p.decision !== 'EXECUTE') return;
+  if (!(PLAN_ACTIONS as readonly string[]).includes(p.action) || p.action === 'RECONCILE_CLOSE') return issue('action', `unknown action ${p.action} (one of ${PLAN_ACTIONS.filter((a) => a !== 'RECONCILE_CLOSE').join(', ')})`);
+  if (isEntryAction(p.action)) {
+    if (!flagFalse(p.reduceOnly)) return issue('reduceOnly', `${p.action} is an entry: reduceOnly must be false`);
+    if (!p.side) return issue('side', `${p.action} needs side BUY or SELL`);
+    if (given(p.qty) === given(p.notional_usd)) return issue('qty', `${p.action} needs exactly one of qty or notional_usd`);
+    return;
+  }
+  if (!flagTrue(p.reduceOnly)) return issue('reduceOnly', `${p.action} is an exit: reduceOnly must be true`);
+  if (given(p.notional_usd)) return issue('notional_usd', `notional_usd is for entries only (OPEN, INCREASE), not ${p.action}`);
+  if (p.action === 'REDUCE' && !given(p.qty)) return issue('qty', 'REDUCE needs qty');
 });
 /** A validated plan (output of {@link PlanSchema}). */
 export type Plan = z.infer<typeof PlanSchema>;

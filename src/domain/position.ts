@@ -60,6 +60,10 @@ export interface Snapshot {
   markPrice: Decimal | null;
   /** Lot step of the symbol when the publisher recorded it (`step_size`), used as the default tolerance. */
   stepSize: Decimal | null;
+  /** Minimum order quantity, base asset (`min_qty`, exchangeInfo LOT_SIZE minQty); null when unknown. */
+  minQty?: Decimal | null;
+  /** Minimum order notional, quote/USD (`min_notional`, exchangeInfo MIN_NOTIONAL); null when unknown. */
+  minNotional?: Decimal | null;
 }
 
 /**
@@ -72,7 +76,7 @@ export const SNAPSHOT_FUTURE_SKEW_MS = 2000;
 /** Result of reading a snapshot hash. */
 export type SnapshotRead = { kind: 'ok'; snapshot: Snapshot } | { kind: 'missing' } | { kind: 'invalid'; error: string };
 
-/** Reads a snapshot hash (fields `position_amt`, `side`, `ts_ms`/`ts_epoch`, `mark_price`, `step_size`). */
+/** Reads a snapshot hash (fields `position_amt`, `side`, `ts_ms`/`ts_epoch`, `mark_price`, `step_size`, `min_qty`, `min_notional`). */
 export function readSnapshot(raw: RawHash | null | undefined): SnapshotRead {
   if (!raw || Object.keys(raw).length === 0) return { kind: 'missing' };
   const amt = readSignedAmount(raw.position_amt, raw.side);
@@ -86,7 +90,11 @@ export function readSnapshot(raw: RawHash | null | undefined): SnapshotRead {
   if (tsMs === null) return { kind: 'invalid', error: 'timestamp_missing_or_unparseable' };
   const markPrice = raw.mark_price !== undefined && raw.mark_price !== '' ? parseDecimal(raw.mark_price) : null;
   const step = raw.step_size !== undefined && raw.step_size !== '' ? parseDecimal(raw.step_size) : null;
-  return { kind: 'ok', snapshot: { amount: amt.amount, tsMs, markPrice, stepSize: step && step.gt(0) ? step : null } };
+  const opt = (v: string | undefined) => {
+    const d = v !== undefined && v !== '' ? parseDecimal(v) : null;
+    return d !== null && !d.isNeg() ? d : null;
+  };
+  return { kind: 'ok', snapshot: { amount: amt.amount, tsMs, markPrice: markPrice && markPrice.gt(0) ? markPrice : null, stepSize: step && step.gt(0) ? step : null, minQty: opt(raw.min_qty), minNotional: opt(raw.min_notional) } };
 }
 
 /** Which layout a ledger was read from. */

@@ -263,9 +263,12 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
   const longVsShort = sEx * sLed === -1;
   const evidence = selectEvidence(input.fills, ledger.tsEpoch, nowMs, config.evidenceWindowSec);
 
-  // Rule 7 (heal): our close filled, the snapshot is newer than it, the exchange is flat → ledger := flat.
+  // Rule 7 (heal): our newest close (or FLATTEN) brought the position to flat, the snapshot is newer than
+  // it and the exchange is flat → ledger := flat. A close that only trimmed an excess (its basis minus its
+  // fill is not 0) explains nothing about a flat exchange: someone else flattened it (no evidence of ours).
   const close = evidence.closeFills[0];
-  if (sEx === 0 && close && snap.tsMs > close.tsMs) {
+  const closeFlattened = close !== undefined && (close.basisAmt == null || close.basisAmt.abs().minus(close.signedQty.abs()).isZero());
+  if (sEx === 0 && close && closeFlattened && snap.tsMs > close.tsMs) {
     return plain('REPAIRED', 'healed_after_close', { kind: 'clear' }, {
       ledger: { kind: 'repair', amount: new Decimal(0), source: 'p34_auto', evidence: [close] },
     });

@@ -39,6 +39,11 @@ export interface ApplyResultFields {
   /** Reason of a SKIPPED/REJECTED result. */
   reason: string;
   ts_ms: string;
+  /**
+   * RECONCILE_CLOSE / FLATTEN: the signed exchange position the order was sized on. With `filled_qty` it says
+   * whether the order brought the position to flat (the heal rule, DESIGN §5.7).
+   */
+  basis_amt?: string;
 }
 
 /** An executed fill, signed: BUY +, SELL -. */
@@ -51,6 +56,8 @@ export interface Fill {
   tsMs: number;
   /** Stream entry id. */
   entryId: string;
+  /** The signed position a close or flatten was sized on (`basis_amt`); null when not recorded (older results, EXECUTE). */
+  basisAmt?: Decimal | null;
 }
 
 /**
@@ -65,5 +72,6 @@ export function fillFromResult(entryId: string, f: Record<string, string>): Fill
   if (side !== 'BUY' && side !== 'SELL') return null;
   const ts = Number(f.ts_ms);
   if (!Number.isFinite(ts)) return null;
-  return { planId: f.plan_id ?? '', orderId: f.order_id ?? '', decision: f.decision ?? '', signedQty: side === 'BUY' ? q : q.neg(), tsMs: ts, entryId };
+  const basis = f.basis_amt !== undefined && f.basis_amt !== '' ? parseDecimal(f.basis_amt) : null;
+  return { planId: f.plan_id ?? '', orderId: f.order_id ?? '', decision: f.decision ?? '', signedQty: side === 'BUY' ? q : q.neg(), tsMs: ts, entryId, basisAmt: basis };
 }

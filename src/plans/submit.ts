@@ -1,7 +1,8 @@
 /**
  * Building, signing and submitting plans for strategies written in TypeScript (and `p3 plan submit`).
- * A plan names what it wants (an exit action on the current position, reduce-only); the quantity is
- * resolved by the permits from the fresh exchange snapshot (DESIGN §4).
+ * A plan names what it wants: an exit on the current position (reduce-only), a REDUCE by a quantity, or an
+ * entry (OPEN from flat, INCREASE on the same side; `reduceOnly` false) sized by `qty` (base asset) or
+ * `notionalUsd`; the permits resolve the order from the fresh exchange snapshot (DESIGN §4).
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -9,10 +10,12 @@ import { PLAN_STREAM_MAXLEN, STREAMS } from '../adapters/redis/keys.js';
 import { ConfigError, type Env } from '../config/env.js';
 import { keyEnvName, signPlan, type PlanInput } from '../domain/plan.js';
 
-/** Exit actions a strategy may submit. */
+/** Exit actions sized as a fraction of the current position. */
 export const EXIT_ACTIONS = ['FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25'] as const;
-/** One of {@link EXIT_ACTIONS}. */
-export type ExitAction = (typeof EXIT_ACTIONS)[number];
+/** Every action a strategy may submit (DESIGN §4 table). */
+export const STRATEGY_ACTIONS = [...EXIT_ACTIONS, 'REDUCE', 'OPEN', 'INCREASE'] as const;
+/** One of {@link STRATEGY_ACTIONS}. */
+export type ExitAction = (typeof STRATEGY_ACTIONS)[number];
 
 /** What a strategy asks for. */
 export interface ExitPlanRequest {
@@ -29,6 +32,12 @@ export interface ExitPlanRequest {
   reason?: string;
   /** Plan time, epoch ms (default now). */
   tsMs?: number;
+  /** OPEN/INCREASE: BUY (long) or SELL (short). */
+  side?: 'BUY' | 'SELL';
+  /** OPEN/INCREASE/REDUCE: base-asset quantity (decimal string). */
+  qty?: string;
+  /** OPEN/INCREASE: size in USD notional instead of `qty` (qty = notional / mark, rounded down). */
+  notionalUsd?: string;
 }
 
 /** Default plan source (seed 004's exit brain). */
@@ -39,16 +48,23 @@ export function newPlanId(): string {
   return randomBytes(8).toString('hex');
 }
 
-/** Builds the plan of an exit request: EXECUTE, MARKET, reduce-only, no qty (resolved by the permits). */
+/**
+ * Builds the plan of a request: EXECUTE, MARKET; exits and REDUCE reduce-only, entries `reduceOnly` false
+ * with their side and exactly one of qty / notional (the schema refuses anything else when signing).
+ */
 export function buildExitPlan(req: ExitPlanRequest): PlanInput {
+  const entry = req.action === 'OPEN' || req.action === 'INCREASE';
   return {
     plan_id: req.planId ?? newPlanId(),
     symbol: req.symbol.toUpperCase(),
     decision: 'EXECUTE',
     action: req.action,
     type: 'MARKET',
-    reduceOnly: true,
-    reason: req.reason ?? 'exit',
+    reduceOnly: !entry,
+    ...(req.side ? { side: req.side } : {}),
+    ...(req.qty !== undefined ? { qty: req.qty } : {}),
+    ...(req.notionalUsd !== undefined ? { notional_usd: req.notionalUsd } : {}),
+    reason: req.reason ?? (entry ? 'entry' : 'exit'),
     source: req.source ?? DEFAULT_PLAN_SOURCE,
     kill_score: req.killScore ?? null,
     ts_ms: req.tsMs ?? Date.now(),

@@ -72,6 +72,12 @@ export interface ExchangeGateway {
   fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<OrderInfo | null>;
   /** Exchange server time, epoch ms. */
   serverTime(): Promise<number>;
+  /**
+   * Mark prices of every symbol (USD per base unit; Binance `GET /fapi/v1/premiumIndex`), for sizing and
+   * limiting entries on flat symbols (a flat symbol has no position row to carry its mark).
+   * @throws RateLimited, Banned, Unavailable
+   */
+  fetchMarkPrices?(): Promise<Map<string, Decimal>>;
   /** Releases connections. */
   close(): Promise<void>;
 }

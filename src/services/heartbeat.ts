@@ -214,7 +214,6 @@ export const DLQ_GAUGE_NAME = 'p3_dlq_entries';
  */
 export function registerDlqGauge(registry: Registry, redis: Redis): void {
   if (registry.getSingleMetric(DLQ_GAUGE_NAME)) return;
-  const streams = Object.values(STREAMS).map(dlq);
   new Gauge({
     name: DLQ_GAUGE_NAME,
     help: 'Entries in each dead-letter stream (<stream>.dlq); any entry is a message rejected for good',
@@ -222,18 +221,28 @@ export function registerDlqGauge(registry: Registry, redis: Redis): void {
     registers: [registry],
     async collect() {
       try {
-        const pipe = redis.pipeline();
-        for (const s of streams) pipe.xlen(s);
-        const res = (await pipe.exec()) ?? [];
-        streams.forEach((s, i) => {
-          const [err, n] = res[i] ?? [null, 0];
-          if (!err) this.set({ stream: s }, Number(n));
-        });
+        for (const [stream, n] of Object.entries(await readDlqCounts(redis))) if (n !== null) this.set({ stream }, n);
       } catch {
         // Redis down: keep the last values.
       }
     },
   });
+}
+
+/**
+ * Length (XLEN) of every dead-letter stream `<stream>.dlq` of `STREAMS`, in one pipeline: stream name →
+ * entries, or null when that stream could not be read (e.g. WRONGTYPE). Used by the gauge and the console.
+ * @throws when Redis is unreachable
+ */
+export async function readDlqCounts(redis: Redis): Promise<Record<string, number | null>> {
+  const streams = Object.values(STREAMS).map(dlq);
+  const pipe = redis.pipeline();
+  for (const s of streams) pipe.xlen(s);
+  const res = (await pipe.exec()) ?? [];
+  return Object.fromEntries(streams.map((s, i) => {
+    const [err, n] = res[i] ?? [new Error('no reply'), null];
+    return [s, err ? null : Number(n)];
+  }));
 }
 
 /** Name of the back-off gauge registered by {@link registerBackoffGauge}. */

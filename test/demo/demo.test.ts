@@ -65,6 +65,8 @@ describe('p3 demo --exit --json', () => {
     expect(summary.scenarios.map((s) => s.scenario)).toEqual(['seed000', 'seed004 1/2', 'seed004 2/2', 'lost_ledger_update']);
     // The demo used its own database of our private Redis, marked as the demo's.
     expect(start.redis_url).toMatch(/^redis:\/\/127\.0\.0\.1:\d+\/\d+$/);
+    // The operator console was started and its URL printed.
+    expect(run.lines.find((l) => l.type === 'console')).toMatchObject({ url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/$/) });
     const redis = new Redis(start.redis_url);
     try {
       for (const sym of ['BTCUSDT', 'ETHUSDT', 'BNBUSDT']) {
@@ -117,10 +119,20 @@ describe('p3 demo --exit --json', () => {
   it('without a reachable Redis it starts a private redis-server and Ctrl-C removes it and its folder', async () => {
     const deadPort = await freePort();
     let redisDir = '';
-    const run = await runP3(['demo', '--json', '--phase-timeout', '45'], { REDIS_URL: `redis://127.0.0.1:${deadPort}` }, (l, child) => {
+    let consoleUrl = '';
+    let consoleSymbols: unknown = null;
+    const run = await runP3(['demo', '--json', '--phase-timeout', '45', '--console-port', '0'], { REDIS_URL: `redis://127.0.0.1:${deadPort}` }, (l, child) => {
       if (l.type === 'start') redisDir = String((l.redis as string).match(/in (\S+) /)?.[1] ?? '');
-      if (l.type === 'running') child.kill('SIGINT');
+      if (l.type === 'console') consoleUrl = String(l.url);
+      if (l.type === 'running') {
+        // the console answers while the stack keeps running
+        void fetch(`${consoleUrl}api/symbols`)
+          .then((r) => r.json())
+          .then((b: { symbols: Array<{ symbol: string; status: string }> }) => (consoleSymbols = b.symbols.map((x) => x.symbol)))
+          .finally(() => child.kill('SIGINT'));
+      }
     });
+    expect(consoleSymbols).toEqual(['BTCUSDT', 'ETHUSDT', 'BNBUSDT']);
     expect(run.code, run.stderr).toBe(0);
     expect(redisDir).toMatch(/p3-demo-redis-/);
     expect(existsSync(redisDir)).toBe(false);

@@ -12,7 +12,7 @@ import { adminOrders, startPaperExchange, type PaperExchange } from '../helpers/
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 
 /** Keys the stack's services share. */
-export const STACK_KEYS = { P3_KEY_P3_4: 'e2e-engine-key', P3_KEY_OPERATOR: 'e2e-operator-key' } as const;
+export const STACK_KEYS = { P3_KEY_P3_4: 'e2e-engine-key', P3_KEY_OPERATOR: 'e2e-operator-key', P3_KEY_EXIT_BRAIN: 'e2e-strategy-key' } as const;
 
 /** A running stack. */
 export interface Stack {
@@ -33,7 +33,7 @@ export interface Stack {
  * Starts the stack. `ledgers` are written before any engine starts (no LEDGER_INIT from the exchange).
  * @param extraEnv environment overrides for every service (e.g. `P34_HEAL_POLICY`)
  */
-export async function startStack(o: { positions: Record<string, string>; ledgers: Record<string, string>; engines?: number; applies?: number; extraEnv?: Record<string, string> }): Promise<Stack> {
+export async function startStack(o: { positions: Record<string, string>; ledgers: Record<string, string>; engines?: number; applies?: number; governors?: number; extraEnv?: Record<string, string> }): Promise<Stack> {
   const symbols = Object.keys(o.positions);
   const srv = await startTestRedis();
   const paper = await startPaperExchange({ symbols, positions: o.positions });
@@ -52,7 +52,11 @@ export async function startStack(o: { positions: Record<string, string>; ledgers
     ...STACK_KEYS,
     APPLY_MODE: 'testnet',
     P33_SNAPSHOT_INTERVAL_MS: '100',
-    P33_PERMITS_ENABLED: 'false',
+    P33_PERMITS_ENABLED: o.governors ? 'true' : 'false',
+    P3_KEY_EXIT_BRAIN: 'e2e-strategy-key',
+    GOVERNOR_PROMETHEUS_PORT: '0',
+    GOVERNOR_LOG_LEVEL: 'error',
+    GOVERNOR_MODE: 'live',
     P34_RECONCILE_CLOSE_ENABLED: 'true',
     P34_PROMETHEUS_PORT: '0',
     P33_PROMETHEUS_PORT: '0',
@@ -62,7 +66,7 @@ export async function startStack(o: { positions: Record<string, string>; ledgers
     APPLY_LOG_LEVEL: 'error',
     ...o.extraEnv,
   };
-  const names = ['position-state-brain', ...Array(o.engines ?? 1).fill('reconcile-engine'), ...Array(o.applies ?? 1).fill('apply-layer')] as string[];
+  const names = ['position-state-brain', ...Array(o.governors ?? 0).fill('governor'), ...Array(o.engines ?? 1).fill('reconcile-engine'), ...Array(o.applies ?? 1).fill('apply-layer')] as string[];
   const services: Service[] = [];
   for (const [i, name] of names.entries()) {
     const [svc] = await buildServices([name as 'apply-layer'], { ...env, P3_INSTANCE_ID: `${name}-${i}` });

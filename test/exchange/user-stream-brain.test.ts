@@ -16,8 +16,8 @@ import { buildServices } from '../../src/services/registry.js';
 import type { Service } from '../../src/services/runtime.js';
 import { userStreamStateKey } from '../../src/services/position-state-brain/user-stream.js';
 import { collectStatus } from '../../src/services/reconcile-engine/status.js';
-import { collectStatusExtras, renderStatusExtras } from '../../src/cli/commands/status-extras.js';
-import { checkUserStream } from '../../src/cli/commands/user-stream-status.js';
+import { collectStatusExtras, renderStatusExtras } from '../../src/services/status-extras.js';
+import { checkUserStream } from '../../src/services/user-stream-status.js';
 import { adminFaults, adminPositions, adminRequests, adminTrade, adminWsFault, clearFaults, setPositionMode, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 

@@ -187,7 +187,7 @@ describe('governor DENY reasons', () => {
     const exit = await permits(redis, await submit(redis, 'LTCUSDT', 'PARTIAL_50'), ['governor']);
     expect(exit.governor.fields).toMatchObject({ decision: 'ALLOW', qty: '1', side: 'SELL' });
     const open = await permits(redis, await submitRaw(redis, { plan_id: 'open-1', symbol: 'LTCUSDT', action: 'OPEN', reduceOnly: false, side: 'BUY', qty: '0.5' }), ['governor']);
-    expect(open.governor.fields).toMatchObject({ decision: 'DENY', reason: 'trading_reducing' });
+    expect(open.governor.fields).toMatchObject({ decision: 'DENY', reason: 'trading_state_reducing' });
     await setTradingState(redis, { symbol: 'LTCUSDT', state: 'ACTIVE', reason: 'done', by: 'test' });
     const events = await redis.xrange(STREAMS.governorEvents, '-', '+');
     expect(events.filter(([, f]) => f[1] === 'TRADING_STATE_SET')).toHaveLength(4);

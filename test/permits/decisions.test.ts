@@ -11,14 +11,24 @@ const plan = (p: Partial<PlanInput> = {}): Plan =>
   PlanSchema.parse({ plan_id: 'p1', symbol: 'BTCUSDT', decision: 'EXECUTE', action: 'PARTIAL_75', reduceOnly: true, source: 'exit_brain', ts_ms: NOW, ...p });
 const snap = (amt: string, extra: Record<string, string> = {}) => readSnapshot({ position_amt: amt, ts_ms: String(NOW - 1000), mark_price: '95000', step_size: '0.001', ...extra });
 
+/** A snapshot view for resolvePlanQty: position, lot step, mark 95000, min qty 0.001, min notional 5. */
+const sv = (pos: string | Decimal, step: Decimal | null, extra: Partial<{ markPrice: Decimal | null; minQty: Decimal | null; minNotional: Decimal | null }> = {}) => ({
+  amount: new Decimal(pos),
+  stepSize: step,
+  markPrice: new Decimal('95000'),
+  minQty: new Decimal('0.001'),
+  minNotional: new Decimal('100'),
+  ...extra,
+});
+
 describe('resolvePlanQty', () => {
   const step = new Decimal('0.001');
   it('fractions of the position, rounded down to the lot step, side opposite', () => {
-    const r = resolvePlanQty(plan(), new Decimal('0.046'), step);
+    const r = resolvePlanQty(plan(), sv('0.046', step));
     expect(r.ok && [fmt(r.qty), r.side]).toEqual(['0.034', 'SELL']);
-    const s = resolvePlanQty(plan({ action: 'PARTIAL_50' }), new Decimal('-0.007'), step);
+    const s = resolvePlanQty(plan({ action: 'PARTIAL_50' }), sv('-0.007', step));
     expect(s.ok && [fmt(s.qty), s.side]).toEqual(['0.003', 'BUY']);
-    const f = resolvePlanQty(plan({ action: 'FULL_CLOSE' }), new Decimal('0.1'), new Decimal('0.01'));
+    const f = resolvePlanQty(plan({ action: 'FULL_CLOSE' }), sv('0.1', new Decimal('0.01')));
     expect(f.ok && fmt(f.qty)).toBe('0.1');
   });
   it.each([
@@ -27,19 +37,46 @@ describe('resolvePlanQty', () => {
     ['nothing_to_close', plan({ action: 'PARTIAL_25' }), '0.003', '0.001'],
     ['side_not_reducing', plan({ side: 'BUY' }), '0.046', '0.001'],
     ['reduce_only_exceeds_position', plan({ qty: '0.05' }), '0.046', '0.001'],
-    ['exit_requires_reduce_only', plan({ reduceOnly: false }), '0.046', '0.001'],
-    // one reading of the flag for brain, governor and apply layer: "TRUE" is not reduce-only anywhere
-    ['exit_requires_reduce_only', plan({ reduceOnly: 'TRUE' }), '0.046', '0.001'],
-    ['exit_requires_reduce_only', plan({ reduceOnly: ' true' }), '0.046', '0.001'],
-    ['unresolvable_qty', plan({ action: 'OPEN', reduceOnly: false }), '0', '0.001'],
-    ['unresolvable_qty', plan({ action: 'REBALANCE' }), '0.046', '0.001'],
-    ['qty_below_lot_step', plan({ action: 'OPEN', reduceOnly: false, side: 'BUY', qty: '0.0004' }), '0', '0.001'],
+    ['below_min_qty', plan({ action: 'OPEN', reduceOnly: false, side: 'BUY', qty: '0.0004' }), '0', '0.001'],
+    ['below_min_notional', plan({ action: 'OPEN', reduceOnly: false, side: 'BUY', notional_usd: '100' }), '0', '0.001'],
+    ['position_not_flat', plan({ action: 'OPEN', reduceOnly: false, side: 'BUY', qty: '0.01' }), '0.002', '0.001'],
+    ['side_conflict', plan({ action: 'INCREASE', reduceOnly: false, side: 'BUY', qty: '0.01' }), '-0.002', '0.001'],
+    ['side_conflict', plan({ action: 'INCREASE', reduceOnly: false, side: 'SELL', qty: '0.01' }), '0', '0.001'],
+    ['nothing_to_close', plan({ action: 'REDUCE', qty: '0.01' }), '0', '0.001'],
   ])('%s', (reason, p, pos, st) => {
-    const r = resolvePlanQty(p, new Decimal(pos), st === null ? null : new Decimal(st));
+    const r = resolvePlanQty(p, sv(pos, st === null ? null : new Decimal(st)));
     expect(r.ok ? 'ok' : r.reason).toBe(reason);
   });
+  it('a plan whose reduceOnly contradicts its action, or that gives both or neither size, is invalid (schema)', () => {
+    for (const bad of [
+      { reduceOnly: false },
+      { reduceOnly: 'TRUE' }, // one reading of the flag everywhere: "TRUE" is not reduce-only
+      { reduceOnly: ' true' },
+      { action: 'OPEN', reduceOnly: true, side: 'BUY', qty: '0.01' },
+      { action: 'OPEN', reduceOnly: false, qty: '0.01' },
+      { action: 'OPEN', reduceOnly: false, side: 'BUY' },
+      { action: 'INCREASE', reduceOnly: false, side: 'BUY', qty: '0.01', notional_usd: '100' },
+      { action: 'REDUCE' },
+      { action: 'PARTIAL_50', notional_usd: '100' },
+      { action: 'REBALANCE' },
+    ] as Array<Partial<PlanInput>>) {
+      expect(() => plan(bad), JSON.stringify(bad)).toThrow();
+    }
+  });
+  it('entries: qty or notional / mark, rounded DOWN to the lot step, side as asked, reduceOnly false; REDUCE capped at the position', () => {
+    const o = resolvePlanQty(plan({ action: 'OPEN', reduceOnly: false, side: 'SELL', qty: '0.0109' }), sv('0', step));
+    expect(o.ok && [fmt(o.qty), o.side, o.reduceOnly]).toEqual(['0.01', 'SELL', false]);
+    const n = resolvePlanQty(plan({ action: 'OPEN', reduceOnly: 'false', side: 'BUY', notional_usd: '1000' }), sv('0', step));
+    expect(n.ok && fmt(n.qty)).toBe('0.01'); // 1000 / 95000 = 0.01052... → 0.010
+    const i = resolvePlanQty(plan({ action: 'INCREASE', reduceOnly: false, side: 'SELL', qty: '0.005' }), sv('-0.01', step));
+    expect(i.ok && [fmt(i.qty), i.side]).toEqual(['0.005', 'SELL']);
+    const r = resolvePlanQty(plan({ action: 'REDUCE', qty: '5' }), sv('-0.0123', step));
+    expect(r.ok && [fmt(r.qty), r.side, r.reduceOnly]).toEqual(['0.012', 'BUY', true]);
+    expect(resolvePlanQty(plan({ action: 'OPEN', reduceOnly: false, side: 'BUY', qty: '0.01' }), sv('0', step, { markPrice: null })).ok).toBe(false);
+    expect(resolvePlanQty(plan({ action: 'OPEN', reduceOnly: false, side: 'BUY', qty: '0.01' }), sv('0', step, { minNotional: null })).ok).toBe(false);
+  });
   it('reduceOnly as the string "true" counts; an explicit qty within the position is used as given (rounded down)', () => {
-    const r = resolvePlanQty(plan({ reduceOnly: 'true', qty: '0.0209' }), new Decimal('0.046'), step);
+    const r = resolvePlanQty(plan({ reduceOnly: 'true', qty: '0.0209' }), sv('0.046', step));
     expect(r.ok && fmt(r.qty)).toBe('0.02');
   });
 });
@@ -126,7 +163,7 @@ describe('decideGovernorPreRate', () => {
     ['trading_state_invalid', { symbolState: readTradingState({ state: 'PAUSED' }) }, {}],
     ['trading_halted', { symbolState: readTradingState({ state: 'HALTED', reason: 'x' }) }, {}],
     ['trading_halted', { globalState: readTradingState({ state: 'HALTED' }), symbolState: readTradingState({ state: 'REDUCING' }) }, {}],
-    ['trading_reducing', { globalState: readTradingState({ state: 'REDUCING' }), plan: plan({ action: 'OPEN', reduceOnly: false, side: 'BUY', qty: '0.01' }) }, {}],
+    ['trading_state_reducing', { globalState: readTradingState({ state: 'REDUCING' }), plan: plan({ action: 'OPEN', reduceOnly: false, side: 'BUY', qty: '0.01' }) }, {}],
     ['circuit_breaker_open', { breakerOpen: true }, {}],
     ['reconcile_hold_active', { holdActive: true }, {}],
     ['missing_exchange', { snapshot: readSnapshot({}) }, {}],

@@ -120,25 +120,46 @@ describe('FLATTEN (DESIGN §4, §12)', () => {
 });
 
 describe('permits never ALLOW an order that flips or exceeds a position, or a limit', () => {
-  const planArb = fc.record({
-    action: fc.constantFrom('FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25'),
+  const exitArb = fc.record({
+    action: fc.constantFrom('FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25', 'REDUCE'),
     side: fc.option(fc.constantFrom('BUY' as const, 'SELL' as const), { nil: undefined }),
     qty: fc.option(fc.integer({ min: 0, max: 200_000 }).map((n) => fmt(new Decimal(n).div(1000))), { nil: undefined }),
-    reduceOnly: fc.constantFrom(true, 'true', false, 'TRUE'),
-  });
+    reduceOnly: fc.constantFrom(true, 'true'),
+  }).map((p) => (p.action === 'REDUCE' && p.qty === undefined ? { ...p, qty: '0.01' } : p));
+  const entryArb = fc
+    .record({
+      action: fc.constantFrom('OPEN', 'INCREASE'),
+      side: fc.constantFrom('BUY' as const, 'SELL' as const),
+      size: fc.oneof(fc.integer({ min: 0, max: 200_000 }).map((n) => ({ qty: fmt(new Decimal(n).div(1000)) })), fc.integer({ min: 0, max: 100_000 }).map((n) => ({ notional_usd: String(n) }))),
+      reduceOnly: fc.constantFrom(false, 'false'),
+    })
+    .map(({ size, ...p }) => ({ ...p, ...size }));
+  const planArb = fc.oneof(exitArb, entryArb);
   const posArb = fc.integer({ min: -100_000, max: 100_000 }).map((n) => fmt(new Decimal(n).div(1000)));
 
-  it('position brain: every ALLOW is reduce-only within |position| and opposite its side (exits)', () => {
+  /** The position after an ALLOWed order never flips; exits never grow it; entries only from flat (OPEN) or on its side (INCREASE). */
+  const checkAllowed = (action: string, position: Decimal, qty: Decimal, side: 'BUY' | 'SELL') => {
+    const after = side === 'BUY' ? position.plus(qty) : position.minus(qty);
+    expect(qty.gt(0)).toBe(true);
+    if (action === 'OPEN') expect(position.isZero()).toBe(true);
+    else if (action === 'INCREASE') expect(position.isZero() || position.isNeg() !== (side === 'BUY')).toBe(true);
+    else {
+      expect(position.isZero()).toBe(false);
+      expect(qty.lte(position.abs())).toBe(true);
+      expect(side).toBe(position.isNeg() ? 'BUY' : 'SELL');
+    }
+    if (!position.isZero() && !after.isZero()) expect(after.isNeg()).toBe(position.isNeg());
+  };
+
+  it('position brain: every ALLOW is reduce-only within |position| and opposite its side (exits), or an entry that cannot flip', () => {
     fc.assert(
       fc.property(planArb, posArb, fc.constantFrom(...STEPS.slice(0, 5)), (p, pos, step) => {
         const plan = PlanSchema.parse({ plan_id: 'p', symbol: 'BTCUSDT', decision: 'EXECUTE', source: 'exit_brain', ts_ms: NOW, ...p });
-        const snapshot = readSnapshot({ position_amt: pos, ts_ms: String(NOW - 100), step_size: step, mark_price: '50000' });
+        const snapshot = readSnapshot({ position_amt: pos, ts_ms: String(NOW - 100), step_size: step, mark_price: '50000', min_qty: step, min_notional: '5' });
         const o = decideP33({ plan, nowMs: NOW, holdActive: false, snapshot, ledger: readLedger({ ledger_amt: pos, version: '1', ts_epoch: '1' }, {}), tolerance: new Decimal(step), freshnessSec: 10, allowlist: ['BTCUSDT'] });
         if (o.decision !== 'ALLOW') return;
-        const position = new Decimal(pos);
-        expect(position.isZero()).toBe(false);
-        expect(o.qty!.gt(0) && o.qty!.lte(position.abs())).toBe(true);
-        expect(o.side).toBe(position.isNeg() ? 'BUY' : 'SELL');
+        checkAllowed(plan.action, new Decimal(pos), o.qty!, o.side!);
+        if (p.action === 'OPEN' || p.action === 'INCREASE') expect(o.qty!.mul(50000).gte(5)).toBe(true);
       }),
       params(1500),
     );
@@ -148,7 +169,7 @@ describe('permits never ALLOW an order that flips or exceeds a position, or a li
     fc.assert(
       fc.property(planArb, posArb, fc.integer({ min: 1, max: 100_000 }), fc.constantFrom('ACTIVE', 'REDUCING', 'HALTED', 'bogus'), (p, pos, maxUsd, state) => {
         const plan = PlanSchema.parse({ plan_id: 'p', symbol: 'BTCUSDT', decision: 'EXECUTE', source: 'exit_brain', ts_ms: NOW, ...p });
-        const snapshot = readSnapshot({ position_amt: pos, ts_ms: String(NOW - 100), step_size: '0.001', mark_price: '50000' });
+        const snapshot = readSnapshot({ position_amt: pos, ts_ms: String(NOW - 100), step_size: '0.001', mark_price: '50000', min_qty: '0.001', min_notional: '5' });
         const o = decideGovernorPreRate({
           plan,
           nowMs: NOW,
@@ -161,9 +182,35 @@ describe('permits never ALLOW an order that flips or exceeds a position, or a li
         });
         if (o.decision !== 'ALLOW') return;
         expect(state === 'ACTIVE' || state === 'REDUCING').toBe(true);
+        if (state === 'REDUCING') expect(['OPEN', 'INCREASE']).not.toContain(plan.action);
         expect(o.qty!.mul(50000).lte(maxUsd)).toBe(true);
-        expect(o.qty!.lte(new Decimal(pos).abs())).toBe(true);
-        expect(o.side).toBe(new Decimal(pos).isNeg() ? 'BUY' : 'SELL');
+        checkAllowed(plan.action, new Decimal(pos), o.qty!, o.side!);
+      }),
+      params(1500),
+    );
+  });
+});
+
+describe('exposure limits (DESIGN §12)', () => {
+  it('an entry passes only when the position and gross limits, reservations included, still hold after it', async () => {
+    const { checkExposure } = await import('../../src/domain/exposure.js');
+    const usd = fc.integer({ min: 0, max: 100_000 }).map((n) => new Decimal(n));
+    const amt = fc.integer({ min: -2000, max: 2000 }).map((n) => new Decimal(n).div(1000));
+    const book = fc.array(fc.record({ symbol: fc.constantFrom('A', 'B', 'C'), amount: fc.option(amt, { nil: null, freq: 10 }), mark: fc.option(fc.integer({ min: 1, max: 100_000 }).map((n) => new Decimal(n)), { nil: null, freq: 10 }) }), { maxLength: 3 });
+    const res = fc.array(fc.record({ planId: fc.string(), symbol: fc.constantFrom('A', 'B', 'C'), usd, expiresMs: fc.constant(0) }), { maxLength: 3 });
+    fc.assert(
+      fc.property(amt, fc.integer({ min: 1, max: 1000 }).map((n) => new Decimal(n).div(1000)), fc.integer({ min: 1, max: 100_000 }).map((n) => new Decimal(n)), book, res, fc.option(usd, { nil: null }), fc.option(usd, { nil: null }), (position, qty, mark, b, r, maxPos, maxGross) => {
+        const v = checkExposure({ symbol: 'A', qty, mark, position, reservations: r, book: b, limits: { maxPositionUsd: maxPos, maxGrossUsd: maxGross } });
+        if (!v.ok) return;
+        expect(v.reserveUsd.eq(qty.mul(mark))).toBe(true);
+        const reservedA = r.filter((x) => x.symbol === 'A').reduce((a, x) => a.plus(x.usd), new Decimal(0));
+        if (maxPos !== null) expect(position.abs().plus(qty).mul(mark).plus(reservedA).lte(maxPos)).toBe(true);
+        if (maxGross !== null) {
+          expect(b.every((x) => x.amount !== null && (x.amount.isZero() || x.mark !== null))).toBe(true);
+          const gross = b.reduce((a, x) => a.plus(x.amount!.abs().mul(x.mark ?? 0)), new Decimal(0));
+          const reserved = r.reduce((a, x) => a.plus(x.usd), new Decimal(0));
+          expect(gross.plus(reserved).plus(qty.mul(mark)).lte(maxGross)).toBe(true);
+        }
       }),
       params(1500),
     );

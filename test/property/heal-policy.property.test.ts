@@ -20,9 +20,9 @@ const SYM = 'BTCUSDT';
 
 const stepArb = fc.constantFrom(...STEPS).map((s) => new Decimal(s));
 const policyArb = fc.constantFrom(...HEAL_POLICIES);
-/** A signed amount on the lot step, sometimes with dust below one step. */
+/** A signed amount on the lot step, sometimes with dust below one step; small amounts and 0 often. */
 const amountOn = (step: Decimal) =>
-  fc.tuple(fc.integer({ min: -50_000, max: 50_000 }), fc.constantFrom('0', '0', '0', '0.5', '0.999')).map(([n, dust]) => step.mul(n).plus(step.mul(dust).mul(Math.sign(n) || 1)));
+  fc.tuple(fc.oneof(fc.integer({ min: -50_000, max: 50_000 }), fc.integer({ min: -5, max: 5 }), fc.constant(0)), fc.constantFrom('0', '0', '0', '0.5', '0.999')).map(([n, dust]) => step.mul(n).plus(step.mul(dust).mul(Math.sign(n) || 1)));
 
 describe('closeProposal (DESIGN §5.7 amended)', () => {
   it('never opens, grows or flips a position, never exceeds |ex|, never moves away from its target, whatever fills of it', () => {
@@ -195,6 +195,13 @@ describe('decideReconcile over generated inputs', () => {
         }
         expect(o.status === 'MANUAL_REQUIRED').toBe(o.manualRequired);
         if (o.manualRequired) expect(DRIFT_HOLD_REASONS.has(o.reason)).toBe(true);
+        // a drift hold is MANUAL_REQUIRED exactly when a person must act: no automatic close will come
+        if (DRIFT_HOLD_REASONS.has(o.reason) && (o.status === 'HOLD' || o.status === 'MANUAL_REQUIRED')) {
+          const proposal = closeProposal(o.exchangeAmt!, o.ledgerAmt!, snap!.stepSize, input.config.healPolicy);
+          const mustAct = operatorHold || input.tradingHalted === true || !input.config.closeEnabled || proposal === null;
+          expect(o.manualRequired).toBe(mustAct);
+          if (!mustAct) expect(o.close).not.toBeNull();
+        }
         if (input.tradingHalted && o.status === 'HOLD') expect(DRIFT_HOLD_REASONS.has(o.reason)).toBe(false);
       }),
       params(3000),

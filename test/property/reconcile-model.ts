@@ -27,7 +27,8 @@ export type Cmd =
   | { k: 'pass' } // one engine pass (any engine: they are stateless)
   | { k: 'apply'; which: number; outcome: 'fill' | 'partial' | 'fail' } // an apply layer executes a pending close
   | { k: 'restart' } // an engine restart: nothing in memory survives, nothing in Redis is lost
-  | { k: 'operatorHold'; on: boolean };
+  | { k: 'operatorHold'; on: boolean }
+  | { k: 'undoClose' }; // a person makes the trade our last close made, in reverse (the same drift again)
 
 /** A close plan waiting on the stream. */
 interface PendingClose {
@@ -135,6 +136,11 @@ export class Model {
         return;
       case 'restart':
         return;
+      case 'undoClose': {
+        const last = [...this.sent].reverse().find((x) => x.filled.gt(0));
+        if (last) this.ex = last.side === 'BUY' ? this.ex.minus(last.filled) : this.ex.plus(last.filled);
+        return;
+      }
       case 'operatorHold':
         this.operatorHold = c.on;
         if (c.on) this.hold = null; // SETEX over an engine hold: an operator hold (no hold_sig)
@@ -155,7 +161,8 @@ export class Model {
       this.hold = null;
       this.holdShape = '';
     } else if (o.hold.kind === 'set') {
-      if (!(this.hold && this.holdShape === o.hold.shape)) {
+      // renewed only while the episode's close has not been sent (reconcileApply-9.lua: the marker ends it)
+      if (!(this.hold && this.holdShape === o.hold.shape && !this.markers.has(this.hold.sig))) {
         this.hold = { reason: o.hold.reason, sig: episodeSignature(o.hold.shape, this.now + this.seq++) };
         this.holdShape = o.hold.shape;
       }

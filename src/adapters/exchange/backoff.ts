@@ -118,6 +118,7 @@ export function withSharedBackoff(gateway: ExchangeGateway, redis: Redis, logger
     placeMarketOrder: wrap((r) => gateway.placeMarketOrder(r)),
     fetchOrderByClientId: wrap((s: string, c: string) => gateway.fetchOrderByClientId(s, c)),
     serverTime: wrap(() => gateway.serverTime()),
+    ...(gateway.fetchMarkPrices ? { fetchMarkPrices: wrap(() => gateway.fetchMarkPrices!()) } : {}),
     close: () => gateway.close(),
   };
 }

@@ -355,6 +355,17 @@ export function createCcxtGateway(cfg: CcxtGatewayConfig, test: CcxtGatewayTestO
 
     serverTime,
 
+    async fetchMarkPrices(): Promise<Map<string, Decimal>> {
+      const raw = await call('read', () => api.fapiPublicGetPremiumIndex!());
+      if (!Array.isArray(raw)) throw new Unavailable(`unparseable premiumIndex answer: ${JSON.stringify(raw).slice(0, 200)}`);
+      const out = new Map<string, Decimal>();
+      for (const e of raw as Array<Record<string, unknown>>) {
+        const mark = parseDecimal(e?.markPrice);
+        if (typeof e?.symbol === 'string' && mark !== null && mark.gt(0)) out.set(e.symbol, mark);
+      }
+      return out;
+    },
+
     async close(): Promise<void> {
       await ex.close().catch(() => undefined);
     },

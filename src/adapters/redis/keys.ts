@@ -44,7 +44,7 @@ export const keys = {
   permitP33: (planId: string) => `quantum:permit:p33:${planId}`,
   applyDedupe: (planId: string) => `quantum:apply:dedupe:${planId}`,
   applyInflight: (sym: string) => `quantum:apply:inflight:${sym}`,
-  /** Marker of the one RECONCILE_CLOSE order sent for a drift signature (apply layer, SET NX in applyBegin-9). */
+  /** Marker of the one RECONCILE_CLOSE order sent for a drift signature (apply layer, SET NX in applyBegin-10). */
   closeSent: (sym: string, driftSig: string) => `quantum:apply:close_sent:${sym}:${driftSig}`,
   /** Epoch ms of the symbol's newest EXECUTED result (applyRecord-8.lua raises it; engine and brain read it). */
   lastFill: (sym: string) => `quantum:apply:last_fill_ms:${sym}`,
@@ -63,6 +63,10 @@ export const keys = {
   governorBreaker: (sym: string) => `quantum:governor:breaker:${sym}`,
   /** Epoch ms of a symbol's last breaker trip (failures up to then never trip it again). */
   governorBreakerLastTrip: (sym: string) => `quantum:governor:breaker_last_trip:${sym}`,
+  /** Exposure reserved by entry permits not yet reflected in a snapshot: hash plan_id → `<SYM>|<usd>|<expires_ms>` (exposureReserve-2.lua). */
+  governorReservations: () => 'quantum:governor:reservations',
+  /** Version counter of the reservations hash (compare-and-set of exposureReserve-2.lua). */
+  governorReservationsVersion: () => 'quantum:governor:reservations:version',
   /** Token bucket hash of the governor's plan rate: `global`, or a symbol. Shared by every governor. */
   governorRateBucket: (scope: string) => `quantum:governor:rate:${scope}`,
   /** Apply layer: order sent for a plan (hash: plan_id, entry_id, symbol, side, qty, reduce_only, decision, ts_ms), TTL 86400 s. */

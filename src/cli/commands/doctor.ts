@@ -35,7 +35,7 @@ import { readLedger, readSnapshot } from '../../domain/position.js';
 import { livenessReport, readHeartbeats } from '../../services/heartbeat.js';
 import { readTradingStates } from '../../services/governor/trading-state.js';
 import { SERVICE_NAMES, resolveServiceNames, type ServiceName } from '../../services/registry.js';
-import { checkUserStream } from './user-stream-status.js';
+import { checkUserStream } from '../../services/user-stream-status.js';
 
 /** Outcome of one check. */
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';

@@ -7,10 +7,11 @@ import { registerPaperExchangeCommand } from './paper-exchange.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerDemoCommand } from './demo.js';
 import { registerBenchCommand } from './bench.js';
+import { registerConsoleCommand } from './console.js';
 import { registerFlattenCommand } from './flatten.js';
 
 /** Adds commands to the program. */
 export type CommandRegistrar = (program: Command) => void;
 
 /** The registrars, in `p3 --help` order. */
-export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerFlattenCommand, registerPaperExchangeCommand, registerDoctorCommand, registerDemoCommand, registerBenchCommand];
+export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerFlattenCommand, registerPaperExchangeCommand, registerDoctorCommand, registerConsoleCommand, registerDemoCommand, registerBenchCommand];

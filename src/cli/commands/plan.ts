@@ -8,7 +8,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { envz, parseEnv } from '../../config/env.js';
 import { withCliRedis } from '../redis.js';
 import { TRADING_STATES, type TradingState, type TradingStateRead } from '../../domain/governor.js';
-import { DEFAULT_PLAN_SOURCE, EXIT_ACTIONS, planKeyFromEnv, submitPlan, type ExitAction } from '../../plans/submit.js';
+import { DEFAULT_PLAN_SOURCE, STRATEGY_ACTIONS, planKeyFromEnv, submitPlan, type ExitAction } from '../../plans/submit.js';
+import { parseDecimal } from '../../domain/decimal.js';
 import { readTradingStates, setTradingState } from '../../services/governor/trading-state.js';
 import { renderTrace, tracePlan } from '../../plans/trace.js';
 
@@ -26,8 +27,20 @@ function parseSymbol(v: string): string {
 
 function parseAction(v: string): ExitAction {
   const a = v.trim().toUpperCase();
-  if (!(EXIT_ACTIONS as readonly string[]).includes(a)) throw new InvalidArgumentError(`must be one of ${EXIT_ACTIONS.join(', ')}`);
+  if (!(STRATEGY_ACTIONS as readonly string[]).includes(a)) throw new InvalidArgumentError(`must be one of ${STRATEGY_ACTIONS.join(', ')}`);
   return a as ExitAction;
+}
+
+function parseSide(v: string): 'BUY' | 'SELL' {
+  const s = v.trim().toUpperCase();
+  if (s !== 'BUY' && s !== 'SELL') throw new InvalidArgumentError('must be BUY (long) or SELL (short)');
+  return s;
+}
+
+function parsePositiveDecimal(v: string): string {
+  const d = parseDecimal(v);
+  if (d === null || d.lte(0)) throw new InvalidArgumentError('must be a positive decimal');
+  return v.trim();
 }
 
 function parseKillScore(v: string): number {
@@ -53,18 +66,27 @@ export function registerPlanCommands(program: Command): void {
   const plan = program.command('plan').description('plans for the permit chain');
   plan
     .command('submit')
-    .description('sign and submit an exit plan to quantum:stream:apply.plan; prints the plan id')
+    .description('sign and submit a plan to quantum:stream:apply.plan (an exit, REDUCE --qty, or an entry OPEN/INCREASE --side --qty|--notional); prints the plan id')
     .requiredOption('--symbol <symbol>', 'symbol, e.g. BTCUSDT', parseSymbol)
-    .requiredOption('--action <action>', EXIT_ACTIONS.join('|'), parseAction)
+    .requiredOption('--action <action>', STRATEGY_ACTIONS.join('|'), parseAction)
+    .option('--side <side>', 'entries: BUY (long) or SELL (short)', parseSide)
+    .option('--qty <qty>', 'base-asset quantity (OPEN, INCREASE, REDUCE)', parsePositiveDecimal)
+    .option('--notional <usd>', 'entries: size in USD notional instead of --qty (rounded DOWN to the lot step)', parsePositiveDecimal)
     .option('--plan-id <id>', 'plan id (default: 16 random hex characters)')
     .option('--kill-score <x>', "the strategy's kill score", parseKillScore)
     .option('--source <source>', 'producer name; key from P3_KEY_<SOURCE>', DEFAULT_PLAN_SOURCE)
-    .action(async (o: { symbol: string; action: ExitAction; planId?: string; killScore?: number; source: string }) => {
+    .action(async (o: { symbol: string; action: ExitAction; side?: 'BUY' | 'SELL'; qty?: string; notional?: string; planId?: string; killScore?: number; source: string }) => {
       const key = planKeyFromEnv(process.env, o.source);
       if (o.planId !== undefined && !/^[A-Za-z0-9:._-]{1,64}$/.test(o.planId)) return usageError('--plan-id must be 1-64 of [A-Za-z0-9:._-]');
+      const entry = o.action === 'OPEN' || o.action === 'INCREASE';
+      if (entry && !o.side) return usageError(`${o.action} needs --side BUY|SELL`);
+      if (entry && (o.qty === undefined) === (o.notional === undefined)) return usageError(`${o.action} needs exactly one of --qty or --notional`);
+      if (!entry && o.notional !== undefined) return usageError('--notional is for entries (OPEN, INCREASE)');
+      if (o.action === 'REDUCE' && o.qty === undefined) return usageError('REDUCE needs --qty');
+      if (!entry && o.action !== 'REDUCE' && o.qty !== undefined) return usageError(`${o.action} closes a fraction of the position: no --qty (use REDUCE --qty)`);
       const allow = parseEnv({ P3_ALLOWLIST: envz.symbols() }, process.env).P3_ALLOWLIST;
       if (allow.length > 0 && !allow.includes(o.symbol)) return usageError(`${o.symbol} is not in P3_ALLOWLIST (${allow.join(',')}): every service would deny the plan`);
-      const id = await withCliRedis((redis) => submitPlan(redis, { symbol: o.symbol, action: o.action, planId: o.planId, killScore: o.killScore ?? null, source: o.source }, key));
+      const id = await withCliRedis((redis) => submitPlan(redis, { symbol: o.symbol, action: o.action, side: o.side, qty: o.qty, notionalUsd: o.notional, planId: o.planId, killScore: o.killScore ?? null, source: o.source }, key));
       process.stdout.write(`${id}\n`);
     });
 

@@ -5,18 +5,15 @@
  * else `P3_ALLOWLIST`, else every symbol found by SCAN.
  */
 import type { Command } from 'commander';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
-import { fetchLedger, writeLedger } from '../../adapters/redis/ledger.js';
+import { EVENTS_MAXLEN, STREAMS } from '../../adapters/redis/keys.js';
 import { fieldsToObject } from '../../adapters/redis/consumer.js';
-import { envz, parseEnv, parseToleranceConfig, ConfigError } from '../../config/env.js';
-import { fmt, parseDecimal, type Decimal } from '../../domain/decimal.js';
-import { readSnapshot, type SnapshotRead } from '../../domain/position.js';
-import { compareAmounts, toleranceFor } from '../../domain/tolerance.js';
-import { operatorHold } from '../../services/reconcile-engine/store.js';
+import { envz, parseEnv, ConfigError } from '../../config/env.js';
+import { parseDecimal } from '../../domain/decimal.js';
+import { recentEvents } from '../../services/reconcile-engine/events.js';
+import { clearHold, LedgerRefusedError, setLedgerByOperator, setOperatorHold } from '../../services/reconcile-engine/operator.js';
 import { collectStatus, renderStatus } from '../../services/reconcile-engine/status.js';
-import { collectStatusExtras, renderStatusExtras, tradingVerdict } from './status-extras.js';
+import { collectStatusExtras, renderStatusExtras, tradingVerdict } from '../../services/status-extras.js';
 import { withCliRedis } from '../redis.js';
 import { cliUser } from '../user.js';
 
@@ -32,29 +29,7 @@ function symbolArg(raw: string): string {
   return s;
 }
 
-/** How an operator's ledger amount compares with the exchange snapshot (see {@link ledgerAgainstSnapshot}). */
-export type LedgerCheck = { kind: 'agrees' } | { kind: 'disagrees' | 'unchecked'; message: string };
-
-/**
- * Compares the amount an operator wants to write with the exchange snapshot under the shared tolerance.
- * A ledger that disagrees with a fresh snapshot makes the engine HOLD the symbol and, with RECONCILE_CLOSE
- * enabled, close the difference on the exchange within about a second: a typo (a forgotten `-`, a wrong
- * side) would sell a real position, so `p3 ledger set` refuses it without `--force`.
- */
-export function ledgerAgainstSnapshot(symbol: string, amount: Decimal, snap: SnapshotRead, nowMs: number): LedgerCheck {
-  if (snap.kind !== 'ok') return { kind: 'unchecked', message: `no readable exchange snapshot of ${symbol} (${snap.kind}): the amount could not be checked against the exchange` };
-  const tol = toleranceFor(parseToleranceConfig(process.env), symbol, snap.snapshot.stepSize);
-  const cmp = compareAmounts(snap.snapshot.amount, amount, tol);
-  const ageSec = Math.round((nowMs - snap.snapshot.tsMs) / 100) / 10;
-  if (cmp.match) return { kind: 'agrees' };
-  return {
-    kind: 'disagrees',
-    message:
-      `the exchange snapshot of ${symbol} says ${fmt(snap.snapshot.amount)} (${ageSec}s old) and ${fmt(amount)} differs by ${fmt(cmp.diff)} (tolerance ${fmt(tol)}). ` +
-      `The reconcile engine would HOLD ${symbol} and, with RECONCILE_CLOSE enabled, close the difference on the exchange (reduce-only) within about a second. ` +
-      `Check the exchange itself; repeat with --force if this amount is what the system holds.`,
-  };
-}
+export { ledgerAgainstSnapshot, type LedgerCheck } from '../../services/reconcile-engine/operator.js';
 
 /** Registers the commands of this file. */
 export function registerReconcileCommands(program: Command): void {
@@ -90,7 +65,7 @@ export function registerReconcileCommands(program: Command): void {
         ? parseEnv({ '--ttl': envz.int(900, 1, 86_400 * 7) }, { '--ttl': opts.ttl })['--ttl']
         : parseEnv({ P34_HOLD_TTL_SEC: envz.int(900, 1, 86_400 * 7) }, process.env).P34_HOLD_TTL_SEC;
       await withCliRedis(async (redis) => {
-        await operatorHold(redis, symbol, 'set', ttl, opts.reason, { symbol, ts_ms: String(Date.now()), by: cliUser() });
+        await setOperatorHold(redis, { symbol, ttlSec: ttl, reason: opts.reason, by: cliUser() });
         process.stdout.write(`hold set on ${symbol} for ${ttl}s (reason: ${opts.reason}); every plan of ${symbol} is denied until it ends\n`);
       });
     });
@@ -101,12 +76,9 @@ export function registerReconcileCommands(program: Command): void {
     .action(async (symRaw: string) => {
       const symbol = symbolArg(symRaw);
       await withCliRedis(async (redis) => {
-        const existed = await operatorHold(redis, symbol, 'clear', 1, '', { symbol, ts_ms: String(Date.now()), by: cliUser() });
+        const { existed, engineHold } = await clearHold(redis, { symbol, by: cliUser() });
         process.stdout.write(existed ? `hold cleared on ${symbol}\n` : `no hold on ${symbol}\n`);
-        const state = await redis.hgetall(keys.reconcileState(symbol));
-        if (existed && (state.status === 'HOLD' || state.status === 'MANUAL_REQUIRED') && state.reason && state.reason !== 'operator_hold') {
-          process.stdout.write(`note: the engine's last verdict is ${state.status} ${state.reason}; unless that is fixed it sets the hold again within one cadence\n`);
-        }
+        if (engineHold) process.stdout.write(`note: the engine's last verdict is ${engineHold.status} ${engineHold.reason}; unless that is fixed it sets the hold again within one cadence\n`);
       });
     });
 
@@ -123,25 +95,15 @@ export function registerReconcileCommands(program: Command): void {
       const amount = parseDecimal(amountRaw);
       if (amount === null) throw new ConfigError('AMOUNT', `not a decimal: ${JSON.stringify(amountRaw)}`);
       await withCliRedis(async (redis) => {
-        const check = ledgerAgainstSnapshot(symbol, amount, readSnapshot(await redis.hgetall(keys.snapshot(symbol))), Date.now());
-        if (check.kind === 'disagrees' && !opts.force) throw new ConfigError('AMOUNT', `refused: ${check.message}`);
-        if (check.kind !== 'agrees') process.stderr.write(`warning: ${check.message}\n`);
-        for (let attempt = 0; attempt < 5; attempt++) {
-          const cur = await fetchLedger(redis, symbol);
-          const old = cur.read.kind === 'ok' ? fmt(cur.read.ledger.amount) : cur.read.kind;
-          const version = await writeLedger(redis, {
-            symbol,
-            expectedFingerprint: cur.fingerprint,
-            amount,
-            source: 'operator',
-            event: { event: 'LEDGER_SET', symbol, reason: opts.reason, old_ledger_amt: old, new_ledger_amt: fmt(amount), source: 'operator', by: cliUser(), ts_ms: String(Date.now()) },
-          });
-          if (version !== null) {
-            process.stdout.write(`ledger ${symbol}: ${old} -> ${fmt(amount)} (version ${version}, source operator)\n`);
-            return;
-          }
+        let out;
+        try {
+          out = await setLedgerByOperator(redis, { symbol, amount, reason: opts.reason, by: cliUser(), force: Boolean(opts.force) });
+        } catch (err) {
+          if (err instanceof LedgerRefusedError) throw new ConfigError('AMOUNT', err.message);
+          throw err;
         }
-        throw new Error(`ledger of ${symbol} kept changing while writing; try again`);
+        if (out.check.kind !== 'agrees') process.stderr.write(`warning: ${out.check.message}\n`);
+        process.stdout.write(`ledger ${symbol}: ${out.old} -> ${out.amount} (version ${out.version}, source operator)\n`);
       });
     });
 
@@ -162,9 +124,9 @@ export function registerReconcileCommands(program: Command): void {
         };
         let lastId = '$';
         if (count > 0) {
-          const recent = only ? await recentForSymbol(redis, only, count) : await redis.xrevrange(STREAMS.reconcileEvents, '+', '-', 'COUNT', count);
-          for (const [id, f] of [...recent].reverse()) print(id, fieldsToObject(f));
-          if (recent.length > 0) lastId = recent[0]![0];
+          const recent = await recentEvents(redis, STREAMS.reconcileEvents, { symbol: only ?? undefined, count });
+          for (const e of recent) print(e.id, e.fields);
+          if (recent.length > 0) lastId = recent[recent.length - 1]!.id;
           else if (!opts.json) process.stderr.write(`(no reconcile events${only ? ` for ${only}` : ''} yet)\n`);
         }
         if (!opts.follow) return;
@@ -193,19 +155,6 @@ export function registerReconcileCommands(program: Command): void {
         }
       });
     });
-}
-
-async function recentForSymbol(redis: Redis, symbol: string, count: number): Promise<Array<[string, string[]]>> {
-  const out: Array<[string, string[]]> = [];
-  let end = '+';
-  while (out.length < count) {
-    const batch = await redis.xrevrange(STREAMS.reconcileEvents, end, '-', 'COUNT', 500);
-    if (batch.length === 0) break;
-    for (const e of batch) if (fieldsToObject(e[1]).symbol === symbol && out.length < count) out.push(e);
-    if (batch.length < 500) break;
-    end = `(${batch[batch.length - 1]![0]}`;
-  }
-  return out;
 }
 
 /** One event as a line: `2026-01-25T11:55:00.123Z HOLD_SET BTCUSDT reason=side_mismatch exchange_amt=0.007 ...`. */

@@ -143,7 +143,7 @@ export function createCloseHandler(d: ApplyDeps) {
       if (renewed !== 'renewed') return reject(renewed === 'no_hold' ? 'hold_key' : 'hold_sig', `hold changed before sending (${renewed})`, entry.id);
       d.logger.info({ plan_id: plan.plan_id, ttl_s: d.cfg.holdTtlSec }, `[RECONCILE_CLOSE] ${plan.symbol}: HOLD lease renewed (TTL=${d.cfg.holdTtlSec}s)`);
 
-      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue, token, driftSig });
+      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue, token, driftSig, basisAmt: fmt(exchangeAmt) });
       if (r.kind === 'unresolved') throw new Error(r.error);
       if (r.kind === 'hold_changed') return reject('hold_sig', 'hold or its signature changed just before sending', entry.id);
       if (r.kind === 'halted') return refuseHalted('trading HALTED (kill switch) just before sending');

@@ -36,7 +36,8 @@ export interface ExecutorDeps {
   signal: AbortSignal;
 }
 
-const FINAL_STATUSES = new Set(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED']);
+/** Order statuses after which nothing more fills (Binance USDⓈ-M common definitions, Order Status). */
+const FINAL_STATUSES = new Set(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED', 'EXPIRED_IN_MATCH']);
 
 function describe(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`;
@@ -92,9 +93,11 @@ export async function resolveByLookup(d: ExecutorDeps, symbol: string, cid: stri
     await sleep(d.lookupBackoffMs * 2 ** Math.min(attempt, 5), d.signal);
   }
   if (lastSeen) {
-    // Known to the exchange but not final after every attempt: record what it says (fill so far).
-    d.metrics.inflightResolutions.inc({ outcome: 'found' });
-    return { kind: 'order', order: lastSeen, tsMs: Date.now(), via: 'lookup' };
+    // Known to the exchange but not final after every attempt: it may still fill. Never record a fill so far
+    // as the outcome (the ledger would miss the rest, and a close's one-close marker would be released while
+    // the order can still fill): leave it in flight; the sweep looks it up again.
+    d.metrics.inflightResolutions.inc({ outcome: 'unresolved' });
+    return { kind: 'unresolved', error: `order ${cid} still ${lastSeen.status} (filled ${lastSeen.filledQty.toFixed()} of ${lastSeen.qty.toFixed()}) after every lookup` };
   }
   d.metrics.inflightResolutions.inc({ outcome: 'unresolved' });
   return { kind: 'unresolved', error: `order ${cid} outcome unknown: ${lastErr}` };

@@ -11,7 +11,11 @@
  *   already_flat`.
  * - Its fill is not written to the ledger here: like a RECONCILE_CLOSE fill it is the reconcile engine's
  *   evidence, which sets the ledger flat once the exchange is flat after it (DESIGN §5.7).
- * - Events `FLATTEN_EXECUTED` / `FLATTEN_SKIPPED` on `quantum:stream:reconcile.events` name who asked.
+ * - Never sized from a position about to move: it takes the per-symbol close lock (no RECONCILE_CLOSE or
+ *   other FLATTEN of the symbol at the same time) and waits (at most {@link INFLIGHT_WAIT_MS}) until no order
+ *   of the symbol is in flight (an EXECUTE sent just before a halt); else FAILED `order_in_flight`.
+ * - Events `FLATTEN_EXECUTED` (with the position read again after the fill, `exchange_amt_after`) /
+ *   `FLATTEN_SKIPPED` / `FLATTEN_FAILED` on `quantum:stream:reconcile.events` name who asked.
  */
 import { PoisonEntry, type StreamEntry } from '../../adapters/redis/consumer.js';
 import { Banned, RateLimited } from '../../adapters/exchange/errors.js';
@@ -21,6 +25,15 @@ import { verifyPlanEntry } from '../../domain/plan.js';
 import { checkFlattenPlan, flattenOrder, OPERATOR_SOURCE } from '../../domain/flatten.js';
 import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { claimOrResume } from './plan-handler.js';
+import { releaseCloseLock, takeCloseLock } from './store.js';
+import { keys } from '../../adapters/redis/keys.js';
+import { sleep } from '../../lib/sleep.js';
+
+/** Longest wait for orders of the symbol in flight to be recorded before sizing a FLATTEN, ms. */
+const INFLIGHT_WAIT_MS = 15_000;
+/** Close lock TTL and longest wait for it, ms (as RECONCILE_CLOSE). */
+const LOCK_TTL_MS = 60_000;
+const LOCK_WAIT_MS = 30_000;
 
 /** Builds the handler of the FLATTEN stream. */
 export function createFlattenHandler(d: ApplyDeps) {
@@ -56,41 +69,72 @@ export function createFlattenHandler(d: ApplyDeps) {
       await done({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true' });
       return;
     }
-    let order: ReturnType<typeof flattenOrder>;
-    let position: string;
+    if (!(await takeCloseLock(d.redis, plan.symbol, token, LOCK_TTL_MS, LOCK_WAIT_MS, d.signal))) {
+      if (d.signal.aborted) throw new Error('stopping');
+      await done({ ...base, status: 'FAILED', reason: 'close_in_progress', error: 'another close or flatten of this symbol is still executing; run p3 flatten again' });
+      return;
+    }
     try {
-      const rules = await d.gateway.symbolRules(plan.symbol);
-      // a successful answer lists every open position; a symbol absent from it is flat
-      const pos = (await d.gateway.fetchPositions()).positions.get(plan.symbol)?.amount ?? new Decimal(0);
-      position = fmt(pos);
-      order = flattenOrder(pos, rules.stepSize);
-    } catch (err) {
-      const rl = err instanceof RateLimited || err instanceof Banned;
-      await done({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', error: (err as Error).message });
-      return;
+      await flatten(claimed);
+    } finally {
+      await releaseCloseLock(d.redis, plan.symbol, token).catch(() => undefined);
     }
-    if (order === null) {
-      await done({ ...base, status: 'SKIPPED', reason: 'already_flat', error: `exchange position ${position} (nothing to close at this lot step)` });
-      await event({ event: 'FLATTEN_SKIPPED', symbol: plan.symbol, plan_id: plan.plan_id, exchange_amt: position, requested_by: asked, ts_ms: String(Date.now()) });
-      return;
+
+    async function flatten(claimedValue: string): Promise<void> {
+      const g = d.gateway!;
+      const until = Date.now() + INFLIGHT_WAIT_MS;
+      while ((await d.redis.hlen(keys.applyInflight(plan.symbol))) > 0) {
+        if (Date.now() > until || d.signal.aborted) {
+          await done({ ...base, status: 'FAILED', reason: 'order_in_flight', error: `an order of ${plan.symbol} is still in flight after ${INFLIGHT_WAIT_MS} ms; run p3 flatten again` });
+          return;
+        }
+        await sleep(100, d.signal);
+      }
+      let order: ReturnType<typeof flattenOrder>;
+      let position: string;
+      try {
+        const rules = await g.symbolRules(plan.symbol);
+        // a successful answer lists every open position; a symbol absent from it is flat
+        const pos = (await g.fetchPositions()).positions.get(plan.symbol)?.amount ?? new Decimal(0);
+        position = fmt(pos);
+        order = flattenOrder(pos, rules.stepSize);
+      } catch (err) {
+        const rl = err instanceof RateLimited || err instanceof Banned;
+        await done({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', error: (err as Error).message });
+        return;
+      }
+      if (order === null) {
+        await done({ ...base, status: 'SKIPPED', reason: 'already_flat', error: `exchange position ${position} (nothing to close at this lot step)` });
+        await event({ event: 'FLATTEN_SKIPPED', symbol: plan.symbol, plan_id: plan.plan_id, exchange_amt: position, requested_by: asked, ts_ms: String(Date.now()) });
+        return;
+      }
+      d.logger.warn({ plan_id: plan.plan_id, side: order.side, qty: fmt(order.qty), requested_by: asked }, `[FLATTEN] ${plan.symbol}: sending ${order.side} ${fmt(order.qty)} reduceOnly (position ${position}) for ${asked}`);
+      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'FLATTEN', symbol: plan.symbol, side: order.side, qty: order.qty, reduceOnly: true, claimedValue, token, basisAmt: position });
+      if (r.kind === 'unresolved') throw new Error(r.error); // stays pending: redelivery or the sweep resolves it by client order id
+      if (r.kind !== 'recorded') return;
+      const f = r.fields;
+      let after = '';
+      if (f.status === 'EXECUTED') {
+        after = await g
+          .fetchPositions()
+          .then((p) => fmt(p.positions.get(plan.symbol)?.amount ?? new Decimal(0)))
+          .catch(() => '');
+        if (after !== '' && after !== '0') d.logger.error({ plan_id: plan.plan_id, exchange_amt_after: after }, `[FLATTEN] ${plan.symbol}: position still ${after} after the flatten: run p3 flatten again`);
+      }
+      await event({
+        event: f.status === 'EXECUTED' ? 'FLATTEN_EXECUTED' : 'FLATTEN_FAILED',
+        symbol: plan.symbol,
+        plan_id: plan.plan_id,
+        status: f.status,
+        side: order.side,
+        qty: fmt(order.qty),
+        filled_qty: f.filled_qty,
+        order_id: f.order_id,
+        exchange_amt: position,
+        exchange_amt_after: after,
+        requested_by: asked,
+        ts_ms: String(Date.now()),
+      });
     }
-    d.logger.warn({ plan_id: plan.plan_id, side: order.side, qty: fmt(order.qty), requested_by: asked }, `[FLATTEN] ${plan.symbol}: sending ${order.side} ${fmt(order.qty)} reduceOnly (position ${position}) for ${asked}`);
-    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'FLATTEN', symbol: plan.symbol, side: order.side, qty: order.qty, reduceOnly: true, claimedValue: claimed, token });
-    if (r.kind === 'unresolved') throw new Error(r.error); // stays pending: redelivery or the sweep resolves it by client order id
-    if (r.kind !== 'recorded') return;
-    const f = r.fields;
-    await event({
-      event: f.status === 'EXECUTED' ? 'FLATTEN_EXECUTED' : 'FLATTEN_FAILED',
-      symbol: plan.symbol,
-      plan_id: plan.plan_id,
-      status: f.status,
-      side: order.side,
-      qty: fmt(order.qty),
-      filled_qty: f.filled_qty,
-      order_id: f.order_id,
-      exchange_amt: position,
-      requested_by: asked,
-      ts_ms: String(Date.now()),
-    });
   };
 }

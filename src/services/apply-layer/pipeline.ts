@@ -100,7 +100,7 @@ function executorDeps(d: ApplyDeps): ExecutorDeps {
 
 /** Result fields of an order outcome. */
 export function outcomeFields(rec: OrderRecord, cid: string, o: Exclude<OrderOutcome, { kind: 'unresolved' }>): { fields: ApplyResultFields; fill?: Decimal } {
-  const base = { plan_id: rec.plan_id, symbol: rec.symbol, decision: rec.decision, side: rec.side, qty: rec.qty, client_order_id: cid, would_execute: 'true' as const, ts_ms: String(o.tsMs) };
+  const base = { plan_id: rec.plan_id, symbol: rec.symbol, decision: rec.decision, side: rec.side, qty: rec.qty, client_order_id: cid, would_execute: 'true' as const, ts_ms: String(o.tsMs), ...(rec.basis_amt ? { basis_amt: rec.basis_amt } : {}) };
   if (o.kind === 'rate_limited') return { fields: resultFields({ ...base, status: 'RETRYABLE_RATE_LIMIT', reason: 'rate_limited', error: `RETRYABLE_RATE_LIMIT: ${o.error}` }) };
   if (o.kind === 'not_executed') return { fields: resultFields({ ...base, status: 'FAILED', reason: o.notFound ? 'order_not_found' : 'order_failed', error: o.error }) };
   const filled = o.order.filledQty;
@@ -118,7 +118,7 @@ export function outcomeFields(rec: OrderRecord, cid: string, o: Exclude<OrderOut
 }
 
 /** What {@link sendAndRecord} did. */
-export type SendResult = { kind: 'lost_ownership' } | { kind: 'held' } | { kind: 'hold_changed' } | { kind: 'close_already_sent' } | { kind: 'halted' } | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean } | { kind: 'unresolved'; error: string };
+export type SendResult = { kind: 'lost_ownership' } | { kind: 'held' } | { kind: 'hold_changed' } | { kind: 'close_already_sent' } | { kind: 'halted' } | { kind: 'position_changed' } | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean } | { kind: 'unresolved'; error: string };
 
 /**
  * Writes the in-flight record (only as the claim's owner), sends the order, resolves its outcome and
@@ -127,7 +127,7 @@ export type SendResult = { kind: 'lost_ownership' } | { kind: 'held' } | { kind:
  */
 export async function sendAndRecord(
   d: ApplyDeps,
-  req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string },
+  req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; basisAmt?: string; expectSign?: -1 | 0 | 1 },
 ): Promise<SendResult> {
   const mode = req.decision === 'RECONCILE_CLOSE' ? 'close' : req.decision === 'FLATTEN' ? 'flatten' : 'execute';
   const cid = clientOrderIdFor(req.planId);
@@ -141,10 +141,11 @@ export async function sendAndRecord(
     decision: req.decision,
     dedupe: dedupeValue('sending', req.entryId, req.token),
     ts_ms: String(Date.now()),
+    ...(req.basisAmt !== undefined ? { basis_amt: req.basisAmt } : {}),
   };
   const close = req.decision === 'RECONCILE_CLOSE' ? { driftSig: req.driftSig ?? '', markerTtlSec: d.cfg.closeMarkerTtlSec } : undefined;
-  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, mode);
-  if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent' || begun === 'halted') return { kind: begun };
+  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, mode, req.expectSign ?? null);
+  if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent' || begun === 'halted' || begun === 'position_changed') return { kind: begun };
   if (begun === 'not_owner') {
     d.logger.warn({ plan_id: req.planId }, `${req.symbol}: plan ${req.planId} taken over by another consumer; not sending`);
     return { kind: 'lost_ownership' };

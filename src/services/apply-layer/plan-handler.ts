@@ -119,8 +119,11 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
       return void (await done({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'symbol_rules_unavailable', would_execute: 'true', error: (err as Error).message }));
     }
     if (qty === null) return void (await done({ ...base, status: 'SKIPPED', reason: 'qty_below_lot', side: permits.side, qty: fmt(permits.qty) }));
-    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: plan.decision, symbol: plan.symbol, side: permits.side, qty, reduceOnly, claimedValue: claimed, token });
+    // entries: the position must still have the sign the permits were sized on (OPEN: flat; INCREASE: the plan's side)
+    const expectSign = plan.action === 'OPEN' ? 0 : plan.action === 'INCREASE' ? (permits.side === 'BUY' ? 1 : -1) : undefined;
+    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: plan.decision, symbol: plan.symbol, side: permits.side, qty, reduceOnly, claimedValue: claimed, token, expectSign });
     if (r.kind === 'held') return void (await done({ ...base, status: 'SKIPPED', reason: 'reconcile_hold_active', side: permits.side, qty: fmt(qty), error: 'hold set after the permits were issued' }));
+    if (r.kind === 'position_changed') return void (await done({ ...base, status: 'SKIPPED', reason: 'position_changed', side: permits.side, qty: fmt(qty), error: 'the position changed side since the permits were sized (no entry ever flips a position)' }));
     if (r.kind === 'halted') return void (await done({ ...base, status: 'SKIPPED', reason: 'trading_halted', side: permits.side, qty: fmt(qty), error: 'trading HALTED (kill switch) after the permits were issued' }));
     if (r.kind === 'unresolved') throw new Error(r.error); // entry stays pending; redelivery or the sweep resolves it
   };

@@ -1,7 +1,7 @@
 /**
  * Redis side of the apply layer: dedupe claim and takeover, in-flight record, permits, the one atomic
  * record step (result + in-flight end + dedupe `done` + ledger for an EXECUTE fill), hold lease renewal.
- * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-9`,
+ * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-10`,
  * `applyRecord-8`, `holdRenew-3`).
  */
 import type { Redis } from 'ioredis';
@@ -12,6 +12,7 @@ import { fmt, type Decimal } from '../../domain/decimal.js';
 import { sideOf } from '../../domain/position.js';
 import type { ApplyResultFields } from '../../domain/result.js';
 import { dedupeValue, parseDedupe, type DedupeStage, type PermitHash } from '../../domain/apply.js';
+import { readTradingState } from '../../domain/governor.js';
 
 /** Dedupe TTL, seconds (DESIGN §3: SET NX EX 86400). */
 export const DEDUPE_TTL_SEC = 86400;
@@ -28,6 +29,8 @@ export interface OrderRecord {
   /** Dedupe value while sending (the owner's). */
   dedupe: string;
   ts_ms: string;
+  /** RECONCILE_CLOSE / FLATTEN: the signed position the order was sized on (copied into the result). */
+  basis_amt?: string;
 }
 
 /**
@@ -53,7 +56,7 @@ export async function casDedupe(redis: Redis, planId: string, expected: string, 
  * <ts_ms>` + EXPIRE, pending zset, order hash) in one step.
  * For EXECUTE plans it refuses while the symbol's hold exists (a hold set after the permits still stops
  * the order); for RECONCILE_CLOSE plans (`close` given) it requires the hold with the plan's drift
- * signature and takes the one-close-per-drift marker (see applyBegin-9.lua).
+ * signature and takes the one-close-per-drift marker (see applyBegin-10.lua).
  * @returns `sending` (the caller may send); anything else: nothing was written and nothing may be sent
  */
 export async function beginSend(
@@ -64,7 +67,8 @@ export async function beginSend(
   inflightTtlSec: number,
   close?: { driftSig: string; markerTtlSec: number },
   mode: 'execute' | 'close' | 'flatten' = close ? 'close' : 'execute',
-): Promise<'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent' | 'halted'> {
+  expectSign: -1 | 0 | 1 | null = null,
+): Promise<'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent' | 'halted' | 'position_changed'> {
   const reply = await callScript(
     redis,
     'applyBegin',
@@ -78,8 +82,9 @@ export async function beginSend(
       keys.closeSent(rec.symbol, close?.driftSig ?? '-'),
       keys.tradingState(),
       keys.tradingState(rec.symbol),
+      keys.snapshot(rec.symbol),
     ],
-    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, mode, close?.driftSig ?? '', close?.markerTtlSec ?? 1],
+    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, mode, close?.driftSig ?? '', close?.markerTtlSec ?? 1, expectSign === null ? '' : String(expectSign)],
   );
   switch (Number(reply)) {
     case 1:
@@ -92,6 +97,8 @@ export async function beginSend(
       return 'close_already_sent';
     case -4:
       return 'halted';
+    case -5:
+      return 'position_changed';
     default:
       return 'not_owner';
   }
@@ -221,15 +228,14 @@ export async function releaseCloseLock(redis: Redis, symbol: string, token: stri
 
 /**
  * True when the global or the symbol's trading state is HALTED or unreadable (fail closed). A read for an
- * early, clear refusal; the authoritative check is atomic in `applyBegin-9.lua` at send time.
+ * early, clear refusal; the authoritative check is atomic in `applyBegin-10.lua` at send time.
  */
 export async function tradingHalted(redis: Redis, symbol: string): Promise<boolean> {
-  const res = await redis.multi().hget(keys.tradingState(), 'state').hget(keys.tradingState(symbol), 'state').exec();
+  const res = await redis.multi().hgetall(keys.tradingState()).hgetall(keys.tradingState(symbol)).exec();
   if (!res) return true;
   return res.some(([err, v]) => {
     if (err) return true;
-    if (v === null || v === undefined) return false;
-    const st = String(v).trim().toUpperCase();
-    return st !== 'ACTIVE' && st !== 'REDUCING';
+    const st = readTradingState(v as Record<string, string>);
+    return st.state === 'HALTED' || st.state === 'INVALID';
   });
 }

@@ -19,8 +19,16 @@ export interface GovernorConfig {
   snapshotFreshnessSec: number;
   maxPlanAgeSec: number;
   futureSkewSec: number;
+  /** `GOVERNOR_MAX_ORDER_USD` (old name `GOVERNOR_MAX_NOTIONAL_USD` still read): max qty × mark of one order, USD. */
   maxNotionalUsd: Decimal;
+  /** `GOVERNOR_MAX_ORDER_USD_<SYM>` (or `GOVERNOR_MAX_NOTIONAL_USD_<SYM>`). */
   maxNotionalUsdBySymbol: Record<string, Decimal>;
+  /** `GOVERNOR_MAX_POSITION_USD`: max |position after an entry| × mark, USD; null = no limit. */
+  maxPositionUsd: Decimal | null;
+  /** `GOVERNOR_MAX_POSITION_USD_<SYM>`. */
+  maxPositionUsdBySymbol: Record<string, Decimal>;
+  /** `GOVERNOR_MAX_GROSS_USD`: max Σ |position| × mark over the allowlist plus reservations, USD; null = no limit. */
+  maxGrossUsd: Decimal | null;
   /** Global plan rate (tokens per minute) and burst. */
   ratePerMin: number;
   rateBurst: number;
@@ -51,6 +59,9 @@ const SHAPE = {
   GOVERNOR_MAX_PLAN_AGE_SEC: envz.positive(30),
   GOVERNOR_PLAN_FUTURE_SKEW_SEC: envz.nonNegative(5),
   GOVERNOR_MAX_NOTIONAL_USD: envz.decimal('10000'),
+  GOVERNOR_MAX_ORDER_USD: z.string().optional(),
+  GOVERNOR_MAX_POSITION_USD: z.string().optional(),
+  GOVERNOR_MAX_GROSS_USD: z.string().optional(),
   GOVERNOR_RATE_PER_MIN: envz.positive(60),
   GOVERNOR_RATE_BURST: envz.int(20, 1),
   GOVERNOR_SYMBOL_RATE_PER_MIN: envz.positive(12),
@@ -83,15 +94,20 @@ function perSymbol<T>(env: Env, prefix: string, parse: (v: string) => T | null, 
  */
 export function parseGovernorConfig(env: Env): GovernorConfig {
   const e = parseEnv(SHAPE, env);
-  const notional = perSymbol(
-    env,
-    'GOVERNOR_MAX_NOTIONAL_USD_',
-    (v) => {
-      const d = parseDecimal(v);
-      return d !== null && !d.isNeg() ? new Decimal(d) : null;
-    },
-    'must be a non-negative decimal',
-  );
+  const usd = (v: string) => {
+    const d = parseDecimal(v);
+    return d !== null && !d.isNeg() ? new Decimal(d) : null;
+  };
+  const optionalUsd = (name: 'GOVERNOR_MAX_ORDER_USD' | 'GOVERNOR_MAX_POSITION_USD' | 'GOVERNOR_MAX_GROSS_USD'): Decimal | null => {
+    const raw = e[name];
+    if (raw === undefined) return null;
+    const d = usd(raw);
+    if (d === null) throw new ConfigError(name, `must be a non-negative decimal (got ${JSON.stringify(raw)})`);
+    return d;
+  };
+  // the round-2 name wins; the old GOVERNOR_MAX_NOTIONAL_USD[_<SYM>] is still read
+  const notional = { ...perSymbol(env, 'GOVERNOR_MAX_NOTIONAL_USD_', usd, 'must be a non-negative decimal'), ...perSymbol(env, 'GOVERNOR_MAX_ORDER_USD_', usd, 'must be a non-negative decimal') };
+  const maxOrder = optionalUsd('GOVERNOR_MAX_ORDER_USD');
   const rates = perSymbol(
     env,
     'GOVERNOR_RATE_PER_MIN_',
@@ -111,8 +127,11 @@ export function parseGovernorConfig(env: Env): GovernorConfig {
     snapshotFreshnessSec: e.GOVERNOR_SNAPSHOT_FRESHNESS_SEC,
     maxPlanAgeSec: e.GOVERNOR_MAX_PLAN_AGE_SEC,
     futureSkewSec: e.GOVERNOR_PLAN_FUTURE_SKEW_SEC,
-    maxNotionalUsd: new Decimal(e.GOVERNOR_MAX_NOTIONAL_USD),
+    maxNotionalUsd: maxOrder ?? new Decimal(e.GOVERNOR_MAX_NOTIONAL_USD),
     maxNotionalUsdBySymbol: notional,
+    maxPositionUsd: optionalUsd('GOVERNOR_MAX_POSITION_USD'),
+    maxPositionUsdBySymbol: perSymbol(env, 'GOVERNOR_MAX_POSITION_USD_', usd, 'must be a non-negative decimal'),
+    maxGrossUsd: optionalUsd('GOVERNOR_MAX_GROSS_USD'),
     ratePerMin: e.GOVERNOR_RATE_PER_MIN,
     rateBurst: e.GOVERNOR_RATE_BURST,
     symbolRatePerMin: e.GOVERNOR_SYMBOL_RATE_PER_MIN,

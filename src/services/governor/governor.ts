@@ -27,6 +27,8 @@ import { writePermitOnce } from '../../plans/permit-store.js';
 import { checkBreaker } from './breaker.js';
 import type { GovernorConfig } from './config.js';
 import { takeRateToken } from './rate.js';
+import { releaseReservation, reserveExposure } from './exposure.js';
+import { isEntryAction } from '../../domain/plan.js';
 
 /** What the component needs from its service. */
 export interface GovernorDeps {
@@ -172,6 +174,17 @@ export class Governor {
       },
     });
     if (pre.decision !== 'ALLOW') return pre;
+    // Entries: the exposure limits, checked and reserved in one compare-and-set step (DESIGN §12)
+    let reserved = false;
+    if (isEntryAction(plan.action) && pre.qty && pre.markPrice) {
+      const sr = readSnapshot(snap);
+      if (sr.kind !== 'ok') return { ...deny('missing_exchange'), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
+      const position = sr.snapshot.amount;
+      const limits = { maxPositionUsd: this.cfg.maxPositionUsdBySymbol[sym] ?? this.cfg.maxPositionUsd, maxGrossUsd: this.cfg.maxGrossUsd };
+      const ex = await reserveExposure(redis, { planId: plan.plan_id, symbol: sym, qty: pre.qty, mark: pre.markPrice, position, ttlMs: this.cfg.permitTtlSec * 1000 }, this.cfg.allowlist, limits);
+      if (!ex.ok) return { ...deny(ex.reason, { ...pre.context, ...ex.context }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
+      reserved = limits.maxPositionUsd !== null || limits.maxGrossUsd !== null;
+    }
     const rate = await takeRateToken(redis, sym, {
       globalPerMin: this.cfg.ratePerMin,
       globalBurst: this.cfg.rateBurst,
@@ -179,6 +192,7 @@ export class Governor {
       symbolBurst: this.cfg.symbolRateBurst,
     });
     if (rate.ok) return pre;
+    if (reserved) await releaseReservation(redis, plan.plan_id);
     return { ...deny(rate.reason, { ...pre.context, global_tokens: rate.globalTokens, symbol_tokens: rate.symbolTokens }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
   }
 }

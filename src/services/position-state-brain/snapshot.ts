@@ -7,8 +7,10 @@
  * (MAXLEN ~10000) in ONE atomic step (`snapshotWrite-2.lua`).
  *
  * Hash fields: `position_amt` (signed decimal string), `side` (LONG|SHORT|FLAT), `entry_price`,
- * `mark_price` (absent when the exchange gave none, e.g. a flat symbol), `step_size` (the symbol's lot
- * step, so the shared tolerance defaults to one lot step; absent when unknown), `ts_ms`, `ts_epoch`
+ * `mark_price` (from the position row, else from the exchange's mark prices refreshed every
+ * {@link MARK_REFRESH_MS}; absent when unknown), `step_size` (the symbol's lot step, so the shared
+ * tolerance defaults to one lot step; absent when unknown), `min_qty` and `min_notional` (exchangeInfo, for
+ * sizing entries; absent when unknown), `ts_ms`, `ts_epoch`
  * (seconds, 3 decimals), `received_ts_ms` (when the answer arrived, diagnostics only), `source` = `rest`
  * (the user data stream writes the same hash with `source` = `stream`, see user-stream.ts).
  *
@@ -51,6 +53,8 @@ export type SnapshotErrorKind = (typeof SNAPSHOT_ERROR_KINDS)[number];
 const FUTURE_TOLERANCE_MS = SNAPSHOT_FUTURE_SKEW_MS;
 /** How often the lot steps are re-read from exchangeInfo, ms. */
 const STEP_REFRESH_MS = 600_000;
+/** How often the mark prices of symbols without a position row are refreshed, ms (premiumIndex, weight 10). */
+const MARK_REFRESH_MS = 5_000;
 
 /** What the publisher needs from the brain service (a `ServiceContext` fits). */
 export interface SnapshotPublisherContext {
@@ -83,7 +87,7 @@ export function classifySnapshotError(err: unknown): SnapshotErrorKind {
 }
 
 /** The hash fields of one snapshot (exported for tests and tools). */
-export function snapshotFields(p: { amount: Decimal; entryPrice: Decimal | null; markPrice: Decimal | null; stepSize: Decimal | null; sentMs: number; receivedMs: number; source?: 'rest' | 'stream' }): Record<string, string> {
+export function snapshotFields(p: { amount: Decimal; entryPrice: Decimal | null; markPrice: Decimal | null; stepSize: Decimal | null; minQty?: Decimal | null; minNotional?: Decimal | null; sentMs: number; receivedMs: number; source?: 'rest' | 'stream' }): Record<string, string> {
   const side = p.amount.isZero() ? 'FLAT' : p.amount.isNeg() ? 'SHORT' : 'LONG';
   const f: Record<string, string> = {
     position_amt: fmt(p.amount),
@@ -96,6 +100,8 @@ export function snapshotFields(p: { amount: Decimal; entryPrice: Decimal | null;
   };
   if (p.markPrice) f.mark_price = fmt(p.markPrice);
   if (p.stepSize) f.step_size = fmt(p.stepSize);
+  if (p.minQty) f.min_qty = fmt(p.minQty);
+  if (p.minNotional) f.min_notional = fmt(p.minNotional);
   return f;
 }
 
@@ -105,7 +111,8 @@ export class SnapshotPublisher {
   private readonly errors: Counter<'kind'>;
   private readonly polls: Counter<'result'>;
   private readonly lastWrittenMs = new Map<string, number>();
-  private readonly stepSizes = new Map<string, { step: Decimal; atMs: number }>();
+  private readonly stepSizes = new Map<string, { step: Decimal; minQty: Decimal; minNotional: Decimal | null; atMs: number }>();
+  private marks: { atMs: number; bySymbol: Map<string, Decimal> } | null = null;
   private lastSuccessMs = 0;
   private lastErrorKind: SnapshotErrorKind | null = null;
   private lastErrorLogMs = 0;
@@ -186,15 +193,15 @@ export class SnapshotPublisher {
     this.pollListeners.push(fn);
   }
 
-  /** The newest mark price a positions answer gave for `symbol`, if that answer's request was sent at most `maxAgeMs` ago (else null). */
+  /** The newest mark price a poll wrote for `symbol`, if that poll's request was sent at most `maxAgeMs` ago (else null). */
   lastMark(symbol: string, maxAgeMs: number): Decimal | null {
     const m = this.lastMarks.get(symbol);
     return m && Date.now() - m.atMs <= maxAgeMs ? m.mark : null;
   }
 
-  /** The cached lot step of `symbol` (null when unknown); never calls the exchange. */
-  knownStep(symbol: string): Decimal | null {
-    return this.stepSizes.get(symbol)?.step ?? null;
+  /** The cached exchangeInfo rules of `symbol` (null when unknown); never calls the exchange. */
+  knownRules(symbol: string): { step: Decimal; minQty: Decimal; minNotional: Decimal | null } | null {
+    return this.stepSizes.get(symbol) ?? null;
   }
 
   /**
@@ -225,18 +232,37 @@ export class SnapshotPublisher {
    * the last known step is kept, and with none the field is left out this time (tolerance then falls back
    * to the configured one, else an exact match: fail closed).
    */
-  private async stepSize(symbol: string): Promise<Decimal | null> {
+  private async stepSize(symbol: string): Promise<{ step: Decimal; minQty: Decimal; minNotional: Decimal | null } | null> {
     const known = this.stepSizes.get(symbol);
-    if (known && Date.now() - known.atMs < STEP_REFRESH_MS) return known.step;
+    if (known && Date.now() - known.atMs < STEP_REFRESH_MS) return known;
     try {
       const r = await this.gateway.symbolRules(symbol);
-      this.stepSizes.set(symbol, { step: r.stepSize, atMs: Date.now() });
-      return r.stepSize;
+      const v = { step: r.stepSize, minQty: r.minQty, minNotional: r.minNotional, atMs: Date.now() };
+      this.stepSizes.set(symbol, v);
+      return v;
     } catch (err) {
-      if (known) return known.step;
+      if (known) return known;
       this.ctx.logger.warn({ symbol, err: (err as Error).message }, `${symbol}: lot step unknown (exchangeInfo failed); snapshot written without step_size`);
       return null;
     }
+  }
+
+  /**
+   * Mark prices from the exchange, refreshed every {@link MARK_REFRESH_MS} (a flat symbol has no position
+   * row to carry its mark; entries need one). A failed refresh keeps the last ones for at most 3 refresh
+   * periods, then none (entries on flat symbols are then denied `mark_price_unknown`: fail closed).
+   */
+  private async markPrices(): Promise<Map<string, Decimal>> {
+    const now = Date.now();
+    if (this.marks && now - this.marks.atMs < MARK_REFRESH_MS) return this.marks.bySymbol;
+    if (!this.gateway.fetchMarkPrices) return new Map();
+    try {
+      this.marks = { atMs: now, bySymbol: await this.gateway.fetchMarkPrices() };
+    } catch (err) {
+      this.ctx.logger.debug({ err: (err as Error).message }, 'mark prices not refreshed');
+      if (this.marks && now - this.marks.atMs > 3 * MARK_REFRESH_MS) this.marks = null;
+    }
+    return this.marks?.bySymbol ?? new Map();
   }
 
   /**
@@ -255,18 +281,22 @@ export class SnapshotPublisher {
     const receivedMs = Date.now();
     const written: string[] = [];
     const skipped: string[] = [];
-    for (const [symbol, p] of positions) if (p.markPrice) this.lastMarks.set(symbol, { mark: p.markPrice, atMs: sentMs });
+    const marks = [...this.config.allowlist].some((s) => !positions.get(s)?.markPrice) ? await this.markPrices() : new Map<string, Decimal>();
     try {
       for (const symbol of this.config.allowlist) {
         const p = positions.get(symbol);
+        const rules = await this.stepSize(symbol);
         const fields = snapshotFields({
           amount: p?.amount ?? new Decimal(0),
           entryPrice: p?.entryPrice ?? null,
-          markPrice: p?.markPrice ?? null,
-          stepSize: await this.stepSize(symbol),
+          markPrice: p?.markPrice ?? marks.get(symbol) ?? null,
+          stepSize: rules?.step ?? null,
+          minQty: rules?.minQty ?? null,
+          minNotional: rules?.minNotional ?? null,
           sentMs,
           receivedMs,
         });
+        if (fields.mark_price) this.lastMarks.set(symbol, { mark: new Decimal(fields.mark_price), atMs: sentMs });
         if (!(await writeSnapshot(this.ctx.redis, symbol, sentMs, fields))) {
           skipped.push(symbol);
           continue;

@@ -265,7 +265,18 @@ export class UserStreamSnapshots {
       this.snapshots.inc({ result: 'unmapped' });
       return;
     }
-    const fields = snapshotFields({ amount: p.amount, entryPrice: p.entryPrice, markPrice: this.publisher.lastMark(sym, MARK_MAX_AGE_FACTOR * this.config.userStream.restVerifyIntervalMs), stepSize: this.publisher.knownStep(sym), sentMs: meta.localTimeMs, receivedMs: meta.recvMs, source: 'stream' });
+    const rules = this.publisher.knownRules(sym);
+    const fields = snapshotFields({
+      amount: p.amount,
+      entryPrice: p.entryPrice,
+      markPrice: this.publisher.lastMark(sym, MARK_MAX_AGE_FACTOR * this.config.userStream.restVerifyIntervalMs),
+      stepSize: rules?.step ?? null,
+      minQty: rules?.minQty ?? null,
+      minNotional: rules?.minNotional ?? null,
+      sentMs: meta.localTimeMs,
+      receivedMs: meta.recvMs,
+      source: 'stream',
+    });
     const written = await writeSnapshot(this.ctx.redis, sym, meta.localTimeMs, fields);
     this.snapshots.inc({ result: written ? 'written' : 'older' });
     const k = this.known.get(sym);

@@ -28,7 +28,7 @@ export interface StatusRow {
   diff_pct: string;
   hold: { active: boolean; owner: 'engine' | 'operator' | null; reason: string; sig: string; ttl_sec: number | null };
   snapshot_age_sec: number | null;
-  /** Who wrote the snapshot: `stream` (user data stream push) or `rest` (poll); '' when unknown. */
+  /** The snapshot's `source` field as the brain wrote it (e.g. `stream`, `rest`; `exchange` before), '' when absent. */
   snapshot_source: string;
   /** Seconds since the engine last wrote the state (a large value: is the engine running?). */
   engine_age_sec: number | null;

@@ -1,6 +1,6 @@
 /**
  * Redis side of the reconcile engine: one pipelined (MULTI) read of every input for a set of symbols, and
- * the atomic application of a decision (`reconcileApply-8.lua`, `closePublish-5.lua`, `writeLedger`).
+ * the atomic application of a decision (`reconcileApply-9.lua`, `closePublish-5.lua`, `writeLedger`).
  */
 import type { Redis } from 'ioredis';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
@@ -115,7 +115,7 @@ export async function readPass(redis: Redis, symbols: string[]): Promise<PassRea
   return { symbols: out, results: rawResults.map(([id, f]) => ({ id, fields: fieldsToObject(f) })), globalTradingStateRaw: g.err ? null : g.v };
 }
 
-/** Fingerprint of the snapshot fields a decision depends on (same format as in `reconcileApply-8.lua`). */
+/** Fingerprint of the snapshot fields a decision depends on (same format as in `reconcileApply-9.lua`). */
 export function snapshotFingerprint(raw: RawHash): string {
   return [raw.position_amt ?? '', raw.side ?? '', raw.ts_ms ?? '', raw.ts_epoch ?? ''].join('|');
 }
@@ -137,6 +137,8 @@ export interface ApplyArgs {
   driftSig: string;
   /** The episode signature to store as `hold_sig` when a NEW engine hold is set (`episodeSignature`). */
   newHoldSig: string;
+  /** The `hold_sig` read with the inputs (null when none): its close marker ends the episode. */
+  readHoldSig: string | null;
   holdTtlSec: number;
   state: Record<string, string>;
   eventBase: Record<string, string>;
@@ -144,7 +146,7 @@ export interface ApplyArgs {
   manualRequired: boolean;
 }
 
-/** Reply of `reconcileApply-8.lua`. */
+/** Reply of `reconcileApply-9.lua`. */
 export interface ApplyReply {
   applied: boolean;
   transitioned: boolean;
@@ -159,8 +161,8 @@ export async function applyDecision(redis: Redis, a: ApplyArgs): Promise<ApplyRe
   const reply = (await callScript(
     redis,
     'reconcileApply',
-    [keys.snapshot(s), keys.ledger(s), keys.legacyLedger004(s), keys.reconcileState(s), keys.hold(s), keys.holdReason(s), keys.holdSig(s), STREAMS.reconcileEvents],
-    [a.snapshotFp, a.ledgerFp, a.status, a.reason, a.holdAction, a.driftSig, a.holdTtlSec, JSON.stringify(a.state), JSON.stringify(a.eventBase), EVENTS_MAXLEN, a.nowMs, a.manualRequired ? 1 : 0, a.newHoldSig],
+    [keys.snapshot(s), keys.ledger(s), keys.legacyLedger004(s), keys.reconcileState(s), keys.hold(s), keys.holdReason(s), keys.holdSig(s), STREAMS.reconcileEvents, keys.closeSent(s, a.readHoldSig ?? '-')],
+    [a.snapshotFp, a.ledgerFp, a.status, a.reason, a.holdAction, a.driftSig, a.holdTtlSec, JSON.stringify(a.state), JSON.stringify(a.eventBase), EVENTS_MAXLEN, a.nowMs, a.manualRequired ? 1 : 0, a.newHoldSig, a.readHoldSig ?? ''],
   )) as [number, number, string, string?];
   return { applied: Number(reply[0]) === 1, transitioned: Number(reply[1]) === 1, hold: reply[2] as ApplyReply['hold'], holdSig: String(reply[3] ?? '') };
 }

@@ -12,6 +12,10 @@
   hold_sig: one drift seen by several engines and passes stays one signature. Otherwise a NEW hold is set
   with hold_sig = ARGV[13] (an episode signature: shape + the time it was first set), so the same amounts
   at another time are another drift, with their own close plan ids, cooldown keys and close marker.
+  An episode whose close order was SENT (its one-close marker KEYS[9] exists: taken at send, released only
+  when the close did not execute or filled partly) is over: the same shape seen again on a snapshot the
+  engine trusts (newer than that close's fill) is a new drift (the same manual trade made again before any
+  pass saw the healed state) and gets a new signature, never the healed episode's cooldown or marker.
 
   Snapshot fingerprint: position_amt|side|ts_ms|ts_epoch ('' for missing fields).
   Ledger fingerprint: version|ledger_amt|ledger_side|last_known_amt|last_side|<legacy ledger_amount>,
@@ -36,6 +40,7 @@
     KEYS[6] hold reason        quantum:reconcile:hold_reason:<SYM>
     KEYS[7] hold signature     quantum:reconcile:hold_sig:<SYM>
     KEYS[8] events stream      quantum:stream:reconcile.events
+    KEYS[9] close marker       quantum:apply:close_sent:<SYM>:<hold_sig as read by the caller>
 
     ARGV[1] expected snapshot fingerprint
     ARGV[2] expected ledger fingerprint
@@ -51,6 +56,8 @@
     ARGV[12] manual required: 1 when no automatic close will heal this hold (state field manual_required,
              event MANUAL_REQUIRED on a transition), else 0
     ARGV[13] episode signature for a NEW engine hold (hold_sig when `set` does not renew)
+    ARGV[14] the hold_sig the caller read ('' when none): KEYS[9] was built from it; a different current
+             hold_sig means the hold changed since the read: nothing written ('stale'), decide again
 
   Output: { applied, transitioned, hold, hold_sig }
     applied       1 written; 0 inputs changed since read (nothing written: re-read and decide again)
@@ -122,6 +129,9 @@ if hold and curSig and hold ~= 'WRONGTYPE' then
 end
 local engineHold = hold and curSig
 local operatorHold = hold and not curSig
+if engineHold and curSig ~= ARGV[14] then
+  return { 0, 0, 'stale' }
+end
 
 local holdShape = redis.call('HGET', KEYS[4], 'hold_shape')
 local holdResult = 'none'
@@ -129,8 +139,9 @@ local newSig = ARGV[13]
 if operatorHold then
   holdResult = 'operator'
 elseif action == 'set' then
-  -- same episode: the standing engine hold has this shape (or, from before episodes, this signature)
-  if engineHold and (holdShape == sig or curSig == sig) then
+  -- same episode: the standing engine hold has this shape (or, from before episodes, this signature) and
+  -- its close has not been sent (a sent close ends the episode, see the header)
+  if engineHold and (holdShape == sig or curSig == sig) and redis.call('EXISTS', KEYS[9]) == 0 then
     redis.call('EXPIRE', KEYS[5], ttl)
     redis.call('EXPIRE', KEYS[6], ttl)
     redis.call('EXPIRE', KEYS[7], ttl)

@@ -16,6 +16,9 @@
     after the permits or the close plan were issued.
   - FLATTEN plans (ARGV[8] = 'flatten', an operator's signed plan): neither hold nor trading state stops
     them; they are what an operator sends while the kill switch is on.
+  - Entries (ARGV[11] = the sign the position must still have: '0' for OPEN, '1'/'-1' for INCREASE on a
+    long/short): refused when the symbol's snapshot (KEYS[10]) now shows another sign, or cannot be read
+    (DESIGN §4: no entry ever flips a position; the permits were sized on an older snapshot).
 
   Input:
     KEYS[1] dedupe key        quantum:apply:dedupe:<plan_id>
@@ -28,6 +31,7 @@
     KEYS[7] close marker      quantum:apply:close_sent:<SYM>:<drift_sig>
     KEYS[8] trading state     quantum:governor:trading_state        (hash, field state)
     KEYS[9] symbol state      quantum:governor:trading_state:<SYM>  (hash, field state)
+    KEYS[10] snapshot         quantum:position:snapshot:<SYM>       (position_amt, side)
 
     ARGV[1] expected dedupe value (claimed|<entry>|<token>)
     ARGV[2] new dedupe value      (sending|<entry>|<token>)
@@ -39,6 +43,7 @@
     ARGV[8] 'execute' | 'close' | 'flatten' (see above)
     ARGV[9] drift_sig of a close plan ('' for EXECUTE)
     ARGV[10] close marker TTL, seconds
+    ARGV[11] entries: the position sign required at send time ('0', '1', '-1'); '' = no check
 
   Output:
     1  recorded; the caller may send
@@ -47,6 +52,7 @@
    -2  close: no hold, or hold_sig differs from drift_sig; nothing written, must NOT send
    -3  close: a close order was already sent for this drift signature; nothing written, must NOT send
    -4  execute/close: trading is HALTED (or its state unreadable); nothing written, must NOT send
+   -5  entry: the position's sign is no longer the one the permits were sized on; nothing written, must NOT send
 ]]
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
@@ -54,12 +60,26 @@ end
 local function halted(key)
   local r = redis.pcall('HGET', key, 'state')
   if type(r) == 'table' and r.err then return true end
-  if not r then return false end
+  if not r then return redis.call('EXISTS', key) == 1 end -- a hash without `state` is unreadable: halted
   local st = string.upper(string.gsub(r, '^%s*(.-)%s*$', '%1'))
   return st ~= 'ACTIVE' and st ~= 'REDUCING'
 end
 if ARGV[8] ~= 'flatten' and (halted(KEYS[8]) or halted(KEYS[9])) then
   return -4
+end
+if ARGV[11] ~= nil and ARGV[11] ~= '' then
+  local snap = redis.pcall('HMGET', KEYS[10], 'position_amt', 'side')
+  if type(snap) ~= 'table' or snap.err or not snap[1] then return -5 end
+  local amt = string.gsub(snap[1], '^%s*(.-)%s*$', '%1')
+  local side = string.upper(snap[2] or '')
+  local sign
+  if not string.match(amt, '^%-?%d+%.?%d*$') then return -5 end
+  if string.match(amt, '^%-?0*%.?0*$') then sign = '0'
+  elseif string.sub(amt, 1, 1) == '-' then sign = '-1'
+  else sign = '1' end
+  if side == 'FLAT' and sign ~= '0' then return -5 end
+  if (side == 'SHORT' and sign == '1') or (side == 'LONG' and sign == '-1') then return -5 end
+  if sign ~= ARGV[11] then return -5 end
 end
 if ARGV[8] == 'flatten' then
   -- an operator's FLATTEN: no hold or trading-state check (see above)

@@ -4,8 +4,8 @@
  * src/services/position-state-brain/user-stream.ts). Read with SCAN, never KEYS.
  */
 import type { Redis } from 'ioredis';
-import { scanKeys } from '../../adapters/redis/client.js';
-import { USER_STREAM_STATE_PATTERN } from '../../services/position-state-brain/user-stream.js';
+import { scanKeys } from '../adapters/redis/client.js';
+import { USER_STREAM_STATE_PATTERN } from './position-state-brain/user-stream.js';
 
 /** One brain instance's stream as shown. Times are epoch ms (0 = never). */
 export interface UserStreamView {

@@ -3,11 +3,11 @@
  * and the trading state (global, per symbol, open circuit breakers). Read with SCAN, never KEYS.
  */
 import type { Redis } from 'ioredis';
-import { livenessReport, readHeartbeats, type LivenessReport } from '../../services/heartbeat.js';
-import { readTradingStates, type TradingStateView } from '../../services/governor/trading-state.js';
-import { SERVICE_NAMES } from '../../services/registry.js';
+import { livenessReport, readHeartbeats, type LivenessReport } from './heartbeat.js';
+import { readTradingStates, type TradingStateView } from './governor/trading-state.js';
+import { SERVICE_NAMES } from './registry.js';
 import { readUserStreamStates, renderUserStreams, type UserStreamView } from './user-stream-status.js';
-import type { StatusRow } from '../../services/reconcile-engine/status.js';
+import type { StatusRow } from './reconcile-engine/status.js';
 
 /** Age (seconds) past which a symbol's snapshot or the engine's last verdict is too old to trust. */
 const STALE_SEC = 10;
