@@ -155,6 +155,11 @@ function checkKeys(envs: DoctorOptions['envs']): CheckResult {
     fails.push('P3_KEY_P3_4 must be set for both reconcile-engine (signs closes) and apply-layer (verifies them)');
   }
   if (fails.length) return { check: 'keys', status: 'FAIL', detail: list(fails) };
+  // p3 flatten is the one order that passes the kill switch: without the operator key on the apply layer
+  // every FLATTEN is dead-lettered, found out during an incident
+  if (envs['apply-layer'] && !envs['apply-layer'].P3_KEY_OPERATOR) {
+    return { check: 'keys', status: 'WARN', detail: 'apply-layer has no P3_KEY_OPERATOR: `p3 flatten` (the only order allowed while HALTED) would be refused; set it (and the same value where operators run p3)' };
+  }
   return { check: 'keys', status: 'OK', detail: byVar.size ? `${[...byVar.keys()].sort().join(', ')} consistent` : 'no plan key configured here' };
 }
 
