@@ -122,6 +122,7 @@ export class SnapshotPublisher {
   private intervalProvider: () => number;
   private readonly pollListeners: Array<(r: PollResult) => void> = [];
   private readonly lastMarks = new Map<string, { mark: Decimal; atMs: number }>();
+  private writeFilter: (symbol: string, amount: Decimal, sentMs: number) => boolean = () => true;
 
   constructor(
     private readonly ctx: SnapshotPublisherContext,
@@ -186,6 +187,15 @@ export class SnapshotPublisher {
   /** Cuts the current wait short: the next poll starts as soon as `P33_SNAPSHOT_INTERVAL_MS` after the previous one's start allows. */
   pollSoon(): void {
     this.wake.abort();
+  }
+
+  /**
+   * Sets a per-symbol check before each REST write: false = leave this symbol's snapshot as it is this poll
+   * (the user data stream received a different amount after this request was sent, so this answer may
+   * predate that change: the push is the newer truth).
+   */
+  setWriteFilter(fn: (symbol: string, amount: Decimal, sentMs: number) => boolean): void {
+    this.writeFilter = fn;
   }
 
   /** Calls `fn` after every poll with its result (never throws into the loop). */
@@ -285,6 +295,10 @@ export class SnapshotPublisher {
     try {
       for (const symbol of this.config.allowlist) {
         const p = positions.get(symbol);
+        if (!this.writeFilter(symbol, p?.amount ?? new Decimal(0), sentMs)) {
+          skipped.push(symbol);
+          continue;
+        }
         const rules = await this.stepSize(symbol);
         const fields = snapshotFields({
           amount: p?.amount ?? new Decimal(0),

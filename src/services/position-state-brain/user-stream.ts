@@ -9,7 +9,9 @@
  *   one-way close arrives as `ps=BOTH, pa=0` and is written as FLAT: that IS the exchange saying flat.
  *   `mark_price` (not in the push) is the last REST answer's when recent ({@link MARK_MAX_AGE_FACTOR}), else absent.
  * - REST keeps verifying every symbol: every `P33_REST_VERIFY_INTERVAL_MS` while the stream is healthy,
- *   every `P33_SNAPSHOT_INTERVAL_MS` while it is not.
+ *   every `P33_SNAPSHOT_INTERVAL_MS` while it is not. A REST answer whose request was sent before the
+ *   stream received a different amount is not written for that symbol (it may predate the push: the
+ *   exchange read the position at some instant after the request was sent, unknown to us).
  * - After a fill of OUR order (`ORDER_TRADE_UPDATE` x=TRADE whose client order id is in the apply layer's
  *   in-flight hash; a manual trade's is not), a REST poll is started as soon as the apply layer recorded the fill
  *   (and `P33_SNAPSHOT_INTERVAL_MS` after the previous poll allows: REST never polls faster than with the stream off): the stream
@@ -89,6 +91,8 @@ interface Known {
   /** Local time the amount is known for (stream: mapped T; REST: request sent). */
   atMs: number;
   via: 'stream' | 'rest';
+  /** Local receive time (stream) or request time (REST), epoch ms. */
+  recvMs: number;
 }
 
 /** See the module comment. A brain component: `start()` / `stop()` / `readiness()`. */
@@ -147,6 +151,7 @@ export class UserStreamSnapshots {
     });
     publisher.setIntervalProvider(() => (this.healthy() ? config.userStream.restVerifyIntervalMs : config.intervalMs));
     publisher.onPoll((r) => this.onPoll(r));
+    publisher.setWriteFilter((sym, amount, sentMs) => !this.ambiguous(sym, amount, sentMs));
   }
 
   /** Whether the stream is trusted right now (see the module comment). */
@@ -280,8 +285,18 @@ export class UserStreamSnapshots {
     const written = await writeSnapshot(this.ctx.redis, sym, meta.localTimeMs, fields);
     this.snapshots.inc({ result: written ? 'written' : 'older' });
     const k = this.known.get(sym);
-    if (!k || k.atMs <= meta.localTimeMs) this.known.set(sym, { amount: p.amount, atMs: meta.localTimeMs, via: 'stream' });
+    if (!k || k.atMs <= meta.localTimeMs) this.known.set(sym, { amount: p.amount, atMs: meta.localTimeMs, via: 'stream', recvMs: meta.recvMs });
     if (written) this.ctx.logger.debug({ symbol: sym, ...fields }, `${sym}: snapshot ${fields.side} ${fields.position_amt} (stream)`);
+  }
+
+  /**
+   * A REST answer is ambiguous against the stream when the stream received a DIFFERENT amount after the
+   * request was sent: the exchange may have read the position before that change (the mapped event time is
+   * only a lower bound), so the answer is neither written over the push nor counted as a missed event.
+   */
+  private ambiguous(sym: string, restAmount: Decimal, sentMs: number): boolean {
+    const k = this.known.get(sym);
+    return k !== undefined && k.via === 'stream' && k.recvMs >= sentMs && !k.amount.eq(restAmount);
   }
 
   /** Starts a REST poll once the apply layer recorded our fill (its in-flight entry is gone). */
@@ -309,6 +324,7 @@ export class UserStreamSnapshots {
       const rest = r.positions.get(sym)?.amount ?? new Decimal(0);
       const k = this.known.get(sym);
       if (k && k.atMs > r.sentMs) continue; // the stream knows something newer
+      if (this.ambiguous(sym, rest, r.sentMs)) continue; // the answer may predate the push
       const streamWatching = this.client.connState === 'open' && openedAt > 0 && openedAt <= (k?.atMs ?? 0);
       if (k && !k.amount.eq(rest) && streamWatching && this.baselineOk) {
         const seen = k;
@@ -318,7 +334,7 @@ export class UserStreamSnapshots {
         }, MISMATCH_GRACE_MS).unref();
         continue;
       }
-      this.known.set(sym, { amount: rest, atMs: r.sentMs, via: 'rest' });
+      this.known.set(sym, { amount: rest, atMs: r.sentMs, via: 'rest', recvMs: r.sentMs });
     }
     this.checkHealth();
   }
