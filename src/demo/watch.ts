@@ -74,9 +74,12 @@ export class DemoWatcher {
 
   /** Follows the streams until `signal` aborts. `conn` must be a connection used for nothing else (blocking reads). */
   async follow(conn: Redis, signal: AbortSignal): Promise<void> {
-    let evId = '$';
-    let resId = '$';
-    let snapId = '$';
+    // explicit start ids, never '$' after the first read: with '$', entries of a stream that a reply did not
+    // include would be skipped by the next call (a reply of snapshots only would lose the events meanwhile)
+    const lastId = async (stream: string) => ((await conn.xrevrange(stream, '+', '-', 'COUNT', 1).catch(() => []))[0]?.[0] ?? '0-0');
+    let evId = await lastId(STREAMS.reconcileEvents);
+    let resId = await lastId(STREAMS.applyResult);
+    let snapId = await lastId(STREAMS.positionSnapshot);
     while (!signal.aborted) {
       try {
         const res = (await conn.xread('BLOCK', 500, 'STREAMS', STREAMS.reconcileEvents, STREAMS.applyResult, STREAMS.positionSnapshot, evId, resId, snapId)) as Array<[string, Array<[string, string[]]>]> | null;
