@@ -5,7 +5,7 @@ import { Decimal, fmt } from '../../src/domain/decimal.js';
 import { APPLY_GROUP } from '../../src/services/apply-layer/index.js';
 import { waitFor } from '../helpers/redis.js';
 import { adminFaults, adminOrders, adminPositions, adminRequests, clearFaults } from '../helpers/paper.js';
-import { allowPermits, ordersOf, planId, resultsOf, settle, startRig, submitPlan, waitResult, type Rig } from './helpers.js';
+import { allowPermits, writePermits, ordersOf, planId, resultsOf, settle, startRig, submitPlan, waitResult, type Rig } from './helpers.js';
 
 let rig: Rig;
 beforeAll(async () => {
@@ -207,10 +207,12 @@ describe('apply layer: exactly-once execution of permitted plans', () => {
   it('a DENY skips with its reason, a missing permit times out, a mismatch skips; no orders', async () => {
     await rig.startApply({ APPLY_PERMIT_WAIT_MS: '800' });
     const deny = planId('deny');
-    await rig.redis.hset(keys.permitGovernor(deny), { decision: 'ALLOW', reason: 'ok', qty: '0.001', symbol: 'BTCUSDT', ts_ms: String(Date.now()) });
-    await rig.redis.hset(keys.permitP33(deny), { decision: 'DENY', reason: 'reconcile_required_qty_mismatch', symbol: 'BTCUSDT', ts_ms: String(Date.now()) });
+    await writePermits(rig.redis, deny, {
+      gov: { decision: 'ALLOW', reason: 'ok', qty: '0.001', symbol: 'BTCUSDT', ts_ms: String(Date.now()) },
+      p33: { decision: 'DENY', reason: 'reconcile_required_qty_mismatch', symbol: 'BTCUSDT', ts_ms: String(Date.now()) },
+    });
     const missing = planId('missing');
-    await rig.redis.hset(keys.permitGovernor(missing), { decision: 'ALLOW', reason: 'ok', ts_ms: String(Date.now()) });
+    await writePermits(rig.redis, missing, { gov: { decision: 'ALLOW', reason: 'ok', ts_ms: String(Date.now()) } });
     const mism = planId('mismatch');
     await allowPermits(rig.redis, mism, '0.005', 'SELL', '0.002');
     for (const id of [deny, missing, mism]) await submitPlan(rig.redis, { plan_id: id });

@@ -33,6 +33,8 @@ beforeAll(async () => {
     EXCHANGE_API_KEY: paper.apiKey,
     EXCHANGE_API_SECRET: paper.apiSecret,
     P3_KEY_P3_4: 'e2e-engine-key',
+    P3_KEY_GOVERNOR: 'e2e-governor-permit-key',
+    P3_KEY_P33: 'e2e-p33-permit-key',
     APPLY_MODE: 'testnet',
     P33_SNAPSHOT_INTERVAL_MS: '100',
     P33_PERMITS_ENABLED: 'false',

@@ -75,6 +75,8 @@ export const keys = {
   applyPending: () => 'quantum:apply:pending',
   /** Apply layer: per-symbol lock serialising RECONCILE_CLOSE executions (string owner token, PX TTL). */
   applyCloseLock: (sym: string) => `quantum:apply:close_lock:${sym}`,
+  /** The position brain's user data stream state, one hash per brain instance (TTL 15 s; `p3 status`, `p3 doctor`). */
+  p33UserStream: (instance: string) => `quantum:p33:user_stream:${instance}`,
   /** Service heartbeat hash, one per instance. */
   heartbeat: (service: string, instance: string) => `quantum:heartbeat:${service}:${instance}`,
 } as const;

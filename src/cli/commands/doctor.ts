@@ -24,6 +24,8 @@
  * - `trading`: HALTED/REDUCING trading states and open circuit breakers (WARN), unreadable state (FAIL).
  * - `dlq`: dead-letter streams (`*.dlq`) that are not empty (FAIL: a message was rejected for good).
  * - `heartbeats`: each expected service has a live heartbeat (FAIL when missing).
+ * - `acl:*`: the `default` user enabled with full rights, a generated ACL user with more rights than
+ *   `p3 redis-acl` gives it, a service connecting as another component's user (src/acl/doctor-check.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -36,6 +38,7 @@ import { livenessReport, readHeartbeats } from '../../services/heartbeat.js';
 import { readTradingStates } from '../../services/governor/trading-state.js';
 import { SERVICE_NAMES, resolveServiceNames, type ServiceName } from '../../services/registry.js';
 import { checkUserStream } from '../../services/user-stream-status.js';
+import { checkAcl } from '../../acl/doctor-check.js';
 
 /** Outcome of one check. */
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
@@ -57,6 +60,8 @@ export interface DoctorOptions {
   services: ServiceName[];
   /** Timeout of the exchange time request, ms (default 5000). */
   exchangeTimeoutMs?: number;
+  /** `envs` are the services' own env files (`--env-dir`): their `REDIS_URL` users are checked. */
+  envFiles?: boolean;
 }
 
 /**
@@ -386,6 +391,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
       ['trading', () => checkTrading(redis)],
       ['dlq', () => checkDlq(redis)],
       ['heartbeats', () => checkHeartbeats(redis, opts.services)],
+      ['acl', () => checkAcl(redis, opts.redisUrl, opts.envFiles ? opts.envs : {})],
     ];
     for (const [check, run] of steps) {
       try {
@@ -424,7 +430,7 @@ export function registerDoctorCommand(program: Command): void {
         }
       }
       const redisUrl = process.env.REDIS_URL || (envs[services[0] ?? SERVICE_NAMES[0]]?.REDIS_URL ?? 'redis://127.0.0.1:6379');
-      const results = await runDoctor({ redisUrl, envs, services });
+      const results = await runDoctor({ redisUrl, envs, services, envFiles: Boolean(o.envDir) });
       if (o.json) process.stdout.write(`${JSON.stringify({ ok: !results.some((r) => r.status === 'FAIL'), checks: results }, null, 2)}\n`);
       else for (const r of results) process.stdout.write(`${r.status.padEnd(4)}  ${r.check.padEnd(28)} ${r.detail}\n`);
       if (results.some((r) => r.status === 'FAIL')) process.exitCode = 1;

@@ -49,12 +49,14 @@ export interface ApplyConfig {
   operatorKey: string | undefined;
   /** Reconcile engine key (`P3_KEY_P3_4`), required to verify RECONCILE_CLOSE plans. */
   p34Key: string | undefined;
+  /** Permit verification keys (DESIGN §15): `P3_KEY_GOVERNOR` and `P3_KEY_P33`, both required. */
+  permitKeys: { governor: string; p33: string };
 }
 
 /**
  * Reads the apply layer's variables.
- * @throws ConfigError for a bad value, for `APPLY_MODE=live` without `APPLY_ALLOW_LIVE=yes`, and for an
- *   empty `P3_ALLOWLIST`
+ * @throws ConfigError for a bad value, for `APPLY_MODE=live` without `APPLY_ALLOW_LIVE=yes`, for an
+ *   empty `P3_ALLOWLIST`, and for a missing `P3_KEY_GOVERNOR` / `P3_KEY_P33`
  */
 export function parseApplyConfig(env: Env): ApplyConfig {
   const c = parseEnv(
@@ -81,6 +83,8 @@ export function parseApplyConfig(env: Env): ApplyConfig {
       APPLY_CLAIM_IDLE_MS: envz.positive(60_000),
       P3_KEY_P3_4: z.string().optional(),
       P3_KEY_OPERATOR: z.string().optional(),
+      P3_KEY_GOVERNOR: envz.secret('the apply layer verifies every governor permit with it'),
+      P3_KEY_P33: envz.secret('the apply layer verifies every P3.3 permit with it'),
     },
     env,
   );
@@ -110,5 +114,6 @@ export function parseApplyConfig(env: Env): ApplyConfig {
     claimIdleMs: c.APPLY_CLAIM_IDLE_MS,
     p34Key: c.P3_KEY_P3_4 && c.P3_KEY_P3_4.length > 0 ? c.P3_KEY_P3_4 : undefined,
     operatorKey: c.P3_KEY_OPERATOR && c.P3_KEY_OPERATOR.length > 0 ? c.P3_KEY_OPERATOR : undefined,
+    permitKeys: { governor: c.P3_KEY_GOVERNOR, p33: c.P3_KEY_P33 },
   };
 }

@@ -13,6 +13,7 @@ export interface ApplyMetrics {
   results: Counter<'symbol' | 'status'>;
   orderLatency: Histogram<'symbol'>;
   permitWait: Histogram<'outcome'>;
+  permitSignatureInvalid: Counter<'symbol' | 'issuer'>;
   inflightResolutions: Counter<'outcome'>;
   closeConsumed: Counter<'symbol'>;
   closeExecuted: Counter<'symbol' | 'status'>;
@@ -42,6 +43,12 @@ export function createApplyMetrics(registry: Registry, allowlist: string[]): App
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
       registers: [registry],
     }),
+    permitSignatureInvalid: new Counter({
+      name: 'apply_permit_signature_invalid_total',
+      help: 'Permits refused because their signature does not verify for the plan and entry (unsigned, forged, or of another plan), by issuer',
+      labelNames: ['symbol', 'issuer'],
+      registers: [registry],
+    }),
     inflightResolutions: new Counter({ name: 'apply_inflight_resolutions_total', help: 'Orders with unknown outcome resolved by client order id lookup', labelNames: ['outcome'], registers: [registry] }),
     closeConsumed: new Counter({ name: 'reconcile_close_consumed_total', help: 'RECONCILE_CLOSE entries consumed', labelNames: ['symbol'], registers: [registry] }),
     closeExecuted: new Counter({ name: 'reconcile_close_executed_total', help: 'RECONCILE_CLOSE orders by status (success|error|rate_limit)', labelNames: ['symbol', 'status'], registers: [registry] }),
@@ -52,6 +59,7 @@ export function createApplyMetrics(registry: Registry, allowlist: string[]): App
   for (const o of INFLIGHT_OUTCOMES) m.inflightResolutions.inc({ outcome: o }, 0);
   for (const symbol of allowlist) {
     for (const status of RESULT_STATUSES) m.results.inc({ symbol, status }, 0);
+    for (const issuer of ['governor', 'p33']) m.permitSignatureInvalid.inc({ symbol, issuer }, 0);
     m.closeConsumed.inc({ symbol }, 0);
     for (const status of ['success', 'error', 'rate_limit']) m.closeExecuted.inc({ symbol, status }, 0);
     for (const reason of ['duplicate', 'guardrails', 'rate_limit', 'trading_halted', 'superseded']) m.closeRejected.inc({ symbol, reason }, 0);

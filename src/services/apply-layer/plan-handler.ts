@@ -8,6 +8,8 @@
  * 3. allowlist, type MARKET, plan age;
  * 4. bounded wait for both permits (poll every `APPLY_PERMIT_POLL_MS`, default 50 ms, until
  *    `APPLY_PERMIT_WAIT_MS`): reacts within one poll interval of the second permit, and at once to a DENY;
+ *    a permit whose signature does not verify for this plan and entry (`P3_KEY_GOVERNOR`, `P3_KEY_P33`,
+ *    DESIGN §15) is a DENY: `SKIPPED permit_signature_invalid`, counted and logged;
  * 5. dry_run: `SKIPPED reason=dry_run would_execute=true`, nothing sent, ledger untouched;
  * 6. order: MARKET, reduce-only for exits, p33 permit qty rounded down to the lot step, deterministic
  *    client order id; result + ledger update in one atomic step.
@@ -18,6 +20,7 @@ import { verifyPlanEntry, type Plan } from '../../domain/plan.js';
 import { fmt } from '../../domain/decimal.js';
 import { dedupeValue, evaluatePermits, orderQty, planTooOld, reduceOnlyFor, type PermitVerdict } from '../../domain/apply.js';
 import { sleep } from '../../lib/sleep.js';
+import { checkPermitSignatures } from '../../domain/permit-signature.js';
 import { casDedupe, claimPlan, readPermits } from './store.js';
 import { finalize, newToken, publishOnly, resolveInflight, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { clientOrderIdFor } from '../../domain/apply.js';
@@ -38,8 +41,20 @@ async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string): Promise<P
   const t0 = Date.now();
   for (;;) {
     const { gov, p33 } = await readPermits(d.redis, plan.plan_id);
-    const v = evaluatePermits(gov, p33, plan, entryId);
     const waitedMs = Date.now() - t0;
+    const forged = checkPermitSignatures(d.cfg.permitKeys, plan.plan_id, entryId, { governor: gov, p33 });
+    if (forged?.problem === 'other_entry') {
+      return { kind: 'skip', reason: 'permit_mismatch', detail: `${forged.issuer} permit decided another entry of plan ${plan.plan_id}`, waitedMs };
+    }
+    if (forged) {
+      d.metrics.permitSignatureInvalid.inc({ symbol: plan.symbol, issuer: forged.issuer });
+      d.logger.error(
+        { plan_id: plan.plan_id, symbol: plan.symbol, entry_id: entryId, issuer: forged.issuer, problem: forged.problem },
+        `${plan.symbol}: plan ${plan.plan_id} ${forged.issuer} permit signature invalid (${forged.problem}); treated as DENY, nothing sent`,
+      );
+      return { kind: 'skip', reason: 'permit_signature_invalid', detail: `${forged.issuer} permit ${forged.problem}`, waitedMs };
+    }
+    const v = evaluatePermits(gov, p33, plan, entryId);
     if (v.kind !== 'wait') return { ...v, waitedMs };
     if (waitedMs >= d.cfg.permitWaitMs || d.signal.aborted) return { kind: 'skip', reason: 'permit_timeout', detail: `permits missing after ${waitedMs} ms`, waitedMs };
     await sleep(Math.min(d.cfg.permitPollMs, d.cfg.permitWaitMs - waitedMs), d.signal);

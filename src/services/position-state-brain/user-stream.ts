@@ -62,7 +62,7 @@ export const STREAM_STATE_TTL_MS = 15_000;
 export const STREAM_EVENT_TYPES = ['ACCOUNT_UPDATE', 'ORDER_TRADE_UPDATE', 'listenKeyExpired', 'other', 'parse_error', 'position_mode'] as const;
 
 /** Redis key of an instance's stream state. */
-export const userStreamStateKey = (instance: string): string => `quantum:p33:user_stream:${instance}`;
+export const userStreamStateKey = (instance: string): string => keys.p33UserStream(instance);
 /** SCAN pattern of every instance's stream state. */
 export const USER_STREAM_STATE_PATTERN = 'quantum:p33:user_stream:*';
 
