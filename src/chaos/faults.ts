@@ -34,8 +34,10 @@ function manualQty(rng: SeededRng, symbol: string): string {
 /** See the module comment. */
 export class FaultInjector {
   readonly events: FaultEvent[] = [];
-  /** Epoch ms of each Redis kill. */
+  /** Epoch ms of each Redis kill (both kinds). */
   readonly redisKills: number[] = [];
+  /** Epoch ms of each host crash that dropped AOF writes (`redis_crash_loss`). */
+  readonly lossyCrashes: number[] = [];
   private readonly pending = new Set<Promise<void>>();
   private redisDown = false;
 
@@ -118,6 +120,24 @@ export class FaultInjector {
         await this.stack.redis.kill();
         this.redisKills.push(Date.now());
         this.record(kind, `kill -9 redis-server, restart from AOF in ${delay} ms`);
+        this.later(delay, async () => {
+          try {
+            await this.stack.redis.start();
+          } finally {
+            this.redisDown = false;
+          }
+        });
+        return;
+      }
+      case 'redis_crash_loss': {
+        if (this.redisDown) return;
+        this.redisDown = true;
+        const delay = rng.int(200, 2500);
+        const lossMs = rng.int(300, 1000);
+        const dropped = await this.stack.redis.crashWithLoss(lossMs);
+        this.redisKills.push(Date.now());
+        if (dropped > 0) this.lossyCrashes.push(Date.now());
+        this.record(kind, `host crash: kill -9 redis-server, AOF loses its last ${lossMs} ms (${dropped} bytes), restart in ${delay} ms`);
         this.later(delay, async () => {
           try {
             await this.stack.redis.start();

@@ -13,7 +13,10 @@ import { ConfigError } from '../config/env.js';
  * Fault kinds the injector knows:
  * - `kill_service`: `kill -9` of a random service process, restarted after a short random delay;
  * - `pause_service`: SIGSTOP of a random service, SIGCONT after a random 0.5-6 s (a GC pause, a frozen VM);
- * - `redis_kill`: `kill -9` of redis-server, restarted from its AOF (`appendfsync everysec`);
+ * - `redis_kill`: `kill -9` of redis-server, restarted from its AOF (`appendfsync everysec`): the process
+ *   dies, the kernel still has every write it acknowledged, so nothing is lost;
+ * - `redis_crash_loss`: a host crash: `kill -9` and the AOF loses the writes of its last 0.3-1 s (what
+ *   `appendfsync everysec` may lose on power loss), then a restart from what is left;
  * - `http_429`, `http_418`, `http_503_unknown`, `timeout`, `latency`, `partial_fill`: paper exchange faults
  *   (`POST /admin/faults`);
  * - `manual_trade`: a trade made by a person on the exchange (`POST /admin/trade`);
@@ -25,6 +28,7 @@ export const CHAOS_FAULT_KINDS = [
   'kill_service',
   'pause_service',
   'redis_kill',
+  'redis_crash_loss',
   'http_429',
   'http_418',
   'http_503_unknown',
@@ -83,7 +87,7 @@ const Raw = z.object({
   keep: z.boolean().default(false),
   symbols: z.string().optional(),
   faultGap: intIn('--fault-gap-ms', 50, 600_000).default(1200),
-  planGap: intIn('--plan-gap-ms', 50, 600_000).default(400),
+  planGap: intIn('--plan-gap-ms', 50, 600_000).default(250),
 });
 
 /**

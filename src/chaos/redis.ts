@@ -9,7 +9,7 @@
  * URL); `kill()` is SIGKILL (a crash, no shutdown save); nothing here ever touches the machine's Redis.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, redisAnswers, RedisServerMissing } from '../lib/redis-server.js';
 
@@ -28,6 +28,31 @@ export interface DurableRedis {
   start(): Promise<void>;
   /** Kills it (synchronously, best effort), for exit handlers. */
   killSync(): void;
+  /**
+   * A host crash (power loss) under `appendfsync everysec`: SIGKILL, then the AOF loses what was written
+   * in the last `lossMs` (the page cache never reached the disk). Simulated by truncating the active
+   * incremental AOF file to the size it had `lossMs` ago (sampled every 50 ms); Redis loads the rest
+   * (`aof-load-truncated yes`).
+   * @returns bytes dropped (0 when the AOF was rewritten within the window: nothing is dropped then)
+   */
+  crashWithLoss(lossMs: number): Promise<number>;
+}
+
+/** The active incremental AOF file (Redis 7 multi-part AOF: the manifest's last `type i` entry), or null. */
+export function activeIncrAof(dir: string): string | null {
+  const sub = join(dir, 'appendonlydir');
+  try {
+    const manifest = readdirSync(sub).find((f) => f.endsWith('.manifest'));
+    if (!manifest) return null;
+    const incr = readFileSync(join(sub, manifest), 'utf8')
+      .split('\n')
+      .map((l) => /^file (\S+) seq \d+ type i/.exec(l)?.[1])
+      .filter((f): f is string => Boolean(f));
+    const last = incr[incr.length - 1];
+    return last ? join(sub, last) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The redis-server arguments of a chaos run (also documented in docs/reliability.md). */
@@ -79,8 +104,34 @@ export async function startDurableRedis(runDir: string): Promise<DurableRedis> {
       p.kill('SIGKILL');
     });
   };
+  // AOF size samples for crashWithLoss: [ts_ms, file, bytes], the last 10 s
+  const samples: Array<[number, string, number]> = [];
+  const sampler = setInterval(() => {
+    const f = activeIncrAof(dir);
+    if (!f) return;
+    try {
+      samples.push([Date.now(), f, statSync(f).size]);
+    } catch {
+      return;
+    }
+    while (samples.length > 0 && (samples[0]?.[0] ?? 0) < Date.now() - 10_000) samples.shift();
+  }, 50);
+  sampler.unref();
+  const crashWithLoss = async (lossMs: number): Promise<number> => {
+    await kill();
+    const f = activeIncrAof(dir);
+    if (!f) return 0;
+    const cut = Date.now() - lossMs;
+    const before = [...samples].reverse().find(([t]) => t <= cut);
+    if (!before || before[1] !== f) return 0;
+    const size = statSync(f).size;
+    if (size <= before[2]) return 0;
+    truncateSync(f, before[2]);
+    return size - before[2];
+  };
   await start();
   return {
+    crashWithLoss,
     url,
     port,
     dir,
@@ -88,6 +139,7 @@ export async function startDurableRedis(runDir: string): Promise<DurableRedis> {
     kill,
     start,
     killSync: () => {
+      clearInterval(sampler);
       const p = proc;
       proc = null;
       if (p && p.exitCode === null) p.kill('SIGKILL');

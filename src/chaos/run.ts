@@ -121,27 +121,37 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     const faultsEnd = Date.now();
     say(`faults stopped after ${opts.seconds} s (${injector.events.length} injected); strategy stopped; waiting for convergence (bound ${opts.convergeSeconds} s)`);
 
-    // convergence: exchange = ledger (one lot step) and no hold, on every symbol at once
+    // convergence: exchange = ledger (one lot step) and no hold, on every symbol at once, with no plan of
+    // the strategy still waiting for its result, and staying so for STABLE_MS (a match seen while an order
+    // is still in flight is not convergence)
     const bound = opts.convergeSeconds * 1000;
+    const STABLE_MS = 3000;
     const firstOk = new Map<string, number>();
+    let okSince: number | null = null;
     let all: number | null = null;
     let last: Awaited<ReturnType<typeof symbolState>> = [];
-    while (Date.now() - faultsEnd <= bound) {
+    const waitingFor = () => [...driver.plans.values()].filter((p) => p.acked && !observer.hasFinal(p.plan_id));
+    while (Date.now() - faultsEnd <= bound + STABLE_MS) {
       try {
         last = await symbolState(stack, conn, opts.symbols);
         for (const s of last) if (s.ok && !firstOk.has(s.symbol)) firstOk.set(s.symbol, Date.now() - faultsEnd);
-        if (last.every((s) => s.ok)) {
-          all = Date.now() - faultsEnd;
-          break;
-        }
+        for (const s of last) if (!s.ok) firstOk.delete(s.symbol);
+        const now = Date.now();
+        if (last.every((s) => s.ok) && waitingFor().length === 0) {
+          okSince ??= now;
+          if (now - okSince >= STABLE_MS) {
+            all = okSince - faultsEnd;
+            break;
+          }
+        } else okSince = null;
       } catch {
-        // Redis reconnecting
+        okSince = null; // Redis reconnecting
       }
+      if (okSince !== null && okSince - faultsEnd > bound) break;
       await sleep(250);
     }
     // results of the last plans (permit waits, lookups) before the final checks
     const resultsDeadline = faultsEnd + bound + 15_000;
-    const waitingFor = () => [...driver.plans.values()].filter((p) => p.acked && !observer.hasFinal(p.plan_id));
     while (waitingFor().length > 0 && Date.now() < resultsDeadline) await sleep(250);
     await sleep(1500); // the observer's last permit and stream reads
     const orders = await observer.refreshOrders();
@@ -155,7 +165,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       finals.set(f.plan_id, [...(finals.get(f.plan_id) ?? []), { entry_id: id, status: f.status ?? '', reason: f.reason ?? '' }]);
       if (driver.plans.has(f.plan_id)) resultCounts[f.status ?? ''] = (resultCounts[f.status ?? ''] ?? 0) + 1;
     }
-    const results = checkResults([...driver.plans.values()], finals, injector.redisKills, (id) => (observer.results.get(id) ?? []).some((r) => r.status !== 'DROPPED_DUPLICATE'));
+    const results = checkResults([...driver.plans.values()], finals, injector.lossyCrashes, (id) => (observer.results.get(id) ?? []).some((r) => r.status !== 'DROPPED_DUPLICATE'));
     const dlqIds = new Map<string, Set<string>>();
     for (const s of [STREAMS.applyPlan, STREAMS.reconcileClose]) {
       const ids = new Set<string>();

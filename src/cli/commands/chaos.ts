@@ -19,7 +19,7 @@ export function registerChaosCommand(program: Command): void {
     .option('--converge-seconds <n>', 'bound on convergence after the faults stop', '30')
     .option('--symbols <list>', 'symbols traded', 'BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT')
     .option('--fault-gap-ms <ms>', 'mean gap between two faults', '1200')
-    .option('--plan-gap-ms <ms>', 'gap between two strategy plans (round robin over the symbols)', '400')
+    .option('--plan-gap-ms <ms>', 'gap between two strategy plans (round robin over the symbols)', '250')
     .option('--keep', 'keep the run folder (logs, AOF) even when the run passes')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { parseChaosOptions } = await import('../../chaos/options.js');
