@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CHAOS_FAULT_KINDS } from '../../src/chaos/options.js';
+import { DEFAULT_CHAOS_FAULTS } from '../../src/chaos/options.js';
 import { INVARIANTS } from '../../src/chaos/invariants.js';
 import type { ChaosReport } from '../../src/chaos/report.js';
 
@@ -37,7 +37,7 @@ function p3(args: string[], timeoutMs: number): Promise<{ code: number | null; s
 }
 
 describe('p3 chaos', () => {
-  it('seed 1, every fault kind: exit 0, no violation, converged, report shape', async () => {
+  it('seed 1, every default fault kind: exit 0, no violation, converged, report shape', async () => {
     const out = join(dir, 'report.json');
     const r = await p3(['chaos', '--seconds', '45', '--seed', '1', '--out', out], 170_000);
     const report = JSON.parse(readFileSync(out, 'utf8')) as ChaosReport;
@@ -48,7 +48,7 @@ describe('p3 chaos', () => {
     expect(report.schema).toBe(1);
     expect(report.ok).toBe(true);
     expect(report.seed).toBe(1);
-    expect(Object.keys(report.faults).sort()).toEqual([...CHAOS_FAULT_KINDS].sort());
+    expect(Object.keys(report.faults).sort()).toEqual([...DEFAULT_CHAOS_FAULTS].sort());
     expect(Object.values(report.faults).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(15);
     expect(report.fault_log.length).toBe(Object.values(report.faults).reduce((a, b) => a + b, 0));
     expect(Object.keys(report.violations).sort()).toEqual([...INVARIANTS].sort());

@@ -129,6 +129,8 @@ describe('chaos seed and options', () => {
     const o = parseChaosOptions({ json: false, keep: false }, () => 42);
     expect(o.seed).toBe(42);
     expect(o.faults.length).toBeGreaterThan(10);
+    expect(o.faults).not.toContain('redis_crash_loss');
+    expect(parseChaosOptions({ faults: 'all' }, () => 1).faults).toContain('redis_crash_loss');
     expect(parseChaosOptions({ faults: 'redis_kill,manual_trade', seed: '5' }, () => 1)).toMatchObject({ faults: ['redis_kill', 'manual_trade'], seed: 5 });
     expect(() => parseChaosOptions({ faults: 'nope' }, () => 1)).toThrow(ConfigError);
     expect(() => parseChaosOptions({ seconds: '0' }, () => 1)).toThrow(/--seconds/);

@@ -15,7 +15,7 @@ export function registerChaosCommand(program: Command): void {
     .option('--seed <s>', 'seed of the fault schedule and the strategy (default: random, printed)')
     .option('--json', 'print the JSON report instead of the summary')
     .option('--out <file>', 'write the JSON report here (default: <run folder>/report.json)')
-    .option('--faults <kinds>', 'comma-separated fault kinds (default: all; see docs/reliability.md)')
+    .option('--faults <kinds>', 'comma-separated fault kinds, or all (default: every kind but redis_crash_loss; see docs/reliability.md)')
     .option('--converge-seconds <n>', 'bound on convergence after the faults stop', '30')
     .option('--symbols <list>', 'symbols traded', 'BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT')
     .option('--fault-gap-ms <ms>', 'mean gap between two faults', '1200')
