@@ -12,6 +12,9 @@
  * - `one_final_result`: each acknowledged well-formed plan has exactly one final result (anything but
  *   DROPPED_DUPLICATE); a missing result is a durability finding when Redis crashed while the plan was
  *   being processed (`lost_results`), else a violation;
+ * - `result_matches_fill`: an order that filled has, as its plan's final result, EXECUTED with exactly the
+ *   exchange's `executedQty` (the ledger and the engine's evidence follow the result: a FAILED result for a
+ *   filled order would be a fill nobody accounts for);
  * - `dead_lettered`: every forged or malformed entry is in its stream's dead-letter stream.
  */
 import { Decimal, parseDecimal, signOf } from '../domain/decimal.js';
@@ -20,7 +23,7 @@ import type { BadEntry, DriverPlan } from './driver.js';
 import type { PermitsSeen, PublishedPlan } from './observer.js';
 
 /** Names of the invariants, in report order. */
-export const INVARIANTS = ['one_order_per_plan', 'permitted', 'reduce_only', 'one_final_result', 'dead_lettered', 'converged', 'no_unexpected_death'] as const;
+export const INVARIANTS = ['one_order_per_plan', 'permitted', 'reduce_only', 'one_final_result', 'result_matches_fill', 'dead_lettered', 'converged', 'no_unexpected_death'] as const;
 /** One of {@link INVARIANTS}. */
 export type InvariantName = (typeof INVARIANTS)[number];
 
@@ -145,6 +148,27 @@ export interface FinalResult {
   entry_id: string;
   status: string;
   reason: string;
+  /** `filled_qty` of the result (base asset, unsigned). */
+  filled_qty?: string;
+}
+
+/** `result_matches_fill`: see the module comment. Orders whose plan has no final result are left to `one_final_result`. */
+export function checkResultMatchesFill(orders: PaperOrder[], owner: (cid: string) => OrderOwner | undefined, finals: Map<string, FinalResult[]>): Violation[] {
+  const out: Violation[] = [];
+  for (const o of apiOrders(orders)) {
+    const q = parseDecimal(o.executedQty) ?? new Decimal(0);
+    if (q.lte(0)) continue;
+    const own = owner(o.clientOrderId);
+    if (!own || own.kind === 'bad') continue;
+    const planId = own.plan.plan_id;
+    const rs = (finals.get(planId) ?? []).filter((r) => r.status !== 'DROPPED_DUPLICATE');
+    if (rs.length !== 1) continue;
+    const r = rs[0] as FinalResult;
+    const filled = parseDecimal(r.filled_qty ?? '');
+    if (r.status === 'EXECUTED' && filled !== null && filled.eq(q)) continue;
+    out.push(v('result_matches_fill', `${o.symbol}: order ${o.orderId} of plan ${planId} filled ${o.executedQty} on the exchange but its result is ${r.status}${r.reason ? `/${r.reason}` : ''} filled_qty=${r.filled_qty ?? '?'} (${r.entry_id})`, { plan_ids: [planId], client_order_ids: [o.clientOrderId], order_ids: [String(o.orderId)] }));
+  }
+  return out;
 }
 
 /** Outcome of {@link checkResults}. */

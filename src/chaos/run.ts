@@ -21,7 +21,7 @@ import { startChaosStack, type ChaosStack } from './stack.js';
 import { ChaosDriver } from './driver.js';
 import { FaultInjector } from './faults.js';
 import { Observer } from './observer.js';
-import { apiOrders, checkDeadLetters, checkOneOrderPerPlan, checkPermitted, checkReduceOnly, checkResults, type FinalResult, type OrderOwner, type Violation } from './invariants.js';
+import { apiOrders, checkResultMatchesFill, checkDeadLetters, checkOneOrderPerPlan, checkPermitted, checkReduceOnly, checkResults, type FinalResult, type OrderOwner, type Violation } from './invariants.js';
 import { countViolations, evidenceText, logLinesFor, summaryLine, type ChaosReport, type SymbolConvergence } from './report.js';
 
 /** Where a run prints (stdout by default). */
@@ -162,7 +162,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     const resultCounts: Record<string, number> = {};
     for (const [id, f] of await readStream(conn, STREAMS.applyResult)) {
       if (!f.plan_id) continue;
-      finals.set(f.plan_id, [...(finals.get(f.plan_id) ?? []), { entry_id: id, status: f.status ?? '', reason: f.reason ?? '' }]);
+      finals.set(f.plan_id, [...(finals.get(f.plan_id) ?? []), { entry_id: id, status: f.status ?? '', reason: f.reason ?? '', filled_qty: f.filled_qty }]);
       if (driver.plans.has(f.plan_id)) resultCounts[f.status ?? ''] = (resultCounts[f.status ?? ''] ?? 0) + 1;
     }
     const results = checkResults([...driver.plans.values()], finals, injector.lossyCrashes, (id) => (observer.results.get(id) ?? []).some((r) => r.status !== 'DROPPED_DUPLICATE'));
@@ -176,6 +176,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     for (const b of driver.bad) if ((await conn.xrange(b.stream, b.entry_id, b.entry_id)).length > 0) present.add(b.entry_id);
     const dead = checkDeadLetters(driver.bad, (s) => dlqIds.get(s) ?? new Set(), (b) => present.has(b.entry_id));
     const permitted = checkPermitted(orders, owner, (id) => observer.permits.get(id));
+    const fills = checkResultMatchesFill(orders, owner, finals);
 
     const convergence: SymbolConvergence[] = (last.length ? last : opts.symbols.map((symbol) => ({ symbol, ok: false, exchange_amt: '?', ledger_amt: '?', hold: false, status: '' }))).map((s) => ({
       symbol: s.symbol,
@@ -198,7 +199,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     conn.disconnect();
 
     const deathViolations: Violation[] = stack.deaths.map((d) => ({ invariant: 'no_unexpected_death' as const, message: `${d.instance} (pid ${d.pid}) exited by itself (code ${d.code}, signal ${d.signal}) at ${new Date(d.at_ms).toISOString()}`, plan_ids: [], client_order_ids: [], order_ids: [] }));
-    const all_v = [...firstSeen.values(), ...permitted, ...results.violations, ...dead.violations, ...convViolations, ...deathViolations];
+    const all_v = [...firstSeen.values(), ...permitted, ...results.violations, ...fills, ...dead.violations, ...convViolations, ...deathViolations];
     const logDir = join(runDir, 'logs');
     const api = apiOrders(orders);
     const byDecision: Record<string, number> = {};

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { clientOrderIdFor } from '../../src/domain/apply.js';
 import type { PaperOrder } from '../../src/paper-exchange/index.js';
 import type { BadEntry, DriverPlan } from '../../src/chaos/driver.js';
-import { checkDeadLetters, checkOneOrderPerPlan, checkPermitted, checkReduceOnly, checkResults, type OrderOwner } from '../../src/chaos/invariants.js';
+import { checkDeadLetters, checkResultMatchesFill, checkOneOrderPerPlan, checkPermitted, checkReduceOnly, checkResults, type OrderOwner } from '../../src/chaos/invariants.js';
 import { SeededRng } from '../../src/chaos/rng.js';
 import { parseChaosOptions } from '../../src/chaos/options.js';
 import { ConfigError } from '../../src/config/env.js';
@@ -102,6 +102,17 @@ describe('chaos invariants', () => {
     expect(lost.lost[0]?.plan_id).toBe('a');
     expect(checkResults([a], new Map(), [60_000], () => true).lost).toHaveLength(1);
     expect(checkResults([{ ...a, acked: false }], new Map(), [], () => false).violations).toEqual([]);
+  });
+
+  it('result_matches_fill: a filled order needs an EXECUTED result with the same filled qty', () => {
+    const p = plan('m', 'PARTIAL_50');
+    const o = order({ clientOrderId: p.client_order_id, side: 'SELL', executedQty: '0.002', reduceOnly: true });
+    const fin = (status: string, filled: string) => new Map([['m', [{ entry_id: '1', status, reason: '', filled_qty: filled }]]]);
+    expect(checkResultMatchesFill([o], owners([p]), fin('EXECUTED', '0.002'))).toEqual([]);
+    expect(checkResultMatchesFill([o], owners([p]), fin('EXECUTED', '0.001'))[0]?.message).toMatch(/filled_qty=0.001/);
+    expect(checkResultMatchesFill([o], owners([p]), fin('FAILED', '0'))[0]?.order_ids).toEqual([String(o.orderId)]);
+    // an order that filled nothing (partial fill of 0) may end FAILED not_filled
+    expect(checkResultMatchesFill([{ ...o, executedQty: '0', status: 'EXPIRED' }], owners([p]), fin('FAILED', '0'))).toEqual([]);
   });
 
   it('dead_lettered: a bad entry missing from the DLQ is a violation unless Redis lost the entry itself', () => {
