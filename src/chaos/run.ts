@@ -192,11 +192,12 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
         ? last.filter((s) => !s.ok).map((s) => ({ invariant: 'converged' as const, message: `${s.symbol}: not converged ${bound} ms after the faults stopped (exchange ${s.exchange_amt}, ledger ${s.ledger_amt}, hold ${s.hold}, status ${s.status})`, plan_ids: [], client_order_ids: [], order_ids: [] }))
         : [];
 
+    // the observer first (its connections are closed, so no command waits for a Redis that is about to go)
+    obsAbort.abort();
+    conn.disconnect();
+    await Promise.race([Promise.all([observing, checking]), sleep(5000)]);
     await stack.stop();
     process.off('exit', onExit);
-    obsAbort.abort();
-    await Promise.all([observing, checking]);
-    conn.disconnect();
 
     const deathViolations: Violation[] = stack.deaths.map((d) => ({ invariant: 'no_unexpected_death' as const, message: `${d.instance} (pid ${d.pid}) exited by itself (code ${d.code}, signal ${d.signal}) at ${new Date(d.at_ms).toISOString()}`, plan_ids: [], client_order_ids: [], order_ids: [] }));
     const all_v = [...firstSeen.values(), ...permitted, ...results.violations, ...fills, ...dead.violations, ...convViolations, ...deathViolations];
