@@ -68,6 +68,8 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
     EXCHANGE_API_SECRET: paper.apiSecret,
     P3_KEY_EXIT_BRAIN: randomBytes(32).toString('hex'),
     P3_KEY_P3_4: randomBytes(32).toString('hex'),
+    P3_KEY_GOVERNOR: randomBytes(32).toString('hex'),
+    P3_KEY_P33: randomBytes(32).toString('hex'),
     APPLY_MODE: 'testnet',
     GOVERNOR_MODE: 'paper',
     P33_SNAPSHOT_INTERVAL_MS: String(HEAL_SNAPSHOT_INTERVAL_MS),

@@ -90,6 +90,8 @@ export async function benchPermitChain(opts: { url: string; redis: Redis; watche
     EXCHANGE_API_SECRET: paper.apiSecret,
     P3_KEY_EXIT_BRAIN: key,
     P3_KEY_P3_4: randomBytes(32).toString('hex'),
+    P3_KEY_GOVERNOR: randomBytes(32).toString('hex'),
+    P3_KEY_P33: randomBytes(32).toString('hex'),
     APPLY_MODE: 'dry_run',
     GOVERNOR_MODE: 'paper',
     GOVERNOR_RATE_PER_MIN: '10000000',

@@ -69,8 +69,15 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
   };
   say(`p3 chaos: seed ${opts.seed}, ${opts.seconds} s of faults (${opts.faults.join(', ')}); run folder ${runDir}`);
   const stack = await startChaosStack(runDir, opts.symbols);
+  // Ctrl-C / SIGTERM: kill every process of the run (the 'exit' event alone does not run on a signal)
   const onExit = () => stack.killSync();
+  const onSignal = () => {
+    stack.killSync();
+    process.exit(130);
+  };
   process.once('exit', onExit);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const conn = createRedis(stack.redis.url, { name: 'p3:chaos:observer' });
   conn.on('error', () => undefined);
   const root = new SeededRng(opts.seed);
@@ -198,6 +205,8 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     await Promise.race([Promise.all([observing, checking]), sleep(5000)]);
     await stack.stop();
     process.off('exit', onExit);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
 
     const deathViolations: Violation[] = stack.deaths.map((d) => ({ invariant: 'no_unexpected_death' as const, message: `${d.instance} (pid ${d.pid}) exited by itself (code ${d.code}, signal ${d.signal}) at ${new Date(d.at_ms).toISOString()}`, plan_ids: [], client_order_ids: [], order_ids: [] }));
     const all_v = [...firstSeen.values(), ...permitted, ...results.violations, ...fills, ...dead.violations, ...convViolations, ...deathViolations];
@@ -265,9 +274,11 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     driverAbort.abort();
     obsAbort.abort();
     if (!report) {
-      await stack.stop();
       conn.disconnect();
+      await stack.stop();
       process.off('exit', onExit);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   }
 }

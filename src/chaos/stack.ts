@@ -25,6 +25,9 @@ export interface ChaosKeys {
   engine: string;
   /** `P3_KEY_OPERATOR`: FLATTEN plans. */
   operator: string;
+  /** `P3_KEY_GOVERNOR` / `P3_KEY_P33`: permit signatures (DESIGN §15). */
+  governor: string;
+  p33: string;
 }
 
 /** A running stack. */
@@ -62,6 +65,8 @@ export function chaosServiceEnv(redisUrl: string, paper: PaperExchange, symbols:
     P3_KEY_EXIT_BRAIN: k.strategy,
     P3_KEY_P3_4: k.engine,
     P3_KEY_OPERATOR: k.operator,
+    P3_KEY_GOVERNOR: k.governor,
+    P3_KEY_P33: k.p33,
     APPLY_MODE: 'testnet',
     GOVERNOR_MODE: 'paper',
     P33_SNAPSHOT_INTERVAL_MS: '250',
@@ -123,7 +128,8 @@ export async function startChaosStack(runDir: string, symbols: string[], readyTi
   };
   try {
     paper = await startPaperExchange({ symbols });
-    const k: ChaosKeys = { strategy: randomBytes(32).toString('hex'), engine: randomBytes(32).toString('hex'), operator: randomBytes(32).toString('hex') };
+    const key = () => randomBytes(32).toString('hex');
+    const k: ChaosKeys = { strategy: key(), engine: key(), operator: key(), governor: key(), p33: key() };
     const env = chaosServiceEnv(redis.url, paper, symbols, k);
     processes = buildProcesses(env, logDir, (d) => deaths.push(d));
     conn = createRedis(redis.url, { name: 'p3:chaos' });

@@ -94,6 +94,11 @@ export const envz = {
       .pipe(z.enum(LOG_LEVELS))
       .optional()
       .transform((v) => v ?? def),
+  /**
+   * A required secret (an HMAC key): missing or empty stops the process naming the variable.
+   * @param why what the key is for, quoted in the error (e.g. `the governor signs every permit with it`)
+   */
+  secret: (why: string) => z.string({ error: `must be set (${why})` }).min(1, `must not be empty (${why})`),
   redisUrl: () => z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
 };
 

@@ -61,6 +61,8 @@ function serviceEnv(redisUrl: string, paper: PaperExchange, symbols: string[], e
     EXCHANGE_API_SECRET: paper.apiSecret,
     P3_KEY_EXIT_BRAIN: exitBrainKey,
     P3_KEY_P3_4: engineKey,
+    P3_KEY_GOVERNOR: randomBytes(32).toString('hex'),
+    P3_KEY_P33: randomBytes(32).toString('hex'),
     APPLY_MODE: 'testnet',
     GOVERNOR_MODE: 'paper',
     P33_SNAPSHOT_INTERVAL_MS: '200',

@@ -224,6 +224,8 @@ export function decideP33(i: P33Input): PermitOutcome {
   return {
     decision: 'ALLOW',
     reason: 'ok',
+    // snapshot_ts_ms is what the apply layer's send-time gate checks (src/domain/send-gate.ts): without it
+    // the order is never sent (snapshot_unknown)
     context: { exchange_amt: fmt(exchangeAmt), ledger_amt: fmt(ledgerAmt), tolerance: fmt(i.tolerance), snapshot_ts_ms: snap.snapshot.tsMs },
     qty: r.qty,
     side: r.side,

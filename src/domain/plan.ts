@@ -95,7 +95,10 @@ const given = (v: unknown) => v !== null && v !== undefined;
 export const PlanSchema = PlanObject.superRefine((p, ctx) => {
   const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
   if (p.decision !== 'EXECUTE') return;
-  if (!(PLAN_ACTIONS as readonly string[]).includes(p.action) || p.action === 'RECONCILE_CLOSE') return issue('action', `unknown action ${p.action} (one of ${PLAN_ACTIONS.filter((a) => a !== 'RECONCILE_CLOSE').join(', ')})`);
+  if (!(PLAN_ACTIONS as readonly string[]).includes(p.action)) return issue('action', `unknown action ${p.action} (one of ${PLAN_ACTIONS.join(', ')})`);
+  // RECONCILE_CLOSE under the wrong decision is left to the close guardrails (rule `decision`) and the
+  // permits (DENY unsupported), which name it; it is never an entry
+  if (p.action === 'RECONCILE_CLOSE') return;
   if (isEntryAction(p.action)) {
     if (!flagFalse(p.reduceOnly)) return issue('reduceOnly', `${p.action} is an entry: reduceOnly must be false`);
     if (!p.side) return issue('side', `${p.action} needs side BUY or SELL`);
@@ -198,10 +201,18 @@ export function verifyPlanEntry(fields: Record<string, string>, keyFor: (source:
   return { ok: true, plan: parsed.data, raw: obj };
 }
 
-/** Key lookup from the environment: `P3_KEY_<SOURCE>`. */
+/**
+ * Keys that sign permits, never plans (DESIGN §15): a plan whose source maps to one of these variables
+ * (`governor`, `p33`) is from an unknown source, so a permit key can never approve a plan it signed itself.
+ */
+export const PERMIT_KEY_ENVS: readonly string[] = ['P3_KEY_GOVERNOR', 'P3_KEY_P33'];
+
+/** Key lookup from the environment: `P3_KEY_<SOURCE>` (never a permit key, see {@link PERMIT_KEY_ENVS}). */
 export function envKeyLookup(env: Record<string, string | undefined>): (source: string) => string | undefined {
   return (source) => {
-    const v = env[keyEnvName(source)];
+    const name = keyEnvName(source);
+    if (PERMIT_KEY_ENVS.includes(name)) return undefined;
+    const v = env[name];
     return v && v.length > 0 ? v : undefined;
   };
 }

@@ -60,26 +60,35 @@ export interface RedisServer {
   killSync(): void;
 }
 
+/** Options of {@link startRedisServer}. */
+export interface RedisServerOptions {
+  /** Extra redis-server arguments, e.g. `['--aclfile', path]`. */
+  args?: string[];
+  /** Credentials the readiness probe uses (`user:password`), when the default user is off. */
+  probeAuth?: { user: string; password: string };
+}
+
 /**
  * Starts a private redis-server and waits until it answers.
  * @param prefix name prefix of the temporary folder (e.g. `p3-demo-redis-`)
  * @throws RedisServerMissing when redis-server is not on PATH; Error when it does not answer within 10 s
  */
-export async function startRedisServer(prefix = 'p3-redis-'): Promise<RedisServer> {
+export async function startRedisServer(prefix = 'p3-redis-', opts: RedisServerOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
+  const probeUrl = opts.probeAuth ? `redis://${encodeURIComponent(opts.probeAuth.user)}:${encodeURIComponent(opts.probeAuth.password)}@127.0.0.1:${port}` : url;
   let proc: ChildProcess | null = null;
 
   const start = async () => {
-    const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(opts.args ?? [])], { stdio: 'ignore' });
     proc = p;
     const spawnError = new Promise<Error>((resolve) => p.once('error', resolve));
     const deadline = Date.now() + 10_000;
     for (;;) {
       const err = await Promise.race([spawnError, new Promise<null>((r) => setTimeout(() => r(null), 50))]);
       if (err) throw new RedisServerMissing(`cannot start redis-server (${err.message})`);
-      if (await redisAnswers(url)) return;
+      if (await redisAnswers(probeUrl)) return;
       if (Date.now() > deadline || p.exitCode !== null) throw new Error(`redis-server did not answer on port ${port}`);
     }
   };

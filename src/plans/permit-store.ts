@@ -14,11 +14,12 @@ export function permitKey(issuer: PermitIssuer, planId: string): string {
 }
 
 /**
- * Writes a permit unless one exists for the plan (HSET + EXPIRE in one script).
+ * Writes a permit unless one exists for the plan (HSET + EXPIRE in one script). Only signed permits
+ * (`signPermit` of src/domain/permit-signature.ts) can be written: the apply layer refuses any other.
  * @param ttlSec lifetime in seconds (default 60)
  * @returns true when written, false when a permit already existed (nothing changed)
  */
-export async function writePermitOnce(redis: Redis, issuer: PermitIssuer, fields: PermitFields, ttlSec = PERMIT_TTL_SEC): Promise<boolean> {
+export async function writePermitOnce(redis: Redis, issuer: PermitIssuer, fields: PermitFields & { sig: string }, ttlSec = PERMIT_TTL_SEC): Promise<boolean> {
   const flat: string[] = [];
   for (const [k, v] of Object.entries(fields)) flat.push(k, v);
   const reply = await callScript(redis, 'permitWrite', [permitKey(issuer, fields.plan_id)], [Math.max(1, Math.round(ttlSec)), ...flat]);

@@ -47,11 +47,15 @@ describe('apply decisions (pure)', () => {
     expect(checkClosePosition(new Decimal('0.007'), 'BUY', new Decimal('-0.007'))).toEqual({ ok: true });
   });
   it('live refuses to start without APPLY_ALLOW_LIVE=yes; bad values name the variable', () => {
-    const env = { P3_ALLOWLIST: 'BTCUSDT', APPLY_MODE: 'live' };
+    const keys = { P3_KEY_GOVERNOR: 'g'.repeat(32), P3_KEY_P33: 'p'.repeat(32) };
+    const env = { P3_ALLOWLIST: 'BTCUSDT', APPLY_MODE: 'live', ...keys };
     expect(() => parseApplyConfig(env)).toThrow(ConfigError);
     expect(() => parseApplyConfig(env)).toThrow(/APPLY_ALLOW_LIVE/);
     expect(parseApplyConfig({ ...env, APPLY_ALLOW_LIVE: 'yes' }).mode).toBe('live');
-    expect(() => parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT', APPLY_PERMIT_WAIT_MS: 'soon' })).toThrow(/APPLY_PERMIT_WAIT_MS/);
-    expect(parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT' }).mode).toBe('dry_run');
+    expect(() => parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT', APPLY_PERMIT_WAIT_MS: 'soon', ...keys })).toThrow(/APPLY_PERMIT_WAIT_MS/);
+    expect(parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT', ...keys }).mode).toBe('dry_run');
+    // permit keys (DESIGN §15): the apply layer cannot verify permits without them, so it does not start
+    expect(() => parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT', P3_KEY_P33: keys.P3_KEY_P33 })).toThrow(/P3_KEY_GOVERNOR: must be set/);
+    expect(() => parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT', P3_KEY_GOVERNOR: keys.P3_KEY_GOVERNOR, P3_KEY_P33: '' })).toThrow(/P3_KEY_P33: must be set/);
   });
 });

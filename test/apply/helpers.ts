@@ -1,6 +1,6 @@
 /**
  * Test rig of the apply layer: a private Redis, a paper exchange reached through the real ccxt gateway,
- * helpers to submit signed plans, write permits (the governor/brain are not under test here) and read
+ * helpers to submit signed plans, write signed permits (the governor/brain are not under test here) and read
  * results and the paper exchange's order log.
  */
 import type { Redis } from 'ioredis';
@@ -9,6 +9,7 @@ import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { fieldsToObject } from '../../src/adapters/redis/consumer.js';
 import { signPlan, type PlanInput } from '../../src/domain/plan.js';
 import { clientOrderIdFor } from '../../src/domain/apply.js';
+import { signPermit } from '../../src/domain/permit-signature.js';
 import { createApplyLayerService, type ApplyLayerOptions } from '../../src/services/apply-layer/index.js';
 import type { Service } from '../../src/services/runtime.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
@@ -16,6 +17,9 @@ import { adminOrders, startPaperExchange, type PaperExchange } from '../helpers/
 
 export const EXIT_KEY = 'test-exit-brain-key';
 export const P34_KEY = 'test-p34-key';
+/** Permit keys (DESIGN §15): the test plays the governor and the brain, so it signs permits with these. */
+export const GOV_KEY = 'test-governor-permit-key';
+export const P33_KEY = 'test-p33-permit-key';
 
 /** A running rig. */
 export interface Rig {
@@ -52,6 +56,8 @@ export async function startRig(positions: Record<string, string> = {}): Promise<
     EXCHANGE_TIMEOUT_MS: '1500',
     P3_KEY_EXIT_BRAIN: EXIT_KEY,
     P3_KEY_P3_4: P34_KEY,
+    P3_KEY_GOVERNOR: GOV_KEY,
+    P3_KEY_P33: P33_KEY,
   };
   const services: Service[] = [];
   let n = 0;
@@ -98,15 +104,80 @@ export async function submitPlan(redis: Redis, p: Partial<PlanInput> & { plan_id
     ...p,
   };
   const f = signPlan(plan, key);
-  return (await redis.xadd(STREAMS.applyPlan, '*', 'plan', f.plan, 'mac', f.mac)) as string;
+  const entryId = (await redis.xadd(STREAMS.applyPlan, '*', 'plan', f.plan, 'mac', f.mac)) as string;
+  const pending = staged.get(plan.plan_id);
+  if (pending) {
+    staged.delete(plan.plan_id);
+    void permitsForClaimedEntry(redis, plan.plan_id, pending);
+  }
+  return entryId;
 }
 
-/** Writes both permits of a plan (60 s TTL, as the governor/brain do). */
-export async function allowPermits(redis: Redis, id: string, qty: string, side: 'BUY' | 'SELL' = 'SELL', govQty: string | null = qty, symbol = 'BTCUSDT'): Promise<void> {
+/**
+ * Plays the governor and the brain for a staged plan: once an apply layer has claimed one of the plan's
+ * entries (`quantum:apply:dedupe:<plan_id>` = `claimed|<entry_id>|<token>`), writes the permits signed for
+ * that entry, as the real issuers sign the entry they decided. Gives up silently after 15 s (an entry
+ * that is never claimed: forged, wrong stream).
+ */
+async function permitsForClaimedEntry(redis: Redis, id: string, p: PermitPair): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  try {
+    while (Date.now() < deadline) {
+      const v = await redis.get(keys.applyDedupe(id));
+      const [, entryId] = (v ?? '').split('|');
+      if (entryId) return await writeSignedPermits(redis, id, entryId, p);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  } catch {
+    // the rig stopped
+  }
+}
+
+/** Permit hashes of one plan, as the governor/brain would write them (without `sig`/`entry_id`). */
+export interface PermitPair {
+  gov?: Record<string, string>;
+  p33?: Record<string, string>;
+}
+
+/** Permits written by the test before their plan was submitted: signed and written right after its XADD. */
+const staged = new Map<string, PermitPair>();
+
+async function writeSignedPermits(redis: Redis, id: string, entryId: string, p: PermitPair): Promise<void> {
+  const m = redis.multi();
+  if (p.gov) m.hset(keys.permitGovernor(id), signPermit('governor', GOV_KEY, id, entryId, { ...p.gov, plan_id: id, entry_id: entryId })).expire(keys.permitGovernor(id), 60);
+  if (p.p33) m.hset(keys.permitP33(id), signPermit('p33', P33_KEY, id, entryId, { ...p.p33, plan_id: id, entry_id: entryId })).expire(keys.permitP33(id), 60);
+  await m.exec();
+}
+
+/** Newest stream entry id of plan `id` in `quantum:stream:apply.plan`, null when not submitted yet. */
+async function entryIdOf(redis: Redis, id: string): Promise<string | null> {
+  for (const [eid, f] of await redis.xrevrange(STREAMS.applyPlan, '+', '-', 'COUNT', 500)) {
+    const plan = fieldsToObject(f).plan;
+    if (plan && (JSON.parse(plan) as { plan_id?: string }).plan_id === id) return eid;
+  }
+  return null;
+}
+
+/**
+ * Writes validly signed permits of a plan (60 s TTL, as the governor/brain do). The signature binds the
+ * plan's stream entry id: for a plan not submitted yet they are written, after its `submitPlan`, for the
+ * entry an apply layer claims (see {@link permitsForClaimedEntry}).
+ */
+export async function writePermits(redis: Redis, id: string, p: PermitPair): Promise<void> {
+  const entryId = await entryIdOf(redis, id);
+  if (entryId) await writeSignedPermits(redis, id, entryId, p);
+  else staged.set(id, p);
+}
+
+/**
+ * Writes both permits of a plan as ALLOW (see {@link writePermits}). The p33 permit's context names the
+ * snapshot it was sized from (`snapshot_ts_ms`, default now), as the brain's does.
+ */
+export async function allowPermits(redis: Redis, id: string, qty: string, side: 'BUY' | 'SELL' = 'SELL', govQty: string | null = qty, symbol = 'BTCUSDT', snapshotTsMs = Date.now()): Promise<void> {
   const ts = String(Date.now());
   const gov: Record<string, string> = { decision: 'ALLOW', reason: 'ok', context: '{}', side, symbol, ts_ms: ts };
   if (govQty !== null) gov.qty = govQty;
-  await redis.multi().hset(keys.permitGovernor(id), gov).expire(keys.permitGovernor(id), 60).hset(keys.permitP33(id), { decision: 'ALLOW', reason: 'ok', context: '{}', qty, side, symbol, ts_ms: ts }).expire(keys.permitP33(id), 60).exec();
+  await writePermits(redis, id, { gov, p33: { decision: 'ALLOW', reason: 'ok', context: JSON.stringify({ snapshot_ts_ms: snapshotTsMs }), qty, side, symbol, ts_ms: ts } });
 }
 
 /** Every result entry of a plan, oldest first. */

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Counter } from 'prom-client';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
-import { signPlan, type PlanInput } from '../../src/domain/plan.js';
+import { canonicalJson, hmacHex, signPlan, type PlanInput } from '../../src/domain/plan.js';
 import type { Service } from '../../src/services/runtime.js';
 import { adminFaults, adminPositions, adminSetPosition, clearFaults } from '../helpers/paper.js';
 import { P34_KEY, ordersOf, planId, settle, startRig, waitResult, type Rig } from './helpers.js';
@@ -32,7 +32,14 @@ afterEach(async () => {
 async function publishClose(p: Partial<PlanInput> & Record<string, unknown>, key = P34_KEY): Promise<string> {
   const id = planId('close');
   const plan = { plan_id: id, symbol: 'BTCUSDT', decision: 'RECONCILE_CLOSE', action: 'RECONCILE_CLOSE', side: 'SELL', qty: '0.007', type: 'MARKET', reduceOnly: true, reason: 'reconcile_drift', source: 'p3.4', ts_ms: Date.now(), drift_sig: SIG, ...p } as PlanInput;
-  const f = signPlan(plan, key);
+  // a plan the schema refuses (a forgery) is signed as it is, as a buggy or hostile producer would
+  let f: { plan: string; mac: string };
+  try {
+    f = signPlan(plan, key);
+  } catch {
+    const payload = canonicalJson(plan);
+    f = { plan: payload, mac: hmacHex(key, payload) };
+  }
   await rig.redis.xadd(STREAMS.reconcileClose, '*', 'plan', f.plan, 'mac', f.mac);
   return id;
 }
@@ -116,7 +123,8 @@ describe('RECONCILE_CLOSE: the apply layer side (DESIGN §6)', () => {
     const second = await rig.startApply();
     const ids = await Promise.all([publishClose({}), publishClose({}), publishClose({})]);
     const results = await Promise.all(ids.map((id) => waitResult(rig.redis, id)));
-    expect(results.map((r) => r.status).sort()).toEqual(['EXECUTED', 'REJECTED_GUARDRAIL', 'REJECTED_GUARDRAIL']);
+    // the later plans of the same drift are its duplicates, not invariant violations (nothing pages)
+    expect(results.map((r) => r.status).sort()).toEqual(['DROPPED_DUPLICATE', 'DROPPED_DUPLICATE', 'EXECUTED']);
     let orders = 0;
     for (const id of ids) orders += (await ordersOf(rig.paper, id)).length;
     expect(orders).toBe(1);
@@ -126,21 +134,16 @@ describe('RECONCILE_CLOSE: the apply layer side (DESIGN §6)', () => {
   });
 
   const violations: Array<[string, string, () => Promise<string>]> = [
-    ['wrong decision', 'decision', () => publishClose({ decision: 'EXECUTE' })],
+    // EXECUTE with action RECONCILE_CLOSE no longer parses (the plan schema ties action and decision): rule schema
+    ['wrong decision', 'schema', () => publishClose({ decision: 'EXECUTE' })],
     ['source "attacker"', 'source', () => publishClose({ source: 'attacker', qty: '100.0' })],
     ['source "p3.4" with a forged MAC', 'mac', () => publishClose({}, 'forged-key')],
-    ['no hold', 'hold_key', async () => {
-      await rig.redis.del(keys.hold('BTCUSDT'));
-      return publishClose({});
-    }],
-    ['hold_sig mismatch', 'hold_sig', () => publishClose({ drift_sig: 'another-sig' })],
     ['reduceOnly false', 'reduce_only', () => publishClose({ reduceOnly: false })],
     ['reduceOnly "false" (string)', 'reduce_only', () => publishClose({ reduceOnly: 'false' })],
     ['LIMIT', 'type', () => publishClose({ type: 'LIMIT' })],
     ['wrong reason', 'reason', () => publishClose({ reason: 'alpha' })],
     ['qty above the position', 'qty', () => publishClose({ qty: '0.008' })],
     ['wrong side', 'side', () => publishClose({ side: 'BUY' })],
-    ['stale plan', 'stale_plan', () => publishClose({ ts_ms: Date.now() - 600_000 })],
     ['symbol outside the allowlist', 'allowlist', () => publishClose({ symbol: 'SOLUSDT' })],
   ];
   for (const [what, rule, publish] of violations) {
@@ -151,6 +154,33 @@ describe('RECONCILE_CLOSE: the apply layer side (DESIGN §6)', () => {
       const r = await waitResult(rig.redis, id);
       expect(r).toMatchObject({ status: 'REJECTED_GUARDRAIL', reason: rule, executed: 'false' });
       expect(await counter('reconcile_close_guardrail_fail_total', { symbol: label, rule })).toBe(before + 1);
+      await settle(200);
+      expect(await ordersOf(rig.paper, id)).toHaveLength(0);
+      expect((await adminPositions(rig.paper.url)).BTCUSDT?.positionAmt).toBe('0.007');
+    });
+  }
+
+  // Races, not forgeries: a correctly signed close superseded by a newer drift, a healed drift or age
+  // ends SKIPPED under reconcile_close_rejected_total{reason=superseded|expired}; the critical guardrail
+  // counter does not move (nothing pages).
+  const superseded: Array<[string, string, string, string, () => Promise<string>]> = [
+    ['no hold (drift healed meanwhile)', 'hold_key', 'hold_cleared', 'superseded', async () => {
+      await rig.redis.del(keys.hold('BTCUSDT'));
+      return publishClose({});
+    }],
+    ['hold_sig mismatch (drift changed meanwhile)', 'hold_sig', 'drift_superseded', 'superseded', () => publishClose({ drift_sig: 'another-sig' })],
+    ['a plan older than APPLY_CLOSE_MAX_AGE_SEC', 'stale_plan', 'close_expired', 'expired', () => publishClose({ ts_ms: Date.now() - 600_000 })],
+  ];
+  for (const [what, rule, reason, metric, publish] of superseded) {
+    it(`${what}: SKIPPED ${reason}, counted as ${metric}, no guardrail violation, dedupe finished`, async () => {
+      const beforeRule = await counter('reconcile_close_guardrail_fail_total', { symbol: 'BTCUSDT', rule });
+      const beforeMetric = await counter('reconcile_close_rejected_total', { symbol: 'BTCUSDT', reason: metric });
+      const id = await publish();
+      const r = await waitResult(rig.redis, id);
+      expect(r).toMatchObject({ status: 'SKIPPED', reason, executed: 'false' });
+      expect(await counter('reconcile_close_rejected_total', { symbol: 'BTCUSDT', reason: metric })).toBe(beforeMetric + 1);
+      expect(await counter('reconcile_close_guardrail_fail_total', { symbol: 'BTCUSDT', rule })).toBe(beforeRule);
+      expect(await rig.redis.get(keys.applyDedupe(id))).toMatch(/^done\|/);
       await settle(200);
       expect(await ordersOf(rig.paper, id)).toHaveLength(0);
       expect((await adminPositions(rig.paper.url)).BTCUSDT?.positionAmt).toBe('0.007');

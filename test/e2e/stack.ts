@@ -12,7 +12,7 @@ import { adminOrders, startPaperExchange, type PaperExchange } from '../helpers/
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 
 /** Keys the stack's services share. */
-export const STACK_KEYS = { P3_KEY_P3_4: 'e2e-engine-key', P3_KEY_OPERATOR: 'e2e-operator-key', P3_KEY_EXIT_BRAIN: 'e2e-strategy-key' } as const;
+export const STACK_KEYS = { P3_KEY_P3_4: 'e2e-engine-key', P3_KEY_OPERATOR: 'e2e-operator-key', P3_KEY_EXIT_BRAIN: 'e2e-strategy-key', P3_KEY_GOVERNOR: 'e2e-governor-permit-key', P3_KEY_P33: 'e2e-p33-permit-key' } as const;
 
 /** A running stack. */
 export interface Stack {

@@ -72,7 +72,8 @@ describe('snapshot publisher', () => {
     expect(Number(btc.received_ts_ms)).toBeGreaterThanOrEqual(Number(btc.ts_ms));
     const eth = await snap('ETHUSDT');
     expect(eth).toMatchObject({ position_amt: '0', side: 'FLAT', step_size: '0.001' });
-    expect(eth.mark_price).toBeUndefined();
+    expect(eth.mark_price).toBe('3300'); // a flat symbol has no position row: its mark comes from premiumIndex (entries need it)
+    expect(eth).toMatchObject({ min_qty: '0.001', min_notional: '5' });
     const read = readSnapshot(btc);
     expect(read.kind === 'ok' && read.snapshot.stepSize?.toFixed()).toBe('0.001');
     // the notification stream carries {symbol, ts_ms} of every write, written in the same atomic step

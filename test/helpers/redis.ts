@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { createRedis } from '../../src/adapters/redis/client.js';
-import { freePort, startRedisServer } from '../../src/lib/redis-server.js';
+import { freePort, startRedisServer, type RedisServerOptions } from '../../src/lib/redis-server.js';
 
 export { freePort };
 
@@ -24,9 +24,9 @@ export interface TestRedis {
   start(): Promise<void>;
 }
 
-/** Starts a private redis-server (from PATH) on a free port. */
-export async function startTestRedis(): Promise<TestRedis> {
-  const srv = await startRedisServer('p3-redis-');
+/** Starts a private redis-server (from PATH) on a free port (`opts`: extra arguments such as `--aclfile`). */
+export async function startTestRedis(opts: RedisServerOptions = {}): Promise<TestRedis> {
+  const srv = await startRedisServer('p3-redis-', opts);
   return {
     url: srv.url,
     port: srv.port,

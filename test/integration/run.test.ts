@@ -32,7 +32,7 @@ describe('p3 run', () => {
     const blocker: Server = createServer();
     await new Promise<void>((r) => blocker.listen(port, '0.0.0.0', () => r()));
     try {
-      const r = await p3(['run', 'governor'], { REDIS_URL: srv.url, P3_ALLOWLIST: 'BTCUSDT', GOVERNOR_PROMETHEUS_PORT: String(port), GOVERNOR_LOG_LEVEL: 'error' });
+      const r = await p3(['run', 'governor'], { REDIS_URL: srv.url, P3_ALLOWLIST: 'BTCUSDT', GOVERNOR_PROMETHEUS_PORT: String(port), GOVERNOR_LOG_LEVEL: 'error', P3_KEY_GOVERNOR: 'k'.repeat(32) });
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/governor: metrics port \d+ is in use/);
       const redis = new Redis(srv.url);
@@ -45,6 +45,17 @@ describe('p3 run', () => {
     } finally {
       blocker.close();
     }
+  });
+  it('a service whose permit key is missing refuses to start (exit 2 naming the variable)', async () => {
+    const gov = await p3(['run', 'governor'], { REDIS_URL: srv.url, P3_ALLOWLIST: 'BTCUSDT', GOVERNOR_PROMETHEUS_PORT: '0' });
+    expect(gov.code).toBe(2);
+    expect(gov.stderr).toMatch(/P3_KEY_GOVERNOR: must be set/);
+    const apply = await p3(['run', 'apply-layer'], { REDIS_URL: srv.url, P3_ALLOWLIST: 'BTCUSDT', APPLY_PROMETHEUS_PORT: '0', P3_KEY_GOVERNOR: 'k'.repeat(32) });
+    expect(apply.code).toBe(2);
+    expect(apply.stderr).toMatch(/P3_KEY_P33: must be set/);
+    const brain = await p3(['run', 'position-state-brain'], { REDIS_URL: srv.url, P3_ALLOWLIST: 'BTCUSDT', P33_PROMETHEUS_PORT: '0', P33_SNAPSHOTS_ENABLED: 'false' });
+    expect(brain.code).toBe(2);
+    expect(brain.stderr).toMatch(/P3_KEY_P33: must be set/);
   });
   it('an unknown service name is a usage error (exit 2)', async () => {
     const r = await p3(['run', 'apply-layr'], { REDIS_URL: srv.url });

@@ -9,16 +9,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startTestRedis, type TestRedis } from '../helpers/redis.js';
+import { freePort } from '../helpers/redis.js';
+import { startAclRedis, type AclRedis } from '../acl/helpers.js';
 import { startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { startHeartbeat, type Heartbeat } from '../../src/services/heartbeat.js';
 import { SERVICE_NAMES } from '../../src/services/registry.js';
 import { parseEnvFile, type CheckResult } from '../../src/cli/commands/doctor.js';
 
 const root = join(import.meta.dirname, '../..');
-let srv: TestRedis;
+/** A Redis with the generated ACL users (`p3 redis-acl`); the doctor and the test connect as p3-admin. */
+let srv: AclRedis;
 let redis: Redis;
 let pe: PaperExchange;
 let beats: Heartbeat[] = [];
@@ -58,11 +60,11 @@ const byCheck = (r: Report, check: string): CheckResult => {
 const failed = (r: Report) => r.checks.filter((c) => c.status === 'FAIL').map((c) => c.check);
 
 beforeAll(async () => {
-  srv = await startTestRedis();
-  redis = new Redis(srv.url);
+  srv = await startAclRedis();
+  redis = srv.connect('p3-admin');
   pe = await startPaperExchange({ symbols: ['BTCUSDT'], positions: { BTCUSDT: '0.007' } });
   baseEnv = {
-    REDIS_URL: srv.url,
+    REDIS_URL: srv.urlFor('p3-admin'),
     P3_ALLOWLIST: 'BTCUSDT',
     EXCHANGE: 'paper',
     EXCHANGE_BASE_URL: pe.url,
@@ -70,12 +72,13 @@ beforeAll(async () => {
     EXCHANGE_API_SECRET: pe.apiSecret,
     P3_KEY_P3_4: 'k'.repeat(32),
     P3_KEY_EXIT_BRAIN: 'e'.repeat(32),
+    P3_KEY_GOVERNOR: 'g'.repeat(32),
+    P3_KEY_P33: 'p'.repeat(32),
   };
 });
 
 afterAll(async () => {
   for (const b of beats) await b.stop();
-  redis.disconnect();
   await pe.close();
   await srv.stop();
 });
@@ -208,4 +211,37 @@ describe('p3 doctor', () => {
   it('parseEnvFile reads systemd EnvironmentFile syntax', () => {
     expect(parseEnvFile('# c\n\nA=1\nB="two words"\nexport C=\'x\'\n; d\nbad line\n')).toEqual({ A: '1', B: 'two words', C: 'x' });
   });
+});
+
+describe('p3 doctor: ACL users (issue 19)', () => {
+  it('fails when a user has more rights than generated, or the default user is on with full rights', async () => {
+    await healthyState();
+    const ok = await doctor(baseEnv);
+    expect(byCheck(ok, 'acl:default')).toMatchObject({ status: 'OK', detail: 'default user off' });
+    expect(byCheck(ok, 'acl:users')).toMatchObject({ status: 'OK' });
+    await redis.call('ACL', 'SETUSER', 'p3-strategy', '~quantum:reconcile:*', '+del');
+    await redis.call('ACL', 'SETUSER', 'p3-apply', '(~* +@all)');
+    await redis.call('ACL', 'SETUSER', 'default', 'on', 'nopass', '~*', '+@all');
+    try {
+      const bad = await doctor(baseEnv);
+      expect(bad.code).toBe(1);
+      expect(byCheck(bad, 'acl:default')).toMatchObject({ status: 'FAIL' });
+      expect(byCheck(bad, 'acl:default').detail).toMatch(/default user is on without a password and has every right/);
+      expect(byCheck(bad, 'acl:users').status).toBe('FAIL');
+      expect(byCheck(bad, 'acl:users').detail).toMatch(/p3-strategy has more rights than p3 redis-acl gives it: root: commands del; root: keys ~quantum:reconcile:\*/);
+      expect(byCheck(bad, 'acl:users').detail).toMatch(/p3-apply has more rights .*selector 4: not generated/);
+    } finally {
+      await redis.call('ACL', 'LOAD');
+    }
+    // a service env file naming another component's user
+    const dir = mkdtempSync(join(tmpdir(), 'p3-envacl-'));
+    try {
+      for (const s of SERVICE_NAMES) writeFileSync(join(dir, `${s}.env`), `REDIS_URL=${srv.urlFor('p3-admin')}\nP3_ALLOWLIST=BTCUSDT\n`);
+      const r = await doctor({ PATH: process.env.PATH ?? '' }, ['--env-dir', dir]);
+      expect(byCheck(r, 'acl:service-urls')).toMatchObject({ status: 'FAIL' });
+      expect(byCheck(r, 'acl:service-urls').detail).toContain('apply-layer connects as p3-admin, expected p3-apply');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

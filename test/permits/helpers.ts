@@ -17,6 +17,9 @@ import { waitFor } from '../helpers/redis.js';
 
 export const KEY = 'test-key-exit-brain';
 export const P34_KEY = 'test-key-p34';
+/** Permit-signing keys of the governor and the brain (DESIGN §15). */
+export const GOV_KEY = 'test-key-governor-permits';
+export const P33_KEY = 'test-key-p33-permits';
 
 /** Log lines captured from one component. */
 export interface Captured {
@@ -41,7 +44,7 @@ export interface Running {
 
 /** Base environment of the tests. */
 export function baseEnv(url: string, extra: Env = {}): Env {
-  return { REDIS_URL: url, P3_KEY_EXIT_BRAIN: KEY, P3_KEY_P3_4: P34_KEY, GOVERNOR_CLAIM_IDLE_MS: '500', P33_CLAIM_IDLE_MS: '500', ...extra };
+  return { REDIS_URL: url, P3_KEY_EXIT_BRAIN: KEY, P3_KEY_P3_4: P34_KEY, P3_KEY_GOVERNOR: GOV_KEY, P3_KEY_P33: P33_KEY, GOVERNOR_CLAIM_IDLE_MS: '500', P33_CLAIM_IDLE_MS: '500', ...extra };
 }
 
 function conn(url: string, name: string): Redis {

@@ -161,7 +161,7 @@ export class Model {
       this.hold = null;
       this.holdShape = '';
     } else if (o.hold.kind === 'set') {
-      // renewed only while the episode's close has not been sent (reconcileApply-9.lua: the marker ends it)
+      // renewed only while the episode's close has not been sent (reconcileApply-11.lua: the marker ends it)
       if (!(this.hold && this.holdShape === o.hold.shape && !this.markers.has(this.hold.sig))) {
         this.hold = { reason: o.hold.reason, sig: episodeSignature(o.hold.shape, this.now + this.seq++) };
         this.holdShape = o.hold.shape;

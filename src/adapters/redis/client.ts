@@ -22,6 +22,8 @@ export interface RedisConnectOptions {
 export function createRedis(url: string, opts: RedisConnectOptions): ScriptedRedis {
   const redis = new Redis(url, {
     connectionName: opts.name,
+    // no CLIENT SETINFO: the ACL users (src/acl/users.ts) do not grant it, and it only labels the connection
+    disableClientInfo: true,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: true,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),

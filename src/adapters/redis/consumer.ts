@@ -8,13 +8,21 @@
  *   `<stream>.dlq` with the reason and acknowledged in one MULTI: never retried forever, never lost.
  * - Any other error leaves the entry pending; it is retried with back-off, and after `maxAttempts` it is
  *   dead-lettered with reason `handler_error` so one bad entry never wedges the consumer.
- * - Entries pending on a dead consumer are taken over with XAUTOCLAIM after `claimIdleMs`; a restarted
- *   consumer with the same name first re-reads its own pending entries.
+ * - Entries pending on a DEAD consumer (liveness lease gone: killed, frozen) are taken over within about
+ *   `leaseMs` (default 3 s), and a dead consumer that owns nothing is deleted from the group
+ *   (`consumer-liveness.ts`); entries idle on a live consumer for `claimIdleMs` are still taken over
+ *   with XAUTOCLAIM (a stuck handler). A restarted consumer with the same name first re-reads its own
+ *   pending entries. A clean stop drops the lease and deletes the consumer when it owns nothing.
+ * - Partitioned mode (`partitionOf`): entries of one partition (e.g. a symbol) are handled one at a
+ *   time in stream order, entries of different partitions concurrently (at most `concurrency` in
+ *   hand), so one slow entry never delays another partition. A failed entry stays pending and is
+ *   retried after a back-off (later entries of its partition may go first).
  * - Redis down or restarted (stream or group gone): the loop logs, backs off, recreates the group, resumes.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { dlq } from './keys.js';
+import { CONSUMER_LEASE_MS, claimFromConsumer, deadConsumers, dropConsumerLease, reapConsumer, renewConsumerLease } from './consumer-liveness.js';
 import { sleep } from '../../lib/sleep.js';
 
 /** One stream entry: its id and its fields as a flat object. */
@@ -55,6 +63,12 @@ export interface ConsumerOptions {
   maxAttempts?: number;
   /** Called for every dead-lettered entry (for metrics). */
   onDeadLetter?: (reason: string, entry: StreamEntry) => void;
+  /** Liveness lease, ms (default {@link CONSUMER_LEASE_MS}); a consumer silent this long without a lease is dead. */
+  leaseMs?: number;
+  /** Partition of an entry (e.g. its symbol): enables partitioned mode (see the module comment). */
+  partitionOf?: (entry: StreamEntry) => string;
+  /** Most entries in hand at once in partitioned mode (default 16). */
+  concurrency?: number;
 }
 
 /** Converts ioredis' `[k1, v1, k2, v2]` field arrays into an object. */
@@ -69,17 +83,23 @@ type RawEntries = Array<[string, string[] | null]>;
 
 /** See the module comment. `start()` runs the loop in the background; `stop()` ends it. */
 export class StreamConsumer {
-  private readonly opts: Required<Omit<ConsumerOptions, 'onDeadLetter'>> & Pick<ConsumerOptions, 'onDeadLetter'>;
+  private readonly opts: Required<Omit<ConsumerOptions, 'onDeadLetter' | 'partitionOf'>> & Pick<ConsumerOptions, 'onDeadLetter' | 'partitionOf'>;
   private blocking: Redis | null = null;
   private abort = new AbortController();
   private loopDone: Promise<void> | null = null;
   private attempts = new Map<string, number>();
   private lastClaimMs = 0;
+  private lastLivenessMs = 0;
+  private leaseTimer: NodeJS.Timeout | null = null;
+  /** Partitioned mode: entries in hand (id → its run), each partition's last run, retry times of failed entries. */
+  private readonly inHand = new Map<string, Promise<void>>();
+  private readonly tails = new Map<string, Promise<void>>();
+  private readonly notBefore = new Map<string, number>();
   /** True while the last loop iteration reached Redis without error. */
   healthy = false;
 
   constructor(opts: ConsumerOptions) {
-    this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, ...opts };
+    this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ...opts };
   }
 
   /**
@@ -100,14 +120,27 @@ export class StreamConsumer {
     if (this.loopDone) return;
     this.blocking = this.opts.redis.duplicate();
     this.blocking.on('error', () => undefined);
+    const { redis, stream, group, consumer, leaseMs } = this.opts;
+    const renew = () => void renewConsumerLease(redis, stream, group, consumer, leaseMs).catch(() => undefined);
+    renew();
+    this.leaseTimer = setInterval(renew, Math.max(100, Math.floor(leaseMs / 5)));
+    this.leaseTimer.unref();
     this.loopDone = this.loop();
   }
 
-  /** Stops after the entry in hand; closes the blocking connection. */
+  /** Stops after the entries in hand; drops the lease (and the consumer when it owns nothing); closes the blocking connection. */
   async stop(): Promise<void> {
     this.abort.abort();
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.leaseTimer = null;
     this.blocking?.disconnect();
     await this.loopDone;
+    await Promise.allSettled([...this.inHand.values()]);
+    if (this.loopDone) {
+      const { redis, stream, group, consumer } = this.opts;
+      await dropConsumerLease(redis, stream, group, consumer).catch(() => undefined);
+      await reapConsumer(redis, stream, group, consumer, 0).catch(() => undefined);
+    }
     this.loopDone = null;
   }
 
@@ -123,19 +156,25 @@ export class StreamConsumer {
           groupReady = true;
           lostGroup = false;
         }
-        // 1. our own pending entries (restart with the same name, or handler errors)
-        const own = await this.read('0', false);
-        for (const e of own) await this.handle(e, true);
-        // 2. entries idle on other (dead) consumers
+        // 1. our own pending entries (restart with the same name, or handler errors), not those in hand
+        const now = Date.now();
+        const own = (await this.read('0', false)).filter((e) => !this.inHand.has(e.id) && (this.notBefore.get(e.id) ?? 0) <= now);
+        for (const e of own) await this.dispatch(e, true);
+        // 2. entries of dead consumers (lease gone) at once; entries idle on any consumer after claimIdleMs
+        if (Date.now() - this.lastLivenessMs >= Math.min(1000, this.opts.leaseMs)) {
+          this.lastLivenessMs = Date.now();
+          await this.takeOverDead();
+        }
         if (Date.now() - this.lastClaimMs >= Math.min(this.opts.claimIdleMs, 5000)) {
           this.lastClaimMs = Date.now();
           const claimed = await this.claim();
-          for (const e of claimed) await this.handle(e, true);
+          for (const e of claimed) await this.dispatch(e, true);
         }
         // 3. new entries (blocks)
         if (own.length === 0) {
+          await this.waitForSlot();
           const fresh = await this.read('>', true);
-          for (const e of fresh) await this.handle(e, false);
+          for (const e of fresh) await this.dispatch(e, false);
         }
         this.healthy = true;
         backoff = 100;
@@ -178,6 +217,56 @@ export class StreamConsumer {
     )) as [string, RawEntries, string[]?];
     const entries = res?.[1] ?? [];
     return entries.filter(([, f]) => f !== null).map(([eid, f]) => ({ id: eid, fields: fieldsToObject(f) }));
+  }
+
+  /** Takes over the pending entries of dead consumers and deletes dead consumers that own nothing. */
+  private async takeOverDead(): Promise<void> {
+    const { redis, stream, group, consumer, leaseMs, count, logger } = this.opts;
+    for (const c of await deadConsumers(redis, stream, group, consumer, leaseMs)) {
+      if (this.abort.signal.aborted) return;
+      if (c.pending > 0) {
+        const entries = await claimFromConsumer(redis, stream, group, c.name, consumer, leaseMs, count);
+        if (entries.length > 0) logger.info({ stream, group, from: c.name, entries: entries.length, idle_ms: c.idleMs }, `took over ${entries.length} pending entr${entries.length === 1 ? 'y' : 'ies'} of dead consumer ${c.name}`);
+        for (const [id, f] of entries) await this.dispatch({ id, fields: fieldsToObject(f) }, true);
+      } else if (await reapConsumer(redis, stream, group, c.name, leaseMs)) {
+        logger.info({ stream, group, consumer: c.name, idle_ms: c.idleMs }, `deleted dead consumer ${c.name} (no lease, nothing pending)`);
+      }
+    }
+  }
+
+  /** Partitioned mode: waits until fewer than `concurrency` entries are in hand. */
+  private async waitForSlot(): Promise<void> {
+    while (this.opts.partitionOf && this.inHand.size >= this.opts.concurrency) await Promise.race(this.inHand.values());
+  }
+
+  /**
+   * Handles an entry: at once (sequential mode: errors propagate to the loop's back-off), or queued
+   * behind its partition (partitioned mode: returns at once; a failure leaves the entry pending and
+   * retried from the own-pending read after a back-off).
+   */
+  private async dispatch(entry: StreamEntry, redelivered: boolean): Promise<void> {
+    const partitionOf = this.opts.partitionOf;
+    if (!partitionOf) return this.handle(entry, redelivered);
+    if (this.inHand.has(entry.id) || this.abort.signal.aborted) return;
+    await this.waitForSlot();
+    const part = partitionOf(entry);
+    const run: Promise<void> = (this.tails.get(part) ?? Promise.resolve())
+      .then(() => this.handle(entry, redelivered))
+      .then(
+        () => void this.notBefore.delete(entry.id),
+        (err: Error) => {
+          if (this.abort.signal.aborted) return;
+          const n = this.attempts.get(entry.id) ?? 1;
+          this.notBefore.set(entry.id, Date.now() + Math.min(100 * 2 ** n, 2000));
+          this.opts.logger.warn({ err: err.message, stream: this.opts.stream, entry_id: entry.id, partition: part }, 'entry failed; retried after a back-off');
+        },
+      )
+      .finally(() => {
+        this.inHand.delete(entry.id);
+        if (this.tails.get(part) === run) this.tails.delete(part);
+      });
+    this.inHand.set(entry.id, run);
+    this.tails.set(part, run);
   }
 
   private async handle(entry: StreamEntry, redelivered: boolean): Promise<void> {

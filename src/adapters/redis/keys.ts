@@ -44,7 +44,7 @@ export const keys = {
   permitP33: (planId: string) => `quantum:permit:p33:${planId}`,
   applyDedupe: (planId: string) => `quantum:apply:dedupe:${planId}`,
   applyInflight: (sym: string) => `quantum:apply:inflight:${sym}`,
-  /** Marker of the one RECONCILE_CLOSE order sent for a drift signature (apply layer, SET NX in applyBegin-10). */
+  /** Marker of the one RECONCILE_CLOSE order sent for a drift signature (apply layer, SET NX in applyBegin-11). */
   closeSent: (sym: string, driftSig: string) => `quantum:apply:close_sent:${sym}:${driftSig}`,
   /** Epoch ms of the symbol's newest EXECUTED result (applyRecord-8.lua raises it; engine and brain read it). */
   lastFill: (sym: string) => `quantum:apply:last_fill_ms:${sym}`,
@@ -75,7 +75,13 @@ export const keys = {
   applyPending: () => 'quantum:apply:pending',
   /** Apply layer: per-symbol lock serialising RECONCILE_CLOSE executions (string owner token, PX TTL). */
   applyCloseLock: (sym: string) => `quantum:apply:close_lock:${sym}`,
-  /** Service heartbeat hash, one per instance. */
+  /**
+   * Liveness lease of one stream consumer (string `1`, PX lease, renewed every second by the consumer
+   * while its process runs; see `consumer-liveness.ts`). Absent = the consumer is gone: its pending
+   * entries are taken over within seconds and the consumer is deleted from the group once it owns none.
+   */
+  consumerLease: (stream: string, group: string, consumer: string) => `quantum:consumer:lease:${stream}:${group}:${consumer}`,
+    /** Service heartbeat hash, one per instance. */
   heartbeat: (service: string, instance: string) => `quantum:heartbeat:${service}:${instance}`,
 } as const;
 

@@ -22,6 +22,8 @@
  * - `trading`: HALTED/REDUCING trading states and open circuit breakers (WARN), unreadable state (FAIL).
  * - `dlq`: dead-letter streams (`*.dlq`) that are not empty (FAIL: a message was rejected for good).
  * - `heartbeats`: each expected service has a live heartbeat (FAIL when missing).
+ * - `acl:*`: the `default` user enabled with full rights, a generated ACL user with more rights than
+ *   `p3 redis-acl` gives it, a service connecting as another component's user (src/acl/doctor-check.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -33,6 +35,7 @@ import { readLedger, readSnapshot } from '../../domain/position.js';
 import { livenessReport, readHeartbeats } from '../../services/heartbeat.js';
 import { readTradingStates } from '../../services/governor/trading-state.js';
 import { SERVICE_NAMES, resolveServiceNames, type ServiceName } from '../../services/registry.js';
+import { checkAcl } from '../../acl/doctor-check.js';
 
 /** Outcome of one check. */
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
@@ -54,6 +57,8 @@ export interface DoctorOptions {
   services: ServiceName[];
   /** Timeout of the exchange time request, ms (default 5000). */
   exchangeTimeoutMs?: number;
+  /** `envs` are the services' own env files (`--env-dir`): their `REDIS_URL` users are checked. */
+  envFiles?: boolean;
 }
 
 /**
@@ -152,6 +157,11 @@ function checkKeys(envs: DoctorOptions['envs']): CheckResult {
     fails.push('P3_KEY_P3_4 must be set for both reconcile-engine (signs closes) and apply-layer (verifies them)');
   }
   if (fails.length) return { check: 'keys', status: 'FAIL', detail: list(fails) };
+  // p3 flatten is the one order that passes the kill switch: without the operator key on the apply layer
+  // every FLATTEN is dead-lettered, found out during an incident
+  if (envs['apply-layer'] && !envs['apply-layer'].P3_KEY_OPERATOR) {
+    return { check: 'keys', status: 'WARN', detail: 'apply-layer has no P3_KEY_OPERATOR: `p3 flatten` (the only order allowed while HALTED) would be refused; set it (and the same value where operators run p3)' };
+  }
   return { check: 'keys', status: 'OK', detail: byVar.size ? `${[...byVar.keys()].sort().join(', ')} consistent` : 'no plan key configured here' };
 }
 
@@ -375,6 +385,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
       ['trading', () => checkTrading(redis)],
       ['dlq', () => checkDlq(redis)],
       ['heartbeats', () => checkHeartbeats(redis, opts.services)],
+      ['acl', () => checkAcl(redis, opts.redisUrl, opts.envFiles ? opts.envs : {})],
     ];
     for (const [check, run] of steps) {
       try {
@@ -413,7 +424,7 @@ export function registerDoctorCommand(program: Command): void {
         }
       }
       const redisUrl = process.env.REDIS_URL || (envs[services[0] ?? SERVICE_NAMES[0]]?.REDIS_URL ?? 'redis://127.0.0.1:6379');
-      const results = await runDoctor({ redisUrl, envs, services });
+      const results = await runDoctor({ redisUrl, envs, services, envFiles: Boolean(o.envDir) });
       if (o.json) process.stdout.write(`${JSON.stringify({ ok: !results.some((r) => r.status === 'FAIL'), checks: results }, null, 2)}\n`);
       else for (const r of results) process.stdout.write(`${r.status.padEnd(4)}  ${r.check.padEnd(28)} ${r.detail}\n`);
       if (results.some((r) => r.status === 'FAIL')) process.exitCode = 1;

@@ -12,22 +12,41 @@
  * Any violation: `REJECTED_GUARDRAIL`, `reconcile_close_guardrail_fail_total{symbol,rule}`, a log line,
  * ack, no retry (MAC/schema failures are also dead-lettered). The close's fill is NOT applied to the
  * ledger: the result is the reconcile engine's evidence. 429/418: `RETRYABLE_RATE_LIMIT`, hold stays.
+ *
+ * Superseded, not forged (issue 13): a correctly signed close that lost a race is not an invariant
+ * violation and must not page anyone. It ends `SKIPPED`, is counted under
+ * `reconcile_close_rejected_total{reason="superseded"|"expired"}` (never under the guardrail metric),
+ * and sends nothing:
+ * - `drift_superseded`: the hold's signature changed (the drift moved while the close waited);
+ * - `hold_cleared`: the hold is gone (the drift healed while the close waited);
+ * - `close_expired`: older than `APPLY_CLOSE_MAX_AGE_SEC` (a backlog, a takeover). The age is checked
+ *   AFTER the dedupe claim, so the rejection finishes the claim (no `claimed|...` left for 24 h) and a
+ *   redelivered close that was already `sending` is resolved by lookup, never dropped;
+ * - `order_in_flight` / `snapshot_superseded`: the send-time gate (src/domain/send-gate.ts). Before
+ *   reading the position the handler waits (bounded) until no other order of the symbol is in flight
+ *   and the newest fill is in the past, and passes the read's start time as the order's snapshot time.
+ * Forgeries keep the critical path: bad MAC, wrong source/decision/reason, LIMIT, reduceOnly not true,
+ * qty above or side against the fresh position.
+ *
+ * The per-symbol close lock is a short lease (`symbol-lock.ts`) renewed while the close executes,
+ * so a killed apply layer's lock frees itself within seconds.
  */
 import { PoisonEntry, type StreamEntry } from '../../adapters/redis/consumer.js';
 import { Banned, RateLimited } from '../../adapters/exchange/errors.js';
 import { keys } from '../../adapters/redis/keys.js';
 import { Decimal, fmt, parseDecimal, roundDownToStep } from '../../domain/decimal.js';
 import { verifyPlanEntry } from '../../domain/plan.js';
-import { clientOrderIdFor } from '../../domain/apply.js';
+import { clientOrderIdFor, planTooOld } from '../../domain/apply.js';
+import type { SendGateReason } from '../../domain/send-gate.js';
 import { checkCloseHold, checkClosePlan, checkClosePosition, type CloseRule } from '../../domain/close-guardrails.js';
-import { readHold, releaseCloseLock, releaseCloseMarker, renewHold, takeCloseLock, tradingHalted } from './store.js';
+import { readHold, releaseCloseMarker, renewHold, tradingHalted } from './store.js';
+import { withSymbolLock } from './symbol-lock.js';
 import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { claimOrResume } from './plan-handler.js';
+import { QUIET_WAIT_MS, waitSymbolQuiet } from './send-quiet.js';
 
-/** TTL of the per-symbol close lock, ms (longer than one order's timeout plus its lookups). */
-const CLOSE_LOCK_TTL_MS = 60_000;
-/** Longest wait for the close lock, ms. */
-const CLOSE_LOCK_WAIT_MS = 30_000;
+/** Why a correctly signed close was superseded (result reason) and its `reconcile_close_rejected_total` reason. */
+type Superseded = { reason: 'drift_superseded' | 'hold_cleared' | 'close_expired' | SendGateReason; metric: 'superseded' | 'expired' };
 
 /** Builds the handler of the RECONCILE_CLOSE stream. */
 export function createCloseHandler(d: ApplyDeps) {
@@ -55,6 +74,14 @@ export function createCloseHandler(d: ApplyDeps) {
       else if (planId) await publishOnly(d, f);
     };
 
+    const supersede = async (why: Superseded, detail: string): Promise<void> => {
+      d.metrics.closeRejected.inc({ symbol, reason: why.metric });
+      d.logger.info({ plan_id: planId, symbol: rawSym, reason: why.reason, detail }, `[RECONCILE_CLOSE] ${rawSym}: plan ${planId} superseded (${why.reason}): ${detail}; nothing sent`);
+      await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: why.reason, error: detail.slice(0, 300) }), entry.id, '', undefined, claimedValue);
+    };
+    const holdVerdict = (rule: CloseRule, detail: string): Promise<void> =>
+      rule === 'hold_sig' ? supersede({ reason: 'drift_superseded', metric: 'superseded' }, detail) : rule === 'hold_key' ? supersede({ reason: 'hold_cleared', metric: 'superseded' }, detail) : reject(rule, detail, entry.id);
+
     if (!raw) {
       await reject('schema', 'plan is not a JSON object', null);
       throw new PoisonEntry('malformed', 'plan is not a JSON object');
@@ -67,7 +94,8 @@ export function createCloseHandler(d: ApplyDeps) {
       await reject(rule, key ? v.detail : 'P3_KEY_P3_4 not configured', null);
       throw new PoisonEntry(v.reason, v.detail);
     }
-    const stat = checkClosePlan({ raw, macOk: true, allowlist: d.cfg.allowlist, nowMs: Date.now(), maxAgeMs: d.cfg.closeMaxAgeSec * 1000 });
+    // every forgery rule now; the age only after the claim (see the module comment)
+    const stat = checkClosePlan({ raw, macOk: true, allowlist: d.cfg.allowlist, nowMs: Date.now(), maxAgeMs: Number.POSITIVE_INFINITY });
     if (!stat.ok) return reject(stat.rule, stat.detail, null);
     const plan = v.plan;
     const driftSig = plan.drift_sig as string;
@@ -77,19 +105,25 @@ export function createCloseHandler(d: ApplyDeps) {
     const claimed = await claimOrResume(d, plan, entry, redelivered, token);
     if (claimed === null) return;
     claimedValue = claimed;
+    if (planTooOld(plan.ts_ms, Date.now(), d.cfg.closeMaxAgeSec * 1000)) {
+      return supersede({ reason: 'close_expired', metric: 'expired' }, `plan ts_ms ${plan.ts_ms} is older than APPLY_CLOSE_MAX_AGE_SEC=${d.cfg.closeMaxAgeSec}`);
+    }
 
     // One close at a time per symbol (across every apply layer): the next close reads the position
     // after this one's fill, so one drift gives one close order even if several plans arrive.
-    if (!(await takeCloseLock(d.redis, plan.symbol, token, CLOSE_LOCK_TTL_MS, CLOSE_LOCK_WAIT_MS, d.signal))) {
+    const locked = await withSymbolLock(d, plan.symbol, token, executeClose);
+    if (!locked.taken) {
       if (d.signal.aborted) throw new Error('stopping');
       await finalize(d, resultFields({ ...base, status: 'FAILED', reason: 'close_in_progress', side, error: 'another RECONCILE_CLOSE of this symbol is still executing' }), entry.id, '', undefined, claimedValue);
       d.metrics.closeExecuted.inc({ symbol, status: 'error' });
       return;
     }
-    try {
-      await executeClose();
-    } finally {
-      await releaseCloseLock(d.redis, plan.symbol, token).catch(() => undefined);
+
+    // not an invariant violation: the one close of this drift already went out; this plan is its duplicate
+    async function dropDuplicate(): Promise<void> {
+      d.metrics.closeRejected.inc({ symbol, reason: 'duplicate' });
+      d.logger.warn({ plan_id: plan.plan_id, drift_sig: driftSig }, `[RECONCILE_CLOSE] ${plan.symbol}: a close was already sent for drift ${driftSig}; plan ${plan.plan_id} dropped`);
+      await finalize(d, resultFields({ ...base, status: 'DROPPED_DUPLICATE', dedupe_hit: 'true', reason: 'one_close_per_drift', side, error: `a close order was already sent for drift ${driftSig}` }), entry.id, '', undefined, claimedValue);
     }
 
     /**
@@ -105,8 +139,15 @@ export function createCloseHandler(d: ApplyDeps) {
 
     async function executeClose(): Promise<void> {
       const hold = checkCloseHold(await readHold(d.redis, plan.symbol), driftSig);
-      if (!hold.ok) return reject(hold.rule, hold.detail, entry.id);
+      if (!hold.ok) return holdVerdict(hold.rule, hold.detail);
       if (await tradingHalted(d.redis, plan.symbol)) return refuseHalted('trading HALTED (kill switch)');
+
+      // The one close of this drift already went out (another plan of it, a backlog of two cooldown
+      // buckets, another apply layer): this plan is its duplicate, whatever the position now says (a
+      // flat position after that close would otherwise read as a `side` violation). applyBegin-11.lua
+      // takes the marker atomically; this read only names the outcome early.
+      const marker = await d.redis.get(keys.closeSent(plan.symbol, driftSig));
+      if (marker !== null && marker !== clientOrderIdFor(plan.plan_id)) return dropDuplicate();
 
       if (d.cfg.mode === 'dry_run' || !d.gateway) {
         await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true', side, qty: String(plan.qty) }), entry.id, '', undefined, claimedValue);
@@ -114,9 +155,15 @@ export function createCloseHandler(d: ApplyDeps) {
       }
       let qty: Decimal;
       let exchangeAmt: Decimal;
+      let readTsMs: number;
+      if (!(await waitSymbolQuiet(d, plan.symbol, clientOrderIdFor(plan.plan_id)))) {
+        if (d.signal.aborted) throw new Error('stopping');
+        return supersede({ reason: 'order_in_flight', metric: 'superseded' }, `another order of ${plan.symbol} stayed in flight for ${QUIET_WAIT_MS} ms`);
+      }
       try {
         const rules = await d.gateway.symbolRules(plan.symbol);
         qty = roundDownToStep(parseDecimal(plan.qty) ?? new Decimal(0), rules.stepSize);
+        readTsMs = Date.now(); // BEFORE the request: the conservative snapshot time of this order
         const positions = await d.gateway.fetchPositions();
         exchangeAmt = positions.positions.get(plan.symbol)?.amount ?? new Decimal(0);
       } catch (err) {
@@ -140,21 +187,15 @@ export function createCloseHandler(d: ApplyDeps) {
       if (!pos.ok) return reject(pos.rule, `${pos.detail} (exchange_amt=${fmt(exchangeAmt)})`, entry.id);
 
       const renewed = await renewHold(d.redis, plan.symbol, driftSig, d.cfg.holdTtlSec);
-      if (renewed !== 'renewed') return reject(renewed === 'no_hold' ? 'hold_key' : 'hold_sig', `hold changed before sending (${renewed})`, entry.id);
+      if (renewed !== 'renewed') return holdVerdict(renewed === 'no_hold' ? 'hold_key' : 'hold_sig', `hold changed before sending (${renewed})`);
       d.logger.info({ plan_id: plan.plan_id, ttl_s: d.cfg.holdTtlSec }, `[RECONCILE_CLOSE] ${plan.symbol}: HOLD lease renewed (TTL=${d.cfg.holdTtlSec}s)`);
 
-      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue, token, driftSig, basisAmt: fmt(exchangeAmt) });
+      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'RECONCILE_CLOSE', symbol: plan.symbol, side, qty, reduceOnly: true, claimedValue, token, driftSig, basisAmt: fmt(exchangeAmt), snapshotTsMs: readTsMs });
       if (r.kind === 'unresolved') throw new Error(r.error);
-      if (r.kind === 'hold_changed') return reject('hold_sig', 'hold or its signature changed just before sending', entry.id);
+      if (r.kind === 'hold_changed') return holdVerdict('hold_sig', 'hold or its signature changed just before sending');
       if (r.kind === 'halted') return refuseHalted('trading HALTED (kill switch) just before sending');
-      if (r.kind === 'close_already_sent') {
-        // not an invariant violation: the one close of this drift already went out (a backlog of two
-        // cooldown buckets, say); this plan is its duplicate
-        d.metrics.closeRejected.inc({ symbol, reason: 'duplicate' });
-        d.logger.warn({ plan_id: plan.plan_id, drift_sig: driftSig }, `[RECONCILE_CLOSE] ${plan.symbol}: a close was already sent for drift ${driftSig}; plan ${plan.plan_id} dropped`);
-        await finalize(d, resultFields({ ...base, status: 'DROPPED_DUPLICATE', dedupe_hit: 'true', reason: 'one_close_per_drift', side, error: `a close order was already sent for drift ${driftSig}` }), entry.id, '', undefined, claimedValue);
-        return;
-      }
+      if (r.kind === 'gated') return supersede({ reason: r.reason, metric: 'superseded' }, `send-time gate: ${r.reason} (position read at ${readTsMs} ms)`);
+      if (r.kind === 'close_already_sent') return dropDuplicate();
       if (r.kind !== 'recorded') return;
       const f = r.fields;
       // not executed, or filled only partly: release the one-close-per-drift marker so the remaining

@@ -21,7 +21,10 @@ export interface ApplyConfig {
   permitPollMs: number;
   /** TTL of `quantum:apply:inflight:<SYM>`, s (APPLY_INFLIGHT_TTL_SEC, default 300). */
   inflightTtlSec: number;
-  /** Age after which another consumer/the sweep may resolve an in-flight order by lookup, ms (APPLY_INFLIGHT_SETTLE_MS, default 20000). */
+  /**
+   * Age after which the sweep resolves an in-flight order by lookup and "not found" may be final, ms
+   * (APPLY_INFLIGHT_SETTLE_MS, default 20000). A takeover records an order found final at once.
+   */
   inflightSettleMs: number;
   /** In-flight sweep period, ms (APPLY_INFLIGHT_SWEEP_MS, default 5000). */
   inflightSweepMs: number;
@@ -43,18 +46,23 @@ export interface ApplyConfig {
   holdTtlSec: number;
   /** Consume `quantum:stream:reconcile.close` (APPLY_RECONCILE_CLOSE_ENABLED, default true). */
   closeEnabled: boolean;
-  /** Idle time before a dead consumer's entry is claimed, ms (APPLY_CLAIM_IDLE_MS, default 60000). */
+  /**
+   * Idle time before an entry pending on a LIVE consumer is claimed (a stuck handler), ms (APPLY_CLAIM_IDLE_MS,
+   * default 60000). A dead consumer's entries are taken over through its lapsed lease (consumer-liveness.ts).
+   */
   claimIdleMs: number;
   /** Operator key (`P3_KEY_OPERATOR`), required to verify FLATTEN plans (`p3 flatten`); none = every FLATTEN is refused. */
   operatorKey: string | undefined;
   /** Reconcile engine key (`P3_KEY_P3_4`), required to verify RECONCILE_CLOSE plans. */
   p34Key: string | undefined;
+  /** Permit verification keys (DESIGN §15): `P3_KEY_GOVERNOR` and `P3_KEY_P33`, both required. */
+  permitKeys: { governor: string; p33: string };
 }
 
 /**
  * Reads the apply layer's variables.
- * @throws ConfigError for a bad value, for `APPLY_MODE=live` without `APPLY_ALLOW_LIVE=yes`, and for an
- *   empty `P3_ALLOWLIST`
+ * @throws ConfigError for a bad value, for `APPLY_MODE=live` without `APPLY_ALLOW_LIVE=yes`, for an
+ *   empty `P3_ALLOWLIST`, and for a missing `P3_KEY_GOVERNOR` / `P3_KEY_P33`
  */
 export function parseApplyConfig(env: Env): ApplyConfig {
   const c = parseEnv(
@@ -81,6 +89,8 @@ export function parseApplyConfig(env: Env): ApplyConfig {
       APPLY_CLAIM_IDLE_MS: envz.positive(60_000),
       P3_KEY_P3_4: z.string().optional(),
       P3_KEY_OPERATOR: z.string().optional(),
+      P3_KEY_GOVERNOR: envz.secret('the apply layer verifies every governor permit with it'),
+      P3_KEY_P33: envz.secret('the apply layer verifies every P3.3 permit with it'),
     },
     env,
   );
@@ -110,5 +120,6 @@ export function parseApplyConfig(env: Env): ApplyConfig {
     claimIdleMs: c.APPLY_CLAIM_IDLE_MS,
     p34Key: c.P3_KEY_P3_4 && c.P3_KEY_P3_4.length > 0 ? c.P3_KEY_P3_4 : undefined,
     operatorKey: c.P3_KEY_OPERATOR && c.P3_KEY_OPERATOR.length > 0 ? c.P3_KEY_OPERATOR : undefined,
+    permitKeys: { governor: c.P3_KEY_GOVERNOR, p33: c.P3_KEY_P33 },
   };
 }

@@ -104,6 +104,24 @@ export async function resolveByLookup(d: ExecutorDeps, symbol: string, cid: stri
 }
 
 /**
+ * One lookup of an order by client order id, used before an in-flight order is old enough for "not found"
+ * to mean anything: only an order FOUND in a final state (or fully filled) is an answer; anything else
+ * (not found yet, still open, an error) is null and the caller waits as before.
+ */
+export async function lookupFinalOnce(d: ExecutorDeps, symbol: string, cid: string): Promise<OrderOutcome | null> {
+  try {
+    const o = await d.gateway.fetchOrderByClientId(symbol, cid);
+    if (o && (FINAL_STATUSES.has(o.status) || o.filledQty.gte(o.qty))) {
+      d.metrics.inflightResolutions.inc({ outcome: 'found' });
+      return { kind: 'order', order: o, tsMs: Date.now(), via: 'lookup' };
+    }
+  } catch {
+    // no answer: the caller waits for the settle time and resolves as usual
+  }
+  return null;
+}
+
+/**
  * Sends one MARKET order and resolves its outcome. The caller has already written the in-flight record.
  * Never throws for exchange errors; returns the outcome.
  */

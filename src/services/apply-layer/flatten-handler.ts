@@ -12,8 +12,10 @@
  * - Its fill is not written to the ledger here: like a RECONCILE_CLOSE fill it is the reconcile engine's
  *   evidence, which sets the ledger flat once the exchange is flat after it (DESIGN §5.7).
  * - Never sized from a position about to move: it takes the per-symbol close lock (no RECONCILE_CLOSE or
- *   other FLATTEN of the symbol at the same time) and waits (at most {@link INFLIGHT_WAIT_MS}) until no order
- *   of the symbol is in flight (an EXECUTE sent just before a halt); else FAILED `order_in_flight`.
+ *   other FLATTEN of the symbol at the same time; a short renewed lease, `symbol-lock.ts`) and waits (at
+ *   most `QUIET_WAIT_MS`) until no order of the symbol is in flight (an EXECUTE sent just before a halt);
+ *   else FAILED `order_in_flight`. It then goes through the send-time gate (src/domain/send-gate.ts) like
+ *   every order: refused (`SKIPPED snapshot_superseded`) if a fill was recorded after its position read.
  * - Events `FLATTEN_EXECUTED` (with the position read again after the fill, `exchange_amt_after`) /
  *   `FLATTEN_SKIPPED` / `FLATTEN_FAILED` on `quantum:stream:reconcile.events` name who asked.
  */
@@ -25,15 +27,9 @@ import { verifyPlanEntry } from '../../domain/plan.js';
 import { checkFlattenPlan, flattenOrder, OPERATOR_SOURCE } from '../../domain/flatten.js';
 import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { claimOrResume } from './plan-handler.js';
-import { releaseCloseLock, takeCloseLock } from './store.js';
-import { keys } from '../../adapters/redis/keys.js';
-import { sleep } from '../../lib/sleep.js';
-
-/** Longest wait for orders of the symbol in flight to be recorded before sizing a FLATTEN, ms. */
-const INFLIGHT_WAIT_MS = 15_000;
-/** Close lock TTL and longest wait for it, ms (as RECONCILE_CLOSE). */
-const LOCK_TTL_MS = 60_000;
-const LOCK_WAIT_MS = 30_000;
+import { clientOrderIdFor } from '../../domain/apply.js';
+import { QUIET_WAIT_MS, waitSymbolQuiet } from './send-quiet.js';
+import { withSymbolLock } from './symbol-lock.js';
 
 /** Builds the handler of the FLATTEN stream. */
 export function createFlattenHandler(d: ApplyDeps) {
@@ -69,31 +65,28 @@ export function createFlattenHandler(d: ApplyDeps) {
       await done({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true' });
       return;
     }
-    if (!(await takeCloseLock(d.redis, plan.symbol, token, LOCK_TTL_MS, LOCK_WAIT_MS, d.signal))) {
+    // the per-symbol close lock: a short lease renewed while the flatten runs (symbol-lock.ts)
+    const locked = await withSymbolLock(d, plan.symbol, token, () => flatten(claimed));
+    if (!locked.taken) {
       if (d.signal.aborted) throw new Error('stopping');
       await done({ ...base, status: 'FAILED', reason: 'close_in_progress', error: 'another close or flatten of this symbol is still executing; run p3 flatten again' });
       return;
     }
-    try {
-      await flatten(claimed);
-    } finally {
-      await releaseCloseLock(d.redis, plan.symbol, token).catch(() => undefined);
-    }
 
     async function flatten(claimedValue: string): Promise<void> {
       const g = d.gateway!;
-      const until = Date.now() + INFLIGHT_WAIT_MS;
-      while ((await d.redis.hlen(keys.applyInflight(plan.symbol))) > 0) {
-        if (Date.now() > until || d.signal.aborted) {
-          await done({ ...base, status: 'FAILED', reason: 'order_in_flight', error: `an order of ${plan.symbol} is still in flight after ${INFLIGHT_WAIT_MS} ms; run p3 flatten again` });
-          return;
-        }
-        await sleep(100, d.signal);
+      // the send-time gate: no other order in flight, and a position read newer than the newest fill
+      if (!(await waitSymbolQuiet(d, plan.symbol, clientOrderIdFor(plan.plan_id)))) {
+        if (d.signal.aborted) throw new Error('stopping');
+        await done({ ...base, status: 'FAILED', reason: 'order_in_flight', error: `an order of ${plan.symbol} is still in flight after ${QUIET_WAIT_MS} ms; run p3 flatten again` });
+        return;
       }
       let order: ReturnType<typeof flattenOrder>;
       let position: string;
+      let readTsMs: number;
       try {
         const rules = await g.symbolRules(plan.symbol);
+        readTsMs = Date.now(); // BEFORE the request: the conservative snapshot time of this order
         // a successful answer lists every open position; a symbol absent from it is flat
         const pos = (await g.fetchPositions()).positions.get(plan.symbol)?.amount ?? new Decimal(0);
         position = fmt(pos);
@@ -109,8 +102,12 @@ export function createFlattenHandler(d: ApplyDeps) {
         return;
       }
       d.logger.warn({ plan_id: plan.plan_id, side: order.side, qty: fmt(order.qty), requested_by: asked }, `[FLATTEN] ${plan.symbol}: sending ${order.side} ${fmt(order.qty)} reduceOnly (position ${position}) for ${asked}`);
-      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'FLATTEN', symbol: plan.symbol, side: order.side, qty: order.qty, reduceOnly: true, claimedValue, token, basisAmt: position });
+      const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: 'FLATTEN', symbol: plan.symbol, side: order.side, qty: order.qty, reduceOnly: true, claimedValue, token, basisAmt: position, snapshotTsMs: readTsMs });
       if (r.kind === 'unresolved') throw new Error(r.error); // stays pending: redelivery or the sweep resolves it by client order id
+      if (r.kind === 'gated') {
+        await done({ ...base, status: 'SKIPPED', reason: r.reason, side: order.side, qty: fmt(order.qty), error: `send-time gate: ${r.reason}; run p3 flatten again` });
+        return;
+      }
       if (r.kind !== 'recorded') return;
       const f = r.fields;
       let after = '';

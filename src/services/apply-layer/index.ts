@@ -5,9 +5,11 @@
  * Loops:
  * - consumer group `apply` on `quantum:stream:apply.plan` (`plan-handler.ts`);
  * - consumer group `apply-close` on `quantum:stream:reconcile.close` (`close-handler.ts`), unless
- *   `APPLY_RECONCILE_CLOSE_ENABLED=false`;
+ *   `APPLY_RECONCILE_CLOSE_ENABLED=false`; partitioned by symbol (different symbols concurrently);
  * - consumer group `apply-flatten` on `quantum:stream:apply.flatten` (`flatten-handler.ts`): an operator's
  *   FLATTEN plans (`p3 flatten`), in every trading state;
+ * - every consumer keeps a liveness lease: a killed apply layer's pending entries are taken over by
+ *   another within seconds and its consumer deleted (`src/adapters/redis/consumer-liveness.ts`);
  * - the in-flight sweep (`pipeline.ts`): at start and every `APPLY_INFLIGHT_SWEEP_MS`, orders sent more
  *   than `APPLY_INFLIGHT_SETTLE_MS` ago and never recorded (crash between send and record) are resolved
  *   by client order id lookup, never re-sent.
@@ -16,7 +18,7 @@
 import type { Env } from '../../config/env.js';
 import { envKeyLookup } from '../../domain/plan.js';
 import { GROUPS, STREAMS } from '../../adapters/redis/keys.js';
-import { StreamConsumer } from '../../adapters/redis/consumer.js';
+import { StreamConsumer, type StreamEntry } from '../../adapters/redis/consumer.js';
 import { createExchangeGateway, parseExchangeConfig } from '../../adapters/exchange/factory.js';
 import { withSharedBackoff } from '../../adapters/exchange/backoff.js';
 import type { ExchangeGateway } from '../../ports/exchange.js';
@@ -32,6 +34,19 @@ import { createFlattenHandler } from './flatten-handler.js';
 
 /** Longest the exchange warm-up may delay start, ms. */
 const WARM_UP_MAX_MS = 5000;
+
+/** Most RECONCILE_CLOSE plans handled at once (each of a different symbol). */
+const CLOSE_CONCURRENCY = 16;
+
+/** Partition of a RECONCILE_CLOSE entry: its plan's symbol (`?` when unreadable: such entries only get rejected). */
+export function closePartition(entry: StreamEntry): string {
+  try {
+    const o = JSON.parse(entry.fields.plan ?? '') as { symbol?: unknown };
+    return typeof o?.symbol === 'string' ? o.symbol : '?';
+  } catch {
+    return '?';
+  }
+}
 
 /** Consumer group of the plan stream (`quantum:stream:apply.plan`). */
 export const APPLY_GROUP = 'apply';
@@ -105,7 +120,11 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       // ones end as SKIPPED stale_plan or DROPPED_DUPLICATE). A new close group starts at `$`: old
       // closes are stale by construction and would only count as guardrail failures.
       consumers.push(new StreamConsumer({ ...common, startId: '0', stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor) }));
-      if (cfg.closeEnabled) consumers.push(new StreamConsumer({ ...common, startId: '$', stream: STREAMS.reconcileClose, group: APPLY_CLOSE_GROUP, handler: createCloseHandler(deps) }));
+      // Closes of different symbols run concurrently (one slow close, an exchange timeout, never delays
+      // another symbol's); closes of one symbol one at a time, in stream order.
+      if (cfg.closeEnabled) {
+        consumers.push(new StreamConsumer({ ...common, startId: '$', stream: STREAMS.reconcileClose, group: APPLY_CLOSE_GROUP, handler: createCloseHandler(deps), partitionOf: closePartition, concurrency: CLOSE_CONCURRENCY }));
+      }
       // FLATTEN: a group created at 0, so a flatten submitted while no apply layer ran is still executed
       // (or refused as stale_plan when older than APPLY_MAX_PLAN_AGE_SEC).
       consumers.push(new StreamConsumer({ ...common, startId: '0', stream: STREAMS.applyFlatten, group: GROUPS.applyFlatten, handler: createFlattenHandler(deps) }));

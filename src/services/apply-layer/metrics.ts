@@ -6,6 +6,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { RESULT_STATUSES } from '../../domain/result.js';
 import { CLOSE_RULES } from '../../domain/close-guardrails.js';
+import { SEND_GATE_REASONS } from '../../domain/send-gate.js';
 
 /** Every metric of the service. */
 export interface ApplyMetrics {
@@ -13,12 +14,24 @@ export interface ApplyMetrics {
   results: Counter<'symbol' | 'status'>;
   orderLatency: Histogram<'symbol'>;
   permitWait: Histogram<'outcome'>;
+  permitSignatureInvalid: Counter<'symbol' | 'issuer'>;
   inflightResolutions: Counter<'outcome'>;
   closeConsumed: Counter<'symbol'>;
   closeExecuted: Counter<'symbol' | 'status'>;
   closeRejected: Counter<'symbol' | 'reason'>;
   closeGuardrailFail: Counter<'symbol' | 'rule'>;
+  /** Orders the send-time gate refused (src/domain/send-gate.ts), by reason. */
+  sendGated: Counter<'symbol' | 'reason'>;
 }
+
+/**
+ * Reasons of `reconcile_close_rejected_total`: `guardrails` (an invariant violation: pages), `duplicate`
+ * (the drift's close already went out), `rate_limit`, `trading_halted` (the kill switch), `superseded`
+ * (hold signature changed, hold cleared, position moved since sizing, or the send-time gate refused: a
+ * race, not an attack) and `expired` (older than
+ * `APPLY_CLOSE_MAX_AGE_SEC`).
+ */
+export const CLOSE_REJECTED_REASONS = ['duplicate', 'guardrails', 'rate_limit', 'trading_halted', 'superseded', 'expired'] as const;
 
 /** In-flight resolution outcomes. */
 export const INFLIGHT_OUTCOMES = ['found', 'not_found', 'fenced', 'unresolved'] as const;
@@ -42,20 +55,34 @@ export function createApplyMetrics(registry: Registry, allowlist: string[]): App
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
       registers: [registry],
     }),
+    permitSignatureInvalid: new Counter({
+      name: 'apply_permit_signature_invalid_total',
+      help: 'Permits refused because their signature does not verify for the plan and entry (unsigned, forged, or of another plan), by issuer',
+      labelNames: ['symbol', 'issuer'],
+      registers: [registry],
+    }),
     inflightResolutions: new Counter({ name: 'apply_inflight_resolutions_total', help: 'Orders with unknown outcome resolved by client order id lookup', labelNames: ['outcome'], registers: [registry] }),
     closeConsumed: new Counter({ name: 'reconcile_close_consumed_total', help: 'RECONCILE_CLOSE entries consumed', labelNames: ['symbol'], registers: [registry] }),
     closeExecuted: new Counter({ name: 'reconcile_close_executed_total', help: 'RECONCILE_CLOSE orders by status (success|error|rate_limit)', labelNames: ['symbol', 'status'], registers: [registry] }),
-    closeRejected: new Counter({ name: 'reconcile_close_rejected_total', help: 'RECONCILE_CLOSE plans not executed by reason (duplicate|guardrails|rate_limit|trading_halted|superseded)', labelNames: ['symbol', 'reason'], registers: [registry] }),
+    closeRejected: new Counter({ name: 'reconcile_close_rejected_total', help: 'RECONCILE_CLOSE plans not executed by reason (duplicate|guardrails|rate_limit|trading_halted|superseded|expired); only guardrails is an invariant violation', labelNames: ['symbol', 'reason'], registers: [registry] }),
     closeGuardrailFail: new Counter({ name: 'reconcile_close_guardrail_fail_total', help: 'RECONCILE_CLOSE invariant violations by rule (DESIGN §6)', labelNames: ['symbol', 'rule'], registers: [registry] }),
+    sendGated: new Counter({
+      name: 'apply_send_gated_total',
+      help: 'Orders not sent because their position view was superseded (order_in_flight|snapshot_superseded|snapshot_unknown); the plan ends SKIPPED',
+      labelNames: ['symbol', 'reason'],
+      registers: [registry],
+    }),
   };
   m.plansConsumed.inc(0);
   for (const o of INFLIGHT_OUTCOMES) m.inflightResolutions.inc({ outcome: o }, 0);
   for (const symbol of allowlist) {
     for (const status of RESULT_STATUSES) m.results.inc({ symbol, status }, 0);
+    for (const issuer of ['governor', 'p33']) m.permitSignatureInvalid.inc({ symbol, issuer }, 0);
     m.closeConsumed.inc({ symbol }, 0);
     for (const status of ['success', 'error', 'rate_limit']) m.closeExecuted.inc({ symbol, status }, 0);
-    for (const reason of ['duplicate', 'guardrails', 'rate_limit', 'trading_halted', 'superseded']) m.closeRejected.inc({ symbol, reason }, 0);
+    for (const reason of CLOSE_REJECTED_REASONS) m.closeRejected.inc({ symbol, reason }, 0);
     for (const rule of CLOSE_RULES) m.closeGuardrailFail.inc({ symbol, rule }, 0);
+    for (const reason of SEND_GATE_REASONS) m.sendGated.inc({ symbol, reason }, 0);
   }
   return m;
 }

@@ -10,11 +10,12 @@ import type { ExchangeGateway, MarketOrderRequest } from '../../ports/exchange.j
 import { fmt, Decimal } from '../../domain/decimal.js';
 import { clientOrderIdFor, dedupeValue, parseDedupe, signedFill } from '../../domain/apply.js';
 import type { ApplyResultFields, ResultStatus } from '../../domain/result.js';
+import type { SendGateReason } from '../../domain/send-gate.js';
 import { keys } from '../../adapters/redis/keys.js';
 import { sleep } from '../../lib/sleep.js';
 import type { ApplyConfig } from './config.js';
 import type { ApplyMetrics } from './metrics.js';
-import { placeAndResolve, resolveByLookup, type ExecutorDeps, type OrderOutcome } from './executor.js';
+import { lookupFinalOnce, placeAndResolve, resolveByLookup, type ExecutorDeps, type OrderOutcome } from './executor.js';
 import { beginSend, dropPending, pendingOrders, readOrderRecord, recordResult, publishResultOnly, type OrderRecord } from './store.js';
 
 /** Test seams. `afterSend` runs after the order's answer and before recording; throwing simulates a crash. */
@@ -118,16 +119,27 @@ export function outcomeFields(rec: OrderRecord, cid: string, o: Exclude<OrderOut
 }
 
 /** What {@link sendAndRecord} did. */
-export type SendResult = { kind: 'lost_ownership' } | { kind: 'held' } | { kind: 'hold_changed' } | { kind: 'close_already_sent' } | { kind: 'halted' } | { kind: 'position_changed' } | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean } | { kind: 'unresolved'; error: string };
+export type SendResult =
+  | { kind: 'lost_ownership' }
+  | { kind: 'held' }
+  | { kind: 'hold_changed' }
+  | { kind: 'close_already_sent' }
+  | { kind: 'halted' }
+  | { kind: 'position_changed' }
+  /** The send-time gate refused (src/domain/send-gate.ts): nothing was sent. */
+  | { kind: 'gated'; reason: SendGateReason }
+  | { kind: 'recorded'; fields: ApplyResultFields; recorded: boolean }
+  | { kind: 'unresolved'; error: string };
 
 /**
- * Writes the in-flight record (only as the claim's owner), sends the order, resolves its outcome and
+ * Writes the in-flight record (only as the claim's owner, and only through the send-time gate: nothing
+ * else of the symbol in flight, `snapshotTsMs` newer than its newest fill), sends the order, resolves its outcome and
  * records it with the ledger update (EXECUTE fills) in one atomic step.
  * @throws whatever `hooks.afterSend` throws (test seam: the plan stays in flight, as after a crash)
  */
 export async function sendAndRecord(
   d: ApplyDeps,
-  req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; basisAmt?: string; expectSign?: -1 | 0 | 1 },
+  req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; basisAmt?: string; expectSign?: -1 | 0 | 1; snapshotTsMs: number | null },
 ): Promise<SendResult> {
   const mode = req.decision === 'RECONCILE_CLOSE' ? 'close' : req.decision === 'FLATTEN' ? 'flatten' : 'execute';
   const cid = clientOrderIdFor(req.planId);
@@ -144,8 +156,12 @@ export async function sendAndRecord(
     ...(req.basisAmt !== undefined ? { basis_amt: req.basisAmt } : {}),
   };
   const close = req.decision === 'RECONCILE_CLOSE' ? { driftSig: req.driftSig ?? '', markerTtlSec: d.cfg.closeMarkerTtlSec } : undefined;
-  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, mode, req.expectSign ?? null);
+  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, req.snapshotTsMs, mode, req.expectSign ?? null);
   if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent' || begun === 'halted' || begun === 'position_changed') return { kind: begun };
+  if (begun === 'order_in_flight' || begun === 'snapshot_superseded' || begun === 'snapshot_unknown') {
+    d.metrics.sendGated.inc({ symbol: req.symbol, reason: begun });
+    return { kind: 'gated', reason: begun };
+  }
   if (begun === 'not_owner') {
     d.logger.warn({ plan_id: req.planId }, `${req.symbol}: plan ${req.planId} taken over by another consumer; not sending`);
     return { kind: 'lost_ownership' };
@@ -163,7 +179,8 @@ export async function sendAndRecord(
 
 /**
  * Resolves an order left in flight (stage `sending`) by client order id, never by sending again, and
- * records it. Waits until the order is `inflightSettleMs` old so a live sender's request has ended.
+ * records it. An order the exchange already reports final is recorded at once; otherwise waits until the
+ * order is `inflightSettleMs` old (so no request of it can still arrive) before lookups may end in "not found".
  * @returns the recorded fields, or null when there was nothing to do / it stays unresolved
  */
 export async function resolveInflight(d: ApplyDeps, cid: string): Promise<ApplyResultFields | null> {
@@ -181,10 +198,16 @@ export async function resolveInflight(d: ApplyDeps, cid: string): Promise<ApplyR
   }
   if (!d.gateway) return null;
   const age = Date.now() - Number(rec.ts_ms);
-  if (age < d.cfg.inflightSettleMs) await sleep(d.cfg.inflightSettleMs - age, d.signal);
-  if (d.signal.aborted) return null;
-  d.logger.info({ plan_id: rec.plan_id, client_order_id: cid }, `${rec.symbol}: resolving in-flight order of plan ${rec.plan_id} by client order id`);
-  const outcome = await resolveByLookup(executorDeps(d), rec.symbol, cid);
+  // An order found already final needs no settle time (issue 13: a takeover after kill -9 resolves in
+  // seconds); "not found" only counts once the order is old enough that no request of it can still arrive.
+  let outcome = age < d.cfg.inflightSettleMs ? await lookupFinalOnce(executorDeps(d), rec.symbol, cid) : null;
+  if (!outcome) {
+    const left = d.cfg.inflightSettleMs - (Date.now() - Number(rec.ts_ms));
+    if (left > 0) await sleep(left, d.signal);
+    if (d.signal.aborted) return null;
+    d.logger.info({ plan_id: rec.plan_id, client_order_id: cid }, `${rec.symbol}: resolving in-flight order of plan ${rec.plan_id} by client order id`);
+    outcome = await resolveByLookup(executorDeps(d), rec.symbol, cid);
+  }
   if (outcome.kind === 'unresolved') return null;
   const { fields, fill } = outcomeFields(rec, cid, outcome);
   const ok = await finalize(d, fields, rec.entry_id, cid, fill, dedupeRaw ?? '');

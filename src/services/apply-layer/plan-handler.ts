@@ -8,9 +8,17 @@
  * 3. allowlist, type MARKET, plan age;
  * 4. bounded wait for both permits (poll every `APPLY_PERMIT_POLL_MS`, default 50 ms, until
  *    `APPLY_PERMIT_WAIT_MS`): reacts within one poll interval of the second permit, and at once to a DENY;
+ *    a permit whose signature does not verify for this plan and entry (`P3_KEY_GOVERNOR`, `P3_KEY_P33`,
+ *    DESIGN §15) is a DENY: `SKIPPED permit_signature_invalid`, counted and logged;
  * 5. dry_run: `SKIPPED reason=dry_run would_execute=true`, nothing sent, ledger untouched;
  * 6. order: MARKET, reduce-only for exits, p33 permit qty rounded down to the lot step, deterministic
- *    client order id; result + ledger update in one atomic step.
+ *    client order id; result + ledger update in one atomic step;
+ * 7. the send-time gate (src/domain/send-gate.ts, issue 13), atomic with marking the order in flight: an
+ *    order is never sent from a permit whose snapshot (`snapshot_ts_ms` of the p33 permit) predates the
+ *    symbol's newest fill or while another order of the symbol is in flight: `SKIPPED` with reason
+ *    `snapshot_superseded` / `order_in_flight` / `snapshot_unknown`, nothing sent. Two exits sized on one
+ *    snapshot (two PARTIAL_50 back to back) give one order; the strategy re-submits the second, and its
+ *    new permit is sized on a snapshot taken after the first one's fill.
  */
 import { PoisonEntry, type StreamEntry } from '../../adapters/redis/consumer.js';
 import { RateLimited, Banned } from '../../adapters/exchange/errors.js';
@@ -18,9 +26,11 @@ import { verifyPlanEntry, type Plan } from '../../domain/plan.js';
 import { fmt } from '../../domain/decimal.js';
 import { dedupeValue, evaluatePermits, orderQty, planTooOld, reduceOnlyFor, type PermitVerdict } from '../../domain/apply.js';
 import { sleep } from '../../lib/sleep.js';
+import { checkPermitSignatures } from '../../domain/permit-signature.js';
 import { casDedupe, claimPlan, readPermits } from './store.js';
 import { finalize, newToken, publishOnly, resolveInflight, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { clientOrderIdFor } from '../../domain/apply.js';
+import { permitSnapshotTs } from '../../domain/send-gate.js';
 
 function readableId(fields: Record<string, string>): { planId?: string; symbol?: string } {
   try {
@@ -34,14 +44,26 @@ function readableId(fields: Record<string, string>): { planId?: string; symbol?:
 }
 
 /** Waits for both permits (see module comment). */
-async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string): Promise<PermitVerdict & { waitedMs: number }> {
+async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string): Promise<PermitVerdict & { waitedMs: number; snapshotTsMs: number | null }> {
   const t0 = Date.now();
   for (;;) {
     const { gov, p33 } = await readPermits(d.redis, plan.plan_id);
-    const v = evaluatePermits(gov, p33, plan, entryId);
     const waitedMs = Date.now() - t0;
-    if (v.kind !== 'wait') return { ...v, waitedMs };
-    if (waitedMs >= d.cfg.permitWaitMs || d.signal.aborted) return { kind: 'skip', reason: 'permit_timeout', detail: `permits missing after ${waitedMs} ms`, waitedMs };
+    const forged = checkPermitSignatures(d.cfg.permitKeys, plan.plan_id, entryId, { governor: gov, p33 });
+    if (forged?.problem === 'other_entry') {
+      return { kind: 'skip', reason: 'permit_mismatch', detail: `${forged.issuer} permit decided another entry of plan ${plan.plan_id}`, waitedMs, snapshotTsMs: null };
+    }
+    if (forged) {
+      d.metrics.permitSignatureInvalid.inc({ symbol: plan.symbol, issuer: forged.issuer });
+      d.logger.error(
+        { plan_id: plan.plan_id, symbol: plan.symbol, entry_id: entryId, issuer: forged.issuer, problem: forged.problem },
+        `${plan.symbol}: plan ${plan.plan_id} ${forged.issuer} permit signature invalid (${forged.problem}); treated as DENY, nothing sent`,
+      );
+      return { kind: 'skip', reason: 'permit_signature_invalid', detail: `${forged.issuer} permit ${forged.problem}`, waitedMs, snapshotTsMs: null };
+    }
+    const v = evaluatePermits(gov, p33, plan, entryId);
+    if (v.kind !== 'wait') return { ...v, waitedMs, snapshotTsMs: permitSnapshotTs(p33) };
+    if (waitedMs >= d.cfg.permitWaitMs || d.signal.aborted) return { kind: 'skip', reason: 'permit_timeout', detail: `permits missing after ${waitedMs} ms`, waitedMs, snapshotTsMs: null };
     await sleep(Math.min(d.cfg.permitPollMs, d.cfg.permitWaitMs - waitedMs), d.signal);
   }
 }
@@ -121,7 +143,11 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
     if (qty === null) return void (await done({ ...base, status: 'SKIPPED', reason: 'qty_below_lot', side: permits.side, qty: fmt(permits.qty) }));
     // entries: the position must still have the sign the permits were sized on (OPEN: flat; INCREASE: the plan's side)
     const expectSign = plan.action === 'OPEN' ? 0 : plan.action === 'INCREASE' ? (permits.side === 'BUY' ? 1 : -1) : undefined;
-    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: plan.decision, symbol: plan.symbol, side: permits.side, qty, reduceOnly, claimedValue: claimed, token, expectSign });
+    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: plan.decision, symbol: plan.symbol, side: permits.side, qty, reduceOnly, claimedValue: claimed, token, expectSign, snapshotTsMs: permits.snapshotTsMs });
+    if (r.kind === 'gated') {
+      const detail = r.reason === 'snapshot_unknown' ? 'the p33 permit carries no snapshot_ts_ms' : r.reason === 'order_in_flight' ? 'another order of the symbol was in flight at send time' : `permit sized on snapshot ${permits.snapshotTsMs}, older than the symbol's newest fill`;
+      return void (await done({ ...base, status: 'SKIPPED', reason: r.reason, side: permits.side, qty: fmt(qty), error: detail }));
+    }
     if (r.kind === 'held') return void (await done({ ...base, status: 'SKIPPED', reason: 'reconcile_hold_active', side: permits.side, qty: fmt(qty), error: 'hold set after the permits were issued' }));
     if (r.kind === 'position_changed') return void (await done({ ...base, status: 'SKIPPED', reason: 'position_changed', side: permits.side, qty: fmt(qty), error: 'the position changed side since the permits were sized (no entry ever flips a position)' }));
     if (r.kind === 'halted') return void (await done({ ...base, status: 'SKIPPED', reason: 'trading_halted', side: permits.side, qty: fmt(qty), error: 'trading HALTED (kill switch) after the permits were issued' }));

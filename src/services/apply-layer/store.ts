@@ -1,7 +1,7 @@
 /**
  * Redis side of the apply layer: dedupe claim and takeover, in-flight record, permits, the one atomic
  * record step (result + in-flight end + dedupe `done` + ledger for an EXECUTE fill), hold lease renewal.
- * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-10`,
+ * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-11`,
  * `applyRecord-8`, `holdRenew-3`).
  */
 import type { Redis } from 'ioredis';
@@ -12,6 +12,7 @@ import { fmt, type Decimal } from '../../domain/decimal.js';
 import { sideOf } from '../../domain/position.js';
 import type { ApplyResultFields } from '../../domain/result.js';
 import { dedupeValue, parseDedupe, type DedupeStage, type PermitHash } from '../../domain/apply.js';
+import type { SendGateReason } from '../../domain/send-gate.js';
 import { readTradingState } from '../../domain/governor.js';
 
 /** Dedupe TTL, seconds (DESIGN §3: SET NX EX 86400). */
@@ -51,12 +52,21 @@ export async function casDedupe(redis: Redis, planId: string, expected: string, 
   return Number(await callScript(redis, 'applyCas', [keys.applyDedupe(planId)], [expected, next])) === 1;
 }
 
+/** Outcome of {@link beginSend}. */
+export type BeginOutcome = 'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent' | 'halted' | 'position_changed' | SendGateReason;
+
 /**
  * Moves a plan to `sending` and writes the in-flight record (`HSET quantum:apply:inflight:<SYM> <cid>
  * <ts_ms>` + EXPIRE, pending zset, order hash) in one step.
  * For EXECUTE plans it refuses while the symbol's hold exists (a hold set after the permits still stops
  * the order); for RECONCILE_CLOSE plans (`close` given) it requires the hold with the plan's drift
- * signature and takes the one-close-per-drift marker (see applyBegin-10.lua).
+ * signature and takes the one-close-per-drift marker (see applyBegin-11.lua); it refuses EXECUTE and
+ * RECONCILE_CLOSE while trading is HALTED (FLATTEN never), and an entry whose position sign changed.
+ * For every plan it applies the send-time gate (src/domain/send-gate.ts): refused while another order of
+ * the symbol is in flight (`order_in_flight`), or when `snapshotTsMs` is unknown (`snapshot_unknown`) or
+ * not newer than the symbol's newest fill (`snapshot_superseded`).
+ * @param snapshotTsMs when the position the order was sized from was requested, epoch ms
+ * @param expectSign entries: the sign the position must still have (OPEN 0, INCREASE ±1); null = no check
  * @returns `sending` (the caller may send); anything else: nothing was written and nothing may be sent
  */
 export async function beginSend(
@@ -65,10 +75,11 @@ export async function beginSend(
   rec: OrderRecord,
   claimedValue: string,
   inflightTtlSec: number,
-  close?: { driftSig: string; markerTtlSec: number },
+  close: { driftSig: string; markerTtlSec: number } | undefined,
+  snapshotTsMs: number | null,
   mode: 'execute' | 'close' | 'flatten' = close ? 'close' : 'execute',
   expectSign: -1 | 0 | 1 | null = null,
-): Promise<'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent' | 'halted' | 'position_changed'> {
+): Promise<BeginOutcome> {
   const reply = await callScript(
     redis,
     'applyBegin',
@@ -83,8 +94,9 @@ export async function beginSend(
       keys.tradingState(),
       keys.tradingState(rec.symbol),
       keys.snapshot(rec.symbol),
+      keys.lastFill(rec.symbol),
     ],
-    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, mode, close?.driftSig ?? '', close?.markerTtlSec ?? 1, expectSign === null ? '' : String(expectSign)],
+    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, mode, close?.driftSig ?? '', close?.markerTtlSec ?? 1, expectSign === null ? '' : String(expectSign), snapshotTsMs === null ? '' : String(snapshotTsMs)],
   );
   switch (Number(reply)) {
     case 1:
@@ -99,6 +111,12 @@ export async function beginSend(
       return 'halted';
     case -5:
       return 'position_changed';
+    case -6:
+      return 'order_in_flight';
+    case -7:
+      return 'snapshot_superseded';
+    case -8:
+      return 'snapshot_unknown';
     default:
       return 'not_owner';
   }
@@ -221,6 +239,23 @@ export async function takeCloseLock(redis: Redis, symbol: string, token: string,
   }
 }
 
+/** Extends the close lock's lease to `ttlMs` if still ours (`lockRenew-1.lua`). @returns true when renewed */
+export async function renewCloseLock(redis: Redis, symbol: string, token: string, ttlMs: number): Promise<boolean> {
+  return Number(await callScript(redis, 'lockRenew', [keys.applyCloseLock(symbol)], [token, ttlMs])) === 1;
+}
+
+/**
+ * What the send-time gate will see for `symbol` (src/domain/send-gate.ts): client order ids in flight
+ * and the newest recorded fill (epoch ms, null when none).
+ */
+export async function readSendState(redis: Redis, symbol: string): Promise<{ inflight: string[]; lastFillMs: number | null }> {
+  const res = await redis.multi().hkeys(keys.applyInflight(symbol)).get(keys.lastFill(symbol)).exec();
+  if (!res) throw new Error('send state read aborted');
+  for (const [err] of res) if (err) throw err;
+  const raw = res[1]![1] as string | null;
+  return { inflight: res[0]![1] as string[], lastFillMs: raw && /^\d+$/.test(raw) ? Number(raw) : null };
+}
+
 /** Releases the close lock if still ours. */
 export async function releaseCloseLock(redis: Redis, symbol: string, token: string): Promise<void> {
   await callScript(redis, 'lockRelease', [keys.applyCloseLock(symbol)], [token]);
@@ -228,7 +263,7 @@ export async function releaseCloseLock(redis: Redis, symbol: string, token: stri
 
 /**
  * True when the global or the symbol's trading state is HALTED or unreadable (fail closed). A read for an
- * early, clear refusal; the authoritative check is atomic in `applyBegin-10.lua` at send time.
+ * early, clear refusal; the authoritative check is atomic in `applyBegin-11.lua` at send time.
  */
 export async function tradingHalted(redis: Redis, symbol: string): Promise<boolean> {
   const res = await redis.multi().hgetall(keys.tradingState()).hgetall(keys.tradingState(symbol)).exec();

@@ -42,6 +42,8 @@ export interface GovernorConfig {
   permitTtlSec: number;
   group: string;
   claimIdleMs: number;
+  /** `P3_KEY_GOVERNOR`: the key every governor permit is signed with (DESIGN §15). Required. */
+  permitKey: string;
 }
 
 const SHAPE = {
@@ -72,6 +74,7 @@ const SHAPE = {
   GOVERNOR_PERMIT_TTL_SEC: envz.int(60, 1),
   GOVERNOR_CONSUMER_GROUP: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/).default('governor'),
   GOVERNOR_CLAIM_IDLE_MS: envz.int(30_000, 100),
+  P3_KEY_GOVERNOR: envz.secret('the governor signs every permit with it; the apply layer verifies it'),
 };
 
 /** Reads `<PREFIX><SYM>` variables (per-symbol overrides) with `parse`; throws ConfigError naming a bad one. */
@@ -143,5 +146,6 @@ export function parseGovernorConfig(env: Env): GovernorConfig {
     permitTtlSec: e.GOVERNOR_PERMIT_TTL_SEC,
     group: e.GOVERNOR_CONSUMER_GROUP,
     claimIdleMs: e.GOVERNOR_CLAIM_IDLE_MS,
+    permitKey: e.P3_KEY_GOVERNOR,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The governor component (P3.2): a consumer group (`governor` by default) on `quantum:stream:apply.plan`
- * that decides every plan once and writes `quantum:permit:governor:<plan_id>` (TTL 60 s, write-once).
+ * that decides every plan once and writes `quantum:permit:governor:<plan_id>` (TTL 60 s, write-once),
+ * signed with `P3_KEY_GOVERNOR` over its fields, the plan id and the entry id (DESIGN §15).
  *
  * - The group is created at start with `$` (only plans submitted after the group first existed; later
  *   restarts resume where the group stopped: pending entries are re-read, idle ones XAUTOCLAIMed).
@@ -20,6 +21,7 @@ import { fmt } from '../../domain/decimal.js';
 import { decideGovernorPreRate, readTradingState, GOVERNOR_DENY_REASONS, type GovernorOutcome } from '../../domain/governor.js';
 import { envKeyLookup, type Plan } from '../../domain/plan.js';
 import { deny, fmtQtyForLog, permitFields } from '../../domain/permits.js';
+import { signPermit } from '../../domain/permit-signature.js';
 import { readSnapshot } from '../../domain/position.js';
 import type { Env } from '../../config/env.js';
 import { planFromEntry, PLAN_POISON_REASONS } from '../../plans/entry.js';
@@ -124,7 +126,8 @@ export class Governor {
       mode: this.cfg.mode,
       entry_id: entry.id,
     };
-    const written = await writePermitOnce(redis, 'governor', permitFields(plan, outcome, nowMs, extra), this.cfg.permitTtlSec);
+    const signed = signPermit('governor', this.cfg.permitKey, plan.plan_id, entry.id, permitFields(plan, outcome, nowMs, extra));
+    const written = await writePermitOnce(redis, 'governor', signed, this.cfg.permitTtlSec);
     if (!written) {
       logger.info({ plan_id: plan.plan_id, symbol: sym }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;

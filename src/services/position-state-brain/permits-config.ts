@@ -4,7 +4,7 @@
  * in `config.ts`. A bad value throws `ConfigError` naming the variable.
  */
 import { z } from 'zod';
-import { envz, parseEnv, parseToleranceConfig, type Env, type ToleranceConfig } from '../../config/env.js';
+import { ConfigError, envz, parseEnv, parseToleranceConfig, type Env, type ToleranceConfig } from '../../config/env.js';
 
 /** Parsed permit-consumer configuration. */
 export interface PermitsConfig {
@@ -22,6 +22,8 @@ export interface PermitsConfig {
   group: string;
   /** Idle time before another instance's pending plan is claimed, ms (`P33_CLAIM_IDLE_MS`, default 30000). */
   claimIdleMs: number;
+  /** `P3_KEY_P33`: the key every P3.3 permit is signed with (DESIGN §15); required when `enabled`. */
+  permitKey: string;
 }
 
 const SHAPE = {
@@ -31,14 +33,18 @@ const SHAPE = {
   P33_PERMIT_TTL_SEC: envz.int(60, 1),
   P33_CONSUMER_GROUP: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/).default('p33'),
   P33_CLAIM_IDLE_MS: envz.int(30_000, 100),
+  P3_KEY_P33: z.string().optional(),
 };
 
 /**
  * Parses the permit consumer's variables.
- * @throws ConfigError naming the first bad variable
+ * @throws ConfigError naming the first bad variable, and `P3_KEY_P33` when permits are enabled without it
  */
 export function parsePermitsConfig(env: Env): PermitsConfig {
   const e = parseEnv(SHAPE, env);
+  if (e.P33_PERMITS_ENABLED && !e.P3_KEY_P33) {
+    throw new ConfigError('P3_KEY_P33', 'must be set (the position brain signs every permit with it; the apply layer verifies it), or set P33_PERMITS_ENABLED=false');
+  }
   return {
     enabled: e.P33_PERMITS_ENABLED,
     exchangeFreshnessSec: e.P33_EXCHANGE_FRESHNESS_SEC,
@@ -47,5 +53,6 @@ export function parsePermitsConfig(env: Env): PermitsConfig {
     permitTtlSec: e.P33_PERMIT_TTL_SEC,
     group: e.P33_CONSUMER_GROUP,
     claimIdleMs: e.P33_CLAIM_IDLE_MS,
+    permitKey: e.P3_KEY_P33 ?? '',
   };
 }

@@ -2,7 +2,7 @@
  * The position brain's permit consumer (P3.3): "does our state match the exchange right now?"
  *
  * A consumer group (`p33` by default) on `quantum:stream:apply.plan`; for every plan it writes
- * `quantum:permit:p33:<plan_id>` (TTL 60 s, write-once) from `decideP33` (src/domain/permits.ts):
+ * `quantum:permit:p33:<plan_id>` (TTL 60 s, write-once, signed with `P3_KEY_P33`, DESIGN §15) from `decideP33` (src/domain/permits.ts):
  * hold (seed 001), fresh snapshot, ledger (canonical and legacy layouts via `fetchLedger`), exchange vs
  * ledger under the tolerance shared with the reconcile engine (seed 004), and the quantity resolved
  * from the snapshot and rounded down to the lot step.
@@ -25,6 +25,7 @@ import type { Env } from '../../config/env.js';
 import { fmt } from '../../domain/decimal.js';
 import { decideP33, fmtQtyForLog, permitFields, P33_DENY_REASONS } from '../../domain/permits.js';
 import { envKeyLookup } from '../../domain/plan.js';
+import { signPermit } from '../../domain/permit-signature.js';
 import { readSnapshot } from '../../domain/position.js';
 import { fillsForSymbol, newestFillTs } from '../../domain/reconcile-evidence.js';
 import { toleranceFor } from '../../domain/tolerance.js';
@@ -156,7 +157,8 @@ export class PermitConsumer {
       inFlight,
       newestFillTsMs,
     });
-    const written = await writePermitOnce(redis, 'p33', permitFields(plan, outcome, nowMs, { entry_id: entry.id }), this.config.permitTtlSec);
+    const signed = signPermit('p33', this.config.permitKey, plan.plan_id, entry.id, permitFields(plan, outcome, nowMs, { entry_id: entry.id }));
+    const written = await writePermitOnce(redis, 'p33', signed, this.config.permitTtlSec);
     if (!written) {
       logger.info({ plan_id: plan.plan_id, symbol: sym }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;

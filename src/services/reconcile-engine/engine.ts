@@ -5,7 +5,7 @@
  * Guarantees:
  * - One pass = one MULTI read of every input of its symbols plus the last 50 results, the pure decision
  *   (`decideReconcile`), then per symbol: the ledger write (`writeLedger`, compare-and-set), the state/hold
- *   script (`reconcileApply-9.lua`, compare-and-set on snapshot and ledger fingerprints) and, for a drift
+ *   script (`reconcileApply-11.lua`, compare-and-set on snapshot and ledger fingerprints) and, for a drift
  *   hold, the close script (`closePublish-5.lua`, hold_sig check + SET NX cooldown + XADD).
  * - Several engines may run at once: every write is conditional on the inputs it was decided from, and
  *   events come from the scripts only when something changed, so results stay correct and each change
@@ -289,6 +289,7 @@ export class ReconcileEngine {
       driftSig: outcome.driftSig,
       newHoldSig: outcome.driftSig ? episodeSignature(outcome.driftSig, nowMs) : '',
       readHoldSig: r.holdError ? null : r.holdSig,
+      readLastFill: r.lastFillRaw,
       holdTtlSec: this.cfg.holdTtlSec,
       state,
       eventBase,

@@ -1,6 +1,6 @@
 /**
  * Redis side of the reconcile engine: one pipelined (MULTI) read of every input for a set of symbols, and
- * the atomic application of a decision (`reconcileApply-9.lua`, `closePublish-5.lua`, `writeLedger`).
+ * the atomic application of a decision (`reconcileApply-11.lua`, `closePublish-5.lua`, `writeLedger`).
  */
 import type { Redis } from 'ioredis';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
@@ -29,6 +29,8 @@ export interface SymbolReads {
   holdError: string | null;
   /** `quantum:apply:last_fill_ms:<SYM>`: epoch ms of the newest EXECUTED fill (null when none/unreadable). */
   lastFillTsMs: number | null;
+  /** The raw `last_fill_ms` value ('' when none), for the compare-and-set of `reconcileApply-11.lua`. */
+  lastFillRaw: string;
   /** HGETALL `quantum:governor:trading_state:<SYM>` (null when unreadable: counts as HALTED). */
   tradingStateRaw: Record<string, string> | null;
 }
@@ -107,6 +109,7 @@ export async function readPass(redis: Redis, symbols: string[]): Promise<PassRea
       ledgerError: led.err ?? leg.err,
       holdError: hold.err ?? reason.err ?? sig.err,
       lastFillTsMs: lastFill !== null && /^\d+$/.test(lastFill) ? Number(lastFill) : null,
+      lastFillRaw: lastFill ?? '',
       tradingStateRaw: ts.err ? null : ts.v,
     };
   });
@@ -115,7 +118,7 @@ export async function readPass(redis: Redis, symbols: string[]): Promise<PassRea
   return { symbols: out, results: rawResults.map(([id, f]) => ({ id, fields: fieldsToObject(f) })), globalTradingStateRaw: g.err ? null : g.v };
 }
 
-/** Fingerprint of the snapshot fields a decision depends on (same format as in `reconcileApply-9.lua`). */
+/** Fingerprint of the snapshot fields a decision depends on (same format as in `reconcileApply-11.lua`). */
 export function snapshotFingerprint(raw: RawHash): string {
   return [raw.position_amt ?? '', raw.side ?? '', raw.ts_ms ?? '', raw.ts_epoch ?? ''].join('|');
 }
@@ -139,6 +142,8 @@ export interface ApplyArgs {
   newHoldSig: string;
   /** The `hold_sig` read with the inputs (null when none): its close marker ends the episode. */
   readHoldSig: string | null;
+  /** The raw `last_fill_ms` read with the inputs ('' when none): the decision is stale if a fill was recorded since. */
+  readLastFill: string;
   holdTtlSec: number;
   state: Record<string, string>;
   eventBase: Record<string, string>;
@@ -146,7 +151,7 @@ export interface ApplyArgs {
   manualRequired: boolean;
 }
 
-/** Reply of `reconcileApply-9.lua`. */
+/** Reply of `reconcileApply-11.lua`. */
 export interface ApplyReply {
   applied: boolean;
   transitioned: boolean;
@@ -161,8 +166,8 @@ export async function applyDecision(redis: Redis, a: ApplyArgs): Promise<ApplyRe
   const reply = (await callScript(
     redis,
     'reconcileApply',
-    [keys.snapshot(s), keys.ledger(s), keys.legacyLedger004(s), keys.reconcileState(s), keys.hold(s), keys.holdReason(s), keys.holdSig(s), STREAMS.reconcileEvents, keys.closeSent(s, a.readHoldSig ?? '-')],
-    [a.snapshotFp, a.ledgerFp, a.status, a.reason, a.holdAction, a.driftSig, a.holdTtlSec, JSON.stringify(a.state), JSON.stringify(a.eventBase), EVENTS_MAXLEN, a.nowMs, a.manualRequired ? 1 : 0, a.newHoldSig, a.readHoldSig ?? ''],
+    [keys.snapshot(s), keys.ledger(s), keys.legacyLedger004(s), keys.reconcileState(s), keys.hold(s), keys.holdReason(s), keys.holdSig(s), STREAMS.reconcileEvents, keys.closeSent(s, a.readHoldSig ?? '-'), keys.applyInflight(s), keys.lastFill(s)],
+    [a.snapshotFp, a.ledgerFp, a.status, a.reason, a.holdAction, a.driftSig, a.holdTtlSec, JSON.stringify(a.state), JSON.stringify(a.eventBase), EVENTS_MAXLEN, a.nowMs, a.manualRequired ? 1 : 0, a.newHoldSig, a.readHoldSig ?? '', a.readLastFill],
   )) as [number, number, string, string?];
   return { applied: Number(reply[0]) === 1, transitioned: Number(reply[1]) === 1, hold: reply[2] as ApplyReply['hold'], holdSig: String(reply[3] ?? '') };
 }

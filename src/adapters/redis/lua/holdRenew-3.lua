@@ -14,7 +14,7 @@
     1   renewed
     -1  no hold (nothing written)
     -2  hold_sig differs, or the hold was rewritten by an operator (its TTL no longer the one it shares
-        with hold_sig, see reconcileApply-9.lua): nothing written
+        with hold_sig, see reconcileApply-11.lua): nothing written
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1

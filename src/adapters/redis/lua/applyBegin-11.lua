@@ -19,6 +19,13 @@
   - Entries (ARGV[11] = the sign the position must still have: '0' for OPEN, '1'/'-1' for INCREASE on a
     long/short): refused when the symbol's snapshot (KEYS[10]) now shows another sign, or cannot be read
     (DESIGN §4: no entry ever flips a position; the permits were sized on an older snapshot).
+  - Every plan, whatever its mode (the send-time gate, issue 13; src/domain/send-gate.ts is the same rule
+    in TypeScript, test/apply/send-gate.property.test.ts checks they agree): refused when another order
+    of the symbol is in flight (KEYS[2] has a field other than ARGV[3]), when the order's snapshot time
+    ARGV[12] is not a positive integer, or when it is <= the symbol's newest recorded fill KEYS[11] (the
+    position it was sized on may predate that fill). Checked after the kill-switch, entry-sign and hold
+    rules and before the close marker is taken, then the order is marked in flight in this same step: of
+    two orders sized on one view, at most one is ever sent.
 
   Input:
     KEYS[1] dedupe key        quantum:apply:dedupe:<plan_id>
@@ -32,6 +39,7 @@
     KEYS[8] trading state     quantum:governor:trading_state        (hash, field state)
     KEYS[9] symbol state      quantum:governor:trading_state:<SYM>  (hash, field state)
     KEYS[10] snapshot         quantum:position:snapshot:<SYM>       (position_amt, side)
+    KEYS[11] last fill time   quantum:apply:last_fill_ms:<SYM>      (epoch ms, written by applyRecord-8.lua)
 
     ARGV[1] expected dedupe value (claimed|<entry>|<token>)
     ARGV[2] new dedupe value      (sending|<entry>|<token>)
@@ -44,6 +52,7 @@
     ARGV[9] drift_sig of a close plan ('' for EXECUTE)
     ARGV[10] close marker TTL, seconds
     ARGV[11] entries: the position sign required at send time ('0', '1', '-1'); '' = no check
+    ARGV[12] snapshot_ts_ms: when the position this order was sized from was requested (epoch ms)
 
   Output:
     1  recorded; the caller may send
@@ -53,7 +62,25 @@
    -3  close: a close order was already sent for this drift signature; nothing written, must NOT send
    -4  execute/close: trading is HALTED (or its state unreadable); nothing written, must NOT send
    -5  entry: the position's sign is no longer the one the permits were sized on; nothing written, must NOT send
+   -6  order_in_flight: another order of the symbol is in flight; nothing written, must NOT send
+   -7  snapshot_superseded: ARGV[12] <= the symbol's newest fill; nothing written, must NOT send
+   -8  snapshot_unknown: ARGV[12] is not a positive integer; nothing written, must NOT send
 ]]
+local function gate()
+  local snap = tonumber(ARGV[12])
+  if not snap or snap <= 0 or snap ~= math.floor(snap) then
+    return -8
+  end
+  local others = redis.call('HLEN', KEYS[2]) - redis.call('HEXISTS', KEYS[2], ARGV[3])
+  if others > 0 then
+    return -6
+  end
+  local last = tonumber(redis.call('GET', KEYS[11]) or '')
+  if last and snap <= last then
+    return -7
+  end
+  return 1
+end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
@@ -87,11 +114,15 @@ elseif ARGV[8] == 'close' then
   if redis.call('EXISTS', KEYS[5]) == 0 or redis.call('GET', KEYS[6]) ~= ARGV[9] then
     return -2
   end
-  if not redis.call('SET', KEYS[7], ARGV[3], 'NX', 'EX', tonumber(ARGV[10])) then
-    return -3
-  end
 elseif redis.call('EXISTS', KEYS[5]) == 1 then
   return -1
+end
+local g = gate()
+if g ~= 1 then
+  return g
+end
+if ARGV[8] == 'close' and not redis.call('SET', KEYS[7], ARGV[3], 'NX', 'EX', tonumber(ARGV[10])) then
+  return -3
 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])

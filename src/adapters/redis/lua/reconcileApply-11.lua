@@ -17,6 +17,11 @@
   engine trusts (newer than that close's fill) is a new drift (the same manual trade made again before any
   pass saw the healed state) and gets a new signature, never the healed episode's cooldown or marker.
 
+  Beyond snapshot and ledger, the decision is also conditional on the apply layer's activity it was made
+  without: a fill recorded since the read (KEYS[11] last_fill_ms moved) or, for `set`, an order now in
+  flight (KEYS[10] not empty) makes it stale: an order sent between the read and this call (a close of this
+  very drift, say) must never turn into a "new" episode of the same shape.
+
   Snapshot fingerprint: position_amt|side|ts_ms|ts_epoch ('' for missing fields).
   Ledger fingerprint: version|ledger_amt|ledger_side|last_known_amt|last_side|<legacy ledger_amount>,
   identical to ledgerFingerprint() in src/domain/position.ts and ledgerWrite-4.lua.
@@ -41,6 +46,8 @@
     KEYS[7] hold signature     quantum:reconcile:hold_sig:<SYM>
     KEYS[8] events stream      quantum:stream:reconcile.events
     KEYS[9] close marker       quantum:apply:close_sent:<SYM>:<hold_sig as read by the caller>
+    KEYS[10] in-flight hash    quantum:apply:inflight:<SYM>
+    KEYS[11] newest fill       quantum:apply:last_fill_ms:<SYM>
 
     ARGV[1] expected snapshot fingerprint
     ARGV[2] expected ledger fingerprint
@@ -58,6 +65,7 @@
     ARGV[13] episode signature for a NEW engine hold (hold_sig when `set` does not renew)
     ARGV[14] the hold_sig the caller read ('' when none): KEYS[9] was built from it; a different current
              hold_sig means the hold changed since the read: nothing written ('stale'), decide again
+    ARGV[15] last_fill_ms as read ('' when none): a different value means a fill was recorded since
 
   Output: { applied, transitioned, hold, hold_sig }
     applied       1 written; 0 inputs changed since read (nothing written: re-read and decide again)
@@ -93,6 +101,16 @@ if ledFp ~= ARGV[2] then
 end
 
 local status, reason, action, sig, ttl = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local lastFill = safe('GET', KEYS[11])
+if (lastFill or '') ~= ARGV[15] then
+  return { 0, 0, 'stale' }
+end
+if action == 'set' then
+  local inflight = safe('HLEN', KEYS[10])
+  if inflight == nil or inflight > 0 then
+    return { 0, 0, 'stale' }
+  end
+end
 local maxlen = ARGV[10]
 
 local function event(name, extra)

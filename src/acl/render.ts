@@ -1,0 +1,65 @@
+/**
+ * Renders the users of `users.ts` in Redis's ACL file format (`aclfile`, loaded at start or by `ACL LOAD`).
+ * Passwords come from `P3_REDIS_PASSWORD_<USER>` and are written only as SHA-256 hashes (`#<hex>`); the
+ * file never contains a password. The ACL file format has no comments: every line is a `user` line.
+ */
+import { createHash } from 'node:crypto';
+import { ConfigError, type Env } from '../config/env.js';
+import { aclUsers, type AclGrant, type AclUserSpec } from './users.js';
+
+/** The optional administrator (password rotation, `ACL LOAD`, maintenance); no service connects as it. */
+export const ADMIN_USER: AclUserSpec = {
+  user: 'p3-admin',
+  passwordEnv: 'P3_REDIS_PASSWORD_ADMIN',
+  purpose: 'Redis administration only (ACL SETUSER for password rotation, ACL LOAD, CONFIG); never in a service env file',
+  root: { rw: ['*'], commands: ['@all'] },
+  selectors: [],
+};
+
+/** SHA-256 hex of a password, as Redis stores it (`#<hex>` in an ACL rule). */
+export function passwordHash(password: string): string {
+  return createHash('sha256').update(password, 'utf8').digest('hex');
+}
+
+/** The rule tokens of a grant: commands (after `-@all` for the root), then key patterns. */
+export function grantTokens(g: AclGrant): string[] {
+  return [...g.commands.map((c) => `+${c}`), ...(g.rw ?? []).map((k) => `~${k}`), ...(g.read ?? []).map((k) => `%R~${k}`), ...(g.write ?? []).map((k) => `%W~${k}`)];
+}
+
+/** The ACL rules of a user without its password: `-@all`, commands and keys of the root, then `(selectors)`. */
+export function userRules(u: AclUserSpec): string[] {
+  const rootCmds = u.root.commands.includes('@all') ? [] : ['-@all'];
+  return ['resetchannels', ...rootCmds, ...grantTokens(u.root), ...u.selectors.map((s) => `(${grantTokens(s).join(' ')})`)];
+}
+
+/** Options of {@link renderAclFile}. */
+export interface AclRenderOptions {
+  /** Also write `p3-admin` (needs `P3_REDIS_PASSWORD_ADMIN`). */
+  admin?: boolean;
+}
+
+/**
+ * The users to write, in file order.
+ * @param opts `admin` adds {@link ADMIN_USER}
+ */
+export function usersToWrite(opts: AclRenderOptions = {}): AclUserSpec[] {
+  return [...aclUsers(), ...(opts.admin ? [ADMIN_USER] : [])];
+}
+
+/**
+ * Renders the ACL file: one `user` line per user (`on`, password hash, rules), then `user default off`.
+ * @param env the environment with `P3_REDIS_PASSWORD_<USER>` for every user (8+ characters)
+ * @returns the file text (ends with a newline)
+ * @throws ConfigError naming the first missing or too short password variable
+ */
+export function renderAclFile(env: Env, opts: AclRenderOptions = {}): string {
+  const lines: string[] = [];
+  for (const u of usersToWrite(opts)) {
+    const pw = env[u.passwordEnv];
+    if (pw === undefined || pw === '') throw new ConfigError(u.passwordEnv, `must be set: the password of Redis user ${u.user} (${u.purpose}); it is written hashed, never stored`);
+    if (pw.length < 16) throw new ConfigError(u.passwordEnv, `too short for Redis user ${u.user}: use 16+ random characters (e.g. openssl rand -hex 24)`);
+    lines.push(['user', u.user, 'reset', 'on', `#${passwordHash(pw)}`, ...userRules(u)].join(' '));
+  }
+  lines.push('user default reset off resetchannels -@all');
+  return `${lines.join('\n')}\n`;
+}

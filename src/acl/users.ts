@@ -1,0 +1,279 @@
+/**
+ * Redis ACL users of the system (DESIGN §15): one per component, each with the keys, streams and commands
+ * it needs and nothing else. Every key pattern is built from the key builders of
+ * `src/adapters/redis/keys.ts` (a symbol slot becomes `[A-Z0-9]*`, an id slot `*`), so the rules cannot
+ * drift from the keys the code uses. Pure data: rendering is in `render.ts`.
+ *
+ * Invariants:
+ * - Only the governor may write `quantum:permit:governor:*`, only the brain `quantum:permit:p33:*`
+ *   (and the apply layer verifies their signatures anyway, `src/domain/permit-signature.ts`).
+ * - Holds (`hold`, `hold_reason`, `hold_sig`) are written by the engine and the operator/console only;
+ *   the apply layer may only change their TTL (`EXPIRE`: the lease renewal of holdRenew-3.lua), in a
+ *   selector that allows no other command.
+ * - The strategy may only add to the plan stream and read results; it cannot read or write anything else.
+ * - Only the operator and the console may add FLATTEN plans (`quantum:stream:apply.flatten`).
+ * - Consumers get the stream-group commands (XREADGROUP, XACK, XAUTOCLAIM, XGROUP CREATE) on the streams
+ *   they consume in a selector WITHOUT `XADD`, so a consumer cannot add entries to them.
+ * - Lua scripts: `EVALSHA`/`EVAL` declare keys with read-write flags, so every script's declared keys are
+ *   granted for `EVALSHA`/`EVAL` only (in a selector without data commands); the commands a script runs
+ *   are checked against the user's own rules, so a script can do nothing the user could not do directly.
+ * - No user has `@admin`/`@dangerous` rights except what is listed (`INFO`, operator `KEYS` for the seeds'
+ *   runbook); the `default` user is off.
+ */
+import { STREAMS, dlq, keys } from '../adapters/redis/keys.js';
+
+/** Key pattern of a symbol slot: the symbols are `[A-Z0-9]{2,30}` (so `quantum:position:<SYM>` never matches `quantum:position:ledger:*`). */
+export const SYM = '[A-Z0-9]*';
+/** Key pattern of an id slot (plan id, client order id, instance, drift signature). */
+export const ID = '*';
+
+/** A set of rights: key patterns by access, and commands. */
+export interface AclGrant {
+  /** Read and write (`~pattern`). */
+  rw?: string[];
+  /** Read only (`%R~pattern`). */
+  read?: string[];
+  /** Write only (`%W~pattern`). */
+  write?: string[];
+  /** Commands (`get`, `client|setname`) and categories (`@read`), without the leading `+`. */
+  commands: string[];
+}
+
+/** One ACL user. */
+export interface AclUserSpec {
+  /** Redis user name, e.g. `p3-governor`. */
+  user: string;
+  /** Environment variable holding its password, e.g. `P3_REDIS_PASSWORD_GOVERNOR`. */
+  passwordEnv: string;
+  /** Who connects as this user. */
+  purpose: string;
+  /** The user's own rules. */
+  root: AclGrant;
+  /** Selectors (Redis >= 7.0): extra, narrower rights, each checked on its own. */
+  selectors: AclGrant[];
+}
+
+/** Commands every connection needs (ioredis: AUTH, CLIENT SETNAME, INFO ready check, PING). */
+const CONNECT = ['ping', 'info', 'client|setname', 'echo'];
+/** Transactions (MULTI/EXEC pipelines; the queued commands are checked on their own). */
+const TX = ['multi', 'exec', 'discard'];
+/** Lua scripts (ioredis defineCommand: EVALSHA with EVAL fallback after NOSCRIPT). */
+const SCRIPTS = ['evalsha', 'eval'];
+/**
+ * Stream-group commands of a consumer (`src/adapters/redis/consumer.ts`, `consumer-liveness.ts`: takeover of
+ * a dead consumer's entries with XPENDING/XCLAIM, reaping it with XGROUP DELCONSUMER in consumerReap-2.lua),
+ * never XADD.
+ */
+const CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xgroup|create', 'xinfo|consumers', 'xpending', 'xclaim', 'xgroup|delconsumer', 'evalsha', 'eval', 'set', 'del', 'exists'];
+
+/** Every dead-letter stream (`p3_dlq_entries` gauge of every service). */
+const DLQS = Object.values(STREAMS).map(dlq);
+
+/** What every service reads and writes for its heartbeat and the shared gauges (`src/services/heartbeat.ts`). */
+function serviceBase(service: string): { rw: string[]; read: string[]; commands: string[] } {
+  return {
+    rw: [keys.heartbeat(service, ID)],
+    read: [...DLQS, keys.exchangeBackoffUntil()],
+    commands: [...CONNECT, ...TX, 'hset', 'pexpire', 'del', 'xlen', 'get'],
+  };
+}
+
+/** The rights to call Lua scripts declaring `declared` keys (EVALSHA/EVAL only; see the module comment). */
+function scripts(declared: string[]): AclGrant {
+  return { rw: [...new Set(declared)], commands: SCRIPTS };
+}
+
+/** Stream-group rights on consumed streams (no XADD), with the consumers' liveness leases of those streams. */
+function consumes(streams: string[]): AclGrant {
+  return { rw: [...streams, ...streams.map((st) => keys.consumerLease(st, ID, ID))], commands: CONSUMER };
+}
+
+const uniq = (a: string[]): string[] => [...new Set(a)];
+
+function merge(...grants: Array<Partial<AclGrant>>): AclGrant {
+  return {
+    rw: uniq(grants.flatMap((g) => g.rw ?? [])),
+    read: uniq(grants.flatMap((g) => g.read ?? [])),
+    write: uniq(grants.flatMap((g) => g.write ?? [])),
+    commands: uniq(grants.flatMap((g) => g.commands ?? [])),
+  };
+}
+
+const HOLD_KEYS = [keys.hold(SYM), keys.holdReason(SYM), keys.holdSig(SYM)];
+const LEDGER_KEYS = [keys.ledger(SYM), keys.legacyLedger004(SYM)];
+const BACKOFF_KEYS = [keys.exchangeBackoffUntil(), keys.exchangeBackoffReason()];
+/** The governor's trading state, global and per symbol (the kill switch). */
+const TRADING_STATE_KEYS = [keys.tradingState(), keys.tradingState(SYM)];
+/** Everything of the system (operator and console read all of it). */
+const ALL_KEYS = 'quantum:*';
+
+/** The governor (P3.2): plans → `quantum:permit:governor:<plan_id>`; rate buckets; circuit breaker. */
+function governor(): AclUserSpec {
+  const b = serviceBase('governor');
+  const own = [keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, dlq(STREAMS.applyPlan)];
+  return {
+    user: 'p3-governor',
+    passwordEnv: 'P3_REDIS_PASSWORD_GOVERNOR',
+    purpose: 'governor service (P3.2)',
+    root: merge(b, {
+      rw: [...own, keys.governorReservations(), keys.governorReservationsVersion()],
+      // exposure limits (services/governor/exposure.ts): every snapshot, the newest fills, the plans' dedupe stage
+      read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult, keys.lastFill(SYM), keys.applyDedupe(ID)],
+      commands: ['hgetall', 'exists', 'xrevrange', 'expire', 'hmget', 'set', 'xadd', 'time', 'mget', 'hdel', 'incr'],
+    }),
+    selectors: [
+      consumes([STREAMS.applyPlan]),
+      scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion()]),
+    ],
+  };
+}
+
+/** The position brain (P3.3): exchange snapshots, and plans → `quantum:permit:p33:<plan_id>`. */
+function brain(): AclUserSpec {
+  const b = serviceBase('position-state-brain');
+  return {
+    user: 'p3-brain',
+    passwordEnv: 'P3_REDIS_PASSWORD_BRAIN',
+    purpose: 'position-state-brain service (P3.3)',
+    root: merge(b, {
+      rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), dlq(STREAMS.applyPlan), ...BACKOFF_KEYS],
+      read: [keys.hold(SYM), keys.applyInflight(SYM), STREAMS.applyResult, keys.lastFill(SYM), ...LEDGER_KEYS],
+      commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'mget', 'hget', 'expire', 'xadd', 'set'],
+    }),
+    selectors: [consumes([STREAMS.applyPlan]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS])],
+  };
+}
+
+/** The reconcile engine (P3.4): ledgers, holds, reconcile state, events, RECONCILE_CLOSE plans. No permits, no orders. */
+function engine(): AclUserSpec {
+  const b = serviceBase('reconcile-engine');
+  const own = [...LEDGER_KEYS, keys.reconcileState(SYM), ...HOLD_KEYS, STREAMS.reconcileEvents, STREAMS.reconcileClose, keys.closeCooldown(SYM, ID, ID)];
+  return {
+    user: 'p3-engine',
+    passwordEnv: 'P3_REDIS_PASSWORD_ENGINE',
+    purpose: 'reconcile-engine service (P3.4)',
+    root: merge(b, {
+      rw: own,
+      // the apply layer's one-close marker, in-flight orders and newest fill: reconcileApply-11.lua checks
+      // whether an episode's close was sent and whether the apply layer acted since the read
+      read: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.applyInflight(SYM), keys.lastFill(SYM), STREAMS.applyResult, ...TRADING_STATE_KEYS, keys.closeSent(SYM, ID)],
+      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'exists', 'xread', 'xrevrange', 'pttl', 'set', 'expire', 'xadd'],
+    }),
+    selectors: [
+      // creates the apply layer's close group before publishing (reconcile-engine/index.ts), never reads it
+      { rw: [STREAMS.reconcileClose], commands: ['xgroup|create'] },
+      // ledgerWrite-4.lua declares the result stream (written only by the apply layer's calls)
+      scripts([keys.snapshot(SYM), STREAMS.applyResult, keys.closeSent(SYM, ID), keys.applyInflight(SYM), keys.lastFill(SYM), ...own]),
+    ],
+  };
+}
+
+/** The apply layer: dedupe, in-flight, orders, results, ledger after a fill; consumes plans, closes, flattens; holds only read, plus the lease renewal. */
+function apply(): AclUserSpec {
+  const b = serviceBase('apply-layer');
+  const own = [
+    keys.applyDedupe(ID),
+    keys.applyInflight(SYM),
+    keys.applyPending(),
+    keys.applyOrder(ID),
+    keys.closeSent(SYM, ID),
+    keys.applyCloseLock(SYM),
+    keys.lastFill(SYM),
+    STREAMS.applyResult,
+    STREAMS.reconcileEvents,
+    ...LEDGER_KEYS,
+    ...BACKOFF_KEYS,
+    dlq(STREAMS.applyPlan),
+    dlq(STREAMS.reconcileClose),
+    dlq(STREAMS.applyFlatten),
+  ];
+  return {
+    user: 'p3-apply',
+    passwordEnv: 'P3_REDIS_PASSWORD_APPLY',
+    purpose: 'apply-layer service',
+    root: merge(b, {
+      rw: own,
+      read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)],
+      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'hexists', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore'],
+    }),
+    selectors: [
+      consumes([STREAMS.applyPlan, STREAMS.reconcileClose, STREAMS.applyFlatten]),
+      // the hold lease renewal it owns (holdRenew-3.lua): EXPIRE only
+      { rw: HOLD_KEYS, commands: ['expire'] },
+      // applyBegin-11.lua reads the hold, the trading state and (entries) the snapshot at send time
+      scripts([...own, ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)]),
+    ],
+  };
+}
+
+/** A strategy host: adds signed plans, reads results (and the plan dead letters, to see why one was refused). */
+function strategy(): AclUserSpec {
+  return {
+    user: 'p3-strategy',
+    passwordEnv: 'P3_REDIS_PASSWORD_STRATEGY',
+    purpose: 'strategy hosts (src/plans/submit.ts, p3 plan submit)',
+    root: {
+      read: [STREAMS.applyResult, dlq(STREAMS.applyPlan)],
+      commands: [...CONNECT, 'xrange', 'xrevrange', 'xread', 'xlen'],
+    },
+    selectors: [{ write: [STREAMS.applyPlan], commands: ['xadd'] }],
+  };
+}
+
+/** What the operator and the console may change: holds, ledgers, trading state, breakers, their events. */
+const OPERATOR_WRITES = [
+  ...HOLD_KEYS,
+  ...LEDGER_KEYS,
+  keys.reconcileState(SYM),
+  ...TRADING_STATE_KEYS,
+  keys.governorBreaker(SYM),
+  STREAMS.reconcileEvents,
+  STREAMS.governorEvents,
+];
+/** Write commands of the operator's runbook (`redis-cli` and `p3 hold|ledger|trading-state`). */
+const OPERATOR_COMMANDS = ['hset', 'hdel', 'set', 'setex', 'del', 'expire', 'xadd'];
+
+/** A person with `redis-cli --user p3-operator` and the `p3` CLI: reads everything, changes what the runbook changes. */
+function operator(): AclUserSpec {
+  return {
+    user: 'p3-operator',
+    passwordEnv: 'P3_REDIS_PASSWORD_OPERATOR',
+    purpose: 'operators: redis-cli --user p3-operator, p3 status/hold/ledger/trading-state/events/plan show/flatten/doctor',
+    root: {
+      read: [ALL_KEYS],
+      // FLATTEN plans (`p3 flatten`) go to their own stream, signed with P3_KEY_OPERATOR
+      write: uniq([...OPERATOR_WRITES, ...DLQS, STREAMS.applyFlatten]),
+      // @read includes the seeds' KEYS; XTRIM empties a dead-letter stream after review
+      commands: uniq([...CONNECT, ...TX, '@read', ...OPERATOR_COMMANDS, 'xtrim']),
+    },
+    selectors: [scripts(uniq([...OPERATOR_WRITES, STREAMS.applyResult]))],
+  };
+}
+
+/** The operator console (`p3 console`): reads everything; its authenticated actions change holds, ledgers, trading state. */
+function consoleUser(): AclUserSpec {
+  return {
+    user: 'p3-console',
+    passwordEnv: 'P3_REDIS_PASSWORD_CONSOLE',
+    purpose: 'operator console (p3 console)',
+    root: {
+      read: [ALL_KEYS],
+      write: uniq([...OPERATOR_WRITES, STREAMS.applyFlatten]),
+      commands: uniq([...CONNECT, ...TX, '@read', ...OPERATOR_COMMANDS]),
+    },
+    selectors: [scripts(uniq([...OPERATOR_WRITES, STREAMS.applyResult]))],
+  };
+}
+
+/** Every user `p3 redis-acl` writes, in file order. */
+export function aclUsers(): AclUserSpec[] {
+  return [governor(), brain(), engine(), apply(), strategy(), operator(), consoleUser()];
+}
+
+/** The user of each service (`REDIS_URL` of its env file). */
+export const SERVICE_USERS: Record<string, string> = {
+  governor: 'p3-governor',
+  'position-state-brain': 'p3-brain',
+  'reconcile-engine': 'p3-engine',
+  'apply-layer': 'p3-apply',
+};
