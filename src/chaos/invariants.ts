@@ -8,7 +8,9 @@
  *   EXECUTE with both permits seen ALLOW; RECONCILE_CLOSE published by an engine (MAC verified); FLATTEN
  *   signed by the operator; never a forged or malformed entry;
  * - `reduce_only`: replaying the order log (manual trades included) from flat, no reduce-only order grew
- *   |position| or flipped it, every exit/close/flatten order was reduce-only, and no entry flipped a position;
+ *   |position| or flipped it, and every exit/close/flatten order was reduce-only;
+ * - `entry_no_flip`: in the same replay, no entry (OPEN/INCREASE) crossed zero (DESIGN §4: "No entry ever
+ *   flips a position");
  * - `one_final_result`: each acknowledged well-formed plan has exactly one final result (anything but
  *   DROPPED_DUPLICATE); a missing result is a durability finding when Redis crashed while the plan was
  *   being processed (`lost_results`), else a violation;
@@ -23,7 +25,7 @@ import type { BadEntry, DriverPlan } from './driver.js';
 import type { PermitsSeen, PublishedPlan } from './observer.js';
 
 /** Names of the invariants, in report order. */
-export const INVARIANTS = ['one_order_per_plan', 'permitted', 'reduce_only', 'one_final_result', 'result_matches_fill', 'dead_lettered', 'converged', 'no_unexpected_death'] as const;
+export const INVARIANTS = ['one_order_per_plan', 'permitted', 'reduce_only', 'entry_no_flip', 'one_final_result', 'result_matches_fill', 'dead_lettered', 'converged', 'no_unexpected_death'] as const;
 /** One of {@link INVARIANTS}. */
 export type InvariantName = (typeof INVARIANTS)[number];
 
@@ -137,7 +139,7 @@ export function checkReduceOnly(orders: PaperOrder[], owner: (cid: string) => Or
     const mustReduce = own?.kind === 'published' || (own?.kind === 'plan' && EXIT_ACTIONS.has(own.plan.action));
     if (mustReduce && !o.reduceOnly) out.push(v('reduce_only', `${o.symbol}: order ${o.orderId} of an exit/close plan ${planId} sent without reduceOnly`, e));
     if (own?.kind === 'plan' && (own.plan.action === 'OPEN' || own.plan.action === 'INCREASE') && signOf(before) * signOf(after) < 0) {
-      out.push(v('reduce_only', `${o.symbol}: entry order ${o.orderId} (${own.plan.action} ${o.side} ${o.executedQty}) flipped the position ${before.toFixed()} -> ${after.toFixed()}`, e));
+      out.push(v('entry_no_flip', `${o.symbol}: entry order ${o.orderId} (${own.plan.action} ${o.side} ${o.executedQty}) flipped the position ${before.toFixed()} -> ${after.toFixed()}`, e));
     }
   }
   return out;

@@ -68,7 +68,9 @@ describe('chaos invariants', () => {
     // an exit sent without the flag
     expect(checkReduceOnly([opened, order({ clientOrderId: exit.client_order_id, side: 'SELL', executedQty: '0.001' })], own)[0]?.message).toMatch(/without reduceOnly/);
     // an entry that flips
-    expect(checkReduceOnly([opened, order({ clientOrderId: inc.client_order_id, side: 'SELL', executedQty: '0.004' })], own)[0]?.message).toMatch(/flipped/);
+    const flip = checkReduceOnly([opened, order({ clientOrderId: inc.client_order_id, side: 'SELL', executedQty: '0.004' })], own);
+    expect(flip[0]?.invariant).toBe('entry_no_flip');
+    expect(flip[0]?.message).toMatch(/flipped the position 0.003 -> -0.001/);
   });
 
   it('reduce_only holds for any sequence of correct closes (property)', () => {
