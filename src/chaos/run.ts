@@ -18,7 +18,7 @@ import { sleep } from '../lib/sleep.js';
 import type { ChaosOptions } from './options.js';
 import { SeededRng } from './rng.js';
 import { startChaosStack, type ChaosStack } from './stack.js';
-import { ChaosDriver } from './driver.js';
+import { ChaosDriver, RESULT_WAIT_MS } from './driver.js';
 import { FaultInjector } from './faults.js';
 import { Observer } from './observer.js';
 import { apiOrders, checkResultMatchesFill, checkDeadLetters, checkOneOrderPerPlan, checkPermitted, checkReduceOnly, checkResults, type FinalResult, type OrderOwner, type Violation } from './invariants.js';
@@ -137,7 +137,9 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     let okSince: number | null = null;
     let all: number | null = null;
     let last: Awaited<ReturnType<typeof symbolState>> = [];
-    const waitingFor = () => [...driver.plans.values()].filter((p) => p.acked && !observer.hasFinal(p.plan_id));
+    // plans still waiting for a result at the end of the faults (the strategy waits at most RESULT_WAIT_MS per
+    // plan, so older ones without a result are ones Redis lost: one_final_result / lost_results report them)
+    const waitingFor = () => [...driver.plans.values()].filter((p) => p.acked && !observer.hasFinal(p.plan_id) && p.submitted_ms > faultsEnd - RESULT_WAIT_MS - 5000);
     while (Date.now() - faultsEnd <= bound + STABLE_MS) {
       try {
         last = await symbolState(stack, conn, opts.symbols);
@@ -187,17 +189,23 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
 
     const convergence: SymbolConvergence[] = (last.length ? last : opts.symbols.map((symbol) => ({ symbol, ok: false, exchange_amt: '?', ledger_amt: '?', hold: false, status: '' }))).map((s) => ({
       symbol: s.symbol,
-      converged: all !== null || s.ok,
+      converged: all !== null,
       time_ms: all !== null ? (firstOk.get(s.symbol) ?? all) : null,
       exchange_amt: s.exchange_amt,
       ledger_amt: s.ledger_amt,
       hold: s.hold,
       status: s.status,
     }));
-    const convViolations: Violation[] =
-      all === null
-        ? last.filter((s) => !s.ok).map((s) => ({ invariant: 'converged' as const, message: `${s.symbol}: not converged ${bound} ms after the faults stopped (exchange ${s.exchange_amt}, ledger ${s.ledger_amt}, hold ${s.hold}, status ${s.status})`, plan_ids: [], client_order_ids: [], order_ids: [] }))
-        : [];
+    const notConverged = (s: (typeof last)[number]): Violation => ({
+      invariant: 'converged',
+      message: `${s.symbol}: not converged ${bound} ms after the faults stopped (exchange ${s.exchange_amt}, ledger ${s.ledger_amt}, hold ${s.hold}, status ${s.status}${s.ok ? `; agreeing at the end but not for ${STABLE_MS} ms with no plan waiting (${waitingFor().map((p) => p.plan_id).join(', ') || 'none'})` : ''})`,
+      plan_ids: s.ok ? waitingFor().map((p) => p.plan_id) : [],
+      client_order_ids: [],
+      order_ids: [],
+    });
+    const stuck = last.filter((s) => !s.ok);
+    const convViolations: Violation[] = all === null ? (stuck.length > 0 ? stuck : last.slice(0, 1)).map(notConverged) : [];
+    if (all === null && last.length === 0) convViolations.push({ invariant: 'converged', message: 'no symbol state could be read after the faults stopped', plan_ids: [], client_order_ids: [], order_ids: [] });
 
     // the observer first (its connections are closed, so no command waits for a Redis that is about to go)
     obsAbort.abort();
