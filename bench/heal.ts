@@ -40,6 +40,10 @@ const STEP = new Decimal('0.001');
 /** Result of the heal run. */
 export interface HealResult {
   heal: ReturnType<typeof summarize> & { snapshot_interval_ms: number };
+  /** manual trade → HOLD_SET, ms. */
+  hold: ReturnType<typeof summarize>;
+  /** manual trade → the first snapshot showing it landed, ms. */
+  landed: ReturnType<typeof summarize>;
   afterSnapshot: { n: number; p50: number; p99: number };
   /** trade → HOLD_SET, ms (p50), for the table. */
   holdP50: number;
@@ -54,8 +58,12 @@ async function admin(url: string, path: string, body?: unknown): Promise<unknown
   return res.json();
 }
 
-/** Runs `n` heals over `symbolCount` symbols on the Redis at `url`. */
-export async function benchHeal(opts: { url: string; redis: Redis; watcher: StreamWatcher; n: number; symbolCount: number; logDir: string }): Promise<HealResult> {
+/**
+ * Runs `n` heals over `symbolCount` symbols on the Redis at `url`. `brainEnv` replaces the brain's snapshot
+ * settings (default: REST every {@link HEAL_SNAPSHOT_INTERVAL_MS} ms, user data stream off — measurement 2;
+ * bench/user-stream.ts passes the defaults with the stream on and off); `intervalMs` is what the result reports.
+ */
+export async function benchHeal(opts: { url: string; redis: Redis; watcher: StreamWatcher; n: number; symbolCount: number; logDir: string; brainEnv?: Record<string, string>; intervalMs?: number; ready?: () => Promise<void>; jitterMs?: number }): Promise<HealResult> {
   const { redis, watcher } = opts;
   const symbols = Array.from({ length: opts.symbolCount }, (_, i) => `HEAL${i}USDT`);
   const paper = await startPaperExchange({ symbols, positions: Object.fromEntries(symbols.map((s) => [s, BASE.toString()])) });
@@ -72,7 +80,7 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
     P3_KEY_P33: randomBytes(32).toString('hex'),
     APPLY_MODE: 'testnet',
     GOVERNOR_MODE: 'paper',
-    P33_SNAPSHOT_INTERVAL_MS: String(HEAL_SNAPSHOT_INTERVAL_MS),
+    ...(opts.brainEnv ?? { P33_SNAPSHOT_INTERVAL_MS: String(HEAL_SNAPSHOT_INTERVAL_MS), P33_USER_STREAM: 'false' }),
     P34_RECONCILE_CLOSE_ENABLED: 'true',
     P34_GRACE_MS: String(GRACE_MS),
     P34_PROMETHEUS_PORT: '0',
@@ -84,6 +92,7 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
   const heals: number[] = [];
   const after: number[] = [];
   const holds: number[] = [];
+  const landed: number[] = [];
   let failures = 0;
   let mismatches = 0;
   // The first snapshot showing the trade: set by the listener below for the heal in hand.
@@ -99,6 +108,7 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
     children = await startServices(['governor', 'position-state-brain', 'reconcile-engine', 'apply-layer'], env, opts.logDir, redis);
     await waitGroups(redis, STREAMS.reconcileClose, ['apply-close']);
     await waitReconciled(redis, symbols);
+    await opts.ready?.();
     const lastHeal = new Map<string, number>();
     // i = -1: one warm-up heal, not counted (the apply layer's first exchange call loads the markets, ~1.6 s)
     for (let i = -1; i < opts.n; i++) {
@@ -109,6 +119,8 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
       const expected = BASE.plus(qty);
       const wait = (lastHeal.get(sym) ?? 0) + GRACE_MS + 500 - Date.now();
       if (wait > 0) await sleep(wait);
+      // a random phase against the REST poll (else every trade lands just after a poll: the worst case)
+      if (opts.jitterMs) await sleep(Math.random() * opts.jitterMs);
       try {
         const held = watcher.waitFor(STREAMS.reconcileEvents, (f) => f.event === 'HOLD_SET' && f.symbol === sym, 30_000, `HOLD_SET ${sym}`);
         const cleared = watcher.waitFor(STREAMS.reconcileEvents, (f) => f.event === 'HOLD_CLEARED' && f.symbol === sym, 30_000, `HOLD_CLEARED ${sym}`);
@@ -129,7 +141,10 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
         if (i < 0) continue;
         heals.push(c.t - t0);
         holds.push(h.t - t0);
-        if (current.landed !== null) after.push(c.t - current.landed);
+        if (current.landed !== null) {
+          after.push(c.t - current.landed);
+          landed.push(current.landed - t0);
+        }
       } catch {
         failures++;
         if (failures > Math.max(3, opts.n / 20)) throw new Error(`heal: ${failures} heals timed out (logs in ${opts.logDir})`);
@@ -141,7 +156,9 @@ export async function benchHeal(opts: { url: string; redis: Redis; watcher: Stre
     for (const c of children) rssMb[c.name] = c.peakRssMb();
     const s = summarize(after);
     return {
-      heal: { ...summarize(heals), snapshot_interval_ms: HEAL_SNAPSHOT_INTERVAL_MS },
+      heal: { ...summarize(heals), snapshot_interval_ms: opts.intervalMs ?? HEAL_SNAPSHOT_INTERVAL_MS },
+      hold: summarize(holds),
+      landed: summarize(landed),
       afterSnapshot: { n: s.n, p50: s.p50, p99: s.p99 },
       holdP50: r3(percentile(holds, 50)),
       rssMb,

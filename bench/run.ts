@@ -8,8 +8,11 @@
  * {"machine": {...}, "detection_ms": {n, p50, p99, max}, "heal_ms": {n, p50, p99, max, snapshot_interval_ms},
  *  "heal_after_snapshot_ms": {n, p50, p99}, "sweep": [{symbols, engine_ms, raw_ms, ratio}],
  *  "permit_chain_ms": {n, p50, p99}, "raw_stream_roundtrip_ms": {n, p50, p99}, "plans_per_s": number,
- *  "rss_mb": {"<service>": number}}
+ *  "rss_mb": {"<service>": number},
+ *  "stream_detect_ms": {n, p50, p99}, "stream_heal_ms": {n, p50, p99}, "rest_detect_ms": {n, p50, p99}, "rest_heal_ms": {n, p50, p99}}
  * ```
+ * The last four are measurement 6 (bench/user-stream.ts): manual trade → HOLD set / healed with the user data
+ * stream on and off, every setting at its default.
  * Milliseconds unless named. `rss_mb` is each service process's peak RSS (`VmHWM`) during measurements 1
  * and 2 (the reconcile engine: the larger of its detection and heal processes).
  *
@@ -26,6 +29,7 @@ import { STREAMS } from '../src/adapters/redis/keys.js';
 import { benchDetection } from './detection.js';
 import { benchHeal } from './heal.js';
 import { benchSweep, type SweepRow } from './sweep.js';
+import { benchUserStream, type Figure } from './user-stream.js';
 import { benchPermitChain, STEP_SEC, type RateStep } from './permit-chain.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 import { startBenchRedis } from './lib/redis.js';
@@ -42,6 +46,12 @@ export interface BenchResults {
   raw_stream_roundtrip_ms: { n: number; p50: number; p99: number };
   plans_per_s: number;
   rss_mb: Record<string, number>;
+  stream_detect_ms: Figure;
+  stream_heal_ms: Figure;
+  rest_detect_ms: Figure;
+  rest_heal_ms: Figure;
+  stream_snapshot_ms: Figure;
+  rest_snapshot_ms: Figure;
 }
 
 /** Options of {@link runBench}. */
@@ -55,8 +65,8 @@ export interface BenchOptions {
 
 /** Counts of each mode. */
 export const COUNTS = {
-  full: { drifts: 1000, heals: 200, healSymbols: 20, sizes: [100, 1000, 10_000], reps: 5, chain: 200, raw: 1000, rates: [25, 50, 100, 200, 400, 800, 1600], stepSec: STEP_SEC },
-  quick: { drifts: 20, heals: 4, healSymbols: 4, sizes: [100, 1000], reps: 1, chain: 10, raw: 50, rates: [10, 20], stepSec: 1 },
+  full: { streamHeals: 100, drifts: 1000, heals: 200, healSymbols: 20, sizes: [100, 1000, 10_000], reps: 5, chain: 200, raw: 1000, rates: [25, 50, 100, 200, 400, 800, 1600], stepSec: STEP_SEC },
+  quick: { streamHeals: 2, drifts: 20, heals: 4, healSymbols: 4, sizes: [100, 1000], reps: 1, chain: 10, raw: 50, rates: [10, 20], stepSec: 1 },
 } as const;
 
 /** A fresh watcher over the streams the measurements time. */
@@ -80,6 +90,12 @@ export function formatTable(r: BenchResults, extra: { steps: RateStep[]; holdP50
   row(`2 heal: manual trade -> healed (snapshots every ${r.heal_ms.snapshot_interval_ms} ms)`, r.heal_ms);
   row('  heal after the snapshot showing the trade landed', r.heal_after_snapshot_ms);
   L.push(`${pad('  (manual trade -> HOLD set, p50)', 58)}${pad('', 7)}${ms(extra.holdP50)}`);
+  row('6 manual trade -> HOLD set, user data stream on (defaults)', r.stream_detect_ms);
+  row('  manual trade -> healed, stream on', r.stream_heal_ms);
+  row('  manual trade -> HOLD set, stream off (REST every 1000 ms)', r.rest_detect_ms);
+  row('  manual trade -> healed, stream off', r.rest_heal_ms);
+  row('  manual trade -> snapshot showing it, stream on / off', r.stream_snapshot_ms);
+  row('', r.rest_snapshot_ms);
   row('4 permit chain: plan added -> apply decision (dry_run)', r.permit_chain_ms);
   row('  raw XADD -> XREADGROUP -> XACK round trip', r.raw_stream_roundtrip_ms);
   L.push('');
@@ -128,6 +144,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
     if (det.failures) notes.push(`detection: ${det.failures} drift(s) timed out and were left out`);
     const heal = await phase(`2 heal (${c.heals} heals)`, (w) => benchHeal({ url: server.url, redis, watcher: w, n: c.heals, symbolCount: c.healSymbols, logDir }));
     if (heal.failures || heal.mismatches) notes.push(`heal: ${heal.failures} timed out, ${heal.mismatches} ended with exchange != ledger or a hold left; left out`);
+    const us = await benchUserStream({ url: server.url, redis, n: c.streamHeals, symbolCount: c.healSymbols, logDir, phase });
+    notes.push(...us.notes);
     const pc = await phase(`4 permit chain (${c.chain} plans, rates ${c.rates.join('/')} per s)`, (w) =>
       benchPermitChain({ url: server.url, redis, watcher: w, n: c.chain, rawN: c.raw, rates: [...c.rates], stepSec: c.stepSec, logDir }),
     );
@@ -149,6 +167,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       raw_stream_roundtrip_ms: pc.raw,
       plans_per_s: pc.plansPerSec,
       rss_mb: rss,
+      stream_detect_ms: us.stream_detect_ms,
+      stream_heal_ms: us.stream_heal_ms,
+      rest_detect_ms: us.rest_detect_ms,
+      rest_heal_ms: us.rest_heal_ms,
+      stream_snapshot_ms: us.stream_snapshot_ms,
+      rest_snapshot_ms: us.rest_snapshot_ms,
     };
     print('');
     print(formatTable(results, { steps: pc.steps, holdP50: heal.holdP50, rssByPhase: { detection: { 'reconcile-engine': det.engineRssMb }, heal: heal.rssMb, 'permit chain': pc.rssMb }, notes }));

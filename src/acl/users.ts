@@ -136,9 +136,11 @@ function brain(): AclUserSpec {
     passwordEnv: 'P3_REDIS_PASSWORD_BRAIN',
     purpose: 'position-state-brain service (P3.3)',
     root: merge(b, {
-      rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), dlq(STREAMS.applyPlan), ...BACKOFF_KEYS],
+      // user data stream (issue 18): its state hash for p3 status/doctor; the apply layer's in-flight hash
+      // (HEXISTS: a pushed fill of ours is recorded before the confirming REST poll)
+      rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), dlq(STREAMS.applyPlan), ...BACKOFF_KEYS, keys.p33UserStream(ID)],
       read: [keys.hold(SYM), keys.applyInflight(SYM), STREAMS.applyResult, keys.lastFill(SYM), ...LEDGER_KEYS],
-      commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'mget', 'hget', 'expire', 'xadd', 'set'],
+      commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists'],
     }),
     selectors: [consumes([STREAMS.applyPlan]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS])],
   };

@@ -44,6 +44,8 @@ export interface PhaseRow {
   scenario: string;
   symbol: string;
   healed: boolean;
+  /** Which snapshot source showed the incident: `stream` (user data stream) or `rest` (poll). */
+  noticed_by: string | null;
   time_to_hold_ms: number | null;
   time_to_heal_ms: number | null;
   closes: string[];
@@ -104,6 +106,7 @@ async function runScenario(def: ScenarioDef, ctx: InjectContext, watcher: DemoWa
       scenario: name,
       symbol: def.symbol,
       healed: healedAt !== null,
+      noticed_by: obs.noticedBy,
       time_to_hold_ms: obs.holdSetAt === null ? null : obs.holdSetAt - t0,
       time_to_heal_ms: healedAt === null ? null : healedAt - t0,
       closes: obs.closes.map((c) => `${c.side} ${c.qty}`),

@@ -6,6 +6,7 @@
 /** Kinds of timeline entries, in the order a heal usually goes through them. */
 export type TimelineKind =
   | 'INJECTED'
+  | 'NOTICED'
   | 'STATUS'
   | 'HOLD_SET'
   | 'PERMITS'
@@ -51,16 +52,17 @@ export class TimelinePrinter {
   }
 
   /** Prints the summary table. */
-  summary(rows: Array<{ scenario: string; symbol: string; healed: boolean; time_to_hold_ms: number | null; time_to_heal_ms: number | null; closes: string[] }>): void {
+  summary(rows: Array<{ scenario: string; symbol: string; healed: boolean; noticed_by: string | null; time_to_hold_ms: number | null; time_to_heal_ms: number | null; closes: string[] }>): void {
     if (this.json) {
       this.out(JSON.stringify({ type: 'summary', scenarios: rows, all_healed: rows.every((r) => r.healed) }));
       return;
     }
-    const head = ['scenario', 'symbol', 'healed', 'time to hold', 'time to heal', 'close orders'];
+    const head = ['scenario', 'symbol', 'healed', 'noticed by', 'time to hold', 'time to heal', 'close orders'];
     const body = rows.map((r) => [
       r.scenario,
       r.symbol,
       r.healed ? 'yes' : 'NO',
+      r.noticed_by ?? '-',
       r.time_to_hold_ms === null ? '-' : `${r.time_to_hold_ms} ms`,
       r.time_to_heal_ms === null ? '-' : `${r.time_to_heal_ms} ms`,
       r.closes.join(', ') || '-',

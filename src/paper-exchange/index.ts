@@ -7,8 +7,11 @@
  * `GET /fapi/v1/premiumIndex`, and SIGNED (see auth.ts): `GET /fapi/v1/leverageBracket`,
  * `GET /fapi/v2/positionRisk`, `GET /fapi/v3/positionRisk`, `POST /fapi/v1/order` (MARKET only;
  * `newOrderRespType` ACK (default) or RESULT), `GET /fapi/v1/order` (by `orderId` or `origClientOrderId`),
- * `GET|POST /fapi/v1/positionSide/dual`. Admin API under `/admin` (admin.ts), loopback clients only.
- * Faults (faults.ts) apply to exchange endpoints only.
+ * `GET|POST /fapi/v1/positionSide/dual`, `GET /fapi/v2|v3/balance` and `/account` (account.ts),
+ * `POST|PUT|DELETE /fapi/v1/listenKey` and the user data stream
+ * WebSocket at `/ws/<listenKey>` and `/private/ws?listenKey=<key>` (user-stream.ts). Admin API under
+ * `/admin` (admin.ts), loopback clients only. Faults (faults.ts) apply to exchange endpoints only; the
+ * user-stream faults (`ws_drop`, `ws_silence`, `ws_delay`, `listen_key_expire`) go to user-stream.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -18,6 +21,8 @@ import { checkSigned, type Params } from './auth.js';
 import { FaultTable, type ActiveFault } from './faults.js';
 import { exchangeInfo, leverageBrackets, orderBody, positionRiskV2, positionRiskV3 } from './shapes.js';
 import { BinanceError, PaperBook, type PaperSymbolRules } from './state.js';
+import { UserStreamHub, WS_FAULT_KINDS, WsFaultSchema } from './user-stream.js';
+import { accountV3, balanceV3 } from './account.js';
 import { fmt } from '../domain/decimal.js';
 
 export { BinanceError, PaperBook } from './state.js';
@@ -53,6 +58,8 @@ export interface PaperExchange {
   apiSecret: string;
   /** The book, for in-process inspection (tests use the admin API instead). */
   book: PaperBook;
+  /** The user data stream (listen keys, sockets), for in-process inspection. */
+  userStream: UserStreamHub;
   /** Stops the server, ending held (timeout-fault) requests. */
   close(): Promise<void>;
 }
@@ -91,6 +98,7 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
   const book = new PaperBook(symbols, opts.positions ?? {}, opts.markPrices ?? {}, opts.rules ?? {});
   const account = { apiKey: opts.apiKey ?? randomBytes(24).toString('hex'), apiSecret: opts.apiSecret ?? randomBytes(32).toString('hex') };
   const faults = new FaultTable();
+  const hub = new UserStreamHub(book, account.apiKey);
   const requests: RequestLogEntry[] = [];
   const weightWindow: number[] = [];
   const orderWindow: number[] = [];
@@ -134,6 +142,18 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
         case 'GET /fapi/v3/positionRisk':
           signed();
           return { status: 200, body: positionRiskV3(book, params.symbol === undefined ? undefined : symbolParam()) };
+        case 'GET /fapi/v2/balance':
+        case 'GET /fapi/v3/balance':
+          signed();
+          return { status: 200, body: balanceV3(book, hub.walletBalance(), now) };
+        case 'GET /fapi/v2/account':
+        case 'GET /fapi/v3/account':
+          signed();
+          return { status: 200, body: accountV3(book, hub.walletBalance(), now) };
+        case 'POST /fapi/v1/listenKey':
+        case 'PUT /fapi/v1/listenKey':
+        case 'DELETE /fapi/v1/listenKey':
+          return hub.listenKeyRequest(method, apiKey, now);
         case 'GET /fapi/v1/positionSide/dual':
           signed();
           return { status: 200, body: { dualSidePosition: book.dualSidePosition } };
@@ -185,6 +205,7 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
       'content-type': 'application/json',
       'x-mbx-used-weight-1m': String(weightWindow.length),
       'x-mbx-order-count-1m': String(orderWindow.length),
+      'x-mbx-order-count-10s': String(orderWindow.filter((t) => t >= now - 10_000).length),
       ...reply.headers,
     };
     if (log) log.status = reply.status;
@@ -204,6 +225,29 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
     return null;
   };
 
+  /** The admin API plus the user-stream faults (kept out of faults.ts so both evolve separately). */
+  const adminWithStream = (method: string, path: string, rawBody: string): Reply => {
+    if (path === '/admin/faults') {
+      let body: unknown = null;
+      try {
+        body = rawBody.trim() === '' ? {} : JSON.parse(rawBody);
+      } catch {
+        // handleAdmin reports the bad body
+      }
+      const kind = (body as { kind?: unknown } | null)?.kind;
+      if (method === 'POST' && typeof kind === 'string' && (WS_FAULT_KINDS as readonly string[]).includes(kind)) {
+        const spec = WsFaultSchema.safeParse(body);
+        if (!spec.success) return { status: 400, body: { error: spec.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') } };
+        return { status: 200, body: hub.addFault(spec.data, Date.now()) };
+      }
+      if (method === 'DELETE') hub.clearFaults();
+      const r = handleAdmin({ book, faults, requests }, method, path, rawBody);
+      if (method === 'GET' && r.status === 200 && Array.isArray(r.body)) return { status: 200, body: [...(r.body as unknown[]), ...hub.listFaults(Date.now())] };
+      return r;
+    }
+    return handleAdmin({ book, faults, requests }, method, path, rawBody);
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const method = (req.method ?? 'GET').toUpperCase();
     const rawUrl = req.url ?? '/';
@@ -213,8 +257,9 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
     const rawBody = await readBody(req);
 
     if (path === '/admin' || path.startsWith('/admin/')) {
-      const reply = isLoopback(req.socket.remoteAddress) ? handleAdmin({ book, faults, requests }, method, path, rawBody) : { status: 403, body: { error: 'admin API is loopback only' } };
+      const reply = isLoopback(req.socket.remoteAddress) ? adminWithStream(method, path, rawBody) : { status: 403, body: { error: 'admin API is loopback only' } };
       send(res, null, reply);
+      hub.flush();
       return;
     }
 
@@ -237,6 +282,7 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
       if (pre) return send(res, log, pre);
       const fillRatio = f?.kind === 'partial_fill' ? (f.fill_ratio ?? 0.5) : undefined;
       const reply = route(method, path, rawQuery, rawBody, params, typeof apiKey === 'string' ? apiKey : undefined, fillRatio);
+      hub.flush();
       if (f?.kind === 'http_503_unknown') return send(res, log, { status: 503, body: { code: -1000, msg: UNKNOWN_ERROR_MSG } });
       if (f?.kind === 'timeout') {
         // executed; the reply is never sent, or only after latency_ms
@@ -257,6 +303,9 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
       }
     });
   });
+  server.on('upgrade', (req, socket, head) => {
+    if (!hub.handleUpgrade(req, socket, head)) socket.destroy();
+  });
   server.keepAliveTimeout = 5_000;
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
@@ -272,9 +321,11 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
     apiKey: account.apiKey,
     apiSecret: account.apiSecret,
     book,
+    userStream: hub,
     close: async () => {
       if (closed) return;
       closed = true;
+      hub.close();
       for (const t of timers) clearTimeout(t);
       timers.clear();
       await new Promise<void>((resolve) => {

@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { livenessReport, readHeartbeats, type LivenessReport } from './heartbeat.js';
 import { readTradingStates, type TradingStateView } from './governor/trading-state.js';
 import { SERVICE_NAMES } from './registry.js';
+import { readUserStreamStates, renderUserStreams, type UserStreamView } from './user-stream-status.js';
 import type { StatusRow } from './reconcile-engine/status.js';
 
 /** Age (seconds) past which a symbol's snapshot or the engine's last verdict is too old to trust. */
@@ -15,12 +16,14 @@ const STALE_SEC = 10;
 export interface StatusExtras {
   services: LivenessReport;
   trading: TradingStateView;
+  /** The position brains' user data streams (one per brain instance with the stream on). */
+  user_streams: UserStreamView[];
 }
 
 /** Reads heartbeats and trading state. @param nowMs epoch ms */
 export async function collectStatusExtras(redis: Redis, nowMs: number): Promise<StatusExtras> {
-  const [heartbeats, trading] = await Promise.all([readHeartbeats(redis), readTradingStates(redis)]);
-  return { services: livenessReport(heartbeats, SERVICE_NAMES, nowMs), trading };
+  const [heartbeats, trading, userStreams] = await Promise.all([readHeartbeats(redis), readTradingStates(redis), readUserStreamStates(redis, nowMs)]);
+  return { services: livenessReport(heartbeats, SERVICE_NAMES, nowMs), trading, user_streams: userStreams };
 }
 
 /** Renders the services and trading-state sections for a person. */
@@ -32,6 +35,7 @@ export function renderStatusExtras(x: StatusExtras, nowMs: number): string {
     else for (const hb of live) out.push(`  ${name.padEnd(22)} alive     ${hb.instance} (beat ${hb.lastBeatMs === null ? '?' : `${Math.round((nowMs - hb.lastBeatMs) / 1000)} s ago`})`);
   }
   for (const hb of x.services.stale) out.push(`  ${hb.name.padEnd(22)} STALE     ${hb.instance}: no beat for a while (frozen process?)`);
+  out.push('', ...renderUserStreams(x.user_streams, nowMs));
   const t = x.trading;
   const show = (s: TradingStateView['global']) => (s.state === 'INVALID' ? `INVALID (${s.error}; read as HALTED)` : `${s.state}${s.set && s.reason ? ` (${s.reason})` : ''}`);
   out.push('', `Trading state: global ${show(t.global)}`);

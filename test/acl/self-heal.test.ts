@@ -133,7 +133,8 @@ describe('self-heal with one ACL user per service', () => {
     );
     expect(result).toMatchObject({ status: 'EXECUTED', side: 'SELL', filled_qty: '0.001' });
     expect((await adminPositions(paper.url)).ETHUSDT?.positionAmt).toBe('0');
-    expect(await events('FLATTEN_EXECUTED', 'ETHUSDT')).toHaveLength(1);
+    // the event follows the result (the apply layer reads the position again after the fill first)
+    await waitFor(async () => (await events('FLATTEN_EXECUTED', 'ETHUSDT')).length === 1, 20_000, 50, 'FLATTEN_EXECUTED event');
     // ledger 0.001 vs exchange 0 is within the one-lot tolerance of ETHUSDT: in sync, no hold
     await waitFor(() => healed('ETHUSDT'), 30_000, 50, 'ETHUSDT in sync after the flatten');
   }, 60_000);

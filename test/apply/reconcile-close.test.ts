@@ -134,8 +134,7 @@ describe('RECONCILE_CLOSE: the apply layer side (DESIGN §6)', () => {
   });
 
   const violations: Array<[string, string, () => Promise<string>]> = [
-    // EXECUTE with action RECONCILE_CLOSE no longer parses (the plan schema ties action and decision): rule schema
-    ['wrong decision', 'schema', () => publishClose({ decision: 'EXECUTE' })],
+    ['wrong decision', 'decision', () => publishClose({ decision: 'EXECUTE' })],
     ['source "attacker"', 'source', () => publishClose({ source: 'attacker', qty: '100.0' })],
     ['source "p3.4" with a forged MAC', 'mac', () => publishClose({}, 'forged-key')],
     ['reduceOnly false', 'reduce_only', () => publishClose({ reduceOnly: false })],

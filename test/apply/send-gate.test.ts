@@ -21,8 +21,10 @@ const SYM = 'BTCUSDT';
 
 beforeAll(async () => {
   rig = await startRig({ BTCUSDT: '5' });
-  gov = await startGovernor(rig.srv.url, 'gov-1', { P3_KEY_EXIT_BRAIN: EXIT_KEY, GOVERNOR_MODE: 'live', GOVERNOR_MAX_NOTIONAL_USD: '1000000', GOVERNOR_SYMBOL_RATE_BURST: '50', GOVERNOR_RATE_BURST: '50' });
-  brain = await startBrain(rig.srv.url, 'p33-1', { P3_KEY_EXIT_BRAIN: EXIT_KEY });
+  // the permits must be signed with the keys the rig's apply layer verifies them with
+  const permitKeys = { P3_KEY_GOVERNOR: rig.env.P3_KEY_GOVERNOR!, P3_KEY_P33: rig.env.P3_KEY_P33! };
+  gov = await startGovernor(rig.srv.url, 'gov-1', { ...permitKeys, P3_KEY_EXIT_BRAIN: EXIT_KEY, GOVERNOR_MODE: 'live', GOVERNOR_MAX_NOTIONAL_USD: '1000000', GOVERNOR_SYMBOL_RATE_BURST: '50', GOVERNOR_RATE_BURST: '50' });
+  brain = await startBrain(rig.srv.url, 'p33-1', { ...permitKeys, P3_KEY_EXIT_BRAIN: EXIT_KEY });
 });
 afterAll(async () => {
   await gov?.stop();

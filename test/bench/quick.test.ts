@@ -22,13 +22,14 @@ describe('npm run bench -- --quick', () => {
     const r = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
     expect(r).toEqual(JSON.parse(JSON.stringify(returned)));
     expect(Object.keys(r).sort()).toEqual(
-      ['detection_ms', 'heal_after_snapshot_ms', 'heal_ms', 'machine', 'permit_chain_ms', 'plans_per_s', 'raw_stream_roundtrip_ms', 'rss_mb', 'sweep'].sort(),
+      ['detection_ms', 'heal_after_snapshot_ms', 'heal_ms', 'machine', 'permit_chain_ms', 'plans_per_s', 'raw_stream_roundtrip_ms', 'rss_mb', 'sweep', 'stream_detect_ms', 'stream_heal_ms', 'rest_detect_ms', 'rest_heal_ms', 'stream_snapshot_ms', 'rest_snapshot_ms'].sort(),
     );
     expect(r.machine).toEqual(expect.objectContaining({ nproc: expect.any(Number), cpu_model: expect.any(String), node: process.version, redis: expect.stringMatching(/^\d+\.\d+/), mode: 'quick' }));
     expect(r.detection_ms).toEqual(stat(['max']));
     expect(r.heal_ms).toEqual(stat(['max', 'snapshot_interval_ms']));
     expect(r.heal_after_snapshot_ms).toEqual(stat());
     expect(r.permit_chain_ms).toEqual(stat());
+    for (const k of ['stream_detect_ms', 'stream_heal_ms', 'rest_detect_ms', 'rest_heal_ms']) expect((r[k] as { n: number }).n).toBe(2);
     expect(r.raw_stream_roundtrip_ms).toEqual(stat());
     // every sample was taken (quick counts: 20 drifts, 4 heals, 10 plans, 50 raw round trips)
     expect((r.detection_ms as { n: number }).n).toBe(20);

@@ -53,6 +53,8 @@ beforeAll(async () => {
     EXCHANGE_API_KEY: paper.apiKey,
     EXCHANGE_API_SECRET: paper.apiSecret,
     P3_KEY_P3_4: 'console-test-engine-key',
+    P3_KEY_GOVERNOR: 'console-test-governor-permit-key',
+    P3_KEY_P33: 'console-test-p33-permit-key',
     P3_KEY_OPERATOR: OPERATOR_KEY,
     APPLY_MODE: 'testnet',
     GOVERNOR_MODE: 'paper',

@@ -45,6 +45,7 @@ beforeAll(async () => {
     EXCHANGE_API_SECRET: px.apiSecret,
     EXCHANGE_TIMEOUT_MS: '2000',
     P33_SNAPSHOT_INTERVAL_MS: String(INTERVAL_MS),
+    P33_USER_STREAM: 'false', // the REST publisher alone (the stream has its own tests)
     P33_SNAPSHOT_READY_MAX_AGE_MS: '1500',
     P33_PROMETHEUS_PORT: '0',
     P33_LOG_LEVEL: 'silent',
@@ -67,7 +68,7 @@ describe('snapshot publisher', () => {
     const second = await tsOf('BTCUSDT');
     await waitFor(async () => (await tsOf('BTCUSDT')) > second, 20_000, 25, 'snapshot to advance again');
     const btc = await snap('BTCUSDT');
-    expect(btc).toMatchObject({ position_amt: '0.007', side: 'LONG', entry_price: '95000', mark_price: '95000', step_size: '0.001', source: 'exchange' });
+    expect(btc).toMatchObject({ position_amt: '0.007', side: 'LONG', entry_price: '95000', mark_price: '95000', step_size: '0.001', source: 'rest' });
     expect(Number(btc.ts_epoch)).toBeCloseTo(Number(btc.ts_ms) / 1000, 2);
     expect(Number(btc.received_ts_ms)).toBeGreaterThanOrEqual(Number(btc.ts_ms));
     const eth = await snap('ETHUSDT');
@@ -173,6 +174,10 @@ describe('configuration', () => {
     expect(await bad({ P33_SNAPSHOT_INTERVAL_MS: '10' })).toBe('P33_SNAPSHOT_INTERVAL_MS');
     expect(await bad({ P33_PROMETHEUS_PORT: 'x' })).toBe('P33_PROMETHEUS_PORT');
     expect(await bad({ P33_LOG_LEVEL: 'loud' })).toBe('P33_LOG_LEVEL');
+    expect(await bad({ P33_USER_STREAM: 'maybe' })).toBe('P33_USER_STREAM');
+    expect(await bad({ P33_USER_STREAM: 'true', P33_REST_VERIFY_INTERVAL_MS: '100' })).toBe('P33_REST_VERIFY_INTERVAL_MS'); // below the 250 ms interval
+    expect(await bad({ P33_REST_VERIFY_INTERVAL_MS: 'soon' })).toBe('P33_REST_VERIFY_INTERVAL_MS');
+    expect(await bad({ P33_USER_STREAM_WS_URL: 'http://x' })).toBe('P33_USER_STREAM_WS_URL');
     expect(await bad({ P33_SNAPSHOTS_ENABLED: 'false', P3_ALLOWLIST: undefined, EXCHANGE_BASE_URL: undefined })).toBe('accepted');
   });
 });

@@ -82,3 +82,8 @@ export async function clearRequests(url: string): Promise<void> {
 export async function setPositionMode(url: string, dual: boolean): Promise<void> {
   await call(url, 'POST', '/admin/position-mode', { dual });
 }
+
+/** A user data stream fault (`POST /admin/faults` with kind ws_drop | ws_silence | ws_delay | listen_key_expire). */
+export function adminWsFault(url: string, fault: { kind: 'ws_drop' | 'ws_silence' | 'ws_delay' | 'listen_key_expire'; duration_ms?: number; latency_ms?: number }): Promise<unknown> {
+  return call(url, 'POST', '/admin/faults', fault);
+}

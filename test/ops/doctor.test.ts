@@ -194,6 +194,10 @@ describe('p3 doctor', () => {
     try {
       const lines = Object.entries(baseEnv).map(([k, v]) => `${k}=${v}`);
       for (const s of SERVICE_NAMES) writeFileSync(join(dir, `${s}.env`), `${lines.join('\n')}\n`);
+      // no operator key on the apply layer: `p3 flatten` would be refused, a warning
+      const noOperator = await doctor({ PATH: process.env.PATH ?? '' }, ['--env-dir', dir]);
+      expect(byCheck(noOperator, 'keys')).toMatchObject({ status: 'WARN', detail: expect.stringMatching(/P3_KEY_OPERATOR/) });
+      writeFileSync(join(dir, 'apply-layer.env'), `${lines.join('\n')}\nP3_KEY_OPERATOR=${'o'.repeat(40)}\n`);
       const ok = await doctor({ PATH: process.env.PATH ?? '' }, ['--env-dir', dir]);
       expect(byCheck(ok, 'keys').status).toBe('OK');
       writeFileSync(join(dir, 'apply-layer.env'), `${lines.join('\n')}\nP3_KEY_P3_4=${'z'.repeat(40)}\n`);

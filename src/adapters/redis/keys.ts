@@ -81,7 +81,9 @@ export const keys = {
    * entries are taken over within seconds and the consumer is deleted from the group once it owns none.
    */
   consumerLease: (stream: string, group: string, consumer: string) => `quantum:consumer:lease:${stream}:${group}:${consumer}`,
-    /** Service heartbeat hash, one per instance. */
+  /** The position brain's user data stream state, one hash per brain instance (TTL 15 s; `p3 status`, `p3 doctor`). */
+  p33UserStream: (instance: string) => `quantum:p33:user_stream:${instance}`,
+  /** Service heartbeat hash, one per instance. */
   heartbeat: (service: string, instance: string) => `quantum:heartbeat:${service}:${instance}`,
 } as const;
 

@@ -19,6 +19,8 @@
  *   hand-deleted hold are a WARN.
  * - `snapshots`: each symbol of the brain's `P3_ALLOWLIST` has a readable snapshot younger than
  *   `P34_EXCHANGE_FRESHNESS_SEC` (default 10 s); a missing or stale one fails (bad credentials, brain down).
+ * - `user-stream`: the brain's user data stream (user-stream-status.ts): healthy (OK), not healthy or not
+ *   reported (WARN), `P33_REST_VERIFY_INTERVAL_MS` not below the freshness limit (FAIL).
  * - `trading`: HALTED/REDUCING trading states and open circuit breakers (WARN), unreadable state (FAIL).
  * - `dlq`: dead-letter streams (`*.dlq`) that are not empty (FAIL: a message was rejected for good).
  * - `heartbeats`: each expected service has a live heartbeat (FAIL when missing).
@@ -35,6 +37,7 @@ import { readLedger, readSnapshot } from '../../domain/position.js';
 import { livenessReport, readHeartbeats } from '../../services/heartbeat.js';
 import { readTradingStates } from '../../services/governor/trading-state.js';
 import { SERVICE_NAMES, resolveServiceNames, type ServiceName } from '../../services/registry.js';
+import { checkUserStream } from '../../services/user-stream-status.js';
 import { checkAcl } from '../../acl/doctor-check.js';
 
 /** Outcome of one check. */
@@ -376,7 +379,10 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
     const freshness = Number.isFinite(freshRaw) && freshRaw > 0 ? freshRaw : 10;
     type Step = [string, () => Promise<CheckResult | CheckResult[]>];
     const snapshotStep: Step[] = opts.services.includes('position-state-brain')
-      ? [['snapshots', () => checkSnapshots(redis, allowlistOf(opts.envs['position-state-brain'] ?? {}), freshness)]]
+      ? [
+          ['snapshots', () => checkSnapshots(redis, allowlistOf(opts.envs['position-state-brain'] ?? {}), freshness)],
+          ['user-stream', () => checkUserStream(redis, opts.envs['position-state-brain'] ?? {}, freshness)],
+        ]
       : [];
     const steps: Step[] = [
       ['schema', () => checkSchema(redis)],

@@ -10,7 +10,11 @@
  * | `P3_ALLOWLIST` | — | symbols whose snapshots are published (required while snapshots are enabled) |
  * | `P33_SNAPSHOTS_ENABLED` | `true` | run the snapshot publisher in this instance |
  * | `P33_SNAPSHOT_INTERVAL_MS` | `1000` | poll period of the exchange positions, ms (>= 50) |
- * | `P33_SNAPSHOT_READY_MAX_AGE_MS` | `max(5 × interval, 5000)` | `/readyz` fails when the last successful poll is older |
+ * | `P33_SNAPSHOT_READY_MAX_AGE_MS` | `max(5 × slowest poll period, 5000)` | `/readyz` fails when the last successful poll is older |
+ * | `P33_USER_STREAM` | `true` | subscribe to the exchange's user data stream (snapshots pushed within ms, `source=stream`) |
+ * | `P33_REST_VERIFY_INTERVAL_MS` | `5000` | REST poll period while the user data stream is healthy, ms (>= the snapshot interval; keep it well below `P34_EXCHANGE_FRESHNESS_SEC`) |
+ * | `P33_USER_STREAM_WS_URL` | derived | WebSocket base URL (`wss://fstream.binance.com`, demo `wss://fstream.binancefuture.com`, paper: the base URL with `ws://`) |
+ * | `P33_USER_STREAM_KEEPALIVE_MS` | `1800000` | listen key keepalive (PUT) period, ms (Binance: valid 60 min) |
  * | `P33_PROMETHEUS_PORT` | `8045` | `/metrics`, `/healthz`, `/readyz` |
  * | `P33_LOG_LEVEL` | `info` | pino level |
  */
@@ -36,6 +40,20 @@ export interface SnapshotConfig {
   intervalMs: number;
   /** Readiness threshold on the age of the last successful poll, ms. */
   readyMaxAgeMs: number;
+  /** User data stream settings (issue 18). */
+  userStream: UserStreamConfig;
+}
+
+/** User data stream settings of the brain. */
+export interface UserStreamConfig {
+  /** `P33_USER_STREAM`. */
+  enabled: boolean;
+  /** `P33_REST_VERIFY_INTERVAL_MS`: REST period while the stream is healthy, ms. */
+  restVerifyIntervalMs: number;
+  /** `P33_USER_STREAM_WS_URL`, undefined = derived from the exchange configuration. */
+  wsUrl?: string;
+  /** `P33_USER_STREAM_KEEPALIVE_MS`. */
+  keepaliveMs: number;
 }
 
 const SHAPE = {
@@ -45,6 +63,10 @@ const SHAPE = {
   P33_SNAPSHOTS_ENABLED: envz.bool(true),
   P33_SNAPSHOT_INTERVAL_MS: envz.int(1000, 50, 3_600_000),
   P33_SNAPSHOT_READY_MAX_AGE_MS: envz.int(0, 0, 86_400_000),
+  P33_USER_STREAM: envz.bool(true),
+  P33_REST_VERIFY_INTERVAL_MS: envz.int(5000, 50, 3_600_000),
+  P33_USER_STREAM_WS_URL: z.string().regex(/^wss?:\/\/[^\s/]+(\/[^\s]*)?$/, 'must be a ws:// or wss:// URL').optional(),
+  P33_USER_STREAM_KEEPALIVE_MS: envz.int(1_800_000, 1000, 3_000_000),
   P33_PROMETHEUS_PORT: envz.port(8045),
   P33_LOG_LEVEL: envz.logLevel('info'),
 };
@@ -59,6 +81,10 @@ export function parseBrainConfig(env: Env): BrainConfig {
     throw new ConfigError('P3_ALLOWLIST', 'required: the symbols whose exchange snapshots the position-state-brain publishes (or set P33_SNAPSHOTS_ENABLED=false)');
   }
   const intervalMs = e.P33_SNAPSHOT_INTERVAL_MS;
+  if (e.P33_USER_STREAM && e.P33_REST_VERIFY_INTERVAL_MS < intervalMs) {
+    throw new ConfigError('P33_REST_VERIFY_INTERVAL_MS', `must be >= P33_SNAPSHOT_INTERVAL_MS (${intervalMs}): it is the slower REST period used while the user data stream is healthy`);
+  }
+  const slowest = e.P33_USER_STREAM ? Math.max(intervalMs, e.P33_REST_VERIFY_INTERVAL_MS) : intervalMs;
   return {
     redisUrl: e.REDIS_URL,
     instanceId: e.P3_INSTANCE_ID,
@@ -68,7 +94,13 @@ export function parseBrainConfig(env: Env): BrainConfig {
       enabled: e.P33_SNAPSHOTS_ENABLED,
       allowlist: e.P3_ALLOWLIST,
       intervalMs,
-      readyMaxAgeMs: e.P33_SNAPSHOT_READY_MAX_AGE_MS > 0 ? e.P33_SNAPSHOT_READY_MAX_AGE_MS : Math.max(5 * intervalMs, 5000),
+      readyMaxAgeMs: e.P33_SNAPSHOT_READY_MAX_AGE_MS > 0 ? e.P33_SNAPSHOT_READY_MAX_AGE_MS : Math.max(5 * slowest, 5000),
+      userStream: {
+        enabled: e.P33_USER_STREAM,
+        restVerifyIntervalMs: e.P33_REST_VERIFY_INTERVAL_MS,
+        wsUrl: e.P33_USER_STREAM_WS_URL,
+        keepaliveMs: e.P33_USER_STREAM_KEEPALIVE_MS,
+      },
     },
   };
 }

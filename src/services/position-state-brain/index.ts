@@ -3,6 +3,8 @@
  * state match the exchange right now?" The service is a list of components sharing one context (logger,
  * Redis, metrics registry); each has `start()` / `stop()` / `readiness()`:
  * - the snapshot publisher (`snapshot.ts`): exchange positions → `quantum:position:snapshot:<SYM>`;
+ * - the user data stream (`user-stream.ts`, unless `P33_USER_STREAM=false`): pushed positions →
+ *   the same snapshots within milliseconds (`source=stream`); REST then only verifies;
  * - the permit consumer (`permits.ts`): plans → `quantum:permit:p33:<plan_id>`.
  * Add a component by appending it to `components` below. Variables: `config.ts` (service, snapshots),
  * `permits-config.ts` (permits), `src/adapters/exchange/factory.ts` (`EXCHANGE_*`).
@@ -17,6 +19,8 @@ import { parseBrainConfig } from './config.js';
 import { parsePermitsConfig } from './permits-config.js';
 import { PermitConsumer } from './permits.js';
 import { SnapshotPublisher } from './snapshot.js';
+import { UserStreamSnapshots } from './user-stream.js';
+import { sharedBackoffHooks, userStreamEndpoints } from '../../adapters/exchange/user-stream/endpoints.js';
 
 /** One part of the brain service. */
 export interface BrainComponent {
@@ -42,7 +46,20 @@ export async function createPositionStateBrainService(env: Env): Promise<Service
   let gateway: ExchangeGateway | null = null;
   if (exchangeCfg) {
     gateway = withSharedBackoff(createExchangeGateway(exchangeCfg), ctx.redis, ctx.logger);
-    components.push(new SnapshotPublisher(ctx, gateway, cfg.snapshots));
+    const publisher = new SnapshotPublisher(ctx, gateway, cfg.snapshots);
+    components.push(publisher);
+    if (cfg.snapshots.userStream.enabled) {
+      const ep = userStreamEndpoints(exchangeCfg, cfg.snapshots.userStream.wsUrl);
+      components.push(
+        new UserStreamSnapshots({ redis: ctx.redis, logger: ctx.logger, registry: ctx.registry, instanceId: ctx.instanceId }, publisher, cfg.snapshots, {
+          ...ep,
+          apiKey: exchangeCfg.apiKey,
+          keepaliveMs: cfg.snapshots.userStream.keepaliveMs,
+          httpTimeoutMs: exchangeCfg.timeoutMs,
+          ...sharedBackoffHooks(ctx.redis, ctx.logger),
+        }),
+      );
+    }
   }
   components.push(permitConsumerFactory(ctx));
 
@@ -55,7 +72,7 @@ export async function createPositionStateBrainService(env: Env): Promise<Service
     instanceId: ctx.instanceId,
     async start() {
       for (const c of components) await c.start();
-      ctx.logger.info({ instance: ctx.instanceId, snapshots: cfg.snapshots.enabled, allowlist: cfg.snapshots.allowlist, exchange: exchangeCfg?.exchange ?? null }, 'position-state-brain started');
+      ctx.logger.info({ instance: ctx.instanceId, snapshots: cfg.snapshots.enabled, user_stream: cfg.snapshots.enabled && cfg.snapshots.userStream.enabled, allowlist: cfg.snapshots.allowlist, exchange: exchangeCfg?.exchange ?? null }, 'position-state-brain started');
     },
     async stop() {
       if (stopped) return;

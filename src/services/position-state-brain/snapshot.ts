@@ -1,6 +1,8 @@
 /**
- * The position brain's snapshot publisher (P3.3, issue 3): polls the exchange's positions every
- * `P33_SNAPSHOT_INTERVAL_MS` and, for every `P3_ALLOWLIST` symbol, replaces
+ * The position brain's snapshot publisher (P3.3, issue 3): polls the exchange's positions (REST) every
+ * `P33_SNAPSHOT_INTERVAL_MS` — or every `P33_REST_VERIFY_INTERVAL_MS` while the user data stream is
+ * healthy (issue 18, `user-stream.ts` sets {@link SnapshotPublisher.setIntervalProvider}) — and, for every
+ * `P3_ALLOWLIST` symbol, replaces
  * `quantum:position:snapshot:<SYM>` and adds `{symbol, ts_ms}` to `quantum:stream:position.snapshot`
  * (MAXLEN ~10000) in ONE atomic step (`snapshotWrite-2.lua`).
  *
@@ -9,7 +11,8 @@
  * {@link MARK_REFRESH_MS}; absent when unknown), `step_size` (the symbol's lot step, so the shared
  * tolerance defaults to one lot step; absent when unknown), `min_qty` and `min_notional` (exchangeInfo, for
  * sizing entries; absent when unknown), `ts_ms`, `ts_epoch`
- * (seconds, 3 decimals), `received_ts_ms` (when the answer arrived, diagnostics only), `source` = `exchange`.
+ * (seconds, 3 decimals), `received_ts_ms` (when the answer arrived, diagnostics only), `source` = `rest`
+ * (the user data stream writes the same hash with `source` = `stream`, see user-stream.ts).
  *
  * SAFETY: `ts_ms`/`ts_epoch` is the time the positions REQUEST WAS SENT (taken before the call), not
  * when the answer arrived. The answer reflects the exchange at or after that instant, so the timestamp
@@ -60,8 +63,18 @@ export interface SnapshotPublisherContext {
   registry: Registry;
 }
 
-/** Result of one poll. */
-export type PollResult = { ok: true; sentMs: number; written: string[]; skipped: string[] } | { ok: false; kind: SnapshotErrorKind; error: string };
+/** Result of one poll; `positions` = the exchange's answer (symbols absent are flat). */
+export type PollResult = { ok: true; sentMs: number; receivedMs: number; written: string[]; skipped: string[]; positions: Map<string, { amount: Decimal }> } | { ok: false; kind: SnapshotErrorKind; error: string };
+
+/**
+ * Writes one snapshot hash + notification entry atomically (`snapshotWrite-2.lua`: never back in time).
+ * @returns true when written, false when a newer snapshot was already stored
+ * @throws on a Redis error
+ */
+export async function writeSnapshot(redis: Redis, symbol: string, tsMs: number, fields: Record<string, string>): Promise<boolean> {
+  const res = await callScript(redis, 'snapshotWrite', [keys.snapshot(symbol), STREAMS.positionSnapshot], [tsMs, EVENTS_MAXLEN, Date.now(), FUTURE_TOLERANCE_MS, symbol, ...Object.entries(fields).flat()]);
+  return res !== 0;
+}
 
 /** Classifies a failure for metrics and logs. */
 export function classifySnapshotError(err: unknown): SnapshotErrorKind {
@@ -74,7 +87,7 @@ export function classifySnapshotError(err: unknown): SnapshotErrorKind {
 }
 
 /** The hash fields of one snapshot (exported for tests and tools). */
-export function snapshotFields(p: { amount: Decimal; entryPrice: Decimal | null; markPrice: Decimal | null; stepSize: Decimal | null; minQty?: Decimal | null; minNotional?: Decimal | null; sentMs: number; receivedMs: number }): Record<string, string> {
+export function snapshotFields(p: { amount: Decimal; entryPrice: Decimal | null; markPrice: Decimal | null; stepSize: Decimal | null; minQty?: Decimal | null; minNotional?: Decimal | null; sentMs: number; receivedMs: number; source?: 'rest' | 'stream' }): Record<string, string> {
   const side = p.amount.isZero() ? 'FLAT' : p.amount.isNeg() ? 'SHORT' : 'LONG';
   const f: Record<string, string> = {
     position_amt: fmt(p.amount),
@@ -83,7 +96,7 @@ export function snapshotFields(p: { amount: Decimal; entryPrice: Decimal | null;
     ts_ms: String(p.sentMs),
     ts_epoch: (p.sentMs / 1000).toFixed(3),
     received_ts_ms: String(p.receivedMs),
-    source: 'exchange',
+    source: p.source ?? 'rest',
   };
   if (p.markPrice) f.mark_price = fmt(p.markPrice);
   if (p.stepSize) f.step_size = fmt(p.stepSize);
@@ -104,13 +117,19 @@ export class SnapshotPublisher {
   private lastErrorKind: SnapshotErrorKind | null = null;
   private lastErrorLogMs = 0;
   private abort = new AbortController();
+  private wake = new AbortController();
   private loop: Promise<void> | null = null;
+  private intervalProvider: () => number;
+  private readonly pollListeners: Array<(r: PollResult) => void> = [];
+  private readonly lastMarks = new Map<string, { mark: Decimal; atMs: number }>();
+  private writeFilter: (symbol: string, amount: Decimal, sentMs: number) => boolean = () => true;
 
   constructor(
     private readonly ctx: SnapshotPublisherContext,
     private readonly gateway: ExchangeGateway,
     readonly config: SnapshotConfig,
   ) {
+    this.intervalProvider = () => config.intervalMs;
     const registers = [ctx.registry];
     this.written = new Counter({ name: 'p33_snapshot_written_total', help: 'Exchange position snapshots written, by symbol', labelNames: ['symbol'], registers });
     this.errors = new Counter({ name: 'p33_snapshot_errors_total', help: 'Snapshot polls that wrote nothing, by error kind', labelNames: ['kind'], registers });
@@ -160,11 +179,61 @@ export class SnapshotPublisher {
     return { p33_snapshot_loop: !this.config.enabled || Date.now() - this.lastSuccessMs <= this.config.readyMaxAgeMs };
   }
 
+  /** Sets the poll period source (ms), read before every wait (the user data stream lengthens it while healthy). */
+  setIntervalProvider(fn: () => number): void {
+    this.intervalProvider = fn;
+  }
+
+  /** Cuts the current wait short: the next poll starts as soon as `P33_SNAPSHOT_INTERVAL_MS` after the previous one's start allows. */
+  pollSoon(): void {
+    this.wake.abort();
+  }
+
+  /**
+   * Sets a per-symbol check before each REST write: false = leave this symbol's snapshot as it is this poll
+   * (the user data stream received a different amount after this request was sent, so this answer may
+   * predate that change: the push is the newer truth).
+   */
+  setWriteFilter(fn: (symbol: string, amount: Decimal, sentMs: number) => boolean): void {
+    this.writeFilter = fn;
+  }
+
+  /** Calls `fn` after every poll with its result (never throws into the loop). */
+  onPoll(fn: (r: PollResult) => void): void {
+    this.pollListeners.push(fn);
+  }
+
+  /** The newest mark price a poll wrote for `symbol`, if that poll's request was sent at most `maxAgeMs` ago (else null). */
+  lastMark(symbol: string, maxAgeMs: number): Decimal | null {
+    const m = this.lastMarks.get(symbol);
+    return m && Date.now() - m.atMs <= maxAgeMs ? m.mark : null;
+  }
+
+  /** The cached exchangeInfo rules of `symbol` (null when unknown); never calls the exchange. */
+  knownRules(symbol: string): { step: Decimal; minQty: Decimal; minNotional: Decimal | null } | null {
+    return this.stepSizes.get(symbol) ?? null;
+  }
+
+  /**
+   * The poll loop. Polls start at most every `config.intervalMs` (`P33_SNAPSHOT_INTERVAL_MS`) whatever asks
+   * for them ({@link pollSoon} included), so the REST weight never exceeds the stream-off configuration; the
+   * wait between polls is `intervalProvider()` unless {@link pollSoon} cuts it short.
+   */
   private async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       const started = Date.now();
-      await this.pollOnce();
-      await sleep(Math.max(0, this.config.intervalMs - (Date.now() - started)), signal);
+      if (this.wake.signal.aborted) this.wake = new AbortController();
+      const r = await this.pollOnce();
+      for (const fn of this.pollListeners) {
+        try {
+          fn(r);
+        } catch (err) {
+          this.ctx.logger.warn({ err: (err as Error).message }, 'P3.3 poll listener failed');
+        }
+      }
+      if (!this.wake.signal.aborted) await sleep(Math.max(0, this.intervalProvider() - (Date.now() - started)), AbortSignal.any([signal, this.wake.signal]));
+      // woken early: still no sooner than the minimum spacing
+      if (this.wake.signal.aborted) await sleep(Math.max(0, this.config.intervalMs - (Date.now() - started)), signal);
     }
   }
 
@@ -226,6 +295,10 @@ export class SnapshotPublisher {
     try {
       for (const symbol of this.config.allowlist) {
         const p = positions.get(symbol);
+        if (!this.writeFilter(symbol, p?.amount ?? new Decimal(0), sentMs)) {
+          skipped.push(symbol);
+          continue;
+        }
         const rules = await this.stepSize(symbol);
         const fields = snapshotFields({
           amount: p?.amount ?? new Decimal(0),
@@ -237,15 +310,8 @@ export class SnapshotPublisher {
           sentMs,
           receivedMs,
         });
-        const res = await callScript(this.ctx.redis, 'snapshotWrite', [keys.snapshot(symbol), STREAMS.positionSnapshot], [
-          sentMs,
-          EVENTS_MAXLEN,
-          Date.now(),
-          FUTURE_TOLERANCE_MS,
-          symbol,
-          ...Object.entries(fields).flat(),
-        ]);
-        if (res === 0) {
+        if (fields.mark_price) this.lastMarks.set(symbol, { mark: new Decimal(fields.mark_price), atMs: sentMs });
+        if (!(await writeSnapshot(this.ctx.redis, symbol, sentMs, fields))) {
           skipped.push(symbol);
           continue;
         }
@@ -263,7 +329,7 @@ export class SnapshotPublisher {
       logger.info({ previous_error: this.lastErrorKind }, 'P3.3 snapshots resumed');
       this.lastErrorKind = null;
     }
-    return { ok: true, sentMs, written, skipped };
+    return { ok: true, sentMs, receivedMs, written, skipped, positions };
   }
 
   private fail(kind: SnapshotErrorKind, err: unknown): PollResult {

@@ -163,7 +163,7 @@ export function renderStatus(rows: StatusRow[]): string {
     r.ledger_amt || '-',
     r.diff_amt ? `${r.diff_amt}${r.diff_pct ? ` (${r.diff_pct}%)` : ''}` : '-',
     r.hold.active ? `${r.hold.owner} ${r.hold.ttl_sec ?? '∞'}s ${r.hold.reason}`.trim() : 'none',
-    r.snapshot_age_sec === null ? '-' : `${r.snapshot_age_sec}s`,
+    r.snapshot_age_sec === null ? '-' : `${r.snapshot_age_sec}s${r.snapshot_source ? ` ${r.snapshot_source}` : ''}`,
     r.since_sec === null ? '-' : `${Math.round(r.since_sec)}s`,
   ]);
   const notes = rows.filter((r) => r.hint).map((r) => `${r.symbol}: ${r.hint}`);
