@@ -9,6 +9,7 @@
  * every fault is logged with its time and detail.
  */
 import type { FaultSpec } from '../paper-exchange/faults.js';
+import type { WsFaultSpec } from '../paper-exchange/user-stream.js';
 import { sleep } from '../lib/sleep.js';
 import type { ChaosFaultKind } from './options.js';
 import type { SeededRng } from './rng.js';
@@ -82,7 +83,7 @@ export class FaultInjector {
     }
   }
 
-  private async exchangeFault(kind: ChaosFaultKind, spec: FaultSpec): Promise<void> {
+  private async exchangeFault(kind: ChaosFaultKind, spec: FaultSpec | WsFaultSpec): Promise<void> {
     const res = await fetch(`${this.stack.paper.url}/admin/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
     if (!res.ok) throw new Error(`POST /admin/faults -> ${res.status}`);
     this.record(kind, JSON.stringify(spec));
@@ -159,6 +160,11 @@ export class FaultInjector {
         return this.exchangeFault(kind, { kind, duration_ms: rng.int(500, 4000), latency_ms: rng.int(50, 1500) });
       case 'partial_fill':
         return this.exchangeFault(kind, { kind, count: rng.int(1, 3), fill_ratio: rng.int(0, 9) / 10 });
+      case 'user_stream': {
+        const ws = rng.pick(['ws_drop', 'ws_silence', 'ws_delay', 'listen_key_expire'] as const);
+        const spec: WsFaultSpec = ws === 'ws_silence' ? { kind: ws, duration_ms: rng.int(1000, 8000) } : ws === 'ws_delay' ? { kind: ws, duration_ms: rng.int(1000, 5000), latency_ms: rng.int(100, 2000) } : { kind: ws };
+        return this.exchangeFault(kind, spec);
+      }
       case 'manual_trade': {
         const symbol = rng.pick(this.stack.paper.book.rules.size > 0 ? [...this.stack.paper.book.rules.keys()] : []);
         const side = rng.chance(0.5) ? 'BUY' : 'SELL';

@@ -19,6 +19,8 @@ import { ConfigError } from '../config/env.js';
  *   `appendfsync everysec` may lose on power loss), then a restart from what is left;
  * - `http_429`, `http_418`, `http_503_unknown`, `timeout`, `latency`, `partial_fill`: paper exchange faults
  *   (`POST /admin/faults`);
+ * - `user_stream`: a user data stream fault of the paper exchange: `ws_drop` (every socket closed),
+ *   `ws_silence` (pushes stop, sockets stay open), `ws_delay` (pushes late) or `listen_key_expire`;
  * - `manual_trade`: a trade made by a person on the exchange (`POST /admin/trade`);
  * - `duplicate_plan`: the same signed plan entry added twice;
  * - `forged_plan`: a plan (or RECONCILE_CLOSE) whose MAC was made with a wrong key;
@@ -35,6 +37,7 @@ export const CHAOS_FAULT_KINDS = [
   'timeout',
   'latency',
   'partial_fill',
+  'user_stream',
   'manual_trade',
   'duplicate_plan',
   'forged_plan',
