@@ -175,7 +175,7 @@ export class PaperBook {
   /**
    * Validates and executes a MARKET order as Binance USDⓈ-M does in one-way mode.
    * @throws BinanceError -1121 symbol, -1117 side, -1116 type, -4061 position side, -1102/-1100 quantity,
-   *   -1111 precision over the lot step's decimals, -1013 LOT_SIZE (not a multiple of the step), -4003 qty <= 0,
+   *   -1111 precision over the lot step's decimals, -4004 below min qty, -4023 not a multiple of the step, -4003 qty <= 0,
    *   -4005 over max qty, -2022 reduce-only that would increase or flip, -4164 min notional, -4116 duplicate client id
    */
   placeOrder(p: { symbol: string; side: string; type: string; quantity: string | undefined; reduceOnly: boolean; clientOrderId: string; positionSide?: string; fillRatio?: number }): PaperOrder {
@@ -191,7 +191,11 @@ export class PaperBook {
       const qty = new Decimal(p.quantity);
       if (qty.lte(0)) throw new BinanceError(400, -4003, 'Quantity less than or equal to zero.');
       if (qty.decimalPlaces() > decimalsOf(rules.stepSize)) throw new BinanceError(400, -1111, 'Precision is over the maximum defined for this asset.');
-      if (!qty.mod(rules.stepSize).isZero() || qty.lt(rules.minQty)) throw new BinanceError(400, -1013, 'Filter failure: LOT_SIZE');
+      // Per-filter codes of https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code
+      // (40xx - Filters and other Issues): -4004 QTY_LESS_THAN_MIN_QTY, -4023 QTY_NOT_INCREASED_BY_STEP_SIZE.
+      // USDⓈ-M futures do not answer the spot-style -1013 "Filter failure: LOT_SIZE".
+      if (qty.lt(rules.minQty)) throw new BinanceError(400, -4004, 'Quantity less than min quantity.');
+      if (!qty.mod(rules.stepSize).isZero()) throw new BinanceError(400, -4023, 'Qty not increased by step size.');
       if (qty.gt(rules.maxQty)) throw new BinanceError(400, -4005, 'Quantity greater than max quantity.');
       if (this.byClientId.has(p.clientOrderId)) throw new BinanceError(400, -4116, 'ClientOrderId is duplicated.');
       const signed = p.side === 'BUY' ? qty : qty.neg();
