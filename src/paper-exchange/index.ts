@@ -2,8 +2,9 @@
  * The paper exchange: a Binance-USDⓈ-M-compatible HTTP server on loopback (DESIGN §8/§10), so the demo
  * and the tests talk to it through the same ccxt adapter production uses.
  *
- * Exchange endpoints (Binance's paths, `{code, msg}` error bodies, `X-MBX-USED-WEIGHT-1M` and
- * `X-MBX-ORDER-COUNT-1M` headers): `GET /fapi/v1/ping`, `GET /fapi/v1/time`, `GET /fapi/v1/exchangeInfo`,
+ * Exchange endpoints (Binance's paths, `{code, msg}` error bodies, `X-MBX-USED-WEIGHT-1M` by each endpoint's
+ * documented weight (weights.ts) and `X-MBX-ORDER-COUNT-10S`/`-1M` headers; a parameter sent in both the query
+ * string and the body is taken from the query string): `GET /fapi/v1/ping`, `GET /fapi/v1/time`, `GET /fapi/v1/exchangeInfo`,
  * `GET /fapi/v1/premiumIndex`, and SIGNED (see auth.ts): `GET /fapi/v1/leverageBracket`,
  * `GET /fapi/v2/positionRisk`, `GET /fapi/v3/positionRisk`, `POST /fapi/v1/order` (MARKET only;
  * `newOrderRespType` ACK (default) or RESULT), `GET /fapi/v1/order` (by `orderId` or `origClientOrderId`),
