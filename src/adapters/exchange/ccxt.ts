@@ -10,7 +10,8 @@
  *   (`getExceptionsByUrl`), and 429/418 become `DDoSProtection` without the `Retry-After` value. So this
  *   adapter overrides `handleErrors` and turns every HTTP error into {@link BinanceHttpError} (status,
  *   Binance code/msg, Retry-After) before ccxt's own mapping, then maps it to our typed errors with the
- *   context of the call (an order POST vs a read). The linear table is still merged into
+ *   context of the call (an order POST vs a read; Binance's documented 503/-1001/-1008 failures are not executed,
+ *   see {@link documentedFailure}). The linear table is still merged into
  *   `exceptions.exact` for ccxt's unified methods.
  * - `fetch2` retries only with `maxRetriesOnFailure` > 0: it is pinned to 0, so an order POST is never
  *   retried by ccxt (DESIGN §7: a lost reply is resolved by looking the client order id up).
