@@ -105,7 +105,7 @@ describe('exits of one symbol racing on one snapshot (issue 13)', () => {
     expect(finals.filter((f) => f.status === 'EXECUTED')).toHaveLength(1);
     const other = finals.find((f) => f.status !== 'EXECUTED')!;
     expect(other.status).toBe('SKIPPED');
-    expect(['snapshot_superseded', 'order_in_flight', 'snapshot_older_than_fill', 'position_not_flat']).toContain(other.reason);
+    expect(['snapshot_superseded', 'order_in_flight', 'snapshot_older_than_fill', 'position_not_flat', 'position_changed']).toContain(other.reason);
     expect((await adminPositions(rig.paper.url))[SYM]?.positionAmt).toBe('1');
   });
 

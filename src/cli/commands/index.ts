@@ -9,10 +9,11 @@ import { registerDemoCommand } from './demo.js';
 import { registerBenchCommand } from './bench.js';
 import { registerConsoleCommand } from './console.js';
 import { registerFlattenCommand } from './flatten.js';
+import { registerChaosCommand } from './chaos.js';
 import { registerRedisAclCommand } from './redis-acl.js';
 
 /** Adds commands to the program. */
 export type CommandRegistrar = (program: Command) => void;
 
 /** The registrars, in `p3 --help` order. */
-export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerFlattenCommand, registerPaperExchangeCommand, registerDoctorCommand, registerRedisAclCommand, registerConsoleCommand, registerDemoCommand, registerBenchCommand];
+export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerFlattenCommand, registerPaperExchangeCommand, registerDoctorCommand, registerRedisAclCommand, registerConsoleCommand, registerDemoCommand, registerChaosCommand, registerBenchCommand];

@@ -143,6 +143,22 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
     if (qty === null) return void (await done({ ...base, status: 'SKIPPED', reason: 'qty_below_lot', side: permits.side, qty: fmt(permits.qty) }));
     // entries: the position must still have the sign the permits were sized on (OPEN: flat; INCREASE: the plan's side)
     const expectSign = plan.action === 'OPEN' ? 0 : plan.action === 'INCREASE' ? (permits.side === 'BUY' ? 1 : -1) : undefined;
+    if (expectSign !== undefined) {
+      // An entry is not reduce-only: nothing at the exchange stops it from flipping a position that moved
+      // since the snapshot (a manual trade the snapshot has not shown yet; found by p3 chaos, seed 12). Read
+      // the position FRESH from the exchange, as closes do; the snapshot check in applyBegin stays as well.
+      let fresh: number;
+      try {
+        const amt = (await d.gateway.fetchPositions()).positions.get(plan.symbol)?.amount;
+        fresh = amt === undefined || amt.isZero() ? 0 : amt.isNeg() ? -1 : 1;
+      } catch (err) {
+        const rl = err instanceof RateLimited || err instanceof Banned;
+        return void (await done({ ...base, status: rl ? 'RETRYABLE_RATE_LIMIT' : 'FAILED', reason: rl ? 'rate_limited' : 'exchange_unavailable', would_execute: 'true', side: permits.side, qty: fmt(qty), error: `position not readable before an entry: ${(err as Error).message}` }));
+      }
+      if (fresh !== expectSign) {
+        return void (await done({ ...base, status: 'SKIPPED', reason: 'position_changed', side: permits.side, qty: fmt(qty), error: `the exchange position's side changed since the permits were sized (no entry ever flips a position)` }));
+      }
+    }
     const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: plan.decision, symbol: plan.symbol, side: permits.side, qty, reduceOnly, claimedValue: claimed, token, expectSign, snapshotTsMs: permits.snapshotTsMs });
     if (r.kind === 'gated') {
       const detail = r.reason === 'snapshot_unknown' ? 'the p33 permit carries no snapshot_ts_ms' : r.reason === 'order_in_flight' ? 'another order of the symbol was in flight at send time' : `permit sized on snapshot ${permits.snapshotTsMs}, older than the symbol's newest fill`;

@@ -1,0 +1,101 @@
+/**
+ * The report of a chaos run: one JSON document (written to `--out` or `<run folder>/report.json`), one
+ * summary line (faults per kind, plans, orders, violations per invariant), and on failure the seed and the
+ * evidence of each violation with the service log lines that mention its plan or client order id.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { INVARIANTS, type InvariantName, type Violation } from './invariants.js';
+import type { FaultEvent } from './faults.js';
+import type { UnexpectedDeath } from './processes.js';
+
+/** Convergence of one symbol after the faults stopped. */
+export interface SymbolConvergence {
+  symbol: string;
+  converged: boolean;
+  /** ms from the end of the faults until exchange = ledger and no hold, null when not within the bound. */
+  time_ms: number | null;
+  exchange_amt: string;
+  ledger_amt: string;
+  hold: boolean;
+  status: string;
+}
+
+/** The JSON report (`schema` 1). */
+export interface ChaosReport {
+  schema: 1;
+  ok: boolean;
+  seed: number;
+  seconds: number;
+  started_at: string;
+  finished_at: string;
+  run_dir: string;
+  faults_enabled: string[];
+  faults: Record<string, number>;
+  fault_log: FaultEvent[];
+  plans: { submitted: number; acked: number; duplicates: number; forged: number; malformed: number; results: Record<string, number> };
+  orders: { api: number; manual: number; filled: number; rejected: number; partial: number; by_decision: Record<string, number> };
+  redis: { kills: number };
+  services: { restarts: Record<string, number>; unexpected_deaths: UnexpectedDeath[]; final_exit_codes: Record<string, number | null> };
+  convergence: { bound_ms: number; max_ms: number | null; symbols: SymbolConvergence[] };
+  /** Durability findings: results and entries Redis lost in a crash (appendfsync everysec). */
+  lost_results: Array<{ plan_id: string; why: string }>;
+  lost_entries: Array<{ entry_id: string; why: string }>;
+  violations: Record<InvariantName, number>;
+  evidence: Array<Violation & { log_lines: string[] }>;
+}
+
+/** Log lines (at most `max`) of every service log in `logDir` that mention one of `needles`. */
+export function logLinesFor(logDir: string, needles: string[], max = 12): string[] {
+  const want = needles.filter((n) => n.length >= 6);
+  if (want.length === 0) return [];
+  const out: string[] = [];
+  let files: string[] = [];
+  try {
+    files = readdirSync(logDir).filter((f) => f.endsWith('.log'));
+  } catch {
+    return [];
+  }
+  for (const f of files) {
+    let text = '';
+    try {
+      text = readFileSync(join(logDir, f), 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      if (want.some((n) => line.includes(n))) out.push(`${f}: ${line.length > 400 ? `${line.slice(0, 400)}…` : line}`);
+      if (out.length >= max) return out;
+    }
+  }
+  return out;
+}
+
+/** Counts violations per invariant (every invariant present). */
+export function countViolations(vs: Violation[]): Record<InvariantName, number> {
+  const c = Object.fromEntries(INVARIANTS.map((i) => [i, 0])) as Record<InvariantName, number>;
+  for (const x of vs) c[x.invariant]++;
+  return c;
+}
+
+/** The one summary line. */
+export function summaryLine(r: ChaosReport): string {
+  const faults = Object.entries(r.faults).map(([k, n]) => `${k}=${n}`).join(' ');
+  const viol = Object.entries(r.violations).map(([k, n]) => `${k}=${n}`).join(' ');
+  const conv = r.convergence.max_ms === null ? `not converged within ${r.convergence.bound_ms} ms` : `converged in ${r.convergence.max_ms} ms (bound ${r.convergence.bound_ms})`;
+  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | lost_results=${r.lost_results.length} | violations: ${viol}`;
+}
+
+/** The evidence block printed on failure. */
+export function evidenceText(r: ChaosReport): string {
+  const lines = [`seed ${r.seed} (rerun: p3 chaos --seconds ${r.seconds} --seed ${r.seed}); logs and AOF in ${r.run_dir}`];
+  for (const e of r.evidence) {
+    lines.push(`VIOLATION ${e.invariant}: ${e.message}`);
+    if (e.plan_ids.length) lines.push(`  plan ids: ${e.plan_ids.join(', ')}`);
+    if (e.client_order_ids.length) lines.push(`  client order ids: ${e.client_order_ids.join(', ')}`);
+    if (e.order_ids.length) lines.push(`  exchange order ids: ${e.order_ids.join(', ')}`);
+    for (const l of e.log_lines) lines.push(`  | ${l}`);
+  }
+  for (const l of r.lost_results) lines.push(`LOST RESULT (Redis crash) plan ${l.plan_id}: ${l.why}`);
+  return lines.join('\n');
+}
