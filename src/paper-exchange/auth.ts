@@ -8,7 +8,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { BinanceError } from './state.js';
 
-/** The parsed parameters of a request: query and form body merged (body wins on a duplicate name). */
+/** The parsed parameters of a request: query and form body merged (the query string wins on a duplicate name, as Binance documents). */
 export type Params = Record<string, string>;
 
 /** Removes the `signature=<hex>` parameter from a raw query/body string and returns [rest, signature]. */

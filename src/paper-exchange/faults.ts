@@ -9,6 +9,25 @@
  * - `http_503_unknown`: the request IS executed (an order is placed), then the reply is Binance's HTTP 503
  *   "Unknown error, please check your request or try again later." (execution status unknown).
  * - `timeout`: the request IS executed, then the reply is never sent (or after `latency_ms` when given).
+ *
+ * The kinds below follow Binance's HTTP return codes and 503 variants
+ * (https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info, "HTTP Return Codes" and
+ * "HTTP 503 Status: Message Variants & Handling") and its error-code page
+ * (https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code):
+ * - `http_408`: "HTTP 408 return code is used when a timeout has occurred while waiting for a response from the
+ *   backend server": HTTP 408 with -1007 "Timeout waiting for response from backend server. Send status unknown;
+ *   execution status unknown." The request IS executed unless `executed: false` (both are possible on Binance).
+ * - `http_503_unavailable`: HTTP 503 "Service Unavailable." — "a failure API operation", "100% failure",
+ *   "Rate-limit counting: not counted": nothing executed, no weight or order counted.
+ * - `http_1001`: HTTP 503 with -1001 DISCONNECTED "Internal error; unable to process your request. Please try
+ *   again." — "a failure API operation and you can resend your request": nothing executed.
+ * - `http_1008`: HTTP 503 with -1008 "Request throttled by system-level protection. Reduce-only/close-position
+ *   orders are exempt. Please try again." Applies to new orders only (`POST /fapi/v1/order`, as the page lists);
+ *   an order that reduces exposure (`reduceOnly=true` with positionSide BOTH, `closePosition=true`, LONG+SELL,
+ *   SHORT+BUY) is exempt: it is served normally and does not use up the fault. Nothing executed, not counted.
+ * - `http_403`: "HTTP 403 return code is used when the WAF Limit (Web Application Firewall) has been violated":
+ *   an HTML 403 page from the firewall (no Binance `{code,msg}` body); nothing executed.
+ * `http_503_unknown` and `http_408` take `executed` (default true): false = the backend never ran the request.
  * - `latency`: every matching request is delayed by `latency_ms` (default 500) and then served normally.
  * - `partial_fill`: a new MARKET order (`POST /fapi/v1/order` only; no other request consumes it) fills
  *   `fill_ratio` (default 0.5) of its quantity, rounded DOWN to the lot step, and ends `EXPIRED`, as Binance
@@ -19,7 +38,7 @@
 import { z } from 'zod';
 
 /** Fault kinds. */
-export const FAULT_KINDS = ['http_429', 'http_418', 'http_503_unknown', 'timeout', 'latency', 'partial_fill'] as const;
+export const FAULT_KINDS = ['http_429', 'http_418', 'http_503_unknown', 'timeout', 'latency', 'partial_fill', 'http_408', 'http_503_unavailable', 'http_1001', 'http_1008', 'http_403'] as const;
 /** One of {@link FAULT_KINDS}. */
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -32,6 +51,8 @@ export const FaultSpecSchema = z.object({
   retry_after_s: z.number().int().nonnegative().optional(),
   /** `partial_fill`: fraction of the quantity that fills, 0 <= fill_ratio < 1. */
   fill_ratio: z.number().min(0).lt(1).optional(),
+  /** `http_503_unknown` / `http_408`: whether the request is executed before the error reply (default true). */
+  executed: z.boolean().optional(),
   endpoints: z.array(z.string().min(1)).optional(),
 });
 /** A fault as posted to `POST /admin/faults` (validated by {@link FaultSpecSchema}). */
@@ -87,14 +108,17 @@ export class FaultTable {
 
   /**
    * Decides the faults for a request `method path`, consuming one unit of every fault that applies
-   * (`partial_fill` applies to new orders only: `POST .../order`).
+   * (`partial_fill` and `http_1008` apply to new orders only: `POST .../order`; `http_1008` not to an order
+   * that `reducesExposure`).
    */
-  decide(path: string, nowMs: number, method = 'GET'): FaultDecision {
+  decide(path: string, nowMs: number, method = 'GET', reducesExposure = false): FaultDecision {
     let delayMs = 0;
     let fault: ActiveFault | null = null;
+    const newOrder = method === 'POST' && path.endsWith('/order');
     for (const f of this.list(nowMs)) {
       if (f.endpoints && f.endpoints.length > 0 && !f.endpoints.some((e) => path.includes(e))) continue;
-      if (f.kind === 'partial_fill' && !(method === 'POST' && path.endsWith('/order'))) continue;
+      if (f.kind === 'partial_fill' && !newOrder) continue;
+      if (f.kind === 'http_1008' && (!newOrder || reducesExposure)) continue;
       if (f.kind === 'latency') {
         delayMs += f.latency_ms ?? 500;
       } else if (fault === null) {

@@ -2,8 +2,9 @@
  * The paper exchange: a Binance-USDⓈ-M-compatible HTTP server on loopback (DESIGN §8/§10), so the demo
  * and the tests talk to it through the same ccxt adapter production uses.
  *
- * Exchange endpoints (Binance's paths, `{code, msg}` error bodies, `X-MBX-USED-WEIGHT-1M` and
- * `X-MBX-ORDER-COUNT-1M` headers): `GET /fapi/v1/ping`, `GET /fapi/v1/time`, `GET /fapi/v1/exchangeInfo`,
+ * Exchange endpoints (Binance's paths, `{code, msg}` error bodies, `X-MBX-USED-WEIGHT-1M` by each endpoint's
+ * documented weight (weights.ts) and `X-MBX-ORDER-COUNT-10S`/`-1M` headers; a parameter sent in both the query
+ * string and the body is taken from the query string): `GET /fapi/v1/ping`, `GET /fapi/v1/time`, `GET /fapi/v1/exchangeInfo`,
  * `GET /fapi/v1/premiumIndex`, and SIGNED (see auth.ts): `GET /fapi/v1/leverageBracket`,
  * `GET /fapi/v2/positionRisk`, `GET /fapi/v3/positionRisk`, `POST /fapi/v1/order` (MARKET only;
  * `newOrderRespType` ACK (default) or RESULT), `GET /fapi/v1/order` (by `orderId` or `origClientOrderId`),
@@ -23,6 +24,7 @@ import { exchangeInfo, leverageBrackets, orderBody, positionRiskV2, positionRisk
 import { BinanceError, PaperBook, type PaperSymbolRules } from './state.js';
 import { UserStreamHub, WS_FAULT_KINDS, WsFaultSchema } from './user-stream.js';
 import { accountV3, balanceV3 } from './account.js';
+import { requestWeight } from './weights.js';
 import { fmt } from '../domain/decimal.js';
 
 export { BinanceError, PaperBook } from './state.js';
@@ -71,6 +73,31 @@ interface Reply {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
+  /** A non-JSON body sent as is (the WAF's HTML 403 page); `body` is then ignored. */
+  html?: string;
+}
+
+/** Binance's -1007 body of an HTTP 408 (error-code page, -1007 TIMEOUT). */
+export const TIMEOUT_1007_MSG = 'Timeout waiting for response from backend server. Send status unknown; execution status unknown.';
+/** Binance's 503 body text of a failed request (general-info, HTTP 503 variant B). */
+export const SERVICE_UNAVAILABLE_MSG = 'Service Unavailable.';
+/** Binance's -1001 DISCONNECTED message (error-code page; general-info, HTTP 503 variant 3). */
+export const INTERNAL_ERROR_1001_MSG = 'Internal error; unable to process your request. Please try again.';
+/** Binance's current -1008 message (general-info, HTTP 503 variant C; changelog 2025-10-14). */
+export const THROTTLED_1008_MSG = 'Request throttled by system-level protection. Reduce-only/close-position orders are exempt. Please try again.';
+/** A WAF block page (HTML, no Binance code), as a firewall in front of the API answers. */
+export const WAF_403_HTML = '<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1><p>Request blocked.</p></body></html>';
+
+/**
+ * Whether an order reduces exposure in Binance's sense for the -1008 exemption: "Reduce-only / Close-position:
+ * closePosition = true, or positionSide = BOTH with reduceOnly = true, or LONG+SELL, or SHORT+BUY"
+ * (https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info, HTTP 503 variant C).
+ */
+export function reducesExposure(params: Params): boolean {
+  const ps = params.positionSide ?? 'BOTH';
+  if (params.closePosition === 'true') return true;
+  if (ps === 'BOTH') return params.reduceOnly === 'true';
+  return (ps === 'LONG' && params.side === 'SELL') || (ps === 'SHORT' && params.side === 'BUY');
 }
 
 const err = (e: BinanceError): Reply => ({ status: e.httpStatus, body: { code: e.code, msg: e.msg } });
@@ -100,7 +127,8 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
   const faults = new FaultTable();
   const hub = new UserStreamHub(book, account.apiKey);
   const requests: RequestLogEntry[] = [];
-  const weightWindow: number[] = [];
+  /** Weighted requests of the last minute (`X-MBX-USED-WEIGHT-1M`): epoch ms and documented weight. */
+  const weightWindow: Array<{ t: number; w: number }> = [];
   const orderWindow: number[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const later = (ms: number, fn: () => void) => {
@@ -199,18 +227,18 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
   const send = (res: ServerResponse, log: RequestLogEntry | null, reply: Reply) => {
     if (res.writableEnded || res.destroyed) return;
     const now = Date.now();
-    while (weightWindow.length > 0 && (weightWindow[0] as number) < now - 60_000) weightWindow.shift();
+    while (weightWindow.length > 0 && (weightWindow[0] as { t: number }).t < now - 60_000) weightWindow.shift();
     while (orderWindow.length > 0 && (orderWindow[0] as number) < now - 60_000) orderWindow.shift();
     const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      'x-mbx-used-weight-1m': String(weightWindow.length),
+      'content-type': reply.html !== undefined ? 'text/html' : 'application/json',
+      'x-mbx-used-weight-1m': String(weightWindow.reduce((a, e) => a + e.w, 0)),
       'x-mbx-order-count-1m': String(orderWindow.length),
       'x-mbx-order-count-10s': String(orderWindow.filter((t) => t >= now - 10_000).length),
       ...reply.headers,
     };
     if (log) log.status = reply.status;
     res.writeHead(reply.status, headers);
-    res.end(JSON.stringify(reply.body));
+    res.end(reply.html !== undefined ? reply.html : JSON.stringify(reply.body));
   };
 
   const faultReply = (f: ActiveFault, now: number): Reply | null => {
@@ -222,6 +250,12 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
       const s = f.retry_after_s ?? 2;
       return { status: 418, headers: { 'retry-after': String(s) }, body: { code: -1003, msg: `Way too many requests; IP(127.0.0.1) banned until ${now + s * 1000}. Please use the websocket for live updates to avoid bans.` } };
     }
+    if (f.kind === 'http_503_unavailable') return { status: 503, body: { code: -1001, msg: SERVICE_UNAVAILABLE_MSG } };
+    if (f.kind === 'http_1001') return { status: 503, body: { code: -1001, msg: INTERNAL_ERROR_1001_MSG } };
+    if (f.kind === 'http_1008') return { status: 503, body: { code: -1008, msg: THROTTLED_1008_MSG } };
+    if (f.kind === 'http_403') return { status: 403, body: null, html: WAF_403_HTML };
+    if (f.kind === 'http_408' && f.executed === false) return { status: 408, body: { code: -1007, msg: TIMEOUT_1007_MSG } };
+    if (f.kind === 'http_503_unknown' && f.executed === false) return { status: 503, body: { code: -1000, msg: UNKNOWN_ERROR_MSG } };
     return null;
   };
 
@@ -267,15 +301,20 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
     const log: RequestLogEntry = { ts_ms: now, method, path, status: 0 };
     requests.push(log);
     if (requests.length > 100_000) requests.splice(0, requests.length - 100_000);
-    weightWindow.push(now);
 
+    // "If a parameter sent in both the query string and request body, the query string parameter will be used"
+    // (https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info, General Information on
+    // Endpoints): the body is read first, the query string overwrites it.
     const params: Params = {};
-    for (const [k, v] of new URLSearchParams(rawQuery)) params[k] = v;
     const ct = String(req.headers['content-type'] ?? '');
     if (rawBody !== '' && (ct.includes('x-www-form-urlencoded') || ct === '')) for (const [k, v] of new URLSearchParams(rawBody)) params[k] = v;
+    for (const [k, v] of new URLSearchParams(rawQuery)) params[k] = v;
     const apiKey = req.headers['x-mbx-apikey'];
 
-    const decision = faults.decide(path, now, method);
+    const decision = faults.decide(path, now, method, method === 'POST' && path === '/fapi/v1/order' && reducesExposure(params));
+    // "Service Unavailable." and -1008 are "not counted" in the rate limits (general-info, HTTP 503 variants B, C).
+    const kind = decision.fault?.kind;
+    if (kind !== 'http_503_unavailable' && kind !== 'http_1008') weightWindow.push({ t: now, w: requestWeight(method, path, params) });
     const run = () => {
       const f = decision.fault;
       const pre = f ? faultReply(f, Date.now()) : null;
@@ -284,6 +323,7 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
       const reply = route(method, path, rawQuery, rawBody, params, typeof apiKey === 'string' ? apiKey : undefined, fillRatio);
       hub.flush();
       if (f?.kind === 'http_503_unknown') return send(res, log, { status: 503, body: { code: -1000, msg: UNKNOWN_ERROR_MSG } });
+      if (f?.kind === 'http_408') return send(res, log, { status: 408, body: { code: -1007, msg: TIMEOUT_1007_MSG } });
       if (f?.kind === 'timeout') {
         // executed; the reply is never sent, or only after latency_ms
         if (f.latency_ms !== undefined) later(f.latency_ms, () => send(res, log, reply));

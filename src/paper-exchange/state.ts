@@ -6,7 +6,11 @@
  * - A position is one signed decimal per symbol (one-way mode); fills happen at the symbol's mark price.
  * - Entry price: weighted average when a position grows, unchanged when it shrinks, 0 when it becomes
  *   flat, the fill price when it flips (Binance USDⓈ-M semantics).
- * - A client order id of an ACCEPTED order is never accepted again (Binance -4116); rejected orders are
+ * - Client order ids are unique among OPEN orders only (Binance -4116 "ClientOrderId is duplicated." for an
+ *   open one): `newClientOrderId` is "A unique id among open orders"
+ *   (https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api, New Order). A paper
+ *   MARKET order is final at once (FILLED, or EXPIRED when cut short), so an id whose order already filled is
+ *   accepted again; a lookup by client order id answers the latest order with that id. Rejected orders are
  *   logged but do not reserve their client order id (Binance does not store rejected orders).
  */
 import { Decimal, fmt, parseDecimal, roundDownToStep, signOf } from '../domain/decimal.js';
@@ -78,6 +82,9 @@ interface Position {
   entry: Decimal;
   updateTime: number;
 }
+
+/** Statuses of an order still working on the book (Binance Order Status NEW, PARTIALLY_FILLED); paper orders never are. */
+const OPEN_STATUSES: ReadonlySet<string> = new Set(['NEW', 'PARTIALLY_FILLED']);
 
 const QTY_RE = /^([0-9]{1,20})(\.[0-9]{1,20})?$/;
 
@@ -175,8 +182,8 @@ export class PaperBook {
   /**
    * Validates and executes a MARKET order as Binance USDⓈ-M does in one-way mode.
    * @throws BinanceError -1121 symbol, -1117 side, -1116 type, -4061 position side, -1102/-1100 quantity,
-   *   -1111 precision over the lot step's decimals, -1013 LOT_SIZE (not a multiple of the step), -4003 qty <= 0,
-   *   -4005 over max qty, -2022 reduce-only that would increase or flip, -4164 min notional, -4116 duplicate client id
+   *   -1111 precision over the lot step's decimals, -4004 below min qty, -4023 not a multiple of the step, -4003 qty <= 0,
+   *   -4005 over max qty, -2022 reduce-only that would increase or flip, -4164 min notional, -4116 client id of an OPEN order
    */
   placeOrder(p: { symbol: string; side: string; type: string; quantity: string | undefined; reduceOnly: boolean; clientOrderId: string; positionSide?: string; fillRatio?: number }): PaperOrder {
     const base = { clientOrderId: p.clientOrderId, symbol: p.symbol, side: p.side, qty: p.quantity ?? '', reduceOnly: p.reduceOnly };
@@ -191,9 +198,14 @@ export class PaperBook {
       const qty = new Decimal(p.quantity);
       if (qty.lte(0)) throw new BinanceError(400, -4003, 'Quantity less than or equal to zero.');
       if (qty.decimalPlaces() > decimalsOf(rules.stepSize)) throw new BinanceError(400, -1111, 'Precision is over the maximum defined for this asset.');
-      if (!qty.mod(rules.stepSize).isZero() || qty.lt(rules.minQty)) throw new BinanceError(400, -1013, 'Filter failure: LOT_SIZE');
+      // Per-filter codes of https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code
+      // (40xx - Filters and other Issues): -4004 QTY_LESS_THAN_MIN_QTY, -4023 QTY_NOT_INCREASED_BY_STEP_SIZE.
+      // USDⓈ-M futures do not answer the spot-style -1013 "Filter failure: LOT_SIZE".
+      if (qty.lt(rules.minQty)) throw new BinanceError(400, -4004, 'Quantity less than min quantity.');
+      if (!qty.mod(rules.stepSize).isZero()) throw new BinanceError(400, -4023, 'Qty not increased by step size.');
       if (qty.gt(rules.maxQty)) throw new BinanceError(400, -4005, 'Quantity greater than max quantity.');
-      if (this.byClientId.has(p.clientOrderId)) throw new BinanceError(400, -4116, 'ClientOrderId is duplicated.');
+      const same = this.byClientId.get(p.clientOrderId);
+      if (same && OPEN_STATUSES.has(same.status)) throw new BinanceError(400, -4116, 'ClientOrderId is duplicated.');
       const signed = p.side === 'BUY' ? qty : qty.neg();
       const pos = this.positionOf(p.symbol);
       if (p.reduceOnly) {
@@ -233,7 +245,7 @@ export class PaperBook {
     return order;
   }
 
-  /** Looks an accepted order up by id or client id (Binance -2013 when unknown). */
+  /** Looks an accepted order up by id or client id (the latest order with that client id; Binance -2013 when unknown). */
   findOrder(symbol: string, orderId?: string, clientOrderId?: string): PaperOrder {
     this.rulesOf(symbol);
     let o: PaperOrder | undefined;

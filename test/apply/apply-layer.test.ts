@@ -123,7 +123,7 @@ describe('apply layer: exactly-once execution of permitted plans', () => {
     expect(executed).toBe(1);
   });
 
-  for (const kind of ['http_503_unknown', 'timeout'] as const) {
+  for (const kind of ['http_503_unknown', 'timeout', 'http_408'] as const) {
     it(`${kind} on the order (executed, reply lost) ends in EXECUTED with no second order`, async () => {
       await rig.startApply();
       const id = planId(kind);
@@ -138,6 +138,35 @@ describe('apply layer: exactly-once execution of permitted plans', () => {
       expect(await rig.redis.hget(keys.ledger('BTCUSDT'), 'ledger_amt')).toBe(fmt(new Decimal(ledgerBefore!).sub('0.002')));
     });
   }
+
+  for (const kind of ['http_503_unavailable', 'http_1001'] as const) {
+    it(`${kind} on the order (Binance: 100% failure) ends FAILED order_failed with no order and the ledger unchanged`, async () => {
+      await rig.startApply();
+      const id = planId(kind);
+      await allowPermits(rig.redis, id, '0.002');
+      await adminFaults(rig.paper.url, { kind, count: 1, endpoints: ['order'] });
+      const ledgerBefore = await rig.redis.hget(keys.ledger('BTCUSDT'), 'ledger_amt');
+      await submitPlan(rig.redis, { plan_id: id });
+      const r = await waitResult(rig.redis, id, ['EXECUTED', 'FAILED']);
+      expect(r).toMatchObject({ status: 'FAILED', reason: 'order_failed' });
+      await settle(500);
+      expect(await ordersOf(rig.paper, id)).toHaveLength(0);
+      expect(await rig.redis.hget(keys.ledger('BTCUSDT'), 'ledger_amt')).toBe(ledgerBefore);
+    });
+  }
+
+  it('http_1008 (system throttle) exempts reduce-only orders: a reduce-only exit executes once', async () => {
+    await rig.startApply();
+    const id = planId('throttled');
+    await allowPermits(rig.redis, id, '0.002');
+    await adminFaults(rig.paper.url, { kind: 'http_1008', count: 1 });
+    await submitPlan(rig.redis, { plan_id: id });
+    const r = await waitResult(rig.redis, id, ['EXECUTED', 'FAILED']);
+    expect(r).toMatchObject({ status: 'EXECUTED', filled_qty: '0.002' });
+    await settle(500);
+    expect(await ordersOf(rig.paper, id)).toHaveLength(1);
+    await clearFaults(rig.paper.url);
+  });
 
   it('killed between send and record: a new instance resolves the order by lookup, no second order', async () => {
     let sent: (cid: string) => void = () => undefined;

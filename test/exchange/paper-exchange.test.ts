@@ -191,10 +191,14 @@ describe('rejections', () => {
     expect((await adminPositions(px.url)).BTCUSDT?.positionAmt).toBe('0.007');
   });
 
-  it('-4116 for a duplicate client order id, even when the duplicate would otherwise be valid', async () => {
-    await ex.fapiPrivatePostOrder({ ...order, newClientOrderId: 'dup-1' });
-    expect(await binanceError(ex.fapiPrivatePostOrder({ ...order, newClientOrderId: 'dup-1' }))).toEqual({ code: -4116, msg: 'ClientOrderId is duplicated.' });
-    expect((await adminPositions(px.url)).BTCUSDT?.positionAmt).toBe('0.008');
+  it('client order ids are unique among OPEN orders only: the id of a filled MARKET order is accepted again; a lookup answers the latest', async () => {
+    const first = (await ex.fapiPrivatePostOrder({ ...order, newClientOrderId: 'dup-1', newOrderRespType: 'RESULT' })) as { orderId: number; status: string };
+    expect(first.status).toBe('FILLED');
+    const second = (await ex.fapiPrivatePostOrder({ ...order, newClientOrderId: 'dup-1', newOrderRespType: 'RESULT' })) as { orderId: number; status: string };
+    expect(second.orderId).toBeGreaterThan(first.orderId);
+    expect((await adminPositions(px.url)).BTCUSDT?.positionAmt).toBe('0.009');
+    const looked = (await ex.fapiPrivateGetOrder({ symbol: 'BTCUSDT', origClientOrderId: 'dup-1' })) as { orderId: number };
+    expect(looked.orderId).toBe(second.orderId);
   });
 
   it('-4164 below min notional unless reduce-only', async () => {

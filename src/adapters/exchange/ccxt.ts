@@ -10,7 +10,8 @@
  *   (`getExceptionsByUrl`), and 429/418 become `DDoSProtection` without the `Retry-After` value. So this
  *   adapter overrides `handleErrors` and turns every HTTP error into {@link BinanceHttpError} (status,
  *   Binance code/msg, Retry-After) before ccxt's own mapping, then maps it to our typed errors with the
- *   context of the call (an order POST vs a read). The linear table is still merged into
+ *   context of the call (an order POST vs a read; Binance's documented 503/-1001/-1008 failures are not executed,
+ *   see {@link documentedFailure}). The linear table is still merged into
  *   `exceptions.exact` for ccxt's unified methods.
  * - `fetch2` retries only with `maxRetriesOnFailure` > 0: it is pinned to 0, so an order POST is never
  *   retried by ccxt (DESIGN §7: a lost reply is resolved by looking the client order id up).
@@ -105,6 +106,27 @@ class P3BinanceUsdm extends ccxt.binanceusdm {
  */
 const EXECUTION_UNKNOWN_CODES = new Set([-1006, -1007]);
 
+/**
+ * Which documented "failure" answer `err` is, or null. Binance USDⓈ-M general info, "HTTP 503 Status: Message
+ * Variants & Handling" (https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info):
+ * - B. "Service Unavailable." — "Service temporarily unavailable; 100% failure." → `service_unavailable`
+ * - 3. -1001 "Internal error; unable to process your request. Please try again." — "a failure API operation and
+ *   you can resend your request" → `internal_error`
+ * - C. -1008 "Request throttled by system-level protection. Reduce-only/close-position orders are exempt." —
+ *   "System overload; 100% failure." → `throttled`. Deliberately NOT a `RateLimited`: that would start the shared
+ *   back-off and hold back the reduce-only closes Binance exempts from this throttle.
+ * The variant A "Unknown error, please check your request or try again later." is NOT a failure (execution status
+ * unknown) and -1006/-1007 neither; they never match here. A body without a Binance code never matches.
+ */
+export function documentedFailure(err: BinanceHttpError): 'service_unavailable' | 'internal_error' | 'throttled' | null {
+  if (err.code === null) return null;
+  const msg = err.msg.trim();
+  if (err.code === -1008) return 'throttled';
+  if (err.status === 503 && msg === 'Service Unavailable.') return 'service_unavailable';
+  if (err.code === -1001 && msg.startsWith('Internal error; unable to process your request')) return 'internal_error';
+  return null;
+}
+
 /** Whether a call may have changed state on the exchange (an order POST) or only reads. */
 type CallKind = 'order' | 'read';
 
@@ -126,6 +148,10 @@ export function mapExchangeError(err: unknown, kind: CallKind, nowMs = Date.now(
     if (kind === 'order' && (err.status === 408 || (err.code !== null && EXECUTION_UNKNOWN_CODES.has(err.code)))) {
       return new OutcomeUnknown(`order outcome unknown (HTTP ${err.status}${err.code === null ? '' : ` ${err.code}`}): ${err.msg}`);
     }
+    // Binance's documented 100% failures: nothing was executed, so an order is not looked up. Only a Binance
+    // `{code, msg}` body counts (a proxy's bare 503 stays unknown).
+    const failure = documentedFailure(err);
+    if (failure !== null) return new Unavailable(`${kind === 'order' ? 'order not executed' : 'exchange unavailable'} (HTTP ${err.status} ${err.code}, ${failure}): ${err.msg}`);
     if (err.status >= 500) return kind === 'order' ? new OutcomeUnknown(`order outcome unknown (HTTP ${err.status}): ${err.msg}`) : new Unavailable(`exchange error HTTP ${err.status}: ${err.msg}`);
     if (err.code !== null && AUTH_CODES.has(err.code)) return new Auth(`exchange refused credentials ${err.code}: ${err.msg}`);
     if (err.code === -1003) return new RateLimited(err.retryAfterS !== null ? err.retryAfterS * 1000 : DEFAULT_RETRY_AFTER_MS, `rate limited: ${err.msg}`);

@@ -9,7 +9,7 @@
  *   `lookupAttempts` authoritative answers; without an authoritative answer the order stays in flight
  *   (`unresolved`) and the in-flight sweep tries again later.
  * - Errors that prove the order did not take effect (429/418, a rejection, auth, unreachable before
- *   sending) are definitive.
+ *   sending, Binance's documented 100% failures: 503 "Service Unavailable.", -1001, -1008) are definitive.
  */
 import type { Logger } from 'pino';
 import { Banned, ExchangeError, OrderRejected, OutcomeUnknown, RateLimited, Unavailable } from '../../adapters/exchange/errors.js';
