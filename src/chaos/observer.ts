@@ -34,6 +34,8 @@ export interface PublishedPlan {
   side: string;
   qty: string;
   seen_ms: number;
+  /** Epoch ms of its stream entry id (when it was published). */
+  entry_ms: number;
 }
 
 /** A result entry as first seen. */
@@ -43,6 +45,9 @@ export interface SeenResult {
   status: string;
   seen_ms: number;
 }
+
+/** Epoch ms of a stream entry id (`<ms>-<seq>`). */
+export const entryMs = (id: string): number => Number(id.split('-')[0]);
 
 type XReadReply = Array<[string, Array<[string, string[]]>]> | null;
 
@@ -172,6 +177,7 @@ export class Observer {
       side: String(v.plan.side ?? ''),
       qty: String(v.plan.qty ?? ''),
       seen_ms: now,
+      entry_ms: entryMs(id),
     };
     this.published.set(p.plan_id, p);
     this.publishedByCid.set(p.client_order_id, p);

@@ -38,6 +38,8 @@ export interface ChaosReport {
   redis: { kills: number };
   services: { restarts: Record<string, number>; unexpected_deaths: UnexpectedDeath[]; final_exit_codes: Record<string, number | null> };
   convergence: { bound_ms: number; max_ms: number | null; symbols: SymbolConvergence[] };
+  /** RECONCILE_CLOSE published → its first result (stream entry times), ms, over every close with a result. */
+  close_latency_ms: { n: number; p50: number | null; max: number | null };
   /** Durability findings: results and entries Redis lost in a crash (appendfsync everysec). */
   lost_results: Array<{ plan_id: string; why: string }>;
   lost_entries: Array<{ entry_id: string; why: string }>;
@@ -83,7 +85,8 @@ export function summaryLine(r: ChaosReport): string {
   const faults = Object.entries(r.faults).map(([k, n]) => `${k}=${n}`).join(' ');
   const viol = Object.entries(r.violations).map(([k, n]) => `${k}=${n}`).join(' ');
   const conv = r.convergence.max_ms === null ? `not converged within ${r.convergence.bound_ms} ms` : `converged in ${r.convergence.max_ms} ms (bound ${r.convergence.bound_ms})`;
-  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | lost_results=${r.lost_results.length} | violations: ${viol}`;
+  const cl = r.close_latency_ms.n ? `closes=${r.close_latency_ms.n} published->result p50 ${r.close_latency_ms.p50} ms max ${r.close_latency_ms.max} ms` : 'closes=0';
+  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | ${cl} | lost_results=${r.lost_results.length} | violations: ${viol}`;
 }
 
 /** The evidence block printed on failure. */

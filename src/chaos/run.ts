@@ -20,7 +20,7 @@ import { SeededRng } from './rng.js';
 import { startChaosStack, type ChaosStack } from './stack.js';
 import { ChaosDriver, RESULT_WAIT_MS } from './driver.js';
 import { FaultInjector } from './faults.js';
-import { Observer } from './observer.js';
+import { Observer, entryMs } from './observer.js';
 import { apiOrders, checkResultMatchesFill, checkDeadLetters, checkOneOrderPerPlan, checkPermitted, checkReduceOnly, checkResults, type FinalResult, type OrderOwner, type Violation } from './invariants.js';
 import { countViolations, evidenceText, logLinesFor, summaryLine, type ChaosReport, type SymbolConvergence } from './report.js';
 
@@ -261,6 +261,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
         final_exit_codes: Object.fromEntries(stack.processes.map((p) => [p.instance, p.finalExitCode])),
       },
       convergence: { bound_ms: bound, max_ms: all, symbols: convergence },
+      close_latency_ms: closeLatency(observer),
       lost_results: results.lost,
       lost_entries: dead.lost,
       violations: countViolations(all_v),
@@ -289,4 +290,16 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       process.off('SIGTERM', onSignal);
     }
   }
+}
+
+/** RECONCILE_CLOSE published → first result, from the stream entry times the observer saw (ms). */
+function closeLatency(observer: Observer): ChaosReport['close_latency_ms'] {
+  const lat: number[] = [];
+  for (const p of observer.published.values()) {
+    if (p.decision !== 'RECONCILE_CLOSE') continue;
+    const first = (observer.results.get(p.plan_id) ?? []).map((r) => entryMs(r.entry_id)).sort((a, b) => a - b)[0];
+    if (first !== undefined && Number.isFinite(first)) lat.push(Math.max(0, first - p.entry_ms));
+  }
+  lat.sort((a, b) => a - b);
+  return { n: lat.length, p50: lat.length ? lat[Math.floor((lat.length - 1) / 2)]! : null, max: lat.length ? lat[lat.length - 1]! : null };
 }
