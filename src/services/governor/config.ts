@@ -111,6 +111,10 @@ export function parseGovernorConfig(env: Env): GovernorConfig {
   // the round-2 name wins; the old GOVERNOR_MAX_NOTIONAL_USD[_<SYM>] is still read
   const notional = { ...perSymbol(env, 'GOVERNOR_MAX_NOTIONAL_USD_', usd, 'must be a non-negative decimal'), ...perSymbol(env, 'GOVERNOR_MAX_ORDER_USD_', usd, 'must be a non-negative decimal') };
   const maxOrder = optionalUsd('GOVERNOR_MAX_ORDER_USD');
+  // the gross exposure is Σ over the allowlist: with no allowlist (any symbol served) it cannot be known
+  if (optionalUsd('GOVERNOR_MAX_GROSS_USD') !== null && e.P3_ALLOWLIST.length === 0) {
+    throw new ConfigError('GOVERNOR_MAX_GROSS_USD', 'needs P3_ALLOWLIST: the gross exposure is summed over the allowlist');
+  }
   const rates = perSymbol(
     env,
     'GOVERNOR_RATE_PER_MIN_',

@@ -40,6 +40,8 @@ export type ReserveOutcome = ExposureVerdict | { ok: false; reason: 'exposure_co
  */
 export async function reserveExposure(redis: Redis, req: EntryRequest, allowlist: readonly string[], limits: ExposureLimits, nowMs = Date.now()): Promise<ReserveOutcome> {
   if (limits.maxPositionUsd === null && limits.maxGrossUsd === null) return { ok: true, reserveUsd: new Decimal(0) };
+  // fail closed: a gross limit over an unknown set of symbols (the config refuses it too)
+  if (limits.maxGrossUsd !== null && allowlist.length === 0) return { ok: false, reason: 'exposure_unknown', context: { why: 'GOVERNOR_MAX_GROSS_USD without P3_ALLOWLIST' } };
   const symbols = [...new Set([...allowlist, req.symbol])];
   for (let attempt = 0; attempt < RESERVE_ATTEMPTS; attempt++) {
     const m = redis.multi().hgetall(keys.governorReservations()).get(keys.governorReservationsVersion());
