@@ -205,6 +205,17 @@ describe('policy rows end to end', () => {
     expect(await state()).toMatchObject({ status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence' });
   });
 
+  it('5.6 a leftover in-flight record older than the evidence window does not block the hold (the decision saw it)', async () => {
+    await redis.hset(keys.ledger(SYM), { ledger_amt: '0.007', version: '1', ts_epoch: '1' });
+    await redis.hset(keys.applyInflight(SYM), 'p3-leftover', String(Date.now() - 3_600_000));
+    await writeSnapshot(redis, SYM, '0.012', 'LONG');
+    const s = await passEngine();
+    await s.engine.pass([SYM]);
+    expect(await state()).toMatchObject({ status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence' });
+    expect(await redis.get(keys.hold(SYM))).toBe('1');
+    await redis.del(keys.applyInflight(SYM));
+  });
+
   it('a snapshot notification triggers a pass without waiting for the sweep', async () => {
     await redis.hset(keys.ledger(SYM), { ledger_amt: '0.007', version: '1', ts_epoch: '1' });
     await writeSnapshot(redis, SYM, '0.007', 'LONG');

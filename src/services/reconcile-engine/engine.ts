@@ -290,6 +290,7 @@ export class ReconcileEngine {
       newHoldSig: outcome.driftSig ? episodeSignature(outcome.driftSig, nowMs) : '',
       readHoldSig: r.holdError ? null : r.holdSig,
       readLastFill: r.lastFillRaw,
+      readInflight: Object.keys(r.inflight),
       holdTtlSec: this.cfg.holdTtlSec,
       state,
       eventBase,

@@ -144,6 +144,8 @@ export interface ApplyArgs {
   readHoldSig: string | null;
   /** The raw `last_fill_ms` read with the inputs ('' when none): the decision is stale if a fill was recorded since. */
   readLastFill: string;
+  /** The client order ids in flight read with the inputs: a hold is set only if they are still exactly these. */
+  readInflight: string[];
   holdTtlSec: number;
   state: Record<string, string>;
   eventBase: Record<string, string>;
@@ -167,7 +169,7 @@ export async function applyDecision(redis: Redis, a: ApplyArgs): Promise<ApplyRe
     redis,
     'reconcileApply',
     [keys.snapshot(s), keys.ledger(s), keys.legacyLedger004(s), keys.reconcileState(s), keys.hold(s), keys.holdReason(s), keys.holdSig(s), STREAMS.reconcileEvents, keys.closeSent(s, a.readHoldSig ?? '-'), keys.applyInflight(s), keys.lastFill(s)],
-    [a.snapshotFp, a.ledgerFp, a.status, a.reason, a.holdAction, a.driftSig, a.holdTtlSec, JSON.stringify(a.state), JSON.stringify(a.eventBase), EVENTS_MAXLEN, a.nowMs, a.manualRequired ? 1 : 0, a.newHoldSig, a.readHoldSig ?? '', a.readLastFill],
+    [a.snapshotFp, a.ledgerFp, a.status, a.reason, a.holdAction, a.driftSig, a.holdTtlSec, JSON.stringify(a.state), JSON.stringify(a.eventBase), EVENTS_MAXLEN, a.nowMs, a.manualRequired ? 1 : 0, a.newHoldSig, a.readHoldSig ?? '', a.readLastFill, [...a.readInflight].sort().join(',')],
   )) as [number, number, string, string?];
   return { applied: Number(reply[0]) === 1, transitioned: Number(reply[1]) === 1, hold: reply[2] as ApplyReply['hold'], holdSig: String(reply[3] ?? '') };
 }

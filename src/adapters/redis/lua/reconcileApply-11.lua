@@ -18,8 +18,9 @@
   pass saw the healed state) and gets a new signature, never the healed episode's cooldown or marker.
 
   Beyond snapshot and ledger, the decision is also conditional on the apply layer's activity it was made
-  without: a fill recorded since the read (KEYS[11] last_fill_ms moved) or, for `set`, an order now in
-  flight (KEYS[10] not empty) makes it stale: an order sent between the read and this call (a close of this
+  without: a fill recorded since the read (KEYS[11] last_fill_ms moved) or, for `set`, a change of the
+  orders in flight (KEYS[10]'s fields differ from those read; an old leftover record the decision already
+  judged too old to count does not block a hold) makes it stale: an order sent between the read and this call (a close of this
   very drift, say) must never turn into a "new" episode of the same shape.
 
   Snapshot fingerprint: position_amt|side|ts_ms|ts_epoch ('' for missing fields).
@@ -66,6 +67,8 @@
     ARGV[14] the hold_sig the caller read ('' when none): KEYS[9] was built from it; a different current
              hold_sig means the hold changed since the read: nothing written ('stale'), decide again
     ARGV[15] last_fill_ms as read ('' when none): a different value means a fill was recorded since
+    ARGV[16] the client order ids in flight as read (KEYS[10]'s fields, sorted, comma-joined; '' when none):
+             for `set`, any other set of fields means an order was sent (or recorded) since the read
 
   Output: { applied, transitioned, hold, hold_sig }
     applied       1 written; 0 inputs changed since read (nothing written: re-read and decide again)
@@ -106,8 +109,14 @@ if (lastFill or '') ~= ARGV[15] then
   return { 0, 0, 'stale' }
 end
 if action == 'set' then
-  local inflight = safe('HLEN', KEYS[10])
-  if inflight == nil or inflight > 0 then
+  -- the orders in flight must be exactly those the decision saw (it ignores records too old to count; a new
+  -- one sent since the read makes the decision stale)
+  local inflight = safe('HKEYS', KEYS[10])
+  if inflight == nil then
+    return { 0, 0, 'stale' }
+  end
+  table.sort(inflight)
+  if table.concat(inflight, ',') ~= ARGV[16] then
     return { 0, 0, 'stale' }
   end
 end
