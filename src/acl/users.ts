@@ -159,7 +159,7 @@ function engine(): AclUserSpec {
       // the apply layer's one-close marker, in-flight orders and newest fill: reconcileApply-11.lua checks
       // whether an episode's close was sent and whether the apply layer acted since the read
       read: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.applyInflight(SYM), keys.lastFill(SYM), STREAMS.applyResult, ...TRADING_STATE_KEYS, keys.closeSent(SYM, ID)],
-      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'exists', 'xread', 'xrevrange', 'pttl', 'set', 'expire', 'xadd'],
+      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'exists', 'xread', 'xrevrange', 'pttl', 'set', 'expire', 'xadd'],
     }),
     selectors: [
       // creates the apply layer's close group before publishing (reconcile-engine/index.ts), never reads it
