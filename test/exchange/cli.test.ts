@@ -39,7 +39,7 @@ describe('p3 paper-exchange', () => {
     expect(info.url).toBe(`http://127.0.0.1:${port}`);
     expect(info.symbols).toEqual(['BTCUSDT', 'ETHUSDT', 'SOLUSDT']);
     expect(info.api_key).toMatch(/^[0-9a-f]{48}$/);
-    expect(p.out()).toContain(`EXCHANGE_API_SECRET=${info.api_secret}`);
+    await waitFor(() => p.out().includes(`EXCHANGE_API_SECRET=${info.api_secret}`), 10_000, 50, 'the env line');
     const pos = await adminPositions(info.url);
     expect(pos.BTCUSDT?.positionAmt).toBe('0.007');
     expect(pos.ETHUSDT?.positionAmt).toBe('-0.5');

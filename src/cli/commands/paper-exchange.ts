@@ -55,8 +55,9 @@ export function registerPaperExchangeCommand(program: Command): void {
       });
       const info: Record<string, unknown> = { url: px.url, port: px.port, symbols: [...px.book.rules.keys()], api_key: px.apiKey };
       if (!apiKey) info.api_secret = px.apiSecret; // generated: print it so clients can sign
-      process.stdout.write(`${JSON.stringify({ msg: 'paper exchange listening', ...info })}\n`);
-      if (!apiKey) process.stdout.write(`EXCHANGE=paper EXCHANGE_BASE_URL=${px.url} EXCHANGE_API_KEY=${px.apiKey} EXCHANGE_API_SECRET=${px.apiSecret}\n`);
+      // one write: a reader that sees the start line also sees the env line (two writes can arrive apart)
+      const envLine = apiKey ? '' : `EXCHANGE=paper EXCHANGE_BASE_URL=${px.url} EXCHANGE_API_KEY=${px.apiKey} EXCHANGE_API_SECRET=${px.apiSecret}\n`;
+      process.stdout.write(`${JSON.stringify({ msg: 'paper exchange listening', ...info })}\n${envLine}`);
       const sig = await waitForSignal();
       process.stdout.write(`${JSON.stringify({ msg: 'paper exchange stopping', signal: sig })}\n`);
       await px.close();
