@@ -10,8 +10,10 @@
  * - `acl:service-urls`: each service's `REDIS_URL` names its own user (`p3-apply` for the apply layer);
  *   another p3 user is a FAIL (more rights than it needs), no user / `default` a WARN.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { openRedis } from '../adapters/redis/client.js';
 import type { Env } from '../config/env.js';
+import type { SentinelConfig } from '../config/redis.js';
 import type { ServiceName } from '../services/registry.js';
 import { excessRights, hasFullRights, parseGetUser, type CommandTable } from './compare.js';
 import { ADMIN_USER } from './render.js';
@@ -34,20 +36,18 @@ async function commandTable(redis: Redis): Promise<CommandTable> {
   return { all, category: (c) => cats.get(c) ?? [] };
 }
 
-/** Connects to the host of `redisUrl` without credentials and runs `fn` (null when the connection fails). */
-async function anonymous<T>(redisUrl: string, fn: (r: Redis) => Promise<T>): Promise<T | null> {
+/**
+ * Connects to the host of `redisUrl` (or, with `sentinel`, to the master the sentinels name) without
+ * credentials and runs `fn` (null when the connection fails).
+ */
+async function anonymous<T>(redisUrl: string, fn: (r: Redis) => Promise<T>, sentinel: SentinelConfig | null = null): Promise<T | null> {
   const u = new URL(redisUrl);
-  const r = new Redis({
-    host: u.hostname || '127.0.0.1',
-    port: Number(u.port || 6379),
-    tls: u.protocol === 'rediss:' ? {} : undefined,
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 3000,
-    enableReadyCheck: false,
-    disableClientInfo: true,
-  });
+  u.username = '';
+  u.password = '';
+  const r = openRedis(
+    { url: u.toString(), sentinel },
+    { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000, enableReadyCheck: false, disableClientInfo: true },
+  );
   r.on('error', () => undefined);
   try {
     await r.connect();
@@ -69,7 +69,7 @@ export function urlUser(redisUrl: string): string {
   }
 }
 
-async function checkDefault(redis: Redis, redisUrl: string, table: CommandTable | null): Promise<AclCheckResult> {
+async function checkDefault(redis: Redis, redisUrl: string, table: CommandTable | null, sentinel: SentinelConfig | null): Promise<AclCheckResult> {
   const check = 'acl:default';
   // 1. without credentials: does the default user answer, and can it read ACLs (a full-rights user can)?
   const anon = await anonymous(redisUrl, async (r) => {
@@ -85,7 +85,7 @@ async function checkDefault(redis: Redis, redisUrl: string, table: CommandTable 
     } catch {
       return { open: true, full: false };
     }
-  });
+  }, sentinel);
   if (anon?.open && anon.full) return { check, status: 'FAIL', detail: 'the default user is on without a password and has every right: anyone who reaches Redis can clear holds, write permits and ledgers. Load the p3 redis-acl file (user default off)' };
   if (anon?.open) return { check, status: 'WARN', detail: 'the default user is on without a password (restricted rights); turn it off (user default off)' };
   // 2. with a password: ask the server, when allowed
@@ -142,9 +142,9 @@ function checkServiceUrls(envs: Partial<Record<ServiceName, Env>>): AclCheckResu
   return { check, status: 'OK', detail: Object.keys(envs).length ? 'every service connects as its own user' : 'not checked (no --env-dir)' };
 }
 
-/** The ACL checks (see module comment). Never throws. */
-export async function checkAcl(redis: Redis, redisUrl: string, envs: Partial<Record<ServiceName, Env>>): Promise<AclCheckResult[]> {
+/** The ACL checks (see module comment); `sentinel`: the connection goes through Sentinel. Never throws. */
+export async function checkAcl(redis: Redis, redisUrl: string, envs: Partial<Record<ServiceName, Env>>, sentinel: SentinelConfig | null = null): Promise<AclCheckResult[]> {
   const whoami = String(await redis.call('ACL', 'WHOAMI').catch(() => urlUser(redisUrl)));
   const table = await commandTable(redis).catch(() => null);
-  return [await checkDefault(redis, redisUrl, table), await checkUsers(redis, table, whoami), checkServiceUrls(envs)];
+  return [await checkDefault(redis, redisUrl, table, sentinel), await checkUsers(redis, table, whoami), checkServiceUrls(envs)];
 }

@@ -4,15 +4,15 @@
  */
 import type { Redis } from 'ioredis';
 import { createRedis, waitReady } from '../adapters/redis/client.js';
-import { envz, parseEnv } from '../config/env.js';
+import { describeRedisTarget, parseRedisTarget } from '../config/redis.js';
 
 /**
- * Opens a connection to `REDIS_URL` and waits until it answers.
- * @throws ConfigError for a bad `REDIS_URL`; Error "Redis unreachable at <url> ..." after ~3 s
+ * Opens a connection to `REDIS_URL` (through Sentinel when `REDIS_SENTINELS` is set) and waits until it answers.
+ * @throws ConfigError for a bad `REDIS_URL` or Sentinel variable; Error "Redis unreachable at <url> ..." after ~3 s
  */
 export async function cliRedis(): Promise<Redis> {
-  const { REDIS_URL } = parseEnv({ REDIS_URL: envz.redisUrl() }, process.env);
-  const redis = createRedis(REDIS_URL, { name: 'p3:cli', overrides: { retryStrategy: (t) => (t > 3 ? null : 200) } });
+  const target = parseRedisTarget(process.env);
+  const redis = createRedis(target, { name: 'p3:cli', overrides: { retryStrategy: (t) => (t > 3 ? null : 200) } });
   let lastError = '';
   redis.on('error', (err: Error) => {
     lastError = err.message;
@@ -21,7 +21,7 @@ export async function cliRedis(): Promise<Redis> {
     await waitReady(redis, 3000);
   } catch {
     redis.disconnect();
-    throw new Error(`Redis unreachable at ${REDIS_URL.replace(/\/\/[^@/]*@/, '//***@')}${lastError ? ` (${lastError})` : ''}: is redis-server running, is REDIS_URL right?`);
+    throw new Error(`Redis unreachable at ${describeRedisTarget(target)}${lastError ? ` (${lastError})` : ''}: is redis-server running, is REDIS_URL right?`);
   }
   return redis;
 }

@@ -3,7 +3,7 @@
  * never one holding other data), else a private `redis-server` from PATH on a free port in a temporary
  * folder, stopped and removed on exit.
  */
-import { Redis } from 'ioredis';
+import { openRedis } from '../adapters/redis/client.js';
 import { RedisServerMissing, redisAnswers, startRedisServer } from '../lib/redis-server.js';
 
 /** Marker key that says a database belongs to the demo (so a later demo may reuse and flush it). */
@@ -35,7 +35,7 @@ function withDb(url: string, db: number): string {
  * empty one. @throws NoRedisError when every database 1-15 holds other data
  */
 async function pickDatabase(url: string): Promise<{ db: number; reused: boolean }> {
-  const c = new Redis(url, { maxRetriesPerRequest: 1 });
+  const c = openRedis(url, { maxRetriesPerRequest: 1 });
   c.on('error', () => undefined);
   try {
     let empty: number | null = null;

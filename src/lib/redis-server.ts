@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { openRedis } from '../adapters/redis/client.js';
 
 /** Thrown when `redis-server` is not on PATH (spawn failed). */
 export class RedisServerMissing extends Error {}
@@ -28,7 +28,7 @@ export async function freePort(): Promise<number> {
 
 /** True when a Redis at `url` answers PING within `timeoutMs` (one attempt, no retries). */
 export async function redisAnswers(url: string, timeoutMs = 1500): Promise<boolean> {
-  const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+  const c = openRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
   c.on('error', () => undefined);
   try {
     await c.connect();

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger, type LogLevel } from '../adapters/logging/logger.js';
 import { createRedis } from '../adapters/redis/client.js';
+import type { RedisTarget } from '../config/redis.js';
 import { createRegistry } from './runtime.js';
 
 /** Shared infrastructure of one service instance. */
@@ -19,10 +20,13 @@ export interface ServiceContext {
   registry: Registry;
 }
 
-/** Builds a {@link ServiceContext}. Does not wait for Redis (services start and report not-ready). */
-export function createServiceContext(name: string, opts: { redisUrl: string; logLevel: LogLevel; instanceId?: string }): ServiceContext {
+/**
+ * Builds a {@link ServiceContext}. Does not wait for Redis (services start and report not-ready).
+ * @param opts.redis where Redis is (`parseRedisTarget(env)`: `REDIS_URL`, and Sentinel when configured)
+ */
+export function createServiceContext(name: string, opts: { redis: RedisTarget; logLevel: LogLevel; instanceId?: string }): ServiceContext {
   const logger = createLogger(name, opts.logLevel);
   const instanceId = opts.instanceId ?? `${hostname()}-${process.pid}`;
-  const redis = createRedis(opts.redisUrl, { name: `p3:${name}:${instanceId}`, logger });
+  const redis = createRedis(opts.redis, { name: `p3:${name}:${instanceId}`, logger });
   return { name, instanceId, logger, redis, registry: createRegistry(name) };
 }

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { startOpsServer, type OpsServer } from '../adapters/metrics/http.js';
 import type { Redis } from 'ioredis';
 import { createRedis } from '../adapters/redis/client.js';
+import { parseRedisTarget } from '../config/redis.js';
 import { registerBackoffGauge, registerDlqGauge, startHeartbeat, type Heartbeat } from './heartbeat.js';
 
 /** A long-running service (`p3 run <name>`). */
@@ -50,14 +51,14 @@ export interface RunningService {
 
 /**
  * Starts the heartbeat of a started service: on its own `redis`, else on a connection to
- * `process.env.REDIS_URL`, else none; on the same connection, registers the `p3_dlq_entries` and
+ * `process.env.REDIS_URL` (through Sentinel when `REDIS_SENTINELS` is set), else none; on the same connection, registers the `p3_dlq_entries` and
  * `p3_exchange_backoff_remaining_seconds` gauges in the service's registry. Never throws (a heartbeat must not stop a service).
  */
 async function startServiceHeartbeat(service: Service, logger?: Logger): Promise<Pick<RunningService, 'heartbeat' | 'heartbeatRedis'>> {
   let heartbeatRedis: Redis | undefined;
   try {
     let redis = service.redis;
-    if (!redis && process.env.REDIS_URL) redis = heartbeatRedis = createRedis(process.env.REDIS_URL, { name: `p3:heartbeat:${service.name}`, logger });
+    if (!redis && process.env.REDIS_URL) redis = heartbeatRedis = createRedis(parseRedisTarget(process.env), { name: `p3:heartbeat:${service.name}`, logger });
     if (!redis) return {};
     registerDlqGauge(service.registry, redis);
     registerBackoffGauge(service.registry, redis);

@@ -57,6 +57,15 @@ describe('p3 run', () => {
     expect(brain.code).toBe(2);
     expect(brain.stderr).toMatch(/P3_KEY_P33: must be set/);
   });
+  it('a bad Sentinel variable stops a service at start (exit 2 naming the variable)', async () => {
+    const base = { REDIS_URL: srv.url, P3_ALLOWLIST: 'BTCUSDT', GOVERNOR_PROMETHEUS_PORT: '0', P3_KEY_GOVERNOR: 'k'.repeat(32) };
+    const bad = await p3(['run', 'governor'], { ...base, REDIS_SENTINELS: '127.0.0.1', REDIS_SENTINEL_NAME: 'p3' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/REDIS_SENTINELS: bad sentinel address/);
+    const noName = await p3(['run', 'governor'], { ...base, REDIS_SENTINELS: '127.0.0.1:26379' });
+    expect(noName.code).toBe(2);
+    expect(noName.stderr).toMatch(/REDIS_SENTINEL_NAME: must be set/);
+  });
   it('an unknown service name is a usage error (exit 2)', async () => {
     const r = await p3(['run', 'apply-layr'], { REDIS_URL: srv.url });
     expect(r.code).toBe(2);

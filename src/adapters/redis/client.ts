@@ -1,10 +1,49 @@
 /**
- * Redis connections. Commands fail fast while Redis is down (no unbounded offline queue), and ioredis
- * reconnects with capped exponential back-off, so services keep running, report not-ready and resume.
+ * Redis connections: the one factory every connection of the project is opened with (services, console,
+ * CLI, doctor, chaos harness). Commands fail fast while Redis is down (no unbounded offline queue), and
+ * ioredis reconnects with capped exponential back-off, so services keep running, report not-ready and resume.
+ *
+ * Redis Sentinel (`REDIS_SENTINELS` + `REDIS_SENTINEL_NAME`, `src/config/redis.ts`): ioredis asks the
+ * sentinels for the master at every (re)connect and checks the node's role (`INFO`, the ready check), so
+ * a connection follows a failover without a restart: the old master dies (connection closed), or Sentinel
+ * demotes it (`CLIENT KILL` of its clients, then `READONLY` replies: reconnect), or a `+switch-master`
+ * event arrives from a sentinel (`failoverDetector`: reconnect at once). `duplicate()` copies the
+ * options, so blocking XREADGROUP connections follow too; Lua scripts are EVALSHA with an EVAL fallback
+ * (NOSCRIPT on the new master reloads them).
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import type { RedisTarget, SentinelConfig } from '../../config/redis.js';
 import { loadScripts, scriptOptions, type ScriptedRedis } from './scripts.js';
+
+/** The ioredis options that route a connection through Sentinel (empty without it). */
+export function sentinelOptions(s: SentinelConfig | null, url = ''): RedisOptions {
+  if (!s) return {};
+  return {
+    sentinels: s.sentinels.map((a) => ({ host: a.host, port: a.port })),
+    name: s.name,
+    role: 'master',
+    ...(s.username ? { sentinelUsername: s.username } : {}),
+    ...(s.password ? { sentinelPassword: s.password } : {}),
+    // every sentinel unreachable: try them all again, 100 ms more per round, at most every 2 s (never give up)
+    sentinelRetryStrategy: (times: number) => Math.min(100 * times, 2000),
+    // reconnect as soon as a sentinel announces +switch-master (a demoted master that is still up)
+    failoverDetector: true,
+    sentinelMaxConnections: 3,
+    // rediss:// = TLS to the data nodes (the sentinels: plain, as Debian's redis-sentinel serves them)
+    ...(url.startsWith('rediss://') ? { enableTLSForSentinelMode: true } : {}),
+  };
+}
+
+/**
+ * Opens a plain connection (no scripts, no listeners) to `target`: a URL, or a {@link RedisTarget}
+ * (Sentinel when `target.sentinel` is set). For probes and one-shot tools; services use {@link createRedis}.
+ * @param options ioredis options (timeouts, `lazyConnect`, ...); the Sentinel options are added to them
+ */
+export function openRedis(target: RedisTarget | string, options: RedisOptions = {}): Redis {
+  const t = typeof target === 'string' ? { url: target, sentinel: null } : target;
+  return new Redis(t.url, { ...options, ...sentinelOptions(t.sentinel, t.url) });
+}
 
 /** Options for {@link createRedis}. */
 export interface RedisConnectOptions {
@@ -16,11 +55,12 @@ export interface RedisConnectOptions {
 }
 
 /**
- * Opens a Redis connection to `url` (`redis://host:port/db`) with the project's Lua scripts loaded
- * (see `scripts.ts`). Does not wait for the connection; use `waitReady` for that.
+ * Opens a Redis connection to `target` (a `redis://host:port/db` URL, or a {@link RedisTarget}: through
+ * Sentinel when it has `sentinel`) with the project's Lua scripts loaded (see `scripts.ts`). Does not wait
+ * for the connection; use `waitReady` for that.
  */
-export function createRedis(url: string, opts: RedisConnectOptions): ScriptedRedis {
-  const redis = new Redis(url, {
+export function createRedis(target: RedisTarget | string, opts: RedisConnectOptions): ScriptedRedis {
+  const redis = openRedis(target, {
     connectionName: opts.name,
     // no CLIENT SETINFO: the ACL users (src/acl/users.ts) do not grant it, and it only labels the connection
     disableClientInfo: true,
@@ -28,6 +68,7 @@ export function createRedis(url: string, opts: RedisConnectOptions): ScriptedRed
     enableOfflineQueue: true,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     scripts: scriptOptions(),
+    // READONLY: the node was demoted to a replica (a failover); reconnect, which asks Sentinel again
     reconnectOnError: (err) => err.message.startsWith('READONLY') || err.message.startsWith('LOADING'),
     ...opts.overrides,
   });
@@ -70,4 +111,25 @@ export async function scanKeys(redis: Redis, pattern: string, count = 500): Prom
     for (const k of batch) out.add(k);
   } while (cursor !== '0');
   return [...out];
+}
+
+/** What a connection's server says about replication (`INFO replication`). */
+export interface ReplicationInfo {
+  /** `master` or `slave`. */
+  role: string;
+  /** Replicas connected to this master now (`connected_slaves`). */
+  connectedReplicas: number;
+  /** The master's replication offset, bytes (`master_repl_offset`). */
+  replOffset: number;
+}
+
+/**
+ * Replication state of the server `redis` is connected to. A hook for durability decisions (e.g. whether
+ * `WAIT 1 <ms>` can succeed: only with `connectedReplicas` >= 1). Needs only `INFO` (granted to every user).
+ * @throws on a Redis error (down, NOPERM)
+ */
+export async function replicationInfo(redis: Redis): Promise<ReplicationInfo> {
+  const text = await redis.info('replication');
+  const field = (k: string) => new RegExp(`^${k}:(.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
+  return { role: field('role'), connectedReplicas: Number(field('connected_slaves')) || 0, replOffset: Number(field('master_repl_offset')) || 0 };
 }

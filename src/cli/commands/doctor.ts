@@ -29,9 +29,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { envz, parseEnv, type Env } from '../../config/env.js';
-import { scanKeys } from '../../adapters/redis/client.js';
+import { describeRedisTarget, parseRedisTarget, type SentinelConfig } from '../../config/redis.js';
+import { openRedis, scanKeys } from '../../adapters/redis/client.js';
 import { keys, STREAMS } from '../../adapters/redis/keys.js';
 import { readLedger, readSnapshot } from '../../domain/position.js';
 import { livenessReport, readHeartbeats } from '../../services/heartbeat.js';
@@ -54,6 +55,8 @@ export interface CheckResult {
 export interface DoctorOptions {
   /** Redis to inspect (`REDIS_URL`). */
   redisUrl: string;
+  /** Sentinel settings (`REDIS_SENTINELS`, `REDIS_SENTINEL_NAME`): inspect the master they name. */
+  sentinel?: SentinelConfig | null;
   /** Environment of each service (its env file, or the process environment). */
   envs: Partial<Record<ServiceName, Env>>;
   /** Services expected to run (heartbeats, configuration). */
@@ -123,6 +126,7 @@ async function checkConfig(service: ServiceName, env: Env): Promise<CheckResult>
   const warnings: string[] = [];
   try {
     const common = parseEnv({ REDIS_URL: envz.redisUrl(), P3_ALLOWLIST: envz.symbols(), P34_ALLOWLIST: envz.symbols() }, env);
+    parseRedisTarget(env);
     if (common.P3_ALLOWLIST.length === 0 && !(service === 'reconcile-engine' && common.P34_ALLOWLIST.length > 0)) warnings.push('P3_ALLOWLIST is empty: no symbol is served');
     if (needsExchange(service, env)) (await exchangeFactory()).parseExchangeConfig(env);
     const parsers = await serviceConfigParsers(service);
@@ -356,7 +360,7 @@ function allowlistOf(env: Env): string[] {
 /** Runs every check. Never throws: a check that crashes is reported as FAIL. */
 export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const redis = new Redis(opts.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000, connectionName: 'p3:doctor' });
+  const redis = openRedis({ url: opts.redisUrl, sentinel: opts.sentinel ?? null }, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000, connectionName: 'p3:doctor' });
   redis.on('error', () => undefined);
   let redisOk = false;
   try {
@@ -364,10 +368,10 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
     const version = /redis_version:([\d.]+)/.exec(await redis.info('server'))?.[1] ?? '0';
     const [maj = 0, min = 0] = version.split('.').map(Number);
     const okVersion = maj > MIN_REDIS[0] || (maj === MIN_REDIS[0] && min >= MIN_REDIS[1]);
-    results.push({ check: 'redis', status: okVersion ? 'OK' : 'FAIL', detail: `${opts.redisUrl.replace(/\/\/[^@/]*@/, '//***@')} version ${version}${okVersion ? '' : ` (need >= ${MIN_REDIS.join('.')})`}` });
+    results.push({ check: 'redis', status: okVersion ? 'OK' : 'FAIL', detail: `${describeRedisTarget({ url: opts.redisUrl, sentinel: opts.sentinel ?? null })} version ${version}${okVersion ? '' : ` (need >= ${MIN_REDIS.join('.')})`}` });
     redisOk = true;
   } catch (err) {
-    results.push({ check: 'redis', status: 'FAIL', detail: `unreachable at ${opts.redisUrl}: ${msg(err)}` });
+    results.push({ check: 'redis', status: 'FAIL', detail: `unreachable at ${describeRedisTarget({ url: opts.redisUrl, sentinel: opts.sentinel ?? null })}: ${msg(err)}` });
   }
   for (const s of opts.services) results.push(await checkConfig(s, opts.envs[s] ?? {}));
   results.push(checkKeys(opts.envs));
@@ -391,7 +395,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
       ['trading', () => checkTrading(redis)],
       ['dlq', () => checkDlq(redis)],
       ['heartbeats', () => checkHeartbeats(redis, opts.services)],
-      ['acl', () => checkAcl(redis, opts.redisUrl, opts.envFiles ? opts.envs : {})],
+      ['acl', () => checkAcl(redis, opts.redisUrl, opts.envFiles ? opts.envs : {}, opts.sentinel ?? null)],
     ];
     for (const [check, run] of steps) {
       try {
@@ -430,7 +434,13 @@ export function registerDoctorCommand(program: Command): void {
         }
       }
       const redisUrl = process.env.REDIS_URL || (envs[services[0] ?? SERVICE_NAMES[0]]?.REDIS_URL ?? 'redis://127.0.0.1:6379');
-      const results = await runDoctor({ redisUrl, envs, services, envFiles: Boolean(o.envDir) });
+      let sentinel: SentinelConfig | null = null;
+      try {
+        sentinel = parseRedisTarget(process.env.REDIS_URL || process.env.REDIS_SENTINELS ? process.env : (envs[services[0] ?? SERVICE_NAMES[0]] ?? {})).sentinel;
+      } catch {
+        sentinel = null; // a bad Sentinel variable is reported by the config checks
+      }
+      const results = await runDoctor({ redisUrl, sentinel, envs, services, envFiles: Boolean(o.envDir) });
       if (o.json) process.stdout.write(`${JSON.stringify({ ok: !results.some((r) => r.status === 'FAIL'), checks: results }, null, 2)}\n`);
       else for (const r of results) process.stdout.write(`${r.status.padEnd(4)}  ${r.check.padEnd(28)} ${r.detail}\n`);
       if (results.some((r) => r.status === 'FAIL')) process.exitCode = 1;

@@ -24,6 +24,7 @@ import { withSharedBackoff } from '../../adapters/exchange/backoff.js';
 import type { ExchangeGateway } from '../../ports/exchange.js';
 import { sleep } from '../../lib/sleep.js';
 import { createServiceContext } from '../context.js';
+import { parseRedisTarget } from '../../config/redis.js';
 import type { Service } from '../runtime.js';
 import { parseApplyConfig } from './config.js';
 import { createApplyMetrics } from './metrics.js';
@@ -67,7 +68,7 @@ export interface ApplyLayerOptions {
 export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions = {}): Promise<Service> {
   const cfg = parseApplyConfig(env);
   const exchangeCfg = cfg.mode === 'dry_run' || opts.gateway ? null : parseExchangeConfig(env);
-  const ctx = createServiceContext('apply-layer', { redisUrl: cfg.redisUrl, logLevel: cfg.logLevel, instanceId: cfg.instanceId });
+  const ctx = createServiceContext('apply-layer', { redis: parseRedisTarget(env), logLevel: cfg.logLevel, instanceId: cfg.instanceId });
   const metrics = createApplyMetrics(ctx.registry, cfg.allowlist);
   const abort = new AbortController();
   let gateway: ExchangeGateway | null = null;

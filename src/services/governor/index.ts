@@ -5,6 +5,7 @@
  */
 import type { Env } from '../../config/env.js';
 import { createServiceContext } from '../context.js';
+import { parseRedisTarget } from '../../config/redis.js';
 import type { Service } from '../runtime.js';
 import { parseGovernorConfig } from './config.js';
 import { Governor } from './governor.js';
@@ -15,7 +16,7 @@ import { Governor } from './governor.js';
  */
 export async function createGovernorService(env: Env): Promise<Service> {
   const cfg = parseGovernorConfig(env);
-  const ctx = createServiceContext('governor', { redisUrl: cfg.redisUrl, logLevel: cfg.logLevel, instanceId: cfg.instanceId });
+  const ctx = createServiceContext('governor', { redis: parseRedisTarget(env), logLevel: cfg.logLevel, instanceId: cfg.instanceId });
   const governor = new Governor({ redis: ctx.redis, logger: ctx.logger, registry: ctx.registry, instanceId: ctx.instanceId, env }, cfg);
   let stopped = false;
   return {

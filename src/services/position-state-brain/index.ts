@@ -14,6 +14,7 @@ import { withSharedBackoff } from '../../adapters/exchange/backoff.js';
 import { createExchangeGateway, parseExchangeConfig } from '../../adapters/exchange/factory.js';
 import type { ExchangeGateway } from '../../ports/exchange.js';
 import { createServiceContext } from '../context.js';
+import { parseRedisTarget } from '../../config/redis.js';
 import type { Service } from '../runtime.js';
 import { parseBrainConfig } from './config.js';
 import { parsePermitsConfig } from './permits-config.js';
@@ -40,7 +41,7 @@ export async function createPositionStateBrainService(env: Env): Promise<Service
   const exchangeCfg = cfg.snapshots.enabled ? parseExchangeConfig(env) : null;
   const permitsCfg = parsePermitsConfig(env);
   const permitConsumerFactory = (c: ReturnType<typeof createServiceContext>) => new PermitConsumer({ redis: c.redis, logger: c.logger, registry: c.registry, instanceId: c.instanceId }, env, permitsCfg);
-  const ctx = createServiceContext('position-state-brain', { redisUrl: cfg.redisUrl, logLevel: cfg.logLevel, instanceId: cfg.instanceId });
+  const ctx = createServiceContext('position-state-brain', { redis: parseRedisTarget(env), logLevel: cfg.logLevel, instanceId: cfg.instanceId });
 
   const components: BrainComponent[] = [];
   let gateway: ExchangeGateway | null = null;

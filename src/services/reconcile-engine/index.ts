@@ -11,6 +11,7 @@ import { GROUPS, STREAMS } from '../../adapters/redis/keys.js';
 import type { Registry } from 'prom-client';
 import type { Env } from '../../config/env.js';
 import { createServiceContext } from '../context.js';
+import { parseRedisTarget } from '../../config/redis.js';
 import type { Service } from '../runtime.js';
 import { parseReconcileEngineConfig, type ReconcileEngineConfig } from './config.js';
 import { ReconcileEngine } from './engine.js';
@@ -29,7 +30,7 @@ export interface ReconcileEngineService extends Service {
  */
 export async function createReconcileEngineService(env: Env): Promise<ReconcileEngineService> {
   const cfg = parseReconcileEngineConfig(env);
-  const ctx = createServiceContext('reconcile-engine', { redisUrl: cfg.redisUrl, logLevel: cfg.logLevel, instanceId: cfg.instanceId });
+  const ctx = createServiceContext('reconcile-engine', { redis: parseRedisTarget(env), logLevel: cfg.logLevel, instanceId: cfg.instanceId });
   const metrics = createReconcileMetrics(ctx.registry, cfg.allowlist);
   const engine = new ReconcileEngine(ctx.redis, cfg, ctx.logger, metrics, ctx.instanceId);
   const registry: Registry = ctx.registry;
