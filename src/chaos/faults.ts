@@ -5,8 +5,12 @@
  * from its AOF); exchange faults are bounded by count or duration. `quiesce()` undoes everything still
  * in force so the convergence phase starts from a whole system.
  *
- * Invariants: at most one Redis outage at a time; a service is never killed while paused (resumed first);
- * every fault is logged with its time and detail.
+ * With `--sentinel` (stack.sentinel), Redis faults strike the master the sentinels name now, a killed node
+ * comes back as a replica when Sentinel promoted the other one meanwhile, and `sentinel_failover` fails
+ * over (SENTINEL FAILOVER, or kill -9 of the master and let Sentinel promote the replica).
+ *
+ * Invariants: at most one Redis outage or failover at a time; a service is never killed while paused
+ * (resumed first); every fault is logged with its time and detail.
  */
 import type { FaultSpec } from '../paper-exchange/faults.js';
 import type { WsFaultSpec } from '../paper-exchange/user-stream.js';
@@ -15,6 +19,7 @@ import type { ChaosFaultKind } from './options.js';
 import type { SeededRng } from './rng.js';
 import type { ChaosStack } from './stack.js';
 import type { ChaosDriver } from './driver.js';
+import type { DurableRedis } from './redis.js';
 
 /** One injected fault. */
 export interface FaultEvent {
@@ -39,6 +44,8 @@ export class FaultInjector {
   readonly redisKills: number[] = [];
   /** Epoch ms of each host crash that dropped AOF writes (`redis_crash_loss`). */
   readonly lossyCrashes: number[] = [];
+  /** `sentinel_failover` faults that switched the master (ms from the fault to `+switch-master`). */
+  readonly failoverTimes: number[] = [];
   private readonly pending = new Set<Promise<void>>();
   private redisDown = false;
 
@@ -89,6 +96,20 @@ export class FaultInjector {
     this.record(kind, JSON.stringify(spec));
   }
 
+  /** The Redis node a Redis fault strikes: the master the sentinels name (`--sentinel`), else the one node. */
+  private async redisTarget(): Promise<DurableRedis | null> {
+    const s = this.stack.sentinel;
+    if (!s) return this.stack.redis;
+    const m = await s.master();
+    return m && m.pid() !== 0 ? m : null;
+  }
+
+  /** Starts a killed node again (as a replica of the new master when Sentinel promoted another node meanwhile). */
+  private async restartNode(node: DurableRedis): Promise<void> {
+    if (this.stack.sentinel) await this.stack.sentinel.restart(node);
+    else await node.start();
+  }
+
   /** Injects one fault of `kind`. */
   async inject(kind: ChaosFaultKind): Promise<void> {
     const rng = this.rng;
@@ -116,14 +137,16 @@ export class FaultInjector {
       }
       case 'redis_kill': {
         if (this.redisDown) return;
-        this.redisDown = true;
         const delay = rng.int(200, 2500);
-        await this.stack.redis.kill();
+        const node = await this.redisTarget();
+        if (!node || this.redisDown) return;
+        this.redisDown = true;
+        await node.kill();
         this.redisKills.push(Date.now());
-        this.record(kind, `kill -9 redis-server, restart from AOF in ${delay} ms`);
+        this.record(kind, `kill -9 redis-server${this.stack.sentinel ? ` (master :${node.port})` : ''}, restart from AOF in ${delay} ms`);
         this.later(delay, async () => {
           try {
-            await this.stack.redis.start();
+            await this.restartNode(node);
           } finally {
             this.redisDown = false;
           }
@@ -132,16 +155,18 @@ export class FaultInjector {
       }
       case 'redis_crash_loss': {
         if (this.redisDown) return;
-        this.redisDown = true;
         const delay = rng.int(200, 2500);
         const lossMs = rng.int(300, 1000);
-        const dropped = await this.stack.redis.crashWithLoss(lossMs);
+        const node = await this.redisTarget();
+        if (!node || this.redisDown) return;
+        this.redisDown = true;
+        const dropped = await node.crashWithLoss(lossMs);
         this.redisKills.push(Date.now());
         if (dropped > 0) this.lossyCrashes.push(Date.now());
-        this.record(kind, `host crash: kill -9 redis-server, AOF loses its last ${lossMs} ms (${dropped} bytes), restart in ${delay} ms`);
+        this.record(kind, `host crash: kill -9 redis-server${this.stack.sentinel ? ` (master :${node.port})` : ''}, AOF loses its last ${lossMs} ms (${dropped} bytes), restart in ${delay} ms`);
         this.later(delay, async () => {
           try {
-            await this.stack.redis.start();
+            await this.restartNode(node);
           } finally {
             this.redisDown = false;
           }
@@ -189,6 +214,28 @@ export class FaultInjector {
         if (b) this.record(kind, `${b.detail} (entry ${b.entry_id})`);
         return;
       }
+      case 'sentinel_failover': {
+        const s = this.stack.sentinel;
+        if (!s || this.redisDown) return;
+        const mode = rng.chance(0.5) ? 'command' : 'kill';
+        this.redisDown = true;
+        const t0 = Date.now();
+        const before = s.switches.length;
+        // in the background: a kill-mode failover lasts down-after + election + restart (several seconds)
+        this.later(0, async () => {
+          try {
+            const r = await s.failover(mode);
+            if (r === null) return; // no good replica yet (just resynced) or a failover in progress: nothing injected
+            if (r.killed_ms !== undefined) this.redisKills.push(r.killed_ms);
+            this.record(kind, r.detail);
+            const sw = s.switches[before];
+            if (sw) this.failoverTimes.push(sw.at_ms - t0);
+          } finally {
+            this.redisDown = false;
+          }
+        });
+        return;
+      }
     }
   }
 
@@ -198,7 +245,8 @@ export class FaultInjector {
    */
   async quiesce(): Promise<void> {
     await Promise.all([...this.pending]);
-    if (this.stack.redis.pid() === 0) await this.stack.redis.start();
+    if (this.stack.sentinel) await this.stack.sentinel.settle();
+    else if (this.stack.redis.pid() === 0) await this.stack.redis.start();
     this.redisDown = false;
     for (const p of this.stack.processes) {
       p.resume();

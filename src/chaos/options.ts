@@ -24,7 +24,10 @@ import { ConfigError } from '../config/env.js';
  * - `manual_trade`: a trade made by a person on the exchange (`POST /admin/trade`);
  * - `duplicate_plan`: the same signed plan entry added twice;
  * - `forged_plan`: a plan (or RECONCILE_CLOSE) whose MAC was made with a wrong key;
- * - `malformed_entry`: entries that are not JSON, lack fields, or break the plan schema.
+ * - `malformed_entry`: entries that are not JSON, lack fields, or break the plan schema;
+ * - `sentinel_failover` (only with `--sentinel`): a Redis Sentinel failover, `SENTINEL FAILOVER` or
+ *   `kill -9` of the master and Sentinel promotes the replica (the old master returns as a replica).
+ *   With `--sentinel`, `redis_kill` and `redis_crash_loss` strike the current master.
  */
 export const CHAOS_FAULT_KINDS = [
   'kill_service',
@@ -42,6 +45,7 @@ export const CHAOS_FAULT_KINDS = [
   'duplicate_plan',
   'forged_plan',
   'malformed_entry',
+  'sentinel_failover',
 ] as const;
 /** One of {@link CHAOS_FAULT_KINDS}. */
 export type ChaosFaultKind = (typeof CHAOS_FAULT_KINDS)[number];
@@ -52,7 +56,10 @@ export type ChaosFaultKind = (typeof CHAOS_FAULT_KINDS)[number];
  * whose plan entry, result and ledger update the AOF lost leaves the ledger ahead of a flat exchange with no
  * evidence, and the symbol stays MANUAL_REQUIRED.
  */
-export const DEFAULT_CHAOS_FAULTS: ChaosFaultKind[] = CHAOS_FAULT_KINDS.filter((k) => k !== 'redis_crash_loss');
+export const DEFAULT_CHAOS_FAULTS: ChaosFaultKind[] = CHAOS_FAULT_KINDS.filter((k) => k !== 'redis_crash_loss' && k !== 'sentinel_failover');
+
+/** Kinds that need `--sentinel`. */
+export const SENTINEL_ONLY_FAULTS: ChaosFaultKind[] = ['sentinel_failover'];
 
 /** Parsed options of a chaos run. Times carry their unit in the name. */
 export interface ChaosOptions {
@@ -76,6 +83,8 @@ export interface ChaosOptions {
   faultGapMs: number;
   /** Gap between two strategy plans (round robin over the symbols), ms. */
   planGapMs: number;
+  /** A master, a replica and three sentinels; the services connect through the sentinels. */
+  sentinel: boolean;
 }
 
 /** Default symbols: two paper-exchange majors and two with the default mark price of 100. */
@@ -99,6 +108,7 @@ const Raw = z.object({
   symbols: z.string().optional(),
   faultGap: intIn('--fault-gap-ms', 50, 600_000).default(1200),
   planGap: intIn('--plan-gap-ms', 50, 600_000).default(250),
+  sentinel: z.boolean().default(false),
 });
 
 /**
@@ -113,14 +123,17 @@ export function parseChaosOptions(raw: Record<string, unknown>, randomSeed: () =
     throw new ConfigError(opt, i?.message ?? 'invalid');
   }
   const o = r.data;
-  let faults: ChaosFaultKind[] = [...DEFAULT_CHAOS_FAULTS];
-  if (o.faults !== undefined && o.faults.trim() === 'all') faults = [...CHAOS_FAULT_KINDS];
+  // --sentinel adds sentinel_failover to the default set; without it the kind does not exist
+  let faults: ChaosFaultKind[] = o.sentinel ? [...DEFAULT_CHAOS_FAULTS, ...SENTINEL_ONLY_FAULTS] : [...DEFAULT_CHAOS_FAULTS];
+  if (o.faults !== undefined && o.faults.trim() === 'all') faults = CHAOS_FAULT_KINDS.filter((k) => o.sentinel || !SENTINEL_ONLY_FAULTS.includes(k));
   else if (o.faults !== undefined) {
     const names = o.faults.split(',').map((s) => s.trim()).filter((s) => s !== '');
     const bad = names.find((n) => !(CHAOS_FAULT_KINDS as readonly string[]).includes(n));
     if (bad) throw new ConfigError('--faults', `unknown fault kind ${bad} (one of ${CHAOS_FAULT_KINDS.join(', ')})`);
     if (names.length === 0) throw new ConfigError('--faults', 'give at least one fault kind');
     faults = [...new Set(names as ChaosFaultKind[])];
+    const needs = faults.find((k) => SENTINEL_ONLY_FAULTS.includes(k));
+    if (needs && !o.sentinel) throw new ConfigError('--faults', `${needs} needs --sentinel (a replica and three sentinels)`);
   }
   const symbols = o.symbols ? o.symbols.split(',').map((s) => s.trim().toUpperCase()).filter((s) => s !== '') : DEFAULT_CHAOS_SYMBOLS;
   const badSym = symbols.find((s) => !/^[A-Z0-9]{2,30}$/.test(s));
@@ -136,5 +149,6 @@ export function parseChaosOptions(raw: Record<string, unknown>, randomSeed: () =
     symbols,
     faultGapMs: o.faultGap,
     planGapMs: o.planGap,
+    sentinel: o.sentinel,
   };
 }

@@ -16,7 +16,7 @@ import type { ServiceName } from '../services/registry.js';
 const BIN = fileURLToPath(new URL('../../bin/p3.mjs', import.meta.url));
 
 /** Variables never inherited from the caller's environment (the run sets what the services need). */
-const OWN_PREFIXES = /^(REDIS_URL|P3_|P33_|P34_|APPLY_|GOVERNOR_|EXCHANGE)/;
+const OWN_PREFIXES = /^(REDIS_URL|REDIS_SENTINEL|P3_|P33_|P34_|APPLY_|GOVERNOR_|EXCHANGE)/;
 
 /** A process that ended without the supervisor asking. */
 export interface UnexpectedDeath {

@@ -24,8 +24,12 @@ export interface DurableRedis {
   pid(): number;
   /** SIGKILL (a crash); resolves when the process is gone. Never throws. */
   kill(): Promise<void>;
-  /** Starts it from its AOF on the same port; resolves when it answers PING (after loading). @throws Error after 30 s */
-  start(): Promise<void>;
+  /**
+   * Starts it from its AOF on the same port; resolves when it answers PING (after loading).
+   * @param replicaOf start as a replica of this master (Sentinel runs: a returning old master)
+   * @throws Error after 30 s
+   */
+  start(replicaOf?: { host: string; port: number }): Promise<void>;
   /** Kills it (synchronously, best effort), for exit handlers. */
   killSync(): void;
   /**
@@ -55,9 +59,11 @@ export function activeIncrAof(dir: string): string | null {
   }
 }
 
-/** The redis-server arguments of a chaos run (also documented in docs/reliability.md). */
-export function durableRedisArgs(port: number, dir: string): string[] {
+/** The redis-server arguments of a chaos run (also documented in docs/reliability.md); `replicaOf`: a replica of that master. */
+export function durableRedisArgs(port: number, dir: string, replicaOf?: { host: string; port: number }, extra: string[] = []): string[] {
   return [
+    ...extra,
+    ...(replicaOf ? ['--replicaof', replicaOf.host, String(replicaOf.port)] : []),
     '--port', String(port),
     '--bind', '127.0.0.1',
     '--dir', dir,
@@ -72,18 +78,20 @@ export function durableRedisArgs(port: number, dir: string): string[] {
 }
 
 /**
- * Starts a durable redis-server in `<runDir>/redis` on a free port.
+ * Starts a durable redis-server in `<runDir>/<subdir>` (default `redis`) on a free port.
+ * @param replicaOf start it as a replica of that master (the replica of a `--sentinel` run)
+ * @param extraArgs more redis-server arguments (e.g. `--min-replicas-to-write 1`)
  * @throws RedisServerMissing when redis-server is not on PATH; Error when it does not answer within 30 s
  */
-export async function startDurableRedis(runDir: string): Promise<DurableRedis> {
-  const dir = join(runDir, 'redis');
+export async function startDurableRedis(runDir: string, subdir = 'redis', replicaOf?: { host: string; port: number }, extraArgs: string[] = []): Promise<DurableRedis> {
+  const dir = join(runDir, subdir);
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
   let proc: ChildProcess | null = null;
 
-  const start = async (): Promise<void> => {
-    const p = spawn('redis-server', durableRedisArgs(port, dir), { stdio: 'ignore' });
+  const start = async (master?: { host: string; port: number }): Promise<void> => {
+    const p = spawn('redis-server', durableRedisArgs(port, dir, master, extraArgs), { stdio: 'ignore' });
     proc = p;
     const spawnError = new Promise<Error>((resolve) => p.once('error', resolve));
     const deadline = Date.now() + 30_000;
@@ -129,7 +137,7 @@ export async function startDurableRedis(runDir: string): Promise<DurableRedis> {
     truncateSync(f, before[2]);
     return size - before[2];
   };
-  await start();
+  await start(replicaOf);
   return {
     crashWithLoss,
     url,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { INVARIANTS, type InvariantName, type Violation } from './invariants.js';
 import type { FaultEvent } from './faults.js';
 import type { UnexpectedDeath } from './processes.js';
+import type { SwitchEvent } from './sentinel.js';
 
 /** Convergence of one symbol after the faults stopped. */
 export interface SymbolConvergence {
@@ -35,7 +36,12 @@ export interface ChaosReport {
   fault_log: FaultEvent[];
   plans: { submitted: number; acked: number; duplicates: number; forged: number; malformed: number; results: Record<string, number> };
   orders: { api: number; manual: number; filled: number; rejected: number; partial: number; by_decision: Record<string, number> };
-  redis: { kills: number };
+  /**
+   * Redis kills (every kind); with `--sentinel`: `failovers` = `+switch-master` events (any cause: a
+   * `sentinel_failover`, or a `redis_kill` outage Sentinel judged long enough), and `failover_ms` = from a
+   * `sentinel_failover` fault to its switch.
+   */
+  redis: { kills: number; sentinel: boolean; failovers: number; switches: SwitchEvent[]; failover_ms: { n: number; p50: number | null; max: number | null } };
   services: { restarts: Record<string, number>; unexpected_deaths: UnexpectedDeath[]; final_exit_codes: Record<string, number | null> };
   convergence: { bound_ms: number; max_ms: number | null; symbols: SymbolConvergence[] };
   /** RECONCILE_CLOSE published → its first result (stream entry times), ms, over every close with a result. */
@@ -86,7 +92,8 @@ export function summaryLine(r: ChaosReport): string {
   const viol = Object.entries(r.violations).map(([k, n]) => `${k}=${n}`).join(' ');
   const conv = r.convergence.max_ms === null ? `not converged within ${r.convergence.bound_ms} ms` : `converged in ${r.convergence.max_ms} ms (bound ${r.convergence.bound_ms})`;
   const cl = r.close_latency_ms.n ? `closes=${r.close_latency_ms.n} published->result p50 ${r.close_latency_ms.p50} ms max ${r.close_latency_ms.max} ms` : 'closes=0';
-  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | ${cl} | lost_results=${r.lost_results.length} | violations: ${viol}`;
+  const redis = r.redis.sentinel ? ` | sentinel: failovers=${r.redis.failovers} redis_kills=${r.redis.kills}` : '';
+  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults}${redis} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | ${cl} | lost_results=${r.lost_results.length} | violations: ${viol}`;
 }
 
 /** The evidence block printed on failure. */

@@ -68,7 +68,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     if (!opts.json) out.line(t);
   };
   say(`p3 chaos: seed ${opts.seed}, ${opts.seconds} s of faults (${opts.faults.join(', ')}); run folder ${runDir}`);
-  const stack = await startChaosStack(runDir, opts.symbols);
+  const stack = await startChaosStack(runDir, opts.symbols, undefined, { sentinel: opts.sentinel });
   // Ctrl-C / SIGTERM: kill every process of the run (the 'exit' event alone does not run on a signal)
   const onExit = () => stack.killSync();
   const onSignal = () => {
@@ -78,7 +78,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
   process.once('exit', onExit);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const conn = createRedis(stack.redis.url, { name: 'p3:chaos:observer' });
+  const conn = createRedis(stack.target, { name: 'p3:chaos:observer' });
   conn.on('error', () => undefined);
   const root = new SeededRng(opts.seed);
   const driverRng = root.fork();
@@ -118,7 +118,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     })();
     const driving = driver.run(driverAbort.signal);
     const faulting = injector.run(faultAbort.signal);
-    say(`stack ready in ${Date.now() - startedAt.getTime()} ms: 2 apply layers, 2 reconcile engines, 1 governor, 1 position brain (pids ${stack.processes.map((p) => `${p.instance}=${p.pid}`).join(' ')}); trading ${opts.symbols.join(', ')}`);
+    say(`stack ready in ${Date.now() - startedAt.getTime()} ms: ${stack.sentinel ? `Redis master + replica + 3 sentinels (${stack.sentinel.target.sentinel?.sentinels.map((s) => s.port).join(', ')}), ` : ''}2 apply layers, 2 reconcile engines, 1 governor, 1 position brain (pids ${stack.processes.map((p) => `${p.instance}=${p.pid}`).join(' ')}); trading ${opts.symbols.join(', ')}`);
     await sleep(opts.seconds * 1000);
     faultAbort.abort();
     await faulting;
@@ -174,7 +174,10 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       finals.set(f.plan_id, [...(finals.get(f.plan_id) ?? []), { entry_id: id, status: f.status ?? '', reason: f.reason ?? '', filled_qty: f.filled_qty }]);
       if (driver.plans.has(f.plan_id)) resultCounts[f.status ?? ''] = (resultCounts[f.status ?? ''] ?? 0) + 1;
     }
-    const results = checkResults([...driver.plans.values()], finals, injector.lossyCrashes, (id) => (observer.results.get(id) ?? []).some((r) => r.status !== 'DROPPED_DUPLICATE'));
+    // moments Redis may have lost acknowledged writes: host crashes, and with Sentinel every master kill and
+    // every switch (a promoted replica lacks what the master had not yet replicated)
+    const lossEvents = [...injector.lossyCrashes, ...(stack.sentinel ? [...injector.redisKills, ...stack.sentinel.switches.map((s) => s.at_ms)] : [])].sort((a, b) => a - b);
+    const results = checkResults([...driver.plans.values()], finals, lossEvents, (id) => (observer.results.get(id) ?? []).some((r) => r.status !== 'DROPPED_DUPLICATE'));
     const dlqIds = new Map<string, Set<string>>();
     for (const s of [STREAMS.applyPlan, STREAMS.reconcileClose]) {
       const ids = new Set<string>();
@@ -254,7 +257,13 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
         partial: api.filter((o) => o.status === 'EXPIRED').length,
         by_decision: byDecision,
       },
-      redis: { kills: injector.redisKills.length },
+      redis: {
+        kills: injector.redisKills.length,
+        sentinel: opts.sentinel,
+        failovers: stack.sentinel?.switches.length ?? 0,
+        switches: stack.sentinel?.switches ?? [],
+        failover_ms: msStats(injector.failoverTimes),
+      },
       services: {
         restarts: Object.fromEntries(stack.processes.map((p) => [p.instance, p.starts - 1])),
         unexpected_deaths: stack.deaths,
@@ -276,7 +285,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       out.line(`report: ${file}`);
     }
     // a passing run keeps only its report (logs and AOF are large); a failing one keeps everything
-    if (report.ok && !opts.keep) for (const d of ['logs', 'redis']) rmSync(join(runDir, d), { recursive: true, force: true });
+    if (report.ok && !opts.keep) for (const d of ['logs', 'redis', 'redis-replica', 'sentinel-1', 'sentinel-2', 'sentinel-3']) rmSync(join(runDir, d), { recursive: true, force: true });
     return { code: report.ok ? 0 : 1, report };
   } finally {
     faultAbort.abort();
@@ -290,6 +299,12 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       process.off('SIGTERM', onSignal);
     }
   }
+}
+
+/** Count, p50 and max of durations (ms). */
+function msStats(xs: number[]): { n: number; p50: number | null; max: number | null } {
+  const s = [...xs].sort((a, b) => a - b);
+  return { n: s.length, p50: s.length ? s[Math.floor((s.length - 1) / 2)]! : null, max: s.length ? s[s.length - 1]! : null };
 }
 
 /** RECONCILE_CLOSE published → first result, from the stream entry times the observer saw (ms). */

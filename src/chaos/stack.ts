@@ -3,6 +3,9 @@
  * process, and the services as separate processes (processes.ts), configured like production except for
  * cadences shortened so a run of minutes sees many cycles (listed in {@link chaosServiceEnv}).
  *
+ * With `sentinel` (`p3 chaos --sentinel`, sentinel.ts) Redis is a master, a replica and three sentinels,
+ * and every service and harness connection finds the master through the sentinels.
+ *
  * Invariants: nothing here uses the machine's Redis or `REDIS_URL`; every key is random per run; the
  * run folder holds every log and the AOF.
  */
@@ -11,10 +14,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createRedis } from '../adapters/redis/client.js';
+import { redisTargetEnv, type RedisTarget } from '../config/redis.js';
 import { keys, STREAMS } from '../adapters/redis/keys.js';
 import { startPaperExchange, type PaperExchange } from '../paper-exchange/index.js';
 import { sleep } from '../lib/sleep.js';
 import { startDurableRedis, type DurableRedis } from './redis.js';
+import { startSentinelRedis, type SentinelRedis } from './sentinel.js';
 import { buildProcesses, CHAOS_TOPOLOGY, type SupervisedService, type UnexpectedDeath } from './processes.js';
 
 /** The HMAC keys of a run (random per run). */
@@ -33,7 +38,12 @@ export interface ChaosKeys {
 /** A running stack. */
 export interface ChaosStack {
   runDir: string;
+  /** The Redis node (with `sentinel`: the first master; faults go through `sentinel`, which knows the current one). */
   redis: DurableRedis;
+  /** Where every connection goes (the sentinels with `--sentinel`). */
+  target: RedisTarget;
+  /** The sentinel topology (`--sentinel`), else null. */
+  sentinel: SentinelRedis | null;
   paper: PaperExchange;
   keys: ChaosKeys;
   processes: SupervisedService[];
@@ -52,9 +62,9 @@ export interface ChaosStack {
  * 250 ms, close cooldown 5 s, consumer take-over after 5 s idle, breaker cooldown 10 s, exchange timeout
  * 5 s) and rate limits sized for a strategy that trades several times a second.
  */
-export function chaosServiceEnv(redisUrl: string, paper: PaperExchange, symbols: string[], k: ChaosKeys): Record<string, string> {
+export function chaosServiceEnv(redis: RedisTarget | string, paper: PaperExchange, symbols: string[], k: ChaosKeys): Record<string, string> {
   return {
-    REDIS_URL: redisUrl,
+    ...redisTargetEnv(typeof redis === 'string' ? { url: redis, sentinel: null } : redis),
     P3_ALLOWLIST: symbols.join(','),
     P34_ALLOWLIST: symbols.join(','),
     EXCHANGE: 'paper',
@@ -108,31 +118,35 @@ async function waitUntil(what: string, timeoutMs: number, check: () => Promise<b
  * symbol is reconciled (status OK).
  * @throws RedisServerMissing; Error when the stack does not become ready within `readyTimeoutMs` (everything started is stopped)
  */
-export async function startChaosStack(runDir: string, symbols: string[], readyTimeoutMs = 90_000): Promise<ChaosStack> {
+export async function startChaosStack(runDir: string, symbols: string[], readyTimeoutMs = 90_000, opts: { sentinel?: boolean } = {}): Promise<ChaosStack> {
   const logDir = join(runDir, 'logs');
   mkdirSync(logDir, { recursive: true });
-  const redis = await startDurableRedis(runDir);
+  const sentinel = opts.sentinel ? await startSentinelRedis(runDir) : null;
+  const redis = sentinel ? (sentinel.nodes[0] as DurableRedis) : await startDurableRedis(runDir);
+  const target: RedisTarget = sentinel ? sentinel.target : { url: redis.url, sentinel: null };
   let paper: PaperExchange | null = null;
   let processes: SupervisedService[] = [];
   let conn: Redis | null = null;
   const deaths: UnexpectedDeath[] = [];
   const killSync = () => {
     for (const p of processes) p.killSync();
-    redis.killSync();
+    if (sentinel) sentinel.killSync();
+    else redis.killSync();
   };
   const stop = async () => {
     await Promise.all(processes.map((p) => p.stop()));
     conn?.disconnect();
     await paper?.close().catch(() => undefined);
-    await redis.kill();
+    if (sentinel) await sentinel.kill();
+    else await redis.kill();
   };
   try {
     paper = await startPaperExchange({ symbols });
     const key = () => randomBytes(32).toString('hex');
     const k: ChaosKeys = { strategy: key(), engine: key(), operator: key(), governor: key(), p33: key() };
-    const env = chaosServiceEnv(redis.url, paper, symbols, k);
+    const env = chaosServiceEnv(target, paper, symbols, k);
     processes = buildProcesses(env, logDir, (d) => deaths.push(d));
-    conn = createRedis(redis.url, { name: 'p3:chaos' });
+    conn = createRedis(target, { name: 'p3:chaos' });
     for (const p of processes) p.start();
     const c = conn;
     await waitUntil('service heartbeats', readyTimeoutMs, async () => {
@@ -151,7 +165,7 @@ export async function startChaosStack(runDir: string, symbols: string[], readyTi
       return st.every((s) => s === 'OK');
     });
     if (deaths.length > 0) throw new Error(`a service died during start: ${deaths[0]?.instance} (log: ${join(logDir, `${deaths[0]?.instance}.log`)})`);
-    return { runDir, redis, paper, keys: k, processes, deaths, conn, stop, killSync };
+    return { runDir, redis, target, sentinel, paper, keys: k, processes, deaths, conn, stop, killSync };
   } catch (err) {
     await stop();
     throw err;

@@ -1,5 +1,5 @@
 /**
- * `p3 chaos [--seconds N] [--seed S] [--json] [--out FILE] [--faults k1,k2,...]`: the whole stack as
+ * `p3 chaos [--seconds N] [--seed S] [--json] [--out FILE] [--sentinel] [--faults k1,k2,...]`: the whole stack as
  * separate processes under random faults, checking the guarantees (DESIGN §14). See src/chaos/run.ts.
  * Exit codes: 0 no violation, 1 a violation (seed and evidence printed), 2 bad usage.
  */
@@ -21,10 +21,11 @@ export function registerChaosCommand(program: Command): void {
     .option('--fault-gap-ms <ms>', 'mean gap between two faults', '1200')
     .option('--plan-gap-ms <ms>', 'gap between two strategy plans (round robin over the symbols)', '250')
     .option('--keep', 'keep the run folder (logs, AOF) even when the run passes')
+    .option('--sentinel', 'a master, a replica and three redis-sentinels (quorum 2); the services connect through the sentinels; adds the sentinel_failover fault')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { parseChaosOptions } = await import('../../chaos/options.js');
       const opts = parseChaosOptions(
-        { seconds: o.seconds, seed: o.seed, json: Boolean(o.json), out: o.out, faults: o.faults, converge: o.convergeSeconds, keep: Boolean(o.keep), symbols: o.symbols, faultGap: o.faultGapMs, planGap: o.planGapMs },
+        { seconds: o.seconds, seed: o.seed, json: Boolean(o.json), out: o.out, faults: o.faults, converge: o.convergeSeconds, keep: Boolean(o.keep), sentinel: Boolean(o.sentinel), symbols: o.symbols, faultGap: o.faultGapMs, planGap: o.planGapMs },
         () => randomInt(0, 2 ** 31),
       );
       // loaded here: chaos pulls in the paper exchange and ccxt
