@@ -118,7 +118,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     })();
     const driving = driver.run(driverAbort.signal);
     const faulting = injector.run(faultAbort.signal);
-    say(`stack ready in ${Date.now() - startedAt.getTime()} ms: ${stack.sentinel ? `Redis master + replica + 3 sentinels (${stack.sentinel.target.sentinel?.sentinels.map((s) => s.port).join(', ')}), ` : ''}2 apply layers, 2 reconcile engines, 1 governor, 1 position brain (pids ${stack.processes.map((p) => `${p.instance}=${p.pid}`).join(' ')}); trading ${opts.symbols.join(', ')}`);
+    say(`stack ready in ${Date.now() - startedAt.getTime()} ms: ${stack.sentinel ? `Redis master + 2 replicas + 3 sentinels (${stack.sentinel.target.sentinel?.sentinels.map((s) => s.port).join(', ')}), ` : ''}2 apply layers, 2 reconcile engines, 1 governor, 1 position brain (pids ${stack.processes.map((p) => `${p.instance}=${p.pid}`).join(' ')}); trading ${opts.symbols.join(', ')}`);
     await sleep(opts.seconds * 1000);
     faultAbort.abort();
     await faulting;
@@ -285,7 +285,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       out.line(`report: ${file}`);
     }
     // a passing run keeps only its report (logs and AOF are large); a failing one keeps everything
-    if (report.ok && !opts.keep) for (const d of ['logs', 'redis', 'redis-replica', 'sentinel-1', 'sentinel-2', 'sentinel-3']) rmSync(join(runDir, d), { recursive: true, force: true });
+    if (report.ok && !opts.keep) for (const d of ['logs', 'redis', 'redis-replica-1', 'redis-replica-2', 'sentinel-1', 'sentinel-2', 'sentinel-3']) rmSync(join(runDir, d), { recursive: true, force: true });
     return { code: report.ok ? 0 : 1, report };
   } finally {
     faultAbort.abort();

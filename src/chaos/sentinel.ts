@@ -1,7 +1,9 @@
 /**
- * The Redis of a `p3 chaos --sentinel` run: two durable data nodes (a master and its replica, both with
- * the AOF settings of redis.ts) and three `redis-sentinel` processes (quorum 2) watching them, all on free
- * loopback ports in the run folder. The services find the master through the sentinels (REDIS_SENTINELS),
+ * The Redis of a `p3 chaos --sentinel` run: three durable data nodes (a master and two replicas, with the
+ * AOF settings of redis.ts and {@link CHAOS_NODE_ARGS}) and three `redis-sentinel` processes (quorum 2)
+ * watching them, all on free loopback ports in the run folder. Two replicas, as ops/redis recommends: after
+ * a failover the new master has the other replica at once, so `min-replicas-to-write 1` keeps accepting
+ * writes while the old master is away. The services find the master through the sentinels (REDIS_SENTINELS),
  * so a failover moves every connection without a restart.
  *
  * Faults (faults.ts): `failover()` (SENTINEL FAILOVER, or kill -9 of the master and Sentinel promotes the
@@ -47,7 +49,7 @@ export interface SwitchEvent {
 export interface SentinelRedis {
   /** What the services and the harness connect to (`REDIS_SENTINELS`, `REDIS_SENTINEL_NAME`). */
   target: RedisTarget;
-  /** The data nodes (index 0 started as the master). */
+  /** The data nodes (index 0 started as the master, then two replicas). */
   nodes: DurableRedis[];
   /** Every `+switch-master` so far. */
   switches: SwitchEvent[];
@@ -118,8 +120,7 @@ export async function startSentinelRedis(runDir: string, readyMs = 60_000): Prom
   try {
     const a = await startDurableRedis(runDir, 'redis', undefined, CHAOS_NODE_ARGS);
     nodes.push(a);
-    const b = await startDurableRedis(runDir, 'redis-replica', { host: '127.0.0.1', port: a.port }, CHAOS_NODE_ARGS);
-    nodes.push(b);
+    for (const sub of ['redis-replica-1', 'redis-replica-2']) nodes.push(await startDurableRedis(runDir, sub, { host: '127.0.0.1', port: a.port }, CHAOS_NODE_ARGS));
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
       const dir = join(runDir, `sentinel-${i + 1}`);
@@ -235,14 +236,14 @@ export async function startSentinelRedis(runDir: string, readyMs = 60_000): Prom
       while (Date.now() < deadline) {
         const flags = await masterFlags();
         const m = await master();
-        if (m && m.pid() !== 0 && !/failover_in_progress|o_down|s_down/.test(flags) && nodes.every((n) => n.pid() !== 0) && (await goodReplicas()) >= 1) return;
+        if (m && m.pid() !== 0 && !/failover_in_progress|o_down|s_down/.test(flags) && nodes.every((n) => n.pid() !== 0) && (await goodReplicas()) >= nodes.length - 1) return;
         for (const n of nodes) if (n.pid() === 0 && m && n !== m) await n.start({ host: '127.0.0.1', port: m.port }).catch(() => undefined);
         await sleep(250);
       }
     };
     // ready: the sentinels see the replica and agree on the master
     const deadline = Date.now() + readyMs;
-    while ((await goodReplicas()) < 1 || (await masterAddr()) !== addr(a)) {
+    while ((await goodReplicas()) < nodes.length - 1 || (await masterAddr()) !== addr(a)) {
       if (Date.now() > deadline) throw new Error(`sentinels not ready within ${readyMs} ms (logs in ${runDir}/sentinel-*)`);
       await sleep(200);
     }
