@@ -1,0 +1,32 @@
+/**
+ * `p3 chaos --sentinel` options (src/chaos/options.ts): `sentinel_failover` joins the default set only with
+ * `--sentinel`, and naming it without `--sentinel` is a usage error (exit 2 naming `--faults`).
+ */
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/env.js';
+import { DEFAULT_CHAOS_FAULTS, parseChaosOptions } from '../../src/chaos/options.js';
+import { sentinelConf, CHAOS_MASTER_NAME } from '../../src/chaos/sentinel.js';
+
+describe('p3 chaos --sentinel options', () => {
+  it('without --sentinel: no sentinel_failover, not even with --faults all', () => {
+    expect(DEFAULT_CHAOS_FAULTS).not.toContain('sentinel_failover');
+    const o = parseChaosOptions({}, () => 1);
+    expect(o.sentinel).toBe(false);
+    expect(o.faults).not.toContain('sentinel_failover');
+    expect(parseChaosOptions({ faults: 'all' }, () => 1).faults).not.toContain('sentinel_failover');
+  });
+  it('with --sentinel: the default set plus sentinel_failover; all includes it', () => {
+    const o = parseChaosOptions({ sentinel: true }, () => 1);
+    expect(o.sentinel).toBe(true);
+    expect(o.faults).toEqual([...DEFAULT_CHAOS_FAULTS, 'sentinel_failover']);
+    expect(parseChaosOptions({ sentinel: true, faults: 'all' }, () => 1).faults).toContain('sentinel_failover');
+    expect(parseChaosOptions({ sentinel: true, faults: 'sentinel_failover,redis_kill' }, () => 1).faults).toEqual(['sentinel_failover', 'redis_kill']);
+  });
+  it('sentinel_failover without --sentinel is a usage error naming --faults', () => {
+    expect(() => parseChaosOptions({ faults: 'sentinel_failover,redis_kill' }, () => 1)).toThrow(ConfigError);
+    expect(() => parseChaosOptions({ faults: 'sentinel_failover' }, () => 1)).toThrow(/--faults: sentinel_failover needs --sentinel/);
+  });
+  it('the sentinels monitor the master with a quorum of 2', () => {
+    expect(sentinelConf(26379, '/tmp/x', 6380)).toMatch(new RegExp(`^sentinel monitor ${CHAOS_MASTER_NAME} 127\\.0\\.0\\.1 6380 2$`, 'm'));
+  });
+});
