@@ -1,9 +1,7 @@
 /**
- * The Redis of a `p3 chaos --sentinel` run: three durable data nodes (a master and two replicas, with the
- * AOF settings of redis.ts and {@link CHAOS_NODE_ARGS}) and three `redis-sentinel` processes (quorum 2)
- * watching them, all on free loopback ports in the run folder. Two replicas, as ops/redis recommends: after
- * a failover the new master has the other replica at once, so `min-replicas-to-write 1` keeps accepting
- * writes while the old master is away. The services find the master through the sentinels (REDIS_SENTINELS),
+ * The Redis of a `p3 chaos --sentinel` run: {@link CHAOS_REPLICAS} + 1 durable data nodes (a master and its
+ * replica, with the AOF settings of redis.ts and {@link CHAOS_NODE_ARGS}) and three `redis-sentinel`
+ * processes (quorum 2) watching them, all on free loopback ports in the run folder. The services find the master through the sentinels (REDIS_SENTINELS),
  * so a failover moves every connection without a restart.
  *
  * Faults (faults.ts): `failover()` (SENTINEL FAILOVER, or kill -9 of the master and Sentinel promotes the
@@ -28,12 +26,17 @@ import { startDurableRedis, type DurableRedis } from './redis.js';
 export const CHAOS_MASTER_NAME = 'p3chaos';
 /** `sentinel down-after-milliseconds`: longer than a `redis_kill` outage (0.2-2.5 s), so a plain kill rarely fails over. */
 export const CHAOS_DOWN_AFTER_MS = 3000;
+/** Replicas of a Sentinel run. */
+export const CHAOS_REPLICAS = 1;
 /**
  * Data-node settings of a Sentinel run (as ops/redis/replica.conf recommends): a master accepts writes only
- * while a replica is connected and acknowledged within 5 s. A master the sentinels have replaced (its replica
- * promoted) thus refuses writes (NOREPLICAS) instead of accepting writes that its demotion would discard.
+ * while EVERY replica is connected and acknowledged within 5 s (`min-replicas-to-write` = the replicas). A
+ * master the sentinels are replacing loses its replica at the promotion, so it refuses writes (NOREPLICAS)
+ * instead of accepting writes that its demotion would discard. Measured with two replicas and
+ * `min-replicas-to-write 1`: the old master kept the other replica and accepted about 1 s of writes after the
+ * promotion (7 lost plan results over 4 SENTINEL FAILOVERs, seed 41; docs/reliability.md).
  */
-export const CHAOS_NODE_ARGS = ['--min-replicas-to-write', '1', '--min-replicas-max-lag', '5'];
+export const CHAOS_NODE_ARGS = ['--min-replicas-to-write', String(CHAOS_REPLICAS), '--min-replicas-max-lag', '5'];
 /** `sentinel failover-timeout`. */
 export const CHAOS_FAILOVER_TIMEOUT_MS = 5000;
 
@@ -49,7 +52,7 @@ export interface SwitchEvent {
 export interface SentinelRedis {
   /** What the services and the harness connect to (`REDIS_SENTINELS`, `REDIS_SENTINEL_NAME`). */
   target: RedisTarget;
-  /** The data nodes (index 0 started as the master, then two replicas). */
+  /** The data nodes (index 0 started as the master, then the replicas). */
   nodes: DurableRedis[];
   /** Every `+switch-master` so far. */
   switches: SwitchEvent[];
@@ -120,7 +123,7 @@ export async function startSentinelRedis(runDir: string, readyMs = 60_000): Prom
   try {
     const a = await startDurableRedis(runDir, 'redis', undefined, CHAOS_NODE_ARGS);
     nodes.push(a);
-    for (const sub of ['redis-replica-1', 'redis-replica-2']) nodes.push(await startDurableRedis(runDir, sub, { host: '127.0.0.1', port: a.port }, CHAOS_NODE_ARGS));
+    for (let i = 1; i <= CHAOS_REPLICAS; i++) nodes.push(await startDurableRedis(runDir, `redis-replica-${i}`, { host: '127.0.0.1', port: a.port }, CHAOS_NODE_ARGS));
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
       const dir = join(runDir, `sentinel-${i + 1}`);

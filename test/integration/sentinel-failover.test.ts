@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 import { createRedis, replicationInfo } from '../../src/adapters/redis/client.js';
 import { StreamConsumer } from '../../src/adapters/redis/consumer.js';
 import { callScript } from '../../src/adapters/redis/scripts.js';
-import { startSentinelRedis, type SentinelRedis } from '../../src/chaos/sentinel.js';
+import { CHAOS_REPLICAS, startSentinelRedis, type SentinelRedis } from '../../src/chaos/sentinel.js';
 import { waitFor } from '../helpers/redis.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -64,7 +64,7 @@ describe('Sentinel failover: a factory connection keeps consuming', () => {
     expect(await scriptWorks('test:sentinel:lock:0')).toBe(true);
     const r = await replicationInfo(app);
     expect(r.role).toBe('master');
-    expect(r.connectedReplicas).toBe(2);
+    expect(r.connectedReplicas).toBe(CHAOS_REPLICAS);
   }, 60_000);
 
   it('after SENTINEL FAILOVER (the old master demoted while up): same consumer, new master', async () => {
