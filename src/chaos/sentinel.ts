@@ -67,11 +67,12 @@ export interface SentinelRedis {
    * One failover. `command`: SENTINEL FAILOVER (the old master stays up and is demoted by Sentinel);
    * `kill`: kill -9 of the master, Sentinel notices it (down-after), elects and promotes the replica, and
    * the old master restarts as a replica of the new one. Resolves once the switch happened and the old
-   * master runs again (at most `timeoutMs`).
+   * master runs again (at most `timeoutMs`). Waits at most `readyWaitMs` (default 20 s) for a failover to be
+   * possible first (master up, none in progress, a replica in sync).
    * @returns a description and, for `kill`, when the master was killed (epoch ms); null when no failover
    *   was possible (no good replica yet, one in progress)
    */
-  failover(mode: 'command' | 'kill', timeoutMs?: number): Promise<{ detail: string; killed_ms?: number } | null>;
+  failover(mode: 'command' | 'kill', timeoutMs?: number, readyWaitMs?: number): Promise<{ detail: string; killed_ms?: number } | null>;
   /** Every node running and replicating, a master named: waits at most `timeoutMs`. Never throws. */
   settle(timeoutMs?: number): Promise<void>;
   /** Kills every node and sentinel. Never throws. */
@@ -208,11 +209,16 @@ export async function startSentinelRedis(runDir: string, readyMs = 60_000): Prom
         await sleep(200);
       }
     };
-    const failover = async (mode: 'command' | 'kill', timeoutMs = 40_000): Promise<{ detail: string; killed_ms?: number } | null> => {
-      const old = await master();
-      if (!old || old.pid() === 0) return null;
-      if (/failover_in_progress|o_down|s_down/.test(await masterFlags())) return null;
-      if ((await goodReplicas()) === 0) return null;
+    const failover = async (mode: 'command' | 'kill', timeoutMs = 40_000, readyWaitMs = 20_000): Promise<{ detail: string; killed_ms?: number } | null> => {
+      // a failover needs a master that is up and a replica Sentinel would promote (not resyncing after a restart)
+      const readyBy = Date.now() + readyWaitMs;
+      let old: DurableRedis | null = null;
+      for (;;) {
+        old = await master();
+        if (old && old.pid() !== 0 && !/failover_in_progress|o_down|s_down/.test(await masterFlags()) && (await goodReplicas()) > 0) break;
+        if (Date.now() > readyBy) return null;
+        await sleep(250);
+      }
       const before = switches.length;
       const t0 = Date.now();
       if (mode === 'command') {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { Redis } from 'ioredis';
-import { createRedis, replicationInfo } from '../../src/adapters/redis/client.js';
+import { createRedis, openRedis, replicationInfo } from '../../src/adapters/redis/client.js';
 import { StreamConsumer } from '../../src/adapters/redis/consumer.js';
 import { callScript } from '../../src/adapters/redis/scripts.js';
 import { CHAOS_REPLICAS, startSentinelRedis, type SentinelRedis } from '../../src/chaos/sentinel.js';
@@ -67,10 +67,20 @@ describe('Sentinel failover: a factory connection keeps consuming', () => {
     expect(r.connectedReplicas).toBe(CHAOS_REPLICAS);
   }, 60_000);
 
-  it('after SENTINEL FAILOVER (the old master demoted while up): same consumer, new master', async () => {
-    const before = (await s.master())?.port;
+  it('after SENTINEL FAILOVER (the old master demoted while up): same consumer, new master; the old master refuses writes', async () => {
+    const old = (await s.master()) as NonNullable<Awaited<ReturnType<SentinelRedis['master']>>>;
+    const before = old.port;
     const f = await waitFor(() => s.failover('command'), 60_000, 500, 'a failover the sentinels accept');
     expect(f.detail).toMatch(/switch/);
+    // regression (chaos seed 1, first --sentinel run): the old master kept accepting writes until Sentinel demoted
+    // it, and those writes (4 plan results) were discarded. With min-replicas-to-write it refuses them.
+    const direct = openRedis(old.url, { maxRetriesPerRequest: 0, retryStrategy: () => null, enableReadyCheck: false });
+    direct.on('error', () => undefined);
+    try {
+      await expect(direct.set('test:sentinel:after-switch', '1')).rejects.toThrow(/NOREPLICAS|READONLY/);
+    } finally {
+      direct.disconnect();
+    }
     const after = await waitFor(async () => {
       const m = await s.master();
       return m && m.port !== before ? m.port : null;
