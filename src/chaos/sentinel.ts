@@ -35,8 +35,10 @@ export const CHAOS_REPLICAS = 1;
  * instead of accepting writes that its demotion would discard. Measured with two replicas and
  * `min-replicas-to-write 1`: the old master kept the other replica and accepted about 1 s of writes after the
  * promotion (7 lost plan results over 4 SENTINEL FAILOVERs, seed 41; docs/reliability.md).
+ * `repl-diskless-sync-delay 0`: a restarted master syncs its replica at once (the default waits 5 s for more
+ * replicas to join, 5 s without writes under `min-replicas-to-write`).
  */
-export const CHAOS_NODE_ARGS = ['--min-replicas-to-write', String(CHAOS_REPLICAS), '--min-replicas-max-lag', '5'];
+export const CHAOS_NODE_ARGS = ['--min-replicas-to-write', String(CHAOS_REPLICAS), '--min-replicas-max-lag', '5', '--repl-diskless-sync-delay', '0'];
 /** `sentinel failover-timeout`. */
 export const CHAOS_FAILOVER_TIMEOUT_MS = 5000;
 
