@@ -17,10 +17,12 @@
  * - Lua scripts: `EVALSHA`/`EVAL` declare keys with read-write flags, so every script's declared keys are
  *   granted for `EVALSHA`/`EVAL` only (in a selector without data commands); the commands a script runs
  *   are checked against the user's own rules, so a script can do nothing the user could not do directly.
+ * - Pub/sub: only the permit issuers may PUBLISH the permit notification (`permitWrite-1.lua`, in its own
+ *   selector with no key), only the apply layer may SUBSCRIBE to it (issue 16); no other channel for anyone.
  * - No user has `@admin`/`@dangerous` rights except what is listed (`INFO`, operator `KEYS` for the seeds'
  *   runbook); the `default` user is off.
  */
-import { STREAMS, dlq, keys } from '../adapters/redis/keys.js';
+import { CHANNELS, STREAMS, dlq, keys } from '../adapters/redis/keys.js';
 
 /** Key pattern of a symbol slot: the symbols are `[A-Z0-9]{2,30}` (so `quantum:position:<SYM>` never matches `quantum:position:ledger:*`). */
 export const SYM = '[A-Z0-9]*';
@@ -37,6 +39,8 @@ export interface AclGrant {
   write?: string[];
   /** Commands (`get`, `client|setname`) and categories (`@read`), without the leading `+`. */
   commands: string[];
+  /** Pub/sub channel patterns (`&pattern`); every user starts from `resetchannels`. */
+  channels?: string[];
 }
 
 /** One ACL user. */
@@ -65,6 +69,9 @@ const SCRIPTS = ['evalsha', 'eval'];
  * never XADD.
  */
 const CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xgroup|create', 'xinfo|consumers', 'xpending', 'xclaim', 'xgroup|delconsumer', 'evalsha', 'eval', 'set', 'del', 'exists'];
+
+/** Publishing the permit notification (`permitWrite-1.lua` runs PUBLISH; a script can only do what its user may). */
+const PUBLISH_PERMIT_WRITTEN: AclGrant = { channels: [CHANNELS.permitWritten], commands: ['publish'] };
 
 /** Every dead-letter stream (`p3_dlq_entries` gauge of every service). */
 const DLQS = Object.values(STREAMS).map(dlq);
@@ -96,6 +103,7 @@ function merge(...grants: Array<Partial<AclGrant>>): AclGrant {
     read: uniq(grants.flatMap((g) => g.read ?? [])),
     write: uniq(grants.flatMap((g) => g.write ?? [])),
     commands: uniq(grants.flatMap((g) => g.commands ?? [])),
+    channels: uniq(grants.flatMap((g) => g.channels ?? [])),
   };
 }
 
@@ -119,11 +127,12 @@ function governor(): AclUserSpec {
       rw: [...own, keys.governorReservations(), keys.governorReservationsVersion()],
       // exposure limits (services/governor/exposure.ts): every snapshot, the newest fills, the plans' dedupe stage
       read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult, keys.lastFill(SYM), keys.applyDedupe(ID)],
-      commands: ['hgetall', 'exists', 'xrevrange', 'expire', 'hmget', 'set', 'xadd', 'time', 'mget', 'hdel', 'incr'],
+      commands: ['hgetall', 'exists', 'xrevrange', 'xrange', 'expire', 'hmget', 'set', 'xadd', 'time', 'mget', 'hdel', 'incr'],
     }),
     selectors: [
       consumes([STREAMS.applyPlan]),
       scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion()]),
+      PUBLISH_PERMIT_WRITTEN,
     ],
   };
 }
@@ -142,7 +151,7 @@ function brain(): AclUserSpec {
       read: [keys.hold(SYM), keys.applyInflight(SYM), STREAMS.applyResult, keys.lastFill(SYM), ...LEDGER_KEYS],
       commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists'],
     }),
-    selectors: [consumes([STREAMS.applyPlan]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS])],
+    selectors: [consumes([STREAMS.applyPlan]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS]), PUBLISH_PERMIT_WRITTEN],
   };
 }
 
@@ -204,6 +213,8 @@ function apply(): AclUserSpec {
       { rw: HOLD_KEYS, commands: ['expire'] },
       // applyBegin-11.lua reads the hold, the trading state and (entries) the snapshot at send time
       scripts([...own, ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)]),
+      // the permit notifications that wake its waiting plans (permit-waker.ts)
+      { channels: [CHANNELS.permitWritten], commands: ['subscribe'] },
     ],
   };
 }

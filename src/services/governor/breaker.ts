@@ -9,6 +9,7 @@
 import type { Redis } from 'ioredis';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
 import { callScript } from '../../adapters/redis/scripts.js';
+import type { FailureWindow } from './failure-window.js';
 
 /** Breaker settings (seconds). */
 export interface BreakerSettings {
@@ -32,8 +33,10 @@ const PAGE = 1000;
 /**
  * Returns whether the symbol's breaker is open, tripping it first when the failures in the window
  * reach the limit.
+ * @param failures the governor's incremental view of the window's FAILED results (`failure-window.ts`,
+ *   one round trip per check); without it the window is scanned in full (up to window × rate entries)
  */
-export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSettings, nowMs = Date.now()): Promise<BreakerState> {
+export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSettings, nowMs = Date.now(), failures?: FailureWindow): Promise<BreakerState> {
   const res = await redis.multi().exists(keys.governorBreaker(symbol)).get(keys.governorBreakerLastTrip(symbol)).exec();
   if (!res) throw new Error('breaker read aborted');
   const err = res.find(([e]) => e)?.[0];
@@ -47,9 +50,9 @@ export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSetti
   const from = Math.max(nowMs - s.windowSec * 1000, lastTrip + 1);
   // Count the symbol's FAILED results in the window, newest first, page by page (never a truncated view
   // that could undercount under heavy traffic), stopping as soon as the limit is reached.
-  let errors = 0;
+  let errors = failures ? await failures.count(symbol, from, nowMs) : 0;
   let end = '+';
-  for (;;) {
+  for (; !failures; ) {
     const page = await redis.xrevrange(STREAMS.applyResult, end, String(from), 'COUNT', PAGE);
     for (const [, f] of page) {
       let sym = '';

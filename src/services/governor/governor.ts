@@ -24,9 +24,11 @@ import { deny, fmtQtyForLog, permitFields } from '../../domain/permits.js';
 import { signPermit } from '../../domain/permit-signature.js';
 import { readSnapshot } from '../../domain/position.js';
 import type { Env } from '../../config/env.js';
-import { planFromEntry, PLAN_POISON_REASONS } from '../../plans/entry.js';
+import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
 import { writePermitOnce } from '../../plans/permit-store.js';
 import { checkBreaker } from './breaker.js';
+import { FailureWindow } from './failure-window.js';
+import { Mutex } from '../../lib/mutex.js';
 import type { GovernorConfig } from './config.js';
 import { takeRateToken } from './rate.js';
 import { releaseReservation, reserveExposure } from './exposure.js';
@@ -50,12 +52,17 @@ export class Governor {
   private readonly deadLettered: Counter<'reason'>;
   private readonly trips: Counter<'symbol'>;
   private readonly keyFor: (source: string) => string | undefined;
+  /** Serialises this process's exposure reservations (see `decide`). */
+  private readonly exposureLock = new Mutex();
+  /** FAILED results in the breaker window, read incrementally (one round trip per check). */
+  private readonly failures: FailureWindow;
 
   constructor(
     private readonly deps: GovernorDeps,
     private readonly cfg: GovernorConfig,
   ) {
     this.keyFor = envKeyLookup(deps.env);
+    this.failures = new FailureWindow(deps.redis, cfg.breakerWindowSec * 1000);
     this.decisions = new Counter({
       name: 'governor_decisions_total',
       help: 'Governor permit decisions by symbol, decision (ALLOW|DENY) and reason',
@@ -85,6 +92,7 @@ export class Governor {
       claimIdleMs: cfg.claimIdleMs,
       handler: (e, redelivered) => this.handle(e, redelivered),
       onDeadLetter: (reason) => this.deadLettered.inc({ reason }),
+      ...PLAN_CONSUMER,
     });
   }
 
@@ -146,7 +154,7 @@ export class Governor {
   private async decide(plan: Plan): Promise<GovernorOutcome> {
     const { redis } = this.deps;
     const sym = plan.symbol;
-    const breaker = await checkBreaker(redis, sym, { windowSec: this.cfg.breakerWindowSec, maxErrors: this.cfg.breakerMaxErrors, cooldownSec: this.cfg.breakerCooldownSec });
+    const breaker = await checkBreaker(redis, sym, { windowSec: this.cfg.breakerWindowSec, maxErrors: this.cfg.breakerMaxErrors, cooldownSec: this.cfg.breakerCooldownSec }, Date.now(), this.failures);
     if (breaker.tripped) {
       this.trips.inc({ symbol: sym });
       this.deps.logger.error(
@@ -184,7 +192,10 @@ export class Governor {
       if (sr.kind !== 'ok') return { ...deny('missing_exchange'), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
       const position = sr.snapshot.amount;
       const limits = { maxPositionUsd: this.cfg.maxPositionUsdBySymbol[sym] ?? this.cfg.maxPositionUsd, maxGrossUsd: this.cfg.maxGrossUsd };
-      const ex = await reserveExposure(redis, { planId: plan.plan_id, symbol: sym, qty: pre.qty, mark: pre.markPrice, position, ttlMs: this.cfg.permitTtlSec * 1000 }, this.cfg.allowlist, limits);
+      // one reservation at a time in this process: plans of different symbols run concurrently, and their
+      // compare-and-set attempts on the one reservations hash would otherwise conflict with each other
+      const req = { planId: plan.plan_id, symbol: sym, qty: pre.qty, mark: pre.markPrice, position, ttlMs: this.cfg.permitTtlSec * 1000 };
+      const ex = await this.exposureLock.run(() => reserveExposure(redis, req, this.cfg.allowlist, limits));
       if (!ex.ok) return { ...deny(ex.reason, { ...pre.context, ...ex.context }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
       reserved = limits.maxPositionUsd !== null || limits.maxGrossUsd !== null;
     }

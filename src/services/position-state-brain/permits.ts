@@ -29,7 +29,7 @@ import { signPermit } from '../../domain/permit-signature.js';
 import { readSnapshot } from '../../domain/position.js';
 import { fillsForSymbol, newestFillTs } from '../../domain/reconcile-evidence.js';
 import { toleranceFor } from '../../domain/tolerance.js';
-import { planFromEntry, PLAN_POISON_REASONS } from '../../plans/entry.js';
+import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
 import { writePermitOnce } from '../../plans/permit-store.js';
 import { parsePermitsConfig, type PermitsConfig } from './permits-config.js';
 
@@ -91,6 +91,7 @@ export class PermitConsumer {
       claimIdleMs: this.config.claimIdleMs,
       handler: (e, redelivered) => this.handle(e, redelivered),
       onDeadLetter: (reason) => this.deadLettered.inc({ reason }),
+      ...PLAN_CONSUMER,
     });
   }
 
