@@ -27,22 +27,38 @@ export interface BreakerState {
   errors: number;
 }
 
+/**
+ * The breaker's two keys as the caller already read them (in its own MULTI): `EXISTS` of
+ * `quantum:governor:breaker:<SYM>` and `GET` of `quantum:governor:breaker_last_trip:<SYM>`.
+ */
+export interface BreakerRead {
+  openRaw: unknown;
+  lastRaw: unknown;
+}
+
 /** Result entries read per round trip; the whole window is scanned newest-first, page by page, until the limit is reached. */
 const PAGE = 1000;
 
 /**
  * Returns whether the symbol's breaker is open, tripping it first when the failures in the window
  * reach the limit.
+ * @param read the breaker keys, when the caller read them already (saves a round trip)
  * @param failures the governor's incremental view of the window's FAILED results (`failure-window.ts`,
  *   one round trip per check); without it the window is scanned in full (up to window × rate entries)
  */
-export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSettings, nowMs = Date.now(), failures?: FailureWindow): Promise<BreakerState> {
-  const res = await redis.multi().exists(keys.governorBreaker(symbol)).get(keys.governorBreakerLastTrip(symbol)).exec();
-  if (!res) throw new Error('breaker read aborted');
-  const err = res.find(([e]) => e)?.[0];
-  if (err) throw err;
-  const openRaw = res[0]?.[1];
-  const lastRaw = res[1]?.[1];
+export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSettings, nowMs = Date.now(), failures?: FailureWindow, read?: BreakerRead): Promise<BreakerState> {
+  let openRaw: unknown;
+  let lastRaw: unknown;
+  if (read) {
+    ({ openRaw, lastRaw } = read);
+  } else {
+    const res = await redis.multi().exists(keys.governorBreaker(symbol)).get(keys.governorBreakerLastTrip(symbol)).exec();
+    if (!res) throw new Error('breaker read aborted');
+    const err = res.find(([e]) => e)?.[0];
+    if (err) throw err;
+    openRaw = res[0]?.[1];
+    lastRaw = res[1]?.[1];
+  }
   if (Number(openRaw) === 1) return { open: true, tripped: false, errors: 0 };
   // a last-trip time in the future (a governor with a fast clock, a bad edit) must not hide failures: ignore it
   const lastTripRaw = Number(lastRaw ?? 0) || 0;

@@ -86,11 +86,20 @@ export class FailureWindow {
   }
 
   private async refresh(nowMs: number): Promise<void> {
-    const newest = (await this.redis.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 1))[0]?.[0] ?? null;
-    if (this.cursor !== null && newest !== null && compareStreamIds(newest, this.cursor) < 0) this.reset(); // stream recreated
-    let start = this.cursor === null ? `${Math.max(0, nowMs - this.windowMs)}-0` : `(${this.cursor}`;
+    const windowStart = `${Math.max(0, nowMs - this.windowMs)}-0`;
+    let start = this.cursor === null ? windowStart : `(${this.cursor}`;
+    // the newest id (a stream recreated after a restart goes backwards) and the first page, one round trip
+    const res = await this.redis.pipeline().xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 1).xrange(STREAMS.applyResult, start, '+', 'COUNT', PAGE).exec();
+    if (!res) throw new Error('failure window read aborted');
+    for (const [e] of res) if (e) throw e;
+    const newest = ((res[0]?.[1] ?? []) as Array<[string, string[]]>)[0]?.[0] ?? null;
+    let page = (res[1]?.[1] ?? []) as Array<[string, string[]]>;
+    if (this.cursor !== null && newest !== null && compareStreamIds(newest, this.cursor) < 0) {
+      this.reset();
+      start = windowStart;
+      page = await this.redis.xrange(STREAMS.applyResult, start, '+', 'COUNT', PAGE);
+    }
     for (;;) {
-      const page = await this.redis.xrange(STREAMS.applyResult, start, '+', 'COUNT', PAGE);
       for (const [id, f] of page) {
         let sym = '';
         let status = '';
@@ -105,11 +114,11 @@ export class FailureWindow {
       }
       const last = page[page.length - 1]?.[0];
       if (last) this.cursor = last;
-      else if (this.cursor === null && newest !== null) this.cursor = newest; // nothing in the window yet
-      if (page.length < PAGE) break;
+      if (page.length < PAGE || !last) break;
       start = `(${last}`;
+      page = await this.redis.xrange(STREAMS.applyResult, start, '+', 'COUNT', PAGE);
     }
-    if (this.cursor === null) this.cursor = `${Math.max(0, nowMs - this.windowMs)}-0`;
+    if (this.cursor === null) this.cursor = newest !== null && compareStreamIds(newest, windowStart) > 0 ? newest : windowStart;
     this.prune(nowMs);
   }
 

@@ -26,7 +26,7 @@ import { readSnapshot } from '../../domain/position.js';
 import type { Env } from '../../config/env.js';
 import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
 import { writePermitOnce } from '../../plans/permit-store.js';
-import { checkBreaker } from './breaker.js';
+import { checkBreaker, type BreakerRead } from './breaker.js';
 import { FailureWindow } from './failure-window.js';
 import { Mutex } from '../../lib/mutex.js';
 import type { GovernorConfig } from './config.js';
@@ -117,8 +117,23 @@ export class Governor {
     const plan = planFromEntry(entry.fields, this.keyFor);
     const { logger, redis } = this.deps;
     const sym = plan.symbol;
+    // everything the decision reads, in one round trip (the breaker's window is read apart, incrementally)
+    const res = await redis
+      .multi()
+      .exists(keys.permitGovernor(plan.plan_id))
+      .exists(keys.governorBreaker(sym))
+      .get(keys.governorBreakerLastTrip(sym))
+      .hgetall(keys.tradingState())
+      .hgetall(keys.tradingState(sym))
+      .exists(keys.hold(sym))
+      .hgetall(keys.snapshot(sym))
+      .exec();
+    if (!res) throw new Error('governor read aborted');
+    const err = res.find(([e]) => e)?.[0];
+    if (err) throw err;
+    const [decided, breakerOpen, lastTrip, g, s, h, snap] = res.map(([, v]) => v) as [number, number, string | null, Record<string, string>, Record<string, string>, number, Record<string, string>];
     // a redelivered entry, or the same plan submitted twice: the first decision stands (write-once)
-    if ((await redis.exists(keys.permitGovernor(plan.plan_id))) === 1) {
+    if (Number(decided) === 1) {
       logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, redelivered }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;
     }
@@ -126,7 +141,7 @@ export class Governor {
       { plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, action: plan.action, mode: this.cfg.mode },
       `${sym}: Evaluating plan ${plan.plan_id} (action=${plan.action}, decision=${plan.decision}, kill_score=${plan.kill_score ?? 'n/a'}, mode=${this.cfg.mode})`,
     );
-    const outcome = await this.decide(plan);
+    const outcome = await this.decide(plan, { breaker: { openRaw: breakerOpen, lastRaw: lastTrip }, g, s, h, snap });
     const nowMs = Date.now();
     const extra = {
       notional: outcome.notional ? outcome.notional.toFixed(2) : '',
@@ -150,11 +165,11 @@ export class Governor {
     }
   }
 
-  /** Reads what the decision needs, decides, then takes a rate token for an ALLOW. */
-  private async decide(plan: Plan): Promise<GovernorOutcome> {
+  /** Decides from what `handle` read (and the breaker window), then takes a rate token for an ALLOW. */
+  private async decide(plan: Plan, read: { breaker: BreakerRead; g: Record<string, string>; s: Record<string, string>; h: number; snap: Record<string, string> }): Promise<GovernorOutcome> {
     const { redis } = this.deps;
     const sym = plan.symbol;
-    const breaker = await checkBreaker(redis, sym, { windowSec: this.cfg.breakerWindowSec, maxErrors: this.cfg.breakerMaxErrors, cooldownSec: this.cfg.breakerCooldownSec }, Date.now(), this.failures);
+    const breaker = await checkBreaker(redis, sym, { windowSec: this.cfg.breakerWindowSec, maxErrors: this.cfg.breakerMaxErrors, cooldownSec: this.cfg.breakerCooldownSec }, Date.now(), this.failures, read.breaker);
     if (breaker.tripped) {
       this.trips.inc({ symbol: sym });
       this.deps.logger.error(
@@ -162,11 +177,7 @@ export class Governor {
         `${sym}: circuit breaker TRIPPED (${breaker.errors} FAILED results in ${this.cfg.breakerWindowSec}s); HALTED for ${this.cfg.breakerCooldownSec}s`,
       );
     }
-    const res = await redis.multi().hgetall(keys.tradingState()).hgetall(keys.tradingState(sym)).exists(keys.hold(sym)).hgetall(keys.snapshot(sym)).exec();
-    if (!res) throw new Error('governor read aborted');
-    const err = res.find(([e]) => e)?.[0];
-    if (err) throw err;
-    const [g, s, h, snap] = res.map(([, v]) => v) as [Record<string, string>, Record<string, string>, number, Record<string, string>];
+    const { g, s, h, snap } = read;
     const pre = decideGovernorPreRate({
       plan,
       nowMs: Date.now(),

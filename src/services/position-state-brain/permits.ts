@@ -19,14 +19,13 @@ import { Counter, type Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { StreamConsumer, fieldsToObject, type StreamEntry } from '../../adapters/redis/consumer.js';
-import { fetchLedger } from '../../adapters/redis/ledger.js';
 import { STREAMS, keys } from '../../adapters/redis/keys.js';
 import type { Env } from '../../config/env.js';
 import { fmt } from '../../domain/decimal.js';
 import { decideP33, fmtQtyForLog, permitFields, P33_DENY_REASONS } from '../../domain/permits.js';
 import { envKeyLookup } from '../../domain/plan.js';
 import { signPermit } from '../../domain/permit-signature.js';
-import { readSnapshot } from '../../domain/position.js';
+import { readLedger, readSnapshot } from '../../domain/position.js';
 import { fillsForSymbol, newestFillTs } from '../../domain/reconcile-evidence.js';
 import { toleranceFor } from '../../domain/tolerance.js';
 import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
@@ -117,23 +116,28 @@ export class PermitConsumer {
     const plan = planFromEntry(entry.fields, this.keyFor);
     const { redis, logger } = this.ctx;
     const sym = plan.symbol;
-    // a redelivered entry, or the same plan submitted twice: the first decision stands (write-once)
-    if ((await redis.exists(keys.permitP33(plan.plan_id))) === 1) {
-      logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, redelivered }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
-      return;
-    }
-    logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id }, `${sym}: Evaluating plan ${plan.plan_id} from stream msg ${entry.id}`);
-    const res = await redis
+    // everything the decision reads, in one round trip (ledger included: one consistent view)
+    const all = await redis
       .multi()
+      .exists(keys.permitP33(plan.plan_id))
       .exists(keys.hold(sym))
       .hgetall(keys.snapshot(sym))
       .hlen(keys.applyInflight(sym))
       .xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', RECENT_RESULTS)
       .get(keys.lastFill(sym))
+      .hgetall(keys.ledger(sym))
+      .hgetall(keys.legacyLedger004(sym))
       .exec();
-    if (!res) throw new Error('P3.3 read aborted');
-    const err = res.find(([e]) => e)?.[0];
+    if (!all) throw new Error('P3.3 read aborted');
+    const err = all.find(([e]) => e)?.[0];
     if (err) throw err;
+    // a redelivered entry, or the same plan submitted twice: the first decision stands (write-once)
+    if (Number(all[0]?.[1]) === 1) {
+      logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, redelivered }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
+      return;
+    }
+    logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id }, `${sym}: Evaluating plan ${plan.plan_id} from stream msg ${entry.id}`);
+    const res = all.slice(1);
     const holdActive = Number(res[0]?.[1]) === 1;
     const snapshot = readSnapshot(res[1]?.[1] as Record<string, string>);
     const inFlight = Number(res[2]?.[1] ?? 0);
@@ -142,7 +146,7 @@ export class PermitConsumer {
     const lastFill = lastFillRaw && /^\d+$/.test(lastFillRaw) ? Number(lastFillRaw) : null;
     const fromResults = newestFillTs(fillsForSymbol(recent, sym));
     const newestFillTsMs = fromResults === null ? lastFill : lastFill === null ? fromResults : Math.max(fromResults, lastFill);
-    const ledger = await fetchLedger(redis, sym);
+    const ledger = { read: readLedger((res[5]?.[1] ?? {}) as Record<string, string>, (res[6]?.[1] ?? {}) as Record<string, string>) };
     const step = snapshot.kind === 'ok' ? snapshot.snapshot.stepSize : null;
     const tolerance = toleranceFor(this.config.tolerance, sym, step);
     const nowMs = Date.now();
