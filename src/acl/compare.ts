@@ -99,12 +99,9 @@ export function excessRights(spec: AclUserSpec, reported: ReportedUser, table: C
   const rootCmds = effectiveCommands(['-@all', ...spec.root.commands.map((c) => `+${c}`)], table);
   out.push(...extraRights(reported, rootCmds, grantKeys(spec.root), table, grantChannels(spec.root)).map((e) => `root: ${e}`));
   const specSelectors = spec.selectors.map((s) => ({ keys: grantKeys(s), channels: grantChannels(s), cmds: effectiveCommands(['-@all', ...s.commands.map((c) => `+${c}`)], table) }));
-  const sameSet = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((k) => b.has(k));
   reported.selectors.forEach((sel, i) => {
     const keysOf = new Set(tokens(sel.keys));
-    const chansOf = new Set(tokens(sel.channels));
-    // a selector is matched by its key patterns, and (selectors without keys, e.g. PUBLISH only) its channels
-    const match = specSelectors.find((s) => sameSet(s.keys, keysOf) && (keysOf.size > 0 || sameSet(s.channels, chansOf))) ?? specSelectors.find((s) => sameSet(s.keys, keysOf));
+    const match = specSelectors.find((s) => s.keys.size === keysOf.size && [...keysOf].every((k) => s.keys.has(k)));
     if (!match) return void out.push(`selector ${i + 1}: not generated (${sel.commands} ${sel.keys})`);
     out.push(...extraRights(sel, match.cmds, match.keys, table, match.channels).map((e) => `selector ${i + 1}: ${e}`));
   });

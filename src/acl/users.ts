@@ -17,8 +17,8 @@
  * - Lua scripts: `EVALSHA`/`EVAL` declare keys with read-write flags, so every script's declared keys are
  *   granted for `EVALSHA`/`EVAL` only (in a selector without data commands); the commands a script runs
  *   are checked against the user's own rules, so a script can do nothing the user could not do directly.
- * - Pub/sub: only the permit issuers may PUBLISH the permit notification (`permitWrite-1.lua`, in its own
- *   selector with no key), only the apply layer may SUBSCRIBE to it (issue 16); no other channel for anyone.
+ * - Pub/sub: only the permit issuers may PUBLISH the permit notification (`permitWrite-1.lua`), only the
+ *   apply layer may SUBSCRIBE to it (issue 16); no other channel for anyone.
  * - No user has `@admin`/`@dangerous` rights except what is listed (`INFO`, operator `KEYS` for the seeds'
  *   runbook); the `default` user is off.
  */
@@ -70,8 +70,11 @@ const SCRIPTS = ['evalsha', 'eval'];
  */
 const CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xgroup|create', 'xinfo|consumers', 'xpending', 'xclaim', 'xgroup|delconsumer', 'evalsha', 'eval', 'set', 'del', 'exists'];
 
-/** Publishing the permit notification (`permitWrite-1.lua` runs PUBLISH; a script can only do what its user may). */
-const PUBLISH_PERMIT_WRITTEN: AclGrant = { channels: [CHANNELS.permitWritten], commands: ['publish'] };
+/**
+ * Publishing the permit notification (`permitWrite-1.lua` runs PUBLISH; a script can only do what its user
+ * may). Part of the issuers' root rules: PUBLISH touches no key, and the channel is the only one granted.
+ */
+const PUBLISH_PERMIT_WRITTEN = { channels: [CHANNELS.permitWritten], commands: ['publish'] };
 
 /** Every dead-letter stream (`p3_dlq_entries` gauge of every service). */
 const DLQS = Object.values(STREAMS).map(dlq);
@@ -128,11 +131,10 @@ function governor(): AclUserSpec {
       // exposure limits (services/governor/exposure.ts): every snapshot, the newest fills, the plans' dedupe stage
       read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult, keys.lastFill(SYM), keys.applyDedupe(ID)],
       commands: ['hgetall', 'exists', 'xrevrange', 'xrange', 'expire', 'hmget', 'set', 'xadd', 'time', 'mget', 'hdel', 'incr'],
-    }),
+    }, PUBLISH_PERMIT_WRITTEN),
     selectors: [
       consumes([STREAMS.applyPlan]),
       scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion()]),
-      PUBLISH_PERMIT_WRITTEN,
     ],
   };
 }
@@ -150,8 +152,8 @@ function brain(): AclUserSpec {
       rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), dlq(STREAMS.applyPlan), ...BACKOFF_KEYS, keys.p33UserStream(ID)],
       read: [keys.hold(SYM), keys.applyInflight(SYM), STREAMS.applyResult, keys.lastFill(SYM), ...LEDGER_KEYS],
       commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists'],
-    }),
-    selectors: [consumes([STREAMS.applyPlan]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS]), PUBLISH_PERMIT_WRITTEN],
+    }, PUBLISH_PERMIT_WRITTEN),
+    selectors: [consumes([STREAMS.applyPlan]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS])],
   };
 }
 
@@ -206,15 +208,14 @@ function apply(): AclUserSpec {
       rw: own,
       read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)],
       commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'hexists', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore'],
-    }),
+      // the permit notifications that wake its waiting plans (permit-waker.ts): SUBSCRIBE to that channel only
+    }, { channels: [CHANNELS.permitWritten], commands: ['subscribe'] }),
     selectors: [
       consumes([STREAMS.applyPlan, STREAMS.reconcileClose, STREAMS.applyFlatten]),
       // the hold lease renewal it owns (holdRenew-3.lua): EXPIRE only
       { rw: HOLD_KEYS, commands: ['expire'] },
       // applyBegin-11.lua reads the hold, the trading state and (entries) the snapshot at send time
       scripts([...own, ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)]),
-      // the permit notifications that wake its waiting plans (permit-waker.ts)
-      { channels: [CHANNELS.permitWritten], commands: ['subscribe'] },
     ],
   };
 }

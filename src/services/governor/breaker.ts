@@ -9,7 +9,7 @@
 import type { Redis } from 'ioredis';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
 import { callScript } from '../../adapters/redis/scripts.js';
-import type { FailureWindow } from './failure-window.js';
+import type { FailureCounter } from './failure-window.js';
 
 /** Breaker settings (seconds). */
 export interface BreakerSettings {
@@ -46,7 +46,7 @@ const PAGE = 1000;
  * @param failures the governor's incremental view of the window's FAILED results (`failure-window.ts`,
  *   one round trip per check); without it the window is scanned in full (up to window × rate entries)
  */
-export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSettings, nowMs = Date.now(), failures?: FailureWindow, read?: BreakerRead): Promise<BreakerState> {
+export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSettings, nowMs = Date.now(), failures?: FailureCounter, read?: BreakerRead): Promise<BreakerState> {
   let openRaw: unknown;
   let lastRaw: unknown;
   if (read) {

@@ -33,8 +33,14 @@ export function compareStreamIds(a: string, b: string): number {
   return am !== bm ? am - bm : (as ?? 0) - (bs ?? 0);
 }
 
+/** Counts FAILED results of a symbol from a time (what the breaker needs). */
+export interface FailureCounter {
+  /** FAILED results of `symbol` with a stream time >= `fromMs` (epoch ms). @throws Redis errors */
+  count(symbol: string, fromMs: number, nowMs?: number): Promise<number>;
+}
+
 /** See the module comment. One per governor process. */
-export class FailureWindow {
+export class FailureWindow implements FailureCounter {
   /** Last stream id read; null before the first refresh (or after a reset). */
   private cursor: string | null = null;
   /** Per symbol: ms timestamps (stream ids) of its FAILED results, ascending. */
@@ -57,6 +63,25 @@ export class FailureWindow {
    */
   async count(symbol: string, fromMs: number, nowMs = Date.now()): Promise<number> {
     await this.fresh(nowMs);
+    return this.countNow(symbol, fromMs);
+  }
+
+  /**
+   * Starts a refresh now (shared with concurrent callers) and returns a counter that answers from it, so
+   * the refresh's round trip overlaps the caller's other reads instead of following them.
+   */
+  begin(nowMs = Date.now()): FailureCounter {
+    const refreshed = this.fresh(nowMs);
+    refreshed.catch(() => undefined); // awaited (and thrown) by count()
+    return {
+      count: async (symbol, fromMs) => {
+        await refreshed;
+        return this.countNow(symbol, fromMs);
+      },
+    };
+  }
+
+  private countNow(symbol: string, fromMs: number): number {
     const ts = this.failed.get(symbol);
     if (!ts) return 0;
     let n = 0;

@@ -27,7 +27,7 @@ import type { Env } from '../../config/env.js';
 import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
 import { writePermitOnce } from '../../plans/permit-store.js';
 import { checkBreaker, type BreakerRead } from './breaker.js';
-import { FailureWindow } from './failure-window.js';
+import { FailureWindow, type FailureCounter } from './failure-window.js';
 import { Mutex } from '../../lib/mutex.js';
 import type { GovernorConfig } from './config.js';
 import { takeRateToken } from './rate.js';
@@ -117,7 +117,9 @@ export class Governor {
     const plan = planFromEntry(entry.fields, this.keyFor);
     const { logger, redis } = this.deps;
     const sym = plan.symbol;
-    // everything the decision reads, in one round trip (the breaker's window is read apart, incrementally)
+    // everything the decision reads, in one round trip; the breaker window's refresh (incremental) goes
+    // out in the same tick, so its round trip overlaps this one
+    const failures = this.failures.begin();
     const res = await redis
       .multi()
       .exists(keys.permitGovernor(plan.plan_id))
@@ -141,7 +143,7 @@ export class Governor {
       { plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, action: plan.action, mode: this.cfg.mode },
       `${sym}: Evaluating plan ${plan.plan_id} (action=${plan.action}, decision=${plan.decision}, kill_score=${plan.kill_score ?? 'n/a'}, mode=${this.cfg.mode})`,
     );
-    const outcome = await this.decide(plan, { breaker: { openRaw: breakerOpen, lastRaw: lastTrip }, g, s, h, snap });
+    const outcome = await this.decide(plan, { breaker: { openRaw: breakerOpen, lastRaw: lastTrip }, failures, g, s, h, snap });
     const nowMs = Date.now();
     const extra = {
       notional: outcome.notional ? outcome.notional.toFixed(2) : '',
@@ -166,10 +168,10 @@ export class Governor {
   }
 
   /** Decides from what `handle` read (and the breaker window), then takes a rate token for an ALLOW. */
-  private async decide(plan: Plan, read: { breaker: BreakerRead; g: Record<string, string>; s: Record<string, string>; h: number; snap: Record<string, string> }): Promise<GovernorOutcome> {
+  private async decide(plan: Plan, read: { breaker: BreakerRead; failures: FailureCounter; g: Record<string, string>; s: Record<string, string>; h: number; snap: Record<string, string> }): Promise<GovernorOutcome> {
     const { redis } = this.deps;
     const sym = plan.symbol;
-    const breaker = await checkBreaker(redis, sym, { windowSec: this.cfg.breakerWindowSec, maxErrors: this.cfg.breakerMaxErrors, cooldownSec: this.cfg.breakerCooldownSec }, Date.now(), this.failures, read.breaker);
+    const breaker = await checkBreaker(redis, sym, { windowSec: this.cfg.breakerWindowSec, maxErrors: this.cfg.breakerMaxErrors, cooldownSec: this.cfg.breakerCooldownSec }, Date.now(), read.failures, read.breaker);
     if (breaker.tripped) {
       this.trips.inc({ symbol: sym });
       this.deps.logger.error(
