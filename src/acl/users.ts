@@ -151,7 +151,7 @@ function brain(): AclUserSpec {
       // (HEXISTS: a pushed fill of ours is recorded before the confirming REST poll)
       rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), dlq(STREAMS.applyPlan), ...BACKOFF_KEYS, keys.p33UserStream(ID)],
       read: [keys.hold(SYM), keys.applyInflight(SYM), STREAMS.applyResult, keys.lastFill(SYM), ...LEDGER_KEYS],
-      commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists'],
+      commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'xrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists'],
     }, PUBLISH_PERMIT_WRITTEN),
     selectors: [consumes([STREAMS.applyPlan]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS])],
   };

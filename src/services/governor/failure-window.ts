@@ -5,7 +5,7 @@
  * The breaker used to scan the whole window (default 300 s) of the result stream for every plan: at
  * 1,000 plans/s that is up to 300,000 entries read and parsed per plan, which capped the governor (and
  * Redis) long before 1,000 plans/s. Here each refresh reads only the entries added since the previous one
- * (`XRANGE (<last id> +`, page by page), so a check costs one round trip whatever the window holds.
+ * (`StreamTail`), so a check costs one round trip whatever the window holds.
  *
  * Same answer as the full scan: a count covers every FAILED result with a stream id (ms) >= `fromMs`
  * present in the stream when the refresh started, and every count waits for a refresh that STARTED after
@@ -16,22 +16,9 @@
  */
 import type { Redis } from 'ioredis';
 import { STREAMS } from '../../adapters/redis/keys.js';
+import { StreamTail, streamIdMs } from '../../adapters/redis/stream-tail.js';
 
-/** Entries read per round trip. */
-const PAGE = 1000;
-
-/** Milliseconds part of a stream id (`<ms>-<seq>`). */
-function idMs(id: string): number {
-  const i = id.indexOf('-');
-  return Number(i < 0 ? id : id.slice(0, i));
-}
-
-/** Compares stream ids `a` and `b` (negative when a < b). */
-export function compareStreamIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(Number) as [number, number];
-  const [bm, bs] = b.split('-').map(Number) as [number, number];
-  return am !== bm ? am - bm : (as ?? 0) - (bs ?? 0);
-}
+export { compareStreamIds } from '../../adapters/redis/stream-tail.js';
 
 /** Counts FAILED results of a symbol from a time (what the breaker needs). */
 export interface FailureCounter {
@@ -41,28 +28,32 @@ export interface FailureCounter {
 
 /** See the module comment. One per governor process. */
 export class FailureWindow implements FailureCounter {
-  /** Last stream id read; null before the first refresh (or after a reset). */
-  private cursor: string | null = null;
   /** Per symbol: ms timestamps (stream ids) of its FAILED results, ascending. */
   private readonly failed = new Map<string, number[]>();
-  private running: Promise<void> | null = null;
-  private queued: Promise<void> | null = null;
+  private readonly tail: StreamTail;
 
   /**
    * @param redis connection (reads `quantum:stream:apply.result` with XRANGE/XREVRANGE)
    * @param windowMs how far back failures count, ms (the breaker's window)
    */
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly windowMs: number,
-  ) {}
+  ) {
+    this.tail = new StreamTail(redis, STREAMS.applyResult, {
+      initial: (nowMs) => ({ from: `${Math.max(0, nowMs - windowMs)}-0` }),
+      onEntry: (id, f) => this.add(id, f),
+      onReset: () => this.failed.clear(),
+      onRefreshed: (nowMs) => this.prune(nowMs),
+    });
+  }
 
   /**
    * FAILED results of `symbol` with a stream time >= `fromMs` (epoch ms), after a refresh started by this call.
    * @throws Redis errors (the caller's consumer retries the plan)
    */
   async count(symbol: string, fromMs: number, nowMs = Date.now()): Promise<number> {
-    await this.fresh(nowMs);
+    await this.tail.fresh(nowMs);
     return this.countNow(symbol, fromMs);
   }
 
@@ -71,7 +62,7 @@ export class FailureWindow implements FailureCounter {
    * the refresh's round trip overlaps the caller's other reads instead of following them.
    */
   begin(nowMs = Date.now()): FailureCounter {
-    const refreshed = this.fresh(nowMs);
+    const refreshed = this.tail.fresh(nowMs);
     refreshed.catch(() => undefined); // awaited (and thrown) by count()
     return {
       count: async (symbol, fromMs) => {
@@ -89,62 +80,17 @@ export class FailureWindow implements FailureCounter {
     return n;
   }
 
-  /** Resolves after a refresh that started after this call (shared by concurrent callers). */
-  private fresh(nowMs: number): Promise<void> {
-    if (!this.running) return this.start(nowMs);
-    if (!this.queued) {
-      this.queued = this.running.then(
-        () => this.start(nowMs),
-        () => this.start(nowMs),
-      );
+  private add(id: string, f: string[]): void {
+    let sym = '';
+    let status = '';
+    for (let i = 0; i + 1 < f.length; i += 2) {
+      if (f[i] === 'symbol') sym = f[i + 1] as string;
+      else if (f[i] === 'status') status = f[i + 1] as string;
     }
-    return this.queued;
-  }
-
-  private start(nowMs: number): Promise<void> {
-    this.queued = null;
-    const run = this.refresh(nowMs).finally(() => {
-      if (this.running === run) this.running = null;
-    });
-    this.running = run;
-    return run;
-  }
-
-  private async refresh(nowMs: number): Promise<void> {
-    const windowStart = `${Math.max(0, nowMs - this.windowMs)}-0`;
-    let start = this.cursor === null ? windowStart : `(${this.cursor}`;
-    // the newest id (a stream recreated after a restart goes backwards) and the first page, one round trip
-    const res = await this.redis.pipeline().xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 1).xrange(STREAMS.applyResult, start, '+', 'COUNT', PAGE).exec();
-    if (!res) throw new Error('failure window read aborted');
-    for (const [e] of res) if (e) throw e;
-    const newest = ((res[0]?.[1] ?? []) as Array<[string, string[]]>)[0]?.[0] ?? null;
-    let page = (res[1]?.[1] ?? []) as Array<[string, string[]]>;
-    if (this.cursor !== null && newest !== null && compareStreamIds(newest, this.cursor) < 0) {
-      this.reset();
-      start = windowStart;
-      page = await this.redis.xrange(STREAMS.applyResult, start, '+', 'COUNT', PAGE);
-    }
-    for (;;) {
-      for (const [id, f] of page) {
-        let sym = '';
-        let status = '';
-        for (let i = 0; i + 1 < f.length; i += 2) {
-          if (f[i] === 'symbol') sym = f[i + 1] as string;
-          else if (f[i] === 'status') status = f[i + 1] as string;
-        }
-        if (status !== 'FAILED' || sym === '') continue;
-        let ts = this.failed.get(sym);
-        if (!ts) this.failed.set(sym, (ts = []));
-        ts.push(idMs(id));
-      }
-      const last = page[page.length - 1]?.[0];
-      if (last) this.cursor = last;
-      if (page.length < PAGE || !last) break;
-      start = `(${last}`;
-      page = await this.redis.xrange(STREAMS.applyResult, start, '+', 'COUNT', PAGE);
-    }
-    if (this.cursor === null) this.cursor = newest !== null && compareStreamIds(newest, windowStart) > 0 ? newest : windowStart;
-    this.prune(nowMs);
+    if (status !== 'FAILED' || sym === '') return;
+    let ts = this.failed.get(sym);
+    if (!ts) this.failed.set(sym, (ts = []));
+    ts.push(streamIdMs(id));
   }
 
   /** Drops failures that left the window (with a minute of slack for clock differences). */
@@ -156,10 +102,5 @@ export class FailureWindow implements FailureCounter {
       if (i === ts.length) this.failed.delete(sym);
       else if (i > 0) ts.splice(0, i);
     }
-  }
-
-  private reset(): void {
-    this.cursor = null;
-    this.failed.clear();
   }
 }

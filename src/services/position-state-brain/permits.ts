@@ -18,7 +18,7 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { StreamConsumer, fieldsToObject, type StreamEntry } from '../../adapters/redis/consumer.js';
+import { StreamConsumer, type StreamEntry } from '../../adapters/redis/consumer.js';
 import { STREAMS, keys } from '../../adapters/redis/keys.js';
 import type { Env } from '../../config/env.js';
 import { fmt } from '../../domain/decimal.js';
@@ -26,11 +26,11 @@ import { decideP33, fmtQtyForLog, permitFields, P33_DENY_REASONS } from '../../d
 import { envKeyLookup } from '../../domain/plan.js';
 import { signPermit } from '../../domain/permit-signature.js';
 import { readLedger, readSnapshot } from '../../domain/position.js';
-import { fillsForSymbol, newestFillTs } from '../../domain/reconcile-evidence.js';
 import { toleranceFor } from '../../domain/tolerance.js';
 import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
 import { writePermitOnce } from '../../plans/permit-store.js';
 import { parsePermitsConfig, type PermitsConfig } from './permits-config.js';
+import { NewestFills } from './newest-fills.js';
 
 /** What the component needs from the brain service (a `ServiceContext` fits). */
 export interface PermitConsumerContext {
@@ -41,8 +41,6 @@ export interface PermitConsumerContext {
   instanceId: string;
 }
 
-/** How many recent apply results are read to find the symbol's newest fill (the reconcile engine reads 50, as the seeds). */
-const RECENT_RESULTS = 50;
 
 /** See the module comment. */
 export class PermitConsumer {
@@ -51,6 +49,8 @@ export class PermitConsumer {
   private readonly deadLettered: Counter<'reason'>;
   private readonly keyFor: (source: string) => string | undefined;
   readonly config: PermitsConfig;
+  /** Newest fill per symbol from the result stream, read incrementally. */
+  private readonly fills: NewestFills;
 
   /**
    * @param ctx the brain's service context
@@ -64,6 +64,7 @@ export class PermitConsumer {
   ) {
     this.config = config ?? parsePermitsConfig(env);
     this.keyFor = envKeyLookup(env);
+    this.fills = new NewestFills(ctx.redis);
     this.decisions = new Counter({
       name: 'p33_permit_decisions_total',
       help: 'Position brain (P3.3) permit decisions by symbol, decision (ALLOW|DENY) and reason',
@@ -123,7 +124,6 @@ export class PermitConsumer {
       .exists(keys.hold(sym))
       .hgetall(keys.snapshot(sym))
       .hlen(keys.applyInflight(sym))
-      .xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', RECENT_RESULTS)
       .get(keys.lastFill(sym))
       .hgetall(keys.ledger(sym))
       .hgetall(keys.legacyLedger004(sym))
@@ -141,12 +141,12 @@ export class PermitConsumer {
     const holdActive = Number(res[0]?.[1]) === 1;
     const snapshot = readSnapshot(res[1]?.[1] as Record<string, string>);
     const inFlight = Number(res[2]?.[1] ?? 0);
-    const recent = ((res[3]?.[1] ?? []) as Array<[string, string[]]>).map(([id, raw]) => ({ id, fields: fieldsToObject(raw) }));
-    const lastFillRaw = res[4]?.[1] as string | null | undefined;
+    const lastFillRaw = res[3]?.[1] as string | null | undefined;
     const lastFill = lastFillRaw && /^\d+$/.test(lastFillRaw) ? Number(lastFillRaw) : null;
-    const fromResults = newestFillTs(fillsForSymbol(recent, sym));
+    // the newest fill among the results, read incrementally AFTER the reads above (newest-fills.ts)
+    const fromResults = await this.fills.newestFor(sym);
     const newestFillTsMs = fromResults === null ? lastFill : lastFill === null ? fromResults : Math.max(fromResults, lastFill);
-    const ledger = { read: readLedger((res[5]?.[1] ?? {}) as Record<string, string>, (res[6]?.[1] ?? {}) as Record<string, string>) };
+    const ledger = { read: readLedger((res[4]?.[1] ?? {}) as Record<string, string>, (res[5]?.[1] ?? {}) as Record<string, string>) };
     const step = snapshot.kind === 'ok' ? snapshot.snapshot.stepSize : null;
     const tolerance = toleranceFor(this.config.tolerance, sym, step);
     const nowMs = Date.now();
