@@ -23,10 +23,6 @@ export interface ServiceContext {
 export function createServiceContext(name: string, opts: { redisUrl: string; logLevel: LogLevel; instanceId?: string }): ServiceContext {
   const logger = createLogger(name, opts.logLevel);
   const instanceId = opts.instanceId ?? `${hostname()}-${process.pid}`;
-  // Auto-pipelining (issue 16): the commands that the concurrently handled entries issue in one event-loop
-  // tick go out in one socket write (one syscall instead of one per command; measured as the largest
-  // single CPU cost of the plan consumers). Each command still gets its own reply; MULTI and scripts are
-  // unchanged (a MULTI is one pipeline of its own).
-  const redis = createRedis(opts.redisUrl, { name: `p3:${name}:${instanceId}`, logger, overrides: { enableAutoPipelining: true } });
+  const redis = createRedis(opts.redisUrl, { name: `p3:${name}:${instanceId}`, logger });
   return { name, instanceId, logger, redis, registry: createRegistry(name) };
 }
