@@ -180,6 +180,7 @@ function apply(): AclUserSpec {
     keys.applyOrder(ID),
     keys.closeSent(SYM, ID),
     keys.applyCloseLock(SYM),
+    keys.applyRedisEpoch(),
     keys.lastFill(SYM),
     STREAMS.applyResult,
     STREAMS.reconcileEvents,
@@ -196,7 +197,8 @@ function apply(): AclUserSpec {
     root: merge(b, {
       rw: own,
       read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)],
-      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'hexists', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore'],
+      // wait: P3_CLAIM_DURABILITY=replica-wait (a claim acknowledged by a replica before the send)
+      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'hexists', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore', 'wait'],
     }),
     selectors: [
       consumes([STREAMS.applyPlan, STREAMS.reconcileClose, STREAMS.applyFlatten]),
