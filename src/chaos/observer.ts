@@ -44,6 +44,8 @@ export interface SeenResult {
   plan_id: string;
   status: string;
   seen_ms: number;
+  /** Set when the strategy found it gone from Redis after a crash (and re-submitted its plan). */
+  lost?: boolean;
 }
 
 /** Epoch ms of a stream entry id (`<ms>-<seq>`). */
@@ -77,9 +79,25 @@ export class Observer {
     if (!this.permits.has(planId)) this.permits.set(planId, { governor: [], p33: [] });
   }
 
-  /** True when the plan has a final result (anything but DROPPED_DUPLICATE) seen so far. */
+  /** True when the plan has a final result (anything but DROPPED_DUPLICATE) seen so far and not found lost since. */
   hasFinal(planId: string): boolean {
-    return (this.results.get(planId) ?? []).some((r) => r.status !== 'DROPPED_DUPLICATE');
+    return this.finalResult(planId) !== null;
+  }
+
+  /** The newest final result seen for the plan and not found lost since, or null. */
+  finalResult(planId: string): SeenResult | null {
+    const rs = (this.results.get(planId) ?? []).filter((r) => r.status !== 'DROPPED_DUPLICATE' && !r.lost);
+    return rs[rs.length - 1] ?? null;
+  }
+
+  /** Marks every result seen for the plan as lost by Redis (the strategy found it gone and re-submitted the plan). */
+  markLost(planId: string): void {
+    for (const r of this.results.get(planId) ?? []) r.lost = true;
+  }
+
+  /** True when a final result of the plan was seen written and later found lost by Redis. */
+  wasLost(planId: string): boolean {
+    return (this.results.get(planId) ?? []).some((r) => r.lost && r.status !== 'DROPPED_DUPLICATE');
   }
 
   private note(planId: string, issuer: 'governor' | 'p33', decision: string | null): void {

@@ -33,15 +33,19 @@ export interface ChaosReport {
   faults_enabled: string[];
   faults: Record<string, number>;
   fault_log: FaultEvent[];
-  plans: { submitted: number; acked: number; duplicates: number; forged: number; malformed: number; results: Record<string, number> };
+  /** `resubmitted`: the producer's re-submissions of the same signed plan (no final result in time, or it was lost). */
+  plans: { submitted: number; acked: number; duplicates: number; resubmitted: number; forged: number; malformed: number; results: Record<string, number> };
   orders: { api: number; manual: number; filled: number; rejected: number; partial: number; by_decision: Record<string, number> };
-  redis: { kills: number };
+  /** `kills`: both Redis kinds; `crash_losses`: host crashes whose AOF lost writes (`redis_crash_loss` that dropped bytes). */
+  redis: { kills: number; crash_losses: number };
   services: { restarts: Record<string, number>; unexpected_deaths: UnexpectedDeath[]; final_exit_codes: Record<string, number | null> };
   convergence: { bound_ms: number; max_ms: number | null; symbols: SymbolConvergence[] };
   /** RECONCILE_CLOSE published → its first result (stream entry times), ms, over every close with a result. */
   close_latency_ms: { n: number; p50: number | null; max: number | null };
-  /** Durability findings: results and entries Redis lost in a crash (appendfsync everysec). */
+  /** Plans without a final result in the final state (each a `one_final_result` violation). */
   lost_results: Array<{ plan_id: string; why: string }>;
+  /** Plans whose final result a Redis crash lost and that have exactly one again (re-submitted; recovered from the exchange). */
+  recovered_results: string[];
   lost_entries: Array<{ entry_id: string; why: string }>;
   violations: Record<InvariantName, number>;
   evidence: Array<Violation & { log_lines: string[] }>;
@@ -86,7 +90,7 @@ export function summaryLine(r: ChaosReport): string {
   const viol = Object.entries(r.violations).map(([k, n]) => `${k}=${n}`).join(' ');
   const conv = r.convergence.max_ms === null ? `not converged within ${r.convergence.bound_ms} ms` : `converged in ${r.convergence.max_ms} ms (bound ${r.convergence.bound_ms})`;
   const cl = r.close_latency_ms.n ? `closes=${r.close_latency_ms.n} published->result p50 ${r.close_latency_ms.p50} ms max ${r.close_latency_ms.max} ms` : 'closes=0';
-  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | ${cl} | lost_results=${r.lost_results.length} | violations: ${viol}`;
+  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | ${cl} | resubmitted=${r.plans.resubmitted} lost_then_recovered=${r.recovered_results.length} lost_results=${r.lost_results.length} | violations: ${viol}`;
 }
 
 /** The evidence block printed on failure. */
@@ -99,6 +103,6 @@ export function evidenceText(r: ChaosReport): string {
     if (e.order_ids.length) lines.push(`  exchange order ids: ${e.order_ids.join(', ')}`);
     for (const l of e.log_lines) lines.push(`  | ${l}`);
   }
-  for (const l of r.lost_results) lines.push(`LOST RESULT (Redis crash) plan ${l.plan_id}: ${l.why}`);
+  for (const l of r.lost_results) lines.push(`LOST RESULT plan ${l.plan_id}: ${l.why}`);
   return lines.join('\n');
 }

@@ -84,7 +84,17 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
   const driverRng = root.fork();
   const faultRng = root.fork();
   const observer = new Observer(conn, stack.paper.url, stack.keys.engine, stack.keys.operator);
-  const driver = new ChaosDriver({ redis: stack.conn, symbols: opts.symbols, key: stack.keys.strategy, rng: driverRng, gapMs: opts.planGapMs, hasFinal: (id) => observer.hasFinal(id), onPlan: (id) => observer.watchPlan(id) });
+  const driver = new ChaosDriver({
+    redis: stack.conn,
+    symbols: opts.symbols,
+    key: stack.keys.strategy,
+    rng: driverRng,
+    gapMs: opts.planGapMs,
+    hasFinal: (id) => observer.hasFinal(id),
+    finalResult: (id) => observer.finalResult(id),
+    onLost: (id) => observer.markLost(id),
+    onPlan: (id) => observer.watchPlan(id),
+  });
   const injector = new FaultInjector(stack, driver, faultRng, opts.faults, opts.faultGapMs, (e) => say(`  +${((e.at_ms - startedAt.getTime()) / 1000).toFixed(1)}s ${e.kind}: ${e.detail}`));
 
   const owner = (cid: string): OrderOwner | undefined => {
@@ -108,6 +118,8 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
   const observing = observer.run(obsAbort.signal);
   const faultAbort = new AbortController();
   const driverAbort = new AbortController();
+  // the producer's re-submissions go on after the trading loop stops, until the final checks
+  const producerAbort = new AbortController();
   let report: ChaosReport | null = null;
   try {
     const checking = (async () => {
@@ -117,6 +129,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       }
     })();
     const driving = driver.run(driverAbort.signal);
+    const producing = driver.produce(producerAbort.signal);
     const faulting = injector.run(faultAbort.signal);
     say(`stack ready in ${Date.now() - startedAt.getTime()} ms: 2 apply layers, 2 reconcile engines, 1 governor, 1 position brain (pids ${stack.processes.map((p) => `${p.instance}=${p.pid}`).join(' ')}); trading ${opts.symbols.join(', ')}`);
     await sleep(opts.seconds * 1000);
@@ -163,6 +176,8 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     const resultsDeadline = faultsEnd + bound + 15_000;
     while (waitingFor().length > 0 && Date.now() < resultsDeadline) await sleep(250);
     await sleep(1500); // the observer's last permit and stream reads
+    producerAbort.abort();
+    await producing;
     const orders = await observer.refreshOrders();
     orderChecks();
 
@@ -174,7 +189,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       finals.set(f.plan_id, [...(finals.get(f.plan_id) ?? []), { entry_id: id, status: f.status ?? '', reason: f.reason ?? '', filled_qty: f.filled_qty }]);
       if (driver.plans.has(f.plan_id)) resultCounts[f.status ?? ''] = (resultCounts[f.status ?? ''] ?? 0) + 1;
     }
-    const results = checkResults([...driver.plans.values()], finals, injector.lossyCrashes, (id) => (observer.results.get(id) ?? []).some((r) => r.status !== 'DROPPED_DUPLICATE'));
+    const results = checkResults([...driver.plans.values()], finals, (id) => observer.wasLost(id));
     const dlqIds = new Map<string, Set<string>>();
     for (const s of [STREAMS.applyPlan, STREAMS.reconcileClose]) {
       const ids = new Set<string>();
@@ -242,6 +257,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
         submitted: plans.length,
         acked: plans.filter((p) => p.acked).length,
         duplicates: plans.reduce((n, p) => n + p.duplicates, 0),
+        resubmitted: plans.reduce((n, p) => n + p.resubmits, 0),
         forged: driver.bad.filter((b) => b.kind !== 'malformed').length,
         malformed: driver.bad.filter((b) => b.kind === 'malformed').length,
         results: resultCounts,
@@ -254,7 +270,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
         partial: api.filter((o) => o.status === 'EXPIRED').length,
         by_decision: byDecision,
       },
-      redis: { kills: injector.redisKills.length },
+      redis: { kills: injector.redisKills.length, crash_losses: injector.lossyCrashes.length },
       services: {
         restarts: Object.fromEntries(stack.processes.map((p) => [p.instance, p.starts - 1])),
         unexpected_deaths: stack.deaths,
@@ -263,6 +279,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       convergence: { bound_ms: bound, max_ms: all, symbols: convergence },
       close_latency_ms: closeLatency(observer),
       lost_results: results.lost,
+      recovered_results: results.recovered,
       lost_entries: dead.lost,
       violations: countViolations(all_v),
       evidence: all_v.map((x) => ({ ...x, log_lines: logLinesFor(logDir, [...x.plan_ids, ...x.client_order_ids]) })),
@@ -281,6 +298,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
   } finally {
     faultAbort.abort();
     driverAbort.abort();
+    producerAbort.abort();
     obsAbort.abort();
     if (!report) {
       conn.disconnect();

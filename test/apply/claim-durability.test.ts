@@ -2,11 +2,13 @@
  * Exactly-once when Redis comes back with less than it had (DESIGN §7 round 2, issue 15): a host crash under
  * `appendfsync everysec` or a failover to a lagging replica can lose a plan's dedupe claim, its result and its
  * ledger update after its MARKET order filled. Binance keeps client order ids unique only among open orders,
- * so re-sending would execute again. Simulated by hand here (the keys deleted after the send, the same signed
- * entry added again), against a real Redis and the paper exchange through the real ccxt gateway:
+ * so re-sending would execute again. Simulated by hand here (the keys deleted after the send, Redis restarted
+ * from its AOF — the restart is what tells the apply layer that writes may have been lost — and the same
+ * signed entry added again), against a real Redis and the paper exchange through the real ccxt gateway:
  * - P3_CLAIM_DURABILITY=exchange-query (default): no second order, exactly one EXECUTED result recovered from
  *   the exchange (before the permits could refuse it), the ledger updated once; the same for RECONCILE_CLOSE;
- * - a plan the exchange does not know is sent as usual (-2013 = not sent);
+ * - a plan created before the restart that the exchange does not know is sent as usual (-2013 = not sent);
+ *   a plan created after it needs no query;
  * - replica-wait: without a replica acknowledging the claim nothing is sent (FAILED claim_not_durable); with
  *   one it sends;
  * - the dataset epoch: a master's start time, or for a promoted replica the first time it was seen.
@@ -23,7 +25,7 @@ import { EXIT_KEY, P34_KEY, allowPermits, ordersOf, planId, resultsOf, settle, s
 
 let rig: Rig;
 beforeAll(async () => {
-  rig = await startRig({ BTCUSDT: '0', ETHUSDT: '0' });
+  rig = await startRig({ BTCUSDT: '0', ETHUSDT: '0' }, ['--appendonly', 'yes']);
   await rig.redis.xgroup('CREATE', STREAMS.reconcileClose, APPLY_CLOSE_GROUP, '$', 'MKSTREAM');
   await rig.startApply();
 });
@@ -45,12 +47,17 @@ async function add(stream: string, f: { plan: string; mac: string }): Promise<st
   return (await rig.redis.xadd(stream, '*', 'plan', f.plan, 'mac', f.mac)) as string;
 }
 
-/** What a host crash loses after the fill: the claim, the plan's results, the ledger update (back to `ledger`). */
+/**
+ * What a host crash loses after the fill: the claim, the plan's results, the ledger update (back to `ledger`);
+ * then Redis restarts (kill -9, reload of the AOF that holds these deletions).
+ */
 async function loseRecord(id: string, ledger: Record<string, string>): Promise<void> {
   const ids = (await rig.redis.xrange(STREAMS.applyResult, '-', '+')).filter(([, f]) => f[f.indexOf('plan_id') + 1] === id).map(([eid]) => eid);
   const m = rig.redis.multi().del(keys.applyDedupe(id)).del(keys.ledger('BTCUSDT')).hset(keys.ledger('BTCUSDT'), ledger);
   for (const e of ids) m.xdel(STREAMS.applyResult, e);
   await m.exec();
+  await rig.srv.restart(100);
+  await waitFor(async () => (await rig.redis.ping()) === 'PONG', 20_000, 50, 'Redis back');
 }
 
 describe('a plan whose dedupe claim Redis lost after its order filled', () => {
@@ -113,14 +120,30 @@ describe('a plan whose dedupe claim Redis lost after its order filled', () => {
     await rig.redis.del(keys.hold('BTCUSDT'), keys.holdReason('BTCUSDT'), keys.holdSig('BTCUSDT'));
   });
 
-  it('a plan the exchange does not know (-2013) is sent as usual', async () => {
+  it('a plan created before a Redis restart that the exchange does not know (-2013) is sent as usual; one created after needs no query', async () => {
     const id = planId('fresh');
+    const f = signedOpen(id, '0.002'); // created now ...
+    await rig.srv.restart(100); // ... and Redis restarts before it is handled
+    await waitFor(async () => (await rig.redis.ping()) === 'PONG', 20_000, 50, 'Redis back');
+    await settle(1500);
     const now = Date.now();
     await rig.redis.hset(keys.snapshot('BTCUSDT'), { position_amt: '0', side: 'FLAT', ts_ms: String(now), ts_epoch: (now / 1000).toFixed(3), step_size: '0.001' });
-    await add(STREAMS.applyPlan, signedOpen(id, '0.002'));
+    await add(STREAMS.applyPlan, f);
     await allowPermits(rig.redis, id, '0.002', 'BUY', '0.002', 'BTCUSDT', now);
     expect(await waitResult(rig.redis, id)).toMatchObject({ status: 'EXECUTED', reason: '', filled_qty: '0.002' });
     expect(await ordersOf(rig.paper, id)).toHaveLength(1);
+    await settle(1500); // the next plan is created more than the clock-skew margin after the restart
+    const id2 = planId('after');
+    const now2 = Date.now();
+    await rig.redis.hset(keys.snapshot('BTCUSDT'), { position_amt: '0.002', side: 'LONG', ts_ms: String(now2), ts_epoch: (now2 / 1000).toFixed(3), step_size: '0.001' });
+    const plan2: PlanInput = { plan_id: id2, symbol: 'BTCUSDT', decision: 'EXECUTE', action: 'FULL_CLOSE', side: 'SELL', type: 'MARKET', reduceOnly: true, reason: 'exit', source: 'exit_brain', kill_score: 0.5, ts_ms: Date.now() };
+    await add(STREAMS.applyPlan, signPlan(plan2, EXIT_KEY));
+    await allowPermits(rig.redis, id2, '0.002', 'SELL', '0.002', 'BTCUSDT', now2);
+    expect(await waitResult(rig.redis, id2)).toMatchObject({ status: 'EXECUTED', filled_qty: '0.002' });
+    const metrics = await rig.services[0]!.registry.metrics();
+    expect(metrics).toMatch(/apply_claim_query_total\{outcome="not_needed"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/apply_claim_query_total\{outcome="not_found"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/apply_claim_query_total\{outcome="found"[^}]*\} [1-9]/);
   });
 });
 

@@ -28,8 +28,8 @@ export interface ApplyMetrics {
   claimWaits: Counter<'outcome'>;
 }
 
-/** Outcomes of the pre-send query: nothing sent before, an order found (its result recovered), no answer. */
-export const CLAIM_QUERY_OUTCOMES = ['not_found', 'found', 'unknown'] as const;
+/** Outcomes of the pre-send query: not needed (plan newer than the Redis epoch), nothing sent before, an order found (its result recovered), no answer. */
+export const CLAIM_QUERY_OUTCOMES = ['not_needed', 'not_found', 'found', 'unknown'] as const;
 
 /**
  * Reasons of `reconcile_close_rejected_total`: `guardrails` (an invariant violation: pages), `duplicate`
@@ -81,7 +81,7 @@ export function createApplyMetrics(registry: Registry, allowlist: string[]): App
     }),
     claimQueries: new Counter({
       name: 'apply_claim_query_total',
-      help: 'Pre-send queries of a freshly claimed plan\'s client order id (not_found: nothing sent before; found: the order existed, its result was recorded from the exchange; unknown: no answer, retried)',
+      help: 'Pre-send queries of a freshly claimed plan\'s client order id (not_needed: created after the last possible Redis loss, no query; not_found: nothing sent before; found: the order existed, its result was recorded from the exchange; unknown: no answer, retried)',
       labelNames: ['outcome'],
       registers: [registry],
     }),

@@ -8,7 +8,7 @@
 
   Input:
     KEYS[1] epoch hash   quantum:apply:redis_epoch   (run_id, since_ms)
-    ARGV[1] run_id of the server answering (INFO server)
+    ARGV[1] identity of the dataset answering: <run_id>:<master_replid> (INFO server, replication)
     ARGV[2] now, epoch ms
 
   Output:
