@@ -8,7 +8,7 @@
  *
  * It is a correct producer (README "Producer contract", docs/reliability.md): a plan is finished only when its
  * final result is durably in Redis. The same signed entry (same plan id, same MAC) is added again when no final
- * result arrives within {@link RESUBMIT_AFTER_MS}, or when a final result seen earlier is gone from Redis
+ * result arrives within {@link RESUBMIT_AFTER_MS} (then with a doubling back-off), or when a final result seen earlier is gone from Redis
  * {@link DURABLE_AFTER_MS} later (a host crash lost it); the apply layer answers a re-submission exactly once
  * (DROPPED_DUPLICATE while the plan is known, else the outcome recovered from the exchange by client order id).
  * `produce()` keeps doing so until the run's final checks, after the trading loop has stopped.
@@ -28,8 +28,13 @@ import type { SeededRng } from './rng.js';
 
 /** Longest wait for a plan's final result before the symbol's next plan, ms. */
 export const RESULT_WAIT_MS = 15_000;
-/** A plan without a final result this long after its last submission is submitted again (same signed entry), ms. */
-export const RESUBMIT_AFTER_MS = 3000;
+/**
+ * A plan without a final result this long after its first submission is submitted again (same signed entry), ms;
+ * each further re-submission waits twice as long (at most {@link RESUBMIT_MAX_MS}).
+ */
+export const RESUBMIT_AFTER_MS = 4000;
+/** Longest gap between two re-submissions of a plan still without a final result, ms. */
+export const RESUBMIT_MAX_MS = 30_000;
 /**
  * A final result seen is read again this long after it was seen; gone = lost by a Redis crash, and the plan is
  * submitted again. `appendfsync everysec` loses at most about 2 s of writes, so a result still there after this
@@ -181,7 +186,8 @@ export class ChaosDriver {
       if (p.durable || now - p.submitted_ms > PRODUCER_KEEP_MS) continue;
       const fin = this.o.finalResult?.(p.plan_id) ?? (this.o.hasFinal(p.plan_id) ? { entry_id: '', seen_ms: now } : null);
       if (!fin) {
-        if (now - p.last_submit_ms >= RESUBMIT_AFTER_MS && (await this.resubmit(p))) out.push(p.plan_id);
+        const gap = Math.min(RESUBMIT_MAX_MS, RESUBMIT_AFTER_MS * 2 ** Math.min(p.resubmits, 6));
+        if (now - p.last_submit_ms >= gap && (await this.resubmit(p))) out.push(p.plan_id);
         continue;
       }
       if (!fin.entry_id || now - fin.seen_ms < DURABLE_AFTER_MS) continue;
