@@ -8,7 +8,9 @@
  *
  * It is a correct producer (README "Producer contract", docs/reliability.md): a plan is finished only when its
  * final result is durably in Redis. The same signed entry (same plan id, same MAC) is added again when no final
- * result arrives within {@link RESUBMIT_AFTER_MS} (then with a doubling back-off), or when a final result seen earlier is gone from Redis
+ * result arrived within {@link RESUBMIT_AFTER_MS} (then with a doubling back-off) AND Redis restarted or failed
+ * over since the plan's last submission (its `run_id` changed: the entry itself may be lost; without a restart
+ * nothing was lost and the apply layer answers in its own time), or when a final result seen earlier is gone from Redis
  * {@link DURABLE_AFTER_MS} later (a host crash lost it); the apply layer answers a re-submission exactly once
  * (DROPPED_DUPLICATE while the plan is known, else the outcome recovered from the exchange by client order id).
  * `produce()` keeps doing so until the run's final checks, after the trading loop has stopped.
@@ -65,6 +67,8 @@ export interface DriverPlan {
   last_submit_ms: number;
   /** True once its final result was read back from Redis after {@link DURABLE_AFTER_MS}. */
   durable: boolean;
+  /** Redis `run_id` seen before its last submission (null when unknown: counts as changed). */
+  submit_epoch?: string | null;
 }
 
 /** A forged or malformed entry; each must end in a dead-letter stream. */
@@ -111,6 +115,8 @@ export class ChaosDriver {
   private readonly inFlight = new Map<string, { planId: string; since: number }>();
   private readonly opens = new Map<string, number>();
   private seq = 0;
+  /** Redis `run_id` as last read by the producer (null until read). */
+  private epoch: string | null = null;
   private readonly runTag = randomBytes(3).toString('hex');
 
   constructor(private readonly o: ChaosDriverOptions) {}
@@ -157,6 +163,7 @@ export class ChaosDriver {
     this.plans.set(planId, rec);
     this.signed.set(planId, fields);
     this.inFlight.set(symbol, { planId, since: Date.now() });
+    rec.submit_epoch = this.epoch;
     this.o.onPlan?.(planId);
     const id = await this.add(STREAMS.applyPlan, { plan: fields.plan, mac: fields.mac });
     if (id) {
@@ -181,13 +188,16 @@ export class ChaosDriver {
    */
   async resubmitPass(): Promise<string[]> {
     const out: string[] = [];
+    const info = await this.o.redis.info('server');
+    this.epoch = /^run_id:(\S+)/m.exec(info)?.[1] ?? null;
     const now = Date.now();
     for (const p of this.plans.values()) {
       if (p.durable || now - p.submitted_ms > PRODUCER_KEEP_MS) continue;
       const fin = this.o.finalResult?.(p.plan_id) ?? (this.o.hasFinal(p.plan_id) ? { entry_id: '', seen_ms: now } : null);
       if (!fin) {
         const gap = Math.min(RESUBMIT_MAX_MS, RESUBMIT_AFTER_MS * 2 ** Math.min(p.resubmits, 6));
-        if (now - p.last_submit_ms >= gap && (await this.resubmit(p))) out.push(p.plan_id);
+        const mayBeLost = !p.acked || !p.submit_epoch || p.submit_epoch !== this.epoch;
+        if (mayBeLost && now - p.last_submit_ms >= gap && (await this.resubmit(p))) out.push(p.plan_id);
         continue;
       }
       if (!fin.entry_id || now - fin.seen_ms < DURABLE_AFTER_MS) continue;
@@ -206,6 +216,7 @@ export class ChaosDriver {
     const f = this.signed.get(p.plan_id);
     if (!f) return false;
     p.last_submit_ms = Date.now();
+    p.submit_epoch = this.epoch;
     this.o.onPlan?.(p.plan_id); // the observer samples its permits again
     const id = await this.add(STREAMS.applyPlan, { plan: f.plan, mac: f.mac });
     if (!id) return false;
