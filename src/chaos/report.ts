@@ -46,6 +46,8 @@ export interface ChaosReport {
   lost_results: Array<{ plan_id: string; why: string }>;
   /** Plans whose final result a Redis crash lost and that have exactly one again (re-submitted; recovered from the exchange). */
   recovered_results: string[];
+  /** ms from the end of the faults until every plan of the strategy had a final result (null: not within the bound + 60 s). */
+  results_done_ms: number | null;
   lost_entries: Array<{ entry_id: string; why: string }>;
   violations: Record<InvariantName, number>;
   evidence: Array<Violation & { log_lines: string[] }>;
@@ -90,7 +92,7 @@ export function summaryLine(r: ChaosReport): string {
   const viol = Object.entries(r.violations).map(([k, n]) => `${k}=${n}`).join(' ');
   const conv = r.convergence.max_ms === null ? `not converged within ${r.convergence.bound_ms} ms` : `converged in ${r.convergence.max_ms} ms (bound ${r.convergence.bound_ms})`;
   const cl = r.close_latency_ms.n ? `closes=${r.close_latency_ms.n} published->result p50 ${r.close_latency_ms.p50} ms max ${r.close_latency_ms.max} ms` : 'closes=0';
-  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | ${cl} | resubmitted=${r.plans.resubmitted} lost_then_recovered=${r.recovered_results.length} lost_results=${r.lost_results.length} | violations: ${viol}`;
+  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | ${cl} | resubmitted=${r.plans.resubmitted} lost_then_recovered=${r.recovered_results.length} lost_results=${r.lost_results.length} results_done_after=${r.results_done_ms ?? 'n/a'} ms | violations: ${viol}`;
 }
 
 /** The evidence block printed on failure. */

@@ -18,7 +18,10 @@ import { sleep } from '../lib/sleep.js';
 import type { ChaosOptions } from './options.js';
 import { SeededRng } from './rng.js';
 import { startChaosStack, type ChaosStack } from './stack.js';
-import { ChaosDriver, RESULT_WAIT_MS } from './driver.js';
+import { ChaosDriver, PRODUCER_KEEP_MS, RESULT_WAIT_MS } from './driver.js';
+
+/** How long after the convergence bound the run still waits for the last plans' final results, ms. */
+const RESULTS_EXTRA_MS = 60_000;
 import { FaultInjector } from './faults.js';
 import { Observer, entryMs } from './observer.js';
 import { apiOrders, checkResultMatchesFill, checkDeadLetters, checkOneOrderPerPlan, checkPermitted, checkReduceOnly, checkResults, type FinalResult, type OrderOwner, type Violation } from './invariants.js';
@@ -173,8 +176,12 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       await sleep(250);
     }
     // results of the last plans (permit waits, lookups) before the final checks
-    const resultsDeadline = faultsEnd + bound + 15_000;
-    while (waitingFor().length > 0 && Date.now() < resultsDeadline) await sleep(250);
+    // then every plan the producer still keeps (re-submitted after a Redis restart or a lost result: a backlog
+    // of them drains after the faults stop), at most RESULTS_EXTRA_MS beyond the convergence bound
+    const pendingResults = () => [...driver.plans.values()].filter((p) => p.acked && !observer.hasFinal(p.plan_id) && Date.now() - p.submitted_ms < PRODUCER_KEEP_MS);
+    const resultsDeadline = faultsEnd + bound + RESULTS_EXTRA_MS;
+    while ((waitingFor().length > 0 || pendingResults().length > 0) && Date.now() < resultsDeadline) await sleep(250);
+    const resultsDoneMs = pendingResults().length === 0 ? Date.now() - faultsEnd : null;
     await sleep(1500); // the observer's last permit and stream reads
     producerAbort.abort();
     await producing;
@@ -280,6 +287,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       close_latency_ms: closeLatency(observer),
       lost_results: results.lost,
       recovered_results: results.recovered,
+      results_done_ms: resultsDoneMs,
       lost_entries: dead.lost,
       violations: countViolations(all_v),
       evidence: all_v.map((x) => ({ ...x, log_lines: logLinesFor(logDir, [...x.plan_ids, ...x.client_order_ids]) })),
