@@ -4,7 +4,8 @@
  * allowed), with all four services running as child processes (`APPLY_MODE=dry_run`, paper exchange
  * for the snapshots, `GOVERNOR_MODE=paper`).
  *
- * - Latency: plans one at a time (the next after the previous decision), p50/p99.
+ * - Latency: plans at a steady {@link CHAIN_RATE} per second (open loop, after 10 warm-up plans one at
+ *   a time), p50/p99 of plan added → decision.
  * - Sustained rate: fixed-rate steps of {@link STEP_SEC} s (plans spread evenly over the symbols); a
  *   step is sustained when every plan got an ALLOW-ALLOW decision (`dry_run`) and the step's p99 latency
  *   stays <= {@link SUSTAINED_P99_MS} ms (no backlog building up). Steps double until one fails, then
@@ -24,10 +25,12 @@ import { startServices, stopAll, waitGroups, waitReconciled, type ChildService }
 import { now, summarize, percentile } from './lib/stats.js';
 import type { StreamWatcher } from './lib/watch.js';
 
-/** Duration of one fixed-rate step, seconds (full run). */
-export const STEP_SEC = 5;
-/** p99 latency above which a rate is not sustained, ms. */
-export const SUSTAINED_P99_MS = 500;
+/** Duration of one fixed-rate step, seconds (full run; issue 16: a 10 s step). */
+export const STEP_SEC = 10;
+/** p99 latency above which a rate is not sustained, ms (issue 16). */
+export const SUSTAINED_P99_MS = 100;
+/** Steady rate of the latency run, plans/s (issue 16: the permit chain at a steady 100 plans/s). */
+export const CHAIN_RATE = 100;
 /** Bench-only stream of the raw round trip (in the bench's private Redis; not a system key). */
 const RAW_STREAM = 'bench:raw:roundtrip';
 
@@ -76,7 +79,7 @@ async function rawRoundTrip(redis: Redis, n: number, payload: string): Promise<n
 }
 
 /** Runs the permit-chain measurements on the Redis at `url`. */
-export async function benchPermitChain(opts: { url: string; redis: Redis; watcher: StreamWatcher; n: number; rawN: number; rates: number[]; stepSec: number; logDir: string }): Promise<PermitChainResult> {
+export async function benchPermitChain(opts: { url: string; redis: Redis; watcher: StreamWatcher; n: number; rawN: number; rates: number[]; stepSec: number; chainRate: number; logDir: string }): Promise<PermitChainResult> {
   const { redis, watcher } = opts;
   const symbols = Array.from({ length: 10 }, (_, i) => `PC${i}USDT`);
   const paper = await startPaperExchange({ symbols, positions: Object.fromEntries(symbols.map((s) => [s, '1'])) });
@@ -129,42 +132,52 @@ export async function benchPermitChain(opts: { url: string; redis: Redis; watche
     const payload = signPlan(buildExitPlan({ symbol: 'PC0USDT', action: 'PARTIAL_25' }), key).plan;
     const raw = await rawRoundTrip(redis, opts.rawN, payload);
 
-    // latency, one plan at a time (10 warm-up plans not counted)
-    const lat: number[] = [];
-    const other: Record<string, number> = {};
-    for (let i = 0; i < opts.n + 10; i++) {
-      const id = await submit(i);
-      const deadline = Date.now() + 15_000;
-      while (!decided.has(id) && Date.now() < deadline) await sleep(1);
-      const d = decided.get(id);
-      pending.delete(id);
-      if (!d) throw new Error(`permit chain: no decision for plan ${id} within 15 s (logs in ${opts.logDir})`);
-      if (i < 10) continue;
-      if (d.what === 'SKIPPED/dry_run') lat.push(d.ms);
-      else other[d.what] = (other[d.what] ?? 0) + 1;
-    }
-
-    // sustained rate
-    const runStep = async (rate: number): Promise<RateStep> => {
+    // Offers `total` plans at a steady `rate` (open loop: the next plan is due at its time whatever the
+    // decisions do), then waits up to 5 s for the decisions. Returns every plan's decision (or undefined).
+    const offer = async (rate: number, total: number, first: number): Promise<Array<{ ms: number; what: string } | undefined>> => {
       decided.clear();
-      const total = Math.max(1, Math.round(rate * opts.stepSec));
       const ids: string[] = [];
       const start = now();
       while (ids.length < total) {
         const due = Math.min(total, Math.floor(((now() - start) * rate) / 1000) + 1);
         const batch: Array<Promise<string>> = [];
-        for (let i = ids.length; i < due; i++) batch.push(submit(i));
+        for (let i = ids.length; i < due; i++) batch.push(submit(first + i));
         ids.push(...(await Promise.all(batch)));
         await sleep(1);
       }
       const deadline = Date.now() + 5000;
       while (ids.some((id) => !decided.has(id)) && Date.now() < deadline) await sleep(10);
       for (const id of ids) pending.delete(id);
-      const ds = ids.map((id) => decided.get(id)).filter((d) => d !== undefined);
+      return ids.map((id) => decided.get(id));
+    };
+
+    // latency at a steady opts.chainRate plans/s (10 warm-up plans one at a time, not counted)
+    for (let i = 0; i < 10; i++) {
+      const id = await submit(i);
+      const deadline = Date.now() + 15_000;
+      while (!decided.has(id) && Date.now() < deadline) await sleep(1);
+      pending.delete(id);
+      if (!decided.has(id)) throw new Error(`permit chain: no decision for warm-up plan ${id} within 15 s (logs in ${opts.logDir})`);
+    }
+    const lat: number[] = [];
+    const other: Record<string, number> = {};
+    const got = await offer(opts.chainRate, opts.n, 10);
+    const missing = got.filter((d) => d === undefined).length;
+    if (missing > 0) throw new Error(`permit chain: ${missing} of ${opts.n} plans at ${opts.chainRate}/s got no decision within 5 s (logs in ${opts.logDir})`);
+    for (const d of got) {
+      if (!d) continue;
+      if (d.what === 'SKIPPED/dry_run') lat.push(d.ms);
+      else other[d.what] = (other[d.what] ?? 0) + 1;
+    }
+
+    // sustained rate
+    const runStep = async (rate: number): Promise<RateStep> => {
+      const total = Math.max(1, Math.round(rate * opts.stepSec));
+      const ds = (await offer(rate, total, 0)).filter((d) => d !== undefined);
       const ms = ds.map((d) => d.ms);
       const allowed = ds.filter((d) => d.what === 'SKIPPED/dry_run').length;
       const p99 = percentile(ms, 99);
-      return { rate, sent: ids.length, decided: ds.length, allowed, p50: Math.round(percentile(ms, 50) * 10) / 10, p99: Math.round(p99 * 10) / 10, sustained: allowed === ids.length && p99 <= SUSTAINED_P99_MS };
+      return { rate, sent: total, decided: ds.length, allowed, p50: Math.round(percentile(ms, 50) * 10) / 10, p99: Math.round(p99 * 10) / 10, sustained: allowed === total && p99 <= SUSTAINED_P99_MS };
     };
     const settle = async () => {
       // let the consumers drain anything left before the next step

@@ -20,7 +20,7 @@
  * (small counts, for the smoke test in `npm test`; its figures mean nothing).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
@@ -30,7 +30,7 @@ import { benchDetection } from './detection.js';
 import { benchHeal } from './heal.js';
 import { benchSweep, type SweepRow } from './sweep.js';
 import { benchUserStream, type Figure } from './user-stream.js';
-import { benchPermitChain, STEP_SEC, type RateStep } from './permit-chain.js';
+import { benchPermitChain, CHAIN_RATE, STEP_SEC, type PermitChainResult, type RateStep } from './permit-chain.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 import { startBenchRedis } from './lib/redis.js';
 import { StreamWatcher } from './lib/watch.js';
@@ -61,12 +61,26 @@ export interface BenchOptions {
   out: string | null;
   /** Progress and table output (default: stdout). */
   print?: (line: string) => void;
+  /**
+   * Run only these measurements (`permit-chain`): prints their part of the table and writes, when `out`
+   * is given, `{machine, permit_chain_ms, raw_stream_roundtrip_ms, plans_per_s, rss_mb}` only.
+   */
+  only?: BenchPhase[];
+  /** Permit chain: offered rates of the sustained-rate steps (default: the mode's). */
+  rates?: number[];
+  /** Permit chain: step length, seconds (default: the mode's). */
+  stepSec?: number;
 }
+
+/** Measurements that can be run alone (`--only`). */
+export const BENCH_PHASES = ['permit-chain'] as const;
+/** One of {@link BENCH_PHASES}. */
+export type BenchPhase = (typeof BENCH_PHASES)[number];
 
 /** Counts of each mode. */
 export const COUNTS = {
-  full: { streamHeals: 100, drifts: 1000, heals: 200, healSymbols: 20, sizes: [100, 1000, 10_000], reps: 5, chain: 200, raw: 1000, rates: [25, 50, 100, 200, 400, 800, 1600], stepSec: STEP_SEC },
-  quick: { streamHeals: 2, drifts: 20, heals: 4, healSymbols: 4, sizes: [100, 1000], reps: 1, chain: 10, raw: 50, rates: [10, 20], stepSec: 1 },
+  full: { streamHeals: 100, drifts: 1000, heals: 200, healSymbols: 20, sizes: [100, 1000, 10_000], reps: 5, chain: 1000, raw: 1000, rates: [100, 250, 500, 1000, 1500, 2000], stepSec: STEP_SEC, chainRate: CHAIN_RATE },
+  quick: { streamHeals: 2, drifts: 20, heals: 4, healSymbols: 4, sizes: [100, 1000], reps: 1, chain: 10, raw: 50, rates: [10, 20], stepSec: 1, chainRate: CHAIN_RATE },
 } as const;
 
 /** A fresh watcher over the streams the measurements time. */
@@ -96,7 +110,7 @@ export function formatTable(r: BenchResults, extra: { steps: RateStep[]; holdP50
   row('  manual trade -> healed, stream off', r.rest_heal_ms);
   row('  manual trade -> snapshot showing it, stream on / off', r.stream_snapshot_ms);
   row('', r.rest_snapshot_ms);
-  row('4 permit chain: plan added -> apply decision (dry_run)', r.permit_chain_ms);
+  row(`4 permit chain at ${CHAIN_RATE} plans/s: plan added -> apply decision (dry_run)`, r.permit_chain_ms);
   row('  raw XADD -> XREADGROUP -> XACK round trip', r.raw_stream_roundtrip_ms);
   L.push('');
   L.push(`3 sweep: one full reconcile pass vs raw pipelined read of the same keys`);
@@ -139,6 +153,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
         print(`[bench] ${name} done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
       }
     };
+    if (opts.only) {
+      const partial = await runOnly(opts, { redis, url: server.url, machine, phase, print, logDir, c });
+      ok = true;
+      return partial;
+    }
     const sweep = await phase(`3 sweep (${c.sizes.join(', ')} symbols)`, () => benchSweep({ url: server.url, redis, sizes: [...c.sizes], reps: c.reps }));
     const det = await phase(`1 detection (${c.drifts} drifts)`, (w) => benchDetection({ url: server.url, redis, watcher: w, n: c.drifts, logDir }));
     if (det.failures) notes.push(`detection: ${det.failures} drift(s) timed out and were left out`);
@@ -147,7 +166,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
     const us = await benchUserStream({ url: server.url, redis, n: c.streamHeals, symbolCount: c.healSymbols, logDir, phase });
     notes.push(...us.notes);
     const pc = await phase(`4 permit chain (${c.chain} plans, rates ${c.rates.join('/')} per s)`, (w) =>
-      benchPermitChain({ url: server.url, redis, watcher: w, n: c.chain, rawN: c.raw, rates: [...c.rates], stepSec: c.stepSec, logDir }),
+      benchPermitChain({ url: server.url, redis, watcher: w, n: c.chain, rawN: c.raw, rates: [...(opts.rates ?? c.rates)], stepSec: opts.stepSec ?? c.stepSec, chainRate: c.chainRate, logDir }),
     );
     if (Object.keys(pc.otherDecisions).length) notes.push(`permit chain: decisions other than dry_run left out: ${JSON.stringify(pc.otherDecisions)}`);
 
@@ -185,20 +204,73 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
   } finally {
     redis.disconnect();
     await server.stop();
-    if (ok) rmSync(logDir, { recursive: true, force: true });
-    else print(`[bench] service logs kept in ${logDir}`);
+    if (ok && !process.env.BENCH_KEEP_LOGS) rmSync(logDir, { recursive: true, force: true });
+    else print(`[bench] service logs kept in ${logDir}${ok ? ' (BENCH_KEEP_LOGS)' : ''}`);
   }
+}
+
+/** The permit-chain part of the table (also printed alone by `--only permit-chain`). */
+export function formatPermitChain(pc: PermitChainResult, chainRate: number): string {
+  const L: string[] = [];
+  L.push(`4 permit chain at ${chainRate} plans/s: n ${pc.chain.n}, p50 ${ms(pc.chain.p50)} ms, p99 ${ms(pc.chain.p99)} ms; raw XADD -> XREADGROUP -> XACK p50 ${ms(pc.raw.p50)} ms, p99 ${ms(pc.raw.p99)} ms`);
+  L.push(`4 sustained plans/s (all services, governor buckets raised): ${pc.plansPerSec}`);
+  L.push(`  ${pad('rate/s', 9)}${pad('sent', 7)}${pad('decided', 9)}${pad('allowed', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}sustained`);
+  for (const s of pc.steps) L.push(`  ${pad(String(s.rate), 9)}${pad(String(s.sent), 7)}${pad(String(s.decided), 9)}${pad(String(s.allowed), 9)}${pad(ms(s.p50), 9)}${pad(ms(s.p99), 9)}${s.sustained ? 'yes' : 'no'}`);
+  L.push(`  peak RSS MB: ${Object.entries(pc.rssMb).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}`);
+  if (Object.keys(pc.otherDecisions).length) L.push(`note: decisions other than dry_run left out: ${JSON.stringify(pc.otherDecisions)}`);
+  return L.join('\n');
+}
+
+/** `--only`: the chosen measurements alone (see {@link BenchOptions.only}). */
+async function runOnly(
+  opts: BenchOptions,
+  x: { redis: Redis; url: string; machine: MachineInfo; phase: <T>(name: string, fn: (w: StreamWatcher) => Promise<T>) => Promise<T>; print: (l: string) => void; logDir: string; c: (typeof COUNTS)['full' | 'quick'] },
+): Promise<BenchResults> {
+  const { c } = x;
+  const rates = opts.rates ?? [...c.rates];
+  const stepSec = opts.stepSec ?? c.stepSec;
+  const pc = await x.phase(`4 permit chain (${c.chain} plans at ${c.chainRate}/s, rates ${rates.join('/')} per s, ${stepSec} s steps)`, (w) =>
+    benchPermitChain({ url: x.url, redis: x.redis, watcher: w, n: c.chain, rawN: c.raw, rates, stepSec, chainRate: c.chainRate, logDir: x.logDir }),
+  );
+  x.print('');
+  x.print(`quantum-p3 bench (${x.machine.mode}, --only permit-chain) — load ${x.machine.loadavg_1m_start} at start, ${loadavg()[0]?.toFixed(2)} at end`);
+  x.print(formatPermitChain(pc, c.chainRate));
+  const rss: Record<string, number> = {};
+  for (const [k, v] of Object.entries(pc.rssMb)) if (typeof v === 'number') rss[k] = v;
+  const partial = { machine: x.machine, permit_chain_ms: pc.chain, raw_stream_roundtrip_ms: pc.raw, plans_per_s: pc.plansPerSec, rss_mb: rss };
+  if (opts.out) {
+    writeFileSync(opts.out, `${JSON.stringify(partial, null, 2)}\n`);
+    x.print(`\nwrote ${opts.out}`);
+  }
+  return partial as unknown as BenchResults;
 }
 
 /** Default results file of a full run. */
 export const DEFAULT_RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
 
-// `tsx bench/run.ts [--quick] [--out FILE]`
+/** Parses a `--only` item. @throws Error naming the known phases */
+export function parseBenchPhase(p: string): BenchPhase {
+  if ((BENCH_PHASES as readonly string[]).includes(p)) return p as BenchPhase;
+  throw new Error(`unknown bench phase ${p} (known: ${BENCH_PHASES.join(', ')})`);
+}
+
+/** Parses `--rates 500,1000` (positive numbers). @throws Error on anything else */
+export function parseRates(s: string): number[] {
+  const r = s.split(',').map(Number);
+  if (r.length === 0 || r.some((x) => !Number.isFinite(x) || x <= 0)) throw new Error(`--rates: expected positive numbers separated by commas, got ${s}`);
+  return r;
+}
+
+// `tsx bench/run.ts [--quick] [--out FILE] [--only permit-chain] [--rates 500,1000] [--step-sec 10]`
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const quick = process.argv.includes('--quick');
-  const i = process.argv.indexOf('--out');
-  const out = i > 0 ? (process.argv[i + 1] ?? null) : quick ? null : DEFAULT_RESULTS;
-  runBench({ quick, out }).then(
+  const arg = (name: string): string | undefined => {
+    const k = process.argv.indexOf(name);
+    return k > 0 ? process.argv[k + 1] : undefined;
+  };
+  const only = arg('--only') ? (arg('--only') as string).split(',').map((p) => parseBenchPhase(p)) : undefined;
+  const out = arg('--out') ?? (quick || only ? null : DEFAULT_RESULTS);
+  runBench({ quick, out, only, rates: arg('--rates') ? parseRates(arg('--rates') as string) : undefined, stepSec: arg('--step-sec') ? Number(arg('--step-sec')) : undefined }).then(
     () => process.exit(0),
     (err: unknown) => {
       process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);

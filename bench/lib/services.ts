@@ -39,13 +39,22 @@ export function peakRssMb(pid: number): number | null {
   }
 }
 
+/**
+ * Extra node options of the service processes, from `BENCH_NODE_ARGS` (space-separated), e.g.
+ * `BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile every service (Node refuses
+ * `--cpu-prof` in NODE_OPTIONS). A profile is written when the service exits after its SIGTERM drain.
+ */
+function nodeArgs(): string[] {
+  return (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+}
+
 /** Starts `p3 run <name>` with `env` (instance id `bench-<name>`). Does not wait for readiness. */
 export function spawnService(name: ServiceName, env: Record<string, string>, logDir: string): ChildService {
   const base: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !OWN_PREFIXES.test(k)) base[k] = v;
   const log = join(logDir, `${name}.log`);
   const fd = openSync(log, 'a');
-  const proc: ChildProcess = spawn(process.execPath, [BIN, 'run', name], { env: { ...base, ...env, P3_INSTANCE_ID: `bench-${name}` }, stdio: ['ignore', fd, fd] });
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs(), BIN, 'run', name], { env: { ...base, ...env, P3_INSTANCE_ID: `bench-${name}` }, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const pid = proc.pid ?? 0;
   return {

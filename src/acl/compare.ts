@@ -67,18 +67,22 @@ export function parseGetUser(reply: unknown): ReportedUser | null {
 const tokens = (s: string): string[] => s.split(/\s+/).filter(Boolean);
 
 function grantKeys(g: AclGrant): Set<string> {
-  return new Set(grantTokens({ ...g, commands: [] }));
+  return new Set(grantTokens({ ...g, commands: [], channels: [] }));
+}
+
+function grantChannels(g: AclGrant): Set<string> {
+  return new Set(grantTokens({ commands: [], channels: g.channels ?? [] }));
 }
 
 /** What one side grants beyond the other, as readable strings. */
-function extraRights(reported: ReportedRules, expectedCmds: Set<string>, expectedKeys: Set<string>, table: CommandTable): string[] {
+function extraRights(reported: ReportedRules, expectedCmds: Set<string>, expectedKeys: Set<string>, table: CommandTable, expectedChannels: Set<string> = new Set()): string[] {
   const out: string[] = [];
   const cmds = effectiveCommands(tokens(reported.commands), table);
   const extraCmds = [...cmds].filter((c) => !expectedCmds.has(c) && !(c.includes('|') && expectedCmds.has(c.split('|')[0]!)));
   if (extraCmds.length) out.push(`commands ${extraCmds.sort().slice(0, 12).join(' ')}${extraCmds.length > 12 ? ` (+${extraCmds.length - 12} more)` : ''}`);
   const extraKeys = tokens(reported.keys).filter((k) => !expectedKeys.has(k));
   if (extraKeys.length) out.push(`keys ${extraKeys.join(' ')}`);
-  const chans = tokens(reported.channels);
+  const chans = tokens(reported.channels).filter((c) => !expectedChannels.has(c));
   if (chans.length) out.push(`channels ${chans.join(' ')}`);
   return out;
 }
@@ -93,13 +97,13 @@ export function excessRights(spec: AclUserSpec, reported: ReportedUser, table: C
   const out: string[] = [];
   if (reported.flags.includes('nopass')) out.push('nopass (no password needed)');
   const rootCmds = effectiveCommands(['-@all', ...spec.root.commands.map((c) => `+${c}`)], table);
-  out.push(...extraRights(reported, rootCmds, grantKeys(spec.root), table).map((e) => `root: ${e}`));
-  const specSelectors = spec.selectors.map((s) => ({ keys: grantKeys(s), cmds: effectiveCommands(['-@all', ...s.commands.map((c) => `+${c}`)], table) }));
+  out.push(...extraRights(reported, rootCmds, grantKeys(spec.root), table, grantChannels(spec.root)).map((e) => `root: ${e}`));
+  const specSelectors = spec.selectors.map((s) => ({ keys: grantKeys(s), channels: grantChannels(s), cmds: effectiveCommands(['-@all', ...s.commands.map((c) => `+${c}`)], table) }));
   reported.selectors.forEach((sel, i) => {
     const keysOf = new Set(tokens(sel.keys));
     const match = specSelectors.find((s) => s.keys.size === keysOf.size && [...keysOf].every((k) => s.keys.has(k)));
     if (!match) return void out.push(`selector ${i + 1}: not generated (${sel.commands} ${sel.keys})`);
-    out.push(...extraRights(sel, match.cmds, match.keys, table).map((e) => `selector ${i + 1}: ${e}`));
+    out.push(...extraRights(sel, match.cmds, match.keys, table, match.channels).map((e) => `selector ${i + 1}: ${e}`));
   });
   return out;
 }

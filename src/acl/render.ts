@@ -21,9 +21,15 @@ export function passwordHash(password: string): string {
   return createHash('sha256').update(password, 'utf8').digest('hex');
 }
 
-/** The rule tokens of a grant: commands (after `-@all` for the root), then key patterns. */
+/** The rule tokens of a grant: commands (after `-@all` for the root), then key patterns, then channel patterns. */
 export function grantTokens(g: AclGrant): string[] {
-  return [...g.commands.map((c) => `+${c}`), ...(g.rw ?? []).map((k) => `~${k}`), ...(g.read ?? []).map((k) => `%R~${k}`), ...(g.write ?? []).map((k) => `%W~${k}`)];
+  return [
+    ...g.commands.map((c) => `+${c}`),
+    ...(g.rw ?? []).map((k) => `~${k}`),
+    ...(g.read ?? []).map((k) => `%R~${k}`),
+    ...(g.write ?? []).map((k) => `%W~${k}`),
+    ...(g.channels ?? []).map((c) => `&${c}`),
+  ];
 }
 
 /** The ACL rules of a user without its password: `-@all`, commands and keys of the root, then `(selectors)`. */

@@ -17,10 +17,12 @@
  * - Lua scripts: `EVALSHA`/`EVAL` declare keys with read-write flags, so every script's declared keys are
  *   granted for `EVALSHA`/`EVAL` only (in a selector without data commands); the commands a script runs
  *   are checked against the user's own rules, so a script can do nothing the user could not do directly.
+ * - Pub/sub: only the permit issuers may PUBLISH the permit notification (`permitWrite-1.lua`), only the
+ *   apply layer may SUBSCRIBE to it (issue 16); no other channel for anyone.
  * - No user has `@admin`/`@dangerous` rights except what is listed (`INFO`, operator `KEYS` for the seeds'
  *   runbook); the `default` user is off.
  */
-import { STREAMS, dlq, keys } from '../adapters/redis/keys.js';
+import { CHANNELS, STREAMS, dlq, keys } from '../adapters/redis/keys.js';
 
 /** Key pattern of a symbol slot: the symbols are `[A-Z0-9]{2,30}` (so `quantum:position:<SYM>` never matches `quantum:position:ledger:*`). */
 export const SYM = '[A-Z0-9]*';
@@ -37,6 +39,8 @@ export interface AclGrant {
   write?: string[];
   /** Commands (`get`, `client|setname`) and categories (`@read`), without the leading `+`. */
   commands: string[];
+  /** Pub/sub channel patterns (`&pattern`); every user starts from `resetchannels`. */
+  channels?: string[];
 }
 
 /** One ACL user. */
@@ -65,6 +69,12 @@ const SCRIPTS = ['evalsha', 'eval'];
  * never XADD.
  */
 const CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xgroup|create', 'xinfo|consumers', 'xpending', 'xclaim', 'xgroup|delconsumer', 'evalsha', 'eval', 'set', 'del', 'exists'];
+
+/**
+ * Publishing the permit notification (`permitWrite-1.lua` runs PUBLISH; a script can only do what its user
+ * may). Part of the issuers' root rules: PUBLISH touches no key, and the channel is the only one granted.
+ */
+const PUBLISH_PERMIT_WRITTEN = { channels: [CHANNELS.permitWritten], commands: ['publish'] };
 
 /** Every dead-letter stream (`p3_dlq_entries` gauge of every service). */
 const DLQS = Object.values(STREAMS).map(dlq);
@@ -96,6 +106,7 @@ function merge(...grants: Array<Partial<AclGrant>>): AclGrant {
     read: uniq(grants.flatMap((g) => g.read ?? [])),
     write: uniq(grants.flatMap((g) => g.write ?? [])),
     commands: uniq(grants.flatMap((g) => g.commands ?? [])),
+    channels: uniq(grants.flatMap((g) => g.channels ?? [])),
   };
 }
 
@@ -119,8 +130,8 @@ function governor(): AclUserSpec {
       rw: [...own, keys.governorReservations(), keys.governorReservationsVersion()],
       // exposure limits (services/governor/exposure.ts): every snapshot, the newest fills, the plans' dedupe stage
       read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult, keys.lastFill(SYM), keys.applyDedupe(ID)],
-      commands: ['hgetall', 'exists', 'xrevrange', 'expire', 'hmget', 'set', 'xadd', 'time', 'mget', 'hdel', 'incr'],
-    }),
+      commands: ['hgetall', 'exists', 'xrevrange', 'xrange', 'expire', 'hmget', 'set', 'xadd', 'time', 'mget', 'hdel', 'incr'],
+    }, PUBLISH_PERMIT_WRITTEN),
     selectors: [
       consumes([STREAMS.applyPlan]),
       scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion()]),
@@ -140,8 +151,8 @@ function brain(): AclUserSpec {
       // (HEXISTS: a pushed fill of ours is recorded before the confirming REST poll)
       rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), dlq(STREAMS.applyPlan), ...BACKOFF_KEYS, keys.p33UserStream(ID)],
       read: [keys.hold(SYM), keys.applyInflight(SYM), STREAMS.applyResult, keys.lastFill(SYM), ...LEDGER_KEYS],
-      commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists'],
-    }),
+      commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'xrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists'],
+    }, PUBLISH_PERMIT_WRITTEN),
     selectors: [consumes([STREAMS.applyPlan]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS])],
   };
 }
@@ -199,7 +210,8 @@ function apply(): AclUserSpec {
       read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)],
       // wait: P3_CLAIM_DURABILITY=replica-wait (a claim acknowledged by a replica before the send)
       commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'hexists', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore', 'wait'],
-    }),
+      // the permit notifications that wake its waiting plans (permit-waker.ts): SUBSCRIBE to that channel only
+    }, { channels: [CHANNELS.permitWritten], commands: ['subscribe'] }),
     selectors: [
       consumes([STREAMS.applyPlan, STREAMS.reconcileClose, STREAMS.applyFlatten]),
       // the hold lease renewal it owns (holdRenew-3.lua): EXPIRE only

@@ -20,3 +20,24 @@ export function planFromEntry(fields: Record<string, string>, keyFor: (source: s
   if (!v.ok) throw new PoisonEntry(v.reason, `${v.reason}: ${v.detail}${v.planId ? ` (plan_id=${v.planId})` : ''}`);
   return v.plan;
 }
+
+/**
+ * Partition of a plan entry for a partitioned `StreamConsumer`: its plan's symbol as written (`?` when
+ * unreadable: such entries are only dead-lettered). Entries of one symbol are handled one at a time in
+ * stream order, different symbols concurrently (issue 16).
+ */
+export function planPartition(entry: { fields: Record<string, string> }): string {
+  try {
+    const o = JSON.parse(entry.fields.plan ?? '') as { symbol?: unknown };
+    return typeof o?.symbol === 'string' ? o.symbol : '?';
+  } catch {
+    return '?';
+  }
+}
+
+/**
+ * How the plan consumers (governor, position brain, apply layer) read `quantum:stream:apply.plan`:
+ * entries per XREADGROUP, and plans in hand at once (different symbols concurrently, one symbol in
+ * stream order, a failed plan retried in place so later plans of its symbol wait for it).
+ */
+export const PLAN_CONSUMER = { count: 64, concurrency: 64, ordered: true, partitionOf: planPartition } as const;

@@ -16,7 +16,12 @@
  * - Partitioned mode (`partitionOf`): entries of one partition (e.g. a symbol) are handled one at a
  *   time in stream order, entries of different partitions concurrently (at most `concurrency` in
  *   hand), so one slow entry never delays another partition. A failed entry stays pending and is
- *   retried after a back-off (later entries of its partition may go first).
+ *   retried after a back-off (later entries of its partition may go first) — unless `ordered`: then it
+ *   is retried in place, with the same back-off, and later entries of its partition wait for it (until it
+ *   succeeds or is dead-lettered after `maxAttempts`), so a partition's entries always finish in stream
+ *   order, as in sequential mode. In partitioned mode the consumer's own pending entries are re-read at
+ *   start, after an error, while a failed entry waits for its retry, and at least every second (not on
+ *   every read: those entries are in hand).
  * - Redis down or restarted (stream or group gone): the loop logs, backs off, recreates the group, resumes.
  */
 import type { Redis } from 'ioredis';
@@ -69,6 +74,8 @@ export interface ConsumerOptions {
   partitionOf?: (entry: StreamEntry) => string;
   /** Most entries in hand at once in partitioned mode (default 16). */
   concurrency?: number;
+  /** Partitioned mode: a failed entry is retried in place, blocking its partition (see the module comment). */
+  ordered?: boolean;
 }
 
 /** Converts ioredis' `[k1, v1, k2, v2]` field arrays into an object. */
@@ -84,6 +91,9 @@ type RawEntries = Array<[string, string[] | null]>;
 /** See the module comment. `start()` runs the loop in the background; `stop()` ends it. */
 export class StreamConsumer {
   private readonly opts: Required<Omit<ConsumerOptions, 'onDeadLetter' | 'partitionOf'>> & Pick<ConsumerOptions, 'onDeadLetter' | 'partitionOf'>;
+  /** Partitioned mode: when the own pending entries were last re-read (ms), and whether they must be now. */
+  private lastOwnScanMs = 0;
+  private ownScanNeeded = true;
   private blocking: Redis | null = null;
   private abort = new AbortController();
   private loopDone: Promise<void> | null = null;
@@ -99,7 +109,7 @@ export class StreamConsumer {
   healthy = false;
 
   constructor(opts: ConsumerOptions) {
-    this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ...opts };
+    this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ordered: false, ...opts };
   }
 
   /**
@@ -158,7 +168,7 @@ export class StreamConsumer {
         }
         // 1. our own pending entries (restart with the same name, or handler errors), not those in hand
         const now = Date.now();
-        const own = (await this.read('0', false)).filter((e) => !this.inHand.has(e.id) && (this.notBefore.get(e.id) ?? 0) <= now);
+        const own = this.ownScanDue(now) ? (await this.read('0', false)).filter((e) => !this.inHand.has(e.id) && (this.notBefore.get(e.id) ?? 0) <= now) : [];
         for (const e of own) await this.dispatch(e, true);
         // 2. entries of dead consumers (lease gone) at once; entries idle on any consumer after claimIdleMs
         if (Date.now() - this.lastLivenessMs >= Math.min(1000, this.opts.leaseMs)) {
@@ -181,6 +191,7 @@ export class StreamConsumer {
       } catch (err) {
         if (this.abort.signal.aborted) break;
         this.healthy = false;
+        this.ownScanNeeded = true;
         const msg = (err as Error).message ?? String(err);
         if (msg.includes('NOGROUP')) {
           groupReady = false;
@@ -191,6 +202,19 @@ export class StreamConsumer {
         backoff = Math.min(backoff * 2, 2000);
       }
     }
+  }
+
+  /**
+   * Whether to re-read the own pending entries now: always in sequential mode (a failed entry is retried
+   * from there); in partitioned mode only when something can be there that is not in hand (see the module comment).
+   */
+  private ownScanDue(now: number): boolean {
+    if (!this.opts.partitionOf || this.ownScanNeeded || this.inHand.size === 0 || this.notBefore.size > 0 || now - this.lastOwnScanMs >= 1000) {
+      this.ownScanNeeded = false;
+      this.lastOwnScanMs = now;
+      return true;
+    }
+    return false;
   }
 
   private async read(id: '0' | '>', block: boolean): Promise<StreamEntry[]> {
@@ -251,7 +275,7 @@ export class StreamConsumer {
     await this.waitForSlot();
     const part = partitionOf(entry);
     const run: Promise<void> = (this.tails.get(part) ?? Promise.resolve())
-      .then(() => this.handle(entry, redelivered))
+      .then(() => (this.opts.ordered ? this.handleInPlace(entry, redelivered) : this.handle(entry, redelivered)))
       .then(
         () => void this.notBefore.delete(entry.id),
         (err: Error) => {
@@ -267,6 +291,24 @@ export class StreamConsumer {
       });
     this.inHand.set(entry.id, run);
     this.tails.set(part, run);
+  }
+
+  /**
+   * Ordered partitioned mode: handles the entry, retrying a failure in place after a back-off (as a
+   * redelivery) until it succeeds, is dead-lettered (`handle` does after `maxAttempts`) or the consumer stops.
+   */
+  private async handleInPlace(entry: StreamEntry, redelivered: boolean): Promise<void> {
+    for (let again = redelivered; ; again = true) {
+      try {
+        return await this.handle(entry, again);
+      } catch (err) {
+        if (this.abort.signal.aborted) throw err;
+        const n = this.attempts.get(entry.id) ?? 1;
+        this.opts.logger.warn({ err: (err as Error).message, stream: this.opts.stream, entry_id: entry.id, attempt: n }, 'entry failed; retried in place after a back-off (its partition waits)');
+        await sleep(Math.min(100 * 2 ** n, 2000), this.abort.signal);
+        if (this.abort.signal.aborted) throw err;
+      }
+    }
   }
 
   private async handle(entry: StreamEntry, redelivered: boolean): Promise<void> {

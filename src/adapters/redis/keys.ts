@@ -25,6 +25,20 @@ export const GROUPS = {
   applyFlatten: 'apply-flatten',
 } as const;
 
+/**
+ * Pub/sub channels: fire-and-forget wake-ups only. A message can be lost (no subscriber connected, a
+ * reconnect), so no decision ever depends on one: a woken reader re-reads the keys, and keeps a slow
+ * fallback re-read for the message it never got.
+ */
+export const CHANNELS = {
+  /**
+   * `PUBLISH`ed by `permitWrite-1.lua` in the same step as a permit's write; the message is the permit's
+   * key (`quantum:permit:governor:<plan_id>` / `quantum:permit:p33:<plan_id>`). The apply layer's waiting
+   * plan re-reads both permits at once instead of at its next fallback read (issue 16).
+   */
+  permitWritten: 'quantum:notify:permit',
+} as const;
+
 /** Dead-letter stream of a stream: `<stream>.dlq`. */
 export const dlq = (stream: string): string => `${stream}.dlq`;
 

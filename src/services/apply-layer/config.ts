@@ -17,7 +17,10 @@ export interface ApplyConfig {
   metricsPort: number;
   /** Bounded wait for both permits, ms (APPLY_PERMIT_WAIT_MS, default 10000). */
   permitWaitMs: number;
-  /** Permit poll interval, ms (APPLY_PERMIT_POLL_MS, default 10: one cheap read of both permits per poll). */
+  /**
+   * Fallback permit re-read interval, ms (APPLY_PERMIT_POLL_MS, default 100): a waiting plan re-reads its
+   * permits when one is written (notification) and at the latest after this long (a lost notification).
+   */
   permitPollMs: number;
   /** TTL of `quantum:apply:inflight:<SYM>`, s (APPLY_INFLIGHT_TTL_SEC, default 300). */
   inflightTtlSec: number;
@@ -105,7 +108,7 @@ export function parseApplyConfig(env: Env): ApplyConfig {
       APPLY_LOG_LEVEL: envz.logLevel(),
       APPLY_PROMETHEUS_PORT: envz.port(8043),
       APPLY_PERMIT_WAIT_MS: envz.positive(10_000),
-      APPLY_PERMIT_POLL_MS: envz.positive(10),
+      APPLY_PERMIT_POLL_MS: envz.positive(100),
       APPLY_INFLIGHT_TTL_SEC: envz.int(300, 1),
       APPLY_INFLIGHT_SETTLE_MS: envz.positive(20_000),
       APPLY_INFLIGHT_SWEEP_MS: envz.positive(5_000),

@@ -31,6 +31,8 @@ import { sweepInflight, type ApplyDeps, type ApplyHooks } from './pipeline.js';
 import { createPlanHandler } from './plan-handler.js';
 import { createCloseHandler } from './close-handler.js';
 import { createFlattenHandler } from './flatten-handler.js';
+import { PermitWaker } from './permit-waker.js';
+import { PLAN_CONSUMER } from '../../plans/entry.js';
 
 /** Longest the exchange warm-up may delay start, ms. */
 const WARM_UP_MAX_MS = 5000;
@@ -71,7 +73,8 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
   const metrics = createApplyMetrics(ctx.registry, cfg.allowlist);
   const abort = new AbortController();
   let gateway: ExchangeGateway | null = null;
-  const deps: ApplyDeps = { cfg, redis: ctx.redis, gateway: null, logger: ctx.logger, metrics, instanceId: ctx.instanceId, hooks: opts.hooks ?? {}, signal: abort.signal };
+  const waker = new PermitWaker(ctx.redis, ctx.logger);
+  const deps: ApplyDeps = { cfg, redis: ctx.redis, gateway: null, logger: ctx.logger, metrics, instanceId: ctx.instanceId, hooks: opts.hooks ?? {}, signal: abort.signal, waker };
   const keyFor = envKeyLookup(env);
   const consumers: StreamConsumer[] = [];
   let sweepDone: Promise<void> | null = null;
@@ -115,11 +118,16 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
         deps.gateway = gateway;
         await Promise.race([warmUp(gateway), sleep(WARM_UP_MAX_MS, abort.signal)]);
       }
+      // permit notifications before the plan consumer starts (never fails: without them plans wait for
+      // their fallback re-read)
+      await waker.start();
       const common = { redis: ctx.redis, consumer: ctx.instanceId, logger: ctx.logger, claimIdleMs: cfg.claimIdleMs };
       // A new plan group starts at 0 (plans published before the first start are still answered; old
       // ones end as SKIPPED stale_plan or DROPPED_DUPLICATE). A new close group starts at `$`: old
       // closes are stale by construction and would only count as guardrail failures.
-      consumers.push(new StreamConsumer({ ...common, startId: '0', stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor) }));
+      // Plans of different symbols concurrently, one symbol's in stream order (PLAN_CONSUMER, issue 16):
+      // every per-plan check stays atomic in Redis (dedupe claim, send-time gate in applyBegin-11).
+      consumers.push(new StreamConsumer({ ...common, startId: '0', stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor), ...PLAN_CONSUMER }));
       // Closes of different symbols run concurrently (one slow close, an exchange timeout, never delays
       // another symbol's); closes of one symbol one at a time, in stream order.
       if (cfg.closeEnabled) {
@@ -139,6 +147,7 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       abort.abort();
       await Promise.all(consumers.map((c) => c.stop()));
       await sweepDone;
+      waker.stop();
       await gateway?.close().catch(() => undefined);
       ctx.redis.disconnect();
     },

@@ -16,6 +16,7 @@ import { sleep } from '../../lib/sleep.js';
 import type { ApplyConfig } from './config.js';
 import type { ApplyMetrics } from './metrics.js';
 import { lookupFinalOnce, placeAndResolve, resolveByLookup, type ExecutorDeps, type OrderOutcome } from './executor.js';
+import type { PermitWaker } from './permit-waker.js';
 import { beginSend, dropPending, pendingOrders, readOrderRecord, recordResult, publishResultOnly, type OrderRecord } from './store.js';
 import { takePriorCheck, waitReplicas, type PriorCheck } from './claim-durability.js';
 
@@ -34,6 +35,8 @@ export interface ApplyDeps {
   instanceId: string;
   hooks: ApplyHooks;
   signal: AbortSignal;
+  /** Wakes plans waiting for their permits on the permits' notifications; null = fallback re-reads only. */
+  waker: PermitWaker | null;
 }
 
 /** A fresh owner token for one processing attempt (`<instance>:<random>`; never contains `|`). */

@@ -6,8 +6,10 @@
  *    processing was interrupted: stage `claimed` resumes (no order was sent yet), stage `sending` is
  *    resolved by client order id lookup (never re-sent);
  * 3. allowlist, type MARKET, plan age;
- * 4. bounded wait for both permits (poll every `APPLY_PERMIT_POLL_MS`, default 50 ms, until
- *    `APPLY_PERMIT_WAIT_MS`): reacts within one poll interval of the second permit, and at once to a DENY;
+ * 4. bounded wait for both permits (until `APPLY_PERMIT_WAIT_MS`): the plan re-reads its permits as
+ *    soon as a permit of it is written (the issuers publish on `quantum:notify:permit` in the same step
+ *    as the write, `permit-waker.ts`), and at the latest every `APPLY_PERMIT_POLL_MS` (default 100 ms, the
+ *    fallback for a lost notification); decides at once on the second ALLOW, and at once on a DENY;
  *    a permit whose signature does not verify for this plan and entry (`P3_KEY_GOVERNOR`, `P3_KEY_P33`,
  *    DESIGN §15) is a DENY: `SKIPPED permit_signature_invalid`, counted and logged;
  * 5. dry_run: `SKIPPED reason=dry_run would_execute=true`, nothing sent, ledger untouched;
@@ -44,28 +46,39 @@ function readableId(fields: Record<string, string>): { planId?: string; symbol?:
   }
 }
 
-/** Waits for both permits (see module comment). */
+/**
+ * Waits for both permits (see module comment): reads them, and while one is missing waits for a permit
+ * notification of this plan (`d.waker`, armed before each read so none is missed) or the fallback
+ * interval `permitPollMs`, whichever comes first, then reads again, up to `permitWaitMs` in all.
+ */
 async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string): Promise<PermitVerdict & { waitedMs: number; snapshotTsMs: number | null }> {
   const t0 = Date.now();
   for (;;) {
-    const { gov, p33 } = await readPermits(d.redis, plan.plan_id);
-    const waitedMs = Date.now() - t0;
-    const forged = checkPermitSignatures(d.cfg.permitKeys, plan.plan_id, entryId, { governor: gov, p33 });
-    if (forged?.problem === 'other_entry') {
-      return { kind: 'skip', reason: 'permit_mismatch', detail: `${forged.issuer} permit decided another entry of plan ${plan.plan_id}`, waitedMs, snapshotTsMs: null };
+    const wake = d.waker?.arm(plan.plan_id);
+    try {
+      const { gov, p33 } = await readPermits(d.redis, plan.plan_id);
+      const waitedMs = Date.now() - t0;
+      const forged = checkPermitSignatures(d.cfg.permitKeys, plan.plan_id, entryId, { governor: gov, p33 });
+      if (forged?.problem === 'other_entry') {
+        return { kind: 'skip', reason: 'permit_mismatch', detail: `${forged.issuer} permit decided another entry of plan ${plan.plan_id}`, waitedMs, snapshotTsMs: null };
+      }
+      if (forged) {
+        d.metrics.permitSignatureInvalid.inc({ symbol: plan.symbol, issuer: forged.issuer });
+        d.logger.error(
+          { plan_id: plan.plan_id, symbol: plan.symbol, entry_id: entryId, issuer: forged.issuer, problem: forged.problem },
+          `${plan.symbol}: plan ${plan.plan_id} ${forged.issuer} permit signature invalid (${forged.problem}); treated as DENY, nothing sent`,
+        );
+        return { kind: 'skip', reason: 'permit_signature_invalid', detail: `${forged.issuer} permit ${forged.problem}`, waitedMs, snapshotTsMs: null };
+      }
+      const v = evaluatePermits(gov, p33, plan, entryId);
+      if (v.kind !== 'wait') return { ...v, waitedMs, snapshotTsMs: permitSnapshotTs(p33) };
+      if (waitedMs >= d.cfg.permitWaitMs || d.signal.aborted) return { kind: 'skip', reason: 'permit_timeout', detail: `permits missing after ${waitedMs} ms`, waitedMs, snapshotTsMs: null };
+      const left = Math.min(d.cfg.permitPollMs, d.cfg.permitWaitMs - waitedMs);
+      if (wake) await wake.wait(left, d.signal);
+      else await sleep(left, d.signal);
+    } finally {
+      wake?.disarm();
     }
-    if (forged) {
-      d.metrics.permitSignatureInvalid.inc({ symbol: plan.symbol, issuer: forged.issuer });
-      d.logger.error(
-        { plan_id: plan.plan_id, symbol: plan.symbol, entry_id: entryId, issuer: forged.issuer, problem: forged.problem },
-        `${plan.symbol}: plan ${plan.plan_id} ${forged.issuer} permit signature invalid (${forged.problem}); treated as DENY, nothing sent`,
-      );
-      return { kind: 'skip', reason: 'permit_signature_invalid', detail: `${forged.issuer} permit ${forged.problem}`, waitedMs, snapshotTsMs: null };
-    }
-    const v = evaluatePermits(gov, p33, plan, entryId);
-    if (v.kind !== 'wait') return { ...v, waitedMs, snapshotTsMs: permitSnapshotTs(p33) };
-    if (waitedMs >= d.cfg.permitWaitMs || d.signal.aborted) return { kind: 'skip', reason: 'permit_timeout', detail: `permits missing after ${waitedMs} ms`, waitedMs, snapshotTsMs: null };
-    await sleep(Math.min(d.cfg.permitPollMs, d.cfg.permitWaitMs - waitedMs), d.signal);
   }
 }
 

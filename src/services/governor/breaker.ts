@@ -9,6 +9,7 @@
 import type { Redis } from 'ioredis';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
 import { callScript } from '../../adapters/redis/scripts.js';
+import type { FailureCounter } from './failure-window.js';
 
 /** Breaker settings (seconds). */
 export interface BreakerSettings {
@@ -26,20 +27,38 @@ export interface BreakerState {
   errors: number;
 }
 
+/**
+ * The breaker's two keys as the caller already read them (in its own MULTI): `EXISTS` of
+ * `quantum:governor:breaker:<SYM>` and `GET` of `quantum:governor:breaker_last_trip:<SYM>`.
+ */
+export interface BreakerRead {
+  openRaw: unknown;
+  lastRaw: unknown;
+}
+
 /** Result entries read per round trip; the whole window is scanned newest-first, page by page, until the limit is reached. */
 const PAGE = 1000;
 
 /**
  * Returns whether the symbol's breaker is open, tripping it first when the failures in the window
  * reach the limit.
+ * @param read the breaker keys, when the caller read them already (saves a round trip)
+ * @param failures the governor's incremental view of the window's FAILED results (`failure-window.ts`,
+ *   one round trip per check); without it the window is scanned in full (up to window × rate entries)
  */
-export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSettings, nowMs = Date.now()): Promise<BreakerState> {
-  const res = await redis.multi().exists(keys.governorBreaker(symbol)).get(keys.governorBreakerLastTrip(symbol)).exec();
-  if (!res) throw new Error('breaker read aborted');
-  const err = res.find(([e]) => e)?.[0];
-  if (err) throw err;
-  const openRaw = res[0]?.[1];
-  const lastRaw = res[1]?.[1];
+export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSettings, nowMs = Date.now(), failures?: FailureCounter, read?: BreakerRead): Promise<BreakerState> {
+  let openRaw: unknown;
+  let lastRaw: unknown;
+  if (read) {
+    ({ openRaw, lastRaw } = read);
+  } else {
+    const res = await redis.multi().exists(keys.governorBreaker(symbol)).get(keys.governorBreakerLastTrip(symbol)).exec();
+    if (!res) throw new Error('breaker read aborted');
+    const err = res.find(([e]) => e)?.[0];
+    if (err) throw err;
+    openRaw = res[0]?.[1];
+    lastRaw = res[1]?.[1];
+  }
   if (Number(openRaw) === 1) return { open: true, tripped: false, errors: 0 };
   // a last-trip time in the future (a governor with a fast clock, a bad edit) must not hide failures: ignore it
   const lastTripRaw = Number(lastRaw ?? 0) || 0;
@@ -47,9 +66,9 @@ export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSetti
   const from = Math.max(nowMs - s.windowSec * 1000, lastTrip + 1);
   // Count the symbol's FAILED results in the window, newest first, page by page (never a truncated view
   // that could undercount under heavy traffic), stopping as soon as the limit is reached.
-  let errors = 0;
+  let errors = failures ? await failures.count(symbol, from, nowMs) : 0;
   let end = '+';
-  for (;;) {
+  for (; !failures; ) {
     const page = await redis.xrevrange(STREAMS.applyResult, end, String(from), 'COUNT', PAGE);
     for (const [, f] of page) {
       let sym = '';

@@ -24,9 +24,11 @@ import { deny, fmtQtyForLog, permitFields } from '../../domain/permits.js';
 import { signPermit } from '../../domain/permit-signature.js';
 import { readSnapshot } from '../../domain/position.js';
 import type { Env } from '../../config/env.js';
-import { planFromEntry, PLAN_POISON_REASONS } from '../../plans/entry.js';
+import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
 import { writePermitOnce } from '../../plans/permit-store.js';
-import { checkBreaker } from './breaker.js';
+import { checkBreaker, type BreakerRead } from './breaker.js';
+import { FailureWindow, type FailureCounter } from './failure-window.js';
+import { Mutex } from '../../lib/mutex.js';
 import type { GovernorConfig } from './config.js';
 import { takeRateToken } from './rate.js';
 import { releaseReservation, reserveExposure } from './exposure.js';
@@ -50,12 +52,17 @@ export class Governor {
   private readonly deadLettered: Counter<'reason'>;
   private readonly trips: Counter<'symbol'>;
   private readonly keyFor: (source: string) => string | undefined;
+  /** Serialises this process's exposure reservations (see `decide`). */
+  private readonly exposureLock = new Mutex();
+  /** FAILED results in the breaker window, read incrementally (one round trip per check). */
+  private readonly failures: FailureWindow;
 
   constructor(
     private readonly deps: GovernorDeps,
     private readonly cfg: GovernorConfig,
   ) {
     this.keyFor = envKeyLookup(deps.env);
+    this.failures = new FailureWindow(deps.redis, cfg.breakerWindowSec * 1000);
     this.decisions = new Counter({
       name: 'governor_decisions_total',
       help: 'Governor permit decisions by symbol, decision (ALLOW|DENY) and reason',
@@ -85,6 +92,7 @@ export class Governor {
       claimIdleMs: cfg.claimIdleMs,
       handler: (e, redelivered) => this.handle(e, redelivered),
       onDeadLetter: (reason) => this.deadLettered.inc({ reason }),
+      ...PLAN_CONSUMER,
     });
   }
 
@@ -109,8 +117,25 @@ export class Governor {
     const plan = planFromEntry(entry.fields, this.keyFor);
     const { logger, redis } = this.deps;
     const sym = plan.symbol;
+    // everything the decision reads, in one round trip; the breaker window's refresh (incremental) goes
+    // out in the same tick, so its round trip overlaps this one
+    const failures = this.failures.begin();
+    const res = await redis
+      .multi()
+      .exists(keys.permitGovernor(plan.plan_id))
+      .exists(keys.governorBreaker(sym))
+      .get(keys.governorBreakerLastTrip(sym))
+      .hgetall(keys.tradingState())
+      .hgetall(keys.tradingState(sym))
+      .exists(keys.hold(sym))
+      .hgetall(keys.snapshot(sym))
+      .exec();
+    if (!res) throw new Error('governor read aborted');
+    const err = res.find(([e]) => e)?.[0];
+    if (err) throw err;
+    const [decided, breakerOpen, lastTrip, g, s, h, snap] = res.map(([, v]) => v) as [number, number, string | null, Record<string, string>, Record<string, string>, number, Record<string, string>];
     // a redelivered entry, or the same plan submitted twice: the first decision stands (write-once)
-    if ((await redis.exists(keys.permitGovernor(plan.plan_id))) === 1) {
+    if (Number(decided) === 1) {
       logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, redelivered }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;
     }
@@ -118,7 +143,7 @@ export class Governor {
       { plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, action: plan.action, mode: this.cfg.mode },
       `${sym}: Evaluating plan ${plan.plan_id} (action=${plan.action}, decision=${plan.decision}, kill_score=${plan.kill_score ?? 'n/a'}, mode=${this.cfg.mode})`,
     );
-    const outcome = await this.decide(plan);
+    const outcome = await this.decide(plan, { breaker: { openRaw: breakerOpen, lastRaw: lastTrip }, failures, g, s, h, snap });
     const nowMs = Date.now();
     const extra = {
       notional: outcome.notional ? outcome.notional.toFixed(2) : '',
@@ -142,11 +167,11 @@ export class Governor {
     }
   }
 
-  /** Reads what the decision needs, decides, then takes a rate token for an ALLOW. */
-  private async decide(plan: Plan): Promise<GovernorOutcome> {
+  /** Decides from what `handle` read (and the breaker window), then takes a rate token for an ALLOW. */
+  private async decide(plan: Plan, read: { breaker: BreakerRead; failures: FailureCounter; g: Record<string, string>; s: Record<string, string>; h: number; snap: Record<string, string> }): Promise<GovernorOutcome> {
     const { redis } = this.deps;
     const sym = plan.symbol;
-    const breaker = await checkBreaker(redis, sym, { windowSec: this.cfg.breakerWindowSec, maxErrors: this.cfg.breakerMaxErrors, cooldownSec: this.cfg.breakerCooldownSec });
+    const breaker = await checkBreaker(redis, sym, { windowSec: this.cfg.breakerWindowSec, maxErrors: this.cfg.breakerMaxErrors, cooldownSec: this.cfg.breakerCooldownSec }, Date.now(), read.failures, read.breaker);
     if (breaker.tripped) {
       this.trips.inc({ symbol: sym });
       this.deps.logger.error(
@@ -154,11 +179,7 @@ export class Governor {
         `${sym}: circuit breaker TRIPPED (${breaker.errors} FAILED results in ${this.cfg.breakerWindowSec}s); HALTED for ${this.cfg.breakerCooldownSec}s`,
       );
     }
-    const res = await redis.multi().hgetall(keys.tradingState()).hgetall(keys.tradingState(sym)).exists(keys.hold(sym)).hgetall(keys.snapshot(sym)).exec();
-    if (!res) throw new Error('governor read aborted');
-    const err = res.find(([e]) => e)?.[0];
-    if (err) throw err;
-    const [g, s, h, snap] = res.map(([, v]) => v) as [Record<string, string>, Record<string, string>, number, Record<string, string>];
+    const { g, s, h, snap } = read;
     const pre = decideGovernorPreRate({
       plan,
       nowMs: Date.now(),
@@ -184,7 +205,10 @@ export class Governor {
       if (sr.kind !== 'ok') return { ...deny('missing_exchange'), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
       const position = sr.snapshot.amount;
       const limits = { maxPositionUsd: this.cfg.maxPositionUsdBySymbol[sym] ?? this.cfg.maxPositionUsd, maxGrossUsd: this.cfg.maxGrossUsd };
-      const ex = await reserveExposure(redis, { planId: plan.plan_id, symbol: sym, qty: pre.qty, mark: pre.markPrice, position, ttlMs: this.cfg.permitTtlSec * 1000 }, this.cfg.allowlist, limits);
+      // one reservation at a time in this process: plans of different symbols run concurrently, and their
+      // compare-and-set attempts on the one reservations hash would otherwise conflict with each other
+      const req = { planId: plan.plan_id, symbol: sym, qty: pre.qty, mark: pre.markPrice, position, ttlMs: this.cfg.permitTtlSec * 1000 };
+      const ex = await this.exposureLock.run(() => reserveExposure(redis, req, this.cfg.allowlist, limits));
       if (!ex.ok) return { ...deny(ex.reason, { ...pre.context, ...ex.context }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
       reserved = limits.maxPositionUsd !== null || limits.maxGrossUsd !== null;
     }

@@ -18,20 +18,19 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { StreamConsumer, fieldsToObject, type StreamEntry } from '../../adapters/redis/consumer.js';
-import { fetchLedger } from '../../adapters/redis/ledger.js';
+import { StreamConsumer, type StreamEntry } from '../../adapters/redis/consumer.js';
 import { STREAMS, keys } from '../../adapters/redis/keys.js';
 import type { Env } from '../../config/env.js';
 import { fmt } from '../../domain/decimal.js';
 import { decideP33, fmtQtyForLog, permitFields, P33_DENY_REASONS } from '../../domain/permits.js';
 import { envKeyLookup } from '../../domain/plan.js';
 import { signPermit } from '../../domain/permit-signature.js';
-import { readSnapshot } from '../../domain/position.js';
-import { fillsForSymbol, newestFillTs } from '../../domain/reconcile-evidence.js';
+import { readLedger, readSnapshot } from '../../domain/position.js';
 import { toleranceFor } from '../../domain/tolerance.js';
-import { planFromEntry, PLAN_POISON_REASONS } from '../../plans/entry.js';
+import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
 import { writePermitOnce } from '../../plans/permit-store.js';
 import { parsePermitsConfig, type PermitsConfig } from './permits-config.js';
+import { NewestFills } from './newest-fills.js';
 
 /** What the component needs from the brain service (a `ServiceContext` fits). */
 export interface PermitConsumerContext {
@@ -42,8 +41,6 @@ export interface PermitConsumerContext {
   instanceId: string;
 }
 
-/** How many recent apply results are read to find the symbol's newest fill (the reconcile engine reads 50, as the seeds). */
-const RECENT_RESULTS = 50;
 
 /** See the module comment. */
 export class PermitConsumer {
@@ -52,6 +49,8 @@ export class PermitConsumer {
   private readonly deadLettered: Counter<'reason'>;
   private readonly keyFor: (source: string) => string | undefined;
   readonly config: PermitsConfig;
+  /** Newest fill per symbol from the result stream, read incrementally. */
+  private readonly fills: NewestFills;
 
   /**
    * @param ctx the brain's service context
@@ -65,6 +64,7 @@ export class PermitConsumer {
   ) {
     this.config = config ?? parsePermitsConfig(env);
     this.keyFor = envKeyLookup(env);
+    this.fills = new NewestFills(ctx.redis);
     this.decisions = new Counter({
       name: 'p33_permit_decisions_total',
       help: 'Position brain (P3.3) permit decisions by symbol, decision (ALLOW|DENY) and reason',
@@ -91,6 +91,7 @@ export class PermitConsumer {
       claimIdleMs: this.config.claimIdleMs,
       handler: (e, redelivered) => this.handle(e, redelivered),
       onDeadLetter: (reason) => this.deadLettered.inc({ reason }),
+      ...PLAN_CONSUMER,
     });
   }
 
@@ -116,32 +117,36 @@ export class PermitConsumer {
     const plan = planFromEntry(entry.fields, this.keyFor);
     const { redis, logger } = this.ctx;
     const sym = plan.symbol;
+    // everything the decision reads, in one round trip (ledger included: one consistent view)
+    const all = await redis
+      .multi()
+      .exists(keys.permitP33(plan.plan_id))
+      .exists(keys.hold(sym))
+      .hgetall(keys.snapshot(sym))
+      .hlen(keys.applyInflight(sym))
+      .get(keys.lastFill(sym))
+      .hgetall(keys.ledger(sym))
+      .hgetall(keys.legacyLedger004(sym))
+      .exec();
+    if (!all) throw new Error('P3.3 read aborted');
+    const err = all.find(([e]) => e)?.[0];
+    if (err) throw err;
     // a redelivered entry, or the same plan submitted twice: the first decision stands (write-once)
-    if ((await redis.exists(keys.permitP33(plan.plan_id))) === 1) {
+    if (Number(all[0]?.[1]) === 1) {
       logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, redelivered }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;
     }
     logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id }, `${sym}: Evaluating plan ${plan.plan_id} from stream msg ${entry.id}`);
-    const res = await redis
-      .multi()
-      .exists(keys.hold(sym))
-      .hgetall(keys.snapshot(sym))
-      .hlen(keys.applyInflight(sym))
-      .xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', RECENT_RESULTS)
-      .get(keys.lastFill(sym))
-      .exec();
-    if (!res) throw new Error('P3.3 read aborted');
-    const err = res.find(([e]) => e)?.[0];
-    if (err) throw err;
+    const res = all.slice(1);
     const holdActive = Number(res[0]?.[1]) === 1;
     const snapshot = readSnapshot(res[1]?.[1] as Record<string, string>);
     const inFlight = Number(res[2]?.[1] ?? 0);
-    const recent = ((res[3]?.[1] ?? []) as Array<[string, string[]]>).map(([id, raw]) => ({ id, fields: fieldsToObject(raw) }));
-    const lastFillRaw = res[4]?.[1] as string | null | undefined;
+    const lastFillRaw = res[3]?.[1] as string | null | undefined;
     const lastFill = lastFillRaw && /^\d+$/.test(lastFillRaw) ? Number(lastFillRaw) : null;
-    const fromResults = newestFillTs(fillsForSymbol(recent, sym));
+    // the newest fill among the results, read incrementally AFTER the reads above (newest-fills.ts)
+    const fromResults = await this.fills.newestFor(sym);
     const newestFillTsMs = fromResults === null ? lastFill : lastFill === null ? fromResults : Math.max(fromResults, lastFill);
-    const ledger = await fetchLedger(redis, sym);
+    const ledger = { read: readLedger((res[4]?.[1] ?? {}) as Record<string, string>, (res[5]?.[1] ?? {}) as Record<string, string>) };
     const step = snapshot.kind === 'ok' ? snapshot.snapshot.stepSize : null;
     const tolerance = toleranceFor(this.config.tolerance, sym, step);
     const nowMs = Date.now();

@@ -1,8 +1,12 @@
 --[[
-  permitWrite: writes a permit hash once (write-once), with its TTL, in one atomic step.
+  permitWrite: writes a permit hash once (write-once), with its TTL, in one atomic step, and publishes
+  the permit's key on the channel `quantum:notify:permit` (CHANNELS.permitWritten in keys.ts; a test
+  checks the two agree) in the same step, so an apply layer waiting for it wakes at once (issue 16).
+  The message is only a wake-up: the apply layer re-reads and verifies the permit; a lost message costs
+  one fallback re-read interval, never a wrong decision.
 
   A redelivered plan entry (consumer restart, XAUTOCLAIM) must never flip a decision already made:
-  when the permit exists nothing is written.
+  when the permit exists nothing is written (and nothing published).
 
   Input:
     KEYS[1] permit hash   quantum:permit:governor:<plan_id> | quantum:permit:p33:<plan_id>
@@ -11,7 +15,7 @@
     ARGV[2..] field, value, field, value, ... (decision, reason, context, ts_ms, symbol, side, qty, ...)
 
   Output:
-    1  written
+    1  written (and published)
     0  a permit already exists for this plan (nothing written)
 ]]
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -23,4 +27,5 @@ for i = 2, #ARGV do
 end
 redis.call('HSET', KEYS[1], unpack(fv))
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+redis.call('PUBLISH', 'quantum:notify:permit', KEYS[1])
 return 1
