@@ -109,8 +109,11 @@ export class Observer {
 
   /** Runs every sampling loop until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    this.sub = this.redis.duplicate();
+    // autoResubscribe off: ioredis' own re-subscription has no rejection handler and a Redis killed again before
+    // its reply turns it into an unhandled rejection that ended a run (seed 41); re-subscribed on 'ready' instead
+    this.sub = this.redis.duplicate({ autoResubscribe: false });
     this.sub.on('error', () => undefined);
+    this.sub.on('ready', () => void this.sub?.psubscribe('__keyspace@0__:quantum:permit:*').catch(() => undefined));
     this.blocking = this.redis.duplicate();
     this.blocking.on('error', () => undefined);
     const prefix = '__keyspace@0__:';
