@@ -191,6 +191,7 @@ function apply(): AclUserSpec {
     keys.applyOrder(ID),
     keys.closeSent(SYM, ID),
     keys.applyCloseLock(SYM),
+    keys.applyRedisEpoch(),
     keys.lastFill(SYM),
     STREAMS.applyResult,
     STREAMS.reconcileEvents,
@@ -207,7 +208,8 @@ function apply(): AclUserSpec {
     root: merge(b, {
       rw: own,
       read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)],
-      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'hexists', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore'],
+      // wait: P3_CLAIM_DURABILITY=replica-wait (a claim acknowledged by a replica before the send)
+      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'hexists', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore', 'wait'],
       // the permit notifications that wake its waiting plans (permit-waker.ts): SUBSCRIBE to that channel only
     }, { channels: [CHANNELS.permitWritten], commands: ['subscribe'] }),
     selectors: [

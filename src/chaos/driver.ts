@@ -6,7 +6,16 @@
  * entries, forged plans and closes (MAC by a wrong key) and malformed entries. It records everything it
  * submitted for the invariant checker.
  *
- * Invariants: every plan id is unique per run; a plan is `acked` only when Redis answered the XADD (an
+ * It is a correct producer (README "Producer contract", docs/reliability.md): a plan is finished only when its
+ * final result is durably in Redis. The same signed entry (same plan id, same MAC) is added again when no final
+ * result arrived within {@link RESUBMIT_AFTER_MS} (then with a doubling back-off) AND Redis restarted or failed
+ * over since the plan's last submission (its `run_id` changed: the entry itself may be lost; without a restart
+ * nothing was lost and the apply layer answers in its own time), or when a final result seen earlier is gone from Redis
+ * {@link DURABLE_AFTER_MS} later (a host crash lost it); the apply layer answers a re-submission exactly once
+ * (DROPPED_DUPLICATE while the plan is known, else the outcome recovered from the exchange by client order id).
+ * `produce()` keeps doing so until the run's final checks, after the trading loop has stopped.
+ *
+ * Invariants: every plan id is unique per run; a plan is `acked` once Redis answered one of its XADDs (an
  * unanswered XADD may still have been applied: it is kept as `acked: false`, its order still needs permits).
  */
 import { randomBytes } from 'node:crypto';
@@ -21,6 +30,21 @@ import type { SeededRng } from './rng.js';
 
 /** Longest wait for a plan's final result before the symbol's next plan, ms. */
 export const RESULT_WAIT_MS = 15_000;
+/**
+ * A plan without a final result this long after its first submission is submitted again (same signed entry), ms;
+ * each further re-submission waits twice as long (at most {@link RESUBMIT_MAX_MS}).
+ */
+export const RESUBMIT_AFTER_MS = 4000;
+/** Longest gap between two re-submissions of a plan still without a final result, ms. */
+export const RESUBMIT_MAX_MS = 30_000;
+/**
+ * A final result seen is read again this long after it was seen; gone = lost by a Redis crash, and the plan is
+ * submitted again. `appendfsync everysec` loses at most about 2 s of writes, so a result still there after this
+ * is on disk, ms.
+ */
+export const DURABLE_AFTER_MS = 5000;
+/** The producer stops re-submitting a plan this long after its first submission (plans expire after 120 s), ms. */
+export const PRODUCER_KEEP_MS = 150_000;
 
 /** A well-formed plan the strategy submitted. */
 export interface DriverPlan {
@@ -37,6 +61,14 @@ export interface DriverPlan {
   entry_ids: string[];
   /** Extra copies of the same signed entry added (the `duplicate_plan` fault). */
   duplicates: number;
+  /** Re-submissions of the producer (no final result in time, or the result lost by Redis). */
+  resubmits: number;
+  /** Epoch ms of the last submission (first or re-submission). */
+  last_submit_ms: number;
+  /** True once its final result was read back from Redis after {@link DURABLE_AFTER_MS}. */
+  durable: boolean;
+  /** Redis `run_id` seen before its last submission (null when unknown: counts as changed). */
+  submit_epoch?: string | null;
 }
 
 /** A forged or malformed entry; each must end in a dead-letter stream. */
@@ -64,6 +96,10 @@ export interface ChaosDriverOptions {
   gapMs: number;
   /** True when the plan has a final result (the observer's view). */
   hasFinal: (planId: string) => boolean;
+  /** The plan's final result seen (entry id, when seen), null when none (the observer's view). */
+  finalResult?: (planId: string) => { entry_id: string; seen_ms: number } | null;
+  /** Called when a final result seen earlier is gone from Redis (before the plan is re-submitted). */
+  onLost?: (planId: string) => void;
   /** Called with each plan id before its entry is added (the observer starts sampling its permits). */
   onPlan?: (planId: string) => void;
 }
@@ -79,6 +115,8 @@ export class ChaosDriver {
   private readonly inFlight = new Map<string, { planId: string; since: number }>();
   private readonly opens = new Map<string, number>();
   private seq = 0;
+  /** Redis `run_id` as last read by the producer (null until read). */
+  private epoch: string | null = null;
   private readonly runTag = randomBytes(3).toString('hex');
 
   constructor(private readonly o: ChaosDriverOptions) {}
@@ -121,10 +159,11 @@ export class ChaosDriver {
     const planId = this.nextId(`chaos-${symbol}`);
     const plan = buildExitPlan({ symbol, planId, killScore: 0.5, reason: `chaos_${t.action.toLowerCase()}`, ...t });
     const fields = signPlan(plan, this.o.key);
-    const rec: DriverPlan = { plan_id: planId, client_order_id: clientOrderIdFor(planId), symbol, action: t.action, side: t.side, submitted_ms: Date.now(), acked: false, entry_ids: [], duplicates: 0 };
+    const rec: DriverPlan = { plan_id: planId, client_order_id: clientOrderIdFor(planId), symbol, action: t.action, side: t.side, submitted_ms: Date.now(), acked: false, entry_ids: [], duplicates: 0, resubmits: 0, last_submit_ms: Date.now(), durable: false };
     this.plans.set(planId, rec);
     this.signed.set(planId, fields);
     this.inFlight.set(symbol, { planId, since: Date.now() });
+    rec.submit_epoch = this.epoch;
     this.o.onPlan?.(planId);
     const id = await this.add(STREAMS.applyPlan, { plan: fields.plan, mac: fields.mac });
     if (id) {
@@ -132,6 +171,59 @@ export class ChaosDriver {
       rec.entry_ids.push(id);
     }
     return rec;
+  }
+
+  /** Re-submits plans as the producer contract says (see the module comment) until `signal` aborts. Never throws. */
+  async produce(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.resubmitPass().catch(() => undefined);
+      await sleep(250, signal);
+    }
+  }
+
+  /**
+   * One pass of the producer: re-submits every plan without a final result for {@link RESUBMIT_AFTER_MS}, and
+   * every plan whose final result is gone from Redis; marks plans whose result was read back after
+   * {@link DURABLE_AFTER_MS} as durable. @returns plan ids re-submitted
+   */
+  async resubmitPass(): Promise<string[]> {
+    const out: string[] = [];
+    const info = await this.o.redis.info('server');
+    this.epoch = /^run_id:(\S+)/m.exec(info)?.[1] ?? null;
+    const now = Date.now();
+    for (const p of this.plans.values()) {
+      if (p.durable || now - p.submitted_ms > PRODUCER_KEEP_MS) continue;
+      const fin = this.o.finalResult?.(p.plan_id) ?? (this.o.hasFinal(p.plan_id) ? { entry_id: '', seen_ms: now } : null);
+      if (!fin) {
+        const gap = Math.min(RESUBMIT_MAX_MS, RESUBMIT_AFTER_MS * 2 ** Math.min(p.resubmits, 6));
+        const mayBeLost = !p.acked || !p.submit_epoch || p.submit_epoch !== this.epoch;
+        if (mayBeLost && now - p.last_submit_ms >= gap && (await this.resubmit(p))) out.push(p.plan_id);
+        continue;
+      }
+      if (!fin.entry_id || now - fin.seen_ms < DURABLE_AFTER_MS) continue;
+      const still = await this.o.redis.xrange(STREAMS.applyResult, fin.entry_id, fin.entry_id);
+      if (still.length > 0) {
+        p.durable = true;
+        continue;
+      }
+      this.o.onLost?.(p.plan_id);
+      if (await this.resubmit(p)) out.push(p.plan_id);
+    }
+    return out;
+  }
+
+  private async resubmit(p: DriverPlan): Promise<boolean> {
+    const f = this.signed.get(p.plan_id);
+    if (!f) return false;
+    p.last_submit_ms = Date.now();
+    p.submit_epoch = this.epoch;
+    this.o.onPlan?.(p.plan_id); // the observer samples its permits again
+    const id = await this.add(STREAMS.applyPlan, { plan: f.plan, mac: f.mac });
+    if (!id) return false;
+    p.acked = true;
+    p.resubmits++;
+    p.entry_ids.push(id);
+    return true;
   }
 
   /** The `duplicate_plan` fault: the newest acknowledged plan's signed entry added again. @returns its plan id, or null */

@@ -12,8 +12,9 @@
  * - `entry_no_flip`: in the same replay, no entry (OPEN/INCREASE) crossed zero (DESIGN §4: "No entry ever
  *   flips a position");
  * - `one_final_result`: each acknowledged well-formed plan has exactly one final result (anything but
- *   DROPPED_DUPLICATE); a missing result is a durability finding when Redis crashed while the plan was
- *   being processed (`lost_results`), else a violation;
+ *   DROPPED_DUPLICATE) in the final state, Redis crashes included (the strategy re-submits a plan whose
+ *   result is missing or was lost; the apply layer recovers it from the exchange); a plan with none is also
+ *   reported in `lost_results`;
  * - `result_matches_fill`: an order that filled has, as its plan's final result, EXECUTED with exactly the
  *   exchange's `executedQty` (the ledger and the engine's evidence follow the result: a FAILED result for a
  *   filled order would be a fill nobody accounts for);
@@ -176,32 +177,35 @@ export function checkResultMatchesFill(orders: PaperOrder[], owner: (cid: string
 /** Outcome of {@link checkResults}. */
 export interface ResultsCheck {
   violations: Violation[];
-  /** Plans without a result that Redis may have lost in a crash (a durability finding). */
+  /** Plans without a final result in the final state (each also a `one_final_result` violation). */
   lost: Array<{ plan_id: string; why: string }>;
+  /** Plans whose final result Redis lost in a crash and that have exactly one again (re-submitted, recovered). */
+  recovered: string[];
 }
 
 /**
- * `one_final_result` over the acknowledged driver plans.
- * @param crashes epoch ms of each Redis kill
- * @param seenLive plan ids whose result the observer saw written (a result seen then missing was lost by Redis)
- * @param lossWindowMs writes acknowledged this long before a crash may be lost (`appendfsync everysec`: about 1-2 s)
+ * `one_final_result` over the acknowledged driver plans, judged on the FINAL state of
+ * `quantum:stream:apply.result` (the producer re-submits plans whose result is missing or was lost, driver.ts):
+ * more than one final result, or none, is a violation; a plan with none is also listed in `lost` (with
+ * whether its result had been seen written and was then lost by a Redis crash).
+ * @param lostSeen true when a final result of the plan was seen written and later found gone from Redis
  */
-export function checkResults(plans: DriverPlan[], finals: Map<string, FinalResult[]>, crashes: number[], seenLive: (planId: string) => boolean, lossWindowMs = 2500): ResultsCheck {
+export function checkResults(plans: DriverPlan[], finals: Map<string, FinalResult[]>, lostSeen: (planId: string) => boolean): ResultsCheck {
   const violations: Violation[] = [];
   const lost: ResultsCheck['lost'] = [];
+  const recovered: string[] = [];
   for (const p of plans) {
     if (!p.acked) continue;
     const rs = (finals.get(p.plan_id) ?? []).filter((r) => r.status !== 'DROPPED_DUPLICATE');
     if (rs.length > 1) {
       violations.push(v('one_final_result', `${p.symbol}: plan ${p.plan_id} (${p.action}) has ${rs.length} final results: ${rs.map((r) => `${r.status}${r.reason ? `/${r.reason}` : ''} (${r.entry_id})`).join(', ')}`, { plan_ids: [p.plan_id], client_order_ids: [p.client_order_id] }));
     } else if (rs.length === 0) {
-      const crash = crashes.find((c) => c >= p.submitted_ms - lossWindowMs);
-      if (seenLive(p.plan_id)) lost.push({ plan_id: p.plan_id, why: `its result was written (seen live) and is gone after a Redis crash${crash ? ` at ${new Date(crash).toISOString()}` : ''}` });
-      else if (crash !== undefined && crash - p.submitted_ms <= lossWindowMs) lost.push({ plan_id: p.plan_id, why: `submitted ${crash - p.submitted_ms} ms before the Redis crash at ${new Date(crash).toISOString()}; the entry itself may be lost` });
-      else violations.push(v('one_final_result', `${p.symbol}: plan ${p.plan_id} (${p.action}, submitted ${new Date(p.submitted_ms).toISOString()}) has no final result`, { plan_ids: [p.plan_id], client_order_ids: [p.client_order_id] }));
-    }
+      const why = lostSeen(p.plan_id) ? 'its final result was written, lost by a Redis crash and not recovered' : 'no final result was ever written';
+      lost.push({ plan_id: p.plan_id, why });
+      violations.push(v('one_final_result', `${p.symbol}: plan ${p.plan_id} (${p.action}, submitted ${new Date(p.submitted_ms).toISOString()}, ${p.resubmits ?? 0} re-submission(s)) has no final result in the final state: ${why}`, { plan_ids: [p.plan_id], client_order_ids: [p.client_order_id] }));
+    } else if (lostSeen(p.plan_id)) recovered.push(p.plan_id);
   }
-  return { violations, lost };
+  return { violations, lost, recovered };
 }
 
 /** Outcome of {@link checkDeadLetters}. */

@@ -44,6 +44,8 @@ export interface SeenResult {
   plan_id: string;
   status: string;
   seen_ms: number;
+  /** Set when the strategy found it gone from Redis after a crash (and re-submitted its plan). */
+  lost?: boolean;
 }
 
 /** Epoch ms of a stream entry id (`<ms>-<seq>`). */
@@ -77,9 +79,25 @@ export class Observer {
     if (!this.permits.has(planId)) this.permits.set(planId, { governor: [], p33: [] });
   }
 
-  /** True when the plan has a final result (anything but DROPPED_DUPLICATE) seen so far. */
+  /** True when the plan has a final result (anything but DROPPED_DUPLICATE) seen so far and not found lost since. */
   hasFinal(planId: string): boolean {
-    return (this.results.get(planId) ?? []).some((r) => r.status !== 'DROPPED_DUPLICATE');
+    return this.finalResult(planId) !== null;
+  }
+
+  /** The newest final result seen for the plan and not found lost since, or null. */
+  finalResult(planId: string): SeenResult | null {
+    const rs = (this.results.get(planId) ?? []).filter((r) => r.status !== 'DROPPED_DUPLICATE' && !r.lost);
+    return rs[rs.length - 1] ?? null;
+  }
+
+  /** Marks every result seen for the plan as lost by Redis (the strategy found it gone and re-submitted the plan). */
+  markLost(planId: string): void {
+    for (const r of this.results.get(planId) ?? []) r.lost = true;
+  }
+
+  /** True when a final result of the plan was seen written and later found lost by Redis. */
+  wasLost(planId: string): boolean {
+    return (this.results.get(planId) ?? []).some((r) => r.lost && r.status !== 'DROPPED_DUPLICATE');
   }
 
   private note(planId: string, issuer: 'governor' | 'p33', decision: string | null): void {
@@ -91,8 +109,11 @@ export class Observer {
 
   /** Runs every sampling loop until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    this.sub = this.redis.duplicate();
+    // autoResubscribe off: ioredis' own re-subscription has no rejection handler and a Redis killed again before
+    // its reply turns it into an unhandled rejection that ended a run (seed 41); re-subscribed on 'ready' instead
+    this.sub = this.redis.duplicate({ autoResubscribe: false });
     this.sub.on('error', () => undefined);
+    this.sub.on('ready', () => void this.sub?.psubscribe('__keyspace@0__:quantum:permit:*').catch(() => undefined));
     this.blocking = this.redis.duplicate();
     this.blocking.on('error', () => undefined);
     const prefix = '__keyspace@0__:';

@@ -34,20 +34,26 @@ export interface ChaosReport {
   faults_enabled: string[];
   faults: Record<string, number>;
   fault_log: FaultEvent[];
-  plans: { submitted: number; acked: number; duplicates: number; forged: number; malformed: number; results: Record<string, number> };
+  /** `resubmitted`: the producer's re-submissions of the same signed plan (no final result in time, or it was lost). */
+  plans: { submitted: number; acked: number; duplicates: number; resubmitted: number; forged: number; malformed: number; results: Record<string, number> };
   orders: { api: number; manual: number; filled: number; rejected: number; partial: number; by_decision: Record<string, number> };
   /**
-   * Redis kills (every kind); with `--sentinel`: `failovers` = `+switch-master` events (any cause: a
+   * Redis kills (every kind); `crash_losses`: host crashes whose AOF lost writes (`redis_crash_loss` that
+   * dropped bytes); with `--sentinel`: `failovers` = `+switch-master` events (any cause: a
    * `sentinel_failover`, or a `redis_kill` outage Sentinel judged long enough), and `failover_ms` = from a
    * `sentinel_failover` fault to its switch.
    */
-  redis: { kills: number; sentinel: boolean; failovers: number; switches: SwitchEvent[]; failover_ms: { n: number; p50: number | null; max: number | null } };
+  redis: { kills: number; crash_losses: number; sentinel: boolean; failovers: number; switches: SwitchEvent[]; failover_ms: { n: number; p50: number | null; max: number | null } };
   services: { restarts: Record<string, number>; unexpected_deaths: UnexpectedDeath[]; final_exit_codes: Record<string, number | null> };
   convergence: { bound_ms: number; max_ms: number | null; symbols: SymbolConvergence[] };
   /** RECONCILE_CLOSE published → its first result (stream entry times), ms, over every close with a result. */
   close_latency_ms: { n: number; p50: number | null; max: number | null };
-  /** Durability findings: results and entries Redis lost in a crash (appendfsync everysec). */
+  /** Plans without a final result in the final state (each a `one_final_result` violation). */
   lost_results: Array<{ plan_id: string; why: string }>;
+  /** Plans whose final result a Redis crash lost and that have exactly one again (re-submitted; recovered from the exchange). */
+  recovered_results: string[];
+  /** ms from the end of the faults until every plan of the strategy had a final result (null: not within the bound + 60 s). */
+  results_done_ms: number | null;
   lost_entries: Array<{ entry_id: string; why: string }>;
   violations: Record<InvariantName, number>;
   evidence: Array<Violation & { log_lines: string[] }>;
@@ -93,7 +99,7 @@ export function summaryLine(r: ChaosReport): string {
   const conv = r.convergence.max_ms === null ? `not converged within ${r.convergence.bound_ms} ms` : `converged in ${r.convergence.max_ms} ms (bound ${r.convergence.bound_ms})`;
   const cl = r.close_latency_ms.n ? `closes=${r.close_latency_ms.n} published->result p50 ${r.close_latency_ms.p50} ms max ${r.close_latency_ms.max} ms` : 'closes=0';
   const redis = r.redis.sentinel ? ` | sentinel: failovers=${r.redis.failovers} redis_kills=${r.redis.kills}` : '';
-  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults}${redis} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | ${cl} | lost_results=${r.lost_results.length} | violations: ${viol}`;
+  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults}${redis} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | ${cl} | resubmitted=${r.plans.resubmitted} lost_then_recovered=${r.recovered_results.length} lost_results=${r.lost_results.length} results_done_after=${r.results_done_ms ?? 'n/a'} ms | violations: ${viol}`;
 }
 
 /** The evidence block printed on failure. */
@@ -106,6 +112,6 @@ export function evidenceText(r: ChaosReport): string {
     if (e.order_ids.length) lines.push(`  exchange order ids: ${e.order_ids.join(', ')}`);
     for (const l of e.log_lines) lines.push(`  | ${l}`);
   }
-  for (const l of r.lost_results) lines.push(`LOST RESULT (Redis crash) plan ${l.plan_id}: ${l.why}`);
+  for (const l of r.lost_results) lines.push(`LOST RESULT plan ${l.plan_id}: ${l.why}`);
   return lines.join('\n');
 }

@@ -18,7 +18,10 @@ import { sleep } from '../lib/sleep.js';
 import type { ChaosOptions } from './options.js';
 import { SeededRng } from './rng.js';
 import { startChaosStack, type ChaosStack } from './stack.js';
-import { ChaosDriver, RESULT_WAIT_MS } from './driver.js';
+import { ChaosDriver, PRODUCER_KEEP_MS, RESULT_WAIT_MS } from './driver.js';
+
+/** How long after the convergence bound the run still waits for the last plans' final results, ms. */
+const RESULTS_EXTRA_MS = 60_000;
 import { FaultInjector } from './faults.js';
 import { Observer, entryMs } from './observer.js';
 import { apiOrders, checkResultMatchesFill, checkDeadLetters, checkOneOrderPerPlan, checkPermitted, checkReduceOnly, checkResults, type FinalResult, type OrderOwner, type Violation } from './invariants.js';
@@ -84,7 +87,17 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
   const driverRng = root.fork();
   const faultRng = root.fork();
   const observer = new Observer(conn, stack.paper.url, stack.keys.engine, stack.keys.operator);
-  const driver = new ChaosDriver({ redis: stack.conn, symbols: opts.symbols, key: stack.keys.strategy, rng: driverRng, gapMs: opts.planGapMs, hasFinal: (id) => observer.hasFinal(id), onPlan: (id) => observer.watchPlan(id) });
+  const driver = new ChaosDriver({
+    redis: stack.conn,
+    symbols: opts.symbols,
+    key: stack.keys.strategy,
+    rng: driverRng,
+    gapMs: opts.planGapMs,
+    hasFinal: (id) => observer.hasFinal(id),
+    finalResult: (id) => observer.finalResult(id),
+    onLost: (id) => observer.markLost(id),
+    onPlan: (id) => observer.watchPlan(id),
+  });
   const injector = new FaultInjector(stack, driver, faultRng, opts.faults, opts.faultGapMs, (e) => say(`  +${((e.at_ms - startedAt.getTime()) / 1000).toFixed(1)}s ${e.kind}: ${e.detail}`));
 
   const owner = (cid: string): OrderOwner | undefined => {
@@ -108,6 +121,8 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
   const observing = observer.run(obsAbort.signal);
   const faultAbort = new AbortController();
   const driverAbort = new AbortController();
+  // the producer's re-submissions go on after the trading loop stops, until the final checks
+  const producerAbort = new AbortController();
   let report: ChaosReport | null = null;
   try {
     const checking = (async () => {
@@ -117,6 +132,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       }
     })();
     const driving = driver.run(driverAbort.signal);
+    const producing = driver.produce(producerAbort.signal);
     const faulting = injector.run(faultAbort.signal);
     say(`stack ready in ${Date.now() - startedAt.getTime()} ms: ${stack.sentinel ? `Redis master + ${stack.sentinel.nodes.length - 1} replica(s) + 3 sentinels (${stack.sentinel.target.sentinel?.sentinels.map((s) => s.port).join(', ')}), ` : ''}2 apply layers, 2 reconcile engines, 1 governor, 1 position brain (pids ${stack.processes.map((p) => `${p.instance}=${p.pid}`).join(' ')}); trading ${opts.symbols.join(', ')}`);
     await sleep(opts.seconds * 1000);
@@ -160,9 +176,15 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       await sleep(250);
     }
     // results of the last plans (permit waits, lookups) before the final checks
-    const resultsDeadline = faultsEnd + bound + 15_000;
-    while (waitingFor().length > 0 && Date.now() < resultsDeadline) await sleep(250);
+    // then every plan the producer still keeps (re-submitted after a Redis restart or a lost result: a backlog
+    // of them drains after the faults stop), at most RESULTS_EXTRA_MS beyond the convergence bound
+    const pendingResults = () => [...driver.plans.values()].filter((p) => p.acked && !observer.hasFinal(p.plan_id) && Date.now() - p.submitted_ms < PRODUCER_KEEP_MS);
+    const resultsDeadline = faultsEnd + bound + RESULTS_EXTRA_MS;
+    while ((waitingFor().length > 0 || pendingResults().length > 0) && Date.now() < resultsDeadline) await sleep(250);
+    const resultsDoneMs = pendingResults().length === 0 ? Date.now() - faultsEnd : null;
     await sleep(1500); // the observer's last permit and stream reads
+    producerAbort.abort();
+    await producing;
     const orders = await observer.refreshOrders();
     orderChecks();
 
@@ -174,10 +196,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       finals.set(f.plan_id, [...(finals.get(f.plan_id) ?? []), { entry_id: id, status: f.status ?? '', reason: f.reason ?? '', filled_qty: f.filled_qty }]);
       if (driver.plans.has(f.plan_id)) resultCounts[f.status ?? ''] = (resultCounts[f.status ?? ''] ?? 0) + 1;
     }
-    // moments Redis may have lost acknowledged writes: host crashes, and with Sentinel every master kill and
-    // every switch (a promoted replica lacks what the master had not yet replicated)
-    const lossEvents = [...injector.lossyCrashes, ...(stack.sentinel ? [...injector.redisKills, ...stack.sentinel.switches.map((s) => s.at_ms)] : [])].sort((a, b) => a - b);
-    const results = checkResults([...driver.plans.values()], finals, lossEvents, (id) => (observer.results.get(id) ?? []).some((r) => r.status !== 'DROPPED_DUPLICATE'));
+    const results = checkResults([...driver.plans.values()], finals, (id) => observer.wasLost(id));
     const dlqIds = new Map<string, Set<string>>();
     for (const s of [STREAMS.applyPlan, STREAMS.reconcileClose]) {
       const ids = new Set<string>();
@@ -245,6 +264,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
         submitted: plans.length,
         acked: plans.filter((p) => p.acked).length,
         duplicates: plans.reduce((n, p) => n + p.duplicates, 0),
+        resubmitted: plans.reduce((n, p) => n + p.resubmits, 0),
         forged: driver.bad.filter((b) => b.kind !== 'malformed').length,
         malformed: driver.bad.filter((b) => b.kind === 'malformed').length,
         results: resultCounts,
@@ -259,6 +279,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       },
       redis: {
         kills: injector.redisKills.length,
+        crash_losses: injector.lossyCrashes.length,
         sentinel: opts.sentinel,
         failovers: stack.sentinel?.switches.length ?? 0,
         switches: stack.sentinel?.switches ?? [],
@@ -272,6 +293,8 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       convergence: { bound_ms: bound, max_ms: all, symbols: convergence },
       close_latency_ms: closeLatency(observer),
       lost_results: results.lost,
+      recovered_results: results.recovered,
+      results_done_ms: resultsDoneMs,
       lost_entries: dead.lost,
       violations: countViolations(all_v),
       evidence: all_v.map((x) => ({ ...x, log_lines: logLinesFor(logDir, [...x.plan_ids, ...x.client_order_ids]) })),
@@ -290,6 +313,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
   } finally {
     faultAbort.abort();
     driverAbort.abort();
+    producerAbort.abort();
     obsAbort.abort();
     if (!report) {
       conn.disconnect();

@@ -4,7 +4,7 @@
  * - `POST /admin/positions` `{symbol, amount, entry_price?}` sets a position outright (scenario setup)
  * - `POST /admin/trade` `{symbol, side: BUY|SELL, qty}` a manual trade at the mark price, as a person in the UI
  * - `POST /admin/mark-price` `{symbol, price}`
- * - `POST /admin/faults` `{kind, count?, duration_ms?, latency_ms?, retry_after_s?, fill_ratio?, executed?, endpoints?}`
+ * - `POST /admin/faults` `{kind, count?, duration_ms?, latency_ms?, retry_after_s?, fill_ratio?, executed?, endpoints?, methods?}`
  *   (see faults.ts),
  *   `GET /admin/faults`, `DELETE /admin/faults`
  * - `GET /admin/orders` every order received, accepted or not (`orderId, clientOrderId, symbol, side, qty,

@@ -2,7 +2,7 @@
  * Fault injection of the paper exchange (DESIGN §10, `POST /admin/faults`).
  *
  * A fault applies to every exchange request (never `/admin`) whose path contains one of its `endpoints`
- * fragments (none = every path), until it has hit `count` requests or `duration_ms` has passed; with
+ * fragments (none = every path) and, when `methods` is given, whose HTTP method is one of them, until it has hit `count` requests or `duration_ms` has passed; with
  * neither, until `DELETE /admin/faults`. Kinds:
  * - `http_429`: HTTP 429, `Retry-After: retry_after_s` (default 1), Binance -1003 body; nothing executed.
  * - `http_418`: HTTP 418, IP banned until now + `retry_after_s` (default 2) s; nothing executed.
@@ -54,6 +54,8 @@ export const FaultSpecSchema = z.object({
   /** `http_503_unknown` / `http_408`: whether the request is executed before the error reply (default true). */
   executed: z.boolean().optional(),
   endpoints: z.array(z.string().min(1)).optional(),
+  /** HTTP methods it applies to (e.g. `["POST"]`: order placement, not the order query); none = all. */
+  methods: z.array(z.enum(['GET', 'POST', 'PUT', 'DELETE'])).optional(),
 });
 /** A fault as posted to `POST /admin/faults` (validated by {@link FaultSpecSchema}). */
 export type FaultSpec = z.infer<typeof FaultSpecSchema>;
@@ -117,6 +119,7 @@ export class FaultTable {
     const newOrder = method === 'POST' && path.endsWith('/order');
     for (const f of this.list(nowMs)) {
       if (f.endpoints && f.endpoints.length > 0 && !f.endpoints.some((e) => path.includes(e))) continue;
+      if (f.methods && f.methods.length > 0 && !f.methods.includes(method.toUpperCase() as 'GET')) continue;
       if (f.kind === 'partial_fill' && !newOrder) continue;
       if (f.kind === 'http_1008' && (!newOrder || reducesExposure)) continue;
       if (f.kind === 'latency') {

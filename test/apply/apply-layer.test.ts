@@ -128,7 +128,7 @@ describe('apply layer: exactly-once execution of permitted plans', () => {
       await rig.startApply();
       const id = planId(kind);
       await allowPermits(rig.redis, id, '0.002');
-      await adminFaults(rig.paper.url, { kind, count: 1, endpoints: ['order'] });
+      await adminFaults(rig.paper.url, { kind, count: 1, endpoints: ['order'], methods: ['POST'] });
       const ledgerBefore = await rig.redis.hget(keys.ledger('BTCUSDT'), 'ledger_amt');
       await submitPlan(rig.redis, { plan_id: id });
       const r = await waitResult(rig.redis, id, ['EXECUTED', 'FAILED']);
@@ -144,7 +144,7 @@ describe('apply layer: exactly-once execution of permitted plans', () => {
       await rig.startApply();
       const id = planId(kind);
       await allowPermits(rig.redis, id, '0.002');
-      await adminFaults(rig.paper.url, { kind, count: 1, endpoints: ['order'] });
+      await adminFaults(rig.paper.url, { kind, count: 1, endpoints: ['order'], methods: ['POST'] });
       const ledgerBefore = await rig.redis.hget(keys.ledger('BTCUSDT'), 'ledger_amt');
       await submitPlan(rig.redis, { plan_id: id });
       const r = await waitResult(rig.redis, id, ['EXECUTED', 'FAILED']);

@@ -58,4 +58,13 @@ describe('apply decisions (pure)', () => {
     expect(() => parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT', P3_KEY_P33: keys.P3_KEY_P33 })).toThrow(/P3_KEY_GOVERNOR: must be set/);
     expect(() => parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT', P3_KEY_GOVERNOR: keys.P3_KEY_GOVERNOR, P3_KEY_P33: '' })).toThrow(/P3_KEY_P33: must be set/);
   });
+  it('config: claim durability (DESIGN §7): exchange-query by default; the settle covers the recvWindow', () => {
+    const base = { P3_ALLOWLIST: 'BTCUSDT', P3_KEY_GOVERNOR: 'g'.repeat(32), P3_KEY_P33: 'p'.repeat(32) };
+    expect(parseApplyConfig(base)).toMatchObject({ claimDurability: 'exchange-query', claimQuerySettleMs: 10_000, claimWaitReplicas: 1, claimWaitTimeoutMs: 100 });
+    expect(parseApplyConfig({ ...base, P3_CLAIM_DURABILITY: 'replica-wait' }).claimDurability).toBe('replica-wait');
+    expect(() => parseApplyConfig({ ...base, P3_CLAIM_DURABILITY: 'trust-me' })).toThrow(/P3_CLAIM_DURABILITY/);
+    expect(() => parseApplyConfig({ ...base, APPLY_CLAIM_QUERY_SETTLE_MS: '3000' })).toThrow(/APPLY_CLAIM_QUERY_SETTLE_MS: must be at least EXCHANGE_RECV_WINDOW_MS \+ 1000 \(6000\)/);
+    expect(() => parseApplyConfig({ ...base, EXCHANGE_RECV_WINDOW_MS: '20000' })).toThrow(/APPLY_CLAIM_QUERY_SETTLE_MS/);
+    expect(parseApplyConfig({ ...base, EXCHANGE_RECV_WINDOW_MS: '20000', APPLY_CLAIM_QUERY_SETTLE_MS: '21000' }).claimQuerySettleMs).toBe(21_000);
+  });
 });

@@ -33,11 +33,17 @@ export interface Rig {
   stop(): Promise<void>;
 }
 
-/** Starts Redis and the paper exchange (BTCUSDT, ETHUSDT; lot step 0.001). */
-export async function startRig(positions: Record<string, string> = {}): Promise<Rig> {
-  const srv = await startTestRedis();
+/**
+ * Starts Redis and the paper exchange (BTCUSDT, ETHUSDT; lot step 0.001).
+ * @param redisArgs extra redis-server arguments (e.g. `--appendonly yes`: `srv.restart()` then reloads the AOF)
+ */
+export async function startRig(positions: Record<string, string> = {}, redisArgs: string[] = []): Promise<Rig> {
+  const srv = await startTestRedis({ args: redisArgs });
   const paper = await startPaperExchange({ symbols: ['BTCUSDT', 'ETHUSDT'], positions });
   const redis = createRedis(srv.url, { name: 'test' });
+  // plans of the tests are created after this Redis's start by more than the apply layer's clock-skew margin,
+  // so they need no pre-send query (claim-durability.ts); test/apply/claim-durability.test.ts tests the query
+  await waitFor(async () => Number(/uptime_in_seconds:(\d+)/.exec(await redis.info('server'))?.[1] ?? 0) >= 2, 10_000, 100, 'Redis up for 2 s');
   const env: Record<string, string> = {
     REDIS_URL: srv.url,
     P3_ALLOWLIST: 'BTCUSDT,ETHUSDT',
@@ -48,6 +54,8 @@ export async function startRig(positions: Record<string, string> = {}): Promise<
     APPLY_INFLIGHT_SETTLE_MS: '2500',
     APPLY_INFLIGHT_SWEEP_MS: '500',
     APPLY_LOOKUP_BACKOFF_MS: '100',
+    // plans here start within a second of Redis: no crash-loss settle wait (test/apply/claim-durability.test.ts tests it)
+    APPLY_CLAIM_QUERY_SETTLE_MS: '0',
     APPLY_CLAIM_IDLE_MS: '3000',
     EXCHANGE: 'paper',
     EXCHANGE_BASE_URL: paper.url,

@@ -108,7 +108,7 @@ describe('RECONCILE_CLOSE: the apply layer side (DESIGN §6)', () => {
   });
 
   it('a close recorded as not executed (429) releases the drift marker: the next bucket executes', async () => {
-    await adminFaults(rig.paper.url, { kind: 'http_429', count: 1, retry_after_s: 1, endpoints: ['order'] });
+    await adminFaults(rig.paper.url, { kind: 'http_429', count: 1, retry_after_s: 1, endpoints: ['order'], methods: ['POST'] });
     const a = await publishClose({});
     expect((await waitResult(rig.redis, a)).status).toBe('RETRYABLE_RATE_LIMIT');
     expect(await rig.redis.exists(keys.closeSent('BTCUSDT', SIG))).toBe(0);

@@ -79,7 +79,7 @@ afterAll(() => {
 describe('RECONCILE_CLOSE after kill -9 of the apply layer', () => {
   it('killed while its close is at the exchange: taken over within seconds, resolved by lookup, one order, dead consumer deleted', async () => {
     victim = await startVictim('apply-victim-1');
-    await adminFaults(rig.paper.url, { kind: 'latency', latency_ms: 3000, endpoints: ['order'], count: 1 });
+    await adminFaults(rig.paper.url, { kind: 'latency', latency_ms: 3000, endpoints: ['order'], methods: ['POST'], count: 1 });
     const id = await publishClose();
     await waitFor(async () => ((await rig.redis.get(keys.applyDedupe(id))) ?? '').startsWith('sending|'), 20_000, 10, 'victim sending');
     await rig.startApply({ APPLY_CLAIM_IDLE_MS: '60000' });

@@ -18,7 +18,7 @@ function order(o: Partial<PaperOrder> & Pick<PaperOrder, 'side' | 'executedQty'>
   return { orderId: nextId++, clientOrderId: 'manual', symbol: 'BTCUSDT', qty: o.executedQty, reduceOnly: false, status: 'FILLED', ts_ms: Date.now(), source: 'api', avgPrice: '100', ...o };
 }
 function plan(id: string, action: string, extra: Partial<DriverPlan> = {}): DriverPlan {
-  return { plan_id: id, client_order_id: clientOrderIdFor(id), symbol: 'BTCUSDT', action, submitted_ms: 1000, acked: true, entry_ids: ['1-0'], duplicates: 0, ...extra };
+  return { plan_id: id, client_order_id: clientOrderIdFor(id), symbol: 'BTCUSDT', action, submitted_ms: 1000, acked: true, entry_ids: ['1-0'], duplicates: 0, resubmits: 0, last_submit_ms: 1000, durable: false, ...extra };
 }
 function owners(plans: DriverPlan[]): (cid: string) => OrderOwner | undefined {
   return (cid) => {
@@ -92,18 +92,24 @@ describe('chaos invariants', () => {
     );
   });
 
-  it('one_final_result: two finals are a violation; a missing one is lost (crash) or a violation', () => {
+  it('one_final_result, on the final state: two finals or none are violations; a lost result is listed; a recovered one passes', () => {
     const a = plan('a', 'OPEN', { submitted_ms: 10_000 });
     const finals = new Map([['a', [{ entry_id: '1', status: 'EXECUTED', reason: '' }, { entry_id: '2', status: 'SKIPPED', reason: 'x' }]]]);
-    expect(checkResults([a], finals, [], () => false).violations[0]?.message).toMatch(/2 final results/);
+    expect(checkResults([a], finals, () => false).violations[0]?.message).toMatch(/2 final results/);
     const dup = new Map([['a', [{ entry_id: '1', status: 'EXECUTED', reason: '' }, { entry_id: '2', status: 'DROPPED_DUPLICATE', reason: '' }]]]);
-    expect(checkResults([a], dup, [], () => false).violations).toEqual([]);
-    expect(checkResults([a], new Map(), [], () => false).violations).toHaveLength(1);
-    const lost = checkResults([a], new Map(), [11_000], () => false);
-    expect(lost.violations).toEqual([]);
-    expect(lost.lost[0]?.plan_id).toBe('a');
-    expect(checkResults([a], new Map(), [60_000], () => true).lost).toHaveLength(1);
-    expect(checkResults([{ ...a, acked: false }], new Map(), [], () => false).violations).toEqual([]);
+    expect(checkResults([a], dup, () => false).violations).toEqual([]);
+    // none at the end: a violation, and a lost result, whether or not Redis crashed (the producer re-submits)
+    const none = checkResults([a], new Map(), () => false);
+    expect(none.violations).toHaveLength(1);
+    expect(none.lost[0]?.plan_id).toBe('a');
+    expect(none.lost[0]?.why).toMatch(/never written|ever written/);
+    const lost = checkResults([a], new Map(), () => true);
+    expect(lost.violations[0]?.message).toMatch(/lost by a Redis crash and not recovered/);
+    expect(lost.lost).toHaveLength(1);
+    // seen written, lost, and one final result again at the end (re-submitted, recovered from the exchange)
+    const back = checkResults([a], new Map([['a', [{ entry_id: '3', status: 'EXECUTED', reason: 'recovered_from_exchange' }]]]), () => true);
+    expect(back).toEqual({ violations: [], lost: [], recovered: ['a'] });
+    expect(checkResults([{ ...a, acked: false }], new Map(), () => false).violations).toEqual([]);
   });
 
   it('result_matches_fill: a filled order needs an EXECUTED result with the same filled qty', () => {

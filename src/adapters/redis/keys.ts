@@ -87,6 +87,8 @@ export const keys = {
   applyOrder: (clientOrderId: string) => `quantum:apply:order:${clientOrderId}`,
   /** Apply layer: sorted set client_order_id -> send time (epoch ms) of orders not yet recorded (in-flight sweep). */
   applyPending: () => 'quantum:apply:pending',
+  /** Apply layer: the Redis dataset epoch of the pre-send query (hash run_id, since_ms; applyEpoch-1.lua). */
+  applyRedisEpoch: () => 'quantum:apply:redis_epoch',
   /** Apply layer: per-symbol lock serialising RECONCILE_CLOSE executions (string owner token, PX TTL). */
   applyCloseLock: (sym: string) => `quantum:apply:close_lock:${sym}`,
   /**

@@ -60,7 +60,37 @@ export interface ApplyConfig {
   p34Key: string | undefined;
   /** Permit verification keys (DESIGN §15): `P3_KEY_GOVERNOR` and `P3_KEY_P33`, both required. */
   permitKeys: { governor: string; p33: string };
+  /** How a dedupe claim is proven durable before an order is sent (DESIGN §7; see {@link ClaimDurability}). */
+  claimDurability: ClaimDurability;
+  /**
+   * `exchange-query`: a "not found" (-2013) answer only proves nothing was sent once the Redis dataset (its
+   * server's run_id) has been unchanged this long, ms (APPLY_CLAIM_QUERY_SETTLE_MS, default 10000; at least
+   * EXCHANGE_RECV_WINDOW_MS + 1000): an order request signed before Redis lost data is refused by the exchange
+   * once its recvWindow has passed, so after this no earlier send of the plan can still appear.
+   */
+  claimQuerySettleMs: number;
+  /** `replica-wait`: replicas that must acknowledge the claim (`WAIT n`), APPLY_CLAIM_WAIT_REPLICAS, default 1. */
+  claimWaitReplicas: number;
+  /** `replica-wait`: WAIT timeout, ms (APPLY_CLAIM_WAIT_TIMEOUT_MS, default 100); fewer acks = nothing sent. */
+  claimWaitTimeoutMs: number;
 }
+
+/**
+ * `P3_CLAIM_DURABILITY` (DESIGN §7, docs/reliability.md "Durability of the dedupe claim"):
+ * - `exchange-query` (default): before the first send of a freshly claimed plan (and before any refusal
+ *   could record it as not executed) the apply layer asks the exchange for the plan's client order id;
+ *   an existing order is recorded as the plan's result, never sent again. Safe against any Redis loss.
+ * - `replica-wait`: after marking the order in flight, `WAIT <APPLY_CLAIM_WAIT_REPLICAS> <timeout>`; fewer
+ *   acknowledgements = the order is not sent (`FAILED claim_not_durable`). No query; needs a Sentinel
+ *   deployment whose failover promotes an acknowledging replica and a crashed master that does not come back
+ *   as master before the failover.
+ * - `fsync-always`: Redis runs `appendfsync always` (asserted by the operator; the apply layer checks AOF is
+ *   on with `INFO persistence` and queries the exchange while it cannot see it). No query, no WAIT; not for
+ *   Sentinel failover (replication is asynchronous).
+ */
+export const CLAIM_DURABILITY_MODES = ['exchange-query', 'replica-wait', 'fsync-always'] as const;
+/** One of {@link CLAIM_DURABILITY_MODES}. */
+export type ClaimDurability = (typeof CLAIM_DURABILITY_MODES)[number];
 
 /**
  * Reads the apply layer's variables.
@@ -94,11 +124,21 @@ export function parseApplyConfig(env: Env): ApplyConfig {
       P3_KEY_OPERATOR: z.string().optional(),
       P3_KEY_GOVERNOR: envz.secret('the apply layer verifies every governor permit with it'),
       P3_KEY_P33: envz.secret('the apply layer verifies every P3.3 permit with it'),
+      P3_CLAIM_DURABILITY: z.enum(CLAIM_DURABILITY_MODES).default('exchange-query'),
+      APPLY_CLAIM_QUERY_SETTLE_MS: envz.int(10_000, 0, 600_000),
+      APPLY_CLAIM_WAIT_REPLICAS: envz.int(1, 1, 16),
+      APPLY_CLAIM_WAIT_TIMEOUT_MS: envz.int(100, 1, 60_000),
+      EXCHANGE_RECV_WINDOW_MS: envz.int(5000, 1, 60000),
     },
     env,
   );
   if (c.APPLY_MODE === 'live' && (c.APPLY_ALLOW_LIVE ?? '').toLowerCase() !== 'yes') {
     throw new ConfigError('APPLY_ALLOW_LIVE', 'APPLY_MODE=live sends real orders; set APPLY_ALLOW_LIVE=yes to allow it');
+  }
+  // a -2013 only proves nothing was sent once no request signed before a Redis loss can be accepted any more
+  // (Binance: timestamp at most 1000 ms ahead of the server, at most recvWindow behind); 0 is for tests only
+  if (env.APPLY_CLAIM_QUERY_SETTLE_MS !== '0' && c.APPLY_CLAIM_QUERY_SETTLE_MS < c.EXCHANGE_RECV_WINDOW_MS + 1000) {
+    throw new ConfigError('APPLY_CLAIM_QUERY_SETTLE_MS', `must be at least EXCHANGE_RECV_WINDOW_MS + 1000 (${c.EXCHANGE_RECV_WINDOW_MS + 1000})`);
   }
   if (c.P3_ALLOWLIST.length === 0) throw new ConfigError('P3_ALLOWLIST', 'must list at least one symbol (the apply layer trades nothing else)');
   return {
@@ -124,5 +164,9 @@ export function parseApplyConfig(env: Env): ApplyConfig {
     p34Key: c.P3_KEY_P3_4 && c.P3_KEY_P3_4.length > 0 ? c.P3_KEY_P3_4 : undefined,
     operatorKey: c.P3_KEY_OPERATOR && c.P3_KEY_OPERATOR.length > 0 ? c.P3_KEY_OPERATOR : undefined,
     permitKeys: { governor: c.P3_KEY_GOVERNOR, p33: c.P3_KEY_P33 },
+    claimDurability: c.P3_CLAIM_DURABILITY,
+    claimQuerySettleMs: c.APPLY_CLAIM_QUERY_SETTLE_MS,
+    claimWaitReplicas: c.APPLY_CLAIM_WAIT_REPLICAS,
+    claimWaitTimeoutMs: c.APPLY_CLAIM_WAIT_TIMEOUT_MS,
   };
 }

@@ -22,7 +22,14 @@ export interface ApplyMetrics {
   closeGuardrailFail: Counter<'symbol' | 'rule'>;
   /** Orders the send-time gate refused (src/domain/send-gate.ts), by reason. */
   sendGated: Counter<'symbol' | 'reason'>;
+  /** Pre-send queries of a plan's client order id (P3_CLAIM_DURABILITY=exchange-query), by outcome. */
+  claimQueries: Counter<'outcome'>;
+  /** `WAIT` after a claim (P3_CLAIM_DURABILITY=replica-wait), by outcome. */
+  claimWaits: Counter<'outcome'>;
 }
+
+/** Outcomes of the pre-send query: not needed (plan newer than the Redis epoch), nothing sent before, an order found (its result recovered), no answer. */
+export const CLAIM_QUERY_OUTCOMES = ['not_needed', 'not_found', 'found', 'unknown'] as const;
 
 /**
  * Reasons of `reconcile_close_rejected_total`: `guardrails` (an invariant violation: pages), `duplicate`
@@ -72,8 +79,17 @@ export function createApplyMetrics(registry: Registry, allowlist: string[]): App
       labelNames: ['symbol', 'reason'],
       registers: [registry],
     }),
+    claimQueries: new Counter({
+      name: 'apply_claim_query_total',
+      help: 'Pre-send queries of a freshly claimed plan\'s client order id (not_needed: created after the last possible Redis loss, no query; not_found: nothing sent before; found: the order existed, its result was recorded from the exchange; unknown: no answer, retried)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    claimWaits: new Counter({ name: 'apply_claim_wait_total', help: 'WAIT after marking an order in flight (acked: sent; not_acked: not sent, FAILED claim_not_durable)', labelNames: ['outcome'], registers: [registry] }),
   };
   m.plansConsumed.inc(0);
+  for (const o of CLAIM_QUERY_OUTCOMES) m.claimQueries.inc({ outcome: o }, 0);
+  for (const o of ['acked', 'not_acked']) m.claimWaits.inc({ outcome: o }, 0);
   for (const o of INFLIGHT_OUTCOMES) m.inflightResolutions.inc({ outcome: o }, 0);
   for (const symbol of allowlist) {
     for (const status of RESULT_STATUSES) m.results.inc({ symbol, status }, 0);

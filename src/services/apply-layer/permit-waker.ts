@@ -62,10 +62,16 @@ export class PermitWaker {
    */
   async start(): Promise<void> {
     if (this.sub) return;
-    const sub = this.redis.duplicate();
+    // autoResubscribe off: ioredis' own re-subscription after a reconnect has no rejection handler, and a
+    // connection lost again before its reply (Redis restarted twice within a second, p3 chaos seed 41) flushes it
+    // with MaxRetriesPerRequestError: an unhandled rejection that kills the process. This waker re-subscribes itself.
+    const sub = this.redis.duplicate({ autoResubscribe: false });
     this.sub = sub;
     sub.on('error', () => undefined);
     sub.on('message', (_channel: string, message: string) => this.notify(message));
+    sub.on('close', () => {
+      this.subscribed = false;
+    });
     sub.on('ready', () => {
       if (!this.subscribed) void this.subscribe();
     });

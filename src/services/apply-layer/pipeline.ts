@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { ExchangeGateway, MarketOrderRequest } from '../../ports/exchange.js';
+import type { ExchangeGateway, MarketOrderRequest, OrderInfo } from '../../ports/exchange.js';
 import { fmt, Decimal } from '../../domain/decimal.js';
 import { clientOrderIdFor, dedupeValue, parseDedupe, signedFill } from '../../domain/apply.js';
 import type { ApplyResultFields, ResultStatus } from '../../domain/result.js';
@@ -18,6 +18,7 @@ import type { ApplyMetrics } from './metrics.js';
 import { lookupFinalOnce, placeAndResolve, resolveByLookup, type ExecutorDeps, type OrderOutcome } from './executor.js';
 import type { PermitWaker } from './permit-waker.js';
 import { beginSend, dropPending, pendingOrders, readOrderRecord, recordResult, publishResultOnly, type OrderRecord } from './store.js';
+import { takePriorCheck, waitReplicas, type PriorCheck } from './claim-durability.js';
 
 /** Test seams. `afterSend` runs after the order's answer and before recording; throwing simulates a crash. */
 export interface ApplyHooks {
@@ -77,13 +78,79 @@ export async function publishOnly(d: ApplyDeps, f: ApplyResultFields): Promise<v
 }
 
 /**
+ * Takes the pre-send query of the claim `claimedValue` (claim-durability.ts) and, when the exchange already
+ * has the plan's order, records the plan's result from it (never sends again): EXECUTED with the exchange's
+ * `executedQty`, reason `recovered_from_exchange` (or `partial_fill`). An EXECUTE fill goes into the ledger in
+ * the same atomic step when the ledger plus the fill equals the exchange position read now (within one lot
+ * step); otherwise (the engine already repaired the ledger or closed the position since, another fill is
+ * pending) the result is written alone and the reconcile engine takes it as evidence.
+ * @returns null when no query ran or nothing was sent before; else what was recorded
+ * @throws Error when the exchange could not say whether the order exists (nothing recorded: the entry stays
+ *   pending and is retried; its resumed claim asks again)
+ */
+export async function recoverPriorOrder(d: ApplyDeps, claimedValue: string): Promise<{ fields: ApplyResultFields; recorded: boolean } | null> {
+  const check = takePriorCheck(d, claimedValue);
+  if (!check) return null;
+  const out = await check.result;
+  if (out.kind === 'none') return null;
+  if (out.kind === 'unknown') {
+    d.logger.error({ plan_id: check.planId, err: out.error }, `${check.symbol}: plan ${check.planId}: cannot tell whether its order was already sent (${out.error}); nothing sent or recorded, retried`);
+    throw new Error(out.error);
+  }
+  return recordRecovered(d, check, claimedValue, out.order, out.tsMs);
+}
+
+async function recordRecovered(d: ApplyDeps, check: PriorCheck, claimedValue: string, order: OrderInfo, tsMs: number): Promise<{ fields: ApplyResultFields; recorded: boolean }> {
+  const cid = clientOrderIdFor(check.planId);
+  const rec: OrderRecord = {
+    plan_id: check.planId,
+    entry_id: check.entryId,
+    symbol: check.symbol,
+    side: order.side,
+    qty: fmt(order.qty),
+    reduce_only: order.reduceOnly ? 'true' : 'false',
+    decision: check.decision,
+    dedupe: claimedValue,
+    ts_ms: String(tsMs),
+    ...(check.basisAmt !== undefined ? { basis_amt: check.basisAmt } : {}),
+  };
+  const { fields, fill } = outcomeFields(rec, cid, { kind: 'order', order, tsMs, via: 'lookup' });
+  if (fields.status === 'EXECUTED' && fields.reason !== 'partial_fill') fields.reason = 'recovered_from_exchange';
+  let ledgerIf: ((next: Decimal) => boolean) | undefined;
+  if (fill && d.gateway) {
+    try {
+      const [rules, pos] = await Promise.all([d.gateway.symbolRules(check.symbol), d.gateway.fetchPositions()]);
+      const ex = pos.positions.get(check.symbol)?.amount ?? new Decimal(0);
+      ledgerIf = (next) => next.minus(ex).abs().lte(rules.stepSize);
+    } catch {
+      ledgerIf = () => false; // position unreadable: the result alone, the engine reconciles with it as evidence
+    }
+  }
+  d.logger.warn({ plan_id: check.planId, client_order_id: cid, order_id: order.orderId, status: order.status, filled: fmt(order.filledQty) }, `${check.symbol}: plan ${check.planId} was already sent (order ${order.orderId} ${order.status}, its record lost by Redis); result recorded from the exchange, nothing sent again`);
+  const out = await recordResult(d.redis, fields, { cid, doneValue: dedupeValue('done', check.entryId, fields.status), fill, expected: claimedValue, ledgerIf });
+  if (out.kind === 'fenced') {
+    d.logger.warn({ plan_id: check.planId }, `${check.symbol}: plan ${check.planId} already recorded by another consumer; recovered ${fields.status} not published`);
+    return { fields, recorded: false };
+  }
+  reportResult(d, fields, { ledger: out.ledger, ledger_version: out.ledgerVersion, recovered: true });
+  return { fields, recorded: true };
+}
+
+/**
  * Records the final result of a plan this consumer claimed (no order sent, or `cid` for a sent one).
+ * A result without an order (`cid` '') first takes the claim's pre-send query ({@link recoverPriorOrder}):
+ * when the exchange already has the plan's order, that order's result is recorded instead of `f`.
  * @param fill signed fill to apply to the ledger (EXECUTE only)
  * @param expected the exact dedupe value this consumer holds (its claimed|/sending| value); recording is
  *   refused when another consumer has taken the plan over since
  * @returns false when fenced (another consumer owns or recorded the plan; nothing written)
+ * @throws Error when the pre-send query could not tell whether the order exists (nothing recorded)
  */
 export async function finalize(d: ApplyDeps, f: ApplyResultFields, entryId: string, cid: string, fill: Decimal | undefined, expected: string): Promise<boolean> {
+  if (cid === '') {
+    const prior = await recoverPriorOrder(d, expected);
+    if (prior) return prior.recorded;
+  }
   const out = await recordResult(d.redis, f, { cid, doneValue: dedupeValue('done', entryId, f.status), fill, expected });
   if (out.kind === 'fenced') {
     d.logger.warn({ plan_id: f.plan_id, status: f.status, client_order_id: cid }, `${f.symbol}: plan ${f.plan_id} already recorded by another consumer; ${f.status} not published`);
@@ -144,6 +211,9 @@ export async function sendAndRecord(
   d: ApplyDeps,
   req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; basisAmt?: string; expectSign?: -1 | 0 | 1; snapshotTsMs: number | null },
 ): Promise<SendResult> {
+  // the claim's pre-send query (claim-durability.ts): an order already at the exchange is recorded, never sent again
+  const prior = await recoverPriorOrder(d, req.claimedValue);
+  if (prior) return { kind: 'recorded', ...prior };
   const mode = req.decision === 'RECONCILE_CLOSE' ? 'close' : req.decision === 'FLATTEN' ? 'flatten' : 'execute';
   const cid = clientOrderIdFor(req.planId);
   const rec: OrderRecord = {
@@ -168,6 +238,13 @@ export async function sendAndRecord(
   if (begun === 'not_owner') {
     d.logger.warn({ plan_id: req.planId }, `${req.symbol}: plan ${req.planId} taken over by another consumer; not sending`);
     return { kind: 'lost_ownership' };
+  }
+  if (d.cfg.claimDurability === 'replica-wait' && !(await waitReplicas(d))) {
+    // the claim and the in-flight record are not on enough replicas: a failover could lose them, and a
+    // re-delivered plan would then be sent again. Nothing sent; the plan ends FAILED (the producer may re-submit).
+    const fields = resultFields({ plan_id: req.planId, symbol: req.symbol, decision: req.decision, status: 'FAILED', reason: 'claim_not_durable', side: req.side, qty: fmt(req.qty), would_execute: 'true', error: `fewer than ${d.cfg.claimWaitReplicas} replica(s) acknowledged the claim within ${d.cfg.claimWaitTimeoutMs} ms (WAIT); not sent` });
+    const recorded = await finalize(d, fields, req.entryId, cid, undefined, rec.dedupe);
+    return { kind: 'recorded', fields, recorded };
   }
   const outcome = await placeAndResolve(executorDeps(d), { symbol: req.symbol, side: req.side, qty: req.qty, reduceOnly: req.reduceOnly, clientOrderId: cid });
   if (d.hooks.afterSend) await d.hooks.afterSend(cid, d.signal);

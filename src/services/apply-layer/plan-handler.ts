@@ -33,6 +33,7 @@ import { casDedupe, claimPlan, readPermits } from './store.js';
 import { finalize, newToken, publishOnly, resolveInflight, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { clientOrderIdFor } from '../../domain/apply.js';
 import { permitSnapshotTs } from '../../domain/send-gate.js';
+import { startPriorCheck } from './claim-durability.js';
 
 function readableId(fields: Record<string, string>): { planId?: string; symbol?: string } {
   try {
@@ -82,18 +83,24 @@ async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string): Promise<P
 }
 
 /**
- * Claims the plan or decides it is a duplicate / a resumable interruption.
+ * Claims the plan or decides it is a duplicate / a resumable interruption. A fresh claim, or a resumed
+ * `claimed` stage, starts the pre-send query of the plan's client order id when the claim is not proven
+ * durable (claim-durability.ts; its answer is awaited before any send or refusal is recorded).
  * @returns the claimed dedupe value to continue with, or null when handled (duplicate, resolved, lost)
  */
 export async function claimOrResume(d: ApplyDeps, plan: Plan, entry: StreamEntry, redelivered: boolean, token: string): Promise<string | null> {
   const claim = await claimPlan(d.redis, plan.plan_id, entry.id, token);
-  if (claim.claimed) return claim.value;
+  if (claim.claimed) {
+    await startPriorCheck(d, plan, entry.id, claim.value);
+    return claim.value;
+  }
   const ex = claim.existing;
   if (redelivered && ex.stage !== 'done' && ex.entryId === entry.id) {
     if (ex.stage === 'claimed') {
       const next = dedupeValue('claimed', entry.id, token);
       if (await casDedupe(d.redis, plan.plan_id, dedupeValue('claimed', ex.entryId, ex.token), next)) {
         d.logger.info({ plan_id: plan.plan_id }, `${plan.symbol}: resuming interrupted plan ${plan.plan_id} (no order was sent)`);
+        await startPriorCheck(d, plan, entry.id, next);
         return next;
       }
       return null;

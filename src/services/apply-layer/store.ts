@@ -153,7 +153,7 @@ export async function readPermits(redis: Redis, planId: string): Promise<{ gov: 
 }
 
 /** Outcome of {@link recordResult}. */
-export type RecordOutcome = { kind: 'recorded'; ledgerVersion: number | null; ledger: 'written' | 'missing' | 'invalid' | 'not_applicable' } | { kind: 'fenced' };
+export type RecordOutcome = { kind: 'recorded'; ledgerVersion: number | null; ledger: 'written' | 'missing' | 'invalid' | 'not_applicable' | 'evidence_only' } | { kind: 'fenced' };
 
 /** Result fields as a string map (the stream's shape). */
 function resultJson(fields: ApplyResultFields): string {
@@ -166,12 +166,15 @@ function resultJson(fields: ApplyResultFields): string {
  *   applied, DESIGN §5.7). When the ledger is missing or invalid, the result is written alone and the
  *   reconcile engine initialises/repairs the ledger from the exchange (which already includes the fill).
  * @param attempts bounded retries on a ledger fingerprint conflict (someone wrote the ledger meanwhile)
+ * @param ledgerIf when given, the fill is written to the ledger only if this accepts the ledger it would
+ *   produce (read in the same attempt; the write is a compare-and-set on that read); otherwise the result
+ *   is written alone (`evidence_only`) and the reconcile engine takes the fill as evidence
  * @throws Error when every attempt conflicted
  */
 export async function recordResult(
   redis: Redis,
   fields: ApplyResultFields,
-  opts: { cid: string; doneValue: string; fill?: Decimal; attempts?: number; expected?: string },
+  opts: { cid: string; doneValue: string; fill?: Decimal; attempts?: number; expected?: string; ledgerIf?: (next: Decimal) => boolean },
 ): Promise<RecordOutcome> {
   const sym = fields.symbol;
   const tsMs = Number(fields.ts_ms);
@@ -179,10 +182,13 @@ export async function recordResult(
   const attempts = opts.attempts ?? 5;
   for (let i = 0; i < attempts; i++) {
     let args: Array<string | number>;
-    let ledgerState: 'written' | 'missing' | 'invalid' | 'not_applicable' = 'not_applicable';
+    let ledgerState: 'written' | 'missing' | 'invalid' | 'not_applicable' | 'evidence_only' = 'not_applicable';
     if (opts.fill && !opts.fill.isZero()) {
       const l = await fetchLedger(redis, sym);
-      if (l.read.kind === 'ok') {
+      if (l.read.kind === 'ok' && opts.ledgerIf && !opts.ledgerIf(l.read.ledger.amount.add(opts.fill))) {
+        args = [opts.cid, resultJson(fields), opts.doneValue, '0', '', '', '', '', EVENTS_MAXLEN, sym, tsMs, opts.expected ?? ''];
+        ledgerState = 'evidence_only';
+      } else if (l.read.kind === 'ok') {
         const next = l.read.ledger.amount.add(opts.fill);
         args = [opts.cid, resultJson(fields), opts.doneValue, '1', l.fingerprint, fmt(next), sideOf(next), (tsMs / 1000).toFixed(3), EVENTS_MAXLEN, sym, tsMs, opts.expected ?? ''];
         ledgerState = 'written';

@@ -176,12 +176,12 @@ export class ReconcileEngine {
    */
   async pass(symbols: string[]): Promise<SymbolPassResult[]> {
     if (symbols.length === 0) return [];
-    const reads = await readPass(this.redis, symbols);
+    const reads = await readPass(this.redis, symbols, this.cfg.decision.evidenceWindowSec);
     const nowMs = Date.now();
     const out = await Promise.all(reads.symbols.map((r) => this.reconcileSymbol(r, reads.results, reads.globalTradingStateRaw, nowMs)));
     const retry = out.filter((r) => r.result === 'conflict').map((r) => r.symbol);
     for (let i = 0; i < MAX_RETRIES && retry.length > 0; i++) {
-      const again = await readPass(this.redis, retry);
+      const again = await readPass(this.redis, retry, this.cfg.decision.evidenceWindowSec);
       const now2 = Date.now();
       const res2 = await Promise.all(again.symbols.map((r) => this.reconcileSymbol(r, again.results, again.globalTradingStateRaw, now2)));
       retry.length = 0;

@@ -44,7 +44,10 @@ export interface ResultEntry {
 /** Everything one pass reads. */
 export interface PassReads {
   symbols: SymbolReads[];
-  /** The last {@link EVIDENCE_LOOKBACK} entries of the result stream, newest first (read once per pass). */
+  /**
+   * The newest entries of the result stream, newest first (read once per pass): the last
+   * {@link EVIDENCE_LOOKBACK}, and further back until they hold {@link EVIDENCE_LOOKBACK} fills (see {@link readPass}).
+   */
   results: ResultEntry[];
   /** HGETALL of the global `quantum:governor:trading_state` (null when unreadable: counts as HALTED). */
   globalTradingStateRaw: Record<string, string> | null;
@@ -53,10 +56,20 @@ export interface PassReads {
 const PER_SYMBOL = 10;
 
 /**
+ * Most result entries one pass reads to find {@link EVIDENCE_LOOKBACK} fills. Results that are not fills
+ * (DROPPED_DUPLICATE of re-submitted or duplicated plans, SKIPPED, ...) must not push a fill out of the
+ * evidence: found by `p3 chaos` (seed 41), where 80 DROPPED_DUPLICATE results of re-submitted plans, within
+ * 3 s, hid the fill of a RECONCILE_CLOSE that had flattened the position, and the symbol stayed
+ * MANUAL_REQUIRED ("nothing closable") instead of healing.
+ */
+export const EVIDENCE_SCAN_MAX = 1000;
+const SCAN_PAGE = 200;
+
+/**
  * Reads every input of `symbols` and the result stream in one MULTI (one round trip, one consistent view).
  * @throws when Redis is unreachable or a command fails (e.g. WRONGTYPE on a key of the wrong type)
  */
-export async function readPass(redis: Redis, symbols: string[]): Promise<PassReads> {
+export async function readPass(redis: Redis, symbols: string[], evidenceWindowSec = 300): Promise<PassReads> {
   const m = redis.multi();
   for (const s of symbols) {
     m.hgetall(keys.snapshot(s))
@@ -115,7 +128,30 @@ export async function readPass(redis: Redis, symbols: string[]): Promise<PassRea
   });
   const rawResults = val(symbols.length * PER_SYMBOL) as Array<[string, string[]]>;
   const g = soft<Record<string, string> | null>(symbols.length * PER_SYMBOL + 1, null);
-  return { symbols: out, results: rawResults.map(([id, f]) => ({ id, fields: fieldsToObject(f) })), globalTradingStateRaw: g.err ? null : g.v };
+  const results = rawResults.map(([id, f]) => ({ id, fields: fieldsToObject(f) }));
+  if (results.length >= EVIDENCE_LOOKBACK) await readBackToFills(redis, results, Date.now() - evidenceWindowSec * 1000);
+  return { symbols: out, results, globalTradingStateRaw: g.err ? null : g.v };
+}
+
+/**
+ * Extends `results` (newest first) further back in the stream until it holds {@link EVIDENCE_LOOKBACK} fills
+ * (EXECUTED), reaches entries older than `minMs` (outside the evidence window) or holds
+ * {@link EVIDENCE_SCAN_MAX} entries. The stream is append-only: older entries read after the pass's MULTI are
+ * the same ones it would have read.
+ */
+async function readBackToFills(redis: Redis, results: ResultEntry[], minMs: number): Promise<void> {
+  let fills = results.filter((e) => e.fields.status === 'EXECUTED').length;
+  while (fills < EVIDENCE_LOOKBACK && results.length < EVIDENCE_SCAN_MAX) {
+    const last = results[results.length - 1]?.id;
+    if (!last || Number(last.split('-')[0]) < minMs) return;
+    const page = (await redis.xrevrange(STREAMS.applyResult, `(${last}`, '-', 'COUNT', SCAN_PAGE)) as Array<[string, string[]]>;
+    for (const [id, f] of page) {
+      const e = { id, fields: fieldsToObject(f) };
+      results.push(e);
+      if (e.fields.status === 'EXECUTED') fills++;
+    }
+    if (page.length < SCAN_PAGE) return;
+  }
 }
 
 /** Fingerprint of the snapshot fields a decision depends on (same format as in `reconcileApply-11.lua`). */
