@@ -13,7 +13,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { createRedis } from '../src/adapters/redis/client.js';
 import { STREAMS, keys } from '../src/adapters/redis/keys.js';
 import { fieldsToObject } from '../src/adapters/redis/consumer.js';
@@ -22,12 +21,13 @@ import { clientOrderIdFor } from '../src/domain/apply.js';
 import { signPlan, type PlanInput } from '../src/domain/plan.js';
 import { startPaperExchange } from '../src/paper-exchange/index.js';
 import { sleep } from '../src/lib/sleep.js';
+import { fromRoot } from '../src/lib/root.js';
 import { startBenchRedis } from './lib/redis.js';
 import { summarize } from './lib/stats.js';
 
 /** Set BENCH_LOG_DIR to keep each apply layer's log (info level) there. */
 const LOG_DIR = process.env.BENCH_LOG_DIR;
-const BIN = fileURLToPath(new URL('../bin/p3.mjs', import.meta.url));
+const BIN = fromRoot('bin/p3.mjs');
 const P34_KEY = 'bench-recovery-p34';
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
 const GROUP = 'apply-close';

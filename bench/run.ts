@@ -34,6 +34,7 @@ import { benchPermitChain, CHAIN_RATE, STEP_SEC, type PermitChainResult, type Ra
 import { machineInfo, type MachineInfo } from './machine.js';
 import { startBenchRedis } from './lib/redis.js';
 import { StreamWatcher } from './lib/watch.js';
+import { fromRoot } from '../src/lib/root.js';
 
 /** results.json (see the module comment). */
 export interface BenchResults {
@@ -246,7 +247,7 @@ async function runOnly(
 }
 
 /** Default results file of a full run. */
-export const DEFAULT_RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
+export const DEFAULT_RESULTS = fromRoot('bench/results.json');
 
 /** Parses a `--only` item. @throws Error naming the known phases */
 export function parseBenchPhase(p: string): BenchPhase {

@@ -21,6 +21,7 @@ import type { Redis } from 'ioredis';
 import { createRedis } from '../src/adapters/redis/client.js';
 import { STREAMS } from '../src/adapters/redis/keys.js';
 import { sleep } from '../src/lib/sleep.js';
+import { fromRoot } from '../src/lib/root.js';
 import { userStreamStateKey } from '../src/services/position-state-brain/user-stream.js';
 import { benchHeal } from './heal.js';
 import { startBenchRedis } from './lib/redis.js';
@@ -89,7 +90,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     return i > 0 ? process.argv[i + 1] : undefined;
   };
   const n = Number(arg('--n') ?? 100);
-  const out = arg('--out') ?? fileURLToPath(new URL('./results.json', import.meta.url));
+  const out = arg('--out') ?? fromRoot('bench/results.json');
   (async () => {
     const server = await startBenchRedis();
     const redis = createRedis(server.url, { name: 'p3:bench' });

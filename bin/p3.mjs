@@ -1,7 +1,19 @@
 #!/usr/bin/env node
-// Entry point of the `p3` command: registers the tsx loader so the TypeScript sources run as they are
-// (no build step after `npm ci`), then hands over to the CLI.
-import { register } from 'tsx/esm/api';
+// Entry point of the `p3` command. Runs the compiled JavaScript of the current sources (dist/<hash>/, built
+// by `npm ci`/`npm start`/`npm test` through bin/dist.mjs) when it exists; otherwise — sources edited since the
+// last build, or no build at all — registers the tsx loader and runs the TypeScript sources as they are. Either
+// way the code run is the code in src/: a build of other sources has another hash and is never run.
+// `P3_NO_DIST=1` forces tsx; `P3_LOADER_TRACE=1` says on stderr which one runs.
+import { currentEntry } from './dist.mjs';
 
-register();
-await import('../src/cli/main.ts');
+const entry = currentEntry();
+if (process.env.P3_LOADER_TRACE === '1') process.stderr.write(`p3: loader ${entry ? `dist ${entry}` : 'tsx src/cli/main.ts'}\n`);
+if (entry) {
+  // stack traces name the TypeScript lines, as they did under tsx
+  process.setSourceMapsEnabled(true);
+  await import(entry);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/cli/main.ts');
+}

@@ -6,13 +6,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { keys } from '../../src/adapters/redis/keys.js';
 import type { ServiceName } from '../../src/services/registry.js';
 import { sleep } from '../../src/lib/sleep.js';
+import { fromRoot } from '../../src/lib/root.js';
 
-const BIN = fileURLToPath(new URL('../../bin/p3.mjs', import.meta.url));
+const BIN = fromRoot('bin/p3.mjs');
 
 /** Variables never inherited from the bench's own environment (the bench sets what it needs). */
 const OWN_PREFIXES = /^(REDIS_URL|P3_|P33_|P34_|APPLY_|GOVERNOR_|EXCHANGE)/;

@@ -4,7 +4,8 @@
  * file never contains a password. The ACL file format has no comments: every line is a `user` line.
  */
 import { createHash } from 'node:crypto';
-import { ConfigError, type Env } from '../config/env.js';
+import type { Env } from '../config/env.js';
+import { ConfigError } from '../config/errors.js';
 import { aclUsers, type AclGrant, type AclUserSpec } from './users.js';
 
 /** The optional administrator (password rotation, `ACL LOAD`, maintenance); no service connects as it. */

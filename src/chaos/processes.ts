@@ -10,10 +10,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ServiceName } from '../services/registry.js';
+import { fromRoot } from '../lib/root.js';
 
-const BIN = fileURLToPath(new URL('../../bin/p3.mjs', import.meta.url));
+const BIN = fromRoot('bin/p3.mjs');
 
 /** Variables never inherited from the caller's environment (the run sets what the services need). */
 const OWN_PREFIXES = /^(REDIS_URL|REDIS_SENTINEL|P3_|P33_|P34_|APPLY_|GOVERNOR_|EXCHANGE)/;

@@ -3,7 +3,7 @@
  * function. Exit codes: 0 ok, 1 failure, 2 bad configuration or usage.
  */
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config/env.js';
+import { ConfigError } from '../config/errors.js';
 import { COMMAND_REGISTRARS } from './commands/index.js';
 
 const program = new Command('p3')

@@ -5,16 +5,9 @@
 import { z } from 'zod';
 import { parseDecimal } from '../domain/decimal.js';
 import { LOG_LEVELS, type LogLevel } from '../adapters/logging/logger.js';
+import { ConfigError } from './errors.js';
 
-/** Thrown for an invalid configuration; `variable` names the offending environment variable. */
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`invalid configuration: ${variable}: ${message}`);
-  }
-}
+export { ConfigError } from './errors.js';
 
 /** Process environment shape. */
 export type Env = Record<string, string | undefined>;

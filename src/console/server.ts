@@ -9,6 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -19,6 +20,7 @@ import { flatten, FlattenBody, checkSymbol, holdClear, HoldClearBody, holdSet, H
 import type { ConsoleConfig } from './config.js';
 import { ConsoleHub } from './hub.js';
 import { readEvents, readServices, readSymbols } from './read-model.js';
+import { fromRoot } from '../lib/root.js';
 
 /** Static files of the page: URL name → content type. Nothing else under /static is served. */
 const STATIC: Record<string, string> = {
@@ -29,7 +31,8 @@ const STATIC: Record<string, string> = {
   'actions.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
 };
-const PUBLIC_DIR = new URL('./public/', import.meta.url);
+/** The page's files, read from the source tree also when this module runs compiled (src/lib/root.ts). */
+const PUBLIC_DIR = pathToFileURL(`${fromRoot('src/console/public')}/`);
 
 /** Headers of every answer: no framing, no sniffing, no referrer, same-origin scripts only. */
 const SECURITY_HEADERS: Record<string, string> = {

@@ -17,10 +17,9 @@ import type { Plan } from './plan.js';
 import type { SnapshotRead } from './position.js';
 import { checkPlanAndSnapshot, deny, isReduceOnly, resolvePlanQty, type PermitOutcome } from './permits.js';
 
-/** Trading states, least to most restrictive: ACTIVE (all plans), REDUCING (reduce-only plans only), HALTED (none). */
-export const TRADING_STATES = ['ACTIVE', 'REDUCING', 'HALTED'] as const;
-/** Trading state of the system or of one symbol. */
-export type TradingState = (typeof TRADING_STATES)[number];
+import { TRADING_STATES, type TradingState } from './trading-states.js';
+
+export { TRADING_STATES, type TradingState } from './trading-states.js';
 
 /** A trading state as read from its hash `{state, reason, ts_ms, by}`; `invalid` when unreadable. */
 export type TradingStateRead = { state: TradingState; reason: string; tsMs: number | null; by: string; set: boolean } | { state: 'INVALID'; error: string; set: true };

@@ -10,12 +10,9 @@ import { PLAN_STREAM_MAXLEN, STREAMS } from '../adapters/redis/keys.js';
 import { ConfigError, type Env } from '../config/env.js';
 import { keyEnvName, signPlan, type PlanInput } from '../domain/plan.js';
 
-/** Exit actions sized as a fraction of the current position. */
-export const EXIT_ACTIONS = ['FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25'] as const;
-/** Every action a strategy may submit (DESIGN §4 table). */
-export const STRATEGY_ACTIONS = [...EXIT_ACTIONS, 'REDUCE', 'OPEN', 'INCREASE'] as const;
-/** One of {@link STRATEGY_ACTIONS}. */
-export type ExitAction = (typeof STRATEGY_ACTIONS)[number];
+import { DEFAULT_PLAN_SOURCE, type ExitAction } from './actions.js';
+
+export { DEFAULT_PLAN_SOURCE, EXIT_ACTIONS, STRATEGY_ACTIONS, type ExitAction } from './actions.js';
 
 /** What a strategy asks for. */
 export interface ExitPlanRequest {
@@ -39,9 +36,6 @@ export interface ExitPlanRequest {
   /** OPEN/INCREASE: size in USD notional instead of `qty` (qty = notional / mark, rounded down). */
   notionalUsd?: string;
 }
-
-/** Default plan source (seed 004's exit brain). */
-export const DEFAULT_PLAN_SOURCE = 'exit_brain';
 
 /** A new random plan id (16 hex characters). */
 export function newPlanId(): string {

@@ -27,6 +27,7 @@ import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import { dlq, keys, patterns, STREAMS } from '../adapters/redis/keys.js';
 import { scanKeys } from '../adapters/redis/client.js';
+import { fromRoot } from '../lib/root.js';
 
 /** Default interval between beats, milliseconds. */
 export const HEARTBEAT_INTERVAL_MS = 5_000;
@@ -36,7 +37,7 @@ export const HEARTBEAT_TTL_MS = 15_000;
 /** The package version (`package.json`), or `unknown` when it cannot be read. */
 export const P3_VERSION: string = (() => {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+    return (JSON.parse(readFileSync(fromRoot('package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
   } catch {
     return 'unknown';
   }

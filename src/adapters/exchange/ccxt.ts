@@ -21,7 +21,7 @@
  * `GET /fapi/v3/positionRisk`, `GET /fapi/v1/exchangeInfo`, `POST /fapi/v1/order` (newOrderRespType
  * RESULT), `GET /fapi/v1/order`, `GET /fapi/v1/positionSide/dual`, `GET /fapi/v1/time`.
  */
-import ccxt from 'ccxt';
+import { loadCcxt } from './ccxt-module.js';
 import { Decimal, fmt, parseDecimal } from '../../domain/decimal.js';
 import type { ExchangeGateway, ExchangePosition, MarketOrderRequest, OrderInfo, PositionsAnswer, SymbolRules } from '../../ports/exchange.js';
 import { Auth, Banned, ExchangeError, HedgeModeRefused, OrderRejected, OutcomeUnknown, RateLimited, ReduceOnlyRejected, Unavailable } from './errors.js';
@@ -72,6 +72,9 @@ export class BinanceHttpError extends Error {
     super(`HTTP ${status}${code === null ? '' : ` ${code}`}: ${msg}`);
   }
 }
+
+/** binanceusdm and the error classes, without the rest of ccxt (ccxt-module.ts). */
+const ccxt = await loadCcxt();
 
 /** Binance's error codes for a bad key, signature or permissions. */
 const AUTH_CODES = new Set([-2014, -2015, -1022, -1002, -2008]);

@@ -5,10 +5,11 @@
  * and called by name through {@link callScript}.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
+import { fromRoot } from '../../lib/root.js';
 
-const SCRIPT_DIR = fileURLToPath(new URL('./lua/', import.meta.url));
+/** Read from the source tree also when this module runs compiled (src/lib/root.ts). */
+const SCRIPT_DIR = `${fromRoot('src/adapters/redis/lua')}/`;
 const FILE_RE = /^([A-Za-z][A-Za-z0-9]*)-(\d+)\.lua$/;
 
 /** One Lua script file. */

@@ -1,6 +1,5 @@
 /** `p3 demo`: the main job (`npm start`). See src/demo/run.ts. */
 import type { Command } from 'commander';
-import { z } from 'zod';
 
 /** Registers `p3 demo`. */
 export function registerDemoCommand(program: Command): void {
@@ -14,6 +13,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--console-port <port>', 'port of the operator console (taken: a free port is used)', '8040')
     .action(async (o: { json?: boolean; exit?: boolean; phaseTimeout: string; planInterval: string; consolePort: string }) => {
       const { parseEnv, envz } = await import('../../config/env.js');
+      const { z } = await import('zod');
       const consolePort = parseEnv({ '--console-port': envz.port(8040) }, { '--console-port': o.consolePort })['--console-port'];
       const consoleToken = parseEnv({ P3_CONSOLE_TOKEN: z.string().min(16, 'must be at least 16 characters').optional() }, process.env).P3_CONSOLE_TOKEN;
       // loaded here, not at the top: the demo pulls in the paper exchange, every service and ccxt

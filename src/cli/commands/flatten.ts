@@ -5,19 +5,16 @@
  */
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
-import { envz, parseEnv } from '../../config/env.js';
 import { STREAMS, patterns } from '../../adapters/redis/keys.js';
-import { fieldsToObject } from '../../adapters/redis/consumer.js';
-import { scanKeys } from '../../adapters/redis/client.js';
-import { OPERATOR_SOURCE } from '../../domain/flatten.js';
-import { planKeyFromEnv } from '../../plans/submit.js';
-import { submitFlatten } from '../../plans/flatten.js';
 import { sleep } from '../../lib/sleep.js';
-import { withCliRedis } from '../redis.js';
 import { cliUser } from '../user.js';
+
+// The plan, Redis and config modules (zod, ioredis, ...) are imported inside the action: `p3 --help` loads none of them.
 
 /** The symbols `--all` flattens: `P3_ALLOWLIST`, else every symbol with a snapshot (SCAN). */
 async function allSymbols(redis: Redis): Promise<string[]> {
+  const { envz, parseEnv } = await import('../../config/env.js');
+  const { scanKeys } = await import('../../adapters/redis/client.js');
   const allow = parseEnv({ P3_ALLOWLIST: envz.symbols() }, process.env).P3_ALLOWLIST;
   if (allow.length > 0) return allow;
   const prefix = patterns.snapshots.slice(0, -1);
@@ -28,6 +25,7 @@ async function allSymbols(redis: Redis): Promise<string[]> {
 async function waitResults(redis: Redis, planIds: string[], fromId: string, waitMs: number): Promise<Map<string, Record<string, string>>> {
   const found = new Map<string, Record<string, string>>();
   const want = new Set(planIds);
+  const { fieldsToObject } = await import('../../adapters/redis/consumer.js');
   const deadline = Date.now() + waitMs;
   let last = fromId;
   while (found.size < want.size && Date.now() < deadline) {
@@ -66,6 +64,10 @@ export function registerFlattenCommand(program: Command): void {
       if (o.reason.trim() === '') return usage('--reason must not be empty');
       const waitSec = Number(o.wait);
       if (!Number.isFinite(waitSec) || waitSec < 0) return usage('--wait must be a number of seconds >= 0');
+      const { OPERATOR_SOURCE } = await import('../../domain/flatten.js');
+      const { planKeyFromEnv } = await import('../../plans/submit.js');
+      const { submitFlatten } = await import('../../plans/flatten.js');
+      const { withCliRedis } = await import('../redis.js');
       const key = planKeyFromEnv(process.env, OPERATOR_SOURCE);
       const by = cliUser();
       await withCliRedis(async (redis) => {

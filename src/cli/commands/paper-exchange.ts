@@ -5,10 +5,8 @@
  * generated pair printed at start. Exit 2 on a bad option.
  */
 import type { Command } from 'commander';
-import { ConfigError } from '../../config/env.js';
+import { ConfigError } from '../../config/errors.js';
 import { parseDecimal } from '../../domain/decimal.js';
-import { startPaperExchange } from '../../paper-exchange/index.js';
-import { waitForSignal } from '../../services/runtime.js';
 
 /** Parses `SYM=AMT,SYM=AMT` into a record of decimal strings. @throws ConfigError naming `option` */
 export function parsePairs(option: string, raw: string | undefined): Record<string, string> {
@@ -44,6 +42,9 @@ export function registerPaperExchangeCommand(program: Command): void {
       const apiKey = o.apiKey ?? process.env.EXCHANGE_API_KEY ?? undefined;
       const apiSecret = o.apiSecret ?? process.env.EXCHANGE_API_SECRET ?? undefined;
       if ((apiKey === undefined) !== (apiSecret === undefined)) throw new ConfigError('--api-key/--api-secret', 'give both the key and the secret, or neither');
+      // loaded here: the paper exchange (fastify, ws) is only needed by this command
+      const { startPaperExchange } = await import('../../paper-exchange/index.js');
+      const { waitForSignal } = await import('../../services/runtime.js');
       const px = await startPaperExchange({
         port,
         host: o.host,

@@ -5,13 +5,13 @@
  */
 import { userInfo, hostname } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
-import { envz, parseEnv } from '../../config/env.js';
-import { withCliRedis } from '../redis.js';
-import { TRADING_STATES, type TradingState, type TradingStateRead } from '../../domain/governor.js';
-import { DEFAULT_PLAN_SOURCE, STRATEGY_ACTIONS, planKeyFromEnv, submitPlan, type ExitAction } from '../../plans/submit.js';
+import type { TradingStateRead } from '../../domain/governor.js';
+import { TRADING_STATES, type TradingState } from '../../domain/trading-states.js';
+import { DEFAULT_PLAN_SOURCE, STRATEGY_ACTIONS, type ExitAction } from '../../plans/actions.js';
 import { parseDecimal } from '../../domain/decimal.js';
-import { readTradingStates, setTradingState } from '../../services/governor/trading-state.js';
-import { renderTrace, tracePlan } from '../../plans/trace.js';
+
+// The plan, Redis and governor modules (zod, ioredis, ...) are imported inside the actions: `p3 --help` loads none of them.
+const withCliRedis: typeof import('../redis.js').withCliRedis = async (fn) => (await import('../redis.js')).withCliRedis(fn);
 
 /** Reports a usage error found after parsing: message on stderr, exit code 2. */
 function usageError(msg: string): void {
@@ -76,6 +76,8 @@ export function registerPlanCommands(program: Command): void {
     .option('--kill-score <x>', "the strategy's kill score", parseKillScore)
     .option('--source <source>', 'producer name; key from P3_KEY_<SOURCE>', DEFAULT_PLAN_SOURCE)
     .action(async (o: { symbol: string; action: ExitAction; side?: 'BUY' | 'SELL'; qty?: string; notional?: string; planId?: string; killScore?: number; source: string }) => {
+      const { envz, parseEnv } = await import('../../config/env.js');
+      const { planKeyFromEnv, submitPlan } = await import('../../plans/submit.js');
       const key = planKeyFromEnv(process.env, o.source);
       if (o.planId !== undefined && !/^[A-Za-z0-9:._-]{1,64}$/.test(o.planId)) return usageError('--plan-id must be 1-64 of [A-Za-z0-9:._-]');
       const entry = o.action === 'OPEN' || o.action === 'INCREASE';
@@ -96,6 +98,7 @@ export function registerPlanCommands(program: Command): void {
     .argument('<PLAN_ID>')
     .option('--json', 'machine-readable output')
     .action(async (planId: string, o: { json?: boolean }) => {
+      const { renderTrace, tracePlan } = await import('../../plans/trace.js');
       const t = await withCliRedis((redis) => tracePlan(redis, planId));
       process.stdout.write(o.json ? `${JSON.stringify(t, null, 2)}\n` : renderTrace(t));
       if (t.submitted.length === 0 && t.results.length === 0 && t.deadLetters.length === 0) process.exitCode = 1;
@@ -123,6 +126,7 @@ export function registerPlanCommands(program: Command): void {
         /* no passwd entry */
       }
       const by = `cli:${user}@${hostname()}`;
+      const { setTradingState } = await import('../../services/governor/trading-state.js');
       await withCliRedis((redis) => setTradingState(redis, { symbol, state, reason: o.reason, by }));
       process.stdout.write(`${symbol ?? 'global'}: ${state} (reason=${JSON.stringify(o.reason)})\n`);
     });
@@ -130,6 +134,7 @@ export function registerPlanCommands(program: Command): void {
     .description('show the global and per-symbol trading states and open circuit breakers')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
+      const { readTradingStates } = await import('../../services/governor/trading-state.js');
       const view = await withCliRedis((redis) => readTradingStates(redis));
       if (o.json) {
         process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);

@@ -5,20 +5,18 @@
  * else `P3_ALLOWLIST`, else every symbol found by SCAN.
  */
 import type { Command } from 'commander';
-import { z } from 'zod';
 import { EVENTS_MAXLEN, STREAMS } from '../../adapters/redis/keys.js';
-import { fieldsToObject } from '../../adapters/redis/consumer.js';
-import { envz, parseEnv, ConfigError } from '../../config/env.js';
+import { ConfigError } from '../../config/errors.js';
 import { parseDecimal } from '../../domain/decimal.js';
-import { recentEvents } from '../../services/reconcile-engine/events.js';
-import { clearHold, LedgerRefusedError, setLedgerByOperator, setOperatorHold } from '../../services/reconcile-engine/operator.js';
-import { collectStatus, renderStatus } from '../../services/reconcile-engine/status.js';
-import { collectStatusExtras, renderStatusExtras, tradingVerdict } from '../../services/status-extras.js';
-import { withCliRedis } from '../redis.js';
 import { cliUser } from '../user.js';
 
-/** Symbols of the allowlist variables (P34_ALLOWLIST, else P3_ALLOWLIST). */
-export function envAllowlist(): string[] {
+// The services' modules (zod, ioredis, ...) are imported inside the actions: `p3 --help` loads none of them.
+const envModule = () => import('../../config/env.js');
+const withCliRedis: typeof import('../redis.js').withCliRedis = async (fn) => (await import('../redis.js')).withCliRedis(fn);
+
+/** Symbols of the allowlist variables (P34_ALLOWLIST, else P3_ALLOWLIST). @throws ConfigError */
+export async function envAllowlist(): Promise<string[]> {
+  const { envz, parseEnv } = await envModule();
   const e = parseEnv({ P34_ALLOWLIST: envz.symbols(), P3_ALLOWLIST: envz.symbols() }, process.env);
   return e.P34_ALLOWLIST.length > 0 ? e.P34_ALLOWLIST : e.P3_ALLOWLIST;
 }
@@ -29,8 +27,6 @@ function symbolArg(raw: string): string {
   return s;
 }
 
-export { ledgerAgainstSnapshot, type LedgerCheck } from '../../services/reconcile-engine/operator.js';
-
 /** Registers the commands of this file. */
 export function registerReconcileCommands(program: Command): void {
   program
@@ -39,8 +35,10 @@ export function registerReconcileCommands(program: Command): void {
     .option('--json', 'machine-readable output: {symbols: [...], services: {...}, trading: {...}}')
     .option('--symbol <SYM...>', 'only these symbols')
     .action(async (opts: { json?: boolean; symbol?: string[] }) => {
+      const { collectStatus, renderStatus } = await import('../../services/reconcile-engine/status.js');
+      const { collectStatusExtras, renderStatusExtras, tradingVerdict } = await import('../../services/status-extras.js');
       await withCliRedis(async (redis) => {
-        const symbols = opts.symbol?.map(symbolArg) ?? envAllowlist();
+        const symbols = opts.symbol?.map(symbolArg) ?? (await envAllowlist());
         const now = Date.now();
         const [rows, extras] = await Promise.all([collectStatus(redis, symbols, now), collectStatusExtras(redis, now)]);
         const verdict = tradingVerdict(rows, extras);
@@ -61,6 +59,8 @@ export function registerReconcileCommands(program: Command): void {
     .option('--reason <text>', 'why (shown by p3 status and in the event)', 'operator')
     .action(async (symRaw: string, opts: { ttl?: string; reason: string }) => {
       const symbol = symbolArg(symRaw);
+      const { envz, parseEnv } = await envModule();
+      const { setOperatorHold } = await import('../../services/reconcile-engine/operator.js');
       const ttl = opts.ttl !== undefined
         ? parseEnv({ '--ttl': envz.int(900, 1, 86_400 * 7) }, { '--ttl': opts.ttl })['--ttl']
         : parseEnv({ P34_HOLD_TTL_SEC: envz.int(900, 1, 86_400 * 7) }, process.env).P34_HOLD_TTL_SEC;
@@ -75,6 +75,7 @@ export function registerReconcileCommands(program: Command): void {
     .argument('<SYMBOL>')
     .action(async (symRaw: string) => {
       const symbol = symbolArg(symRaw);
+      const { clearHold } = await import('../../services/reconcile-engine/operator.js');
       await withCliRedis(async (redis) => {
         const { existed, engineHold } = await clearHold(redis, { symbol, by: cliUser() });
         process.stdout.write(existed ? `hold cleared on ${symbol}\n` : `no hold on ${symbol}\n`);
@@ -94,6 +95,7 @@ export function registerReconcileCommands(program: Command): void {
       const symbol = symbolArg(symRaw);
       const amount = parseDecimal(amountRaw);
       if (amount === null) throw new ConfigError('AMOUNT', `not a decimal: ${JSON.stringify(amountRaw)}`);
+      const { LedgerRefusedError, setLedgerByOperator } = await import('../../services/reconcile-engine/operator.js');
       await withCliRedis(async (redis) => {
         let out;
         try {
@@ -115,6 +117,10 @@ export function registerReconcileCommands(program: Command): void {
     .option('--count <n>', 'how many recent events to print first', '20')
     .option('--json', 'one JSON object per line')
     .action(async (opts: { follow?: boolean; symbol?: string; count: string; json?: boolean }) => {
+      const { parseEnv } = await envModule();
+      const { z } = await import('zod');
+      const { fieldsToObject } = await import('../../adapters/redis/consumer.js');
+      const { recentEvents } = await import('../../services/reconcile-engine/events.js');
       const count = parseEnv({ '--count': z.coerce.number().int().min(0).max(EVENTS_MAXLEN) }, { '--count': opts.count })['--count'];
       const only = opts.symbol ? symbolArg(opts.symbol) : null;
       await withCliRedis(async (redis) => {

@@ -1,9 +1,7 @@
 /** `p3 run <service...>`: runs services in the foreground until SIGINT/SIGTERM, then drains and exits 0. */
 import type { Command } from 'commander';
-import { createLogger } from '../../adapters/logging/logger.js';
-import { ConfigError } from '../../config/env.js';
+import { ConfigError } from '../../config/errors.js';
 import { buildServices, resolveServiceNames, SERVICE_NAMES } from '../../services/registry.js';
-import { startServices, stopServices, waitForSignal } from '../../services/runtime.js';
 
 /** Registers `p3 run`. */
 export function registerRunCommand(program: Command): void {
@@ -12,6 +10,9 @@ export function registerRunCommand(program: Command): void {
     .description(`run services in the foreground (${SERVICE_NAMES.join(', ')}, or all)`)
     .argument('<services...>', 'service names, or all')
     .action(async (names: string[]) => {
+      // loaded here, not at the top: `p3 --help` and the other commands need neither pino nor prom-client
+      const { createLogger } = await import('../../adapters/logging/logger.js');
+      const { startServices, stopServices, waitForSignal } = await import('../../services/runtime.js');
       const logger = createLogger('p3-run', 'info');
       let resolved;
       try {
