@@ -176,7 +176,8 @@ function engine(): AclUserSpec {
       // creates the apply layer's close group before publishing (reconcile-engine/index.ts), never reads it
       { rw: [STREAMS.reconcileClose], commands: ['xgroup|create'] },
       // ledgerWrite-4.lua declares the result stream (written only by the apply layer's calls)
-      scripts([keys.snapshot(SYM), STREAMS.applyResult, keys.closeSent(SYM, ID), keys.applyInflight(SYM), keys.lastFill(SYM), ...own]),
+      // reconcileRead-10.lua reads a symbol's trading state too
+      scripts([keys.snapshot(SYM), STREAMS.applyResult, keys.closeSent(SYM, ID), keys.applyInflight(SYM), keys.lastFill(SYM), keys.tradingState(SYM), ...own]),
     ],
   };
 }

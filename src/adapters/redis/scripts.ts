@@ -5,7 +5,7 @@
  * and called by name through {@link callScript}.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { fromRoot } from '../../lib/root.js';
 
 /** Read from the source tree also when this module runs compiled (src/lib/root.ts). */
@@ -58,6 +58,27 @@ export function loadScripts(redis: Redis): ScriptedRedis {
 /** Thrown when a script is called with the wrong number of keys or does not exist. */
 export class ScriptUsageError extends Error {}
 
+/** The script `name` after checking it exists and takes `keys.length` keys. @throws ScriptUsageError */
+function checkedDef(name: string, keys: string[]): ScriptDef {
+  const def = scriptDefs().get(name);
+  if (!def) throw new ScriptUsageError(`unknown Lua script ${name}`);
+  if (keys.length !== def.numberOfKeys) throw new ScriptUsageError(`${name} takes ${def.numberOfKeys} keys, got ${keys.length}`);
+  return def;
+}
+
+/**
+ * Queues a script call on a MULTI or pipeline of a connection made by `createRedis` (its reply comes with the
+ * others' from `exec()`, as `[error, reply]`).
+ * @param keys exactly the script's KEYS, in its header's order
+ * @throws ScriptUsageError on an unknown script, a wrong key count, or a pipeline without the project's scripts
+ */
+export function queueScript(batch: ChainableCommander, name: string, keys: string[], args: Array<string | number>): void {
+  checkedDef(name, keys);
+  const fn = (batch as unknown as Record<string, ((...a: string[]) => unknown) | undefined>)[name];
+  if (typeof fn !== 'function') throw new ScriptUsageError(`script ${name} not defined on this pipeline (connection not made by createRedis?)`);
+  fn.call(batch, ...keys, ...args.map(String));
+}
+
 /**
  * Calls a script by name.
  * @param keys exactly the script's KEYS, in its header's order
@@ -66,9 +87,7 @@ export class ScriptUsageError extends Error {}
  * @throws ScriptUsageError on an unknown script or a wrong key count; Redis errors as thrown by ioredis
  */
 export async function callScript(redis: Redis, name: string, keys: string[], args: Array<string | number>): Promise<unknown> {
-  const def = scriptDefs().get(name);
-  if (!def) throw new ScriptUsageError(`unknown Lua script ${name}`);
-  if (keys.length !== def.numberOfKeys) throw new ScriptUsageError(`${name} takes ${def.numberOfKeys} keys, got ${keys.length}`);
+  checkedDef(name, keys);
   loadScripts(redis);
   const fn = (redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[name];
   if (!fn) throw new ScriptUsageError(`script ${name} not defined on connection`);

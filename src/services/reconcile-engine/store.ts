@@ -1,10 +1,11 @@
 /**
- * Redis side of the reconcile engine: one pipelined (MULTI) read of every input for a set of symbols, and
- * the atomic application of a decision (`reconcileApply-11.lua`, `closePublish-5.lua`, `writeLedger`).
+ * Redis side of the reconcile engine: one pipelined (MULTI) read of every input for a set of symbols
+ * (`reconcileRead-10.lua` per symbol), and the atomic application of a decision (`reconcileApply-11.lua`,
+ * `closePublish-5.lua`, `writeLedger`).
  */
 import type { Redis } from 'ioredis';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
-import { callScript } from '../../adapters/redis/scripts.js';
+import { callScript, queueScript } from '../../adapters/redis/scripts.js';
 import { fieldsToObject } from '../../adapters/redis/consumer.js';
 import { EVIDENCE_LOOKBACK } from '../../domain/reconcile-evidence.js';
 import type { RawHash } from '../../domain/position.js';
@@ -53,8 +54,6 @@ export interface PassReads {
   globalTradingStateRaw: Record<string, string> | null;
 }
 
-const PER_SYMBOL = 10;
-
 /**
  * Most result entries one pass reads to find {@link EVIDENCE_LOOKBACK} fills. Results that are not fills
  * (DROPPED_DUPLICATE of re-submitted or duplicated plans, SKIPPED, ...) must not push a fill out of the
@@ -65,24 +64,43 @@ const PER_SYMBOL = 10;
 export const EVIDENCE_SCAN_MAX = 1000;
 const SCAN_PAGE = 200;
 
+/** The keys of `reconcileRead-10.lua` for `s`, in its header's order. */
+export function readKeys(s: string): string[] {
+  return [keys.snapshot(s), keys.ledger(s), keys.legacyLedger004(s), keys.hold(s), keys.holdReason(s), keys.holdSig(s), keys.applyInflight(s), keys.reconcileState(s), keys.lastFill(s), keys.tradingState(s)];
+}
+
+/** A flat `[field, value, ...]` HGETALL answer as a hash (the conversion ioredis makes for `hgetall`). */
+function hashOf(flat: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!Array.isArray(flat)) throw new Error(`reconcileRead: expected a field/value array, got ${typeof flat}`);
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1]);
+  return out;
+}
+
+/** The script cache of the server lost `reconcileRead` (SCRIPT FLUSH) while this connection stayed open. */
+class ReadScriptNotLoaded extends Error {}
+
 /**
- * Reads every input of `symbols` and the result stream in one MULTI (one round trip, one consistent view).
- * @throws when Redis is unreachable or a command fails (e.g. WRONGTYPE on a key of the wrong type)
+ * Reads every input of `symbols` and the result stream in one MULTI (one round trip, one consistent view):
+ * per symbol one `reconcileRead-10.lua` call (its ten reads), then the result stream and the global
+ * trading state (then, after the MULTI, older results until the evidence holds enough fills: `readBackToFills`).
+ * A script cache emptied under an open connection (SCRIPT FLUSH: inside a MULTI ioredis does
+ * not resend the script) is reloaded by one direct call and the read is made again.
+ * @throws when Redis is unreachable, the MULTI fails, or the result stream or a script call fails as a whole
  */
 export async function readPass(redis: Redis, symbols: string[], evidenceWindowSec = 300): Promise<PassReads> {
-  const m = redis.multi();
-  for (const s of symbols) {
-    m.hgetall(keys.snapshot(s))
-      .hgetall(keys.ledger(s))
-      .hgetall(keys.legacyLedger004(s))
-      .get(keys.hold(s))
-      .get(keys.holdReason(s))
-      .get(keys.holdSig(s))
-      .hgetall(keys.applyInflight(s))
-      .hget(keys.reconcileState(s), 'last_fix_ts_ms')
-      .get(keys.lastFill(s))
-      .hgetall(keys.tradingState(s));
+  try {
+    return await readPassOnce(redis, symbols, evidenceWindowSec);
+  } catch (err) {
+    if (!(err instanceof ReadScriptNotLoaded) || symbols.length === 0) throw err;
+    await callScript(redis, 'reconcileRead', readKeys(symbols[0] as string), []);
+    return readPassOnce(redis, symbols, evidenceWindowSec);
   }
+}
+
+async function readPassOnce(redis: Redis, symbols: string[], evidenceWindowSec: number): Promise<PassReads> {
+  const m = redis.multi();
+  for (const s of symbols) queueScript(m, 'reconcileRead', readKeys(s), []);
   m.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', EVIDENCE_LOOKBACK);
   m.hgetall(keys.tradingState());
   const res = await m.exec();
@@ -92,22 +110,27 @@ export async function readPass(redis: Redis, symbols: string[], evidenceWindowSe
     if (err) throw err;
     return v;
   };
-  /** A per-symbol read: a command error (WRONGTYPE) is that symbol's problem, never the whole pass's. */
-  const soft = <T>(i: number, fallback: T): { v: T; err: string | null } => {
-    const [err, v] = res[i] as [Error | null, unknown];
-    return err ? { v: fallback, err: err.message } : { v: v as T, err: null };
+  /** One of a symbol's ten reads: an error (WRONGTYPE) is that symbol's problem, never the whole pass's. */
+  const soft = <T>(items: unknown[], i: number, fallback: T, as: (v: unknown) => T = (v) => v as T): { v: T; err: string | null } => {
+    const v = items[i];
+    if (v instanceof Error) return { v: fallback, err: v.message };
+    return { v: v === null || v === undefined ? fallback : as(v), err: null };
   };
+  const str = (v: unknown): string => String(v);
   const out: SymbolReads[] = symbols.map((symbol, k) => {
-    const b = k * PER_SYMBOL;
-    const snap = soft<RawHash>(b, {});
-    const led = soft<RawHash>(b + 1, {});
-    const leg = soft<RawHash>(b + 2, {});
-    const hold = soft<string | null>(b + 3, null);
-    const reason = soft<string | null>(b + 4, null);
-    const sig = soft<string | null>(b + 5, null);
-    const fix = soft<string | null>(b + 7, null).v;
-    const lastFill = soft<string | null>(b + 8, null).v;
-    const ts = soft<Record<string, string> | null>(b + 9, null);
+    const [scriptErr] = res[k] as [Error | null, unknown];
+    if (scriptErr && /NOSCRIPT/.test(scriptErr.message)) throw new ReadScriptNotLoaded(scriptErr.message);
+    const items = val(k);
+    if (!Array.isArray(items) || items.length !== 10) throw new Error(`reconcileRead ${symbol}: unexpected reply`);
+    const snap = soft<RawHash>(items, 0, {}, hashOf);
+    const led = soft<RawHash>(items, 1, {}, hashOf);
+    const leg = soft<RawHash>(items, 2, {}, hashOf);
+    const hold = soft<string | null>(items, 3, null, str);
+    const reason = soft<string | null>(items, 4, null, str);
+    const sig = soft<string | null>(items, 5, null, str);
+    const fix = soft<string | null>(items, 7, null, str).v;
+    const lastFill = soft<string | null>(items, 8, null, str).v;
+    const ts = soft<Record<string, string> | null>(items, 9, null, hashOf);
     return {
       symbol,
       snapshotRaw: snap.v,
@@ -116,7 +139,7 @@ export async function readPass(redis: Redis, symbols: string[], evidenceWindowSe
       hold: hold.v,
       holdReason: reason.v,
       holdSig: sig.v,
-      inflight: soft<Record<string, string>>(b + 6, {}).v,
+      inflight: soft<Record<string, string>>(items, 6, {}, hashOf).v,
       lastFixTsMs: fix !== null && /^\d+$/.test(fix) ? Number(fix) : null,
       snapshotError: snap.err,
       ledgerError: led.err ?? leg.err,
@@ -126,13 +149,12 @@ export async function readPass(redis: Redis, symbols: string[], evidenceWindowSe
       tradingStateRaw: ts.err ? null : ts.v,
     };
   });
-  const rawResults = val(symbols.length * PER_SYMBOL) as Array<[string, string[]]>;
-  const g = soft<Record<string, string> | null>(symbols.length * PER_SYMBOL + 1, null);
+  const rawResults = val(symbols.length) as Array<[string, string[]]>;
+  const [gErr, g] = res[symbols.length + 1] as [Error | null, Record<string, string>];
   const results = rawResults.map(([id, f]) => ({ id, fields: fieldsToObject(f) }));
   if (results.length >= EVIDENCE_LOOKBACK) await readBackToFills(redis, results, Date.now() - evidenceWindowSec * 1000);
-  return { symbols: out, results, globalTradingStateRaw: g.err ? null : g.v };
+  return { symbols: out, results, globalTradingStateRaw: gErr ? null : g };
 }
-
 /**
  * Extends `results` (newest first) further back in the stream until it holds {@link EVIDENCE_LOOKBACK} fills
  * (EXECUTED), reaches entries older than `minMs` (outside the evidence window) or holds
