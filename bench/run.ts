@@ -8,11 +8,12 @@
  * {"machine": {...}, "detection_ms": {n, p50, p99, max}, "heal_ms": {n, p50, p99, max, snapshot_interval_ms},
  *  "heal_after_snapshot_ms": {n, p50, p99}, "sweep": [{symbols, engine_ms, raw_ms, ratio}],
  *  "permit_chain_ms": {n, p50, p99}, "raw_stream_roundtrip_ms": {n, p50, p99}, "plans_per_s": number,
- *  "rss_mb": {"<service>": number},
+ *  "rss_mb": {"<service>": number}, "cli_help_ms": {n, p50},
  *  "stream_detect_ms": {n, p50, p99}, "stream_heal_ms": {n, p50, p99}, "rest_detect_ms": {n, p50, p99}, "rest_heal_ms": {n, p50, p99}}
  * ```
  * The last four are measurement 6 (bench/user-stream.ts): manual trade → HOLD set / healed with the user data
  * stream on and off, every setting at its default.
+ * `cli_help_ms` is measurement 7 (bench/cli-help.ts): `p3 --help`, spawn to exit.
  * Milliseconds unless named. `rss_mb` is each service process's peak RSS (`VmHWM`) during measurements 1
  * and 2 (the reconcile engine: the larger of its detection and heal processes).
  *
@@ -31,6 +32,7 @@ import { benchHeal } from './heal.js';
 import { benchSweep, type SweepRow } from './sweep.js';
 import { benchUserStream, type Figure } from './user-stream.js';
 import { benchPermitChain, CHAIN_RATE, STEP_SEC, type PermitChainResult, type RateStep } from './permit-chain.js';
+import { benchCliHelp, type CliHelpFigure } from './cli-help.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 import { startBenchRedis } from './lib/redis.js';
 import { StreamWatcher } from './lib/watch.js';
@@ -47,6 +49,7 @@ export interface BenchResults {
   raw_stream_roundtrip_ms: { n: number; p50: number; p99: number };
   plans_per_s: number;
   rss_mb: Record<string, number>;
+  cli_help_ms: CliHelpFigure;
   stream_detect_ms: Figure;
   stream_heal_ms: Figure;
   rest_detect_ms: Figure;
@@ -80,8 +83,8 @@ export type BenchPhase = (typeof BENCH_PHASES)[number];
 
 /** Counts of each mode. */
 export const COUNTS = {
-  full: { streamHeals: 100, drifts: 1000, heals: 200, healSymbols: 20, sizes: [100, 1000, 10_000], reps: 5, chain: 1000, raw: 1000, rates: [100, 250, 500, 1000, 1500, 2000], stepSec: STEP_SEC, chainRate: CHAIN_RATE },
-  quick: { streamHeals: 2, drifts: 20, heals: 4, healSymbols: 4, sizes: [100, 1000], reps: 1, chain: 10, raw: 50, rates: [10, 20], stepSec: 1, chainRate: CHAIN_RATE },
+  full: { cliHelp: 20, streamHeals: 100, drifts: 1000, heals: 200, healSymbols: 20, sizes: [100, 1000, 10_000], reps: 5, chain: 1000, raw: 1000, rates: [100, 250, 500, 1000, 1500, 2000], stepSec: STEP_SEC, chainRate: CHAIN_RATE },
+  quick: { cliHelp: 3, streamHeals: 2, drifts: 20, heals: 4, healSymbols: 4, sizes: [100, 1000], reps: 1, chain: 10, raw: 50, rates: [10, 20], stepSec: 1, chainRate: CHAIN_RATE },
 } as const;
 
 /** A fresh watcher over the streams the measurements time. */
@@ -122,6 +125,8 @@ export function formatTable(r: BenchResults, extra: { steps: RateStep[]; holdP50
   L.push(`  ${pad('rate/s', 9)}${pad('sent', 7)}${pad('decided', 9)}${pad('allowed', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}sustained`);
   for (const s of extra.steps) L.push(`  ${pad(String(s.rate), 9)}${pad(String(s.sent), 7)}${pad(String(s.decided), 9)}${pad(String(s.allowed), 9)}${pad(ms(s.p50), 9)}${pad(ms(s.p99), 9)}${s.sustained ? 'yes' : 'no'}`);
   L.push('');
+  L.push(`7 p3 --help, spawn to exit: p50 ${ms(r.cli_help_ms.p50)} ms (n ${r.cli_help_ms.n})`);
+  L.push('');
   L.push('5 peak RSS (VmHWM) per service process, MB');
   for (const [phase, m] of Object.entries(extra.rssByPhase)) L.push(`  ${pad(phase, 14)}${Object.entries(m).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}`);
   for (const n of extra.notes) L.push(`note: ${n}`);
@@ -159,6 +164,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       ok = true;
       return partial;
     }
+    print(`[bench] 7 p3 --help (${c.cliHelp} runs) ...`);
+    const help = await benchCliHelp(c.cliHelp);
+    if (help.loader !== 'dist') notes.push('p3 --help ran through tsx: the sources changed since the last build (npm run build)');
     const sweep = await phase(`3 sweep (${c.sizes.join(', ')} symbols)`, () => benchSweep({ url: server.url, redis, sizes: [...c.sizes], reps: c.reps }));
     const det = await phase(`1 detection (${c.drifts} drifts)`, (w) => benchDetection({ url: server.url, redis, watcher: w, n: c.drifts, logDir }));
     if (det.failures) notes.push(`detection: ${det.failures} drift(s) timed out and were left out`);
@@ -187,6 +195,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       raw_stream_roundtrip_ms: pc.raw,
       plans_per_s: pc.plansPerSec,
       rss_mb: rss,
+      cli_help_ms: { n: help.n, p50: help.p50 },
       stream_detect_ms: us.stream_detect_ms,
       stream_heal_ms: us.stream_heal_ms,
       rest_detect_ms: us.rest_detect_ms,

@@ -22,7 +22,7 @@ describe('npm run bench -- --quick', () => {
     const r = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
     expect(r).toEqual(JSON.parse(JSON.stringify(returned)));
     expect(Object.keys(r).sort()).toEqual(
-      ['detection_ms', 'heal_after_snapshot_ms', 'heal_ms', 'machine', 'permit_chain_ms', 'plans_per_s', 'raw_stream_roundtrip_ms', 'rss_mb', 'sweep', 'stream_detect_ms', 'stream_heal_ms', 'rest_detect_ms', 'rest_heal_ms', 'stream_snapshot_ms', 'rest_snapshot_ms'].sort(),
+      ['cli_help_ms', 'detection_ms', 'heal_after_snapshot_ms', 'heal_ms', 'machine', 'permit_chain_ms', 'plans_per_s', 'raw_stream_roundtrip_ms', 'rss_mb', 'sweep', 'stream_detect_ms', 'stream_heal_ms', 'rest_detect_ms', 'rest_heal_ms', 'stream_snapshot_ms', 'rest_snapshot_ms'].sort(),
     );
     expect(r.machine).toEqual(expect.objectContaining({ nproc: expect.any(Number), cpu_model: expect.any(String), node: process.version, redis: expect.stringMatching(/^\d+\.\d+/), mode: 'quick' }));
     expect(r.detection_ms).toEqual(stat(['max']));
@@ -40,6 +40,7 @@ describe('npm run bench -- --quick', () => {
     expect(sweep.map((s) => s.symbols)).toEqual([100, 1000]);
     for (const s of sweep) expect(s).toEqual({ symbols: expect.any(Number), engine_ms: expect.any(Number), raw_ms: expect.any(Number), ratio: expect.any(Number) });
     expect(r.plans_per_s).toEqual(expect.any(Number));
+    expect(r.cli_help_ms).toEqual({ n: 3, p50: expect.any(Number) });
     expect(Object.keys(r.rss_mb as object).sort()).toEqual(['apply-layer', 'governor', 'position-state-brain', 'reconcile-engine']);
     for (const v of Object.values(r.rss_mb as Record<string, number>)) expect(v).toBeGreaterThan(0);
     expect(lines.join('\n')).toContain('1 detection: snapshot written -> HOLD set');
