@@ -54,6 +54,12 @@ export interface PermitChainResult {
   /** Decisions of the latency run other than dry_run (denials), by `status/reason`. */
   otherDecisions: Record<string, number>;
   rssMb: Record<string, number | null>;
+  /**
+   * CPU time of each service per plan decided, ms (user + system from /proc over the latency run and the
+   * rate steps, idle time between them included): what a plan costs each process, independent of how
+   * long the process waited for a CPU on a shared machine.
+   */
+  cpuMsPerPlan: Record<string, number | null>;
 }
 
 /** Raw XADD → XREADGROUP → XACK round trips. */
@@ -161,11 +167,14 @@ export async function benchPermitChain(opts: { url: string; redis: Redis; watche
     }
     const lat: number[] = [];
     const other: Record<string, number> = {};
+    const cpu0 = new Map(children.map((c) => [c.name, c.cpuMs()]));
+    let plansDecided = 0;
     const got = await offer(opts.chainRate, opts.n, 10);
     const missing = got.filter((d) => d === undefined).length;
     if (missing > 0) throw new Error(`permit chain: ${missing} of ${opts.n} plans at ${opts.chainRate}/s got no decision within 5 s (logs in ${opts.logDir})`);
     for (const d of got) {
       if (!d) continue;
+      plansDecided++;
       if (d.what === 'SKIPPED/dry_run') lat.push(d.ms);
       else other[d.what] = (other[d.what] ?? 0) + 1;
     }
@@ -174,6 +183,7 @@ export async function benchPermitChain(opts: { url: string; redis: Redis; watche
     const runStep = async (rate: number): Promise<RateStep> => {
       const total = Math.max(1, Math.round(rate * opts.stepSec));
       const ds = (await offer(rate, total, 0)).filter((d) => d !== undefined);
+      plansDecided += ds.length;
       const ms = ds.map((d) => d.ms);
       const allowed = ds.filter((d) => d.what === 'SKIPPED/dry_run').length;
       const p99 = percentile(ms, 99);
@@ -207,10 +217,16 @@ export async function benchPermitChain(opts: { url: string; redis: Redis; watche
       if (s.sustained) best = mid;
     }
     const rssMb: Record<string, number | null> = {};
-    for (const c of children) rssMb[c.name] = c.peakRssMb();
+    const cpuMsPerPlan: Record<string, number | null> = {};
+    for (const c of children) {
+      rssMb[c.name] = c.peakRssMb();
+      const a = cpu0.get(c.name);
+      const b = c.cpuMs();
+      cpuMsPerPlan[c.name] = a == null || b === null || plansDecided === 0 ? null : Math.round(((b - a) / plansDecided) * 1000) / 1000;
+    }
     const c = summarize(lat);
     const r = summarize(raw);
-    return { chain: { n: c.n, p50: c.p50, p99: c.p99 }, raw: { n: r.n, p50: r.p50, p99: r.p99 }, plansPerSec: best, steps, otherDecisions: other, rssMb };
+    return { chain: { n: c.n, p50: c.p50, p99: c.p99 }, raw: { n: r.n, p50: r.p50, p99: r.p99 }, plansPerSec: best, steps, otherDecisions: other, rssMb, cpuMsPerPlan };
   } finally {
     await stopAll(children);
     await paper.close().catch(() => undefined);

@@ -227,6 +227,7 @@ export function formatPermitChain(pc: PermitChainResult, chainRate: number): str
   L.push(`  ${pad('rate/s', 9)}${pad('sent', 7)}${pad('decided', 9)}${pad('allowed', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}sustained`);
   for (const s of pc.steps) L.push(`  ${pad(String(s.rate), 9)}${pad(String(s.sent), 7)}${pad(String(s.decided), 9)}${pad(String(s.allowed), 9)}${pad(ms(s.p50), 9)}${pad(ms(s.p99), 9)}${s.sustained ? 'yes' : 'no'}`);
   L.push(`  peak RSS MB: ${Object.entries(pc.rssMb).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}`);
+  L.push(`  CPU ms per plan: ${Object.entries(pc.cpuMsPerPlan).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}`);
   if (Object.keys(pc.otherDecisions).length) L.push(`note: decisions other than dry_run left out: ${JSON.stringify(pc.otherDecisions)}`);
   return L.join('\n');
 }
@@ -247,7 +248,7 @@ async function runOnly(
   x.print(formatPermitChain(pc, c.chainRate));
   const rss: Record<string, number> = {};
   for (const [k, v] of Object.entries(pc.rssMb)) if (typeof v === 'number') rss[k] = v;
-  const partial = { machine: x.machine, permit_chain_ms: pc.chain, raw_stream_roundtrip_ms: pc.raw, plans_per_s: pc.plansPerSec, rss_mb: rss };
+  const partial = { machine: x.machine, permit_chain_ms: pc.chain, raw_stream_roundtrip_ms: pc.raw, plans_per_s: pc.plansPerSec, rss_mb: rss, cpu_ms_per_plan: pc.cpuMsPerPlan };
   if (opts.out) {
     writeFileSync(opts.out, `${JSON.stringify(partial, null, 2)}\n`);
     x.print(`\nwrote ${opts.out}`);

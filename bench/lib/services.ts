@@ -25,6 +25,8 @@ export interface ChildService {
   log: string;
   /** Peak resident set size so far (`VmHWM`), MB; null when /proc is unavailable or the process ended. */
   peakRssMb(): number | null;
+  /** CPU time used so far (user + system, `/proc/<pid>/stat`), ms; null when unavailable. */
+  cpuMs(): number | null;
   /** SIGTERM (drain), SIGKILL after 10 s. Never throws. */
   stop(): Promise<void>;
 }
@@ -34,6 +36,18 @@ export function peakRssMb(pid: number): number | null {
   try {
     const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** User + system CPU time of `pid` so far, ms (`/proc/<pid>/stat` fields 14 and 15, clock ticks of 10 ms), or null. */
+export function cpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name (which may contain spaces), which ends at the last ')'
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
   } catch {
     return null;
   }
@@ -62,6 +76,7 @@ export function spawnService(name: ServiceName, env: Record<string, string>, log
     pid,
     log,
     peakRssMb: () => peakRssMb(pid),
+    cpuMs: () => cpuMs(pid),
     stop: async () => {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       await new Promise<void>((resolve) => {
