@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import { keys } from '../adapters/redis/keys.js';
 import { callScript } from '../adapters/redis/scripts.js';
+import { tickBatch } from '../adapters/redis/tick-batch.js';
 import { PERMIT_TTL_SEC, type PermitFields, type PermitIssuer } from '../domain/permits.js';
 
 /** Key of a permit. */
@@ -23,6 +24,20 @@ export async function writePermitOnce(redis: Redis, issuer: PermitIssuer, fields
   const flat: string[] = [];
   for (const [k, v] of Object.entries(fields)) flat.push(k, v);
   const reply = await callScript(redis, 'permitWrite', [permitKey(issuer, fields.plan_id)], [Math.max(1, Math.round(ttlSec)), ...flat]);
+  return Number(reply) === 1;
+}
+
+/**
+ * {@link writePermitOnce}, sent in this turn's one pipeline with the connection's other operations
+ * (`tick-batch.ts`, issue 16): the same one script call, the same answer.
+ * @returns true when written, false when a permit already existed (nothing changed)
+ * @throws Redis errors
+ */
+export async function writePermitBatched(redis: Redis, issuer: PermitIssuer, fields: PermitFields & { sig: string }, ttlSec = PERMIT_TTL_SEC): Promise<boolean> {
+  const flat: string[] = [];
+  for (const [k, v] of Object.entries(fields)) flat.push(k, v);
+  const [[err, reply]] = (await tickBatch(redis).pipeline([['permitWrite', permitKey(issuer, fields.plan_id), Math.max(1, Math.round(ttlSec)), ...flat]])) as [[Error | null, unknown]];
+  if (err) throw err;
   return Number(reply) === 1;
 }
 

@@ -30,7 +30,8 @@ export interface Captured {
 /** A pino logger that keeps every line in memory. */
 export function captureLogger(): Captured {
   const lines: Captured['lines'] = [];
-  const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Captured['lines'][number]) });
+  // debug: the per-plan steps before a decision line are logged at debug (issue 16) and tests read them
+  const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Captured['lines'][number]) });
   return { logger, lines };
 }
 

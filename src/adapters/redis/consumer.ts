@@ -29,6 +29,7 @@ import type { Logger } from 'pino';
 import { dlq } from './keys.js';
 import { CONSUMER_LEASE_MS, claimFromConsumer, deadConsumers, dropConsumerLease, reapConsumer, renewConsumerLease } from './consumer-liveness.js';
 import { sleep } from '../../lib/sleep.js';
+import { tickBatch } from './tick-batch.js';
 
 /** One stream entry: its id and its fields as a flat object. */
 export interface StreamEntry {
@@ -105,6 +106,9 @@ export class StreamConsumer {
   private readonly inHand = new Map<string, Promise<void>>();
   private readonly tails = new Map<string, Promise<void>>();
   private readonly notBefore = new Map<string, number>();
+  /** Ids to acknowledge in this turn's one XACK (see {@link StreamConsumer.ack}), and its reply. */
+  private ackIds: string[] | null = null;
+  private ackSent: Promise<void> | null = null;
   /** True while the last loop iteration reached Redis without error. */
   healthy = false;
 
@@ -315,7 +319,7 @@ export class StreamConsumer {
     if (this.abort.signal.aborted) return;
     try {
       await this.opts.handler(entry, redelivered);
-      await this.opts.redis.xack(this.opts.stream, this.opts.group, entry.id);
+      await this.ack(entry.id);
       this.attempts.delete(entry.id);
     } catch (err) {
       if (err instanceof PoisonEntry) {
@@ -332,6 +336,38 @@ export class StreamConsumer {
       }
       throw err;
     }
+  }
+
+  /**
+   * Acknowledges `id` after its handler finished: every id acknowledged in the same event-loop turn goes
+   * in ONE `XACK` (sent in the connection's one pipeline of the turn, tick-batch.ts; issue 16). Resolves
+   * when Redis answered.
+   * @throws the XACK's error (the entry stays pending and is handled again: handlers are idempotent)
+   */
+  private ack(id: string): Promise<void> {
+    if (!this.ackIds || !this.ackSent) {
+      const ids: string[] = [];
+      const close = () => {
+        if (this.ackIds === ids) this.ackIds = null;
+      };
+      this.ackIds = ids;
+      this.ackSent = tickBatch(this.opts.redis)
+        .pipeline(() => {
+          close();
+          return [['xack', this.opts.stream, this.opts.group, ...ids]];
+        })
+        .then(
+          ([r]) => {
+            if (r?.[0]) throw r[0];
+          },
+          (err: Error) => {
+            close();
+            throw err;
+          },
+        );
+    }
+    this.ackIds.push(id);
+    return this.ackSent;
   }
 
   /** Copies `entry` to `<stream>.dlq` with the reason and acks it, in one MULTI. */

@@ -3,6 +3,11 @@
  * header lists every KEYS[i], ARGV[i] and return code. Scripts are loaded once per connection (ioredis
  * `scripts` option: EVALSHA with automatic EVAL fallback, also after a Redis restart flushed the cache)
  * and called by name through {@link callScript}.
+ *
+ * Shared fragments live in `./lua/includes/<name>.lua` (never loaded as scripts of their own): a line
+ * `--- @include "includes/<name>"` in a script is replaced by the fragment's text when the script is read
+ * (each fragment once per script, fragments may include others), so two scripts that run the same rule
+ * (e.g. the token buckets of tokenBucket-2 and governorIssue-3) share one copy of it.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ChainableCommander, Redis } from 'ioredis';
@@ -21,6 +26,21 @@ export interface ScriptDef {
 
 let cache: Map<string, ScriptDef> | null = null;
 
+const INCLUDE_RE = /^--- @include "(includes\/[A-Za-z][A-Za-z0-9]*)"[ \t]*$/gm;
+
+/**
+ * Expands the `--- @include "includes/<name>"` lines of a script (see the module comment).
+ * @param read returns the text of `<path>.lua` under the script folder
+ * @throws Error on an unknown fragment (the script could not run)
+ */
+export function expandIncludes(lua: string, read: (path: string) => string, seen: Set<string> = new Set()): string {
+  return lua.replace(INCLUDE_RE, (_line, path: string) => {
+    if (seen.has(path)) return `-- (${path} included above)`;
+    seen.add(path);
+    return expandIncludes(read(path), read, seen);
+  });
+}
+
 /** Every script in `src/adapters/redis/lua`, keyed by name. Read from disk once per process. */
 export function scriptDefs(): Map<string, ScriptDef> {
   if (cache) return cache;
@@ -29,7 +49,8 @@ export function scriptDefs(): Map<string, ScriptDef> {
     const match = FILE_RE.exec(file);
     if (!match) continue;
     const [, name, n] = match as unknown as [string, string, string];
-    m.set(name, { name, numberOfKeys: Number(n), lua: readFileSync(SCRIPT_DIR + file, 'utf8') });
+    const lua = expandIncludes(readFileSync(SCRIPT_DIR + file, 'utf8'), (path) => readFileSync(`${SCRIPT_DIR}${path}.lua`, 'utf8'));
+    m.set(name, { name, numberOfKeys: Number(n), lua });
   }
   cache = m;
   return m;

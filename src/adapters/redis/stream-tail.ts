@@ -10,6 +10,7 @@
  *   the start (`onReset` first).
  */
 import type { Redis } from 'ioredis';
+import { tickBatch, type BatchCommand } from './tick-batch.js';
 
 /** Entries read per round trip. */
 const PAGE = 1000;
@@ -73,21 +74,19 @@ export class StreamTail {
   }
 
   /** The first read (from the initial position), newest id included. */
-  private firstRead(nowMs: number): { cmd: (p: ReturnType<Redis['pipeline']>) => void; entries: (raw: unknown) => Array<[string, string[]]> } {
+  private firstRead(nowMs: number): { cmd: BatchCommand; entries: (raw: unknown) => Array<[string, string[]]> } {
     const init = this.opts.initial(nowMs);
     if ('last' in init) {
-      return { cmd: (p) => p.xrevrange(this.stream, '+', '-', 'COUNT', init.last), entries: (raw) => [...((raw ?? []) as Array<[string, string[]]>)].reverse() };
+      return { cmd: ['xrevrange', this.stream, '+', '-', 'COUNT', init.last], entries: (raw) => [...((raw ?? []) as Array<[string, string[]]>)].reverse() };
     }
-    return { cmd: (p) => p.xrange(this.stream, init.from, '+', 'COUNT', PAGE), entries: (raw) => (raw ?? []) as Array<[string, string[]]> };
+    return { cmd: ['xrange', this.stream, init.from, '+', 'COUNT', PAGE], entries: (raw) => (raw ?? []) as Array<[string, string[]]> };
   }
 
   private async refresh(nowMs: number): Promise<void> {
     let first = this.cursor === null ? this.firstRead(nowMs) : null;
-    const pipe = this.redis.pipeline().xrevrange(this.stream, '+', '-', 'COUNT', 1);
-    if (first) first.cmd(pipe);
-    else pipe.xrange(this.stream, `(${this.cursor}`, '+', 'COUNT', PAGE);
-    const res = await pipe.exec();
-    if (!res) throw new Error(`${this.stream}: read aborted`);
+    // sent in this turn's one pipeline of the connection (tick-batch.ts), after the operations issued
+    // before this refresh started (so it sees everything they saw)
+    const res = await tickBatch(this.redis).pipeline([['xrevrange', this.stream, '+', '-', 'COUNT', 1], first ? first.cmd : ['xrange', this.stream, `(${this.cursor}`, '+', 'COUNT', PAGE]]);
     for (const [e] of res) if (e) throw e;
     const newest = ((res[0]?.[1] ?? []) as Array<[string, string[]]>)[0]?.[0] ?? null;
     let page = first ? first.entries(res[1]?.[1]) : ((res[1]?.[1] ?? []) as Array<[string, string[]]>);
@@ -96,10 +95,8 @@ export class StreamTail {
       this.cursor = null;
       this.opts.onReset();
       first = this.firstRead(nowMs);
-      const again = this.redis.pipeline();
-      first.cmd(again);
-      const r = await again.exec();
-      if (!r || r[0]?.[0]) throw r?.[0]?.[0] ?? new Error(`${this.stream}: read aborted`);
+      const r = await tickBatch(this.redis).pipeline([first.cmd]);
+      if (r[0]?.[0]) throw r[0][0];
       page = first.entries(r[0]?.[1]);
     }
     const paged = first === null || !('last' in this.opts.initial(nowMs));

@@ -7,6 +7,7 @@
 import type { Redis } from 'ioredis';
 import { STREAMS, EVENTS_MAXLEN, keys } from '../../adapters/redis/keys.js';
 import { callScript } from '../../adapters/redis/scripts.js';
+import { replyValues, tickBatch } from '../../adapters/redis/tick-batch.js';
 import { fetchLedger } from '../../adapters/redis/ledger.js';
 import { fmt, type Decimal } from '../../domain/decimal.js';
 import { sideOf } from '../../domain/position.js';
@@ -144,12 +145,13 @@ export async function dropPending(redis: Redis, cid: string): Promise<void> {
   await redis.zrem(keys.applyPending(), cid);
 }
 
-/** Reads both permits of a plan in one round trip. */
+/**
+ * Reads both permits of a plan in one MULTI, sent in this turn's one pipeline of the connection with the
+ * other waiting plans' reads (tick-batch.ts, issue 16).
+ */
 export async function readPermits(redis: Redis, planId: string): Promise<{ gov: PermitHash; p33: PermitHash }> {
-  const res = await redis.multi().hgetall(keys.permitGovernor(planId)).hgetall(keys.permitP33(planId)).exec();
-  if (!res) throw new Error('permit read aborted');
-  for (const [err] of res) if (err) throw err;
-  return { gov: res[0]![1] as PermitHash, p33: res[1]![1] as PermitHash };
+  const [gov, p33] = replyValues(await tickBatch(redis).multi([['hgetall', keys.permitGovernor(planId)], ['hgetall', keys.permitP33(planId)]]));
+  return { gov: gov as PermitHash, p33: p33 as PermitHash };
 }
 
 /** Outcome of {@link recordResult}. */

@@ -25,12 +25,13 @@ import { signPermit } from '../../domain/permit-signature.js';
 import { readSnapshot } from '../../domain/position.js';
 import type { Env } from '../../config/env.js';
 import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
-import { writePermitOnce } from '../../plans/permit-store.js';
+import { writePermitBatched } from '../../plans/permit-store.js';
+import { replyValues, tickBatch } from '../../adapters/redis/tick-batch.js';
 import { checkBreaker, type BreakerRead } from './breaker.js';
 import { FailureWindow, type FailureCounter } from './failure-window.js';
 import { Mutex } from '../../lib/mutex.js';
 import type { GovernorConfig } from './config.js';
-import { takeRateToken } from './rate.js';
+import { issueAllow, type RateSettings } from './rate.js';
 import { releaseReservation, reserveExposure } from './exposure.js';
 import { isEntryAction } from '../../domain/plan.js';
 
@@ -117,58 +118,85 @@ export class Governor {
     const plan = planFromEntry(entry.fields, this.keyFor);
     const { logger, redis } = this.deps;
     const sym = plan.symbol;
-    // everything the decision reads, in one round trip; the breaker window's refresh (incremental) goes
-    // out in the same tick, so its round trip overlaps this one
+    // everything the decision reads, in one MULTI; the breaker window's refresh (incremental) is issued
+    // first, and both go out in this turn's one pipeline with the other plans' reads (tick-batch.ts)
     const failures = this.failures.begin();
-    const res = await redis
-      .multi()
-      .exists(keys.permitGovernor(plan.plan_id))
-      .exists(keys.governorBreaker(sym))
-      .get(keys.governorBreakerLastTrip(sym))
-      .hgetall(keys.tradingState())
-      .hgetall(keys.tradingState(sym))
-      .exists(keys.hold(sym))
-      .hgetall(keys.snapshot(sym))
-      .exec();
-    if (!res) throw new Error('governor read aborted');
-    const err = res.find(([e]) => e)?.[0];
-    if (err) throw err;
-    const [decided, breakerOpen, lastTrip, g, s, h, snap] = res.map(([, v]) => v) as [number, number, string | null, Record<string, string>, Record<string, string>, number, Record<string, string>];
+    const [decided, breakerOpen, lastTrip, g, s, h, snap] = replyValues(
+      await tickBatch(redis).multi([
+        ['exists', keys.permitGovernor(plan.plan_id)],
+        ['exists', keys.governorBreaker(sym)],
+        ['get', keys.governorBreakerLastTrip(sym)],
+        ['hgetall', keys.tradingState()],
+        ['hgetall', keys.tradingState(sym)],
+        ['exists', keys.hold(sym)],
+        ['hgetall', keys.snapshot(sym)],
+      ]),
+    ) as [number, number, string | null, Record<string, string>, Record<string, string>, number, Record<string, string>];
     // a redelivered entry, or the same plan submitted twice: the first decision stands (write-once)
     if (Number(decided) === 1) {
       logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, redelivered }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;
     }
-    logger.info(
-      { plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, action: plan.action, mode: this.cfg.mode },
-      `${sym}: Evaluating plan ${plan.plan_id} (action=${plan.action}, decision=${plan.decision}, kill_score=${plan.kill_score ?? 'n/a'}, mode=${this.cfg.mode})`,
-    );
-    const outcome = await this.decide(plan, { breaker: { openRaw: breakerOpen, lastRaw: lastTrip }, failures, g, s, h, snap });
-    const nowMs = Date.now();
-    const extra = {
-      notional: outcome.notional ? outcome.notional.toFixed(2) : '',
-      mark_price: outcome.markPrice ? fmt(outcome.markPrice) : '',
-      mode: this.cfg.mode,
-      entry_id: entry.id,
+    // one line per decision at info (the ALLOW/DENY line below); the steps before it at debug (issue 16:
+    // each synchronous line costs a write(2) per plan)
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug(
+        { plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, action: plan.action, mode: this.cfg.mode },
+        `${sym}: Evaluating plan ${plan.plan_id} (action=${plan.action}, decision=${plan.decision}, kill_score=${plan.kill_score ?? 'n/a'}, mode=${this.cfg.mode})`,
+      );
+    }
+    const pre = await this.decide(plan, { breaker: { openRaw: breakerOpen, lastRaw: lastTrip }, failures, g, s, h, snap });
+    let outcome: GovernorOutcome = pre.outcome;
+    const sign = (o: GovernorOutcome) => {
+      const extra = { notional: o.notional ? o.notional.toFixed(2) : '', mark_price: o.markPrice ? fmt(o.markPrice) : '', mode: this.cfg.mode, entry_id: entry.id };
+      return signPermit('governor', this.cfg.permitKey, plan.plan_id, entry.id, permitFields(plan, o, Date.now(), extra));
     };
-    const signed = signPermit('governor', this.cfg.permitKey, plan.plan_id, entry.id, permitFields(plan, outcome, nowMs, extra));
-    const written = await writePermitOnce(redis, 'governor', signed, this.cfg.permitTtlSec);
+    let written: boolean;
+    if (outcome.decision === 'ALLOW') {
+      // the rate token and the ALLOW permit in one script (governorIssue-3.lua); a refused token writes nothing
+      const rate = await issueAllow(redis, sym, sign(outcome), this.cfg.permitTtlSec, this.rateSettings(sym));
+      if (rate.kind === 'refused') {
+        if (pre.reserved) await releaseReservation(redis, plan.plan_id);
+        outcome = { ...deny(rate.reason, { ...outcome.context, global_tokens: rate.globalTokens, symbol_tokens: rate.symbolTokens }, outcome.qty, outcome.side), notional: outcome.notional, markPrice: outcome.markPrice, autoApproved: false };
+        written = await writePermitBatched(redis, 'governor', sign(outcome), this.cfg.permitTtlSec);
+      } else {
+        written = rate.kind === 'written';
+      }
+    } else {
+      written = await writePermitBatched(redis, 'governor', sign(outcome), this.cfg.permitTtlSec);
+    }
     if (!written) {
+      // (a reservation made here stays: it is keyed by the plan id, which the first decision reserved too)
       logger.info({ plan_id: plan.plan_id, symbol: sym }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;
     }
     this.decisions.inc({ symbol: sym, decision: outcome.decision, reason: outcome.reason });
-    const fields = { plan_id: plan.plan_id, symbol: sym, decision: outcome.decision, reason: outcome.reason, qty: outcome.qty ? fmt(outcome.qty) : null, side: outcome.side, notional: extra.notional, context: outcome.context };
+    const notional = outcome.notional ? outcome.notional.toFixed(2) : '';
+    const fields = { plan_id: plan.plan_id, symbol: sym, decision: outcome.decision, reason: outcome.reason, qty: outcome.qty ? fmt(outcome.qty) : null, side: outcome.side, notional, context: outcome.context };
     if (outcome.decision === 'ALLOW') {
-      if (outcome.autoApproved) logger.info({ plan_id: plan.plan_id, symbol: sym }, `${sym}: ${this.cfg.mode === 'paper' ? 'Paper' : 'Testnet'} mode - auto-approving plan ${plan.plan_id}`);
+      if (outcome.autoApproved) logger.debug({ plan_id: plan.plan_id, symbol: sym }, `${sym}: ${this.cfg.mode === 'paper' ? 'Paper' : 'Testnet'} mode - auto-approving plan ${plan.plan_id}`);
       logger.info(fields, `${sym}: ALLOW plan ${plan.plan_id} (permit issued: qty=${fmtQtyForLog(outcome.qty)}, notional=$${outcome.notional?.toFixed(2) ?? '0.00'})`);
     } else {
       logger.warn(fields, `${sym}: DENY plan ${plan.plan_id} reason=${outcome.reason} context=${JSON.stringify(outcome.context)}`);
     }
   }
 
-  /** Decides from what `handle` read (and the breaker window), then takes a rate token for an ALLOW. */
-  private async decide(plan: Plan, read: { breaker: BreakerRead; failures: FailureCounter; g: Record<string, string>; s: Record<string, string>; h: number; snap: Record<string, string> }): Promise<GovernorOutcome> {
+  /** The token buckets' settings of `sym`. */
+  private rateSettings(sym: string): RateSettings {
+    return {
+      globalPerMin: this.cfg.ratePerMin,
+      globalBurst: this.cfg.rateBurst,
+      symbolPerMin: this.cfg.symbolRatePerMinBySymbol[sym] ?? this.cfg.symbolRatePerMin,
+      symbolBurst: this.cfg.symbolRateBurst,
+    };
+  }
+
+  /**
+   * Decides from what `handle` read (and the breaker window), every check but the rate token (taken with
+   * the ALLOW permit's write, `issueAllow`); reserves the exposure of an entry it allows.
+   * @returns the outcome, and whether an exposure reservation was made (released if the ALLOW is not issued)
+   */
+  private async decide(plan: Plan, read: { breaker: BreakerRead; failures: FailureCounter; g: Record<string, string>; s: Record<string, string>; h: number; snap: Record<string, string> }): Promise<{ outcome: GovernorOutcome; reserved: boolean }> {
     const { redis } = this.deps;
     const sym = plan.symbol;
     const breaker = await checkBreaker(redis, sym, { windowSec: this.cfg.breakerWindowSec, maxErrors: this.cfg.breakerMaxErrors, cooldownSec: this.cfg.breakerCooldownSec }, Date.now(), read.failures, read.breaker);
@@ -197,29 +225,20 @@ export class Governor {
         allowlist: this.cfg.allowlist,
       },
     });
-    if (pre.decision !== 'ALLOW') return pre;
+    if (pre.decision !== 'ALLOW') return { outcome: pre, reserved: false };
     // Entries: the exposure limits, checked and reserved in one compare-and-set step (DESIGN §12)
-    let reserved = false;
     if (isEntryAction(plan.action) && pre.qty && pre.markPrice) {
       const sr = readSnapshot(snap);
-      if (sr.kind !== 'ok') return { ...deny('missing_exchange'), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
+      if (sr.kind !== 'ok') return { outcome: { ...deny('missing_exchange'), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false }, reserved: false };
       const position = sr.snapshot.amount;
       const limits = { maxPositionUsd: this.cfg.maxPositionUsdBySymbol[sym] ?? this.cfg.maxPositionUsd, maxGrossUsd: this.cfg.maxGrossUsd };
       // one reservation at a time in this process: plans of different symbols run concurrently, and their
       // compare-and-set attempts on the one reservations hash would otherwise conflict with each other
       const req = { planId: plan.plan_id, symbol: sym, qty: pre.qty, mark: pre.markPrice, position, ttlMs: this.cfg.permitTtlSec * 1000 };
       const ex = await this.exposureLock.run(() => reserveExposure(redis, req, this.cfg.allowlist, limits));
-      if (!ex.ok) return { ...deny(ex.reason, { ...pre.context, ...ex.context }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
-      reserved = limits.maxPositionUsd !== null || limits.maxGrossUsd !== null;
+      if (!ex.ok) return { outcome: { ...deny(ex.reason, { ...pre.context, ...ex.context }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false }, reserved: false };
+      return { outcome: pre, reserved: limits.maxPositionUsd !== null || limits.maxGrossUsd !== null };
     }
-    const rate = await takeRateToken(redis, sym, {
-      globalPerMin: this.cfg.ratePerMin,
-      globalBurst: this.cfg.rateBurst,
-      symbolPerMin: this.cfg.symbolRatePerMinBySymbol[sym] ?? this.cfg.symbolRatePerMin,
-      symbolBurst: this.cfg.symbolRateBurst,
-    });
-    if (rate.ok) return pre;
-    if (reserved) await releaseReservation(redis, plan.plan_id);
-    return { ...deny(rate.reason, { ...pre.context, global_tokens: rate.globalTokens, symbol_tokens: rate.symbolTokens }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
+    return { outcome: pre, reserved: false };
   }
 }

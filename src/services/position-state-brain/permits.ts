@@ -28,7 +28,8 @@ import { signPermit } from '../../domain/permit-signature.js';
 import { readLedger, readSnapshot } from '../../domain/position.js';
 import { toleranceFor } from '../../domain/tolerance.js';
 import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
-import { writePermitOnce } from '../../plans/permit-store.js';
+import { writePermitBatched } from '../../plans/permit-store.js';
+import { replyValues, tickBatch } from '../../adapters/redis/tick-batch.js';
 import { parsePermitsConfig, type PermitsConfig } from './permits-config.js';
 import { NewestFills } from './newest-fills.js';
 
@@ -117,36 +118,36 @@ export class PermitConsumer {
     const plan = planFromEntry(entry.fields, this.keyFor);
     const { redis, logger } = this.ctx;
     const sym = plan.symbol;
-    // everything the decision reads, in one round trip (ledger included: one consistent view)
-    const all = await redis
-      .multi()
-      .exists(keys.permitP33(plan.plan_id))
-      .exists(keys.hold(sym))
-      .hgetall(keys.snapshot(sym))
-      .hlen(keys.applyInflight(sym))
-      .get(keys.lastFill(sym))
-      .hgetall(keys.ledger(sym))
-      .hgetall(keys.legacyLedger004(sym))
-      .exec();
-    if (!all) throw new Error('P3.3 read aborted');
-    const err = all.find(([e]) => e)?.[0];
-    if (err) throw err;
+    // everything the decision reads, in one MULTI (ledger included: one consistent view), sent in this
+    // turn's one pipeline with the other plans' reads (tick-batch.ts)
+    const read = tickBatch(redis).multi([
+      ['exists', keys.permitP33(plan.plan_id)],
+      ['exists', keys.hold(sym)],
+      ['hgetall', keys.snapshot(sym)],
+      ['hlen', keys.applyInflight(sym)],
+      ['get', keys.lastFill(sym)],
+      ['hgetall', keys.ledger(sym)],
+      ['hgetall', keys.legacyLedger004(sym)],
+    ]);
+    // the newest fill among the results, read incrementally by a refresh issued AFTER the reads above
+    // (same connection, same or a later pipeline: Redis runs it after them; newest-fills.ts)
+    const fills = this.fills.newestFor(sym);
+    fills.catch(() => undefined); // awaited below, after the reads (whose error comes first)
+    const [decided, hold, snap, inflight, lastFillRaw, ledgerHash, legacyHash] = replyValues(await read) as [number, number, Record<string, string>, number, string | null, Record<string, string>, Record<string, string>];
     // a redelivered entry, or the same plan submitted twice: the first decision stands (write-once)
-    if (Number(all[0]?.[1]) === 1) {
+    if (Number(decided) === 1) {
       logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, redelivered }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;
     }
-    logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id }, `${sym}: Evaluating plan ${plan.plan_id} from stream msg ${entry.id}`);
-    const res = all.slice(1);
-    const holdActive = Number(res[0]?.[1]) === 1;
-    const snapshot = readSnapshot(res[1]?.[1] as Record<string, string>);
-    const inFlight = Number(res[2]?.[1] ?? 0);
-    const lastFillRaw = res[3]?.[1] as string | null | undefined;
+    // one line per decision at info (the ALLOW/DENY line below); this one at debug (issue 16)
+    logger.debug({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id }, `${sym}: Evaluating plan ${plan.plan_id} from stream msg ${entry.id}`);
+    const holdActive = Number(hold) === 1;
+    const snapshot = readSnapshot(snap);
+    const inFlight = Number(inflight ?? 0);
     const lastFill = lastFillRaw && /^\d+$/.test(lastFillRaw) ? Number(lastFillRaw) : null;
-    // the newest fill among the results, read incrementally AFTER the reads above (newest-fills.ts)
-    const fromResults = await this.fills.newestFor(sym);
+    const fromResults = await fills;
     const newestFillTsMs = fromResults === null ? lastFill : lastFill === null ? fromResults : Math.max(fromResults, lastFill);
-    const ledger = { read: readLedger((res[4]?.[1] ?? {}) as Record<string, string>, (res[5]?.[1] ?? {}) as Record<string, string>) };
+    const ledger = { read: readLedger(ledgerHash ?? {}, legacyHash ?? {}) };
     const step = snapshot.kind === 'ok' ? snapshot.snapshot.stepSize : null;
     const tolerance = toleranceFor(this.config.tolerance, sym, step);
     const nowMs = Date.now();
@@ -163,7 +164,7 @@ export class PermitConsumer {
       newestFillTsMs,
     });
     const signed = signPermit('p33', this.config.permitKey, plan.plan_id, entry.id, permitFields(plan, outcome, nowMs, { entry_id: entry.id }));
-    const written = await writePermitOnce(redis, 'p33', signed, this.config.permitTtlSec);
+    const written = await writePermitBatched(redis, 'p33', signed, this.config.permitTtlSec);
     if (!written) {
       logger.info({ plan_id: plan.plan_id, symbol: sym }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;

@@ -18,14 +18,14 @@
     1  written (and published)
     0  a permit already exists for this plan (nothing written)
 ]]
-if redis.call('EXISTS', KEYS[1]) == 1 then
+--- @include "includes/writePermit"
+
+if permitExists(KEYS[1]) then
   return 0
 end
 local fv = {}
 for i = 2, #ARGV do
   fv[#fv + 1] = ARGV[i]
 end
-redis.call('HSET', KEYS[1], unpack(fv))
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
-redis.call('PUBLISH', 'quantum:notify:permit', KEYS[1])
+writePermit(KEYS[1], tonumber(ARGV[1]), fv)
 return 1

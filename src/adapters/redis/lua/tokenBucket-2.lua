@@ -22,45 +22,7 @@
     code -1  global bucket empty (nothing taken)
     code -2  symbol bucket empty (nothing taken)
 ]]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "includes/takeTokens"
 
-local function level(key, ratePerMin, burst)
-  local h = redis.call('HMGET', key, 'tokens', 'ts_ms')
-  local tokens = tonumber(h[1])
-  local ts = tonumber(h[2])
-  if h[1] == false and h[2] == false and redis.call('EXISTS', key) == 0 then
-    return burst
-  end
-  if tokens == nil or ts == nil or tokens ~= tokens then
-    redis.call('DEL', key)
-    redis.call('HSET', key, 'tokens', '0', 'ts_ms', tostring(now))
-    redis.call('PEXPIRE', key, math.ceil(burst * 60000 / ratePerMin) + 1000)
-    return 0
-  end
-  local elapsed = now - ts
-  if elapsed < 0 then elapsed = 0 end
-  local v = tokens + elapsed * ratePerMin / 60000
-  if v > burst then v = burst end
-  return v
-end
-
-local gRate, gBurst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local sRate, sBurst = tonumber(ARGV[3]), tonumber(ARGV[4])
-local g = level(KEYS[1], gRate, gBurst)
-local s = level(KEYS[2], sRate, sBurst)
-if g < 1 then
-  return { -1, tostring(g), tostring(s) }
-end
-if s < 1 then
-  return { -2, tostring(g), tostring(s) }
-end
-
-local function store(key, v, ratePerMin, burst)
-  redis.call('HSET', key, 'tokens', tostring(v), 'ts_ms', tostring(now))
-  local refillMs = math.ceil((burst - v) * 60000 / ratePerMin) + 1000
-  redis.call('PEXPIRE', key, refillMs)
-end
-store(KEYS[1], g - 1, gRate, gBurst)
-store(KEYS[2], s - 1, sRate, sBurst)
-return { 1, tostring(g - 1), tostring(s - 1) }
+local code, g, s = takeTokens(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+return { code, g, s }
