@@ -3,7 +3,9 @@
  *
  * Guarantees:
  * - Each entry is handled by one consumer of the group at a time; it is acknowledged only after its
- *   handler finished (at-least-once; handlers are idempotent through dedupe keys).
+ *   handler finished (at-least-once; handlers are idempotent through dedupe keys). Acknowledgements are
+ *   batched: one XACK for the entries handled meanwhile, sent with the connection's next pipeline or
+ *   after at most {@link ACK_DELAY_MS} (tick-batch.ts); this consumer never handles such an entry again.
  * - A handler throwing {@link PoisonEntry} (malformed, unsigned, badly signed) gets the entry copied to
  *   `<stream>.dlq` with the reason and acknowledged in one MULTI: never retried forever, never lost.
  * - Any other error leaves the entry pending; it is retried with back-off, and after `maxAttempts` it is
@@ -30,6 +32,13 @@ import { dlq } from './keys.js';
 import { CONSUMER_LEASE_MS, claimFromConsumer, deadConsumers, dropConsumerLease, reapConsumer, renewConsumerLease } from './consumer-liveness.js';
 import { sleep } from '../../lib/sleep.js';
 import { tickBatch } from './tick-batch.js';
+
+/**
+ * Longest a handled entry waits for its XACK, ms: the XACK rides along with the connection's next
+ * pipeline, or goes alone after this (issue 16). Until then the entry counts as pending in Redis (a
+ * crash meanwhile redelivers it; handlers are idempotent).
+ */
+export const ACK_DELAY_MS = 20;
 
 /** One stream entry: its id and its fields as a flat object. */
 export interface StreamEntry {
@@ -106,9 +115,10 @@ export class StreamConsumer {
   private readonly inHand = new Map<string, Promise<void>>();
   private readonly tails = new Map<string, Promise<void>>();
   private readonly notBefore = new Map<string, number>();
-  /** Ids to acknowledge in this turn's one XACK (see {@link StreamConsumer.ack}), and its reply. */
+  /** Ids to acknowledge in the next XACK (see {@link StreamConsumer.ack}), its reply, and every id handled but not yet acknowledged. */
   private ackIds: string[] | null = null;
-  private ackSent: Promise<void> | null = null;
+  private ackSent: Promise<void> = Promise.resolve();
+  private readonly acking = new Set<string>();
   /** True while the last loop iteration reached Redis without error. */
   healthy = false;
 
@@ -150,6 +160,9 @@ export class StreamConsumer {
     this.blocking?.disconnect();
     await this.loopDone;
     await Promise.allSettled([...this.inHand.values()]);
+    // the XACK of the entries handled last, before the lease and the consumer go
+    if (this.ackIds) tickBatch(this.opts.redis).flushSoon();
+    await this.ackSent;
     if (this.loopDone) {
       const { redis, stream, group, consumer } = this.opts;
       await dropConsumerLease(redis, stream, group, consumer).catch(() => undefined);
@@ -172,7 +185,7 @@ export class StreamConsumer {
         }
         // 1. our own pending entries (restart with the same name, or handler errors), not those in hand
         const now = Date.now();
-        const own = this.ownScanDue(now) ? (await this.read('0', false)).filter((e) => !this.inHand.has(e.id) && (this.notBefore.get(e.id) ?? 0) <= now) : [];
+        const own = this.ownScanDue(now) ? (await this.read('0', false)).filter((e) => !this.inHand.has(e.id) && !this.acking.has(e.id) && (this.notBefore.get(e.id) ?? 0) <= now) : [];
         for (const e of own) await this.dispatch(e, true);
         // 2. entries of dead consumers (lease gone) at once; entries idle on any consumer after claimIdleMs
         if (Date.now() - this.lastLivenessMs >= Math.min(1000, this.opts.leaseMs)) {
@@ -273,6 +286,7 @@ export class StreamConsumer {
    * retried from the own-pending read after a back-off).
    */
   private async dispatch(entry: StreamEntry, redelivered: boolean): Promise<void> {
+    if (this.acking.has(entry.id)) return; // handled, its XACK on the way
     const partitionOf = this.opts.partitionOf;
     if (!partitionOf) return this.handle(entry, redelivered);
     if (this.inHand.has(entry.id) || this.abort.signal.aborted) return;
@@ -319,7 +333,7 @@ export class StreamConsumer {
     if (this.abort.signal.aborted) return;
     try {
       await this.opts.handler(entry, redelivered);
-      await this.ack(entry.id);
+      this.ack(entry.id);
       this.attempts.delete(entry.id);
     } catch (err) {
       if (err instanceof PoisonEntry) {
@@ -339,35 +353,36 @@ export class StreamConsumer {
   }
 
   /**
-   * Acknowledges `id` after its handler finished: every id acknowledged in the same event-loop turn goes
-   * in ONE `XACK` (sent in the connection's one pipeline of the turn, tick-batch.ts; issue 16). Resolves
-   * when Redis answered.
-   * @throws the XACK's error (the entry stays pending and is handled again: handlers are idempotent)
+   * Acknowledges `id` after its handler finished, without waiting (issue 16): the ids handled meanwhile
+   * go in ONE `XACK`, sent with the connection's next pipeline (tick-batch.ts `later`) or alone after at
+   * most {@link ACK_DELAY_MS}. Until Redis confirmed, the entry is never handled again by this consumer
+   * (`acking`); should the XACK fail, the entry stays pending and is handled again (handlers are
+   * idempotent), as after a crash between handling and acknowledging.
    */
-  private ack(id: string): Promise<void> {
-    if (!this.ackIds || !this.ackSent) {
+  private ack(id: string): void {
+    this.acking.add(id);
+    if (!this.ackIds) {
       const ids: string[] = [];
-      const close = () => {
-        if (this.ackIds === ids) this.ackIds = null;
-      };
       this.ackIds = ids;
+      const done = () => {
+        if (this.ackIds === ids) this.ackIds = null;
+        for (const i of ids) this.acking.delete(i);
+      };
       this.ackSent = tickBatch(this.opts.redis)
-        .pipeline(() => {
-          close();
+        .later(() => {
+          if (this.ackIds === ids) this.ackIds = null;
           return [['xack', this.opts.stream, this.opts.group, ...ids]];
+        }, ACK_DELAY_MS)
+        .then(([r]) => {
+          if (r?.[0]) throw r[0];
         })
-        .then(
-          ([r]) => {
-            if (r?.[0]) throw r[0];
-          },
-          (err: Error) => {
-            close();
-            throw err;
-          },
-        );
+        .catch((err: Error) => {
+          this.ownScanNeeded = true;
+          if (!this.abort.signal.aborted) this.opts.logger.warn({ err: err.message, stream: this.opts.stream, entries: ids.length }, 'acknowledging handled entries failed; they stay pending and are handled again');
+        })
+        .finally(done);
     }
     this.ackIds.push(id);
-    return this.ackSent;
   }
 
   /** Copies `entry` to `<stream>.dlq` with the reason and acks it, in one MULTI. */

@@ -16,6 +16,8 @@
  * - Operations run in the order they were issued (one connection, one pipeline, in order), so an
  *   operation issued after another one's (e.g. a stream refresh after a decision's reads) runs after it.
  * - An operation issued while a pipeline is in flight goes in the next one (no waiting for replies).
+ * - {@link TickBatch.later}: an operation that may wait (a consumer's XACK) rides along with the next
+ *   pipeline the connection sends anyway, or goes alone after at most `maxDelayMs`.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 
@@ -36,6 +38,9 @@ interface Op {
 export class TickBatch {
   private queue: Op[] = [];
   private scheduled = false;
+  /** Operations that ride along with the next flush ({@link TickBatch.later}), and their timer. */
+  private deferred: Op[] = [];
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly redis: Redis) {}
 
@@ -59,21 +64,52 @@ export class TickBatch {
     return this.add(cmds, false);
   }
 
+  /**
+   * Runs `cmds` (no transaction) with the next pipeline this connection sends for other operations, or
+   * alone after `maxDelayMs` when none is sent before (operations that may wait, such as acknowledging
+   * handled stream entries: one socket write fewer per entry).
+   * @param cmds the commands, or a function building them when the pipeline is sent
+   * @returns each command's `[error, reply]`
+   * @throws when the pipeline failed as a whole (connection lost)
+   */
+  later(cmds: BatchCommand[] | (() => BatchCommand[]), maxDelayMs: number): Promise<BatchReply[]> {
+    return new Promise<BatchReply[]>((resolve, reject) => {
+      this.deferred.push({ cmds, atomic: false, resolve, reject });
+      if (!this.timer) {
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          this.flushSoon();
+        }, maxDelayMs);
+        this.timer.unref();
+      }
+    });
+  }
+
+  /** Sends what is queued and deferred at the end of this turn (e.g. before a consumer stops). */
+  flushSoon(): void {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
   private add(cmds: BatchCommand[] | (() => BatchCommand[]), atomic: boolean): Promise<BatchReply[]> {
     return new Promise<BatchReply[]>((resolve, reject) => {
       this.queue.push({ cmds, atomic, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // after every continuation of this turn (promise jobs included) has queued its operation
-        setImmediate(() => this.flush());
-      }
+      // after every continuation of this turn (promise jobs included) has queued its operation
+      this.flushSoon();
     });
   }
 
   private flush(): void {
     this.scheduled = false;
-    const ops = this.queue;
+    const ops = this.deferred.length > 0 ? [...this.deferred, ...this.queue] : this.queue;
     this.queue = [];
+    this.deferred = [];
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     if (ops.length === 0) return;
     const p = this.redis.pipeline();
     const call = (c: BatchCommand) => {
