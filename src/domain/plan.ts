@@ -5,7 +5,7 @@
  * Verification is over the string as received, never over a re-serialisation. Keys come from
  * `P3_KEY_<SOURCE>` (DESIGN §10): the plan's `source` upper-cased with every other character as `_`.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { parseDecimal } from './decimal.js';
 
@@ -140,9 +140,17 @@ export function keyEnvName(source: string): string {
   return `P3_KEY_${source.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
-/** Hex HMAC-SHA256 of `payload` with `key`. */
+/** Secret-key objects of the keys in use (a handful: one per source and issuer), made once each (issue 16). */
+const keyObjects = new Map<string, KeyObject>();
+
+/** Hex HMAC-SHA256 of `payload` with `key` (the key's secret-key object is made once and reused). */
 export function hmacHex(key: string, payload: string): string {
-  return createHmac('sha256', key).update(payload).digest('hex');
+  let k = keyObjects.get(key);
+  if (!k) {
+    if (keyObjects.size >= 64) keyObjects.clear();
+    keyObjects.set(key, (k = createSecretKey(Buffer.from(key, 'utf8'))));
+  }
+  return createHmac('sha256', k).update(payload).digest('hex');
 }
 
 /** Stream entry fields of a signed plan: `{plan, mac}`. */

@@ -25,7 +25,8 @@ export interface ServiceContext {
  * @param opts.redis where Redis is (`parseRedisTarget(env)`: `REDIS_URL`, and Sentinel when configured)
  */
 export function createServiceContext(name: string, opts: { redis: RedisTarget; logLevel: LogLevel; instanceId?: string }): ServiceContext {
-  const logger = createLogger(name, opts.logLevel);
+  // asynchronous writes (see createLogger): a service logs a line per decision
+  const logger = createLogger(name, opts.logLevel, { async: true });
   const instanceId = opts.instanceId ?? `${hostname()}-${process.pid}`;
   const redis = createRedis(opts.redis, { name: `p3:${name}:${instanceId}`, logger });
   return { name, instanceId, logger, redis, registry: createRegistry(name) };
