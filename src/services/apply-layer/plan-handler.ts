@@ -30,6 +30,8 @@ import { dedupeValue, evaluatePermits, orderQty, planTooOld, reduceOnlyFor, type
 import { sleep } from '../../lib/sleep.js';
 import { checkPermitSignatures } from '../../domain/permit-signature.js';
 import { casDedupe, claimPlan, readPermits } from './store.js';
+import type { ArmedWake } from './permit-waker.js';
+import type { PermitHash } from '../../domain/apply.js';
 import { finalize, newToken, publishOnly, resolveInflight, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
 import { clientOrderIdFor } from '../../domain/apply.js';
 import { permitSnapshotTs } from '../../domain/send-gate.js';
@@ -46,17 +48,33 @@ function readableId(fields: Record<string, string>): { planId?: string; symbol?:
   }
 }
 
+/** The first permit read of a plan, sent with its claim (one pipeline, tick-batch.ts), its wake-up armed before. */
+interface EarlyRead {
+  wake: ArmedWake | undefined;
+  read: Promise<{ gov: PermitHash; p33: PermitHash }>;
+}
+
+/** Arms the plan's wake-up and issues its first permit read (both before the claim is sent). */
+function earlyRead(d: ApplyDeps, planId: string): EarlyRead {
+  const wake = d.waker?.arm(planId);
+  const read = readPermits(d.redis, planId);
+  read.catch(() => undefined); // awaited by waitPermits (and thrown there), or dropped with the plan
+  return { wake, read };
+}
+
 /**
  * Waits for both permits (see module comment): reads them, and while one is missing waits for a permit
  * notification of this plan (`d.waker`, armed before each read so none is missed) or the fallback
  * interval `permitPollMs`, whichever comes first, then reads again, up to `permitWaitMs` in all.
  */
-async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string): Promise<PermitVerdict & { waitedMs: number; snapshotTsMs: number | null }> {
+async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string, first?: EarlyRead): Promise<PermitVerdict & { waitedMs: number; snapshotTsMs: number | null }> {
   const t0 = Date.now();
+  let early = first;
   for (;;) {
-    const wake = d.waker?.arm(plan.plan_id);
+    const wake = early ? early.wake : d.waker?.arm(plan.plan_id);
     try {
-      const { gov, p33 } = await readPermits(d.redis, plan.plan_id);
+      const { gov, p33 } = await (early ? early.read : readPermits(d.redis, plan.plan_id));
+      early = undefined;
       const waitedMs = Date.now() - t0;
       const forged = checkPermitSignatures(d.cfg.permitKeys, plan.plan_id, entryId, { governor: gov, p33 });
       if (forged?.problem === 'other_entry') {
@@ -135,15 +153,28 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
       throw new PoisonEntry('wrong_stream', 'RECONCILE_CLOSE on the plan stream');
     }
     const token = newToken(d.instanceId);
-    const claimed = await claimOrResume(d, plan, entry, redelivered, token);
-    if (claimed === null) return;
+    // a plan that will wait for its permits (the checks below, evaluated again after the claim) has its
+    // first permit read sent with its claim: one round trip for both (issue 16); the read is used only
+    // once the plan is claimed
+    const first = d.cfg.allowlist.includes(plan.symbol) && plan.type === 'MARKET' && !planTooOld(plan.ts_ms, Date.now(), d.cfg.maxPlanAgeSec * 1000) ? earlyRead(d, plan.plan_id) : undefined;
+    let claimed: string | null;
+    try {
+      claimed = await claimOrResume(d, plan, entry, redelivered, token);
+    } catch (err) {
+      first?.wake?.disarm();
+      throw err;
+    }
+    if (claimed === null) return void first?.wake?.disarm();
 
     const done = (f: Parameters<typeof resultFields>[0]) => finalize(d, resultFields(f), entry.id, '', undefined, claimed);
     if (!d.cfg.allowlist.includes(plan.symbol)) return void (await done({ ...base, status: 'REJECTED_INVALID', reason: 'symbol_not_allowed' }));
     if (plan.type !== 'MARKET') return void (await done({ ...base, status: 'REJECTED_INVALID', reason: 'unsupported_type', error: `type ${plan.type}` }));
-    if (planTooOld(plan.ts_ms, Date.now(), d.cfg.maxPlanAgeSec * 1000)) return void (await done({ ...base, status: 'SKIPPED', reason: 'stale_plan' }));
+    if (planTooOld(plan.ts_ms, Date.now(), d.cfg.maxPlanAgeSec * 1000)) {
+      first?.wake?.disarm();
+      return void (await done({ ...base, status: 'SKIPPED', reason: 'stale_plan' }));
+    }
 
-    const permits = await waitPermits(d, plan, entry.id);
+    const permits = await waitPermits(d, plan, entry.id, first);
     if (d.signal.aborted) throw new Error('stopping');
     d.metrics.permitWait.observe({ outcome: permits.kind === 'allow' ? 'allow' : permits.kind === 'skip' && permits.reason !== 'permit_timeout' ? 'deny' : 'timeout' }, permits.waitedMs / 1000);
     if (permits.kind !== 'allow') return void (await done({ ...base, status: 'SKIPPED', reason: permits.kind === 'skip' ? permits.reason : 'permit_timeout', error: permits.kind === 'skip' ? permits.detail : '' }));

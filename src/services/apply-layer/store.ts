@@ -41,7 +41,9 @@ export interface OrderRecord {
  */
 export async function claimPlan(redis: Redis, planId: string, entryId: string, token: string): Promise<{ claimed: true; value: string } | { claimed: false; existing: DedupeStage }> {
   const value = dedupeValue('claimed', entryId, token);
-  const ok = await redis.set(keys.applyDedupe(planId), value, 'EX', DEDUPE_TTL_SEC, 'NX');
+  // one command, sent in this turn's pipeline of the connection (with the plan's first permit read, tick-batch.ts)
+  const [[setErr, ok]] = (await tickBatch(redis).pipeline([['set', keys.applyDedupe(planId), value, 'EX', DEDUPE_TTL_SEC, 'NX']])) as [[Error | null, unknown]];
+  if (setErr) throw setErr;
   if (ok === 'OK') return { claimed: true, value };
   const raw = await redis.get(keys.applyDedupe(planId));
   // Expired between SET and GET: a vanishingly small window; treat as done (never a second order).
