@@ -1,6 +1,8 @@
 /**
  * The governor's plan rate: one token per ALLOW from a global and a per-symbol token bucket, taken
- * atomically by `tokenBucket-2.lua` with the Redis server's clock, so every governor shares one budget.
+ * atomically with the Redis server's clock, so every governor shares one budget. The governor takes it
+ * together with writing its ALLOW permit (`governorIssue-3.lua`, {@link issueAllow}); `tokenBucket-2.lua`
+ * ({@link takeRateToken}) takes a token alone (same rules: the `includes/takeTokens` fragment).
  */
 import type { Redis } from 'ioredis';
 import { keys } from '../../adapters/redis/keys.js';
