@@ -17,7 +17,7 @@
  * - Lua scripts: `EVALSHA`/`EVAL` declare keys with read-write flags, so every script's declared keys are
  *   granted for `EVALSHA`/`EVAL` only (in a selector without data commands); the commands a script runs
  *   are checked against the user's own rules, so a script can do nothing the user could not do directly.
- * - Pub/sub: only the permit issuers may PUBLISH the permit notification (`permitWrite-1.lua`), only the
+ * - Pub/sub: only the permit issuers may PUBLISH the permit notification (`permitWrite-1.lua`, `governorIssue-3.lua`), only the
  *   apply layer may SUBSCRIBE to it (issue 16); no other channel for anyone.
  * - No user has `@admin`/`@dangerous` rights except what is listed (`INFO`, operator `KEYS` for the seeds'
  *   runbook); the `default` user is off.
@@ -71,7 +71,7 @@ const SCRIPTS = ['evalsha', 'eval'];
 const CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xgroup|create', 'xinfo|consumers', 'xpending', 'xclaim', 'xgroup|delconsumer', 'evalsha', 'eval', 'set', 'del', 'exists'];
 
 /**
- * Publishing the permit notification (`permitWrite-1.lua` runs PUBLISH; a script can only do what its user
+ * Publishing the permit notification (`permitWrite-1.lua` and `governorIssue-3.lua` run PUBLISH; a script can only do what its user
  * may). Part of the issuers' root rules: PUBLISH touches no key, and the channel is the only one granted.
  */
 const PUBLISH_PERMIT_WRITTEN = { channels: [CHANNELS.permitWritten], commands: ['publish'] };
