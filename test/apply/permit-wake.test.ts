@@ -115,6 +115,20 @@ describe('permit notifications', () => {
     expect(await waitResult(rig.redis, denied)).toMatchObject({ status: 'SKIPPED', reason: 'stale_exchange' });
   });
 
+  it('a permit verified on one read and altered before the next is verified again (permit_signature_invalid)', async () => {
+    await rig.startApply(NO_FALLBACK);
+    await waitFor(async () => (await subscribers(rig.redis)) >= 1, 10_000, 20, 'the waker subscribed');
+    const id = planId('wake-altered');
+    await submitPlan(rig.redis, { plan_id: id });
+    const entryId = await claimedEntry(rig.redis, id);
+    await settle(300);
+    await issue(rig.redis, 'governor', id, entryId);
+    await settle(300); // the genuine governor permit was read and verified; the plan waits for the p33 one
+    await rig.redis.hset(keys.permitGovernor(id), 'qty', '5'); // same signature, another quantity
+    await issue(rig.redis, 'p33', id, entryId);
+    expect(await waitResult(rig.redis, id)).toMatchObject({ status: 'SKIPPED', reason: 'permit_signature_invalid' });
+  });
+
   it('a lost notification still ends in a decision through the fallback re-read', async () => {
     await rig.startApply({ APPLY_MODE: 'dry_run', APPLY_PERMIT_POLL_MS: '200', APPLY_PERMIT_WAIT_MS: '600000' });
     const id = planId('lost');
