@@ -100,6 +100,22 @@ describe('a plan whose dedupe claim Redis lost after its order filled', () => {
     expect(await rig.redis.hgetall(keys.ledger('BTCUSDT'))).toMatchObject({ ledger_amt: '0.002', version: '7' });
   });
 
+  it('REVIEW: ledger already repaired, a ONE-LOT fill (0.001): the recovered result must not count the fill again', async () => {
+    const id = planId('lost-claim-repaired-1lot');
+    const now = Date.now();
+    await rig.redis.hset(keys.snapshot('BTCUSDT'), { position_amt: '0', side: 'FLAT', ts_ms: String(now), ts_epoch: (now / 1000).toFixed(3), step_size: '0.001' });
+    const f = signedOpen(id, '0.001');
+    await add(STREAMS.applyPlan, f);
+    await allowPermits(rig.redis, id, '0.001', 'BUY', '0.001', 'BTCUSDT', now);
+    expect(await waitResult(rig.redis, id)).toMatchObject({ status: 'EXECUTED', filled_qty: '0.001' });
+    // lost, and meanwhile the reconcile engine set the ledger to the exchange (0.001)
+    await loseRecord(id, { ledger_amt: '0.001', ledger_side: 'LONG', ts_epoch: String(Date.now() / 1000), source: 'p34_adopt', version: '7' });
+    await add(STREAMS.applyPlan, f);
+    expect(await waitResult(rig.redis, id)).toMatchObject({ status: 'EXECUTED', reason: 'recovered_from_exchange', filled_qty: '0.001' });
+    expect(await ordersOf(rig.paper, id)).toHaveLength(1);
+    expect(await rig.redis.hgetall(keys.ledger('BTCUSDT'))).toMatchObject({ ledger_amt: '0.001', version: '7' });
+  });
+
   it('a RECONCILE_CLOSE whose record was lost after it filled: re-added, no second close, one EXECUTED result', async () => {
     await adminSetPosition(rig.paper.url, 'BTCUSDT', '0.004');
     const sig = `sig-${Date.now()}`;
