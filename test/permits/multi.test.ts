@@ -76,6 +76,21 @@ describe('rate budget: corrupt bucket', () => {
   });
 });
 
+describe('rate budget: infinite bucket', () => {
+  it('a bucket whose tokens read `inf` is empty (fail closed), never full (review finding)', async () => {
+    await redis.del('quantum:governor:rate:global', 'quantum:governor:rate:ADAUSDT');
+    await setSnapshot(redis, 'ADAUSDT', '100', { mark: '1', step: '1' });
+    await redis.hset('quantum:governor:rate:global', { tokens: 'inf', ts_ms: String(Date.now()) });
+    const g = await startGovernor(srv.url, 'inf-a', { GOVERNOR_RATE_PER_MIN: '6', GOVERNOR_RATE_BURST: '5', GOVERNOR_SYMBOL_RATE_BURST: '5', GOVERNOR_CONSUMER_GROUP: 'inf' });
+    try {
+      expect((await permits(redis, await submit(redis, 'ADAUSDT'), ['governor'])).governor.fields.reason).toBe('rate_limited_global');
+      expect(await redis.hget('quantum:governor:rate:global', 'tokens')).toBe('0');
+    } finally {
+      await g.stop();
+    }
+  });
+});
+
 describe('two instances of each', () => {
   it('every plan is decided exactly once per group', async () => {
     await redis.del('quantum:governor:rate:global', 'quantum:governor:rate:BTCUSDT');

@@ -119,9 +119,11 @@ async function recordRecovered(d: ApplyDeps, check: PriorCheck, claimedValue: st
   let ledgerIf: ((next: Decimal) => boolean) | undefined;
   if (fill && d.gateway) {
     try {
-      const [rules, pos] = await Promise.all([d.gateway.symbolRules(check.symbol), d.gateway.fetchPositions()]);
+      const pos = await d.gateway.fetchPositions();
       const ex = pos.positions.get(check.symbol)?.amount ?? new Decimal(0);
-      ledgerIf = (next) => next.minus(ex).abs().lte(rules.stepSize);
+      // exact: both sides are on the lot grid; a one-lot tolerance would accept a fill counted twice in a ledger
+      // the engine had already repaired (review finding: 0.001 + 0.001 = 0.002 against an exchange of 0.001)
+      ledgerIf = (next) => next.eq(ex);
     } catch {
       ledgerIf = () => false; // position unreadable: the result alone, the engine reconciles with it as evidence
     }

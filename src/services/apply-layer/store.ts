@@ -46,6 +46,9 @@ export async function claimPlan(redis: Redis, planId: string, entryId: string, t
   if (setErr) throw setErr;
   if (ok === 'OK') return { claimed: true, value };
   const raw = await redis.get(keys.applyDedupe(planId));
+  // Our own value: the SET was executed but its reply lost, and ioredis re-sent it after reconnecting (the
+  // re-sent SET NX answers nil). The token is unique per claim attempt, so this claim is ours.
+  if (raw === value) return { claimed: true, value };
   // Expired between SET and GET: a vanishingly small window; treat as done (never a second order).
   return { claimed: false, existing: parseDedupe(raw) ?? { stage: 'done', raw: '' } };
 }

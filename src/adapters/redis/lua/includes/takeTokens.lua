@@ -21,7 +21,8 @@ local function takeTokens(gKey, sKey, gRate, gBurst, sRate, sBurst)
     if h[1] == false and h[2] == false and redis.call('EXISTS', key) == 0 then
       return burst
     end
-    if tokens == nil or ts == nil or tokens ~= tokens then
+    -- unreadable, NaN or infinite (an `inf` would read as a full bucket): empty, fail closed
+    if tokens == nil or ts == nil or tokens ~= tokens or ts ~= ts or math.abs(tokens) == math.huge or math.abs(ts) == math.huge then
       redis.call('DEL', key)
       redis.call('HSET', key, 'tokens', '0', 'ts_ms', tostring(now))
       redis.call('PEXPIRE', key, math.ceil(burst * 60000 / ratePerMin) + 1000)
