@@ -113,8 +113,17 @@ export async function redisEpochSince(redis: Redis): Promise<number> {
   const uptimeS = Number(/^uptime_in_seconds:(\d+)/m.exec(info)?.[1] ?? NaN);
   const neverPromoted = /^role:master\s*$/m.test(info) && /^second_repl_offset:-1\s*$/m.test(info);
   const seen = Number(await callScript(redis, 'applyEpoch', [keys.applyRedisEpoch()], [runId, Date.now()]));
-  return neverPromoted && Number.isFinite(uptimeS) ? Math.min(seen, Date.now() - uptimeS * 1000) : seen;
+  return neverPromoted && Number.isFinite(uptimeS) ? Math.min(seen, Date.now() - uptimeS * 1000) : seen + PROMOTED_MARGIN_MS;
 }
+
+/**
+ * How long after a promoted replica was first seen the old master may still have accepted writes that are
+ * lost, ms: in a partition the old master keeps writing until `min-replicas-max-lag` (5 s in
+ * ops/redis/replica.conf) passes without a replica's ack, and it can be promoted away from before that
+ * (hostile review). 10 s covers that plus host clock skew between apply layers; plans created inside it are
+ * asked of the exchange. Operators who raise `min-replicas-max-lag` above 8 s must keep this above it.
+ */
+export const PROMOTED_MARGIN_MS = 10_000;
 
 /**
  * True when a "not found" answer proves the plan was never sent: the plan was created after the last possible
