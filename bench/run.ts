@@ -222,7 +222,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
 /** The permit-chain part of the table (also printed alone by `--only permit-chain`). */
 export function formatPermitChain(pc: PermitChainResult, chainRate: number): string {
   const L: string[] = [];
-  L.push(`4 permit chain at ${chainRate} plans/s: n ${pc.chain.n}, p50 ${ms(pc.chain.p50)} ms, p99 ${ms(pc.chain.p99)} ms; raw XADD -> XREADGROUP -> XACK p50 ${ms(pc.raw.p50)} ms, p99 ${ms(pc.raw.p99)} ms`);
+  L.push(`4 permit chain at ${chainRate} plans/s: n ${pc.chain.n}, p50 ${ms(pc.chain.p50)} ms, p99 ${ms(pc.chain.p99)} ms; raw XADD -> XREADGROUP -> XACK p50 ${ms(pc.raw.p50)} ms, p99 ${ms(pc.raw.p99)} ms (after ${pc.rawSpaced.gapMs} ms idle: p50 ${ms(pc.rawSpaced.p50)} ms, p99 ${ms(pc.rawSpaced.p99)} ms)`);
   L.push(`4 sustained plans/s (all services, governor buckets raised): ${pc.plansPerSec}`);
   L.push(`  ${pad('rate/s', 9)}${pad('sent', 7)}${pad('decided', 9)}${pad('allowed', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}sustained`);
   for (const s of pc.steps) L.push(`  ${pad(String(s.rate), 9)}${pad(String(s.sent), 7)}${pad(String(s.decided), 9)}${pad(String(s.allowed), 9)}${pad(ms(s.p50), 9)}${pad(ms(s.p99), 9)}${s.sustained ? 'yes' : 'no'}`);

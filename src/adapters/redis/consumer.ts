@@ -200,6 +200,10 @@ export class StreamConsumer {
         // 3. new entries (blocks)
         if (own.length === 0) {
           await this.waitForSlot();
+          // partitioned mode: the handlers just dispatched issued their first Redis step, sent at the end of
+          // this turn (tick-batch.ts); the next blocking read goes out after it, not ahead of it (issue 16:
+          // its socket write and Redis' handling of it delayed every plan's first round trip by ~0.25 ms)
+          if (this.inHand.size > 0) await new Promise<void>((r) => setImmediate(r));
           const fresh = await this.read('>', true);
           for (const e of fresh) await this.dispatch(e, false);
         }
