@@ -66,6 +66,7 @@
    -7  snapshot_superseded: ARGV[12] <= the symbol's newest fill; nothing written, must NOT send
    -8  snapshot_unknown: ARGV[12] is not a positive integer; nothing written, must NOT send
 ]]
+--- @include "includes/appendPairs"
 local function gate()
   local snap = tonumber(ARGV[12])
   if not snap or snap <= 0 or snap ~= math.floor(snap) then
@@ -128,12 +129,7 @@ redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
 redis.call('ZADD', KEYS[3], tonumber(ARGV[4]), ARGV[3])
-local info = cjson.decode(ARGV[6])
-local flat = {}
-for k, v in pairs(info) do
-  flat[#flat + 1] = tostring(k)
-  flat[#flat + 1] = tostring(v)
-end
+local flat = appendPairs({}, cjson.decode(ARGV[6]))
 redis.call('DEL', KEYS[4])
 redis.call('HSET', KEYS[4], unpack(flat))
 redis.call('EXPIRE', KEYS[4], tonumber(ARGV[7]))

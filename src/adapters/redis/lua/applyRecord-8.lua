@@ -44,6 +44,7 @@
     0       ledger fingerprint conflict: nothing written (re-read and retry)
     -1      fenced: the plan was already recorded; nothing written
 ]]
+--- @include "includes/appendPairs"
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local stage = string.match(cur, '^([a-z]+)|')
@@ -88,11 +89,7 @@ if ARGV[4] == '1' then
 end
 
 local t = cjson.decode(ARGV[2])
-local flat = {}
-for k, v in pairs(t) do
-  flat[#flat + 1] = tostring(k)
-  flat[#flat + 1] = tostring(v)
-end
+local flat = appendPairs({}, t)
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*', unpack(flat))
 if t.status == 'EXECUTED' and t.executed == 'true' then
   local fillTs = tonumber(t.ts_ms)

@@ -25,6 +25,7 @@
     0   cooldown already taken for this drift and bucket: nothing published
     -1  no engine hold with this signature: nothing published
 ]]
+--- @include "includes/appendPairs"
 if not redis.call('GET', KEYS[1]) then return -1 end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
 -- a hold rewritten by an operator (its TTL no longer the one it shares with hold_sig) is not ours
@@ -32,10 +33,6 @@ local holdTtl = redis.call('PTTL', KEYS[1])
 if holdTtl < 0 or math.abs(holdTtl - redis.call('PTTL', KEYS[2])) > 1500 then return -1 end
 if not redis.call('SET', KEYS[3], '1', 'EX', ARGV[2], 'NX') then return 0 end
 local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'plan', ARGV[3], 'mac', ARGV[4])
-local flat = { 'event', 'RECONCILE_CLOSE_PUBLISHED', 'close_entry_id', id }
-for k, v in pairs(cjson.decode(ARGV[5])) do
-  flat[#flat + 1] = tostring(k)
-  flat[#flat + 1] = tostring(v)
-end
+local flat = appendPairs({ 'event', 'RECONCILE_CLOSE_PUBLISHED', 'close_entry_id', id }, cjson.decode(ARGV[5]))
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', unpack(flat))
 return 1

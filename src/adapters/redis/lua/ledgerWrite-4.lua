@@ -29,6 +29,7 @@
     n >= 1  written; n is the new version
     0       fingerprint conflict, nothing written
 ]]
+--- @include "includes/appendPairs"
 local function s(v) if v then return v else return '' end end
 
 local h = redis.call('HMGET', KEYS[1], 'version', 'ledger_amt', 'ledger_side', 'last_known_amt', 'last_side')
@@ -42,16 +43,7 @@ local version = tonumber(h[1]) or 0
 version = version + 1
 
 local function xaddJson(stream, json, maxlen, extra)
-  local t = cjson.decode(json)
-  local flat = {}
-  for k, v in pairs(t) do
-    flat[#flat + 1] = tostring(k)
-    flat[#flat + 1] = tostring(v)
-  end
-  for k, v in pairs(extra) do
-    flat[#flat + 1] = k
-    flat[#flat + 1] = v
-  end
+  local flat = appendPairs(appendPairs({}, cjson.decode(json)), extra)
   if maxlen then
     redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(flat))
   else

@@ -24,16 +24,9 @@
     1  done (set: hold set; clear: a hold existed and was deleted)
     0  clear: there was no hold (nothing written, no event)
 ]]
+--- @include "includes/appendPairs"
 local function event(name, extra)
-  local flat = { 'event', name }
-  for k, v in pairs(cjson.decode(ARGV[4])) do
-    flat[#flat + 1] = tostring(k)
-    flat[#flat + 1] = tostring(v)
-  end
-  for k, v in pairs(extra) do
-    flat[#flat + 1] = k
-    flat[#flat + 1] = v
-  end
+  local flat = appendPairs(appendPairs({ 'event', name }, cjson.decode(ARGV[4])), extra)
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', unpack(flat))
 end
 

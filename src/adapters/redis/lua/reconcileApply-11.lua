@@ -77,6 +77,7 @@
                   set/renewed/kept = engine hold stands, operator = operator hold stands, cleared/none = no hold)
     hold_sig      the engine hold's episode signature after this call ('' when no engine hold stands)
 ]]
+--- @include "includes/appendPairs"
 local function s(v) if v then return v else return '' end end
 
 -- A key of the wrong type (a corrupt hash) reads as the fingerprint 'WRONGTYPE' instead of failing, so
@@ -123,15 +124,7 @@ end
 local maxlen = ARGV[10]
 
 local function event(name, extra)
-  local flat = { 'event', name }
-  for k, v in pairs(cjson.decode(ARGV[9])) do
-    flat[#flat + 1] = tostring(k)
-    flat[#flat + 1] = tostring(v)
-  end
-  for k, v in pairs(extra) do
-    flat[#flat + 1] = k
-    flat[#flat + 1] = v
-  end
+  local flat = appendPairs(appendPairs({ 'event', name }, cjson.decode(ARGV[9])), extra)
   redis.call('XADD', KEYS[8], 'MAXLEN', '~', maxlen, '*', unpack(flat))
 end
 
