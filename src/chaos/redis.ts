@@ -8,10 +8,10 @@
  * Invariants: `start()` after `kill()` reuses the same folder and port (the services reconnect to the same
  * URL); `kill()` is SIGKILL (a crash, no shutdown save); nothing here ever touches the machine's Redis.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, redisAnswers, RedisServerMissing } from '../lib/redis-server.js';
+import { freePort, killChild, spawnRedisUntilReady } from '../lib/redis-server.js';
 
 /** A durable private redis-server. */
 export interface DurableRedis {
@@ -91,26 +91,12 @@ export async function startDurableRedis(runDir: string, subdir = 'redis', replic
   let proc: ChildProcess | null = null;
 
   const start = async (master?: { host: string; port: number }): Promise<void> => {
-    const p = spawn('redis-server', durableRedisArgs(port, dir, master, extraArgs), { stdio: 'ignore' });
-    proc = p;
-    const spawnError = new Promise<Error>((resolve) => p.once('error', resolve));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const err = await Promise.race([spawnError, new Promise<null>((r) => setTimeout(() => r(null), 50))]);
-      if (err) throw new RedisServerMissing(`cannot start redis-server (${err.message})`);
-      if (await redisAnswers(url)) return;
-      if (p.exitCode !== null) throw new Error(`redis-server exited with code ${p.exitCode} (see ${join(dir, 'redis.log')})`);
-      if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port} within 30 s`);
-    }
+    await spawnRedisUntilReady(durableRedisArgs(port, dir, master, extraArgs), url, 30_000, (p) => (proc = p), ` (see ${join(dir, 'redis.log')})`);
   };
   const kill = async (): Promise<void> => {
     const p = proc;
     proc = null;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
+    await killChild(p);
   };
   // AOF size samples for crashWithLoss: [ts_ms, file, bytes], the last 10 s
   const samples: Array<[number, string, number]> = [];

@@ -41,6 +41,35 @@ export async function redisAnswers(url: string, timeoutMs = 1500): Promise<boole
   }
 }
 
+/**
+ * Spawns `redis-server <args>` and waits until `probeUrl` answers PING (polled every 50 ms).
+ * @param onSpawn receives the child process as soon as it exists (so a caller can kill it while waiting)
+ * @param timeoutMs how long to wait for the first PONG, ms
+ * @throws RedisServerMissing when redis-server is not on PATH; Error when it exits or does not answer in time
+ */
+export async function spawnRedisUntilReady(args: string[], probeUrl: string, timeoutMs: number, onSpawn: (p: ChildProcess) => void, logHint = ''): Promise<ChildProcess> {
+  const p = spawn('redis-server', args, { stdio: 'ignore' });
+  onSpawn(p);
+  const spawnError = new Promise<Error>((resolve) => p.once('error', resolve));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const err = await Promise.race([spawnError, new Promise<null>((r) => setTimeout(() => r(null), 50))]);
+    if (err) throw new RedisServerMissing(`cannot start redis-server (${err.message})`);
+    if (await redisAnswers(probeUrl)) return p;
+    if (p.exitCode !== null) throw new Error(`redis-server exited with code ${p.exitCode}${logHint}`);
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer at ${probeUrl.replace(/\/\/[^@]*@/, '//')} within ${timeoutMs} ms${logHint}`);
+  }
+}
+
+/** SIGKILLs a child process (a crash) and resolves when it is gone; nothing when it is null or already gone. Never throws. */
+export async function killChild(p: ChildProcess | null): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    p.once('exit', () => resolve());
+    p.kill('SIGKILL');
+  });
+}
+
 /** A private redis-server. */
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
@@ -81,25 +110,12 @@ export async function startRedisServer(prefix = 'p3-redis-', opts: RedisServerOp
   let proc: ChildProcess | null = null;
 
   const start = async () => {
-    const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(opts.args ?? [])], { stdio: 'ignore' });
-    proc = p;
-    const spawnError = new Promise<Error>((resolve) => p.once('error', resolve));
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const err = await Promise.race([spawnError, new Promise<null>((r) => setTimeout(() => r(null), 50))]);
-      if (err) throw new RedisServerMissing(`cannot start redis-server (${err.message})`);
-      if (await redisAnswers(probeUrl)) return;
-      if (Date.now() > deadline || p.exitCode !== null) throw new Error(`redis-server did not answer on port ${port}`);
-    }
+    await spawnRedisUntilReady(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(opts.args ?? [])], probeUrl, 10_000, (p) => (proc = p));
   };
   const kill = async () => {
     const p = proc;
     proc = null;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    });
+    await killChild(p);
   };
   const killSync = () => {
     const p = proc;
