@@ -60,6 +60,14 @@ describe('TickBatch', () => {
     expect(replyValues(await good)).toEqual(['x']);
   });
 
+  it('a non-atomic op with an unknown method is rejected whole: later ops get their own replies', async () => {
+    const b = tickBatch(h.redis);
+    const bad = b.pipeline([['get', 'tb:s'], ['noSuchMethod', 'k']]);
+    const good = b.pipeline([['set', 'tb:n', 'y'], ['get', 'tb:n']]);
+    await expect(bad).rejects.toThrow(/no command noSuchMethod/);
+    expect(replyValues(await good)).toEqual(['OK', 'y']);
+  });
+
   it('runs project scripts in a pipeline, atomic each, in the order issued', async () => {
     const b = tickBatch(h.redis);
     const key = keys.permitP33('tb-1');

@@ -126,9 +126,10 @@ export class TickBatch {
     for (const op of ops) {
       try {
         if (typeof op.cmds === 'function') op.cmds = op.cmds();
+        // validate every command before any is queued: a bad name must neither leave a transaction open nor
+        // queue part of an op (its replies would then shift onto the ops after it)
+        for (const c of op.cmds) if (typeof (p as unknown as Record<string, unknown>)[c[0]] !== 'function') throw new Error(`TickBatch: no command ${c[0]} on this connection`);
         if (op.atomic) {
-          // validate every command before MULTI is queued, so a bad name never leaves a transaction open
-          for (const c of op.cmds) if (typeof (p as unknown as Record<string, unknown>)[c[0]] !== 'function') throw new Error(`TickBatch: no command ${c[0]} on this connection`);
           // a MULTI/EXEC block inside the pipeline (ioredis queues EXEC and keeps the pipeline open)
           (p as unknown as { multi(): void }).multi();
           for (const c of op.cmds) call(c);
