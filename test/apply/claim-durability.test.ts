@@ -18,7 +18,8 @@ import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { createRedis } from '../../src/adapters/redis/client.js';
 import { signPlan, type PlanInput } from '../../src/domain/plan.js';
 import { APPLY_CLOSE_GROUP } from '../../src/services/apply-layer/index.js';
-import { notFoundIsFinal, redisEpochSince } from '../../src/services/apply-layer/claim-durability.js';
+import { claimNeedsQuery, notFoundIsFinal, redisEpochSince } from '../../src/services/apply-layer/claim-durability.js';
+import type { ApplyDeps } from '../../src/services/apply-layer/pipeline.js';
 import { adminPositions, adminSetPosition } from '../helpers/paper.js';
 import { startTestRedis, waitFor } from '../helpers/redis.js';
 import { EXIT_KEY, P34_KEY, allowPermits, ordersOf, planId, resultsOf, settle, startRig, waitResult, type Rig } from './helpers.js';
@@ -198,6 +199,31 @@ describe('P3_CLAIM_DURABILITY=replica-wait', () => {
       await local.stop();
       await replica.stop();
       await srv.stop();
+    }
+  });
+});
+
+describe('P3_CLAIM_DURABILITY=fsync-always', () => {
+  it('skips the query only while Redis shows the AOF on and has no replica; otherwise asks the exchange', async () => {
+    const master = await startTestRedis({ args: ['--appendonly', 'yes'] });
+    const plain = await startTestRedis();
+    const conns = [createRedis(master.url, { name: 'fsync-m' }), createRedis(plain.url, { name: 'fsync-p' })];
+    const warnings: string[] = [];
+    const deps = (redis: (typeof conns)[number]) =>
+      ({ cfg: { mode: 'testnet', claimDurability: 'fsync-always' }, gateway: {}, redis, logger: { warn: (m: string) => warnings.push(m) } }) as unknown as ApplyDeps;
+    let replica: Awaited<ReturnType<typeof startTestRedis>> | null = null;
+    try {
+      expect(await claimNeedsQuery(deps(conns[0]!))).toBe(false); // AOF on, no replica
+      expect(await claimNeedsQuery(deps(conns[1]!))).toBe(true); // no AOF (appendonly no)
+      replica = await startTestRedis({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+      await waitFor(async () => /connected_slaves:1/.test(await conns[0]!.info('replication')), 20_000, 100, 'replica connected');
+      expect(await claimNeedsQuery(deps(conns[0]!))).toBe(true); // a fresh deps (no cache): a replica could be promoted lagging
+      expect(warnings.length).toBe(2);
+    } finally {
+      for (const c of conns) c.disconnect();
+      await replica?.stop();
+      await plain.stop();
+      await master.stop();
     }
   });
 });

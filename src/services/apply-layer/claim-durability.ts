@@ -74,7 +74,9 @@ function registry(d: ApplyDeps): Map<string, PriorCheck> {
 
 /**
  * True when a fresh claim must be checked against the exchange before anything is sent or refused.
- * Never in dry_run (nothing is ever sent). `fsync-always` asks `INFO persistence` (cached 30 s).
+ * Never in dry_run (nothing is ever sent). `fsync-always` asks `INFO persistence replication` (cached 30 s): no
+ * query only while the AOF is on and the server is a master without replicas (Redis 7.0 does not show the
+ * fsync policy itself: `appendfsync always` is the operator's assertion).
  */
 export async function claimNeedsQuery(d: ApplyDeps): Promise<boolean> {
   if (!d.gateway || d.cfg.mode === 'dry_run') return false;
@@ -83,15 +85,16 @@ export async function claimNeedsQuery(d: ApplyDeps): Promise<boolean> {
   const seen = aofSeen.get(d);
   if (seen !== undefined && Date.now() - seen < 30_000) return false;
   try {
-    const info = await d.redis.info('persistence');
-    if (/^aof_enabled:1\s*$/m.test(info)) {
+    const info = String(await d.redis.call('INFO', 'persistence', 'replication'));
+    // a master with replicas can fail over to one that lagged: fsync on the master does not cover that
+    if (/^aof_enabled:1\s*$/m.test(info) && /^role:master\s*$/m.test(info) && /^connected_slaves:0\s*$/m.test(info)) {
       aofSeen.set(d, Date.now());
       return false;
     }
   } catch {
     // unreadable: query (fail closed)
   }
-  d.logger.warn('P3_CLAIM_DURABILITY=fsync-always but Redis does not show appendonly on (INFO persistence): asking the exchange before sending');
+  d.logger.warn('P3_CLAIM_DURABILITY=fsync-always but Redis does not show appendonly on, or has replicas (INFO persistence, replication): asking the exchange before sending');
   return true;
 }
 
