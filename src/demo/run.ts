@@ -18,6 +18,7 @@ import { startServices, stopServices, waitForSignal, type RunningService } from 
 import { sleep } from '../lib/sleep.js';
 import { acquireDemoRedis, type DemoRedis } from './redis.js';
 import { runStrategyDriver } from './driver.js';
+import { lastResultId, waitTradingResumed, type TradingResumed } from './resumed.js';
 import { SCENARIOS, type InjectContext, type ScenarioDef } from './scenarios.js';
 import { TimelinePrinter } from './timeline.js';
 import { DemoWatcher, type PhaseObservations } from './watch.js';
@@ -135,7 +136,8 @@ async function startDemoConsole(redis: Redis, symbols: string[], port: number, t
 }
 
 /**
- * Runs the demo. Resolves with the process exit code (0 ok; 1 a scenario did not heal).
+ * Runs the demo. Resolves with the process exit code (0 ok; 1 a scenario did not heal, or no strategy plan
+ * executed within the phase timeout after the heals).
  * @throws NoRedisError (exit 2) when no Redis can be found or started
  */
 export async function runDemo(opts: DemoOptions): Promise<number> {
@@ -211,6 +213,19 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const rows = (await Promise.all(SCENARIOS.map((s) => runScenario(s, ctx, watcher, opts.phaseTimeoutSec * 1000, abort.signal)))).flat();
     printer.summary(rows);
     const allHealed = rows.length === SCENARIOS.reduce((n, s) => n + s.phases.length, 0) && rows.every((r) => r.healed);
+    // after the heals, the strategy's plans must execute again (a hold or gate that never clears fails the run)
+    let resumed: TradingResumed | null = null;
+    if (allHealed && !abort.signal.aborted) {
+      const waiter = redis.duplicate();
+      conns.push(waiter);
+      resumed = await waitTradingResumed(waiter, await lastResultId(redis), 'demo-', opts.phaseTimeoutSec * 1000, abort.signal);
+      printer.line(
+        { type: 'resumed', ...(resumed ?? { plan_id: null }) },
+        resumed
+          ? `Trading resumed: strategy plan ${resumed.plan_id} executed (${resumed.symbol} ${resumed.side} ${resumed.filled_qty}) ${resumed.after_ms} ms after the heals.`
+          : `No strategy plan executed within ${opts.phaseTimeoutSec} s after the heals: see REDIS_URL=${demoRedis.url} npx p3 status`,
+      );
+    }
     if (opts.json) {
       const orders = await fetch(`${paperUrl}/admin/orders`).then((r) => r.json());
       printer.line({ type: 'orders', orders }, '');
@@ -229,7 +244,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     }
     abort.abort();
     await Promise.all([follow, poll, driver]);
-    return allHealed ? 0 : 1;
+    return allHealed && resumed !== null ? 0 : 1;
   } finally {
     abort.abort();
     process.off('SIGINT', onSignal);

@@ -62,6 +62,8 @@ describe('p3 demo --exit --json', () => {
     const summary = run.lines.find((l) => l.type === 'summary') as { all_healed: boolean; scenarios: Array<{ scenario: string; healed: boolean; closes: string[] }> };
     const orders = (run.lines.find((l) => l.type === 'orders') as { orders: Array<Record<string, unknown>> }).orders;
     expect(summary.all_healed).toBe(true);
+    // after the heals the strategy's plans execute again (the demo waits for one)
+    expect(run.lines.find((l) => l.type === 'resumed')).toMatchObject({ plan_id: expect.stringMatching(/^demo-/), filled_qty: expect.stringMatching(/^[0-9.]+$/) });
     expect(summary.scenarios.map((s) => s.scenario)).toEqual(['seed000', 'seed004 1/2', 'seed004 2/2', 'lost_ledger_update']);
     // The demo used its own database of our private Redis, marked as the demo's.
     expect(start.redis_url).toMatch(/^redis:\/\/127\.0\.0\.1:\d+\/\d+$/);
@@ -138,6 +140,8 @@ describe('p3 demo --exit --json', () => {
     expect(existsSync(redisDir)).toBe(false);
     const summary = run.lines.find((l) => l.type === 'summary') as { all_healed: boolean };
     expect(summary.all_healed).toBe(true);
+    // after the heals the strategy's plans execute again (the demo waits for one)
+    expect(run.lines.find((l) => l.type === 'resumed')).toMatchObject({ plan_id: expect.stringMatching(/^demo-/), filled_qty: expect.stringMatching(/^[0-9.]+$/) });
   }, 180_000);
 
   it('with no Redis and no redis-server on PATH it exits 2 saying how to get one', async () => {

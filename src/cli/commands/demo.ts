@@ -7,7 +7,7 @@ export function registerDemoCommand(program: Command): void {
     .command('demo')
     .description('run the paper exchange and all services, replay the seeds\' incidents, print a timeline')
     .option('--json', 'print the timeline and summary as JSON lines')
-    .option('--exit', 'stop after the scenarios; exit 0 only if every scenario healed')
+    .option('--exit', 'stop after the scenarios; exit 0 only if every scenario healed and a strategy plan executed after the heals')
     .option('--phase-timeout <sec>', 'seconds allowed for each scenario phase to heal', '60')
     .option('--plan-interval <ms>', 'strategy driver: one plan (OPEN, INCREASE, PARTIAL_50, REDUCE, FULL_CLOSE in turn) per symbol every <ms>', '2000')
     .option('--console-port <port>', 'port of the operator console (taken: a free port is used)', '8040')
