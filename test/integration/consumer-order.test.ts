@@ -9,7 +9,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { StreamConsumer, type StreamEntry } from '../../src/adapters/redis/consumer.js';
+import { HANDED_OVER_RECHECK_MS, HandedOver, StreamConsumer, type StreamEntry } from '../../src/adapters/redis/consumer.js';
 import { dlq } from '../../src/adapters/redis/keys.js';
 import { PLAN_CONSUMER, planPartition } from '../../src/plans/entry.js';
 import { useTestRedis, waitFor } from '../helpers/redis.js';
@@ -95,4 +95,35 @@ describe('plan consumers: batched reads, symbols concurrently, one symbol in ord
     expect(f).toContain(failAlways);
     await waitFor(async () => ((await h.redis.xpending(stream, 'g')) as [number])[0] === 0, 10_000, 20, 'every entry acknowledged');
   });
+});
+
+describe('an entry handed over to another consumer (HandedOver)', () => {
+  for (const mode of ['ordered partitioned', 'sequential'] as const) {
+    it(`${mode}: is neither acknowledged nor dead-lettered, its symbol goes on, and it is handled again later as a redelivery`, async () => {
+      const { stream, order } = await fill(['AUSDT'], 3);
+      const [first, second, third] = order.get('AUSDT')!;
+      const calls: Array<[string, boolean]> = [];
+      const c = new StreamConsumer({
+        redis: h.redis, stream, group: 'g', consumer: 'c1', logger, blockMs: 100, maxAttempts: 1,
+        ...(mode === 'ordered partitioned' ? PLAN_CONSUMER : {}),
+        handler: async (e: StreamEntry, redelivered: boolean) => {
+          calls.push([e.id, redelivered]);
+          if (e.id === first && calls.filter(([id]) => id === first).length === 1) throw new HandedOver('taken over');
+        },
+      });
+      running.push(c);
+      c.start();
+      // the later entries of the symbol are not held back, and the handed-over one stays pending (not acked, no DLQ)
+      await waitFor(() => calls.some(([id]) => id === third), 10_000, 20, 'later entries handled');
+      const pendingIds = async () => ((await h.redis.xpending(stream, 'g', '-', '+', 10)) as Array<[string]>).map((p) => p[0]);
+      await waitFor(async () => (await pendingIds()).length === 1, 5_000, 10, 'the later entries acknowledged (batched XACK)');
+      expect(await pendingIds()).toEqual([first]);
+      expect(await h.redis.xlen(dlq(stream))).toBe(0);
+      // looked at again after HANDED_OVER_RECHECK_MS, as a redelivery, then acknowledged
+      await waitFor(async () => ((await h.redis.xpending(stream, 'g', '-', '+', 10)) as unknown[]).length === 0, HANDED_OVER_RECHECK_MS + 10_000, 50, 'handed-over entry handled again');
+      expect(calls.filter(([id]) => id === first)).toEqual([[first, false], [first, true]]);
+      expect(calls.filter(([id]) => id === second)).toHaveLength(1);
+      expect(await h.redis.xlen(dlq(stream))).toBe(0);
+    }, 30_000);
+  }
 });

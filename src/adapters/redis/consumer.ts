@@ -8,6 +8,8 @@
  *   after at most {@link ACK_DELAY_MS} (tick-batch.ts); this consumer never handles such an entry again.
  * - A handler throwing {@link PoisonEntry} (malformed, unsigned, badly signed) gets the entry copied to
  *   `<stream>.dlq` with the reason and acknowledged in one MULTI: never retried forever, never lost.
+ * - A handler throwing {@link HandedOver} (another consumer took the entry's work over meanwhile) leaves it
+ *   pending and unacknowledged, without counting a failure: acknowledging would drop it for its new handler too.
  * - Any other error leaves the entry pending; it is retried with back-off, and after `maxAttempts` it is
  *   dead-lettered with reason `handler_error` so one bad entry never wedges the consumer.
  * - Entries pending on a DEAD consumer (liveness lease gone: killed, frozen) are taken over within about
@@ -45,6 +47,23 @@ export interface StreamEntry {
   id: string;
   fields: Record<string, string>;
 }
+
+/**
+ * How long an entry handed over to another consumer ({@link HandedOver}) stays untouched before this
+ * consumer, when it is the entry's owner in the group's pending list, handles it again (as a redelivery), ms.
+ */
+export const HANDED_OVER_RECHECK_MS = 5_000;
+
+/**
+ * Thrown by a handler when another consumer has taken the entry's work over while this one handled it (its
+ * fencing token changed and the work is not finished): the entry is NOT acknowledged (XACK is group-wide and
+ * would drop it from the new handler's pending list too, so a crash of that handler would lose it), not
+ * counted as a failure and not retried in place; it stays pending and, if it is in this consumer's pending
+ * list, is handled again as a redelivery after {@link HANDED_OVER_RECHECK_MS} (found by p3 chaos, seed 102:
+ * a plan whose claim was taken over was acknowledged by the consumer that lost it, then its new handler was
+ * killed, and the plan never got a result).
+ */
+export class HandedOver extends Error {}
 
 /** Thrown by a handler for an entry that can never succeed; the consumer dead-letters and acks it. */
 export class PoisonEntry extends Error {
@@ -115,6 +134,8 @@ export class StreamConsumer {
   private readonly inHand = new Map<string, Promise<void>>();
   private readonly tails = new Map<string, Promise<void>>();
   private readonly notBefore = new Map<string, number>();
+  /** Entries whose handler threw {@link HandedOver} (their `notBefore` is the recheck time). */
+  private readonly handedOver = new Set<string>();
   /** Ids to acknowledge in the next XACK (see {@link StreamConsumer.ack}), its reply, and every id handled but not yet acknowledged. */
   private ackIds: string[] | null = null;
   private ackSent: Promise<void> = Promise.resolve();
@@ -299,7 +320,7 @@ export class StreamConsumer {
     const run: Promise<void> = (this.tails.get(part) ?? Promise.resolve())
       .then(() => (this.opts.ordered ? this.handleInPlace(entry, redelivered) : this.handle(entry, redelivered)))
       .then(
-        () => void this.notBefore.delete(entry.id),
+        () => void (this.handedOver.delete(entry.id) || this.notBefore.delete(entry.id)),
         (err: Error) => {
           if (this.abort.signal.aborted) return;
           const n = this.attempts.get(entry.id) ?? 1;
@@ -339,7 +360,16 @@ export class StreamConsumer {
       await this.opts.handler(entry, redelivered);
       this.ack(entry.id);
       this.attempts.delete(entry.id);
+      if (!this.opts.partitionOf) this.notBefore.delete(entry.id);
     } catch (err) {
+      if (err instanceof HandedOver) {
+        // left pending, not acknowledged: see HandedOver
+        this.attempts.delete(entry.id);
+        this.notBefore.set(entry.id, Date.now() + HANDED_OVER_RECHECK_MS);
+        if (this.opts.partitionOf) this.handedOver.add(entry.id);
+        this.opts.logger.warn({ entry_id: entry.id, stream: this.opts.stream, err: err.message }, `entry taken over by another consumer; left pending (not acknowledged), looked at again in ${HANDED_OVER_RECHECK_MS} ms if still ours`);
+        return;
+      }
       if (err instanceof PoisonEntry) {
         await this.deadLetter(entry, err.reason, err.message);
         return;

@@ -12,6 +12,7 @@ import { clientOrderIdFor, dedupeValue, parseDedupe, signedFill } from '../../do
 import type { ApplyResultFields, ResultStatus } from '../../domain/result.js';
 import type { SendGateReason } from '../../domain/send-gate.js';
 import { keys } from '../../adapters/redis/keys.js';
+import { HandedOver } from '../../adapters/redis/consumer.js';
 import { sleep } from '../../lib/sleep.js';
 import type { ApplyConfig } from './config.js';
 import type { ApplyMetrics } from './metrics.js';
@@ -131,11 +132,29 @@ async function recordRecovered(d: ApplyDeps, check: PriorCheck, claimedValue: st
   d.logger.warn({ plan_id: check.planId, client_order_id: cid, order_id: order.orderId, status: order.status, filled: fmt(order.filledQty) }, `${check.symbol}: plan ${check.planId} was already sent (order ${order.orderId} ${order.status}, its record lost by Redis); result recorded from the exchange, nothing sent again`);
   const out = await recordResult(d.redis, fields, { cid, doneValue: dedupeValue('done', check.entryId, fields.status), fill, expected: claimedValue, ledgerIf });
   if (out.kind === 'fenced') {
+    await throwIfHandedOver(d, check.symbol, check.planId, check.entryId, claimedValue, `recovered ${fields.status} not published`);
     d.logger.warn({ plan_id: check.planId }, `${check.symbol}: plan ${check.planId} already recorded by another consumer; recovered ${fields.status} not published`);
     return { fields, recorded: false };
   }
   reportResult(d, fields, { ledger: out.ledger, ledger_version: out.ledgerVersion, recovered: true });
   return { fields, recorded: true };
+}
+
+/**
+ * After a write fenced on the plan's dedupe claim: when another consumer now holds the claim of the SAME
+ * stream entry and has not finished it (stage `claimed` / `sending` with another token: it took the
+ * entry's work over, e.g. a redelivery after a takeover), throws {@link HandedOver}, so this consumer
+ * leaves the entry pending instead of acknowledging it (an XACK would drop it for the new handler too).
+ * Returns normally when the plan is done, its claim is gone, or another entry of the plan holds it.
+ * @param expected the dedupe value this consumer held
+ * @throws HandedOver see above
+ */
+export async function throwIfHandedOver(d: ApplyDeps, symbol: string, planId: string, entryId: string, expected: string, what: string): Promise<void> {
+  const raw = await d.redis.get(keys.applyDedupe(planId));
+  const cur = parseDedupe(raw);
+  if (!cur || cur.stage === 'done' || cur.entryId !== entryId || raw === expected) return;
+  d.logger.warn({ plan_id: planId, entry_id: entryId, claim: raw }, `${symbol}: plan ${planId} taken over by another consumer (claim ${cur.stage} by ${cur.token}); ${what}; its entry stays pending for that consumer`);
+  throw new HandedOver(`plan ${planId} taken over (${cur.stage} by ${cur.token})`);
 }
 
 /**
@@ -155,6 +174,7 @@ export async function finalize(d: ApplyDeps, f: ApplyResultFields, entryId: stri
   }
   const out = await recordResult(d.redis, f, { cid, doneValue: dedupeValue('done', entryId, f.status), fill, expected });
   if (out.kind === 'fenced') {
+    await throwIfHandedOver(d, f.symbol, f.plan_id, entryId, expected, `${f.status} not published`);
     d.logger.warn({ plan_id: f.plan_id, status: f.status, client_order_id: cid }, `${f.symbol}: plan ${f.plan_id} already recorded by another consumer; ${f.status} not published`);
     if (cid) await dropPending(d.redis, cid);
     return false;
@@ -238,6 +258,7 @@ export async function sendAndRecord(
     return { kind: 'gated', reason: begun };
   }
   if (begun === 'not_owner') {
+    await throwIfHandedOver(d, req.symbol, req.planId, req.entryId, req.claimedValue, 'not sending');
     d.logger.warn({ plan_id: req.planId }, `${req.symbol}: plan ${req.planId} taken over by another consumer; not sending`);
     return { kind: 'lost_ownership' };
   }
