@@ -180,7 +180,10 @@ export async function queryPriorOrder(d: ApplyDeps, symbol: string, planId: stri
       const since = await redisEpochSince(d.redis);
       if (notFoundIsFinal(planTsMs, since, Date.now(), d.cfg.claimQuerySettleMs)) return { kind: 'none' };
       const left = Math.max(50, since + d.cfg.claimQuerySettleMs - Date.now());
-      d.logger.info({ plan_id: planId, client_order_id: cid, wait_ms: left }, `${symbol}: plan ${planId} not at the exchange, but Redis changed ${Date.now() - since} ms ago (restart or failover); asking again in ${left} ms`);
+      const ago = Date.now() - since;
+      // a promoted master's epoch lies PROMOTED_MARGIN_MS after it was first seen: it can be in the future
+      const when = ago >= 0 ? `Redis changed ${ago} ms ago (restart or failover)` : `Redis failed over moments ago (writes may be lost until ${-ago} ms from now)`;
+      d.logger.info({ plan_id: planId, client_order_id: cid, wait_ms: left }, `${symbol}: plan ${planId} not at the exchange, but ${when}; asking again in ${left} ms`);
       await sleep(left, d.signal);
       continue;
     } catch (err) {
