@@ -91,6 +91,30 @@ async function quiet(symbol: string): Promise<void> {
     return (await healed(symbol)) && inflight === 0 && Number(snap.ts_ms) > Number(lastFill ?? 0);
   }, 30_000, 50, `${symbol} quiet (healed, snapshot newer than the last fill, nothing in flight)`);
 }
+/**
+ * Submits a strategy plan as p3-strategy once `symbol` is quiet and returns its result. The producer
+ * contract (README): a plan refused by a race (its snapshot superseded, another order in flight, a hold set
+ * meanwhile) is re-submitted as a new plan; anything else ends the loop. At most 3 plans.
+ * @returns the last plan's result and every result as JSON (for the assertion message)
+ */
+async function submitStrategyPlan(req: Parameters<typeof submitPlan>[1]): Promise<{ result: Record<string, string> | undefined; tries: string[] }> {
+  await quiet(req.symbol);
+  let result: Record<string, string> | undefined;
+  const tries: string[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const planId = await submitPlan(strategy, req, EXIT_KEY);
+    result = await waitFor(
+      async () => (await strategy.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 200)).map(([, f]) => fieldsToObject(f)).find((r) => r.plan_id === planId),
+      30_000,
+      50,
+      `result of ${planId}`,
+    );
+    tries.push(JSON.stringify(result));
+    if (!(result.status === 'SKIPPED' && RACE_REASONS.has(result.reason ?? ''))) break;
+    await quiet(req.symbol);
+  }
+  return { result, tries };
+}
 async function events(type: string, symbol: string) {
   return (await operator.xrange(STREAMS.reconcileEvents, '-', '+')).map(([, f]) => fieldsToObject(f)).filter((e) => e.event === type && e.symbol === symbol);
 }
@@ -122,29 +146,16 @@ describe('self-heal with one ACL user per service', () => {
 
   it('a strategy plan submitted as p3-strategy passes both signed permits and executes; the strategy reads its result', async () => {
     // The symbol must be quiet first: the heal's close just filled, and a plan sized on a snapshot older
-    // than that fill (or while the engine still holds) is refused by design (issue 13).
-    await quiet('ETHUSDT');
-    let result: Record<string, string> | undefined;
-    const tries: string[] = [];
-    // the producer contract (README): a plan refused by a race (its snapshot superseded, another order in
-    // flight, a hold set meanwhile) is re-submitted as a new plan; anything else is a failure
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const planId = await submitPlan(strategy, { symbol: 'ETHUSDT', action: 'PARTIAL_50' }, EXIT_KEY);
-      result = await waitFor(
-        async () => (await strategy.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 200)).map(([, f]) => fieldsToObject(f)).find((r) => r.plan_id === planId),
-        30_000,
-        50,
-        `result of ${planId}`,
-      );
-      tries.push(JSON.stringify(result));
-      if (!(result.status === 'SKIPPED' && RACE_REASONS.has(result.reason ?? ''))) break;
-      await quiet('ETHUSDT');
-    }
+    // than that fill (or while the engine still holds) is refused by design (issue 13); a race refusal
+    // after that is re-submitted (submitStrategyPlan); anything else is a failure
+    const { result, tries } = await submitStrategyPlan({ symbol: 'ETHUSDT', action: 'PARTIAL_50' });
     expect(result, tries.join('\n')).toMatchObject({ status: 'EXECUTED', side: 'SELL', qty: '0.001' });
     expect((await adminPositions(paper.url)).ETHUSDT?.positionAmt).toBe('0.001');
   }, 60_000);
 
   it('an operator FLATTEN submitted as p3-operator is executed by the apply layer', async () => {
+    // the strategy plan's fill just landed: the engine may still be reconciling it (a hold set meanwhile)
+    await quiet('ETHUSDT');
     const { planId } = await submitFlatten(operator, { symbol: 'ETHUSDT', reason: 'acl e2e', by: 'ops', nowMs: Date.now() }, OPERATOR_KEY);
     const result = await waitFor(
       async () => (await operator.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 200)).map(([, f]) => fieldsToObject(f)).find((r) => r.plan_id === planId),
@@ -165,14 +176,9 @@ describe('self-heal with one ACL user per service', () => {
       const [snap, lastFill] = await Promise.all([operator.hgetall(keys.snapshot('ETHUSDT')), operator.get(keys.lastFill('ETHUSDT'))]);
       return snap.position_amt === '0' && Number(snap.ts_ms) > Number(lastFill ?? 0);
     }, 30_000, 50, 'ETHUSDT snapshot flat and newer than the flatten fill');
-    const planId = await submitPlan(strategy, { symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', notionalUsd: '100' }, EXIT_KEY);
-    const result = await waitFor(
-      async () => (await strategy.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 200)).map(([, f]) => fieldsToObject(f)).find((r) => r.plan_id === planId),
-      30_000,
-      50,
-      `result of ${planId}`,
-    );
-    expect(result, JSON.stringify(result)).toMatchObject({ status: 'EXECUTED', side: 'BUY' });
+    // as the strategy plan above: quiet first (healed, nothing in flight), a race refusal re-submitted
+    const { result, tries } = await submitStrategyPlan({ symbol: 'ETHUSDT', action: 'OPEN', side: 'BUY', notionalUsd: '100' });
+    expect(result, tries.join('\n')).toMatchObject({ status: 'EXECUTED', side: 'BUY' });
   }, 60_000);
 
   it('no command of any service user was refused (ACL LOG), metrics scrape included', async () => {

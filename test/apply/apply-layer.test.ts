@@ -243,7 +243,10 @@ describe('apply layer: exactly-once execution of permitted plans', () => {
   });
 
   it('a DENY skips with its reason, a missing permit times out, a mismatch skips; no orders', async () => {
-    await rig.startApply({ APPLY_PERMIT_WAIT_MS: '800' });
+    // the deny/mismatch permits are written by the test's poller only after the claim, with no permit
+    // notification (the plan sees them on its 100 ms fallback re-read): a generous wait so that, on a loaded
+    // machine, only the plan whose p33 permit is never written can time out (it takes the full 5 s)
+    await rig.startApply({ APPLY_PERMIT_WAIT_MS: '5000' });
     const deny = planId('deny');
     await writePermits(rig.redis, deny, {
       gov: { decision: 'ALLOW', reason: 'ok', qty: '0.001', symbol: 'BTCUSDT', ts_ms: String(Date.now()) },
@@ -253,7 +256,8 @@ describe('apply layer: exactly-once execution of permitted plans', () => {
     await writePermits(rig.redis, missing, { gov: { decision: 'ALLOW', reason: 'ok', ts_ms: String(Date.now()) } });
     const mism = planId('mismatch');
     await allowPermits(rig.redis, mism, '0.005', 'SELL', '0.002');
-    for (const id of [deny, missing, mism]) await submitPlan(rig.redis, { plan_id: id });
+    // one symbol's plans are handled in stream order: the one that times out goes last
+    for (const id of [deny, mism, missing]) await submitPlan(rig.redis, { plan_id: id });
     expect(await waitResult(rig.redis, deny)).toMatchObject({ status: 'SKIPPED', reason: 'reconcile_required_qty_mismatch' });
     expect(await waitResult(rig.redis, missing)).toMatchObject({ status: 'SKIPPED', reason: 'permit_timeout' });
     expect(await waitResult(rig.redis, mism)).toMatchObject({ status: 'SKIPPED', reason: 'permit_mismatch' });

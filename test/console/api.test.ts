@@ -107,11 +107,28 @@ describe('reads', () => {
     try {
       await until(() => seen.some((m) => m.event === 'symbols'));
       expect(seen[0]).toMatchObject({ event: 'hello', data: { console: { actions_enabled: true } } });
-      // wait until the follower is reading, then write an event the way the engine does
-      await new Promise((r) => setTimeout(r, 300));
-      await t.redis.xadd(STREAMS.reconcileEvents, '*', 'event', 'HOLD_SET', 'symbol', 'ETHUSDT', 'reason', 'qty_mismatch_no_evidence', 'ts_ms', String(Date.now()));
-      await until(() => seen.some((m) => m.event === 'event' && m.data.symbol === 'ETHUSDT'));
-      expect(seen.find((m) => m.event === 'event')!.data).toMatchObject({ stream: 'reconcile', kind: 'HOLD_SET', symbol: 'ETHUSDT', fields: { reason: 'qty_mismatch_no_evidence' } });
+      // write an event the way the engine does. The follower forwards only entries newer than each stream's
+      // newest one when it starts (hub.ts), and the test cannot see when that is: it writes a uniquely
+      // tagged event every 500 ms until the stream shows one (no fixed sleep)
+      const probes: string[] = [];
+      let writing = true;
+      const writer = (async () => {
+        while (writing) {
+          const probe = `probe-${process.pid}-${probes.length + 1}`;
+          probes.push(probe);
+          await t.redis.xadd(STREAMS.reconcileEvents, '*', 'event', 'HOLD_SET', 'symbol', 'ETHUSDT', 'reason', 'qty_mismatch_no_evidence', 'probe', probe, 'ts_ms', String(Date.now()));
+          if (writing) await new Promise((r) => setTimeout(r, 500));
+        }
+      })();
+      try {
+        await until(() => seen.some((m) => m.event === 'event' && m.data.symbol === 'ETHUSDT'));
+      } finally {
+        writing = false;
+        await writer;
+      }
+      const ev = seen.find((m) => m.event === 'event')!.data;
+      expect(ev).toMatchObject({ stream: 'reconcile', kind: 'HOLD_SET', symbol: 'ETHUSDT', fields: { reason: 'qty_mismatch_no_evidence' } });
+      expect(probes).toContain((ev.fields as Record<string, string>).probe);
     } finally {
       ac.abort();
     }

@@ -59,7 +59,13 @@ describe('heal policy flatten (default), 3 engines and 2 apply layers', () => {
     await waitFor(async () => (await s.events('HOLD_SET', 'BNBUSDT')).some((e) => e.hold_sig !== sig1 && e.reason === 'qty_mismatch_no_evidence'), 20_000, 25, 'second hold');
     await waitFor(async () => (await s.events('HOLD_CLEARED', 'BNBUSDT')).length > cleared1 && (await s.healed('BNBUSDT')), 20_000, 25, 'second episode healed');
     expect(await closes('BNBUSDT')).toEqual(['SELL 0.005 FILLED', 'SELL 0.005 FILLED']);
-    expect(await s.events('RECONCILE_CLOSE_PUBLISHED', 'BNBUSDT')).toHaveLength(2);
+    // one close published per episode and cooldown bucket, whichever engine sees it first (never once per
+    // engine: no plan id twice). Not an exact count: an episode whose close is not sent yet when a 120 s
+    // cooldown bucket ends is legitimately published again in the next bucket (a new plan id, which the apply
+    // layer skips; the orders above are exact), and a loaded machine widens that window
+    const published = await s.events('RECONCILE_CLOSE_PUBLISHED', 'BNBUSDT');
+    expect(new Set(published.map((e) => e.plan_id)).size, JSON.stringify(published)).toBe(published.length);
+    expect(new Set(published.map((e) => e.drift_sig)).size, JSON.stringify(published)).toBe(2);
     expect((await adminPositions(s.paper.url)).BNBUSDT?.positionAmt).toBe('0.5');
   });
 
@@ -70,7 +76,11 @@ describe('heal policy flatten (default), 3 engines and 2 apply layers', () => {
     expect(await closes('SOLUSDT')).toEqual(['SELL 0.5 EXPIRED 0.2', 'SELL 0.3 FILLED']);
     expect((await adminPositions(s.paper.url)).SOLUSDT?.positionAmt).toBe('2');
     const results = (await s.redis.xrange('quantum:stream:apply.result', '-', '+')).map(([, f]) => Object.fromEntries(f.reduce<string[][]>((a, v, i) => (i % 2 ? (a[a.length - 1]!.push(v), a) : [...a, [v]]), [])) as Record<string, string>).filter((r) => r.symbol === 'SOLUSDT');
-    expect(results.map((r) => `${r.status} ${r.reason} ${r.filled_qty}/${r.qty}`)).toEqual(['EXECUTED partial_fill 0.2/0.5', 'EXECUTED  0.3/0.3']);
+    // the executed closes only: with 3 engines and 2 apply layers, a close republished in the next cooldown
+    // bucket or delivered to both apply layers legitimately ends SKIPPED (close_superseded, order_in_flight,
+    // ...) or DROPPED_DUPLICATE, without an order (the orders are asserted exactly above)
+    const line = (r: Record<string, string>) => `${r.status} ${r.reason} ${r.filled_qty}/${r.qty}`;
+    expect(results.filter((r) => r.status === 'EXECUTED').map(line), results.map(line).join('\n')).toEqual(['EXECUTED partial_fill 0.2/0.5', 'EXECUTED  0.3/0.3']);
     expect((await s.redis.hgetall(keys.ledger('SOLUSDT'))).ledger_amt).toBe('2');
     await clearFaults(s.paper.url);
   });

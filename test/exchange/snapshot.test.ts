@@ -5,6 +5,7 @@
  * stops updates (ts_ms stops advancing, readiness fails) and they resume after `DELETE /admin/faults`;
  * the shared back-off stops polling; a snapshot never moves back in time.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/adapters/redis/client.js';
@@ -115,14 +116,25 @@ describe('snapshot publisher', () => {
   it('a 503 storm stops updates (ts_ms stops advancing, not ready, errors counted) and they resume after DELETE /admin/faults', async () => {
     await adminFaults(px.url, { kind: 'http_503_unknown', endpoints: ['positionRisk'] });
     const faultAt = Date.now();
-    // let a poll that was already in flight land, then freeze the reference
-    await waitFor(async () => (await adminRequests(px.url)).filter((r) => r.path === '/fapi/v3/positionRisk' && r.ts_ms >= faultAt && r.status === 503).length >= 1, 20_000, 25, 'first 503');
-    await new Promise((r) => setTimeout(r, 100));
-    const frozen = await snap('BTCUSDT');
+    const count503 = async () => (await adminRequests(px.url)).filter((r) => r.path === '/fapi/v3/positionRisk' && r.ts_ms >= faultAt && r.status === 503).length;
+    // let a poll that was already in flight land, then freeze the reference: polls run one at a time, so a
+    // snapshot still unchanged after two more 503s (two later polls) has no write of an earlier poll to come
+    const frozen = await waitFor(
+      async () => {
+        const h = await snap('BTCUSDT');
+        const n = await count503();
+        await waitFor(async () => (await count503()) >= n + 2, 20_000, 25, 'two more 503s');
+        return isDeepStrictEqual(await snap('BTCUSDT'), h) ? h : null;
+      },
+      20_000,
+      0,
+      'the snapshot to stop changing',
+    );
     const errorsBefore = await metric('p33_snapshot_errors_total', { kind: 'unavailable' });
     // a manual trade during the storm must not appear, and nothing else is written
     await adminTrade(px.url, 'BTCUSDT', 'SELL', '0.003');
-    await waitFor(async () => (await adminRequests(px.url)).filter((r) => r.path === '/fapi/v3/positionRisk' && r.ts_ms >= faultAt && r.status === 503).length >= 6, 20_000, 25, 'six 503s');
+    const afterTrade = await count503();
+    await waitFor(async () => (await count503()) >= afterTrade + 3, 20_000, 25, 'three 503s after the trade');
     expect(await snap('BTCUSDT')).toEqual(frozen);
     expect(await metric('p33_snapshot_errors_total', { kind: 'unavailable' })).toBeGreaterThan(errorsBefore);
     await waitFor(() => service.readiness().p33_snapshot_loop === false, 20_000, 25, 'not ready during the storm');
@@ -133,7 +145,8 @@ describe('snapshot publisher', () => {
   });
 
   it('honours the shared back-off: no positions request while it stands, then resumes', async () => {
-    const until = Date.now() + 1500;
+    const refusedBefore = await metric('p33_snapshot_errors_total', { kind: 'rate_limited' });
+    const until = Date.now() + 3000;
     await redis.set(keys.exchangeBackoffUntil(), String(until), 'PX', 60_000);
     const frozenTs = await waitFor(async () => {
       // a poll already in flight may still land: wait for a stable ts
@@ -142,11 +155,14 @@ describe('snapshot publisher', () => {
       return (await tsOf('BTCUSDT')) === a ? a : null;
     }, 20_000, 0, 'polling to stop');
     expect(frozenTs).toBeLessThan(until);
-    const setAt = until - 1500;
-    const during = (await adminRequests(px.url)).filter((r) => r.path.startsWith('/fapi/') && r.ts_ms > setAt + 200 && r.ts_ms < until);
-    expect(during).toEqual([]);
-    expect(await metric('p33_snapshot_errors_total', { kind: 'rate_limited' })).toBeGreaterThan(0);
+    // polls run one at a time: once one has been refused by the back-off (counted as rate_limited), every
+    // poll started before the back-off has finished, so no exchange request may be logged from then until
+    // the back-off ends (the window starts at an observed point, not at a guessed slack after the SET)
+    await waitFor(async () => (await metric('p33_snapshot_errors_total', { kind: 'rate_limited' })) > refusedBefore, 20_000, 10, 'a poll refused by the back-off');
+    const refusedSeenAt = Date.now();
     await waitFor(async () => (await tsOf('BTCUSDT')) > until, 20_000, 25, 'polling to resume after the back-off');
+    const during = (await adminRequests(px.url)).filter((r) => r.path.startsWith('/fapi/') && r.ts_ms > refusedSeenAt && r.ts_ms < until);
+    expect(during).toEqual([]);
   });
 
   it('a snapshot never moves back in time (an older poll landing late is dropped)', async () => {

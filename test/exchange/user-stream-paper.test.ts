@@ -149,20 +149,23 @@ describe('user-stream faults', () => {
     await waitFor(() => a.closed(), 5000, 10, 'socket closed');
 
     const b = await listen(`/ws/${key}`);
-    await adminWsFault(px.url, { kind: 'ws_silence', duration_ms: 300 });
+    // a silence far longer than the test needs (a stalled event loop cannot let the trade fall outside it),
+    // ended by clearing the faults rather than by its own expiry
+    await adminWsFault(px.url, { kind: 'ws_silence', duration_ms: 30_000 });
     await adminTrade(px.url, 'BTCUSDT', 'BUY', '0.001');
     expect((await gw.fetchPositions()).positions.get('BTCUSDT')).toBeDefined();
     await new Promise((r) => setTimeout(r, 400));
     expect(b.msgs).toHaveLength(0);
+    await clearFaults(px.url);
     await adminTrade(px.url, 'BTCUSDT', 'SELL', '0.001');
     await waitFor(() => b.msgs.length >= 1, 5000, 10, 'pushes resume');
 
-    await clearFaults(px.url);
     b.msgs.length = 0;
-    await adminWsFault(px.url, { kind: 'ws_delay', latency_ms: 300 });
+    // a delay long enough that the admin reply always comes first, even on a loaded machine
+    await adminWsFault(px.url, { kind: 'ws_delay', latency_ms: 3000 });
     await adminTrade(px.url, 'BTCUSDT', 'BUY', '0.001');
     expect(b.msgs).toHaveLength(0); // without the delay the push precedes the admin reply
-    await waitFor(() => b.msgs.length >= 1, 5000, 5, 'delayed push');
+    await waitFor(() => b.msgs.length >= 1, 15_000, 5, 'delayed push');
     b.ws.close();
   });
 });
