@@ -42,7 +42,36 @@ export async function redisAnswers(url: string, timeoutMs = 1500): Promise<boole
 }
 
 /**
- * Spawns `redis-server <args>` and waits until `probeUrl` answers PING (polled every 50 ms).
+ * The `process_id` of the Redis answering at `url` (INFO server), `undefined` when it answers but does not say
+ * (INFO refused to the probe's user), null when nothing answers within `timeoutMs`. Never throws.
+ */
+export async function redisProcessId(url: string, timeoutMs = 1500): Promise<number | null | undefined> {
+  const c = openRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    await c.ping();
+  } catch {
+    c.disconnect();
+    return null;
+  }
+  try {
+    const pid = Number(/^process_id:(\d+)/m.exec(String(await c.call('INFO', 'server')))?.[1] ?? NaN);
+    return Number.isFinite(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    c.disconnect();
+  }
+}
+
+/** Thrown when another process answers on the port a new redis-server was given (a free port taken meanwhile). */
+export class RedisPortTaken extends Error {}
+
+/**
+ * Spawns `redis-server <args>` and waits until `probeUrl` answers PING (polled every 50 ms) from THIS process
+ * (INFO server `process_id`, when the probe may read it): a port found free and taken by another process
+ * before redis-server bound it (parallel test files) is never mistaken for ours.
  * @param onSpawn receives the child process as soon as it exists (so a caller can kill it while waiting)
  * @param timeoutMs how long to wait for the first PONG, ms
  * @throws RedisServerMissing when redis-server is not on PATH; Error when it exits or does not answer in time
@@ -55,8 +84,16 @@ export async function spawnRedisUntilReady(args: string[], probeUrl: string, tim
   for (;;) {
     const err = await Promise.race([spawnError, new Promise<null>((r) => setTimeout(() => r(null), 50))]);
     if (err) throw new RedisServerMissing(`cannot start redis-server (${err.message})`);
-    if (await redisAnswers(probeUrl)) return p;
-    if (p.exitCode !== null) throw new Error(`redis-server exited with code ${p.exitCode}${logHint}`);
+    const pid = await redisProcessId(probeUrl);
+    if (pid !== null && (pid === undefined || pid === p.pid)) return p;
+    if (pid !== null || p.exitCode !== null) {
+      // someone else answers on the port (ours exited: address in use, or is still starting behind it)
+      if (pid !== null) {
+        await killChild(p);
+        throw new RedisPortTaken(`another process (pid ${pid}) answers at ${probeUrl.replace(/\/\/[^@]*@/, '//')}${logHint}`);
+      }
+      throw new Error(`redis-server exited with code ${p.exitCode}${logHint}`);
+    }
     if (Date.now() > deadline) throw new Error(`redis-server did not answer at ${probeUrl.replace(/\/\/[^@]*@/, '//')} within ${timeoutMs} ms${logHint}`);
   }
 }
@@ -104,13 +141,12 @@ export interface RedisServerOptions {
  */
 export async function startRedisServer(prefix = 'p3-redis-', opts: RedisServerOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
-  const probeUrl = opts.probeAuth ? `redis://${encodeURIComponent(opts.probeAuth.user)}:${encodeURIComponent(opts.probeAuth.password)}@127.0.0.1:${port}` : url;
+  let port = await freePort();
+  const probeUrl = () => (opts.probeAuth ? `redis://${encodeURIComponent(opts.probeAuth.user)}:${encodeURIComponent(opts.probeAuth.password)}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`);
   let proc: ChildProcess | null = null;
 
   const start = async () => {
-    await spawnRedisUntilReady(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(opts.args ?? [])], probeUrl, 10_000, (p) => (proc = p));
+    await spawnRedisUntilReady(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(opts.args ?? [])], probeUrl(), 10_000, (p) => (proc = p));
   };
   const kill = async () => {
     const p = proc;
@@ -124,13 +160,22 @@ export async function startRedisServer(prefix = 'p3-redis-', opts: RedisServerOp
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await start();
+    // the first start may find its free port taken meanwhile (parallel tests): a new port, at most 3 times
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await start();
+        break;
+      } catch (err) {
+        if (!(err instanceof RedisPortTaken) || attempt >= 3) throw err;
+        port = await freePort();
+      }
+    }
   } catch (err) {
     killSync();
     throw err;
   }
   return {
-    url,
+    url: `redis://127.0.0.1:${port}`,
     port,
     dir,
     pid: () => (proc as ChildProcess | null)?.pid ?? 0,
