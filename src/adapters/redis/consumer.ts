@@ -10,6 +10,8 @@
  *   `<stream>.dlq` with the reason and acknowledged in one MULTI: never retried forever, never lost.
  * - A handler throwing {@link HandedOver} (another consumer took the entry's work over meanwhile) leaves it
  *   pending and unacknowledged, without counting a failure: acknowledging would drop it for its new handler too.
+ *   Such an entry no longer holds its partition back (its new handler finishes it): later entries of the same
+ *   partition may finish before it (for plans, the send-time gate refuses an order sized before a newer fill).
  * - Any other error leaves the entry pending; it is retried with back-off, and after `maxAttempts` it is
  *   dead-lettered with reason `handler_error` so one bad entry never wedges the consumer.
  * - Entries pending on a DEAD consumer (liveness lease gone: killed, frozen) are taken over within about
@@ -134,8 +136,12 @@ export class StreamConsumer {
   private readonly inHand = new Map<string, Promise<void>>();
   private readonly tails = new Map<string, Promise<void>>();
   private readonly notBefore = new Map<string, number>();
-  /** Entries whose handler threw {@link HandedOver} (their `notBefore` is the recheck time). */
-  private readonly handedOver = new Set<string>();
+  /**
+   * Entries whose handler threw {@link HandedOver} → when to look at them again (if still in this consumer's
+   * pending list). Kept apart from `notBefore` so they never force an own-pending read every turn; entries
+   * whose time passed a minute ago are forgotten (their new owner acknowledged them).
+   */
+  private readonly recheckAt = new Map<string, number>();
   /** Ids to acknowledge in the next XACK (see {@link StreamConsumer.ack}), its reply, and every id handled but not yet acknowledged. */
   private ackIds: string[] | null = null;
   private ackSent: Promise<void> = Promise.resolve();
@@ -206,7 +212,8 @@ export class StreamConsumer {
         }
         // 1. our own pending entries (restart with the same name, or handler errors), not those in hand
         const now = Date.now();
-        const own = this.ownScanDue(now) ? (await this.read('0', false)).filter((e) => !this.inHand.has(e.id) && !this.acking.has(e.id) && (this.notBefore.get(e.id) ?? 0) <= now) : [];
+        const own = this.ownScanDue(now) ? (await this.read('0', false)).filter((e) => !this.inHand.has(e.id) && !this.acking.has(e.id) && (this.notBefore.get(e.id) ?? 0) <= now && (this.recheckAt.get(e.id) ?? 0) <= now) : [];
+        for (const [id, at] of this.recheckAt) if (now - at > 60_000) this.recheckAt.delete(id);
         for (const e of own) await this.dispatch(e, true);
         // 2. entries of dead consumers (lease gone) at once; entries idle on any consumer after claimIdleMs
         if (Date.now() - this.lastLivenessMs >= Math.min(1000, this.opts.leaseMs)) {
@@ -320,7 +327,7 @@ export class StreamConsumer {
     const run: Promise<void> = (this.tails.get(part) ?? Promise.resolve())
       .then(() => (this.opts.ordered ? this.handleInPlace(entry, redelivered) : this.handle(entry, redelivered)))
       .then(
-        () => void (this.handedOver.delete(entry.id) || this.notBefore.delete(entry.id)),
+        () => void this.notBefore.delete(entry.id),
         (err: Error) => {
           if (this.abort.signal.aborted) return;
           const n = this.attempts.get(entry.id) ?? 1;
@@ -360,13 +367,12 @@ export class StreamConsumer {
       await this.opts.handler(entry, redelivered);
       this.ack(entry.id);
       this.attempts.delete(entry.id);
-      if (!this.opts.partitionOf) this.notBefore.delete(entry.id);
+      this.recheckAt.delete(entry.id);
     } catch (err) {
       if (err instanceof HandedOver) {
         // left pending, not acknowledged: see HandedOver
         this.attempts.delete(entry.id);
-        this.notBefore.set(entry.id, Date.now() + HANDED_OVER_RECHECK_MS);
-        if (this.opts.partitionOf) this.handedOver.add(entry.id);
+        this.recheckAt.set(entry.id, Date.now() + HANDED_OVER_RECHECK_MS);
         this.opts.logger.warn({ entry_id: entry.id, stream: this.opts.stream, err: err.message }, `entry taken over by another consumer; left pending (not acknowledged), looked at again in ${HANDED_OVER_RECHECK_MS} ms if still ours`);
         return;
       }

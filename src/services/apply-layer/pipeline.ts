@@ -132,7 +132,7 @@ async function recordRecovered(d: ApplyDeps, check: PriorCheck, claimedValue: st
   d.logger.warn({ plan_id: check.planId, client_order_id: cid, order_id: order.orderId, status: order.status, filled: fmt(order.filledQty) }, `${check.symbol}: plan ${check.planId} was already sent (order ${order.orderId} ${order.status}, its record lost by Redis); result recorded from the exchange, nothing sent again`);
   const out = await recordResult(d.redis, fields, { cid, doneValue: dedupeValue('done', check.entryId, fields.status), fill, expected: claimedValue, ledgerIf });
   if (out.kind === 'fenced') {
-    await throwIfHandedOver(d, check.symbol, check.planId, check.entryId, claimedValue, `recovered ${fields.status} not published`);
+    await throwIfHandedOver(d, check.symbol, check.planId, check.entryId, claimedValue, `recovered ${fields.status} not published`, { retryIfGone: false });
     d.logger.warn({ plan_id: check.planId }, `${check.symbol}: plan ${check.planId} already recorded by another consumer; recovered ${fields.status} not published`);
     return { fields, recorded: false };
   }
@@ -145,13 +145,23 @@ async function recordRecovered(d: ApplyDeps, check: PriorCheck, claimedValue: st
  * stream entry and has not finished it (stage `claimed` / `sending` with another token: it took the
  * entry's work over, e.g. a redelivery after a takeover), throws {@link HandedOver}, so this consumer
  * leaves the entry pending instead of acknowledging it (an XACK would drop it for the new handler too).
- * Returns normally when the plan is done, its claim is gone, or another entry of the plan holds it.
+ * Returns normally when the plan is done, another entry of the plan holds it, or (without `retryIfGone`) its
+ * claim is gone.
  * @param expected the dedupe value this consumer held
- * @throws HandedOver see above
+ * @param opts.retryIfGone true when nothing was sent under this claim: a vanished claim then throws a plain
+ *   Error (the entry is retried, not acknowledged); false after an order exists (a retry could send again
+ *   where Redis lost nothing it knows of)
+ * @throws HandedOver see above; Error when the claim vanished and `retryIfGone`
  */
-export async function throwIfHandedOver(d: ApplyDeps, symbol: string, planId: string, entryId: string, expected: string, what: string): Promise<void> {
+export async function throwIfHandedOver(d: ApplyDeps, symbol: string, planId: string, entryId: string, expected: string, what: string, opts: { retryIfGone: boolean }): Promise<void> {
   const raw = await d.redis.get(keys.applyDedupe(planId));
   const cur = parseDedupe(raw);
+  if (!cur && opts.retryIfGone) {
+    // the claim vanished (Redis lost it): acknowledging would leave the plan with no result and no owner;
+    // the entry is retried as a redelivery (a fresh claim, asked of the exchange when Redis lost writes)
+    d.logger.warn({ plan_id: planId, entry_id: entryId }, `${symbol}: plan ${planId}: its claim vanished (Redis lost it?); ${what}; the entry is retried`);
+    throw new Error(`plan ${planId}: claim vanished; retried`);
+  }
   if (!cur || cur.stage === 'done' || cur.entryId !== entryId || raw === expected) return;
   d.logger.warn({ plan_id: planId, entry_id: entryId, claim: raw }, `${symbol}: plan ${planId} taken over by another consumer (claim ${cur.stage} by ${cur.token}); ${what}; its entry stays pending for that consumer`);
   throw new HandedOver(`plan ${planId} taken over (${cur.stage} by ${cur.token})`);
@@ -174,7 +184,7 @@ export async function finalize(d: ApplyDeps, f: ApplyResultFields, entryId: stri
   }
   const out = await recordResult(d.redis, f, { cid, doneValue: dedupeValue('done', entryId, f.status), fill, expected });
   if (out.kind === 'fenced') {
-    await throwIfHandedOver(d, f.symbol, f.plan_id, entryId, expected, `${f.status} not published`);
+    await throwIfHandedOver(d, f.symbol, f.plan_id, entryId, expected, `${f.status} not published`, { retryIfGone: cid === '' });
     d.logger.warn({ plan_id: f.plan_id, status: f.status, client_order_id: cid }, `${f.symbol}: plan ${f.plan_id} already recorded by another consumer; ${f.status} not published`);
     if (cid) await dropPending(d.redis, cid);
     return false;
@@ -258,7 +268,7 @@ export async function sendAndRecord(
     return { kind: 'gated', reason: begun };
   }
   if (begun === 'not_owner') {
-    await throwIfHandedOver(d, req.symbol, req.planId, req.entryId, req.claimedValue, 'not sending');
+    await throwIfHandedOver(d, req.symbol, req.planId, req.entryId, req.claimedValue, 'not sending', { retryIfGone: true });
     d.logger.warn({ plan_id: req.planId }, `${req.symbol}: plan ${req.planId} taken over by another consumer; not sending`);
     return { kind: 'lost_ownership' };
   }
@@ -313,7 +323,13 @@ export async function resolveInflight(d: ApplyDeps, cid: string): Promise<ApplyR
   }
   if (outcome.kind === 'unresolved') return null;
   const { fields, fill } = outcomeFields(rec, cid, outcome);
-  const ok = await finalize(d, fields, rec.entry_id, cid, fill, dedupeRaw ?? '');
+  let ok: boolean;
+  try {
+    ok = await finalize(d, fields, rec.entry_id, cid, fill, dedupeRaw ?? '');
+  } catch (err) {
+    if (err instanceof HandedOver) return null; // another consumer holds the plan now: its work, not this sweep's
+    throw err;
+  }
   if (ok && fields.decision === 'RECONCILE_CLOSE') d.metrics.closeExecuted.inc({ symbol: rec.symbol, status: fields.status === 'EXECUTED' ? 'success' : 'error' });
   return ok ? fields : null;
 }

@@ -32,7 +32,7 @@ import { checkPermitSignatures } from '../../domain/permit-signature.js';
 import { casDedupe, claimPlan, readPermits } from './store.js';
 import type { ArmedWake } from './permit-waker.js';
 import type { PermitHash } from '../../domain/apply.js';
-import { finalize, newToken, publishOnly, resolveInflight, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
+import { finalize, newToken, publishOnly, resolveInflight, resultFields, sendAndRecord, throwIfHandedOver, type ApplyDeps } from './pipeline.js';
 import { clientOrderIdFor } from '../../domain/apply.js';
 import { permitSnapshotTs } from '../../domain/send-gate.js';
 import { startPriorCheck } from './claim-durability.js';
@@ -129,6 +129,8 @@ export async function claimOrResume(d: ApplyDeps, plan: Plan, entry: StreamEntry
     return claim.value;
   }
   const ex = claim.existing;
+  // this very entry already finished (its XACK was lost, or it came back after a hand-over): nothing to publish
+  if (redelivered && ex.stage === 'done' && ex.raw.split('|')[1] === entry.id) return null;
   if (redelivered && ex.stage !== 'done' && ex.entryId === entry.id) {
     if (ex.stage === 'claimed') {
       const next = dedupeValue('claimed', entry.id, token);
@@ -137,7 +139,10 @@ export async function claimOrResume(d: ApplyDeps, plan: Plan, entry: StreamEntry
         await startPriorCheck(d, plan, entry.id, next);
         return next;
       }
-      return null;
+      // lost the resume to another consumer (or the claim moved on or vanished meanwhile): never acknowledge
+      // an entry whose work another consumer now owns (hostile review of the seed-102 fix)
+      await throwIfHandedOver(d, plan.symbol, plan.plan_id, entry.id, '', 'not resumed', { retryIfGone: true });
+      return null; // done, or held by another entry of the plan
     }
     await resolveInflight(d, clientOrderIdFor(plan.plan_id));
     return null;
