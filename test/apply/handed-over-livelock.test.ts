@@ -1,10 +1,9 @@
 /**
- * Review probe (ba9d798): two LIVE apply layers, a plan whose handler stays in stage `claimed` longer than
- * APPLY_CLAIM_IDLE_MS (here: its permits never come, APPLY_PERMIT_WAIT_MS > claim idle, as in the chaos
- * stack: 5000 vs 10000). XAUTOCLAIM hands the entry to the other layer, whose redelivery CASes the claim over;
- * the fenced handler now throws HandedOver and leaves the entry pending, so the entry keeps being stolen
- * back and forth and every handler is fenced before its permit_timeout. Before ba9d798 the fenced handler
- * acknowledged the entry, which ended the ping-pong and the thief published SKIPPED permit_timeout.
+ * Hostile review of the HandedOver fix: two LIVE apply layers, a plan whose handler stays in stage `claimed`
+ * longer than APPLY_CLAIM_IDLE_MS (its permits never come; APPLY_PERMIT_WAIT_MS > claim idle, as in the chaos
+ * stack: 5000 vs 10000). XAUTOCLAIM may hand the entry to the other layer, whose redelivery takes the claim
+ * over, and the fenced handler leaves the entry pending (HandedOver) instead of acknowledging it. Guard: this
+ * never turns into an endless steal-back; the plan ends with exactly one final result (SKIPPED permit_timeout).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { keys } from '../../src/adapters/redis/keys.js';
