@@ -72,6 +72,7 @@ export function createRedis(target: RedisTarget | string, opts: RedisConnectOpti
     reconnectOnError: (err) => err.message.startsWith('READONLY') || err.message.startsWith('LOADING'),
     ...opts.overrides,
   });
+  reviveOnEnd(redis, opts.logger, opts.name);
   let down = false;
   redis.on('error', (err: Error) => {
     if (!down) opts.logger?.warn({ err: err.message, conn: opts.name }, 'redis connection error');
@@ -82,6 +83,54 @@ export function createRedis(target: RedisTarget | string, opts: RedisConnectOpti
     down = false;
   });
   return loadScripts(redis);
+}
+
+/**
+ * Keeps a connection alive that ioredis ended by itself. ioredis 5 puts a connection in status `end` for good
+ * (every command then fails "Connection is closed.", no more reconnects) when its connector is disconnected
+ * while a (re)connect is in progress: `SentinelConnector.connect` throws once it is no longer connecting, and
+ * `Redis.connect` then sets `end`. Sentinel's failover detector does exactly that when `+switch-master`
+ * arrives during a reconnect (ioredis issue #1683 reports the symptom after failovers). Found by
+ * `p3 chaos --sentinel --seed 104`: the position brain's connections ended in a failover and it stayed
+ * alive but stale for the last five minutes of the run (every symbol held, no order).
+ * On an `end` this process did not ask for (`quit`, `disconnect()`), `connect()` is called again with a
+ * capped back-off (100 ms doubling to 2 s) until it succeeds; `duplicate()`s get the same.
+ */
+export function reviveOnEnd(redis: Redis, logger?: Logger, name = ''): void {
+  let closedByUs = false;
+  let attempts = 0;
+  const disconnect = redis.disconnect.bind(redis);
+  redis.disconnect = (reconnect = false) => {
+    if (!reconnect) closedByUs = true;
+    disconnect(reconnect);
+  };
+  const quit = redis.quit.bind(redis) as (...a: unknown[]) => Promise<'OK'>;
+  redis.quit = ((...a: unknown[]) => {
+    closedByUs = true;
+    return quit(...a);
+  }) as typeof redis.quit;
+  const duplicate = redis.duplicate.bind(redis);
+  redis.duplicate = ((override?: Partial<RedisOptions>) => {
+    const d = duplicate(override);
+    reviveOnEnd(d, logger, name);
+    return d;
+  }) as typeof redis.duplicate;
+  redis.on('end', () => {
+    if (closedByUs) return;
+    const delay = Math.min(100 * 2 ** Math.min(attempts++, 5), 2000);
+    if (attempts === 1) logger?.warn({ conn: name, retry_ms: delay }, 'redis connection ended by the client library (not by this process); connecting again');
+    const t = setTimeout(() => {
+      if (closedByUs || redis.status !== 'end') return;
+      redis.connect().then(
+        () => {
+          attempts = 0;
+          logger?.info({ conn: name }, 'redis connection revived');
+        },
+        () => undefined, // ends again: the next 'end' schedules the next try
+      );
+    }, delay);
+    t.unref();
+  });
 }
 
 /** Resolves once `redis` answers PING, retrying every 200 ms until `timeoutMs` (then throws). */
