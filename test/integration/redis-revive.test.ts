@@ -38,11 +38,29 @@ it('a connection (and a duplicate) that ioredis ended is connected again; one we
       await waitFor(async () => (await c.ping().catch(() => null)) === 'PONG', 10_000, 50, 'the ended connection answers again');
     }
     await d.quit();
+    r.disconnect();
     await new Promise((res) => setTimeout(res, 500));
-    expect(d.status).toBe('end');
-    await expect(d.ping()).rejects.toThrow(/Connection is closed/);
+    for (const c of [d, r]) {
+      expect(c.status).toBe('end');
+      await expect(c.ping()).rejects.toThrow(/Connection is closed/);
+    }
   } finally {
     r.disconnect();
     d.disconnect();
+  }
+});
+
+it('a connection whose retryStrategy gives up on purpose (the CLI\'s) stays ended', async () => {
+  const r = createRedis(srv.url, { name: 'test:giveup', overrides: { retryStrategy: () => null } });
+  r.on('error', () => undefined);
+  try {
+    await r.ping();
+    const ended = new Promise<void>((resolve) => r.once('end', () => resolve()));
+    (r as unknown as { connector: { disconnect(): void } }).connector.disconnect(); // the socket closes; no retry
+    await ended;
+    await new Promise((res) => setTimeout(res, 600));
+    expect(r.status).toBe('end');
+  } finally {
+    r.disconnect();
   }
 });

@@ -186,3 +186,28 @@ describe('p3 reconcile commands', () => {
     expect(() => parseReconcileEngineConfig({ P34_HEAL_POLICY: 'min' })).toThrow(/P34_HEAL_POLICY/);
   });
 });
+
+describe('events --follow across a Redis outage', () => {
+  it('keeps following after Redis was down for 2 s (the CLI connection gave up meanwhile) and still exits 0 on SIGINT', async () => {
+    const own = await startTestRedis();
+    const child = spawn(process.execPath, [BIN, 'events', '--follow', '--count', '0', '--symbol', 'SOLUSDT'], { env: { PATH: process.env.PATH ?? '', REDIS_URL: own.url } });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await new Promise((r) => setTimeout(r, 1500)); // following
+      await own.restart(2000); // longer than the CLI's few reconnect attempts: its connection ends
+      // before the fix the loop spun on "Connection is closed." (never yielding: no event, no SIGINT)
+      await waitFor(async () => {
+        await run(process.execPath, [BIN, 'hold', 'set', 'SOLUSDT', '--ttl', '30', '--reason', 'after-outage'], { env: { PATH: process.env.PATH ?? '', REDIS_URL: own.url } }).catch(() => undefined);
+        return out.includes('after-outage');
+      }, 30_000, 1000, 'event followed after the outage');
+    } finally {
+      child.kill('SIGINT');
+    }
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000); // never leave a spinning process behind
+    expect(await exited).toBe(0);
+    clearTimeout(killer);
+    await own.stop();
+  }, 60_000);
+});

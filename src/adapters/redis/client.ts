@@ -93,8 +93,9 @@ export function createRedis(target: RedisTarget | string, opts: RedisConnectOpti
  * arrives during a reconnect (ioredis issue #1683 reports the symptom after failovers). Found by
  * `p3 chaos --sentinel --seed 104`: the position brain's connections ended in a failover and it stayed
  * alive but stale for the last five minutes of the run (every symbol held, no order).
- * On an `end` this process did not ask for (`quit`, `disconnect()`), `connect()` is called again with a
- * capped back-off (100 ms doubling to 2 s) until it succeeds; `duplicate()`s get the same.
+ * On such an `end` (status `connecting` → `end` with no `close` between, and not after this process's `quit` or
+ * `disconnect()`), `connect()` is called again with a capped back-off (100 ms doubling to 2 s) until it
+ * succeeds; `duplicate()`s get the same. Other ends (a `retryStrategy` that gives up, as the CLI's does) stay.
  */
 export function reviveOnEnd(redis: Redis, logger?: Logger, name = ''): void {
   let closedByUs = false;
@@ -112,11 +113,17 @@ export function reviveOnEnd(redis: Redis, logger?: Logger, name = ''): void {
   const duplicate = redis.duplicate.bind(redis);
   redis.duplicate = ((override?: Partial<RedisOptions>) => {
     const d = duplicate(override);
-    reviveOnEnd(d, logger, name);
+    reviveOnEnd(d, logger, `${name}:dup`);
     return d;
   }) as typeof redis.duplicate;
+  // only the connector-failure path (`connecting` → `end`, no `close` between) is revived: an `end` from the
+  // close handler (a quit sent another way, a retryStrategy that gave up on purpose) stays an end
+  let fromConnect = false;
+  redis.on('connecting', () => (fromConnect = true));
+  redis.on('close', () => (fromConnect = false));
+  redis.on('ready', () => (attempts = 0));
   redis.on('end', () => {
-    if (closedByUs) return;
+    if (closedByUs || !fromConnect) return;
     const delay = Math.min(100 * 2 ** Math.min(attempts++, 5), 2000);
     if (attempts === 1) logger?.warn({ conn: name, retry_ms: delay }, 'redis connection ended by the client library (not by this process); connecting again');
     const t = setTimeout(() => {

@@ -147,7 +147,13 @@ export function registerReconcileCommands(program: Command): void {
         process.once('SIGTERM', onSig);
         try {
           while (!stop) {
-            const res = (await blocking.xread('BLOCK', 1000, 'STREAMS', STREAMS.reconcileEvents, lastId).catch(() => null)) as Array<[string, Array<[string, string[]]>]> | null;
+            const res = (await blocking.xread('BLOCK', 1000, 'STREAMS', STREAMS.reconcileEvents, lastId).catch(async () => {
+              // Redis unreachable: wait before trying again (a failing command returns at once; without the
+              // pause this loop spun and never let Ctrl-C run), and reopen a connection the CLI's short retry gave up on
+              if (!stop && blocking.status === 'end') blocking.connect().catch(() => undefined);
+              if (!stop) await new Promise((r) => setTimeout(r, 500));
+              return null;
+            })) as Array<[string, Array<[string, string[]]>]> | null;
             if (!res) continue;
             for (const [, entries] of res) {
               for (const [id, f] of entries) {
