@@ -67,6 +67,9 @@ export const HANDED_OVER_RECHECK_MS = 5_000;
  */
 export class HandedOver extends Error {}
 
+/** How long past its BLOCK time a blocking read may stay unanswered before its connection is replaced, ms. */
+export const BLOCKING_READ_STALL_MS = 10_000;
+
 /** Thrown by a handler for an entry that can never succeed; the consumer dead-letters and acks it. */
 export class PoisonEntry extends Error {
   constructor(
@@ -272,9 +275,38 @@ export class StreamConsumer {
     const args: Array<string | number> = ['GROUP', this.opts.group, this.opts.consumer, 'COUNT', this.opts.count];
     if (block) args.push('BLOCK', this.opts.blockMs);
     args.push('STREAMS', this.opts.stream, id);
-    const res = (await conn.call('XREADGROUP', ...args)) as Array<[string, RawEntries]> | null;
+    const call = conn.call('XREADGROUP', ...args) as Promise<Array<[string, RawEntries]> | null>;
+    const res = block ? await this.watchBlockingRead(call) : await call;
     if (!res || !res[0]) return [];
     return res[0][1].map(([eid, f]) => ({ id: eid, fields: fieldsToObject(f) }));
+  }
+
+  /**
+   * A blocking read answers within `blockMs` (or fails) on a healthy connection. One still pending
+   * {@link BLOCKING_READ_STALL_MS} later is stuck (a connection left half-way by a failover: seen as a
+   * governor and a brain that stopped reading new plans without any error, docs/reliability.md, seed 104):
+   * the blocking connection is replaced and the read fails (the loop backs off and reads again).
+   */
+  private async watchBlockingRead<T>(call: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<'stalled'>((resolve) => {
+      timer = setTimeout(() => resolve('stalled'), this.opts.blockMs + BLOCKING_READ_STALL_MS);
+    });
+    try {
+      const r = await Promise.race([call, stalled]);
+      if (r !== 'stalled') return r;
+    } finally {
+      clearTimeout(timer);
+    }
+    call.catch(() => undefined); // settles (rejected) once its connection is closed below
+    const old = this.blocking;
+    if (!this.abort.signal.aborted) {
+      this.blocking = this.opts.redis.duplicate();
+      this.blocking.on('error', () => undefined);
+    }
+    old?.disconnect();
+    this.opts.logger.error({ stream: this.opts.stream, stalled_ms: this.opts.blockMs + BLOCKING_READ_STALL_MS }, 'blocking stream read did not answer; its connection was replaced');
+    throw new Error(`blocking read on ${this.opts.stream} stalled; connection replaced`);
   }
 
   private async claim(): Promise<StreamEntry[]> {
