@@ -14,6 +14,9 @@
  * - Dedupe stage values (`quantum:apply:dedupe:<plan_id>`) are `<stage>|<entry_id>|<token>` with stage
  *   `claimed` (no order sent yet), `sending` (order possibly sent: resolve by lookup only) or `done`.
  *   Any other value (e.g. the seeds' `1`) reads as `done`: unknown means "already handled".
+ * - A consumer fenced on a claim never acknowledges a stream entry whose claim another consumer holds
+ *   unfinished for that same entry, nor one whose claim vanished before anything was sent
+ *   ({@link fencedEntryVerdict}; test/property/fenced-entry.property.test.ts).
  */
 import { createHash } from 'node:crypto';
 import { Decimal, parseDecimal, roundDownToStep } from './decimal.js';
@@ -127,6 +130,25 @@ export function parseDedupe(raw: string | null): DedupeStage | null {
   const [stage, entryId, token] = raw.split('|');
   if ((stage === 'claimed' || stage === 'sending') && entryId && token) return { stage, entryId, token };
   return { stage: 'done', raw };
+}
+
+/**
+ * What a consumer whose write was fenced on a plan's dedupe claim does with its stream entry (the
+ * seed-102 finding: acknowledging an entry whose work another consumer owns loses the plan):
+ * - `handed_over`: the claim is `claimed`/`sending` for THIS entry with another value than the one held
+ *   (`expected`): another consumer took the work over; leave the entry pending, never acknowledge it;
+ * - `retry`: the claim vanished (`current` null) and nothing was sent under it (`retryIfGone`): retry the
+ *   entry (a fresh claim), never acknowledge it without a result;
+ * - `acknowledge`: the plan is done, another entry of the plan holds it, or (after an order was sent) the
+ *   claim vanished: this entry's work is over.
+ * @param current the dedupe value now (null when the key is missing)
+ * @param expected the dedupe value the fenced consumer held
+ */
+export function fencedEntryVerdict(current: string | null, entryId: string, expected: string, retryIfGone: boolean): 'handed_over' | 'retry' | 'acknowledge' {
+  const cur = parseDedupe(current);
+  if (!cur) return retryIfGone ? 'retry' : 'acknowledge';
+  if (cur.stage === 'done' || cur.entryId !== entryId || current === expected) return 'acknowledge';
+  return 'handed_over';
 }
 
 /** Plan age check: true when `nowMs - plan.ts_ms` exceeds `maxAgeMs` (a plan from the future by > maxAge also counts). */

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ExchangeGateway, MarketOrderRequest, OrderInfo } from '../../ports/exchange.js';
 import { fmt, Decimal } from '../../domain/decimal.js';
-import { clientOrderIdFor, dedupeValue, parseDedupe, signedFill } from '../../domain/apply.js';
+import { clientOrderIdFor, dedupeValue, fencedEntryVerdict, parseDedupe, signedFill } from '../../domain/apply.js';
 import type { ApplyResultFields, ResultStatus } from '../../domain/result.js';
 import type { SendGateReason } from '../../domain/send-gate.js';
 import { keys } from '../../adapters/redis/keys.js';
@@ -155,16 +155,16 @@ async function recordRecovered(d: ApplyDeps, check: PriorCheck, claimedValue: st
  */
 export async function throwIfHandedOver(d: ApplyDeps, symbol: string, planId: string, entryId: string, expected: string, what: string, opts: { retryIfGone: boolean }): Promise<void> {
   const raw = await d.redis.get(keys.applyDedupe(planId));
-  const cur = parseDedupe(raw);
-  if (!cur && opts.retryIfGone) {
+  const verdict = fencedEntryVerdict(raw, entryId, expected, opts.retryIfGone);
+  if (verdict === 'retry') {
     // the claim vanished (Redis lost it): acknowledging would leave the plan with no result and no owner;
     // the entry is retried as a redelivery (a fresh claim, asked of the exchange when Redis lost writes)
     d.logger.warn({ plan_id: planId, entry_id: entryId }, `${symbol}: plan ${planId}: its claim vanished (Redis lost it?); ${what}; the entry is retried`);
     throw new Error(`plan ${planId}: claim vanished; retried`);
   }
-  if (!cur || cur.stage === 'done' || cur.entryId !== entryId || raw === expected) return;
-  d.logger.warn({ plan_id: planId, entry_id: entryId, claim: raw }, `${symbol}: plan ${planId} taken over by another consumer (claim ${cur.stage} by ${cur.token}); ${what}; its entry stays pending for that consumer`);
-  throw new HandedOver(`plan ${planId} taken over (${cur.stage} by ${cur.token})`);
+  if (verdict === 'acknowledge') return;
+  d.logger.warn({ plan_id: planId, entry_id: entryId, claim: raw }, `${symbol}: plan ${planId} taken over by another consumer (claim ${raw}); ${what}; its entry stays pending for that consumer`);
+  throw new HandedOver(`plan ${planId} taken over (claim ${raw})`);
 }
 
 /**
