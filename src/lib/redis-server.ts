@@ -26,21 +26,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** True when a Redis at `url` answers PING within `timeoutMs` (one attempt, no retries). */
-export async function redisAnswers(url: string, timeoutMs = 1500): Promise<boolean> {
-  const c = openRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    await c.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    c.disconnect();
-  }
-}
-
 /**
  * The `process_id` of the Redis answering at `url` (INFO server), `undefined` when it answers but does not say
  * (INFO refused to the probe's user), null when nothing answers within `timeoutMs`. Never throws.
@@ -63,6 +48,11 @@ export async function redisProcessId(url: string, timeoutMs = 1500): Promise<num
   } finally {
     c.disconnect();
   }
+}
+
+/** True when a Redis at `url` answers PING within `timeoutMs` (one attempt, no retries). Never throws. */
+export async function redisAnswers(url: string, timeoutMs = 1500): Promise<boolean> {
+  return (await redisProcessId(url, timeoutMs)) !== null;
 }
 
 /** Thrown when another process answers on the port a new redis-server was given (a free port taken meanwhile). */
