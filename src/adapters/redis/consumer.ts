@@ -12,8 +12,13 @@
  *   pending and unacknowledged, without counting a failure: acknowledging would drop it for its new handler too.
  *   Such an entry no longer holds its partition back (its new handler finishes it): later entries of the same
  *   partition may finish before it (for plans, the send-time gate refuses an order sized before a newer fill).
- * - Any other error leaves the entry pending; it is retried with back-off, and after `maxAttempts` it is
- *   dead-lettered with reason `handler_error` so one bad entry never wedges the consumer.
+ * - Any other error leaves the entry pending; it is retried with back-off, and after `maxAttempts` either
+ *   dead-lettered with reason `handler_error` (the default: one bad entry never wedges the consumer), or, with
+ *   `exhausted: 'park'`, PARKED: left pending and unacknowledged, retried every {@link PARKED_RETRY_MAX_MS} at
+ *   the latest (doubling from 2 s), never dead-lettered, and no longer holding its partition back (an ordered
+ *   partition moves on). Parking is for handlers whose entry must end with a final outcome whatever fails and how
+ *   often (the apply layer: acknowledging a claimed plan without a result would orphan its claim for 24 h, every
+ *   re-submission answered DROPPED_DUPLICATE). Each parking is logged as an error and reported to `onParked`.
  * - Entries pending on a DEAD consumer (liveness lease gone: killed, frozen) are taken over within about
  *   `leaseMs` (default 3 s), and a dead consumer that owns nothing is deleted from the group
  *   (`consumer-liveness.ts`); entries idle on a live consumer for `claimIdleMs` are still taken over
@@ -67,6 +72,9 @@ export const HANDED_OVER_RECHECK_MS = 5_000;
  */
 export class HandedOver extends Error {}
 
+/** Longest wait between two attempts of a parked entry (see the module comment), ms. */
+export const PARKED_RETRY_MAX_MS = 30_000;
+
 /** How long past its BLOCK time a blocking read may stay unanswered before its connection is replaced, ms. */
 export const BLOCKING_READ_STALL_MS = 10_000;
 
@@ -102,6 +110,16 @@ export interface ConsumerOptions {
   maxAttempts?: number;
   /** Called for every dead-lettered entry (for metrics). */
   onDeadLetter?: (reason: string, entry: StreamEntry) => void;
+  /**
+   * What happens to an entry whose handler failed `maxAttempts` times: `dead_letter` (default; copied to
+   * `<stream>.dlq` and acknowledged) or `park` (left pending and retried with a back-off up to
+   * {@link PARKED_RETRY_MAX_MS}, never acknowledged without its handler succeeding; see the module comment).
+   */
+  exhausted?: 'dead_letter' | 'park';
+  /** Longest wait between two attempts of a parked entry, ms (default {@link PARKED_RETRY_MAX_MS}; the first wait is the smaller of 2 s and this). */
+  parkedRetryMaxMs?: number;
+  /** Called each time an entry is parked, with its failed attempts so far and the last error (for metrics). */
+  onParked?: (entry: StreamEntry, attempts: number, err: Error) => void;
   /** Liveness lease, ms (default {@link CONSUMER_LEASE_MS}); a consumer silent this long without a lease is dead. */
   leaseMs?: number;
   /** Partition of an entry (e.g. its symbol): enables partitioned mode (see the module comment). */
@@ -124,7 +142,7 @@ type RawEntries = Array<[string, string[] | null]>;
 
 /** See the module comment. `start()` runs the loop in the background; `stop()` ends it. */
 export class StreamConsumer {
-  private readonly opts: Required<Omit<ConsumerOptions, 'onDeadLetter' | 'partitionOf'>> & Pick<ConsumerOptions, 'onDeadLetter' | 'partitionOf'>;
+  private readonly opts: Required<Omit<ConsumerOptions, 'onDeadLetter' | 'partitionOf' | 'onParked'>> & Pick<ConsumerOptions, 'onDeadLetter' | 'partitionOf' | 'onParked'>;
   /** Partitioned mode: when the own pending entries were last re-read (ms), and whether they must be now. */
   private lastOwnScanMs = 0;
   private ownScanNeeded = true;
@@ -145,6 +163,8 @@ export class StreamConsumer {
    * whose time passed a minute ago are forgotten (their new owner acknowledged them).
    */
   private readonly recheckAt = new Map<string, number>();
+  /** Parked entries (`exhausted: 'park'`) → when to try them again (epoch ms). */
+  private readonly parkedUntil = new Map<string, number>();
   /** Ids to acknowledge in the next XACK (see {@link StreamConsumer.ack}), its reply, and every id handled but not yet acknowledged. */
   private ackIds: string[] | null = null;
   private ackSent: Promise<void> = Promise.resolve();
@@ -153,7 +173,7 @@ export class StreamConsumer {
   healthy = false;
 
   constructor(opts: ConsumerOptions) {
-    this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ordered: false, ...opts };
+    this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ordered: false, exhausted: 'dead_letter', parkedRetryMaxMs: PARKED_RETRY_MAX_MS, ...opts };
   }
 
   /**
@@ -215,8 +235,10 @@ export class StreamConsumer {
         }
         // 1. our own pending entries (restart with the same name, or handler errors), not those in hand
         const now = Date.now();
-        const own = this.ownScanDue(now) ? (await this.read('0', false)).filter((e) => !this.inHand.has(e.id) && !this.acking.has(e.id) && (this.notBefore.get(e.id) ?? 0) <= now && (this.recheckAt.get(e.id) ?? 0) <= now) : [];
+        const own = this.ownScanDue(now) ? await this.readOwn(now) : [];
         for (const [id, at] of this.recheckAt) if (now - at > 60_000) this.recheckAt.delete(id);
+        // a parked entry taken over by another consumer (and finished there) is no longer in our pending list
+        for (const [id, at] of this.parkedUntil) if (now - at > 10 * PARKED_RETRY_MAX_MS) this.parkedUntil.delete(id);
         for (const e of own) await this.dispatch(e, true);
         // 2. entries of dead consumers (lease gone) at once; entries idle on any consumer after claimIdleMs
         if (Date.now() - this.lastLivenessMs >= Math.min(1000, this.opts.leaseMs)) {
@@ -269,7 +291,25 @@ export class StreamConsumer {
     return false;
   }
 
-  private async read(id: '0' | '>', block: boolean): Promise<StreamEntry[]> {
+  /**
+   * The own pending entries due now (not in hand, not being acknowledged, not waiting for a retry, a recheck or a
+   * parked retry). Pages through the pending list (at most 20 pages of `count`) while a page holds nothing due,
+   * so entries waiting for a retry at its head never hide due ones behind them.
+   */
+  private async readOwn(now: number): Promise<StreamEntry[]> {
+    const due = (e: StreamEntry) => !this.inHand.has(e.id) && !this.acking.has(e.id) && (this.notBefore.get(e.id) ?? 0) <= now && (this.recheckAt.get(e.id) ?? 0) <= now && (this.parkedUntil.get(e.id) ?? 0) <= now;
+    let after = '0';
+    for (let page = 0; page < 20; page++) {
+      const batch = await this.read(after, false);
+      const out = batch.filter(due);
+      if (out.length > 0 || batch.length < this.opts.count) return out;
+      after = batch[batch.length - 1]!.id;
+    }
+    return [];
+  }
+
+  /** One XREADGROUP from `id` (`>`: new entries; an id: own pending entries after it). */
+  private async read(id: string, block: boolean): Promise<StreamEntry[]> {
     const conn = block ? this.blocking : this.opts.redis;
     if (!conn) return [];
     const args: Array<string | number> = ['GROUP', this.opts.group, this.opts.consumer, 'COUNT', this.opts.count];
@@ -385,6 +425,7 @@ export class StreamConsumer {
         return await this.handle(entry, again);
       } catch (err) {
         if (this.abort.signal.aborted) throw err;
+        if (this.parkedUntil.has(entry.id)) return; // parked: its partition moves on
         const n = this.attempts.get(entry.id) ?? 1;
         this.opts.logger.warn({ err: (err as Error).message, stream: this.opts.stream, entry_id: entry.id, attempt: n }, 'entry failed; retried in place after a back-off (its partition waits)');
         await sleep(Math.min(100 * 2 ** n, 2000), this.abort.signal);
@@ -400,6 +441,7 @@ export class StreamConsumer {
       this.ack(entry.id);
       this.attempts.delete(entry.id);
       this.recheckAt.delete(entry.id);
+      this.parkedUntil.delete(entry.id);
     } catch (err) {
       if (err instanceof HandedOver) {
         // left pending, not acknowledged: see HandedOver
@@ -414,6 +456,10 @@ export class StreamConsumer {
       }
       const n = (this.attempts.get(entry.id) ?? 0) + 1;
       this.attempts.set(entry.id, n);
+      if (n >= this.opts.maxAttempts && this.opts.exhausted === 'park') {
+        this.park(entry, n, err as Error);
+        return;
+      }
       if (n >= this.opts.maxAttempts) {
         this.opts.logger.error({ entry_id: entry.id, err: (err as Error).message, attempts: n }, 'entry failed repeatedly; dead-lettered');
         await this.deadLetter(entry, 'handler_error', (err as Error).message);
@@ -455,6 +501,22 @@ export class StreamConsumer {
         .finally(done);
     }
     this.ackIds.push(id);
+  }
+
+  /**
+   * Parks an entry that failed `attempts` times (`exhausted: 'park'`): not acknowledged, not dead-lettered; tried
+   * again after 2 s × 2^(attempts − maxAttempts), at most `parkedRetryMaxMs` (from the own-pending read).
+   */
+  private park(entry: StreamEntry, attempts: number, err: Error): void {
+    const max = this.opts.parkedRetryMaxMs;
+    const waitMs = Math.min(max, Math.min(2000, max) * 2 ** Math.min(attempts - this.opts.maxAttempts, 10));
+    this.parkedUntil.set(entry.id, Date.now() + waitMs);
+    this.ownScanNeeded = true;
+    this.opts.logger.error(
+      { entry_id: entry.id, stream: this.opts.stream, err: err.message, attempts, retry_in_ms: waitMs },
+      `entry failed ${attempts} times; parked (left pending, never dropped), tried again in ${waitMs} ms: ${err.message}`,
+    );
+    this.opts.onParked?.(entry, attempts, err);
   }
 
   /** Copies `entry` to `<stream>.dlq` with the reason and acks it, in one MULTI. */

@@ -122,21 +122,31 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       // permit notifications before the plan consumer starts (never fails: without them plans wait for
       // their fallback re-read)
       await waker.start();
-      const common = { redis: ctx.redis, consumer: ctx.instanceId, logger: ctx.logger, claimIdleMs: cfg.claimIdleMs };
+      // exhausted: 'park' — an entry is never acknowledged without its final result: one dead-lettered after
+      // repeated failures (an exchange unreachable for minutes while its claim could not be proven) would leave
+      // its dedupe claim orphaned for 24 h and every re-submission answered DROPPED_DUPLICATE
+      const common = {
+        redis: ctx.redis,
+        consumer: ctx.instanceId,
+        logger: ctx.logger,
+        claimIdleMs: cfg.claimIdleMs,
+        exhausted: 'park' as const,
+      };
+      const parked = (stream: string) => ({ onParked: () => metrics.entriesParked.inc({ stream }) });
       // A new plan group starts at 0 (plans published before the first start are still answered; old
       // ones end as SKIPPED stale_plan or DROPPED_DUPLICATE). A new close group starts at `$`: old
       // closes are stale by construction and would only count as guardrail failures.
       // Plans of different symbols concurrently, one symbol's in stream order (PLAN_CONSUMER, issue 16):
       // every per-plan check stays atomic in Redis (dedupe claim, send-time gate in applyBegin-11).
-      consumers.push(new StreamConsumer({ ...common, startId: '0', stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor), ...PLAN_CONSUMER }));
+      consumers.push(new StreamConsumer({ ...common, ...parked(STREAMS.applyPlan), startId: '0', stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor), ...PLAN_CONSUMER }));
       // Closes of different symbols run concurrently (one slow close, an exchange timeout, never delays
       // another symbol's); closes of one symbol one at a time, in stream order.
       if (cfg.closeEnabled) {
-        consumers.push(new StreamConsumer({ ...common, startId: '$', stream: STREAMS.reconcileClose, group: APPLY_CLOSE_GROUP, handler: createCloseHandler(deps), partitionOf: closePartition, concurrency: CLOSE_CONCURRENCY }));
+        consumers.push(new StreamConsumer({ ...common, ...parked(STREAMS.reconcileClose), startId: '$', stream: STREAMS.reconcileClose, group: APPLY_CLOSE_GROUP, handler: createCloseHandler(deps), partitionOf: closePartition, concurrency: CLOSE_CONCURRENCY }));
       }
       // FLATTEN: a group created at 0, so a flatten submitted while no apply layer ran is still executed
       // (or refused as stale_plan when older than APPLY_MAX_PLAN_AGE_SEC).
-      consumers.push(new StreamConsumer({ ...common, startId: '0', stream: STREAMS.applyFlatten, group: GROUPS.applyFlatten, handler: createFlattenHandler(deps) }));
+      consumers.push(new StreamConsumer({ ...common, ...parked(STREAMS.applyFlatten), startId: '0', stream: STREAMS.applyFlatten, group: GROUPS.applyFlatten, handler: createFlattenHandler(deps) }));
       for (const c of consumers) await c.ensureGroup().catch((err: Error) => ctx.logger.warn({ err: err.message }, 'consumer group not created yet; the loop retries'));
       for (const c of consumers) c.start();
       if (gateway) sweepDone = sweepLoop();

@@ -7,6 +7,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { RESULT_STATUSES } from '../../domain/result.js';
 import { CLOSE_RULES } from '../../domain/close-guardrails.js';
 import { SEND_GATE_REASONS } from '../../domain/send-gate.js';
+import { STREAMS } from '../../adapters/redis/keys.js';
 
 /** Every metric of the service. */
 export interface ApplyMetrics {
@@ -26,6 +27,8 @@ export interface ApplyMetrics {
   claimQueries: Counter<'outcome'>;
   /** `WAIT` after a claim (P3_CLAIM_DURABILITY=replica-wait), by outcome. */
   claimWaits: Counter<'outcome'>;
+  /** Entries whose handler failed repeatedly and that were parked (kept pending, retried later), by stream. */
+  entriesParked: Counter<'stream'>;
 }
 
 /** Outcomes of the pre-send query: not needed (plan newer than the Redis epoch), nothing sent before, an order found (its result recovered), no answer. */
@@ -85,9 +88,16 @@ export function createApplyMetrics(registry: Registry, allowlist: string[]): App
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    entriesParked: new Counter({
+      name: 'apply_entries_parked_total',
+      help: 'Plan, close and flatten entries whose handling failed repeatedly (exchange or Redis unreachable): parked, kept pending and retried every 30 s at most until they get a final result; never dropped',
+      labelNames: ['stream'],
+      registers: [registry],
+    }),
     claimWaits: new Counter({ name: 'apply_claim_wait_total', help: 'WAIT after marking an order in flight (acked: sent; not_acked: not sent, FAILED claim_not_durable)', labelNames: ['outcome'], registers: [registry] }),
   };
   m.plansConsumed.inc(0);
+  for (const stream of [STREAMS.applyPlan, STREAMS.reconcileClose, STREAMS.applyFlatten]) m.entriesParked.inc({ stream }, 0);
   for (const o of CLAIM_QUERY_OUTCOMES) m.claimQueries.inc({ outcome: o }, 0);
   for (const o of ['acked', 'not_acked']) m.claimWaits.inc({ outcome: o }, 0);
   for (const o of INFLIGHT_OUTCOMES) m.inflightResolutions.inc({ outcome: o }, 0);
