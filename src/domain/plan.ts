@@ -170,9 +170,30 @@ export function signPlan(plan: PlanInput, key: string): SignedPlanFields {
 }
 
 /** Why a plan entry was refused (the DLQ reason). */
-export type PlanRejectReason = 'malformed' | 'unknown_source' | 'bad_mac' | 'invalid_schema';
+export type PlanRejectReason = 'malformed' | 'too_large' | 'unknown_source' | 'bad_mac' | 'invalid_schema';
 
-/** Outcome of {@link verifyPlanEntry}. */
+/**
+ * Largest plan entry accepted, bytes: the `plan` field's UTF-8 length plus every other field's name and value.
+ * A plan is a few hundred bytes; anything near this is not one of ours, and is refused before it is parsed
+ * (an unbounded JSON.parse of writer-chosen input would let any writer of the stream stall a consumer).
+ */
+export const MAX_PLAN_ENTRY_BYTES = 8192;
+
+/** True when an entry's fields are larger than {@link MAX_PLAN_ENTRY_BYTES} (checked before anything parses them). */
+export function planEntryTooLarge(fields: Record<string, string>): boolean {
+  let n = 0;
+  for (const [k, v] of Object.entries(fields)) {
+    n += Buffer.byteLength(k) + Buffer.byteLength(typeof v === 'string' ? v : '');
+    if (n > MAX_PLAN_ENTRY_BYTES) return true;
+  }
+  return false;
+}
+
+/**
+ * Outcome of {@link verifyPlanEntry}. A refusal carries `planId` only when the MAC verified (reason
+ * `invalid_schema`): only an authentic plan may ever get a result under its plan id, so an entry anyone could
+ * have written never makes the apply layer publish a result for a plan id (and symbol) its writer chose.
+ */
 export type PlanVerification = { ok: true; plan: Plan; raw: Record<string, unknown> } | { ok: false; reason: PlanRejectReason; detail: string; planId?: string };
 
 /**
@@ -184,6 +205,7 @@ export function verifyPlanEntry(fields: Record<string, string>, keyFor: (source:
   const payload = fields.plan;
   const mac = fields.mac;
   if (typeof payload !== 'string' || payload === '') return { ok: false, reason: 'malformed', detail: 'no plan field' };
+  if (planEntryTooLarge(fields)) return { ok: false, reason: 'too_large', detail: `entry larger than ${MAX_PLAN_ENTRY_BYTES} bytes` };
   let raw: unknown;
   try {
     raw = JSON.parse(payload);
@@ -194,13 +216,13 @@ export function verifyPlanEntry(fields: Record<string, string>, keyFor: (source:
   const obj = raw as Record<string, unknown>;
   const planId = typeof obj.plan_id === 'string' ? obj.plan_id : undefined;
   const source = obj.source;
-  if (typeof source !== 'string' || source === '') return { ok: false, reason: 'unknown_source', detail: 'no source', planId };
+  if (typeof source !== 'string' || source === '') return { ok: false, reason: 'unknown_source', detail: 'no source' };
   const key = keyFor(source);
-  if (!key) return { ok: false, reason: 'unknown_source', detail: `no key for source ${source} (${keyEnvName(source)})`, planId };
-  if (typeof mac !== 'string' || !/^[0-9a-f]{64}$/i.test(mac)) return { ok: false, reason: 'bad_mac', detail: 'mac missing or not hex', planId };
+  if (!key) return { ok: false, reason: 'unknown_source', detail: `no key for source ${source} (${keyEnvName(source)})` };
+  if (typeof mac !== 'string' || !/^[0-9a-f]{64}$/i.test(mac)) return { ok: false, reason: 'bad_mac', detail: 'mac missing or not hex' };
   const expected = Buffer.from(hmacHex(key, payload), 'hex');
   const given = Buffer.from(mac.toLowerCase(), 'hex');
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'bad_mac', detail: 'mac does not verify', planId };
+  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'bad_mac', detail: 'mac does not verify' };
   const parsed = PlanSchema.safeParse(obj);
   if (!parsed.success) {
     const i = parsed.error.issues[0];

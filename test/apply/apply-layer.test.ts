@@ -264,13 +264,19 @@ describe('apply layer: exactly-once execution of permitted plans', () => {
     for (const id of [deny, missing, mism]) expect(await ordersOf(rig.paper, id)).toHaveLength(0);
   });
 
-  it('a badly signed plan is dead-lettered with REJECTED_INVALID and never executed', async () => {
+  it('a badly signed, unsigned or oversized plan is dead-lettered, never executed, and gets no result under the plan id it names', async () => {
     await rig.startApply();
     const id = planId('forged');
     await allowPermits(rig.redis, id, '0.001');
+    const dlqBefore = await rig.redis.xlen(dlq(STREAMS.applyPlan));
     await submitPlan(rig.redis, { plan_id: id }, 'wrong-key');
-    expect(await waitResult(rig.redis, id)).toMatchObject({ status: 'REJECTED_INVALID', reason: 'bad_mac' });
-    await waitFor(async () => (await rig.redis.xlen(dlq(STREAMS.applyPlan))) > 0, 5000);
+    // what a writer with the strategy's Redis password alone can add: unsigned, and far larger than any plan
+    await rig.redis.xadd(STREAMS.applyPlan, '*', 'plan', JSON.stringify({ plan_id: id, symbol: 'BTCUSDT', source: 'exit_brain' }), 'mac', '');
+    await rig.redis.xadd(STREAMS.applyPlan, '*', 'plan', JSON.stringify({ plan_id: id, symbol: 'BTCUSDT', source: 'exit_brain', pad: 'x'.repeat(100_000) }), 'mac', 'x');
+    await waitFor(async () => (await rig.redis.xlen(dlq(STREAMS.applyPlan))) >= dlqBefore + 3, 10_000, 50, 'three dead letters');
+    const dead = (await rig.redis.xrange(dlq(STREAMS.applyPlan), '-', '+')).slice(-3).map(([, f]) => f[f.indexOf('dlq_reason') + 1]);
+    expect(dead).toEqual(['bad_mac', 'bad_mac', 'too_large']);
+    expect(await resultsOf(rig.redis, id)).toEqual([]); // no forged result under someone else's plan id
     expect(await ordersOf(rig.paper, id)).toHaveLength(0);
     expect(await rig.redis.exists(keys.applyDedupe(id))).toBe(0); // a forgery cannot burn the real plan's id
   });

@@ -35,7 +35,7 @@ import { PoisonEntry, type StreamEntry } from '../../adapters/redis/consumer.js'
 import { Banned, RateLimited } from '../../adapters/exchange/errors.js';
 import { keys } from '../../adapters/redis/keys.js';
 import { Decimal, fmt, parseDecimal, roundDownToStep } from '../../domain/decimal.js';
-import { verifyPlanEntry } from '../../domain/plan.js';
+import { planEntryTooLarge, verifyPlanEntry } from '../../domain/plan.js';
 import { clientOrderIdFor, planTooOld } from '../../domain/apply.js';
 import type { SendGateReason } from '../../domain/send-gate.js';
 import { checkCloseHold, checkClosePlan, checkClosePosition, type CloseRule } from '../../domain/close-guardrails.js';
@@ -53,6 +53,7 @@ export function createCloseHandler(d: ApplyDeps) {
   return async (entry: StreamEntry, redelivered: boolean): Promise<void> => {
     let raw: Record<string, unknown> | null = null;
     try {
+      if (planEntryTooLarge(entry.fields)) throw new Error('too large');
       const o = JSON.parse(entry.fields.plan ?? '') as unknown;
       if (o && typeof o === 'object' && !Array.isArray(o)) raw = o as Record<string, unknown>;
     } catch {
@@ -65,13 +66,15 @@ export function createCloseHandler(d: ApplyDeps) {
     const base = { plan_id: planId, symbol: rawSym, decision: 'RECONCILE_CLOSE' };
 
     let claimedValue = '';
+    // results are published under the plan id only once the MAC verified (never for an id a forged entry names)
+    let verified = false;
     const reject = async (rule: CloseRule, detail: string, claimedEntry: string | null): Promise<void> => {
       d.metrics.closeGuardrailFail.inc({ symbol, rule });
       d.metrics.closeRejected.inc({ symbol, reason: 'guardrails' });
       d.logger.warn({ plan_id: planId, symbol: rawSym, rule, detail }, `[RECONCILE_CLOSE] ${rawSym}: INVARIANT VIOLATION rule=${rule}: ${detail}`);
       const f = resultFields({ ...base, status: 'REJECTED_GUARDRAIL', reason: rule, error: detail.slice(0, 300) });
       if (claimedEntry) await finalize(d, f, claimedEntry, '', undefined, claimedValue);
-      else if (planId) await publishOnly(d, f);
+      else if (planId && verified) await publishOnly(d, f);
     };
 
     const supersede = async (why: Superseded, detail: string): Promise<void> => {
@@ -94,6 +97,7 @@ export function createCloseHandler(d: ApplyDeps) {
       await reject(rule, key ? v.detail : 'P3_KEY_P3_4 not configured', null);
       throw new PoisonEntry(v.reason, v.detail);
     }
+    verified = true;
     // every forgery rule now; the age only after the claim (see the module comment)
     const stat = checkClosePlan({ raw, macOk: true, allowlist: d.cfg.allowlist, nowMs: Date.now(), maxAgeMs: Number.POSITIVE_INFINITY });
     if (!stat.ok) return reject(stat.rule, stat.detail, null);

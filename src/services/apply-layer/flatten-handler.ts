@@ -44,7 +44,8 @@ export function createFlattenHandler(d: ApplyDeps) {
     if (!v.ok) {
       const detail = key ? v.detail : 'P3_KEY_OPERATOR is not configured on this apply layer: FLATTEN refused';
       d.logger.warn({ entry_id: entry.id, reason: v.reason, detail }, `[FLATTEN] entry ${entry.id} refused: ${v.reason}: ${detail}`);
-      if (v.planId) await publishOnly(d, resultFields({ plan_id: v.planId, symbol: '', decision: 'FLATTEN', status: 'REJECTED_INVALID', reason: v.reason, error: detail }));
+      // a result only when the MAC verified (planId is set then): never for a plan id an unverified entry names
+      if (v.planId !== undefined && /^[A-Za-z0-9:._-]{1,64}$/.test(v.planId)) await publishOnly(d, resultFields({ plan_id: v.planId, symbol: '', decision: 'FLATTEN', status: 'REJECTED_INVALID', reason: v.reason, error: detail }));
       throw new PoisonEntry(v.reason, detail);
     }
     const plan = v.plan;

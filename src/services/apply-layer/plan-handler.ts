@@ -1,6 +1,7 @@
 /**
  * Handler of `quantum:stream:apply.plan` entries (EXECUTE plans), in this order (DESIGN §4, §7):
- * 1. verify MAC and schema, else `REJECTED_INVALID` (when a plan id is readable) + dead letter;
+ * 1. verify size, MAC and schema, else dead letter (plus `REJECTED_INVALID` under the plan id only when the MAC
+ *    verified: an entry whose MAC does not verify never gets a result under the plan id it names);
  * 2. `SET quantum:apply:dedupe:<plan_id> claimed|<entry>|<token> NX EX 86400`; a duplicate gives
  *    `DROPPED_DUPLICATE` (`dedupe_hit=true`, no order) — except a REDELIVERED entry whose own
  *    processing was interrupted: stage `claimed` resumes (no order was sent yet), stage `sending` is
@@ -36,17 +37,6 @@ import { finalize, newToken, publishOnly, resolveInflight, resultFields, sendAnd
 import { clientOrderIdFor } from '../../domain/apply.js';
 import { permitSnapshotTs } from '../../domain/send-gate.js';
 import { startPriorCheck } from './claim-durability.js';
-
-function readableId(fields: Record<string, string>): { planId?: string; symbol?: string } {
-  try {
-    const o = JSON.parse(fields.plan ?? '') as Record<string, unknown>;
-    const planId = typeof o.plan_id === 'string' && /^[A-Za-z0-9:._-]{1,64}$/.test(o.plan_id) ? o.plan_id : undefined;
-    const symbol = typeof o.symbol === 'string' && /^[A-Z0-9]{2,30}$/.test(o.symbol) ? o.symbol : undefined;
-    return { planId, symbol };
-  } catch {
-    return {};
-  }
-}
 
 /** True when `a` has exactly the fields and values of `b` (b null: false). */
 function sameHash(a: PermitHash, b: PermitHash | null): boolean {
@@ -161,9 +151,10 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
     d.metrics.plansConsumed.inc();
     const v = verifyPlanEntry(entry.fields, keyFor);
     if (!v.ok) {
-      const id = readableId(entry.fields);
-      if (id.planId) {
-        await publishOnly(d, resultFields({ plan_id: id.planId, symbol: id.symbol ?? '', decision: '', status: 'REJECTED_INVALID', reason: v.reason, error: v.detail.slice(0, 300) }));
+      // a result only for an authentic plan (its MAC verified, its schema did not): an entry anyone with write
+      // access to the stream could have added never gets a result under a plan id it chose
+      if (v.planId !== undefined && /^[A-Za-z0-9:._-]{1,64}$/.test(v.planId)) {
+        await publishOnly(d, resultFields({ plan_id: v.planId, symbol: '', decision: '', status: 'REJECTED_INVALID', reason: v.reason, error: v.detail.slice(0, 300) }));
       }
       throw new PoisonEntry(v.reason, v.detail);
     }
