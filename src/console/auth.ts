@@ -15,7 +15,7 @@ import { isLoopbackHost, type ConsoleConfig } from './config.js';
 /** Why a request was refused (the JSON body of the answer is `{error, message}`). */
 export interface Refusal {
   status: number;
-  error: 'bad_host' | 'cross_site' | 'actions_disabled' | 'missing_token' | 'bad_token';
+  error: 'bad_host' | 'cross_site' | 'actions_disabled' | 'missing_token' | 'bad_token' | 'bad_path' | 'duplicate_header' | 'unsupported_media_type';
   message: string;
 }
 
