@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/adapters/redis/client.js';
-import { keys } from '../../src/adapters/redis/keys.js';
+import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { consoleConfig, startConsole, type RunningConsole } from '../../src/console/index.js';
 import { livenessReport, type HeartbeatInfo } from '../../src/services/heartbeat.js';
 import { useTestRedis } from '../helpers/redis.js';
@@ -87,6 +87,17 @@ describe('heartbeats and trading states named like Object properties', () => {
     const parsed = JSON.parse(json.stdout) as { services: { alive: Record<string, unknown[]> } };
     expect(Object.hasOwn(parsed.services.alive, 'constructor')).toBe(true);
   }, 60_000);
+});
+
+describe('stream entries with fields named like Object properties', () => {
+  it('GET /api/events keeps a __proto__ and a constructor field as plain fields', async () => {
+    await t.redis.xadd(STREAMS.reconcileEvents, '*', 'event', 'NOTE', 'symbol', 'BTCUSDT', '__proto__', 'kept', 'constructor', 'also kept', 'ts_ms', String(Date.now()));
+    const r = await get('/api/events?symbol=BTCUSDT');
+    expect(r.status, r.body).toBe(200);
+    const ev = (r.json!.events as Array<{ kind: string; fields: Record<string, string> }>).find((e) => e.kind === 'NOTE')!;
+    expect(Object.hasOwn(ev.fields, '__proto__') && ev.fields.__proto__).toBe('kept');
+    expect(ev.fields.constructor).toBe('also kept');
+  });
 });
 
 describe('errors never show internals or secrets', () => {
