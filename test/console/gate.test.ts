@@ -6,9 +6,11 @@
  * reason. On loopback without a token, on loopback with a foreign Host (DNS rebinding), on 0.0.0.0 (reads
  * need the token) and on a console whose actions are disabled.
  */
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { consoleConfig, startConsole, type RunningConsole } from '../../src/console/index.js';
+import { installGuard } from '../../src/console/guard.js';
 import { useTestRedis } from '../helpers/redis.js';
 import { captureLogger, rawRequest } from './raw-http.js';
 
@@ -160,5 +162,14 @@ describe('refusals are logged as refusals', () => {
       expect.objectContaining({ level: 40, method: 'GET', route: '/api/symbols', refused: 'missing_token', status: 401 }),
     ]);
     expect(lines.every((l) => !/success|-> 200/.test(String(l.msg)))).toBe(true);
+  });
+});
+
+describe('every route declares who may use it', () => {
+  it('registering a route without an access level fails (the console would not start)', async () => {
+    const app = Fastify();
+    installGuard(app, { loopback: true, token: null }, log.logger);
+    expect(() => app.get('/api/forgotten', async () => ({ secret: true }))).toThrow(/GET \/api\/forgotten has no access level/);
+    await app.close().catch(() => undefined);
   });
 });
