@@ -85,7 +85,7 @@ export function installGuard(app: FastifyInstance, cfg: Pick<ConsoleConfig, 'loo
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) {
       logger.error({ method: req.method, route: req.routeOptions.url ?? null, err: err.message, stack: err.stack }, 'console: request failed');
-      return reply.code(500).send({ error: 'internal', message: 'the console could not do it: an internal error (the console\'s log has the details); nothing is known to have changed, check before retrying' });
+      return reply.code(500).send({ error: 'internal', message: 'the console could not do it: an internal error (the console\'s log has the details); an action may have been done in part: check the timeline or p3 status before retrying' });
     }
     const error = status === 413 ? 'body_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
     const message = status === 413 ? 'the body is too large (at most 16 KiB)' : status === 415 ? 'the body must be JSON (Content-Type: application/json)' : err.message;
