@@ -5,7 +5,7 @@
  * 1. the request target must be a canonical path (request-shape.ts), else 400 `bad_path`;
  * 2. Host, Authorization, Origin, ... at most once, else 400 `duplicate_header`;
  * 3. no route matched: the 404 answer, before any handler;
- * 4. the route's access level: `page` (no data: open), `read` (Host and cross-site checks; the token too
+ * 4. the route's access level: `page` (no data: only the Host check), `read` (Host and cross-site checks; the token too
  *    off loopback), `action` (those checks, the token always, and a JSON Content-Type).
  * A route registered without an access level stops the console at start (onRoute throws). Every refusal
  * is a warn log line (method, route, reason) and `{error, message}`; an internal error is a 500 whose body
@@ -13,7 +13,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { checkAction, checkRead, type Refusal } from './auth.js';
+import { checkAction, checkHost, checkRead, type Refusal } from './auth.js';
 import type { ConsoleConfig } from './config.js';
 import { duplicateHeaderRefusal, mediaTypeRefusal, pathRefusal } from './request-shape.js';
 
@@ -47,7 +47,8 @@ const one = (v: string | string[] | undefined): string | undefined => (Array.isA
 
 /** The checks of an access level, for a request already in canonical form. */
 function accessRefusal(access: unknown, req: FastifyRequest, cfg: Pick<ConsoleConfig, 'loopback' | 'token'>): Refusal | null {
-  if (access === 'page') return null;
+  // the page holds no data: no token, and a link from another site may open it; but only under its own name
+  if (access === 'page') return checkHost(req.headers, cfg);
   if (access === 'read') return checkRead(req.headers, cfg);
   // 'action', and anything unexpected: the strictest checks
   return checkAction(req.headers, cfg) ?? mediaTypeRefusal(one(req.headers['content-type']));

@@ -138,6 +138,12 @@ describe('queries and the stream', () => {
     const r10 = await rawRequest(c.port, ['GET /api/symbols HTTP/1.0']);
     expect(r10.status).toBe(421);
   });
+  it('the page itself is served only under a loopback name (a rebinding site cannot show it on its origin)', async () => {
+    for (const path of ['/', '/static/app.js']) {
+      expect((await rawRequest(c.port, [`GET ${path} HTTP/1.1`, 'Host: evil.example'])).json, path).toMatchObject({ error: 'bad_host' });
+      expect((await rawRequest(c.port, [`GET ${path} HTTP/1.1`, host()])).status, path).toBe(200);
+    }
+  });
 });
 
 describe('the pure checks', () => {
