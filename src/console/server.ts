@@ -68,12 +68,23 @@ const PAGE = { config: { access: 'page' } } as const;
 const READ = { config: { access: 'read' } } as const;
 const ACTION = { config: { access: 'action' } } as const;
 
+/** Default most live streams (`GET /api/stream`) open at once: far more than a desk's open pages. */
+export const CONSOLE_MAX_STREAMS = 32;
+
+/** Limits of {@link startConsole}. */
+export interface ConsoleLimits {
+  /** Most live streams open at once (default {@link CONSOLE_MAX_STREAMS}); one more is a 503 `too_many_streams`. */
+  maxStreams?: number;
+}
+
 /**
  * Builds and starts the console on `cfg.host:cfg.port`.
  * @param redis a connection with the scripts loaded (createRedis); the console does not close it
  * @throws when the port cannot be bound
  */
-export async function startConsole(redis: Redis, cfg: ConsoleConfig, logger: Logger): Promise<RunningConsole> {
+export async function startConsole(redis: Redis, cfg: ConsoleConfig, logger: Logger, limits: ConsoleLimits = {}): Promise<RunningConsole> {
+  const maxStreams = limits.maxStreams ?? CONSOLE_MAX_STREAMS;
+  let openStreams = 0;
   // case-sensitive, no trailing-slash or doubled-slash folding, no HEAD twins of GET routes (a HEAD of
   // the stream would hold a subscription open for nothing): one spelling per route
   const app = Fastify({
@@ -111,6 +122,13 @@ export async function startConsole(redis: Redis, cfg: ConsoleConfig, logger: Log
     return { found, ...t };
   });
   app.get('/api/stream', READ, (req, reply) => {
+    // each stream holds a socket and a subscriber for as long as the client wants: a bound, so a script
+    // opening streams in a loop cannot exhaust the process
+    if (openStreams >= maxStreams) {
+      logger.warn({ method: req.method, route: '/api/stream', refused: 'too_many_streams', status: 503, open: openStreams }, `console: GET /api/stream refused (too_many_streams)`);
+      return reply.code(503).send({ error: 'too_many_streams', message: `${openStreams} live streams are open already (at most ${maxStreams}): close a console tab and reload` });
+    }
+    openStreams++;
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -120,6 +138,7 @@ export async function startConsole(redis: Redis, cfg: ConsoleConfig, logger: Log
     const unsubscribe = hub.subscribe(send);
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     req.raw.on('close', () => {
+      openStreams--;
       clearInterval(keepAlive);
       unsubscribe();
     });

@@ -4,11 +4,12 @@
  * that is not declared JSON or is too large, prototype keys in bodies and queries, cross-site stream
  * requests. Each is refused with `{error, message}` and nothing changes in Redis.
  */
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { consoleConfig, startConsole, type RunningConsole } from '../../src/console/index.js';
 import { duplicateHeaderRefusal, mediaTypeRefusal, pathRefusal } from '../../src/console/request-shape.js';
-import { useTestRedis } from '../helpers/redis.js';
+import { useTestRedis, waitFor } from '../helpers/redis.js';
 import { captureLogger, rawRequest } from './raw-http.js';
 
 const TOKEN = 'shape-console-token-0123456789';
@@ -142,6 +143,41 @@ describe('queries and the stream', () => {
     for (const path of ['/', '/static/app.js']) {
       expect((await rawRequest(c.port, [`GET ${path} HTTP/1.1`, 'Host: evil.example'])).json, path).toMatchObject({ error: 'bad_host' });
       expect((await rawRequest(c.port, [`GET ${path} HTTP/1.1`, host()])).status, path).toBe(200);
+    }
+  });
+});
+
+/** Opens a live stream and resolves once its status line arrived (with the socket, still open). */
+function openStream(port: number): Promise<{ status: number; sock: Socket }> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1', () => sock.write(`GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
+    sock.once('data', (d: Buffer) => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(d.toString())?.[1] ?? 0), sock }));
+    sock.on('error', reject);
+  });
+}
+
+describe('live streams', () => {
+  it('at most maxStreams are open at once: one more is 503 too_many_streams, a closed one frees its place', async () => {
+    const small = await startConsole(t.redis, consoleConfig({ port: 0 }, { P3_ALLOWLIST: 'BTCUSDT' }), log.logger, { maxStreams: 2 });
+    const socks: Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const s = await openStream(small.port);
+        socks.push(s.sock);
+        expect(s.status).toBe(200);
+      }
+      const over = await openStream(small.port);
+      socks.push(over.sock);
+      expect(over.status).toBe(503);
+      socks[0]!.destroy();
+      await waitFor(async () => {
+        const again = await openStream(small.port);
+        socks.push(again.sock);
+        return again.status === 200;
+      }, 20_000, 50, 'a place freed by the closed stream');
+    } finally {
+      for (const s of socks) s.destroy();
+      await small.close();
     }
   });
 });
