@@ -6,7 +6,7 @@
  *
  * API (README "Operator console"): GET /api/symbols, /api/events?symbol=&since=&limit=, /api/plans/:id,
  * /api/services, /api/stream (SSE); POST|DELETE /api/holds/:symbol, POST /api/ledger/:symbol,
- * POST /api/trading-state, POST /api/flatten. Errors are `{error, message}` with 400/401/403/404/409/413/415/421/500.
+ * POST /api/trading-state, POST /api/flatten. Errors are `{error, message}` with 400/401/403/404/409/413/415/421/500/503.
  */
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
