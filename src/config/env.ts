@@ -12,9 +12,19 @@ export { ConfigError } from './errors.js';
 /** Process environment shape. */
 export type Env = Record<string, string | undefined>;
 
+/** Names of variables that hold a secret (tokens, keys, passwords): their values never appear in a message. */
+export const SECRET_VARIABLE = /TOKEN|SECRET|PASSWORD|(?:^|_)KEY(?:_|$)/;
+
+/** A refused value as a message shows it: JSON-quoted, or only its length for a secret variable. */
+function shownValue(variable: string, v: string | undefined): string {
+  if (v === undefined || !SECRET_VARIABLE.test(variable)) return JSON.stringify(v);
+  return `a value of ${v.length} characters, not shown`;
+}
+
 /**
  * Parses the variables named by `shape` from `env` with zod.
- * @throws ConfigError naming the first invalid variable
+ * @throws ConfigError naming the first invalid variable and quoting the refused value, except for a
+ *   secret variable ({@link SECRET_VARIABLE}), whose value is described by its length only
  */
 export function parseEnv<S extends z.ZodRawShape>(shape: S, env: Env): z.infer<z.ZodObject<S>> {
   const picked: Record<string, string | undefined> = {};
@@ -26,7 +36,7 @@ export function parseEnv<S extends z.ZodRawShape>(shape: S, env: Env): z.infer<z
   if (!res.success) {
     const issue = res.error.issues[0];
     const variable = String(issue?.path[0] ?? 'environment');
-    throw new ConfigError(variable, `${issue?.message ?? 'invalid'} (got ${JSON.stringify(picked[variable])})`);
+    throw new ConfigError(variable, `${issue?.message ?? 'invalid'} (got ${shownValue(variable, picked[variable])})`);
   }
   return res.data;
 }

@@ -2,7 +2,7 @@
  * Request checks of the operator console, as pure functions over the request headers (no cookies exist,
  * so there is no ambient credential a cross-site page could ride on):
  * - Host: while bound to loopback, the Host header must name a loopback host (a DNS-rebinding page at
- *   `evil.example` resolving to 127.0.0.1 is refused, so it cannot read the API either);
+ *   `evil.example` resolving to 127.0.0.1 is refused, so it can neither read the API nor show the page);
  * - cross-site: `Sec-Fetch-Site` other than `same-origin`/`none`, or an `Origin` other than the console's
  *   own, is refused for every API request;
  * - token: actions always need `Authorization: Bearer <P3_CONSOLE_TOKEN>` (compared in constant time);
@@ -15,7 +15,7 @@ import { isLoopbackHost, type ConsoleConfig } from './config.js';
 /** Why a request was refused (the JSON body of the answer is `{error, message}`). */
 export interface Refusal {
   status: number;
-  error: 'bad_host' | 'cross_site' | 'actions_disabled' | 'missing_token' | 'bad_token';
+  error: 'bad_host' | 'cross_site' | 'actions_disabled' | 'missing_token' | 'bad_token' | 'bad_path' | 'duplicate_header' | 'unsupported_media_type';
   message: string;
 }
 
@@ -29,12 +29,24 @@ function hostOf(hostHeader: string): string {
   return m ? m[1]! : hostHeader;
 }
 
-/** Host header and cross-site checks (every API request). */
-export function checkOrigin(h: Headers, cfg: Pick<ConsoleConfig, 'loopback'>): Refusal | null {
+/**
+ * Host header check (every request, the page too): while bound to loopback the Host must name a loopback
+ * host. The page is refused as well under a foreign name, or a rebinding site would show the real console
+ * on its own origin and keep the token an operator types into it.
+ */
+export function checkHost(h: Headers, cfg: Pick<ConsoleConfig, 'loopback'>): Refusal | null {
   const host = one(h.host) ?? '';
   if (cfg.loopback && !isLoopbackHost(hostOf(host))) {
-    return { status: 421, error: 'bad_host', message: `this console answers only to a loopback Host (got ${JSON.stringify(host)}): open it as http://127.0.0.1:<port>/` };
+    return { status: 421, error: 'bad_host', message: `this console answers only to a loopback Host (got ${JSON.stringify(host.slice(0, 100))}): open it as http://127.0.0.1:<port>/` };
   }
+  return null;
+}
+
+/** Host header and cross-site checks (every API request). */
+export function checkOrigin(h: Headers, cfg: Pick<ConsoleConfig, 'loopback'>): Refusal | null {
+  const hostRefusal = checkHost(h, cfg);
+  if (hostRefusal) return hostRefusal;
+  const host = one(h.host) ?? '';
   const site = one(h['sec-fetch-site']);
   if (site !== undefined && site !== 'same-origin' && site !== 'none') {
     return { status: 403, error: 'cross_site', message: `cross-site request refused (Sec-Fetch-Site: ${site}): use the console's own page` };

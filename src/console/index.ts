@@ -12,7 +12,7 @@ import { consoleConfig } from './config.js';
 import { startConsole } from './server.js';
 
 export { consoleConfig, isLoopbackHost, CONSOLE_DEFAULT_HOST, CONSOLE_DEFAULT_PORT, type ConsoleConfig } from './config.js';
-export { startConsole, type RunningConsole, type ConsoleInfo } from './server.js';
+export { startConsole, CONSOLE_MAX_STREAMS, type RunningConsole, type ConsoleInfo, type ConsoleLimits } from './server.js';
 
 /**
  * Runs `p3 console` in the foreground until SIGINT/SIGTERM: validates the configuration (exit 2 on a

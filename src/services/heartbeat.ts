@@ -177,7 +177,10 @@ export async function readHeartbeats(redis: Redis): Promise<HeartbeatInfo[]> {
 
 /** Which of the expected services have at least one live instance. */
 export interface LivenessReport {
-  /** Service name → its live instances (heartbeat within `maxAgeMs`). */
+  /**
+   * Service name → its live instances (heartbeat within `maxAgeMs`). An object without prototype: the
+   * names come from Redis keys, and a service named `constructor` or `__proto__` is just a name.
+   */
   alive: Record<string, HeartbeatInfo[]>;
   /** Expected services without any live instance. */
   missing: string[];
@@ -192,7 +195,7 @@ export interface LivenessReport {
  * @param maxAgeMs a beat older than this is stale (default {@link HEARTBEAT_TTL_MS})
  */
 export function livenessReport(heartbeats: HeartbeatInfo[], expected: readonly string[], nowMs: number, maxAgeMs = HEARTBEAT_TTL_MS): LivenessReport {
-  const alive: Record<string, HeartbeatInfo[]> = {};
+  const alive = Object.create(null) as Record<string, HeartbeatInfo[]>;
   const stale: HeartbeatInfo[] = [];
   for (const hb of heartbeats) {
     if (hb.lastBeatMs === null || nowMs - hb.lastBeatMs > maxAgeMs) {
@@ -201,7 +204,7 @@ export function livenessReport(heartbeats: HeartbeatInfo[], expected: readonly s
     }
     (alive[hb.name] ??= []).push(hb);
   }
-  return { alive, missing: expected.filter((n) => !alive[n]?.length), stale };
+  return { alive, missing: expected.filter((n) => !(Object.hasOwn(alive, n) && alive[n]!.length > 0)), stale };
 }
 
 /** Name of the dead-letter gauge registered by {@link registerDlqGauge}. */

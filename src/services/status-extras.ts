@@ -30,7 +30,7 @@ export async function collectStatusExtras(redis: Redis, nowMs: number): Promise<
 export function renderStatusExtras(x: StatusExtras, nowMs: number): string {
   const out: string[] = ['', 'Services (heartbeats):'];
   for (const name of SERVICE_NAMES) {
-    const live = x.services.alive[name] ?? [];
+    const live = Object.hasOwn(x.services.alive, name) ? x.services.alive[name]! : [];
     if (live.length === 0) out.push(`  ${name.padEnd(22)} MISSING   no live instance: check systemctl status quantum-${name}`);
     else for (const hb of live) out.push(`  ${name.padEnd(22)} alive     ${hb.instance} (beat ${hb.lastBeatMs === null ? '?' : `${Math.round((nowMs - hb.lastBeatMs) / 1000)} s ago`})`);
   }

@@ -16,15 +16,18 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-/** Launches headless chromium (no network services, no GPU, no sandbox as root in CI). */
-export async function launchChromium(): Promise<TestBrowser> {
+/**
+ * Launches headless chromium (no network services, no GPU, no sandbox as root in CI).
+ * @param extraArgs more command-line switches, e.g. `--host-resolver-rules=MAP evil.example 127.0.0.1`
+ */
+export async function launchChromium(extraArgs: string[] = []): Promise<TestBrowser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (bash .ci/run does it); never a browser download`);
   const dir = mkdtempSync(join(tmpdir(), 'p3-chromium-'));
   const ctx = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1440, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
   });
   return {
     ctx,

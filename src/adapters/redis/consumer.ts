@@ -130,11 +130,18 @@ export interface ConsumerOptions {
   ordered?: boolean;
 }
 
-/** Converts ioredis' `[k1, v1, k2, v2]` field arrays into an object. */
+/**
+ * Converts ioredis' `[k1, v1, k2, v2]` field arrays into an object. Every field becomes an own property,
+ * also one named `__proto__` (a plain assignment would change the object's prototype and lose the field).
+ */
 export function fieldsToObject(arr: string[] | null | undefined): Record<string, string> {
   const o: Record<string, string> = {};
   if (!arr) return o;
-  for (let i = 0; i + 1 < arr.length; i += 2) o[arr[i] as string] = arr[i + 1] as string;
+  for (let i = 0; i + 1 < arr.length; i += 2) {
+    const k = arr[i] as string;
+    if (k === '__proto__') Object.defineProperty(o, k, { value: arr[i + 1] as string, enumerable: true, writable: true, configurable: true });
+    else o[k] = arr[i + 1] as string;
+  }
   return o;
 }
 

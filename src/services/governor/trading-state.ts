@@ -32,6 +32,7 @@ export interface BreakerView {
 /** Everything `p3 trading-state show` / `p3 status` prints. */
 export interface TradingStateView {
   global: TradingStateRead;
+  /** Symbol → its state; an object without prototype (the names come from Redis keys). */
   symbols: Record<string, TradingStateRead>;
   breakers: BreakerView[];
 }
@@ -39,7 +40,8 @@ export interface TradingStateView {
 /** Reads the global state, every per-symbol state and every open breaker (SCAN, never KEYS). */
 export async function readTradingStates(redis: Redis): Promise<TradingStateView> {
   const global = readTradingState(await redis.hgetall(keys.tradingState()));
-  const symbols: Record<string, TradingStateRead> = {};
+  // no prototype: the names come from Redis keys (a key ending in `__proto__` must stay a plain entry)
+  const symbols = Object.create(null) as Record<string, TradingStateRead>;
   for (const k of (await scanKeys(redis, patterns.tradingStates)).sort()) {
     symbols[k.slice(keys.tradingState().length + 1)] = readTradingState(await redis.hgetall(k));
   }
