@@ -134,7 +134,8 @@ function governor(): AclUserSpec {
     }, PUBLISH_PERMIT_WRITTEN),
     selectors: [
       consumes([STREAMS.applyPlan]),
-      scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion()]),
+      // exposureExpire-3.lua reads the plan's dedupe stage (read-only: the user's own rules allow no write to it)
+      scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion(), keys.applyDedupe(ID)]),
     ],
   };
 }
@@ -208,17 +209,18 @@ function apply(): AclUserSpec {
     purpose: 'apply-layer service',
     root: merge(b, {
       rw: own,
-      read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)],
+      // the breaker and the exposure reservations: read at send time (applyBegin-13.lua, the last-moment check)
+      read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM), keys.governorBreaker(SYM), keys.governorReservations()],
       // wait: P3_CLAIM_DURABILITY=replica-wait (a claim acknowledged by a replica before the send)
-      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'hexists', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore', 'wait'],
+      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'hexists', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore', 'wait', 'time'],
       // the permit notifications that wake its waiting plans (permit-waker.ts): SUBSCRIBE to that channel only
     }, { channels: [CHANNELS.permitWritten], commands: ['subscribe'] }),
     selectors: [
       consumes([STREAMS.applyPlan, STREAMS.reconcileClose, STREAMS.applyFlatten]),
       // the hold lease renewal it owns (holdRenew-3.lua): EXPIRE only
       { rw: HOLD_KEYS, commands: ['expire'] },
-      // applyBegin-11.lua reads the hold, the trading state and (entries) the snapshot at send time
-      scripts([...own, ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)]),
+      // applyBegin-13.lua reads the hold, the trading state and (entries) the snapshot at send time
+      scripts([...own, ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM), keys.governorBreaker(SYM), keys.governorReservations()]),
     ],
   };
 }

@@ -10,8 +10,11 @@
  * - Fail closed: a symbol of the allowlist whose snapshot is missing, invalid, or non-flat without a mark
  *   price makes the gross exposure unknown → DENY `exposure_unknown` (only when a gross limit is set).
  * - A reservation counts until its plan's result is final AND a snapshot newer than the symbol's newest
- *   fill exists (the position then carries the fill), or until it expires with its permit: an entry's
- *   exposure is never counted zero times between its permit and the snapshot that shows its fill.
+ *   fill exists (the position then carries the fill). It expires with its permit only while its plan is
+ *   not being sent and not finished (no dedupe value, or `claimed|`), and that release is atomic with the
+ *   check (exposureExpire-3.lua) while the apply layer sends only while the reservation exists
+ *   (applyBegin-13.lua): an entry's exposure is never counted zero times between its permit and the
+ *   snapshot that shows its fill, however late it is sent.
  * - All arithmetic is exact decimal; DENY contexts carry the numbers as decimal strings.
  */
 import { Decimal, fmt } from './decimal.js';
@@ -46,19 +49,24 @@ export function parseReservation(planId: string, raw: string): Reservation | nul
 
 /** What decides whether a reservation still counts. */
 export interface ReservationState {
-  /** The plan's dedupe value starts with `done|` (a final result was recorded). */
-  done: boolean;
+  /** The plan's dedupe stage: `done` (a final result was recorded), `sending` (its order may be at the exchange), `open` (claimed, or never seen by an apply layer). */
+  stage: 'done' | 'sending' | 'open';
   /** The symbol's snapshot `ts_ms` (null when missing). */
   snapshotTsMs: number | null;
   /** `quantum:apply:last_fill_ms:<SYM>` (null when none). */
   lastFillMs: number | null;
 }
 
-/** True when a reservation no longer counts (see the module invariants). */
-export function reservationReleased(r: Reservation, s: ReservationState, nowMs: number): boolean {
-  if (nowMs >= r.expiresMs) return true;
-  if (!s.done) return false;
-  return s.snapshotTsMs !== null && (s.lastFillMs === null || s.snapshotTsMs > s.lastFillMs);
+/**
+ * Whether a reservation still counts (see the module invariants): `released` (its plan is final and a snapshot
+ * newer than the symbol's newest fill shows the outcome), `expired` (its permit's time passed while its plan is
+ * neither being sent nor finished: to be released only through exposureExpire-3.lua, which checks the stage
+ * again atomically), or `counts`.
+ */
+export function reservationReleased(r: Reservation, s: ReservationState, nowMs: number): 'released' | 'expired' | 'counts' {
+  if (s.stage === 'done') return s.snapshotTsMs !== null && (s.lastFillMs === null || s.snapshotTsMs > s.lastFillMs) ? 'released' : 'counts';
+  if (s.stage === 'sending') return 'counts';
+  return nowMs >= r.expiresMs ? 'expired' : 'counts';
 }
 
 /** One allowlisted symbol's exposure as read from its snapshot. */

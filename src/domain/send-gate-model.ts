@@ -9,7 +9,7 @@
  *   writes it (never over a newer one, as snapshotWrite-2.lua);
  * - brain + governor: `permit` sizes an exit (a fraction of the landed snapshot, rounded DOWN to whole
  *   lots) with NO check of its own (the worst case: a paused governor releasing old permits);
- * - apply layer: `send` runs the gate and marks the order in flight in one step (applyBegin-11.lua);
+ * - apply layer: `send` runs the gate and marks the order in flight in one step (applyBegin-13.lua);
  *   `record` removes it and sets `last_fill_ms = now` for a fill (applyRecord-8.lua);
  * - exchange: `fill` executes an order in flight against the position at that moment, `reject` answers
  *   an order without a fill.

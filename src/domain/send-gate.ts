@@ -1,6 +1,6 @@
 /**
  * The send-time gate (issue 13): an order is never sent from a position view the symbol has moved away
- * from. Pure: no I/O. The apply layer enforces the same rule atomically in `applyBegin-11.lua`, in the one
+ * from. Pure: no I/O. The apply layer enforces the same rule atomically in `applyBegin-13.lua`, in the one
  * step that moves a plan to `sending` and marks its order in flight.
  *
  * Invariants (every order of every action: exits, entries, RECONCILE_CLOSE, FLATTEN; action-agnostic):
@@ -40,6 +40,12 @@ export interface SendGateInput {
   inflight: readonly string[];
   /** This order's client order id (ignored in `inflight`). */
   ownCid: string;
+  /**
+   * Now, epoch ms (the Redis server's clock in applyBegin-13.lua). A newest fill later than now (its writer's clock
+   * jumped ahead) counts as now: any snapshot requested after now includes it, and the symbol is not blocked until
+   * the wrong time has passed. Omitted: no such bound.
+   */
+  nowMs?: number;
 }
 
 /**
@@ -50,8 +56,9 @@ export function sendGate(i: SendGateInput): SendGateVerdict {
   if (i.snapshotTsMs === null || !Number.isFinite(i.snapshotTsMs)) return { ok: false, reason: 'snapshot_unknown', detail: 'the order carries no snapshot time' };
   const others = i.inflight.filter((c) => c !== i.ownCid);
   if (others.length > 0) return { ok: false, reason: 'order_in_flight', detail: `another order of the symbol is in flight (${others.join(',')})` };
-  if (i.lastFillMs !== null && i.snapshotTsMs <= i.lastFillMs) {
-    return { ok: false, reason: 'snapshot_superseded', detail: `sized on a snapshot of ${i.snapshotTsMs} ms, the newest fill was recorded at ${i.lastFillMs} ms` };
+  const lastFill = i.lastFillMs !== null && i.nowMs !== undefined && i.lastFillMs > i.nowMs ? i.nowMs : i.lastFillMs;
+  if (lastFill !== null && i.snapshotTsMs <= lastFill) {
+    return { ok: false, reason: 'snapshot_superseded', detail: `sized on a snapshot of ${i.snapshotTsMs} ms, the newest fill was recorded at ${lastFill} ms` };
   }
   return { ok: true };
 }

@@ -41,6 +41,13 @@ export interface MarketOrderRequest {
   reduceOnly: boolean;
   /** Deterministic client order id (`^[\.A-Z\:/a-z0-9_-]{1,36}$`). */
   clientOrderId: string;
+  /**
+   * Called by the adapter at the last moment before the order request goes out on the wire: after any
+   * client-side throttle queue (ccxt's `enableRateLimit` can hold a request for seconds) and after the request was
+   * built and signed, before it is sent. It throws `SendRefused` to stop the order (nothing is sent, and the
+   * adapter rethrows it unchanged); any other error it throws also stops the order, nothing sent.
+   */
+  beforeSend?: () => Promise<void>;
 }
 
 /** An order as known to the exchange. */

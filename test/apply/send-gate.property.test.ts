@@ -3,7 +3,7 @@
  * - the pure model (src/domain/send-gate-model.ts): with the gate, no order ever executes against a
  *   position that changed since the snapshot it was sized on, and no exit exceeds the position (-2022);
  *   without it, fast-check finds an interleaving that breaks both (the property can fail);
- * - parity: applyBegin-11.lua, the script the apply layer really runs, decides exactly as `sendGate`
+ * - parity: applyBegin-13.lua, the script the apply layer really runs, decides exactly as `sendGate`
  *   for generated in-flight sets, last fills and snapshot times, against a real Redis.
  */
 import fc from 'fast-check';
@@ -61,7 +61,7 @@ describe('send-time gate: generated permit/send interleavings (pure model)', () 
   });
 });
 
-describe('send-time gate: applyBegin-11.lua decides as sendGate (real Redis)', () => {
+describe('send-time gate: applyBegin-13.lua decides as sendGate (real Redis)', () => {
   const h = useTestRedis();
   it('generated in-flight sets, last fills and snapshot times', async () => {
     let n = 0;
@@ -84,7 +84,7 @@ describe('send-time gate: applyBegin-11.lua decides as sendGate (real Redis)', (
           await m.exec();
           const rec: OrderRecord = { plan_id: planId, entry_id: '1-0', symbol: sym, side: 'SELL', qty: '1', reduce_only: 'true', decision: 'EXECUTE', dedupe: dedupeValue('sending', '1-0', 'tok'), ts_ms: String(Date.now()) };
           const got = await beginSend(h.redis, cid, rec, claimed, 60, undefined, snapshotTsMs !== null && snapshotTsMs > 0 ? snapshotTsMs : null);
-          const want = sendGate({ snapshotTsMs: snapshotTsMs !== null && snapshotTsMs > 0 ? snapshotTsMs : null, lastFillMs: lastFill, inflight, ownCid: cid });
+          const want = sendGate({ snapshotTsMs: snapshotTsMs !== null && snapshotTsMs > 0 ? snapshotTsMs : null, lastFillMs: lastFill, inflight, ownCid: cid, nowMs: Date.now() });
           expect(got).toBe(want.ok ? 'sending' : want.reason);
         },
       ),

@@ -21,10 +21,11 @@
  * `GET /fapi/v3/positionRisk`, `GET /fapi/v1/exchangeInfo`, `POST /fapi/v1/order` (newOrderRespType
  * RESULT), `GET /fapi/v1/order`, `GET /fapi/v1/positionSide/dual`, `GET /fapi/v1/time`.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { loadCcxt } from './ccxt-module.js';
 import { Decimal, fmt, parseDecimal } from '../../domain/decimal.js';
 import type { ExchangeGateway, ExchangePosition, MarketOrderRequest, OrderInfo, PositionsAnswer, SymbolRules } from '../../ports/exchange.js';
-import { Auth, Banned, ExchangeError, HedgeModeRefused, OrderRejected, OutcomeUnknown, RateLimited, ReduceOnlyRejected, Unavailable } from './errors.js';
+import { Auth, Banned, ExchangeError, HedgeModeRefused, OrderRejected, OutcomeUnknown, RateLimited, ReduceOnlyRejected, SendRefused, Unavailable } from './errors.js';
 
 /** Connection settings of the ccxt gateway (see factory.ts for the environment variables). */
 export interface CcxtGatewayConfig {
@@ -82,7 +83,28 @@ const AUTH_CODES = new Set([-2014, -2015, -1022, -1002, -2008]);
 const DEFAULT_RETRY_AFTER_MS = 10_000;
 
 /** binanceusdm with every HTTP error surfaced as a {@link BinanceHttpError}. */
+/**
+ * The last-moment check of the order request being made in this async context (`MarketOrderRequest.beforeSend`),
+ * run by {@link P3BinanceUsdm.fetch}: ccxt calls `fetch` after its throttle queue and after signing, so this is
+ * the latest point before the request leaves the process.
+ */
+const lastMoment = new AsyncLocalStorage<() => Promise<void>>();
+
 class P3BinanceUsdm extends ccxt.binanceusdm {
+  /** Runs the request's last-moment check (if any, see {@link lastMoment}) right before the HTTP request; its error aborts the request. */
+  override async fetch(url: string, method?: string, headers?: unknown, body?: unknown): Promise<unknown> {
+    const check = lastMoment.getStore();
+    if (check) {
+      try {
+        await check();
+      } catch (err) {
+        throw err instanceof SendRefused ? err : new SendRefused('send_check_failed', `last-moment check failed, nothing sent: ${(err as Error).message}`);
+      }
+    }
+    return (super.fetch as (u: string, m?: string, h?: unknown, b?: unknown) => Promise<unknown>)(url, method, headers, body);
+  }
+
+
   override handleErrors(code: number, reason: string, url: string, method: string, headers: Record<string, unknown>, body: string, response: unknown, requestHeaders: unknown, requestBody: unknown): undefined {
     if (code >= 400) {
       let bcode: number | null = null;
@@ -363,7 +385,8 @@ export function createCcxtGateway(cfg: CcxtGatewayConfig, test: CcxtGatewayTestO
         newOrderRespType: 'RESULT',
       };
       if (req.reduceOnly) params.reduceOnly = 'true';
-      const raw = await call('order', () => api.fapiPrivatePostOrder!(params));
+      const send = () => api.fapiPrivatePostOrder!(params);
+      const raw = await call('order', () => (req.beforeSend ? lastMoment.run(req.beforeSend, send) : send()));
       try {
         return parseOrder(raw);
       } catch (err) {

@@ -66,3 +66,19 @@ export class Auth extends ExchangeError {
 export class HedgeModeRefused extends ExchangeError {
   override readonly name = 'HedgeModeRefused';
 }
+
+/**
+ * The caller's last-moment check refused the order just before its request would have gone out
+ * (`MarketOrderRequest.beforeSend`): nothing was sent, so the outcome is certain (never looked up).
+ * `reason` is the result reason (`trading_halted`, `trading_state_reducing`, `breaker_open`, `reconcile_hold_active`,
+ * `permit_expired`, `send_delayed`, ...).
+ */
+export class SendRefused extends ExchangeError {
+  override readonly name = 'SendRefused';
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

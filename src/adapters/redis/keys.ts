@@ -58,7 +58,7 @@ export const keys = {
   permitP33: (planId: string) => `quantum:permit:p33:${planId}`,
   applyDedupe: (planId: string) => `quantum:apply:dedupe:${planId}`,
   applyInflight: (sym: string) => `quantum:apply:inflight:${sym}`,
-  /** Marker of the one RECONCILE_CLOSE order sent for a drift signature (apply layer, SET NX in applyBegin-11). */
+  /** Marker of the one RECONCILE_CLOSE order sent for a drift signature (apply layer, SET NX in applyBegin-13). */
   closeSent: (sym: string, driftSig: string) => `quantum:apply:close_sent:${sym}:${driftSig}`,
   /** Epoch ms of the symbol's newest EXECUTED result (applyRecord-8.lua raises it; engine and brain read it). */
   lastFill: (sym: string) => `quantum:apply:last_fill_ms:${sym}`,

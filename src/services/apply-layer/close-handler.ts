@@ -135,10 +135,11 @@ export function createCloseHandler(d: ApplyDeps) {
      * reconcile_close_rejected_total{reason="trading_halted"} (never the guardrail-violation counter that
      * pages), the hold kept, the one-close marker untouched (it was never taken).
      */
-    async function refuseHalted(detail: string): Promise<void> {
+    /** Not sent because trading is halted for the symbol (the kill switch, or its circuit breaker: `reason`). */
+    async function refuseHalted(detail: string, reason = 'trading_halted'): Promise<void> {
       d.metrics.closeRejected.inc({ symbol, reason: 'trading_halted' });
-      d.logger.warn({ plan_id: planId, symbol: rawSym }, `[RECONCILE_CLOSE] ${rawSym}: not sent: ${detail}; hold kept (MANUAL_REQUIRED); p3 flatten or resume trading`);
-      await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason: 'trading_halted', side, qty: String(plan.qty), error: detail }), entry.id, '', undefined, claimedValue);
+      d.logger.warn({ plan_id: planId, symbol: rawSym, reason }, `[RECONCILE_CLOSE] ${rawSym}: not sent: ${detail}; hold kept (MANUAL_REQUIRED); p3 flatten or resume trading`);
+      await finalize(d, resultFields({ ...base, status: 'SKIPPED', reason, side, qty: String(plan.qty), error: detail }), entry.id, '', undefined, claimedValue);
     }
 
     async function executeClose(): Promise<void> {
@@ -148,7 +149,7 @@ export function createCloseHandler(d: ApplyDeps) {
 
       // The one close of this drift already went out (another plan of it, a backlog of two cooldown
       // buckets, another apply layer): this plan is its duplicate, whatever the position now says (a
-      // flat position after that close would otherwise read as a `side` violation). applyBegin-11.lua
+      // flat position after that close would otherwise read as a `side` violation). applyBegin-13.lua
       // takes the marker atomically; this read only names the outcome early.
       const marker = await d.redis.get(keys.closeSent(plan.symbol, driftSig));
       if (marker !== null && marker !== clientOrderIdFor(plan.plan_id)) return dropDuplicate();
@@ -198,6 +199,7 @@ export function createCloseHandler(d: ApplyDeps) {
       if (r.kind === 'unresolved') throw new Error(r.error);
       if (r.kind === 'hold_changed') return holdVerdict('hold_sig', 'hold or its signature changed just before sending');
       if (r.kind === 'halted') return refuseHalted('trading HALTED (kill switch) just before sending');
+      if (r.kind === 'refused') return refuseHalted(r.detail, r.reason);
       if (r.kind === 'gated') return supersede({ reason: r.reason, metric: 'superseded' }, `send-time gate: ${r.reason} (position read at ${readTsMs} ms)`);
       if (r.kind === 'close_already_sent') return dropDuplicate();
       if (r.kind !== 'recorded') return;

@@ -69,6 +69,19 @@ export interface ApplyConfig {
    * once its recvWindow has passed, so after this no earlier send of the plan can still appear.
    */
   claimQuerySettleMs: number;
+  /**
+   * Validity of a permit from its `ts_ms`, ms (APPLY_PERMIT_MAX_AGE_MS, default 55000: the issuers' 60 s permit TTL
+   * less a margin for host clock skew). An EXECUTE order whose older permit is older than this at the last moment
+   * before sending is not sent (`SKIPPED permit_expired`).
+   */
+  permitMaxAgeMs: number;
+  /**
+   * Longest delay between marking an order in flight and sending it, ms (APPLY_SEND_MAX_DELAY_MS, default
+   * APPLY_CLAIM_QUERY_SETTLE_MS - EXCHANGE_RECV_WINDOW_MS, 5000 with the defaults; at most that). The pre-send
+   * query of a claim Redis may have lost assumes no request is signed later than this; an order held longer (a
+   * client throttle queue, a stalled process) is not sent (`SKIPPED send_delayed`).
+   */
+  maxSendDelayMs: number;
   /** `replica-wait`: replicas that must acknowledge the claim (`WAIT n`), APPLY_CLAIM_WAIT_REPLICAS, default 1. */
   claimWaitReplicas: number;
   /** `replica-wait`: WAIT timeout, ms (APPLY_CLAIM_WAIT_TIMEOUT_MS, default 100); fewer acks = nothing sent. */
@@ -127,6 +140,8 @@ export function parseApplyConfig(env: Env): ApplyConfig {
       P3_CLAIM_DURABILITY: z.enum(CLAIM_DURABILITY_MODES).default('exchange-query'),
       APPLY_CLAIM_QUERY_SETTLE_MS: envz.int(10_000, 0, 600_000),
       APPLY_CLAIM_WAIT_REPLICAS: envz.int(1, 1, 16),
+      APPLY_PERMIT_MAX_AGE_MS: envz.int(55_000, 1000, 3_600_000),
+      APPLY_SEND_MAX_DELAY_MS: z.string().optional(),
       APPLY_CLAIM_WAIT_TIMEOUT_MS: envz.int(100, 1, 60_000),
       EXCHANGE_RECV_WINDOW_MS: envz.int(5000, 1, 60000),
     },
@@ -137,6 +152,15 @@ export function parseApplyConfig(env: Env): ApplyConfig {
   }
   // a -2013 only proves nothing was sent once no request signed before a Redis loss can be accepted any more
   // (Binance: timestamp at most 1000 ms ahead of the server, at most recvWindow behind); 0 is for tests only
+  // the longest delay between marking an order in flight and sending it that the pre-send query's reasoning allows
+  const delayBound = env.APPLY_CLAIM_QUERY_SETTLE_MS === '0' ? 5000 : c.APPLY_CLAIM_QUERY_SETTLE_MS - c.EXCHANGE_RECV_WINDOW_MS;
+  let sendDelay = delayBound;
+  if (c.APPLY_SEND_MAX_DELAY_MS !== undefined) {
+    sendDelay = Number(c.APPLY_SEND_MAX_DELAY_MS);
+    if (!/^\d+$/.test(c.APPLY_SEND_MAX_DELAY_MS) || sendDelay < 100 || sendDelay > delayBound) {
+      throw new ConfigError('APPLY_SEND_MAX_DELAY_MS', `must be an integer from 100 to APPLY_CLAIM_QUERY_SETTLE_MS - EXCHANGE_RECV_WINDOW_MS (${delayBound})`);
+    }
+  }
   if (env.APPLY_CLAIM_QUERY_SETTLE_MS !== '0' && c.APPLY_CLAIM_QUERY_SETTLE_MS < c.EXCHANGE_RECV_WINDOW_MS + 1000) {
     throw new ConfigError('APPLY_CLAIM_QUERY_SETTLE_MS', `must be at least EXCHANGE_RECV_WINDOW_MS + 1000 (${c.EXCHANGE_RECV_WINDOW_MS + 1000})`);
   }
@@ -167,6 +191,8 @@ export function parseApplyConfig(env: Env): ApplyConfig {
     claimDurability: c.P3_CLAIM_DURABILITY,
     claimQuerySettleMs: c.APPLY_CLAIM_QUERY_SETTLE_MS,
     claimWaitReplicas: c.APPLY_CLAIM_WAIT_REPLICAS,
+    permitMaxAgeMs: c.APPLY_PERMIT_MAX_AGE_MS,
+    maxSendDelayMs: sendDelay,
     claimWaitTimeoutMs: c.APPLY_CLAIM_WAIT_TIMEOUT_MS,
   };
 }

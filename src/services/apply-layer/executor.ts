@@ -12,7 +12,7 @@
  *   sending, Binance's documented 100% failures: 503 "Service Unavailable.", -1001, -1008) are definitive.
  */
 import type { Logger } from 'pino';
-import { Banned, ExchangeError, OrderRejected, OutcomeUnknown, RateLimited, Unavailable } from '../../adapters/exchange/errors.js';
+import { Banned, ExchangeError, OrderRejected, OutcomeUnknown, RateLimited, SendRefused, Unavailable } from '../../adapters/exchange/errors.js';
 import type { ExchangeGateway, MarketOrderRequest, OrderInfo } from '../../ports/exchange.js';
 import { sleep } from '../../lib/sleep.js';
 import type { ApplyMetrics } from './metrics.js';
@@ -22,6 +22,8 @@ export type OrderOutcome =
   | { kind: 'order'; order: OrderInfo; tsMs: number; via: 'answer' | 'lookup' }
   | { kind: 'not_executed'; error: string; tsMs: number; notFound?: boolean }
   | { kind: 'rate_limited'; error: string; tsMs: number }
+  /** The last-moment check (`beforeSend`) refused: nothing was sent. `reason` is the result reason. */
+  | { kind: 'refused'; reason: string; error: string; tsMs: number }
   | { kind: 'unresolved'; error: string };
 
 /** Dependencies of the executor. */
@@ -135,7 +137,8 @@ export async function placeAndResolve(d: ExecutorDeps, req: MarketOrderRequest):
     else out = await resolveByLookup(d, req.symbol, req.clientOrderId);
   } catch (err) {
     const tsMs = Date.now();
-    if (err instanceof RateLimited || err instanceof Banned) out = { kind: 'rate_limited', error: describe(err), tsMs };
+    if (err instanceof SendRefused) out = { kind: 'refused', reason: err.reason, error: err.message, tsMs };
+    else if (err instanceof RateLimited || err instanceof Banned) out = { kind: 'rate_limited', error: describe(err), tsMs };
     else if (err instanceof OrderRejected || (err instanceof ExchangeError && !(err instanceof OutcomeUnknown) && !(err instanceof Unavailable))) {
       out = { kind: 'not_executed', error: describe(err), tsMs };
     } else if (err instanceof Unavailable) out = { kind: 'not_executed', error: describe(err), tsMs };

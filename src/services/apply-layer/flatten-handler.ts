@@ -109,6 +109,10 @@ export function createFlattenHandler(d: ApplyDeps) {
         await done({ ...base, status: 'SKIPPED', reason: r.reason, side: order.side, qty: fmt(order.qty), error: `send-time gate: ${r.reason}; run p3 flatten again` });
         return;
       }
+      if (r.kind === 'refused') {
+        await done({ ...base, status: 'SKIPPED', reason: r.reason, side: order.side, qty: fmt(order.qty), error: r.detail });
+        return;
+      }
       if (r.kind !== 'recorded') return;
       const f = r.fields;
       let after = '';

@@ -137,7 +137,7 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       // ones end as SKIPPED stale_plan or DROPPED_DUPLICATE). A new close group starts at `$`: old
       // closes are stale by construction and would only count as guardrail failures.
       // Plans of different symbols concurrently, one symbol's in stream order (PLAN_CONSUMER, issue 16):
-      // every per-plan check stays atomic in Redis (dedupe claim, send-time gate in applyBegin-11).
+      // every per-plan check stays atomic in Redis (dedupe claim, send-time gate in applyBegin-13).
       consumers.push(new StreamConsumer({ ...common, ...parked(STREAMS.applyPlan), startId: '0', stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor), ...PLAN_CONSUMER }));
       // Closes of different symbols run concurrently (one slow close, an exchange timeout, never delays
       // another symbol's); closes of one symbol one at a time, in stream order.

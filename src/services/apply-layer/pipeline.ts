@@ -18,12 +18,19 @@ import type { ApplyConfig } from './config.js';
 import type { ApplyMetrics } from './metrics.js';
 import { lookupFinalOnce, placeAndResolve, resolveByLookup, type ExecutorDeps, type OrderOutcome } from './executor.js';
 import type { PermitWaker } from './permit-waker.js';
-import { beginSend, dropPending, pendingOrders, readOrderRecord, recordResult, publishResultOnly, type OrderRecord } from './store.js';
+import { beginSend, dropPending, pendingOrders, readLastMoment, readOrderRecord, recordResult, publishResultOnly, type OrderRecord } from './store.js';
+import { lastMomentVerdict, type LastMomentMode } from '../../domain/last-moment.js';
+import { SendRefused } from '../../adapters/exchange/errors.js';
 import { takePriorCheck, waitReplicas, type PriorCheck } from './claim-durability.js';
 
 /** Test seams. `afterSend` runs after the order's answer and before recording; throwing simulates a crash. */
 export interface ApplyHooks {
   afterSend?: (clientOrderId: string, signal: AbortSignal) => Promise<void>;
+  /**
+   * Test seam: runs inside the adapter at the last moment before an order request goes out, before the
+   * last-moment check (simulates the seconds an order can wait in a client throttle queue).
+   */
+  beforeOrderRequest?: (clientOrderId: string) => Promise<void>;
 }
 
 /** Everything a handler needs. `gateway` is null in dry_run (the exchange is never touched). */
@@ -205,6 +212,7 @@ function executorDeps(d: ApplyDeps): ExecutorDeps {
 export function outcomeFields(rec: OrderRecord, cid: string, o: Exclude<OrderOutcome, { kind: 'unresolved' }>): { fields: ApplyResultFields; fill?: Decimal } {
   const base = { plan_id: rec.plan_id, symbol: rec.symbol, decision: rec.decision, side: rec.side, qty: rec.qty, client_order_id: cid, would_execute: 'true' as const, ts_ms: String(o.tsMs), ...(rec.basis_amt ? { basis_amt: rec.basis_amt } : {}) };
   if (o.kind === 'rate_limited') return { fields: resultFields({ ...base, status: 'RETRYABLE_RATE_LIMIT', reason: 'rate_limited', error: `RETRYABLE_RATE_LIMIT: ${o.error}` }) };
+  if (o.kind === 'refused') return { fields: resultFields({ ...base, status: 'SKIPPED', reason: o.reason, error: `not sent: ${o.error}` }) };
   if (o.kind === 'not_executed') return { fields: resultFields({ ...base, status: 'FAILED', reason: o.notFound ? 'order_not_found' : 'order_failed', error: o.error }) };
   const filled = o.order.filledQty;
   const avg = o.order.avgPrice ? fmt(o.order.avgPrice) : '';
@@ -227,6 +235,8 @@ export type SendResult =
   | { kind: 'hold_changed' }
   | { kind: 'close_already_sent' }
   | { kind: 'halted' }
+  /** Refused at send time (REDUCING for an entry, the breaker, an expired reservation): nothing was sent. */
+  | { kind: 'refused'; reason: string; detail: string }
   | { kind: 'position_changed' }
   /** The send-time gate refused (src/domain/send-gate.ts): nothing was sent. */
   | { kind: 'gated'; reason: SendGateReason }
@@ -241,7 +251,7 @@ export type SendResult =
  */
 export async function sendAndRecord(
   d: ApplyDeps,
-  req: Omit<MarketOrderRequest, 'clientOrderId'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; basisAmt?: string; expectSign?: -1 | 0 | 1; snapshotTsMs: number | null },
+  req: Omit<MarketOrderRequest, 'clientOrderId' | 'beforeSend'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; basisAmt?: string; expectSign?: -1 | 0 | 1; snapshotTsMs: number | null; permitTsMs?: number | null; reserved?: boolean },
 ): Promise<SendResult> {
   // the claim's pre-send query (claim-durability.ts): an order already at the exchange is recorded, never sent again
   const prior = await recoverPriorOrder(d, req.claimedValue);
@@ -261,8 +271,13 @@ export async function sendAndRecord(
     ...(req.basisAmt !== undefined ? { basis_amt: req.basisAmt } : {}),
   };
   const close = req.decision === 'RECONCILE_CLOSE' ? { driftSig: req.driftSig ?? '', markerTtlSec: d.cfg.closeMarkerTtlSec } : undefined;
-  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, req.snapshotTsMs, mode, req.expectSign ?? null);
+  const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, req.snapshotTsMs, mode, req.expectSign ?? null, req.reserved === true);
   if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent' || begun === 'halted' || begun === 'position_changed') return { kind: begun };
+  if (begun === 'reducing' || begun === 'reservation_gone' || begun === 'breaker_open') {
+    const reason = begun === 'reducing' ? 'trading_state_reducing' : begun === 'breaker_open' ? 'breaker_open' : 'permit_expired';
+    d.metrics.sendGated.inc({ symbol: req.symbol, reason });
+    return { kind: 'refused', reason, detail: begun === 'reservation_gone' ? 'the exposure reservation of the permit expired before the send' : `${reason} at send time` };
+  }
   if (begun === 'order_in_flight' || begun === 'snapshot_superseded' || begun === 'snapshot_unknown') {
     d.metrics.sendGated.inc({ symbol: req.symbol, reason: begun });
     return { kind: 'gated', reason: begun };
@@ -279,7 +294,19 @@ export async function sendAndRecord(
     const recorded = await finalize(d, fields, req.entryId, cid, undefined, rec.dedupe);
     return { kind: 'recorded', fields, recorded };
   }
-  const outcome = await placeAndResolve(executorDeps(d), { symbol: req.symbol, side: req.side, qty: req.qty, reduceOnly: req.reduceOnly, clientOrderId: cid });
+  const lmMode: LastMomentMode = mode === 'close' ? 'close' : mode === 'flatten' ? 'flatten' : req.expectSign !== undefined ? 'entry' : 'exit';
+  // the last-moment check (src/domain/last-moment.ts), run by the adapter right before the request goes out
+  const beforeSend = async (): Promise<void> => {
+    if (d.hooks.beforeOrderRequest) await d.hooks.beforeOrderRequest(cid);
+    const read = await readLastMoment(d.redis, req.symbol);
+    const v = lastMomentVerdict({ mode: lmMode, ...read, driftSig: req.driftSig, permitTsMs: req.permitTsMs, permitMaxAgeMs: d.cfg.permitMaxAgeMs, inflightTsMs: Number(rec.ts_ms), maxSendDelayMs: d.cfg.maxSendDelayMs, nowMs: Date.now() });
+    if (!v.ok) throw new SendRefused(v.reason, v.detail);
+  };
+  const outcome = await placeAndResolve(executorDeps(d), { symbol: req.symbol, side: req.side, qty: req.qty, reduceOnly: req.reduceOnly, clientOrderId: cid, beforeSend });
+  if (outcome.kind === 'refused') {
+    d.metrics.sendGated.inc({ symbol: req.symbol, reason: outcome.reason });
+    d.logger.warn({ plan_id: req.planId, client_order_id: cid, reason: outcome.reason }, `${req.symbol}: plan ${req.planId} not sent: ${outcome.error}`);
+  }
   if (d.hooks.afterSend) await d.hooks.afterSend(cid, d.signal);
   if (outcome.kind === 'unresolved') {
     d.logger.error({ plan_id: req.planId, client_order_id: cid, err: outcome.error }, `${req.symbol}: plan ${req.planId} order outcome unresolved; left in flight for the sweep`);

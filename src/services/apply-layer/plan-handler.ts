@@ -47,6 +47,13 @@ function sameHash(a: PermitHash, b: PermitHash | null): boolean {
   return true;
 }
 
+/** The older of two permits' `ts_ms` (epoch ms of their issuers), null when either is missing or unreadable. */
+function olderPermitTs(gov: PermitHash, p33: PermitHash): number | null {
+  const a = Number(gov.ts_ms);
+  const b = Number(p33.ts_ms);
+  return /^\d+$/.test(gov.ts_ms ?? '') && /^\d+$/.test(p33.ts_ms ?? '') ? Math.min(a, b) : null;
+}
+
 /** The first permit read of a plan, sent with its claim (one pipeline, tick-batch.ts), its wake-up armed before. */
 interface EarlyRead {
   wake: ArmedWake | undefined;
@@ -66,7 +73,7 @@ function earlyRead(d: ApplyDeps, planId: string): EarlyRead {
  * notification of this plan (`d.waker`, armed before each read so none is missed) or the fallback
  * interval `permitPollMs`, whichever comes first, then reads again, up to `permitWaitMs` in all.
  */
-async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string, first?: EarlyRead): Promise<PermitVerdict & { waitedMs: number; snapshotTsMs: number | null }> {
+async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string, first?: EarlyRead): Promise<PermitVerdict & { waitedMs: number; snapshotTsMs: number | null; permitTsMs?: number | null; reserved?: boolean }> {
   const t0 = Date.now();
   let early = first;
   // permits whose signature verified on an earlier read of this wait: a re-read that returns exactly the
@@ -95,7 +102,7 @@ async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string, first?: Ea
         return { kind: 'skip', reason: 'permit_signature_invalid', detail: `${forged.issuer} permit ${forged.problem}`, waitedMs, snapshotTsMs: null };
       }
       const v = evaluatePermits(gov, p33, plan, entryId);
-      if (v.kind !== 'wait') return { ...v, waitedMs, snapshotTsMs: permitSnapshotTs(p33) };
+      if (v.kind !== 'wait') return { ...v, waitedMs, snapshotTsMs: permitSnapshotTs(p33), permitTsMs: olderPermitTs(gov, p33), reserved: gov.reserved === '1' };
       if (waitedMs >= d.cfg.permitWaitMs || d.signal.aborted) return { kind: 'skip', reason: 'permit_timeout', detail: `permits missing after ${waitedMs} ms`, waitedMs, snapshotTsMs: null };
       const left = Math.min(d.cfg.permitPollMs, d.cfg.permitWaitMs - waitedMs);
       if (wake) await wake.wait(left, d.signal);
@@ -222,7 +229,8 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
         return void (await done({ ...base, status: 'SKIPPED', reason: 'position_changed', side: permits.side, qty: fmt(qty), error: `the exchange position's side changed since the permits were sized (no entry ever flips a position)` }));
       }
     }
-    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: plan.decision, symbol: plan.symbol, side: permits.side, qty, reduceOnly, claimedValue: claimed, token, expectSign, snapshotTsMs: permits.snapshotTsMs });
+    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: plan.decision, symbol: plan.symbol, side: permits.side, qty, reduceOnly, claimedValue: claimed, token, expectSign, snapshotTsMs: permits.snapshotTsMs, permitTsMs: permits.permitTsMs ?? null, reserved: permits.reserved === true });
+    if (r.kind === 'refused') return void (await done({ ...base, status: 'SKIPPED', reason: r.reason, side: permits.side, qty: fmt(qty), error: r.detail }));
     if (r.kind === 'gated') {
       const detail = r.reason === 'snapshot_unknown' ? 'the p33 permit carries no snapshot_ts_ms' : r.reason === 'order_in_flight' ? 'another order of the symbol was in flight at send time' : `permit sized on snapshot ${permits.snapshotTsMs}, older than the symbol's newest fill`;
       return void (await done({ ...base, status: 'SKIPPED', reason: r.reason, side: permits.side, qty: fmt(qty), error: detail }));

@@ -1,7 +1,7 @@
 /**
  * Redis side of the apply layer: dedupe claim and takeover, in-flight record, permits, the one atomic
  * record step (result + in-flight end + dedupe `done` + ledger for an EXECUTE fill), hold lease renewal.
- * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-11`,
+ * Every check-then-write is one command or one Lua script (`applyCas-1`, `applyBegin-13`,
  * `applyRecord-8`, `holdRenew-3`).
  */
 import type { Redis } from 'ioredis';
@@ -15,6 +15,7 @@ import type { ApplyResultFields } from '../../domain/result.js';
 import { dedupeValue, parseDedupe, type DedupeStage, type PermitHash } from '../../domain/apply.js';
 import type { SendGateReason } from '../../domain/send-gate.js';
 import { readTradingState } from '../../domain/governor.js';
+import type { StateRead } from '../../domain/last-moment.js';
 
 /** Dedupe TTL, seconds (DESIGN §3: SET NX EX 86400). */
 export const DEDUPE_TTL_SEC = 86400;
@@ -59,20 +60,21 @@ export async function casDedupe(redis: Redis, planId: string, expected: string, 
 }
 
 /** Outcome of {@link beginSend}. */
-export type BeginOutcome = 'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent' | 'halted' | 'position_changed' | SendGateReason;
+export type BeginOutcome = 'sending' | 'not_owner' | 'held' | 'hold_changed' | 'close_already_sent' | 'halted' | 'position_changed' | 'reducing' | 'reservation_gone' | 'breaker_open' | SendGateReason;
 
 /**
  * Moves a plan to `sending` and writes the in-flight record (`HSET quantum:apply:inflight:<SYM> <cid>
  * <ts_ms>` + EXPIRE, pending zset, order hash) in one step.
  * For EXECUTE plans it refuses while the symbol's hold exists (a hold set after the permits still stops
  * the order); for RECONCILE_CLOSE plans (`close` given) it requires the hold with the plan's drift
- * signature and takes the one-close-per-drift marker (see applyBegin-11.lua); it refuses EXECUTE and
+ * signature and takes the one-close-per-drift marker (see applyBegin-13.lua); it refuses EXECUTE and
  * RECONCILE_CLOSE while trading is HALTED (FLATTEN never), and an entry whose position sign changed.
  * For every plan it applies the send-time gate (src/domain/send-gate.ts): refused while another order of
  * the symbol is in flight (`order_in_flight`), or when `snapshotTsMs` is unknown (`snapshot_unknown`) or
  * not newer than the symbol's newest fill (`snapshot_superseded`).
  * @param snapshotTsMs when the position the order was sized from was requested, epoch ms
  * @param expectSign entries: the sign the position must still have (OPEN 0, INCREASE ±1); null = no check
+ * @param reserved entries: the governor's permit says it reserved exposure for the plan; the reservation must still exist
  * @returns `sending` (the caller may send); anything else: nothing was written and nothing may be sent
  */
 export async function beginSend(
@@ -85,6 +87,7 @@ export async function beginSend(
   snapshotTsMs: number | null,
   mode: 'execute' | 'close' | 'flatten' = close ? 'close' : 'execute',
   expectSign: -1 | 0 | 1 | null = null,
+  reserved = false,
 ): Promise<BeginOutcome> {
   const reply = await callScript(
     redis,
@@ -101,8 +104,10 @@ export async function beginSend(
       keys.tradingState(rec.symbol),
       keys.snapshot(rec.symbol),
       keys.lastFill(rec.symbol),
+      keys.governorBreaker(rec.symbol),
+      keys.governorReservations(),
     ],
-    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, mode, close?.driftSig ?? '', close?.markerTtlSec ?? 1, expectSign === null ? '' : String(expectSign), snapshotTsMs === null ? '' : String(snapshotTsMs)],
+    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, mode, close?.driftSig ?? '', close?.markerTtlSec ?? 1, expectSign === null ? '' : String(expectSign), snapshotTsMs === null ? '' : String(snapshotTsMs), reserved ? '1' : '', rec.plan_id],
   );
   switch (Number(reply)) {
     case 1:
@@ -123,6 +128,12 @@ export async function beginSend(
       return 'snapshot_superseded';
     case -8:
       return 'snapshot_unknown';
+    case -9:
+      return 'reducing';
+    case -10:
+      return 'reservation_gone';
+    case -11:
+      return 'breaker_open';
     default:
       return 'not_owner';
   }
@@ -276,7 +287,7 @@ export async function releaseCloseLock(redis: Redis, symbol: string, token: stri
 
 /**
  * True when the global or the symbol's trading state is HALTED or unreadable (fail closed). A read for an
- * early, clear refusal; the authoritative check is atomic in `applyBegin-11.lua` at send time.
+ * early, clear refusal; the authoritative check is atomic in `applyBegin-13.lua` at send time.
  */
 export async function tradingHalted(redis: Redis, symbol: string): Promise<boolean> {
   const res = await redis.multi().hgetall(keys.tradingState()).hgetall(keys.tradingState(symbol)).exec();
@@ -286,4 +297,33 @@ export async function tradingHalted(redis: Redis, symbol: string): Promise<boole
     const st = readTradingState(v as Record<string, string>);
     return st.state === 'HALTED' || st.state === 'INVALID';
   });
+}
+
+/** What the last-moment check reads of a symbol (see src/domain/last-moment.ts). */
+export interface LastMomentRead {
+  globalState: StateRead;
+  symbolState: StateRead;
+  breakerOpen: boolean;
+  holdActive: boolean;
+  holdSig: string | null;
+}
+
+/**
+ * Reads, in one MULTI, what the last-moment check of an order of `symbol` needs: both trading states, the symbol's
+ * circuit breaker, its hold and hold signature. A key of the wrong type reads as INVALID / present (fail closed).
+ * @throws Error when Redis does not answer (the order is then not sent: the caller's check fails closed)
+ */
+export async function readLastMoment(redis: Redis, symbol: string): Promise<LastMomentRead> {
+  const res = await redis.multi().hgetall(keys.tradingState()).hgetall(keys.tradingState(symbol)).exists(keys.governorBreaker(symbol)).exists(keys.hold(symbol)).get(keys.holdSig(symbol)).exec();
+  if (!res) throw new Error('last-moment read aborted');
+  const state = (i: number): StateRead => {
+    const [err, v] = res[i]!;
+    if (err) return 'INVALID';
+    const st = readTradingState(v as Record<string, string>);
+    return st.set ? st.state : null;
+  };
+  const [, breaker] = res[2]!;
+  const [holdErr, hold] = res[3]!;
+  const [sigErr, sig] = res[4]!;
+  return { globalState: state(0), symbolState: state(1), breakerOpen: Number(breaker) === 1, holdActive: holdErr !== null || Number(hold) === 1, holdSig: sigErr ? '\u0000unreadable' : ((sig as string | null) ?? null) };
 }

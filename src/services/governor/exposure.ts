@@ -2,8 +2,9 @@
  * The governor's exposure limits for entries (DESIGN §12): reads every allowlisted snapshot and the
  * outstanding reservations in one MULTI, decides with exact decimals (`checkExposure`), and reserves the
  * entry's notional with a compare-and-set (`exposureReserve-2.lua`), re-reading on a conflict. Reservations
- * that no longer count (final result seen and a snapshot newer than the symbol's newest fill, or expired
- * with the permit) are released in the same step.
+ * that no longer count (final result seen and a snapshot newer than the symbol's newest fill) are released in
+ * the same step; one whose permit expired before its entry was sent is released by `exposureExpire-3.lua`,
+ * which checks atomically that the plan is still not being sent (src/domain/exposure.ts).
  */
 import type { Redis } from 'ioredis';
 import { keys } from '../../adapters/redis/keys.js';
@@ -43,6 +44,7 @@ export async function reserveExposure(redis: Redis, req: EntryRequest, allowlist
   // fail closed: a gross limit over an unknown set of symbols (the config refuses it too)
   if (limits.maxGrossUsd !== null && allowlist.length === 0) return { ok: false, reason: 'exposure_unknown', context: { why: 'GOVERNOR_MAX_GROSS_USD without P3_ALLOWLIST' } };
   const symbols = [...new Set([...allowlist, req.symbol])];
+  let expiredRounds = 0;
   for (let attempt = 0; attempt < RESERVE_ATTEMPTS; attempt++) {
     const m = redis.multi().hgetall(keys.governorReservations()).get(keys.governorReservationsVersion());
     for (const s of symbols) m.hgetall(keys.snapshot(s)).get(keys.lastFill(s));
@@ -78,11 +80,23 @@ export async function reserveExposure(redis: Redis, req: EntryRequest, allowlist
     }
     const dedupe = parsed.length > 0 ? await redis.mget(...parsed.map((r) => keys.applyDedupe(r.planId))) : [];
     const live: Reservation[] = [];
+    const expired: string[] = [];
     parsed.forEach((r, i) => {
-      const done = typeof dedupe[i] === 'string' && (dedupe[i] as string).startsWith('done|');
-      if (reservationReleased(r, { done, snapshotTsMs: snapTs.get(r.symbol) ?? null, lastFillMs: lastFill.get(r.symbol) ?? null }, nowMs)) release.push(r.planId);
+      const v = dedupe[i];
+      const stage = typeof v === 'string' && v.startsWith('done|') ? 'done' : typeof v === 'string' && v.startsWith('sending|') ? 'sending' : 'open';
+      const verdict = reservationReleased(r, { stage, snapshotTsMs: snapTs.get(r.symbol) ?? null, lastFillMs: lastFill.get(r.symbol) ?? null }, nowMs);
+      if (verdict === 'released') release.push(r.planId);
+      else if (verdict === 'expired') expired.push(r.planId);
       else live.push(r);
     });
+    if (expired.length > 0) {
+      // permits that expired before their entry was sent: released only while still not sending (atomic check),
+      // then everything is read again (the version moved)
+      for (const planId of expired) await callScript(redis, 'exposureExpire', [keys.governorReservations(), keys.governorReservationsVersion(), keys.applyDedupe(planId)], [planId]);
+      attempt--;
+      if (++expiredRounds > RESERVE_ATTEMPTS) return { ok: false, reason: 'exposure_contended', context: { attempts: String(expiredRounds) } };
+      continue;
+    }
     const verdict = checkExposure({ symbol: req.symbol, qty: req.qty, mark: req.mark, position: req.position, reservations: live.filter((r) => r.planId !== req.planId), book, limits });
     if (!verdict.ok && release.length === 0) return verdict;
     const add = verdict.ok ? [req.planId, formatReservation({ symbol: req.symbol, usd: verdict.reserveUsd, expiresMs: nowMs + req.ttlMs })] : ['', ''];

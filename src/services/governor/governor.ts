@@ -148,7 +148,8 @@ export class Governor {
     const pre = await this.decide(plan, { breaker: { openRaw: breakerOpen, lastRaw: lastTrip }, failures, g, s, h, snap });
     let outcome: GovernorOutcome = pre.outcome;
     const sign = (o: GovernorOutcome) => {
-      const extra = { notional: o.notional ? o.notional.toFixed(2) : '', mark_price: o.markPrice ? fmt(o.markPrice) : '', mode: this.cfg.mode, entry_id: entry.id };
+      // `reserved`: this ALLOW reserved exposure; the apply layer then sends only while the reservation exists
+      const extra = { notional: o.notional ? o.notional.toFixed(2) : '', mark_price: o.markPrice ? fmt(o.markPrice) : '', mode: this.cfg.mode, entry_id: entry.id, ...(o.decision === 'ALLOW' && pre.reserved ? { reserved: '1' } : {}) };
       return signPermit('governor', this.cfg.permitKey, plan.plan_id, entry.id, permitFields(plan, o, Date.now(), extra));
     };
     let written: boolean;

@@ -27,6 +27,20 @@
     rules and before the close marker is taken, then the order is marked in flight in this same step: of
     two orders sized on one view, at most one is ever sent.
 
+  - Entries additionally (round 3): refused while the global or the symbol's trading state is REDUCING (-9): the
+    governor denies entries under REDUCING, but the state may have changed since the permit.
+  - EXECUTE and RECONCILE_CLOSE: refused while the symbol's circuit breaker (KEYS[12]) stands (-11): a tripped
+    breaker halts the symbol as HALTED does, closes included; FLATTEN passes.
+  - An entry whose governor permit says it reserved exposure (ARGV[13] = '1'): refused (-10) unless the
+    reservation of plan ARGV[14] still exists in KEYS[13]. The governor releases an expired reservation only while
+    the plan is not `sending` (exposureExpire-3.lua, atomic with its own check), and this step moves the plan to
+    `sending` only while the reservation exists, atomically: so an entry is either sent under its reservation,
+    which then counts until the plan's result is final, or not sent at all. Without this, an entry sent after its
+    permit's 60 s no longer counted, and a second entry could take the same headroom.
+  - A fill time in the future (a writer whose clock jumped ahead) is read as this server's time (TIME): any
+    snapshot requested after now includes that fill, so the gate stays safe and does not block the symbol
+    until the wrong time has passed.
+
   Input:
     KEYS[1] dedupe key        quantum:apply:dedupe:<plan_id>
     KEYS[2] in-flight hash    quantum:apply:inflight:<SYM>   (field client_order_id -> ts_ms; read by the
@@ -40,6 +54,8 @@
     KEYS[9] symbol state      quantum:governor:trading_state:<SYM>  (hash, field state)
     KEYS[10] snapshot         quantum:position:snapshot:<SYM>       (position_amt, side)
     KEYS[11] last fill time   quantum:apply:last_fill_ms:<SYM>      (epoch ms, written by applyRecord-8.lua)
+    KEYS[12] breaker          quantum:governor:breaker:<SYM>        (exists = tripped, read only)
+    KEYS[13] reservations     quantum:governor:reservations         (hash plan_id -> reservation, read only)
 
     ARGV[1] expected dedupe value (claimed|<entry>|<token>)
     ARGV[2] new dedupe value      (sending|<entry>|<token>)
@@ -53,6 +69,8 @@
     ARGV[10] close marker TTL, seconds
     ARGV[11] entries: the position sign required at send time ('0', '1', '-1'); '' = no check
     ARGV[12] snapshot_ts_ms: when the position this order was sized from was requested (epoch ms)
+    ARGV[13] '1' = the governor reserved exposure for this entry: its reservation must still exist; '' = no check
+    ARGV[14] plan id (the reservation's field)
 
   Output:
     1  recorded; the caller may send
@@ -65,6 +83,9 @@
    -6  order_in_flight: another order of the symbol is in flight; nothing written, must NOT send
    -7  snapshot_superseded: ARGV[12] <= the symbol's newest fill; nothing written, must NOT send
    -8  snapshot_unknown: ARGV[12] is not a positive integer; nothing written, must NOT send
+   -9  entry: trading state REDUCING; nothing written, must NOT send
+  -10  entry: its exposure reservation is gone (the permit expired before the send); nothing written, must NOT send
+  -11  execute/close: the symbol's circuit breaker is open; nothing written, must NOT send
 ]]
 --- @include "includes/appendPairs"
 local function gate()
@@ -77,6 +98,11 @@ local function gate()
     return -6
   end
   local last = tonumber(redis.call('GET', KEYS[11]) or '')
+  if last then
+    local t = redis.call('TIME')
+    local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    if last > nowMs then last = nowMs end
+  end
   if last and snap <= last then
     return -7
   end
@@ -94,6 +120,20 @@ local function halted(key)
 end
 if ARGV[8] ~= 'flatten' and (halted(KEYS[8]) or halted(KEYS[9])) then
   return -4
+end
+if ARGV[8] ~= 'flatten' and redis.call('EXISTS', KEYS[12]) == 1 then
+  return -11
+end
+local function reducing(key)
+  local r = redis.pcall('HGET', key, 'state')
+  if type(r) ~= 'string' then return false end -- unreadable states were refused as halted above
+  return string.upper(string.gsub(r, '^%s*(.-)%s*$', '%1')) == 'REDUCING'
+end
+if ARGV[11] ~= nil and ARGV[11] ~= '' and (reducing(KEYS[8]) or reducing(KEYS[9])) then
+  return -9
+end
+if ARGV[13] == '1' and redis.call('HEXISTS', KEYS[13], ARGV[14]) == 0 then
+  return -10
 end
 if ARGV[11] ~= nil and ARGV[11] ~= '' then
   local snap = redis.pcall('HMGET', KEYS[10], 'position_amt', 'side')
