@@ -5,7 +5,7 @@
  * Verification is over the string as received, never over a re-serialisation. Keys come from
  * `P3_KEY_<SOURCE>` (DESIGN §10): the plan's `source` upper-cased with every other character as `_`.
  */
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { parseDecimal } from './decimal.js';
 
@@ -151,6 +151,17 @@ export function hmacHex(key: string, payload: string): string {
     keyObjects.set(key, (k = createSecretKey(Buffer.from(key, 'utf8'))));
   }
   return createHmac('sha256', k).update(payload).digest('hex');
+}
+
+/**
+ * Digest of a plan's payload, signed into every permit so a permit authorises exactly one plan content:
+ * lower-case hex SHA-256 of the UTF-8 bytes of `planJson`, the stream entry's exact `plan` field (the same
+ * string the producer's `mac` covers, never a re-serialisation: any byte of difference, key order and
+ * whitespace included, is another payload). 64 hex characters.
+ * @param planJson the entry's `plan` field as received
+ */
+export function planDigest(planJson: string): string {
+  return createHash('sha256').update(planJson, 'utf8').digest('hex');
 }
 
 /** Stream entry fields of a signed plan: `{plan, mac}`. */
