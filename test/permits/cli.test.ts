@@ -55,6 +55,20 @@ describe('p3 plan submit', () => {
     expect(v.ok && v.plan.plan_id).toBe(id);
     expect(v.ok && v.plan.symbol).toBe('ETHUSDT');
   });
+  it('a non-finite or absurd size or kill score exits 2 naming the rule, and submits nothing', async () => {
+    const before = await redis.xlen(STREAMS.applyPlan);
+    for (const [args, why] of [
+      [['--action', 'REDUCE', '--qty', '1e9000000000000001'], /qty must be a plain decimal/],
+      [['--action', 'REDUCE', '--qty', '1000000001'], /qty must be <= 1000000000/],
+      [['--action', 'OPEN', '--side', 'BUY', '--notional', '1e13'], /notional_usd must be a plain decimal/],
+      [['--action', 'FULL_CLOSE', '--kill-score', '1e300'], /kill_score must be within/],
+    ] as Array<[string[], RegExp]>) {
+      const r = await p3(['plan', 'submit', '--symbol', 'BTCUSDT', ...args], { P3_KEY_EXIT_BRAIN: 'k1' });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(why);
+    }
+    expect(await redis.xlen(STREAMS.applyPlan)).toBe(before);
+  });
   it('a missing key exits 2 naming the variable, and submits nothing', async () => {
     const before = await redis.xlen(STREAMS.applyPlan);
     const r = await p3(['plan', 'submit', '--symbol', 'BTCUSDT', '--action', 'FULL_CLOSE'], {});
