@@ -1,5 +1,5 @@
 /**
- * Signed permits (DESIGN §15), pure: a permit verifies only for its issuer's key, its plan id, its
+ * Signed permits, pure: a permit verifies only for its issuer's key, its plan id, its
  * stream entry id and the digest of its plan payload, with exactly the fields that were signed.
  */
 import fc from 'fast-check';

@@ -11,7 +11,7 @@
  *    as the write, `permit-waker.ts`), and at the latest every `APPLY_PERMIT_POLL_MS` (default 100 ms, the
  *    fallback for a lost notification); decides at once on the second ALLOW, and at once on a DENY;
  *    a permit whose signature does not verify for this plan, entry and payload (`P3_KEY_GOVERNOR`,
- *    `P3_KEY_P33`, DESIGN §15; a permit without a plan digest included) is a DENY: `SKIPPED
+ *    `P3_KEY_P33`; a permit without a plan digest included) is a DENY: `SKIPPED
  *    permit_signature_invalid`, counted and logged; a genuine permit of this plan id and entry decided for
  *    another payload (its `plan_digest` is not the digest of the entry's `plan` string) is `SKIPPED
  *    permit_plan_mismatch`, counted (`apply_permit_plan_mismatch_total`) and logged;

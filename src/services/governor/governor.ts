@@ -2,7 +2,7 @@
  * The governor component (P3.2): a consumer group (`governor` by default) on `quantum:stream:apply.plan`
  * that decides every plan once and writes `quantum:permit:governor:<plan_id>` (TTL 60 s, write-once),
  * signed with `P3_KEY_GOVERNOR` over its fields, the plan id, the entry id and the digest of the entry's
- * plan payload (DESIGN §15).
+ * plan payload.
  *
  * - The group is created at start with `$` (only plans submitted after the group first existed; later
  *   restarts resume where the group stopped: pending entries are re-read, idle ones XAUTOCLAIMed).

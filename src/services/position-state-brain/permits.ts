@@ -2,8 +2,8 @@
  * The position brain's permit consumer (P3.3): "does our state match the exchange right now?"
  *
  * A consumer group (`p33` by default) on `quantum:stream:apply.plan`; for every plan it writes
- * `quantum:permit:p33:<plan_id>` (TTL 60 s, write-once, signed with `P3_KEY_P33` over its fields, the plan id, the entry id and the
- * digest of the entry's plan payload, DESIGN §15) from `decideP33` (src/domain/permits.ts):
+ * `quantum:permit:p33:<plan_id>` (TTL 60 s, write-once, signed with `P3_KEY_P33` over its fields, the plan
+ * id, the entry id and the digest of the entry's plan payload) from `decideP33` (src/domain/permits.ts):
  * hold (seed 001), fresh snapshot, ledger (canonical and legacy layouts via `fetchLedger`), exchange vs
  * ledger under the tolerance shared with the reconcile engine (seed 004), and the quantity resolved
  * from the snapshot and rounded down to the lot step.
