@@ -260,7 +260,11 @@ export const P33_DENY_REASONS = [
   'below_min_notional',
 ] as const;
 
-/** Permit hash fields as stored in Redis (all strings). */
+/**
+ * Permit hash fields as stored in Redis (all strings). Written permits also carry `entry_id` (the stream
+ * entry decided), `plan_digest` (SHA-256 of that entry's exact `plan` string) and `sig`, added when the
+ * issuer signs it (`signPermit`, src/domain/permit-signature.ts).
+ */
 export interface PermitFields {
   decision: PermitDecision;
   reason: string;

@@ -5,9 +5,9 @@
  * Verification is over the string as received, never over a re-serialisation. Keys come from
  * `P3_KEY_<SOURCE>` (DESIGN §10): the plan's `source` upper-cased with every other character as `_`.
  */
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { parseDecimal } from './decimal.js';
+import { BASIS_BOUNDS, NOTIONAL_BOUNDS, PLAN_MAX_TS_MS, QTY_BOUNDS, checkPlanDecimal, killScoreProblem, type PlanDecimalBounds } from './plan-numbers.js';
 
 /**
  * Plan actions (DESIGN §4 table): the exits of a strategy (a fraction of the current position, or `REDUCE`
@@ -39,15 +39,18 @@ export function isEntryAction(action: string): action is EntryAction {
   return (ENTRY_ACTIONS as readonly string[]).includes(action);
 }
 
-const decimalString = z
-  .union([z.string(), z.number()])
-  .transform((v, ctx) => {
-    const d = parseDecimal(v);
-    if (d === null || d.isNeg()) {
-      ctx.addIssue({ code: 'custom', message: 'must be a non-negative decimal' });
+/**
+ * A bounded plan decimal (src/domain/plan-numbers.ts): a plain-notation string or a finite number, within
+ * the field's bounds; carried on as its plain-notation string. Anything else is an issue with the reason.
+ */
+const boundedDecimal = (b: PlanDecimalBounds) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const c = checkPlanDecimal(v, b);
+    if (!c.ok) {
+      ctx.addIssue({ code: 'custom', message: c.reason });
       return z.NEVER;
     }
-    return typeof v === 'number' ? String(v) : v.trim();
+    return c.value;
   });
 
 /**
@@ -62,22 +65,42 @@ const PlanObject = z.object({
   decision: z.enum(['EXECUTE', 'RECONCILE_CLOSE', 'FLATTEN']),
   action: z.string().min(1).max(40),
   side: z.enum(['BUY', 'SELL']).nullable().optional(),
-  qty: decimalString.nullable().optional(),
+  /** Base-asset quantity: 0 < qty <= 1e9, at most 18 decimals (plan-numbers.ts). */
+  qty: boundedDecimal(QTY_BOUNDS).nullable().optional(),
   /** Entries: the size in USD notional (quote), instead of `qty`; the permit sizes qty = notional / mark, rounded down. */
-  notional_usd: decimalString.nullable().optional(),
+  notional_usd: boundedDecimal(NOTIONAL_BOUNDS).nullable().optional(),
   type: z.string().min(1).max(40).default('MARKET'),
   reduceOnly: z.union([z.boolean(), z.string()]).default(true),
   reason: z.string().max(200).default(''),
   source: z.string().min(1).max(64),
-  kill_score: z.number().nullable().optional(),
-  ts_ms: z.number().int().nonnegative(),
+  /** The strategy's score, informational: finite, |score| <= 1e6. */
+  kill_score: z
+    .number()
+    .superRefine((v, ctx) => {
+      const problem = killScoreProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .nullable()
+    .optional(),
+  /** Plan time, epoch ms: an integer in [0, 253402300799999] (up to the year 9999). */
+  ts_ms: z.number().int().nonnegative().max(PLAN_MAX_TS_MS, `ts_ms must be <= ${PLAN_MAX_TS_MS}`),
   drift_sig: z.string().max(128).optional(),
   /**
    * RECONCILE_CLOSE: the signed exchange position (base asset) the close was sized from. The apply layer
    * sends the close only while the fresh position is still exactly this one (else SKIPPED close_superseded:
    * the drift changed, a newer close will be sized on the new position).
    */
-  basis_amt: z.string().regex(/^-?\d+(\.\d+)?$/, 'basis_amt must be a signed decimal').optional(),
+  basis_amt: z
+    .string()
+    .transform((v, ctx) => {
+      const c = checkPlanDecimal(v, BASIS_BOUNDS);
+      if (!c.ok) {
+        ctx.addIssue({ code: 'custom', message: c.reason });
+        return z.NEVER;
+      }
+      return c.value;
+    })
+    .optional(),
 });
 
 /** A flag the apply layer reads as reduce-only: exactly the boolean `true` or the string `"true"` (see {@link isReduceOnlyFlag}). */
@@ -151,6 +174,17 @@ export function hmacHex(key: string, payload: string): string {
     keyObjects.set(key, (k = createSecretKey(Buffer.from(key, 'utf8'))));
   }
   return createHmac('sha256', k).update(payload).digest('hex');
+}
+
+/**
+ * Digest of a plan's payload, signed into every permit so a permit authorises exactly one plan content:
+ * lower-case hex SHA-256 of the UTF-8 bytes of `planJson`, the stream entry's exact `plan` field (the same
+ * string the producer's `mac` covers, never a re-serialisation: any byte of difference, key order and
+ * whitespace included, is another payload). 64 hex characters.
+ * @param planJson the entry's `plan` field as received
+ */
+export function planDigest(planJson: string): string {
+  return createHash('sha256').update(planJson, 'utf8').digest('hex');
 }
 
 /** Stream entry fields of a signed plan: `{plan, mac}`. */

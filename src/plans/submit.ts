@@ -21,19 +21,19 @@ export interface ExitPlanRequest {
   action: ExitAction;
   /** Plan id (1-64 of `[A-Za-z0-9:._-]`); default 16 random hex characters (seed style `81c162f536289e05`). */
   planId?: string;
-  /** The strategy's score (seed 004 `kill_score=0.539`), informational. */
+  /** The strategy's score (seed 004 `kill_score=0.539`), informational: finite, |score| <= 1e6. */
   killScore?: number | null;
   /** Producer name; its key is `P3_KEY_<SOURCE>` (default `exit_brain`). */
   source?: string;
   /** Free-text reason (default `exit`). */
   reason?: string;
-  /** Plan time, epoch ms (default now). */
+  /** Plan time, epoch ms (default now): an integer in [0, 253402300799999]. */
   tsMs?: number;
   /** OPEN/INCREASE: BUY (long) or SELL (short). */
   side?: 'BUY' | 'SELL';
-  /** OPEN/INCREASE/REDUCE: base-asset quantity (decimal string). */
+  /** OPEN/INCREASE/REDUCE: base-asset quantity, a plain decimal string: 0 < qty <= 1e9, at most 18 decimals, no exponent. */
   qty?: string;
-  /** OPEN/INCREASE: size in USD notional instead of `qty` (qty = notional / mark, rounded down). */
+  /** OPEN/INCREASE: size in USD notional instead of `qty` (qty = notional / mark, rounded down): 0 < notional <= 1e12, plain decimal. */
   notionalUsd?: string;
 }
 
@@ -68,7 +68,7 @@ export function buildExitPlan(req: ExitPlanRequest): PlanInput {
 /**
  * Signs any plan with `key` and adds it to `quantum:stream:apply.plan` as `{plan, mac}`.
  * @returns `{planId, entryId}`
- * @throws ZodError when the plan is malformed
+ * @throws ZodError when the plan is malformed or a number is outside the plan bounds (nothing is submitted)
  */
 export async function submitSignedPlan(redis: Redis, plan: PlanInput, key: string): Promise<{ planId: string; entryId: string }> {
   const signed = signPlan(plan, key);
@@ -80,7 +80,8 @@ export async function submitSignedPlan(redis: Redis, plan: PlanInput, key: strin
  * Builds, signs and submits an exit plan.
  * @param key the source's HMAC key (the value of `P3_KEY_<SOURCE>`)
  * @returns the plan id
- * @throws ZodError for a bad symbol/plan id
+ * @throws ZodError for a bad symbol/plan id, or a size, kill score or time outside the plan bounds
+ *   (src/domain/plan-numbers.ts; nothing is submitted)
  */
 export async function submitPlan(redis: Redis, req: ExitPlanRequest, key: string): Promise<string> {
   const { planId } = await submitSignedPlan(redis, buildExitPlan(req), key);

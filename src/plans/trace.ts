@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import { fieldsToObject } from '../adapters/redis/consumer.js';
 import { STREAMS, dlq, keys } from '../adapters/redis/keys.js';
+import { planDigest } from '../domain/plan.js';
 
 /** One stream entry that mentions the plan. */
 export interface TracedEntry {
@@ -64,6 +65,18 @@ export async function tracePlan(redis: Redis, planId: string, scan = 5000): Prom
   return { planId, submitted: [...submittedA, ...submittedC], permits: { governor, p33 }, results, deadLetters: [...dlqA, ...dlqC], dedupe };
 }
 
+/**
+ * How a permit compares with the plan entry it names (`entry_id`): ` payload=same` when its `plan_digest`
+ * is the digest of that entry's `plan` string, ` payload=DIFFERENT` when not (the apply layer refuses it:
+ * `permit_plan_mismatch`), ` payload=unbound` without a digest (refused too); '' when it names no traced entry.
+ */
+function payloadNote(p: Record<string, string>, submitted: TracedEntry[]): string {
+  if (!p.plan_digest) return ' payload=unbound';
+  const e = submitted.find((x) => x.id === p.entry_id && x.stream === STREAMS.applyPlan);
+  if (!e || e.fields.plan === undefined) return '';
+  return planDigest(e.fields.plan) === p.plan_digest ? ' payload=same' : ' payload=DIFFERENT';
+}
+
 /** Renders a trace for a person: one line per fact, oldest first. */
 export function renderTrace(t: PlanTrace): string {
   const out: string[] = [`plan ${t.planId}`];
@@ -73,7 +86,7 @@ export function renderTrace(t: PlanTrace): string {
     out.push(
       Object.keys(p).length === 0
         ? `  permit ${name.padEnd(8)} none (never issued, or expired after its 60 s TTL)`
-        : `  permit ${name.padEnd(8)} ${p.decision} reason=${p.reason}${p.qty ? ` qty=${p.qty}` : ''}${p.side ? ` side=${p.side}` : ''}${p.context && p.context !== '{}' ? ` context=${p.context}` : ''}`,
+        : `  permit ${name.padEnd(8)} ${p.decision} reason=${p.reason}${p.qty ? ` qty=${p.qty}` : ''}${p.side ? ` side=${p.side}` : ''}${p.context && p.context !== '{}' ? ` context=${p.context}` : ''}${p.entry_id ? ` entry=${p.entry_id}` : ''}${payloadNote(p, t.submitted)}`,
     );
   }
   if (t.dedupe) out.push(`  apply stage ${t.dedupe.split('|')[0]}`);

@@ -7,9 +7,9 @@ import type { Redis } from 'ioredis';
 import { createRedis } from '../../src/adapters/redis/client.js';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { fieldsToObject } from '../../src/adapters/redis/consumer.js';
-import { signPlan, type PlanInput } from '../../src/domain/plan.js';
+import { canonicalJson, hmacHex, signPlan, type PlanInput } from '../../src/domain/plan.js';
 import { clientOrderIdFor } from '../../src/domain/apply.js';
-import { signPermit } from '../../src/domain/permit-signature.js';
+import { planDigest, signPermit, type PermitBinding } from '../../src/domain/permit-signature.js';
 import { createApplyLayerService, type ApplyLayerOptions } from '../../src/services/apply-layer/index.js';
 import type { Service } from '../../src/services/runtime.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
@@ -133,7 +133,7 @@ async function permitsForClaimedEntry(redis: Redis, id: string, p: PermitPair): 
     while (Date.now() < deadline) {
       const v = await redis.get(keys.applyDedupe(id));
       const [, entryId] = (v ?? '').split('|');
-      if (entryId) return await writeSignedPermits(redis, id, entryId, p);
+      if (entryId) return await writeSignedPermits(redis, id, { id: entryId, plan: await planOfEntry(redis, entryId) }, p);
       await new Promise((r) => setTimeout(r, 5));
     }
   } catch {
@@ -145,35 +145,66 @@ async function permitsForClaimedEntry(redis: Redis, id: string, p: PermitPair): 
 export interface PermitPair {
   gov?: Record<string, string>;
   p33?: Record<string, string>;
+  /**
+   * The plan payload (the stream entry's exact `plan` string) the permits were decided for; default: the
+   * payload of the entry they are written for. Another payload plays a permit issued for different plan
+   * content under the same plan id and entry id.
+   */
+  planJson?: string;
+  /** Sign in the first permit format (no plan digest), as an issuer that predates the digest would. */
+  legacyV1?: boolean;
 }
 
 /** Permits written by the test before their plan was submitted: signed and written right after its XADD. */
 const staged = new Map<string, PermitPair>();
 
-async function writeSignedPermits(redis: Redis, id: string, entryId: string, p: PermitPair): Promise<void> {
+/**
+ * A permit in the first format (`p3-permit-v1`, no plan digest), signed as an issuer predating the digest
+ * would: what the apply layer must refuse.
+ */
+function signPermitV1(issuer: 'governor' | 'p33', key: string, id: string, entryId: string, fields: Record<string, string>): Record<string, string> {
+  return { ...fields, sig: hmacHex(key, `p3-permit-v1\n${canonicalJson({ issuer, plan_id: id, entry_id: entryId, fields })}`) };
+}
+
+async function writeSignedPermits(redis: Redis, id: string, entry: { id: string; plan: string }, p: PermitPair): Promise<void> {
+  const entryId = entry.id;
+  const binding = { planId: id, entryId, planDigest: planDigest(p.planJson ?? entry.plan) };
+  const sign = (issuer: 'governor' | 'p33', key: string, f: Record<string, string>) =>
+    p.legacyV1 ? signPermitV1(issuer, key, id, entryId, { ...f, plan_id: id, entry_id: entryId }) : signPermit(issuer, key, binding, { ...f, plan_id: id, entry_id: entryId });
   const m = redis.multi();
-  if (p.gov) m.hset(keys.permitGovernor(id), signPermit('governor', GOV_KEY, id, entryId, { ...p.gov, plan_id: id, entry_id: entryId })).expire(keys.permitGovernor(id), 60);
-  if (p.p33) m.hset(keys.permitP33(id), signPermit('p33', P33_KEY, id, entryId, { ...p.p33, plan_id: id, entry_id: entryId })).expire(keys.permitP33(id), 60);
+  if (p.gov) m.hset(keys.permitGovernor(id), sign('governor', GOV_KEY, p.gov)).expire(keys.permitGovernor(id), 60);
+  if (p.p33) m.hset(keys.permitP33(id), sign('p33', P33_KEY, p.p33)).expire(keys.permitP33(id), 60);
   await m.exec();
 }
 
-/** Newest stream entry id of plan `id` in `quantum:stream:apply.plan`, null when not submitted yet. */
-async function entryIdOf(redis: Redis, id: string): Promise<string | null> {
+/** Newest stream entry of plan `id` in `quantum:stream:apply.plan` (its id and exact `plan` string), null when not submitted yet. */
+async function entryOf(redis: Redis, id: string): Promise<{ id: string; plan: string } | null> {
   for (const [eid, f] of await redis.xrevrange(STREAMS.applyPlan, '+', '-', 'COUNT', 500)) {
     const plan = fieldsToObject(f).plan;
-    if (plan && (JSON.parse(plan) as { plan_id?: string }).plan_id === id) return eid;
+    if (plan && (JSON.parse(plan) as { plan_id?: string }).plan_id === id) return { id: eid, plan };
   }
   return null;
 }
 
+/** The exact `plan` string of stream entry `entryId` of `quantum:stream:apply.plan` ('' when absent). */
+async function planOfEntry(redis: Redis, entryId: string): Promise<string> {
+  const [e] = await redis.xrange(STREAMS.applyPlan, entryId, entryId);
+  return e ? (fieldsToObject(e[1]).plan ?? '') : '';
+}
+
+/** What an issuer signs for entry `entryId` of plan `id`: the plan id, the entry id and the digest of the entry's payload ('' payload when the entry is absent). */
+export async function entryBinding(redis: Redis, id: string, entryId: string): Promise<PermitBinding> {
+  return { planId: id, entryId, planDigest: planDigest(await planOfEntry(redis, entryId)) };
+}
+
 /**
  * Writes validly signed permits of a plan (60 s TTL, as the governor/brain do). The signature binds the
- * plan's stream entry id: for a plan not submitted yet they are written, after its `submitPlan`, for the
+ * plan's stream entry id and the digest of its payload (`p.planJson`, default the entry's own `plan`): for a plan not submitted yet they are written, after its `submitPlan`, for the
  * entry an apply layer claims (see {@link permitsForClaimedEntry}).
  */
 export async function writePermits(redis: Redis, id: string, p: PermitPair): Promise<void> {
-  const entryId = await entryIdOf(redis, id);
-  if (entryId) await writeSignedPermits(redis, id, entryId, p);
+  const entry = await entryOf(redis, id);
+  if (entry) await writeSignedPermits(redis, id, entry, p);
   else staged.set(id, p);
 }
 

@@ -12,7 +12,7 @@ import { writePermitOnce } from '../../src/plans/permit-store.js';
 import type { PermitFields } from '../../src/domain/permits.js';
 import { planIdOfNotification } from '../../src/services/apply-layer/permit-waker.js';
 import { waitFor } from '../helpers/redis.js';
-import { GOV_KEY, P33_KEY, planId, settle, startRig, submitPlan, waitResult, type Rig } from './helpers.js';
+import { GOV_KEY, P33_KEY, entryBinding, planId, settle, startRig, submitPlan, waitResult, type Rig } from './helpers.js';
 
 let rig: Rig;
 beforeAll(async () => {
@@ -47,7 +47,7 @@ async function issue(redis: Redis, issuer: 'governor' | 'p33', id: string, entry
     entry_id: entryId,
     ...over,
   } as PermitFields;
-  expect(await writePermitOnce(redis, issuer, signPermit(issuer, key, id, entryId, fields), 60)).toBe(true);
+  expect(await writePermitOnce(redis, issuer, signPermit(issuer, key, await entryBinding(redis, id, entryId), fields), 60)).toBe(true);
 }
 
 /** Subscribers of the permit channel (the apply layers' waker connections). */
@@ -72,7 +72,7 @@ describe('permit notifications', () => {
     try {
       const id = planId('pub');
       await issue(rig.redis, 'governor', id, '1-1');
-      expect(await writePermitOnce(rig.redis, 'governor', signPermit('governor', GOV_KEY, id, '1-1', { decision: 'DENY', plan_id: id } as unknown as PermitFields), 60)).toBe(false);
+      expect(await writePermitOnce(rig.redis, 'governor', signPermit('governor', GOV_KEY, await entryBinding(rig.redis, id, '1-1'), { decision: 'DENY', plan_id: id } as unknown as PermitFields), 60)).toBe(false);
       await issue(rig.redis, 'p33', id, '1-1');
       await waitFor(() => got.length >= 2, 5000, 10, 'two notifications');
       await settle(200);
@@ -136,9 +136,10 @@ describe('permit notifications', () => {
     const entryId = await claimedEntry(rig.redis, id);
     await settle(300);
     // written without the script: no notification at all
+    const binding = await entryBinding(rig.redis, id, entryId);
     const m = rig.redis.multi();
-    m.hset(keys.permitGovernor(id), signPermit('governor', GOV_KEY, id, entryId, { decision: 'ALLOW', reason: 'ok', context: '{}', plan_id: id, entry_id: entryId, symbol: 'BTCUSDT', side: 'SELL', qty: '0.001', ts_ms: String(Date.now()) }));
-    m.hset(keys.permitP33(id), signPermit('p33', P33_KEY, id, entryId, { decision: 'ALLOW', reason: 'ok', context: JSON.stringify({ snapshot_ts_ms: Date.now() }), plan_id: id, entry_id: entryId, symbol: 'BTCUSDT', side: 'SELL', qty: '0.001', ts_ms: String(Date.now()) }));
+    m.hset(keys.permitGovernor(id), signPermit('governor', GOV_KEY, binding, { decision: 'ALLOW', reason: 'ok', context: '{}', plan_id: id, entry_id: entryId, symbol: 'BTCUSDT', side: 'SELL', qty: '0.001', ts_ms: String(Date.now()) }));
+    m.hset(keys.permitP33(id), signPermit('p33', P33_KEY, binding, { decision: 'ALLOW', reason: 'ok', context: JSON.stringify({ snapshot_ts_ms: Date.now() }), plan_id: id, entry_id: entryId, symbol: 'BTCUSDT', side: 'SELL', qty: '0.001', ts_ms: String(Date.now()) }));
     await m.exec();
     expect(await waitResult(rig.redis, id)).toMatchObject({ status: 'SKIPPED', reason: 'dry_run', qty: '0.001' });
   });

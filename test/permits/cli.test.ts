@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createRedis } from '../../src/adapters/redis/client.js';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
-import { verifyPlanEntry, envKeyLookup } from '../../src/domain/plan.js';
+import { verifyPlanEntry, envKeyLookup, planDigest } from '../../src/domain/plan.js';
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 
 let srv: TestRedis;
@@ -55,6 +55,20 @@ describe('p3 plan submit', () => {
     expect(v.ok && v.plan.plan_id).toBe(id);
     expect(v.ok && v.plan.symbol).toBe('ETHUSDT');
   });
+  it('a non-finite or absurd size or kill score exits 2 naming the rule, and submits nothing', async () => {
+    const before = await redis.xlen(STREAMS.applyPlan);
+    for (const [args, why] of [
+      [['--action', 'REDUCE', '--qty', '1e9000000000000001'], /qty must be a plain decimal/],
+      [['--action', 'REDUCE', '--qty', '1000000001'], /qty must be <= 1000000000/],
+      [['--action', 'OPEN', '--side', 'BUY', '--notional', '1e13'], /notional_usd must be a plain decimal/],
+      [['--action', 'FULL_CLOSE', '--kill-score', '1e300'], /kill_score must be within/],
+    ] as Array<[string[], RegExp]>) {
+      const r = await p3(['plan', 'submit', '--symbol', 'BTCUSDT', ...args], { P3_KEY_EXIT_BRAIN: 'k1' });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(why);
+    }
+    expect(await redis.xlen(STREAMS.applyPlan)).toBe(before);
+  });
   it('a missing key exits 2 naming the variable, and submits nothing', async () => {
     const before = await redis.xlen(STREAMS.applyPlan);
     const r = await p3(['plan', 'submit', '--symbol', 'BTCUSDT', '--action', 'FULL_CLOSE'], {});
@@ -94,14 +108,17 @@ describe('p3 plan show', () => {
   it('shows a plan\'s permits, results and dead letters; exits 1 for an unknown plan', async () => {
     const r = await p3(['plan', 'submit', '--symbol', 'ETHUSDT', '--action', 'PARTIAL_50', '--plan-id', 'trace-1'], { P3_KEY_EXIT_BRAIN: 'k1' });
     expect(r.code).toBe(0);
-    await redis.hset(keys.permitGovernor('trace-1'), { decision: 'ALLOW', reason: 'ok', qty: '0.5', side: 'SELL', context: '{}' });
+    const [eid, ef] = ((await redis.xrevrange(STREAMS.applyPlan, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]!;
+    const planJson = ef[ef.indexOf('plan') + 1] as string;
+    await redis.hset(keys.permitGovernor('trace-1'), { decision: 'ALLOW', reason: 'ok', qty: '0.5', side: 'SELL', context: '{}', entry_id: eid, plan_digest: planDigest(planJson) });
     await redis.hset(keys.permitP33('trace-1'), { decision: 'DENY', reason: 'reconcile_hold_active', context: '{}' });
     await redis.xadd(STREAMS.applyResult, '*', 'plan_id', 'trace-1', 'symbol', 'ETHUSDT', 'status', 'SKIPPED', 'reason', 'reconcile_hold_active');
     const show = await p3(['plan', 'show', 'trace-1'], {});
     expect(show.code).toBe(0);
     expect(show.stdout).toMatch(/submitted\s+quantum:stream:apply\.plan \d+-\d+/);
     expect(show.stdout).toMatch(/permit governor ALLOW reason=ok qty=0\.5 side=SELL/);
-    expect(show.stdout).toMatch(/permit p33\s+DENY reason=reconcile_hold_active/);
+    expect(show.stdout).toMatch(/permit p33\s+DENY reason=reconcile_hold_active payload=unbound/);
+    expect(show.stdout).toMatch(new RegExp(`permit governor ALLOW .* entry=${eid} payload=same`));
     expect(show.stdout).toMatch(/result\s+SKIPPED reason=reconcile_hold_active/);
     const json = JSON.parse((await p3(['plan', 'show', 'trace-1', '--json'], {})).stdout) as { results: unknown[] };
     expect(json.results).toHaveLength(1);

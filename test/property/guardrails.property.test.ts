@@ -123,14 +123,15 @@ describe('permits never ALLOW an order that flips or exceeds a position, or a li
   const exitArb = fc.record({
     action: fc.constantFrom('FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25', 'REDUCE'),
     side: fc.option(fc.constantFrom('BUY' as const, 'SELL' as const), { nil: undefined }),
-    qty: fc.option(fc.integer({ min: 0, max: 200_000 }).map((n) => fmt(new Decimal(n).div(1000))), { nil: undefined }),
+    // a size of 0 is not a plan (the schema refuses it: sizes are > 0)
+    qty: fc.option(fc.integer({ min: 1, max: 200_000 }).map((n) => fmt(new Decimal(n).div(1000))), { nil: undefined }),
     reduceOnly: fc.constantFrom(true, 'true'),
   }).map((p) => (p.action === 'REDUCE' && p.qty === undefined ? { ...p, qty: '0.01' } : p));
   const entryArb = fc
     .record({
       action: fc.constantFrom('OPEN', 'INCREASE'),
       side: fc.constantFrom('BUY' as const, 'SELL' as const),
-      size: fc.oneof(fc.integer({ min: 0, max: 200_000 }).map((n) => ({ qty: fmt(new Decimal(n).div(1000)) })), fc.integer({ min: 0, max: 100_000 }).map((n) => ({ notional_usd: String(n) }))),
+      size: fc.oneof(fc.integer({ min: 1, max: 200_000 }).map((n) => ({ qty: fmt(new Decimal(n).div(1000)) })), fc.integer({ min: 1, max: 100_000 }).map((n) => ({ notional_usd: String(n) }))),
       reduceOnly: fc.constantFrom(false, 'false'),
     })
     .map(({ size, ...p }) => ({ ...p, ...size }));

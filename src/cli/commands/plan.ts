@@ -8,7 +8,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { TradingStateRead } from '../../domain/governor.js';
 import { TRADING_STATES, type TradingState } from '../../domain/trading-states.js';
 import { DEFAULT_PLAN_SOURCE, STRATEGY_ACTIONS, type ExitAction } from '../../plans/actions.js';
-import { parseDecimal } from '../../domain/decimal.js';
+import { NOTIONAL_BOUNDS, QTY_BOUNDS, checkPlanDecimal, killScoreProblem, type PlanDecimalBounds } from '../../domain/plan-numbers.js';
 
 // The plan, Redis and governor modules (zod, ioredis, ...) are imported inside the actions: `p3 --help` loads none of them.
 const withCliRedis: typeof import('../redis.js').withCliRedis = async (fn) => (await import('../redis.js')).withCliRedis(fn);
@@ -37,15 +37,20 @@ function parseSide(v: string): 'BUY' | 'SELL' {
   return s;
 }
 
-function parsePositiveDecimal(v: string): string {
-  const d = parseDecimal(v);
-  if (d === null || d.lte(0)) throw new InvalidArgumentError('must be a positive decimal');
-  return v.trim();
+/** The plan schema's bounds for a size (src/domain/plan-numbers.ts): a plain decimal, > 0, bounded, <= 18 decimals. */
+function planDecimal(b: PlanDecimalBounds): (v: string) => string {
+  return (v) => {
+    const c = checkPlanDecimal(v, b);
+    if (!c.ok) throw new InvalidArgumentError(c.reason);
+    return c.value;
+  };
 }
 
 function parseKillScore(v: string): number {
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number');
+  const problem = killScoreProblem(n);
+  if (problem) throw new InvalidArgumentError(problem);
   return n;
 }
 
@@ -70,8 +75,8 @@ export function registerPlanCommands(program: Command): void {
     .requiredOption('--symbol <symbol>', 'symbol, e.g. BTCUSDT', parseSymbol)
     .requiredOption('--action <action>', STRATEGY_ACTIONS.join('|'), parseAction)
     .option('--side <side>', 'entries: BUY (long) or SELL (short)', parseSide)
-    .option('--qty <qty>', 'base-asset quantity (OPEN, INCREASE, REDUCE)', parsePositiveDecimal)
-    .option('--notional <usd>', 'entries: size in USD notional instead of --qty (rounded DOWN to the lot step)', parsePositiveDecimal)
+    .option('--qty <qty>', 'base-asset quantity (OPEN, INCREASE, REDUCE): plain decimal, 0 < qty <= 1e9, at most 18 decimals', planDecimal(QTY_BOUNDS))
+    .option('--notional <usd>', 'entries: size in USD notional instead of --qty (rounded DOWN to the lot step): 0 < usd <= 1e12', planDecimal(NOTIONAL_BOUNDS))
     .option('--plan-id <id>', 'plan id (default: 16 random hex characters)')
     .option('--kill-score <x>', "the strategy's kill score", parseKillScore)
     .option('--source <source>', 'producer name; key from P3_KEY_<SOURCE>', DEFAULT_PLAN_SOURCE)

@@ -16,6 +16,8 @@ export interface ApplyMetrics {
   orderLatency: Histogram<'symbol'>;
   permitWait: Histogram<'outcome'>;
   permitSignatureInvalid: Counter<'symbol' | 'issuer'>;
+  /** Genuine permits of this plan id and entry decided for another plan payload (`SKIPPED permit_plan_mismatch`). */
+  permitPlanMismatch: Counter<'symbol' | 'issuer'>;
   inflightResolutions: Counter<'outcome'>;
   closeConsumed: Counter<'symbol'>;
   closeExecuted: Counter<'symbol' | 'status'>;
@@ -67,7 +69,13 @@ export function createApplyMetrics(registry: Registry, allowlist: string[]): App
     }),
     permitSignatureInvalid: new Counter({
       name: 'apply_permit_signature_invalid_total',
-      help: 'Permits refused because their signature does not verify for the plan and entry (unsigned, forged, or of another plan), by issuer',
+      help: 'Permits refused because their signature does not verify for the plan, entry and payload (unsigned, forged, without a plan digest, or of another plan), by issuer',
+      labelNames: ['symbol', 'issuer'],
+      registers: [registry],
+    }),
+    permitPlanMismatch: new Counter({
+      name: 'apply_permit_plan_mismatch_total',
+      help: 'Permits refused because they were decided for another payload of the plan id and entry (their plan_digest is not the digest of the plan being executed), by issuer',
       labelNames: ['symbol', 'issuer'],
       registers: [registry],
     }),
@@ -104,6 +112,7 @@ export function createApplyMetrics(registry: Registry, allowlist: string[]): App
   for (const symbol of allowlist) {
     for (const status of RESULT_STATUSES) m.results.inc({ symbol, status }, 0);
     for (const issuer of ['governor', 'p33']) m.permitSignatureInvalid.inc({ symbol, issuer }, 0);
+    for (const issuer of ['governor', 'p33']) m.permitPlanMismatch.inc({ symbol, issuer }, 0);
     m.closeConsumed.inc({ symbol }, 0);
     for (const status of ['success', 'error', 'rate_limit']) m.closeExecuted.inc({ symbol, status }, 0);
     for (const reason of CLOSE_REJECTED_REASONS) m.closeRejected.inc({ symbol, reason }, 0);

@@ -11,8 +11,11 @@
  *    soon as a permit of it is written (the issuers publish on `quantum:notify:permit` in the same step
  *    as the write, `permit-waker.ts`), and at the latest every `APPLY_PERMIT_POLL_MS` (default 100 ms, the
  *    fallback for a lost notification); decides at once on the second ALLOW, and at once on a DENY;
- *    a permit whose signature does not verify for this plan and entry (`P3_KEY_GOVERNOR`, `P3_KEY_P33`,
- *    DESIGN §15) is a DENY: `SKIPPED permit_signature_invalid`, counted and logged;
+ *    a permit whose signature does not verify for this plan, entry and payload (`P3_KEY_GOVERNOR`,
+ *    `P3_KEY_P33`; a permit without a plan digest included) is a DENY: `SKIPPED
+ *    permit_signature_invalid`, counted and logged; a genuine permit of this plan id and entry decided for
+ *    another payload (its `plan_digest` is not the digest of the entry's `plan` string) is `SKIPPED
+ *    permit_plan_mismatch`, counted (`apply_permit_plan_mismatch_total`) and logged;
  * 5. dry_run: `SKIPPED reason=dry_run would_execute=true`, nothing sent, ledger untouched;
  * 6. order: MARKET, reduce-only for exits, p33 permit qty rounded down to the lot step, deterministic
  *    client order id; result + ledger update in one atomic step;
@@ -29,7 +32,7 @@ import { verifyPlanEntry, type Plan } from '../../domain/plan.js';
 import { fmt } from '../../domain/decimal.js';
 import { dedupeValue, evaluatePermits, orderQty, planTooOld, reduceOnlyFor, type PermitVerdict } from '../../domain/apply.js';
 import { sleep } from '../../lib/sleep.js';
-import { checkPermitSignatures } from '../../domain/permit-signature.js';
+import { checkPermitSignatures, planDigest, type PermitBinding } from '../../domain/permit-signature.js';
 import { casDedupe, claimPlan, readPermits } from './store.js';
 import type { ArmedWake } from './permit-waker.js';
 import type { PermitHash } from '../../domain/apply.js';
@@ -73,8 +76,9 @@ function earlyRead(d: ApplyDeps, planId: string): EarlyRead {
  * notification of this plan (`d.waker`, armed before each read so none is missed) or the fallback
  * interval `permitPollMs`, whichever comes first, then reads again, up to `permitWaitMs` in all.
  */
-async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string, first?: EarlyRead): Promise<PermitVerdict & { waitedMs: number; snapshotTsMs: number | null; permitTsMs?: number | null; reserved?: boolean }> {
+async function waitPermits(d: ApplyDeps, plan: Plan, binding: PermitBinding, first?: EarlyRead): Promise<PermitVerdict & { waitedMs: number; snapshotTsMs: number | null; permitTsMs?: number | null; reserved?: boolean }> {
   const t0 = Date.now();
+  const { entryId } = binding;
   let early = first;
   // permits whose signature verified on an earlier read of this wait: a re-read that returns exactly the
   // same hash (every field, signature included) is not verified again (issue 16); any difference is verified
@@ -85,13 +89,21 @@ async function waitPermits(d: ApplyDeps, plan: Plan, entryId: string, first?: Ea
       const { gov, p33 } = await (early ? early.read : readPermits(d.redis, plan.plan_id));
       early = undefined;
       const waitedMs = Date.now() - t0;
-      const forged = checkPermitSignatures(d.cfg.permitKeys, plan.plan_id, entryId, { governor: sameHash(gov, verified.governor) ? {} : gov, p33: sameHash(p33, verified.p33) ? {} : p33 });
+      const forged = checkPermitSignatures(d.cfg.permitKeys, binding, { governor: sameHash(gov, verified.governor) ? {} : gov, p33: sameHash(p33, verified.p33) ? {} : p33 });
       if (!forged) {
         if (Object.keys(gov).length > 0) verified.governor = gov;
         if (Object.keys(p33).length > 0) verified.p33 = p33;
       }
       if (forged?.problem === 'other_entry') {
         return { kind: 'skip', reason: 'permit_mismatch', detail: `${forged.issuer} permit decided another entry of plan ${plan.plan_id}`, waitedMs, snapshotTsMs: null };
+      }
+      if (forged?.problem === 'other_payload') {
+        d.metrics.permitPlanMismatch.inc({ symbol: plan.symbol, issuer: forged.issuer });
+        d.logger.error(
+          { plan_id: plan.plan_id, symbol: plan.symbol, entry_id: entryId, issuer: forged.issuer, plan_digest: binding.planDigest },
+          `${plan.symbol}: plan ${plan.plan_id} ${forged.issuer} permit was decided for another payload of this plan id and entry; treated as DENY, nothing sent`,
+        );
+        return { kind: 'skip', reason: 'permit_plan_mismatch', detail: `${forged.issuer} permit decided another payload of plan ${plan.plan_id} entry ${entryId}`, waitedMs, snapshotTsMs: null };
       }
       if (forged) {
         d.metrics.permitSignatureInvalid.inc({ symbol: plan.symbol, issuer: forged.issuer });
@@ -193,7 +205,8 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
       return void (await done({ ...base, status: 'SKIPPED', reason: 'stale_plan' }));
     }
 
-    const permits = await waitPermits(d, plan, entry.id, first);
+    // the permits must have been decided for this entry's exact payload (the `plan` string its mac verified)
+    const permits = await waitPermits(d, plan, { planId: plan.plan_id, entryId: entry.id, planDigest: planDigest(entry.fields.plan ?? '') }, first);
     if (d.signal.aborted) throw new Error('stopping');
     d.metrics.permitWait.observe({ outcome: permits.kind === 'allow' ? 'allow' : permits.kind === 'skip' && permits.reason !== 'permit_timeout' ? 'deny' : 'timeout' }, permits.waitedMs / 1000);
     if (permits.kind !== 'allow') return void (await done({ ...base, status: 'SKIPPED', reason: permits.kind === 'skip' ? permits.reason : 'permit_timeout', error: permits.kind === 'skip' ? permits.detail : '' }));

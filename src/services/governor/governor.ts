@@ -1,7 +1,8 @@
 /**
  * The governor component (P3.2): a consumer group (`governor` by default) on `quantum:stream:apply.plan`
  * that decides every plan once and writes `quantum:permit:governor:<plan_id>` (TTL 60 s, write-once),
- * signed with `P3_KEY_GOVERNOR` over its fields, the plan id and the entry id (DESIGN §15).
+ * signed with `P3_KEY_GOVERNOR` over its fields, the plan id, the entry id and the digest of the entry's
+ * plan payload.
  *
  * - The group is created at start with `$` (only plans submitted after the group first existed; later
  *   restarts resume where the group stopped: pending entries are re-read, idle ones XAUTOCLAIMed).
@@ -21,7 +22,7 @@ import { fmt } from '../../domain/decimal.js';
 import { decideGovernorPreRate, readTradingState, GOVERNOR_DENY_REASONS, type GovernorOutcome } from '../../domain/governor.js';
 import { envKeyLookup, type Plan } from '../../domain/plan.js';
 import { deny, fmtQtyForLog, permitFields } from '../../domain/permits.js';
-import { signPermit } from '../../domain/permit-signature.js';
+import { planDigest, signPermit } from '../../domain/permit-signature.js';
 import { readSnapshot } from '../../domain/position.js';
 import type { Env } from '../../config/env.js';
 import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
@@ -147,10 +148,12 @@ export class Governor {
     }
     const pre = await this.decide(plan, { breaker: { openRaw: breakerOpen, lastRaw: lastTrip }, failures, g, s, h, snap });
     let outcome: GovernorOutcome = pre.outcome;
+    // the permit authorises this entry's exact payload only (planFromEntry checked `plan` is a string)
+    const binding = { planId: plan.plan_id, entryId: entry.id, planDigest: planDigest(entry.fields.plan ?? '') };
     const sign = (o: GovernorOutcome) => {
       // `reserved`: this ALLOW reserved exposure; the apply layer then sends only while the reservation exists
       const extra = { notional: o.notional ? o.notional.toFixed(2) : '', mark_price: o.markPrice ? fmt(o.markPrice) : '', mode: this.cfg.mode, entry_id: entry.id, ...(o.decision === 'ALLOW' && pre.reserved ? { reserved: '1' } : {}) };
-      return signPermit('governor', this.cfg.permitKey, plan.plan_id, entry.id, permitFields(plan, o, Date.now(), extra));
+      return signPermit('governor', this.cfg.permitKey, binding, permitFields(plan, o, Date.now(), extra));
     };
     let written: boolean;
     if (outcome.decision === 'ALLOW') {

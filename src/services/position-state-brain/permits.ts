@@ -2,7 +2,8 @@
  * The position brain's permit consumer (P3.3): "does our state match the exchange right now?"
  *
  * A consumer group (`p33` by default) on `quantum:stream:apply.plan`; for every plan it writes
- * `quantum:permit:p33:<plan_id>` (TTL 60 s, write-once, signed with `P3_KEY_P33`, DESIGN §15) from `decideP33` (src/domain/permits.ts):
+ * `quantum:permit:p33:<plan_id>` (TTL 60 s, write-once, signed with `P3_KEY_P33` over its fields, the plan
+ * id, the entry id and the digest of the entry's plan payload) from `decideP33` (src/domain/permits.ts):
  * hold (seed 001), fresh snapshot, ledger (canonical and legacy layouts via `fetchLedger`), exchange vs
  * ledger under the tolerance shared with the reconcile engine (seed 004), and the quantity resolved
  * from the snapshot and rounded down to the lot step.
@@ -24,7 +25,7 @@ import type { Env } from '../../config/env.js';
 import { fmt } from '../../domain/decimal.js';
 import { decideP33, fmtQtyForLog, permitFields, P33_DENY_REASONS } from '../../domain/permits.js';
 import { envKeyLookup } from '../../domain/plan.js';
-import { signPermit } from '../../domain/permit-signature.js';
+import { planDigest, signPermit } from '../../domain/permit-signature.js';
 import { readLedger, readSnapshot } from '../../domain/position.js';
 import { toleranceFor } from '../../domain/tolerance.js';
 import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
@@ -163,7 +164,9 @@ export class PermitConsumer {
       inFlight,
       newestFillTsMs,
     });
-    const signed = signPermit('p33', this.config.permitKey, plan.plan_id, entry.id, permitFields(plan, outcome, nowMs, { entry_id: entry.id }));
+    // the permit authorises this entry's exact payload only (planFromEntry checked `plan` is a string)
+    const binding = { planId: plan.plan_id, entryId: entry.id, planDigest: planDigest(entry.fields.plan ?? '') };
+    const signed = signPermit('p33', this.config.permitKey, binding, permitFields(plan, outcome, nowMs, { entry_id: entry.id }));
     const written = await writePermitBatched(redis, 'p33', signed, this.config.permitTtlSec);
     if (!written) {
       logger.info({ plan_id: plan.plan_id, symbol: sym }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
