@@ -212,7 +212,7 @@ function apply(): AclUserSpec {
       // the breaker and the exposure reservations: read at send time (applyBegin-13.lua, the last-moment check)
       read: [keys.permitGovernor(ID), keys.permitP33(ID), ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM), keys.governorBreaker(SYM), keys.governorReservations()],
       // wait: P3_CLAIM_DURABILITY=replica-wait (a claim acknowledged by a replica before the send)
-      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'hexists', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore', 'wait', 'time'],
+      commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'hexists', 'exists', 'pttl', 'mget', 'set', 'expire', 'xadd', 'zadd', 'zrem', 'zrangebyscore', 'wait', 'time', 'ttl'],
       // the permit notifications that wake its waiting plans (permit-waker.ts): SUBSCRIBE to that channel only
     }, { channels: [CHANNELS.permitWritten], commands: ['subscribe'] }),
     selectors: [
@@ -248,6 +248,10 @@ const OPERATOR_WRITES = [
   keys.governorBreaker(SYM),
   STREAMS.reconcileEvents,
   STREAMS.governorEvents,
+  // the shared exchange back-off: `p3 exchange-backoff clear` (the way out of one a clock error or a lifted ban left)
+  ...BACKOFF_KEYS,
+  // a symbol's newest fill time: `DEL` is the way out of one a clock error set in the future (runbook)
+  keys.lastFill(SYM),
 ];
 /** Write commands of the operator's runbook (`redis-cli` and `p3 hold|ledger|trading-state`). */
 const OPERATOR_COMMANDS = ['hset', 'hdel', 'set', 'setex', 'del', 'expire', 'xadd'];

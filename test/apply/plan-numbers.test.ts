@@ -3,6 +3,7 @@
  * `1e9000000000000001`, which decimal.js reads as Infinity) is refused at the edge by the real apply
  * layer: REJECTED_INVALID `invalid_schema`, dead-lettered, nothing sent — even with ALLOW permits present.
  */
+import { waitFor } from '../helpers/redis.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { STREAMS, dlq, keys } from '../../src/adapters/redis/keys.js';
 import { canonicalJson, hmacHex } from '../../src/domain/plan.js';
@@ -36,7 +37,8 @@ describe('plan numbers at the apply layer', () => {
     const r = await waitResult(rig.redis, id);
     expect(r).toMatchObject({ status: 'REJECTED_INVALID', reason: 'invalid_schema' });
     expect(r.error).toMatch(/^qty: /);
-    expect(await rig.redis.xlen(dlq(STREAMS.applyPlan))).toBe(before + 1);
+    // the result is published just before the entry is dead-lettered
+    await waitFor(async () => (await rig.redis.xlen(dlq(STREAMS.applyPlan))) === before + 1, 10_000, 50, 'dead-lettered');
     await settle(300);
     expect(await ordersOf(rig.paper, id)).toHaveLength(0);
   });

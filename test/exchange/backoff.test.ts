@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { raiseBackoff, readBackoff, withSharedBackoff } from '../../src/adapters/exchange/backoff.js';
+import { MAX_BACKOFF_MS, clearBackoff, raiseBackoff, readBackoff, withSharedBackoff } from '../../src/adapters/exchange/backoff.js';
 import { Banned, RateLimited, Unavailable } from '../../src/adapters/exchange/errors.js';
 import { createExchangeGateway, parseExchangeConfig } from '../../src/adapters/exchange/factory.js';
 import { createRedis } from '../../src/adapters/redis/client.js';
@@ -98,17 +98,34 @@ describe('shared back-off', () => {
     const b = shared();
     const r = await thrown(b.fetchOrderByClientId('BTCUSDT', 'x'));
     expect(r).toBeInstanceOf(Banned);
-    expect((r as Banned).untilMs).toBe((e as Banned).untilMs);
+    // what is left is read from the key's PTTL (the Redis server's clock): the same end within the time between the reads
+    expect(Math.abs((r as Banned).untilMs - (e as Banned).untilMs)).toBeLessThan(2000);
     expect(await exchangeRequests()).toEqual([]);
   });
 
   it('the back-off only ever grows (a shorter Retry-After never shortens a ban)', async () => {
-    const far = Date.now() + 120_000;
-    expect(await raiseBackoff(redis, far, 'banned')).toBe(far);
-    expect(await raiseBackoff(redis, Date.now() + 1_000, 'rate_limited')).toBe(far);
-    expect(await readBackoff(redis)).toEqual({ untilMs: far, reason: 'banned' });
+    expect(await raiseBackoff(redis, 120_000, 'banned')).toBe(120_000);
+    const left = await raiseBackoff(redis, 1_000, 'rate_limited');
+    expect(left).toBeGreaterThan(110_000);
+    const st = await readBackoff(redis);
+    expect(st.reason).toBe('banned');
+    expect(st.untilMs - Date.now()).toBeGreaterThan(110_000);
     const pttl = await redis.pttl(keys.exchangeBackoffUntil());
     expect(pttl).toBeGreaterThan(120_000);
+  });
+
+  it('a back-off from a clock error is bounded to the longest ban (3 days), and an operator lifts it', async () => {
+    // a writer whose clock jumped a year ahead: the back-off still ends within 3 days, on the Redis server's clock
+    await raiseBackoff(redis, 365 * 24 * 3600_000, 'banned');
+    const st = await readBackoff(redis);
+    expect(st.untilMs - Date.now()).toBeLessThanOrEqual(MAX_BACKOFF_MS);
+    expect(Number(await redis.get(keys.exchangeBackoffUntil()))).toBeLessThanOrEqual(Date.now() + MAX_BACKOFF_MS + 1000);
+    // a reader's own clock plays no part: what is left is the key's PTTL
+    expect(await clearBackoff(redis)).toBe(true);
+    expect(await readBackoff(redis)).toEqual({ untilMs: 0, reason: null });
+    await clearRequests(px.url);
+    await shared().serverTime();
+    expect((await exchangeRequests()).length).toBeGreaterThan(0);
   });
 
   it('an operator-set back-off (redis-cli SET) is honoured', async () => {

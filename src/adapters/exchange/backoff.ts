@@ -12,7 +12,9 @@
  *   process honours it even if the Redis write fails) and rethrows;
  * - fail closed: when Redis cannot be read (down, or an unparseable value) the call is refused with
  *   `Unavailable`, because an unknown back-off may be a ban in force.
- * Operators lift a back-off with `DEL quantum:exchange:backoff_until quantum:exchange:backoff_reason`.
+ * The back-off lives on the Redis server's clock (exchangeBackoff-2.lua), at most {@link MAX_BACKOFF_MS}.
+ * Operators lift one with `p3 exchange-backoff clear` (or `DEL quantum:exchange:backoff_until
+ * quantum:exchange:backoff_reason` as p3-operator).
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -24,39 +26,59 @@ import { Banned, RateLimited, Unavailable } from './errors.js';
 /** How long the keys outlive the back-off itself, ms (so operators can still see a just-expired one). */
 const RETENTION_MS = 60_000;
 
+/**
+ * Longest back-off ever stored, ms: 3 days, Binance's longest IP ban ("IP bans scale from 2 minutes to 3 days",
+ * Binance USDⓈ-M general info, LIMITS). A longer one can only come from a clock error.
+ */
+export const MAX_BACKOFF_MS = 3 * 24 * 3600_000;
+
 /** The shared back-off as read from Redis. */
 export interface BackoffState {
-  /** Epoch ms until which no call may be made (0 = none). */
+  /** Epoch ms (this process's clock) until which no call may be made (0 = none). */
   untilMs: number;
   reason: 'rate_limited' | 'banned' | null;
 }
 
 /**
- * Reads the shared back-off.
+ * Reads the shared back-off. What is left of it comes from the key's PTTL (the Redis server's clock), so a
+ * difference between this host's clock and the writer's never lengthens or shortens it.
  * @throws Unavailable when Redis cannot be read or the stored value is unparseable (fail closed)
  */
 export async function readBackoff(redis: Redis): Promise<BackoffState> {
-  let raw: Array<string | null>;
+  let res: Array<[Error | null, unknown]> | null;
   try {
-    raw = await redis.mget(keys.exchangeBackoffUntil(), keys.exchangeBackoffReason());
+    res = await redis.multi().mget(keys.exchangeBackoffUntil(), keys.exchangeBackoffReason()).pttl(keys.exchangeBackoffUntil()).exec();
   } catch (err) {
     throw new Unavailable(`shared exchange back-off unreadable (Redis: ${(err as Error).message}); refusing to call the exchange`);
   }
-  const [untilRaw, reasonRaw] = raw;
+  const err = res?.find(([e]) => e)?.[0];
+  if (!res || err) throw new Unavailable(`shared exchange back-off unreadable (${err?.message ?? 'aborted'}); refusing to call the exchange`);
+  const [untilRaw, reasonRaw] = res[0]![1] as Array<string | null>;
+  const pttl = Number(res[1]![1]);
   if (untilRaw === null || untilRaw === undefined) return { untilMs: 0, reason: null };
-  const untilMs = Number(untilRaw);
-  if (!/^\d+$/.test(untilRaw) || !Number.isSafeInteger(untilMs)) throw new Unavailable(`shared exchange back-off unparseable (${JSON.stringify(untilRaw)}); refusing to call the exchange`);
-  return { untilMs, reason: reasonRaw === 'banned' ? 'banned' : 'rate_limited' };
+  if (!/^\d+$/.test(untilRaw) || !Number.isSafeInteger(Number(untilRaw))) throw new Unavailable(`shared exchange back-off unparseable (${JSON.stringify(untilRaw)}); refusing to call the exchange`);
+  // a key without expiry (-1) was set by hand (redis-cli SET): its own end, by this host's clock, at most the longest back-off
+  const leftMs = Math.min(MAX_BACKOFF_MS, Math.max(0, pttl === -1 ? Number(untilRaw) - Date.now() : pttl - RETENTION_MS));
+  return { untilMs: leftMs > 0 ? Date.now() + leftMs : 0, reason: reasonRaw === 'banned' ? 'banned' : 'rate_limited' };
 }
 
 /**
- * Raises the shared back-off to `untilMs` (never lowers it).
- * @returns the back-off in force afterwards, epoch ms
+ * Raises the shared back-off to end `durationMs` from now (on the Redis server's clock; never lowers it; at most
+ * {@link MAX_BACKOFF_MS}).
+ * @returns what is left of the back-off in force afterwards, ms
  * @throws Redis errors as thrown by ioredis
  */
-export async function raiseBackoff(redis: Redis, untilMs: number, reason: 'rate_limited' | 'banned'): Promise<number> {
-  const res = await callScript(redis, 'exchangeBackoff', [keys.exchangeBackoffUntil(), keys.exchangeBackoffReason()], [Math.ceil(untilMs), reason, RETENTION_MS]);
+export async function raiseBackoff(redis: Redis, durationMs: number, reason: 'rate_limited' | 'banned'): Promise<number> {
+  const res = await callScript(redis, 'exchangeBackoff', [keys.exchangeBackoffUntil(), keys.exchangeBackoffReason()], [Math.max(0, Math.ceil(durationMs)), reason, RETENTION_MS, MAX_BACKOFF_MS]);
   return Number(res);
+}
+
+/**
+ * Lifts the shared back-off (the operator's way out: `p3 exchange-backoff clear`).
+ * @returns true when one was stored
+ */
+export async function clearBackoff(redis: Redis): Promise<boolean> {
+  return Number(await redis.del(keys.exchangeBackoffUntil(), keys.exchangeBackoffReason())) > 0;
 }
 
 /** Options of {@link withSharedBackoff}. */
@@ -90,10 +112,12 @@ export function withSharedBackoff(gateway: ExchangeGateway, redis: Redis, logger
     if (err instanceof RateLimited) state = { untilMs: Date.now() + Math.max(0, err.retryAfterMs), reason: 'rate_limited' };
     else if (err instanceof Banned) state = { untilMs: err.untilMs, reason: 'banned' };
     if (!state) return;
+    if (state.untilMs > Date.now() + MAX_BACKOFF_MS) state = { ...state, untilMs: Date.now() + MAX_BACKOFF_MS };
     if (state.untilMs > local.untilMs) local = state;
     try {
-      const inForce = await raiseBackoff(redis, state.untilMs, state.reason as 'rate_limited' | 'banned');
-      logger?.warn({ reason: state.reason, backoff_until_ms: inForce, retry_in_ms: inForce - Date.now() }, `exchange ${state.reason === 'banned' ? 'ban (HTTP 418)' : 'rate limit (HTTP 429)'}: shared back-off until ${inForce}`);
+      const leftMs = await raiseBackoff(redis, Math.min(MAX_BACKOFF_MS, state.untilMs - Date.now()), state.reason as 'rate_limited' | 'banned');
+      const inForce = Date.now() + leftMs;
+      logger?.warn({ reason: state.reason, backoff_until_ms: inForce, retry_in_ms: leftMs }, `exchange ${state.reason === 'banned' ? 'ban (HTTP 418)' : 'rate limit (HTTP 429)'}: shared back-off for ${leftMs} ms`);
       opts.onRaised?.({ untilMs: inForce, reason: state.reason });
     } catch (e) {
       logger?.error({ err: (e as Error).message, backoff_until_ms: state.untilMs }, 'could not write the shared exchange back-off to Redis; honouring it locally');

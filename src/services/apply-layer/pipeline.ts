@@ -18,7 +18,7 @@ import type { ApplyConfig } from './config.js';
 import type { ApplyMetrics } from './metrics.js';
 import { lookupFinalOnce, placeAndResolve, resolveByLookup, type ExecutorDeps, type OrderOutcome } from './executor.js';
 import type { PermitWaker } from './permit-waker.js';
-import { beginSend, dropPending, pendingOrders, readLastMoment, readOrderRecord, recordResult, publishResultOnly, type OrderRecord } from './store.js';
+import { beginSend, dropPending, keepInflight, pendingOrders, readLastMoment, readOrderRecord, recordResult, publishResultOnly, type OrderRecord } from './store.js';
 import { lastMomentVerdict, type LastMomentMode } from '../../domain/last-moment.js';
 import { SendRefused } from '../../adapters/exchange/errors.js';
 import { takePriorCheck, waitReplicas, type PriorCheck } from './claim-durability.js';
@@ -337,6 +337,8 @@ export async function resolveInflight(d: ApplyDeps, cid: string): Promise<ApplyR
     return null;
   }
   if (!d.gateway) return null;
+  // still unresolved: keep it in flight (its hash's TTL must not lapse while the outcome is unknown)
+  await keepInflight(d.redis, rec, cid, dedupeRaw ?? '', d.cfg.inflightTtlSec);
   const age = Date.now() - Number(rec.ts_ms);
   // An order found already final needs no settle time (issue 13: a takeover after kill -9 resolves in
   // seconds); "not found" only counts once the order is old enough that no request of it can still arrive.

@@ -39,7 +39,7 @@ import type { PermitHash } from '../../domain/apply.js';
 import { finalize, newToken, publishOnly, resolveInflight, resultFields, sendAndRecord, throwIfHandedOver, type ApplyDeps } from './pipeline.js';
 import { clientOrderIdFor } from '../../domain/apply.js';
 import { permitSnapshotTs } from '../../domain/send-gate.js';
-import { startPriorCheck } from './claim-durability.js';
+import { PRODUCER_CLOCK_SKEW_MS, startPriorCheck } from './claim-durability.js';
 
 /** True when `a` has exactly the fields and values of `b` (b null: false). */
 function sameHash(a: PermitHash, b: PermitHash | null): boolean {
@@ -48,6 +48,12 @@ function sameHash(a: PermitHash, b: PermitHash | null): boolean {
   if (ka.length !== Object.keys(b).length) return false;
   for (const k of ka) if (a[k] !== b[k]) return false;
   return true;
+}
+
+/** The time part of a stream entry id (`<ms>-<seq>`: when Redis added it, by the Redis server's clock), epoch ms. */
+function entryTimeMs(entryId: string): number {
+  const ms = Number(entryId.split('-')[0]);
+  return Number.isFinite(ms) ? ms : 0;
 }
 
 /** The older of two permits' `ts_ms` (epoch ms of their issuers), null when either is missing or unreadable. */
@@ -200,6 +206,13 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
     const done = (f: Parameters<typeof resultFields>[0]) => finalize(d, resultFields(f), entry.id, '', undefined, claimed);
     if (!d.cfg.allowlist.includes(plan.symbol)) return void (await done({ ...base, status: 'REJECTED_INVALID', reason: 'symbol_not_allowed' }));
     if (plan.type !== 'MARKET') return void (await done({ ...base, status: 'REJECTED_INVALID', reason: 'unsupported_type', error: `type ${plan.type}` }));
+    // The plan's ts_ms is trusted within PRODUCER_CLOCK_SKEW_MS by the duplicate protection (claim-durability.ts):
+    // a plan dated after the moment Redis added its entry (the entry id's time) by more than that comes from a
+    // producer whose clock is ahead, and is refused before anything can be sent for it
+    if (plan.ts_ms > entryTimeMs(entry.id) + PRODUCER_CLOCK_SKEW_MS) {
+      first?.wake?.disarm();
+      return void (await done({ ...base, status: 'SKIPPED', reason: 'plan_from_future', error: `plan ts_ms ${plan.ts_ms} is ${plan.ts_ms - entryTimeMs(entry.id)} ms after its stream entry was added (producer clock ahead by more than ${PRODUCER_CLOCK_SKEW_MS} ms)` }));
+    }
     if (planTooOld(plan.ts_ms, Date.now(), d.cfg.maxPlanAgeSec * 1000)) {
       first?.wake?.disarm();
       return void (await done({ ...base, status: 'SKIPPED', reason: 'stale_plan' }));

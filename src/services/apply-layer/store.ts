@@ -327,3 +327,13 @@ export async function readLastMoment(redis: Redis, symbol: string): Promise<Last
   const [sigErr, sig] = res[4]!;
   return { globalState: state(0), symbolState: state(1), breakerOpen: Number(breaker) === 1, holdActive: holdErr !== null || Number(hold) === 1, holdSig: sigErr ? '\u0000unreadable' : ((sig as string | null) ?? null) };
 }
+
+/**
+ * Keeps an unresolved order in the symbol's in-flight hash (and its TTL at least `ttlSec`) while its plan is still
+ * `sending` under `dedupeValue` (inflightKeep-2.lua): the send-time gate and the engine's grace rule then never lose
+ * sight of an order whose outcome is still unknown, however long that lasts.
+ * @returns false when the plan is no longer sending under that claim (nothing written)
+ */
+export async function keepInflight(redis: Redis, rec: OrderRecord, cid: string, dedupeValue: string, ttlSec: number): Promise<boolean> {
+  return Number(await callScript(redis, 'inflightKeep', [keys.applyDedupe(rec.plan_id), keys.applyInflight(rec.symbol)], [dedupeValue, cid, rec.ts_ms, ttlSec])) === 1;
+}

@@ -59,7 +59,7 @@ const SHAPE = {
     .default('live'),
   GOVERNOR_SNAPSHOT_FRESHNESS_SEC: envz.positive(10),
   GOVERNOR_MAX_PLAN_AGE_SEC: envz.positive(30),
-  GOVERNOR_PLAN_FUTURE_SKEW_SEC: envz.nonNegative(5),
+  GOVERNOR_PLAN_FUTURE_SKEW_SEC: envz.nonNegative(1),
   GOVERNOR_MAX_NOTIONAL_USD: envz.decimal('10000'),
   GOVERNOR_MAX_ORDER_USD: z.string().optional(),
   GOVERNOR_MAX_POSITION_USD: z.string().optional(),

@@ -48,8 +48,8 @@ export function sharedBackoffHooks(redis: Redis, logger: Logger): { beforeReques
     },
     onHttpError: async (status, code, msg, retryAfterS) => {
       const e = mapExchangeError(new BinanceHttpError(status, code, msg, retryAfterS), 'read');
-      if (e instanceof RateLimited) await raiseBackoff(redis, Date.now() + e.retryAfterMs, 'rate_limited');
-      else if (e instanceof Banned) await raiseBackoff(redis, e.untilMs, 'banned');
+      if (e instanceof RateLimited) await raiseBackoff(redis, e.retryAfterMs, 'rate_limited');
+      else if (e instanceof Banned) await raiseBackoff(redis, e.untilMs - Date.now(), 'banned');
       else return;
       logger.warn({ status, code }, `user data stream: exchange ${status === 418 ? 'ban' : 'rate limit'}; shared back-off raised`);
     },

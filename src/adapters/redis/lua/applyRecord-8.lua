@@ -93,6 +93,11 @@ local flat = appendPairs({}, t)
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*', unpack(flat))
 if t.status == 'EXECUTED' and t.executed == 'true' then
   local fillTs = tonumber(t.ts_ms)
+  -- a fill time ahead of this server's clock (the writer's clock jumped) is recorded as now: a future value
+  -- would make every snapshot look older than the fill, blocking the symbol until that time
+  local now = redis.call('TIME')
+  local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  if fillTs and fillTs > nowMs then fillTs = nowMs end
   local last = tonumber(redis.call('GET', KEYS[8]))
   if fillTs and (not last or fillTs > last) then
     redis.call('SET', KEYS[8], tostring(fillTs), 'EX', 86400)
