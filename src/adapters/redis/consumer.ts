@@ -33,7 +33,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { dlq } from './keys.js';
-import { CONSUMER_LEASE_MS, claimFromConsumer, deadConsumers, dropConsumerLease, reapConsumer, renewConsumerLease } from './consumer-liveness.js';
+import { CONSUMER_LEASE_MS, claimFromConsumer, deadConsumers, dropConsumerLease, reapConsumer, reapOtherGroups, renewConsumerLease } from './consumer-liveness.js';
 import { sleep } from '../../lib/sleep.js';
 import { tickBatch } from './tick-batch.js';
 
@@ -66,6 +66,9 @@ export const HANDED_OVER_RECHECK_MS = 5_000;
  * killed, and the plan never got a result).
  */
 export class HandedOver extends Error {}
+
+/** How often a consumer with `reap: 'stream'` deletes the dead consumers of the stream's other groups, ms. */
+export const OTHER_GROUPS_REAP_MS = 5_000;
 
 /** How long past its BLOCK time a blocking read may stay unanswered before its connection is replaced, ms. */
 export const BLOCKING_READ_STALL_MS = 10_000;
@@ -110,6 +113,13 @@ export interface ConsumerOptions {
   concurrency?: number;
   /** Partitioned mode: a failed entry is retried in place, blocking its partition (see the module comment). */
   ordered?: boolean;
+  /**
+   * Who deletes dead consumers (no lease, nothing pending, idle; `consumerReap-2.lua`, XGROUP DELCONSUMER):
+   * `group` (default) those of its own group, and itself at a clean stop; `stream` also those of every other
+   * group of the stream; `none` never (its Redis user has no DELCONSUMER, which would let it drop another
+   * group's pending entries on a shared stream: the apply layer's plan consumer reaps them, with `stream`).
+   */
+  reap?: 'none' | 'group' | 'stream';
 }
 
 /** Converts ioredis' `[k1, v1, k2, v2]` field arrays into an object. */
@@ -134,6 +144,7 @@ export class StreamConsumer {
   private attempts = new Map<string, number>();
   private lastClaimMs = 0;
   private lastLivenessMs = 0;
+  private lastOtherReapMs = 0;
   private leaseTimer: NodeJS.Timeout | null = null;
   /** Partitioned mode: entries in hand (id → its run), each partition's last run, retry times of failed entries. */
   private readonly inHand = new Map<string, Promise<void>>();
@@ -153,7 +164,7 @@ export class StreamConsumer {
   healthy = false;
 
   constructor(opts: ConsumerOptions) {
-    this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ordered: false, ...opts };
+    this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ordered: false, reap: 'group', ...opts };
   }
 
   /**
@@ -196,7 +207,7 @@ export class StreamConsumer {
     if (this.loopDone) {
       const { redis, stream, group, consumer } = this.opts;
       await dropConsumerLease(redis, stream, group, consumer).catch(() => undefined);
-      await reapConsumer(redis, stream, group, consumer, 0).catch(() => undefined);
+      if (this.opts.reap !== 'none') await reapConsumer(redis, stream, group, consumer, 0).catch(() => undefined);
     }
     this.loopDone = null;
   }
@@ -326,16 +337,20 @@ export class StreamConsumer {
 
   /** Takes over the pending entries of dead consumers and deletes dead consumers that own nothing. */
   private async takeOverDead(): Promise<void> {
-    const { redis, stream, group, consumer, leaseMs, count, logger } = this.opts;
+    const { redis, stream, group, consumer, leaseMs, count, logger, reap } = this.opts;
     for (const c of await deadConsumers(redis, stream, group, consumer, leaseMs)) {
       if (this.abort.signal.aborted) return;
       if (c.pending > 0) {
         const entries = await claimFromConsumer(redis, stream, group, c.name, consumer, leaseMs, count);
         if (entries.length > 0) logger.info({ stream, group, from: c.name, entries: entries.length, idle_ms: c.idleMs }, `took over ${entries.length} pending entr${entries.length === 1 ? 'y' : 'ies'} of dead consumer ${c.name}`);
         for (const [id, f] of entries) await this.dispatch({ id, fields: fieldsToObject(f) }, true);
-      } else if (await reapConsumer(redis, stream, group, c.name, leaseMs)) {
+      } else if (reap !== 'none' && (await reapConsumer(redis, stream, group, c.name, leaseMs))) {
         logger.info({ stream, group, consumer: c.name, idle_ms: c.idleMs }, `deleted dead consumer ${c.name} (no lease, nothing pending)`);
       }
+    }
+    if (reap === 'stream' && Date.now() - this.lastOtherReapMs >= OTHER_GROUPS_REAP_MS) {
+      this.lastOtherReapMs = Date.now();
+      for (const d of await reapOtherGroups(redis, stream, group, leaseMs)) logger.info({ stream, group: d.group, consumer: d.consumer }, `deleted dead consumer ${d.consumer} of group ${d.group} (no lease, nothing pending)`);
     }
   }
 

@@ -52,7 +52,7 @@ export function closePartition(entry: StreamEntry): string {
 }
 
 /** Consumer group of the plan stream (`quantum:stream:apply.plan`). */
-export const APPLY_GROUP = 'apply';
+export const APPLY_GROUP = GROUPS.applyPlan;
 /** Consumer group of the RECONCILE_CLOSE stream (`quantum:stream:reconcile.close`). */
 export const APPLY_CLOSE_GROUP = GROUPS.applyClose;
 
@@ -128,7 +128,9 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       // closes are stale by construction and would only count as guardrail failures.
       // Plans of different symbols concurrently, one symbol's in stream order (PLAN_CONSUMER, issue 16):
       // every per-plan check stays atomic in Redis (dedupe claim, send-time gate in applyBegin-11).
-      consumers.push(new StreamConsumer({ ...common, startId: '0', stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor), ...PLAN_CONSUMER }));
+      // It also deletes the dead consumers of the governor's and the brain's groups (reap: 'stream'): only
+      // the apply layer's Redis user may use XGROUP DELCONSUMER on the shared plan stream.
+      consumers.push(new StreamConsumer({ ...common, startId: '0', stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor), ...PLAN_CONSUMER, reap: 'stream' }));
       // Closes of different symbols run concurrently (one slow close, an exchange timeout, never delays
       // another symbol's); closes of one symbol one at a time, in stream order.
       if (cfg.closeEnabled) {
