@@ -120,6 +120,14 @@ function serviceBase(service: string): { rw: string[]; read: string[]; commands:
   };
 }
 
+/**
+ * Appending to streams another component owns or several share (the plan dead letters, the reconcile
+ * events): XADD only, in a selector of its own, so the root's SET/DEL never reach them.
+ */
+function appends(streams: string[]): AclGrant {
+  return { rw: streams, commands: ['xadd'] };
+}
+
 /** The rights to call Lua scripts declaring `declared` keys (EVALSHA/EVAL only; see the module comment). */
 function scripts(declared: string[]): AclGrant {
   return { rw: [...new Set(declared)], commands: SCRIPTS };
@@ -148,7 +156,7 @@ const ALL_KEYS = 'quantum:*';
 /** The governor (P3.2): plans → `quantum:permit:governor:<plan_id>`; rate buckets; circuit breaker. */
 function governor(group: string): AclUserSpec {
   const b = serviceBase('governor');
-  const own = [keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, dlq(STREAMS.applyPlan)];
+  const own = [keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents];
   return {
     user: 'p3-governor',
     passwordEnv: 'P3_REDIS_PASSWORD_GOVERNOR',
@@ -161,6 +169,7 @@ function governor(group: string): AclUserSpec {
     }, PUBLISH_PERMIT_WRITTEN),
     selectors: [
       ...consumes([[STREAMS.applyPlan, group]]),
+      appends([dlq(STREAMS.applyPlan)]),
       scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion()]),
     ],
   };
@@ -176,11 +185,11 @@ function brain(group: string): AclUserSpec {
     root: merge(b, {
       // user data stream (issue 18): its state hash for p3 status/doctor; the apply layer's in-flight hash
       // (HEXISTS: a pushed fill of ours is recorded before the confirming REST poll)
-      rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), dlq(STREAMS.applyPlan), ...BACKOFF_KEYS, keys.p33UserStream(ID)],
+      rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS, keys.p33UserStream(ID)],
       read: [keys.hold(SYM), keys.applyInflight(SYM), STREAMS.applyResult, keys.lastFill(SYM), ...LEDGER_KEYS],
       commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'xrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists'],
     }, PUBLISH_PERMIT_WRITTEN),
-    selectors: [...consumes([[STREAMS.applyPlan, group]]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS])],
+    selectors: [...consumes([[STREAMS.applyPlan, group]]), appends([dlq(STREAMS.applyPlan)]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS])],
   };
 }
 
@@ -220,6 +229,8 @@ const APPLY_STREAMS = APPLY_CONSUMES.map(([st]) => st);
 /** The apply layer: dedupe, in-flight, orders, results, ledger after a fill; consumes plans, closes, flattens; holds only read, plus the lease renewal. */
 function apply(): AclUserSpec {
   const b = serviceBase('apply-layer');
+  // shared with the engine (events) and the plan stream's other consumers (dead letters): XADD only
+  const shared = [STREAMS.reconcileEvents, dlq(STREAMS.applyPlan)];
   const own = [
     keys.applyDedupe(ID),
     keys.applyInflight(SYM),
@@ -230,10 +241,8 @@ function apply(): AclUserSpec {
     keys.applyRedisEpoch(),
     keys.lastFill(SYM),
     STREAMS.applyResult,
-    STREAMS.reconcileEvents,
     ...LEDGER_KEYS,
     ...BACKOFF_KEYS,
-    dlq(STREAMS.applyPlan),
     dlq(STREAMS.reconcileClose),
     dlq(STREAMS.applyFlatten),
   ];
@@ -259,7 +268,8 @@ function apply(): AclUserSpec {
       // the hold lease renewal it owns (holdRenew-3.lua): EXPIRE only
       { rw: HOLD_KEYS, commands: ['expire'] },
       // applyBegin-11.lua reads the hold, the trading state and (entries) the snapshot at send time
-      scripts([...own, ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)]),
+      appends(shared),
+      scripts([...own, ...shared, ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM)]),
     ],
   };
 }
