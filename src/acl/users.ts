@@ -239,6 +239,7 @@ function apply(): AclUserSpec {
     keys.closeSent(SYM, ID),
     keys.applyCloseLock(SYM),
     keys.applyRedisEpoch(),
+    keys.planStreamDamage(),
     keys.lastFill(SYM),
     STREAMS.applyResult,
     ...LEDGER_KEYS,
@@ -262,7 +263,7 @@ function apply(): AclUserSpec {
       // the reaper of dead consumers (no lease, nothing pending, idle) of EVERY group of its streams
       // (consumerReap-2.lua: XGROUP DELCONSUMER), so no other consumer needs DELCONSUMER on a shared stream;
       // and the plan stream's damage check (XINFO STREAM / GROUPS)
-      { rw: APPLY_STREAMS, commands: ['xgroup|delconsumer', 'xinfo|groups', 'xinfo|stream'] },
+      { rw: APPLY_STREAMS, commands: ['xgroup|delconsumer', 'xinfo|groups', 'xinfo|stream', 'xrange'] },
       { read: APPLY_STREAMS.map((st) => keys.consumerLease(st, ID, ID)), commands: ['exists'] },
       scripts([...APPLY_STREAMS, ...APPLY_STREAMS.map((st) => keys.consumerLease(st, ID, ID))]),
       // the hold lease renewal it owns (holdRenew-3.lua): EXPIRE only
@@ -290,6 +291,8 @@ function strategy(): AclUserSpec {
 
 /** What the operator and the console may change: holds, ledgers, trading state, breakers, their events. */
 const OPERATOR_WRITES = [
+  // deleted after a damaged plan stream was repaired and reviewed (docs/runbook.md)
+  keys.planStreamDamage(),
   ...HOLD_KEYS,
   ...LEDGER_KEYS,
   keys.reconcileState(SYM),

@@ -93,7 +93,7 @@ describe('stream groups and leases with real commands (the group argument DRYRUN
       await expect(c.del(plan)).rejects.toThrow(NOPERM);
       await expect(c.set(plan, 'x')).rejects.toThrow(NOPERM);
       await expect(c.call('XTRIM', plan, 'MAXLEN', '0')).rejects.toThrow(NOPERM);
-      await expect(c.call('XDEL', plan, id)).rejects.toThrow(NOPERM);
+      await expect(c.call('XDEL', plan, id!)).rejects.toThrow(NOPERM);
       await expect(c.xadd(plan, '*', 'plan', '{}')).rejects.toThrow(NOPERM);
       // a Lua script runs with the caller's rights
       await expect(c.eval("return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'apply', 'apply-1')", 1, plan)).rejects.toThrow(/NOPERM|can't run this command/);

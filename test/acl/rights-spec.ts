@@ -139,12 +139,13 @@ export const RIGHTS: Record<string, Partial<Record<KeyClass, FamilyName[]>>> = {
     tradingState: ['read'],
   },
   'p3-apply': {
-    // the only user that deletes consumers (dead ones, of every group: consumerReap-2.lua)
-    planStream: [...GROUP, 'xgroup-delconsumer', 'evalsha'],
+    // the only user that deletes consumers (dead ones, of every group: consumerReap-2.lua); reads the
+    // plan stream for its damage check
+    planStream: ['read', ...GROUP, 'xgroup-delconsumer', 'evalsha'],
     planDlq: ['read', ...XADD_ANY, 'evalsha'],
     resultStream: ['read', ...XADD_ANY, 'set', 'del', 'evalsha'],
-    closeStream: [...GROUP, 'xgroup-delconsumer', 'evalsha'],
-    flattenStream: [...GROUP, 'xgroup-delconsumer', 'evalsha'],
+    closeStream: ['read', ...GROUP, 'xgroup-delconsumer', 'evalsha'],
+    flattenStream: ['read', ...GROUP, 'xgroup-delconsumer', 'evalsha'],
     reconcileEvents: [...XADD_ANY, 'evalsha'],
     permitGovernor: ['read'],
     permitP33: ['read'],

@@ -95,6 +95,12 @@ export const keys = {
   applyPending: () => 'quantum:apply:pending',
   /** Apply layer: the Redis dataset epoch of the pre-send query (hash run_id, since_ms; applyEpoch-1.lua). */
   applyRedisEpoch: () => 'quantum:apply:redis_epoch',
+  /**
+   * Apply layer: sticky record of damage found on the plan stream (hash `kinds`, `detail`, `first_ts_ms`,
+   * `last_ts_ms`; plan-stream-health.ts). `p3 doctor` FAILs while it exists; an operator deletes it after
+   * the repair and review (docs/runbook.md).
+   */
+  planStreamDamage: () => 'quantum:apply:plan_stream_damage',
   /** Apply layer: per-symbol lock serialising RECONCILE_CLOSE executions (string owner token, PX TTL). */
   applyCloseLock: (sym: string) => `quantum:apply:close_lock:${sym}`,
   /**

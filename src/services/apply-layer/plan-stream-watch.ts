@@ -1,0 +1,76 @@
+/**
+ * The apply layer's watch over the plan stream (src/adapters/redis/plan-stream-health.ts): every
+ * {@link PLAN_STREAM_CHECK_MS} it looks for damage that Redis ACLs cannot prevent (a producer's XADD with
+ * MAXLEN/MINID deleting unread plans, a planted future or largest id blocking every later XADD). Damage is
+ * loud: an error log (when it appears, changes, and every minute while it lasts), the metrics
+ * `apply_plan_stream_damaged` (1 while found) and `apply_plan_stream_damage_total{kind}` (each appearance),
+ * and the sticky marker `quantum:apply:plan_stream_damage` that makes `p3 doctor` FAIL until an operator
+ * deletes it. Never throws; a failed check only logs a warning (the next one retries).
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { keys } from '../../adapters/redis/keys.js';
+import { planStreamDamage, type PlanStreamDamage, type PlanStreamDamageKind } from '../../adapters/redis/plan-stream-health.js';
+import { sleep } from '../../lib/sleep.js';
+
+/** How often the plan stream is checked, ms. */
+export const PLAN_STREAM_CHECK_MS = 5_000;
+/** How often lasting damage is logged again, ms. */
+const RELOG_MS = 60_000;
+
+const KINDS: PlanStreamDamageKind[] = ['not_a_stream', 'exhausted_id', 'future_id', 'unread_deleted', 'pending_deleted'];
+
+/** See the module comment. `check()` runs one check; `run(signal)` checks until aborted. */
+export class PlanStreamWatch {
+  private readonly damaged: Gauge;
+  private readonly found: Counter<'kind'>;
+  private lastKey = '';
+  private lastLogMs = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly logger: Logger,
+    registry: Registry,
+  ) {
+    this.damaged = new Gauge({ name: 'apply_plan_stream_damaged', help: 'Damage found on quantum:stream:apply.plan by the last check (1) or not (0)', registers: [registry] });
+    this.found = new Counter({ name: 'apply_plan_stream_damage_total', help: 'Appearances of damage on quantum:stream:apply.plan, by kind', labelNames: ['kind'], registers: [registry] });
+    for (const kind of KINDS) this.found.inc({ kind }, 0);
+  }
+
+  /**
+   * One check: metrics, log and marker as in the module comment.
+   * @returns the findings (empty when sound)
+   * @throws on a Redis error (the caller logs and retries)
+   */
+  async check(nowMs = Date.now()): Promise<PlanStreamDamage[]> {
+    const found = await planStreamDamage(this.redis, nowMs);
+    this.damaged.set(found.length ? 1 : 0);
+    const key = found.map((d) => d.detail).join('|');
+    if (found.length) {
+      const prev = new Set(this.lastKey.split('|'));
+      for (const d of found) if (!prev.has(d.detail)) this.found.inc({ kind: d.kind });
+      if (key !== this.lastKey || nowMs - this.lastLogMs >= RELOG_MS) {
+        this.lastLogMs = nowMs;
+        this.logger.error({ damage: found }, `plan stream damaged: ${found.map((d) => d.detail).join('; ')} (docs/runbook.md, "Plan stream damaged")`);
+      }
+      const marker = keys.planStreamDamage();
+      const first = (await this.redis.hexists(marker, 'first_ts_ms')) ? [] : ['first_ts_ms', String(nowMs)];
+      await this.redis.hset(marker, 'kinds', [...new Set(found.map((d) => d.kind))].join(','), 'detail', key.slice(0, 2000), 'last_ts_ms', String(nowMs), ...first);
+    }
+    this.lastKey = key;
+    return found;
+  }
+
+  /** Checks every {@link PLAN_STREAM_CHECK_MS} until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.check();
+      } catch (err) {
+        if (!signal.aborted) this.logger.warn({ err: (err as Error).message }, 'plan stream check failed; retrying');
+      }
+      await sleep(PLAN_STREAM_CHECK_MS, signal);
+    }
+  }
+}
