@@ -9,6 +9,7 @@
  *   group delivering the next plan.
  * A healthy stream (unread, pending and acknowledged plans, normal trimming) is never reported.
  */
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -43,6 +44,12 @@ beforeEach(async () => {
   await admin.del(plan, keys.planStreamDamage());
   for (const g of GROUP_NAMES) await admin.xgroup('CREATE', plan, g, '0', 'MKSTREAM');
 });
+
+/** `node bin/p3.mjs <args>` as `user`. */
+function p3(args: string[], user: string): { code: number | null; out: string } {
+  const r = spawnSync(process.execPath, ['bin/p3.mjs', ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', REDIS_URL: acl.urlFor(user) } });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
 
 /** A watch as the apply layer runs it, with its error log lines and metrics. */
 function watch(): { w: PlanStreamWatch; errors: string[]; metrics: () => Promise<string> } {
@@ -110,7 +117,7 @@ it('XADD MAXLEN 0 with the strategy password: detected loudly (error log, metric
   expect(await metrics()).toMatch(/apply_plan_stream_damaged 0/);
 });
 
-it('XADD with the largest id with the strategy password: every later XADD fails; detected, then repaired by p3-admin', async () => {
+it('XADD with the largest id with the strategy password: every later XADD fails; detected, then repaired by p3-admin (p3 plan-stream repair)', async () => {
   const { w, errors } = watch();
   await submitPlan(strategy, { symbol: 'BTCUSDT', action: 'FULL_CLOSE' }, KEY);
   await strategy.xadd(plan, MAX_STREAM_ID, 'plan', '{}', 'mac', 'x');
@@ -124,13 +131,16 @@ it('XADD with the largest id with the strategy password: every later XADD fails;
   expect(early.reason).toMatch(/have not read every entry/);
   // the consumers read on (the planted entry is dead-lettered as unsigned and acknowledged)
   for (const g of GROUP_NAMES) await consume(g, true);
-  const r = await repairPlanStream(admin, Date.now());
-  expect(r).toMatchObject({ repaired: true, deleted: [MAX_STREAM_ID] });
-  expect(r.groupsReset.sort()).toEqual([...GROUP_NAMES].sort());
+  // the runbook's commands: p3 plan-stream check (operator) fails, p3 plan-stream repair (admin) repairs
+  expect(p3(['plan-stream', 'check'], 'p3-operator')).toMatchObject({ code: 1, out: expect.stringMatching(/FAIL exhausted_id/) });
+  const r = p3(['plan-stream', 'repair'], 'p3-admin');
+  expect(r.out).toMatch(new RegExp(`repaired: deleted 1 planted entry \\(${MAX_STREAM_ID}\\).*groups reset: ${GROUP_NAMES.join(', ')}`));
+  expect(r.code).toBe(0);
+  expect(p3(['plan-stream', 'check'], 'p3-operator')).toMatchObject({ code: 0, out: expect.stringMatching(/^OK /) });
   expect(await planStreamDamage(operator, Date.now())).toEqual([]);
   // producers add plans again, and every group gets the next one
   const next = await submitPlan(strategy, { symbol: 'BTCUSDT', action: 'FULL_CLOSE' }, KEY);
   expect(next).toBeTruthy();
   for (const g of GROUP_NAMES) expect(await consume(g, true)).toHaveLength(1);
   expect(await planStreamDamage(operator, Date.now())).toEqual([]);
-});
+}, 60_000);
