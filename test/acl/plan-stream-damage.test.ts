@@ -61,6 +61,8 @@ function watch(): { w: PlanStreamWatch; errors: string[]; metrics: () => Promise
 
 /** Reads (and, with `ack`, acknowledges) every new entry for `group`, as its consumers would. */
 async function consume(group: string, ack: boolean): Promise<string[]> {
+  // with its liveness lease, as every p3 consumer (else p3 doctor reports it as reading without one)
+  await admin.set(keys.consumerLease(plan, group, `${group}-1`), '1', 'PX', 60_000);
   const res = (await admin.call('XREADGROUP', 'GROUP', group, `${group}-1`, 'COUNT', '1000', 'STREAMS', plan, '>')) as Array<[string, Array<[string, unknown]>]> | null;
   const ids = res?.[0]?.[1].map(([id]) => id) ?? [];
   if (ack && ids.length) await admin.xack(plan, group, ...ids);

@@ -55,20 +55,42 @@ export async function groupConsumers(redis: Redis, stream: string, group: string
   });
 }
 
+/** The other consumers of a group by liveness (see {@link groupLiveness}). */
+export interface GroupLiveness {
+  /** No lease and silent at least `leaseMs`: dead. */
+  dead: ConsumerInfo[];
+  /**
+   * No lease but seen by Redis within `leaseMs`: reading (or acknowledging) without being a consumer of this
+   * code, which always holds a lease while it runs: another Redis user acting on this group (ACLs cannot
+   * refuse the group argument of the stream-group commands), a consumer whose lease writes are refused
+   * (a group name the ACL file was not generated for), or, for a moment, one that just resumed after a freeze.
+   */
+  unleasedActive: ConsumerInfo[];
+}
+
+/**
+ * The other consumers of the group (not `self`) without a lease, dead or active (one XINFO CONSUMERS and
+ * one EXISTS per other consumer, pipelined).
+ */
+export async function groupLiveness(redis: Redis, stream: string, group: string, self: string, leaseMs: number): Promise<GroupLiveness> {
+  const others = (await groupConsumers(redis, stream, group)).filter((c) => c.name !== self);
+  if (others.length === 0) return { dead: [], unleasedActive: [] };
+  const pipe = redis.pipeline();
+  for (const c of others) pipe.exists(keys.consumerLease(stream, group, c.name));
+  const res = (await pipe.exec()) ?? [];
+  const unleased = others.filter((_, i) => {
+    const [err, n] = res[i] ?? [new Error('no reply'), 1];
+    return !err && Number(n) === 0;
+  });
+  return { dead: unleased.filter((c) => c.idleMs >= leaseMs), unleasedActive: unleased.filter((c) => c.idleMs < leaseMs) };
+}
+
 /**
  * The other consumers of the group that are dead (no lease, idle at least `leaseMs`).
  * @param self this consumer's name (never reported)
  */
 export async function deadConsumers(redis: Redis, stream: string, group: string, self: string, leaseMs: number): Promise<ConsumerInfo[]> {
-  const others = (await groupConsumers(redis, stream, group)).filter((c) => c.name !== self && c.idleMs >= leaseMs);
-  if (others.length === 0) return [];
-  const pipe = redis.pipeline();
-  for (const c of others) pipe.exists(keys.consumerLease(stream, group, c.name));
-  const res = (await pipe.exec()) ?? [];
-  return others.filter((_, i) => {
-    const [err, n] = res[i] ?? [new Error('no reply'), 1];
-    return !err && Number(n) === 0;
-  });
+  return (await groupLiveness(redis, stream, group, self, leaseMs)).dead;
 }
 
 /**

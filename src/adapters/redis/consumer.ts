@@ -33,7 +33,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { dlq } from './keys.js';
-import { CONSUMER_LEASE_MS, claimFromConsumer, deadConsumers, dropConsumerLease, reapConsumer, reapOtherGroups, renewConsumerLease } from './consumer-liveness.js';
+import { CONSUMER_LEASE_MS, claimFromConsumer, dropConsumerLease, groupLiveness, reapConsumer, reapOtherGroups, renewConsumerLease } from './consumer-liveness.js';
 import { sleep } from '../../lib/sleep.js';
 import { tickBatch } from './tick-batch.js';
 
@@ -120,6 +120,8 @@ export interface ConsumerOptions {
    * group's pending entries on a shared stream: the apply layer's plan consumer reaps them, with `stream`).
    */
   reap?: 'none' | 'group' | 'stream';
+  /** Called for a consumer of the group found reading without a liveness lease twice in a row (for metrics). */
+  onUnleasedConsumer?: (consumer: string) => void;
 }
 
 /** Converts ioredis' `[k1, v1, k2, v2]` field arrays into an object. */
@@ -134,7 +136,7 @@ type RawEntries = Array<[string, string[] | null]>;
 
 /** See the module comment. `start()` runs the loop in the background; `stop()` ends it. */
 export class StreamConsumer {
-  private readonly opts: Required<Omit<ConsumerOptions, 'onDeadLetter' | 'partitionOf'>> & Pick<ConsumerOptions, 'onDeadLetter' | 'partitionOf'>;
+  private readonly opts: Required<Omit<ConsumerOptions, 'onDeadLetter' | 'partitionOf' | 'onUnleasedConsumer'>> & Pick<ConsumerOptions, 'onDeadLetter' | 'partitionOf' | 'onUnleasedConsumer'>;
   /** Partitioned mode: when the own pending entries were last re-read (ms), and whether they must be now. */
   private lastOwnScanMs = 0;
   private ownScanNeeded = true;
@@ -145,6 +147,7 @@ export class StreamConsumer {
   private lastClaimMs = 0;
   private lastLivenessMs = 0;
   private lastOtherReapMs = 0;
+  private unleasedSeen = new Set<string>();
   private leaseTimer: NodeJS.Timeout | null = null;
   /** Partitioned mode: entries in hand (id → its run), each partition's last run, retry times of failed entries. */
   private readonly inHand = new Map<string, Promise<void>>();
@@ -193,7 +196,10 @@ export class StreamConsumer {
     this.loopDone = this.loop();
   }
 
-  /** Stops after the entries in hand; drops the lease (and the consumer when it owns nothing); closes the blocking connection. */
+  /**
+   * Stops after the entries in hand; drops the lease and deletes the consumer when it owns nothing (with
+   * `reap: 'none'` the lease is left to expire and the consumer to the reaper); closes the blocking connection.
+   */
   async stop(): Promise<void> {
     this.abort.abort();
     if (this.leaseTimer) clearInterval(this.leaseTimer);
@@ -206,8 +212,12 @@ export class StreamConsumer {
     await this.ackSent;
     if (this.loopDone) {
       const { redis, stream, group, consumer } = this.opts;
-      await dropConsumerLease(redis, stream, group, consumer).catch(() => undefined);
-      if (this.opts.reap !== 'none') await reapConsumer(redis, stream, group, consumer, 0).catch(() => undefined);
+      // a consumer that cannot delete itself keeps its lease until it expires: by then Redis has not seen it
+      // for about the lease time, so its peers never take it for one reading without a lease
+      if (this.opts.reap !== 'none') {
+        await dropConsumerLease(redis, stream, group, consumer).catch(() => undefined);
+        await reapConsumer(redis, stream, group, consumer, 0).catch(() => undefined);
+      }
     }
     this.loopDone = null;
   }
@@ -338,7 +348,9 @@ export class StreamConsumer {
   /** Takes over the pending entries of dead consumers and deletes dead consumers that own nothing. */
   private async takeOverDead(): Promise<void> {
     const { redis, stream, group, consumer, leaseMs, count, logger, reap } = this.opts;
-    for (const c of await deadConsumers(redis, stream, group, consumer, leaseMs)) {
+    const { dead, unleasedActive } = await groupLiveness(redis, stream, group, consumer, leaseMs);
+    this.reportUnleased(unleasedActive.map((c) => c.name));
+    for (const c of dead) {
       if (this.abort.signal.aborted) return;
       if (c.pending > 0) {
         const entries = await claimFromConsumer(redis, stream, group, c.name, consumer, leaseMs, count);
@@ -352,6 +364,21 @@ export class StreamConsumer {
       this.lastOtherReapMs = Date.now();
       for (const d of await reapOtherGroups(redis, stream, group, leaseMs)) logger.info({ stream, group: d.group, consumer: d.consumer }, `deleted dead consumer ${d.consumer} of group ${d.group} (no lease, nothing pending)`);
     }
+  }
+
+  /**
+   * Consumers of this group reading without a liveness lease in two checks in a row (a consumer that just
+   * resumed from a freeze renews its lease long before the second): an error log each time, and
+   * `onUnleasedConsumer` (a metric). See `GroupLiveness.unleasedActive`.
+   */
+  private reportUnleased(names: string[]): void {
+    const now = new Set(names);
+    for (const name of now) {
+      if (!this.unleasedSeen.has(name)) continue;
+      this.opts.logger.error({ stream: this.opts.stream, group: this.opts.group, consumer: name }, `consumer ${name} reads group ${this.opts.group} without a liveness lease: not a p3 consumer of this group (another Redis user reading or acknowledging its entries?), see ops/redis/README.md`);
+      this.opts.onUnleasedConsumer?.(name);
+    }
+    this.unleasedSeen = now;
   }
 
   /** Partitioned mode: waits until fewer than `concurrency` entries are in hand. */

@@ -127,7 +127,7 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       // permit notifications before the plan consumer starts (never fails: without them plans wait for
       // their fallback re-read)
       await waker.start();
-      const common = { redis: ctx.redis, consumer: ctx.instanceId, logger: ctx.logger, claimIdleMs: cfg.claimIdleMs };
+      const common = { redis: ctx.redis, consumer: ctx.instanceId, logger: ctx.logger, claimIdleMs: cfg.claimIdleMs, onUnleasedConsumer: () => planStreamWatch.unleased.inc() };
       // A new plan group starts at 0 (plans published before the first start are still answered; old
       // ones end as SKIPPED stale_plan or DROPPED_DUPLICATE). A new close group starts at `$`: old
       // closes are stale by construction and would only count as guardrail failures.

@@ -5,7 +5,8 @@
  * loud: an error log (when it appears, changes, and every minute while it lasts), the metrics
  * `apply_plan_stream_damaged` (1 while found) and `apply_plan_stream_damage_total{kind}` (each appearance),
  * and the sticky marker `quantum:apply:plan_stream_damage` that makes `p3 doctor` FAIL until an operator
- * deletes it. Never throws; a failed check only logs a warning (the next one retries).
+ * deletes it. Never throws; a failed check only logs a warning (the next one retries). It also owns the
+ * counter `apply_unleased_consumers_total` of the consumers (consumer.ts `onUnleasedConsumer`).
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -25,6 +26,8 @@ const KINDS: PlanStreamDamageKind[] = ['not_a_stream', 'exhausted_id', 'future_i
 export class PlanStreamWatch {
   private readonly damaged: Gauge;
   private readonly found: Counter<'kind'>;
+  /** `apply_unleased_consumers_total`: consumers found reading an apply-layer group without a liveness lease. */
+  readonly unleased: Counter;
   private lastKey = '';
   private lastLogMs = 0;
 
@@ -36,6 +39,7 @@ export class PlanStreamWatch {
     this.damaged = new Gauge({ name: 'apply_plan_stream_damaged', help: 'Damage found on quantum:stream:apply.plan by the last check (1) or not (0)', registers: [registry] });
     this.found = new Counter({ name: 'apply_plan_stream_damage_total', help: 'Appearances of damage on quantum:stream:apply.plan, by kind', labelNames: ['kind'], registers: [registry] });
     for (const kind of KINDS) this.found.inc({ kind }, 0);
+    this.unleased = new Counter({ name: 'apply_unleased_consumers_total', help: "Consumers found reading one of the apply layer's groups without a liveness lease (not an apply layer)", registers: [registry] });
   }
 
   /**
