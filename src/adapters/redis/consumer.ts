@@ -362,7 +362,12 @@ export class StreamConsumer {
     }
     if (reap === 'stream' && Date.now() - this.lastOtherReapMs >= OTHER_GROUPS_REAP_MS) {
       this.lastOtherReapMs = Date.now();
-      for (const d of await reapOtherGroups(redis, stream, group, leaseMs)) logger.info({ stream, group: d.group, consumer: d.consumer }, `deleted dead consumer ${d.consumer} of group ${d.group} (no lease, nothing pending)`);
+      // never fatal to this consumer's own work (e.g. NOPERM under an ACL file older than this code)
+      try {
+        for (const d of await reapOtherGroups(redis, stream, group, leaseMs)) logger.info({ stream, group: d.group, consumer: d.consumer }, `deleted dead consumer ${d.consumer} of group ${d.group} (no lease, nothing pending)`);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message, stream }, "deleting the dead consumers of the stream's other groups failed; retried later");
+      }
     }
   }
 
