@@ -265,6 +265,8 @@ function apply(): AclUserSpec {
       // and the plan stream's damage check (XINFO STREAM / GROUPS)
       { rw: APPLY_STREAMS, commands: ['xgroup|delconsumer', 'xinfo|groups', 'xinfo|stream', 'xrange'] },
       { read: APPLY_STREAMS.map((st) => keys.consumerLease(st, ID, ID)), commands: ['exists'] },
+      // removes planted ids from the plan stream (planStreamIds-1.lua) once every group read every entry
+      { rw: [STREAMS.applyPlan], commands: ['exists', 'xrevrange', 'xdel', 'xsetid', 'xgroup|setid'] },
       scripts([...APPLY_STREAMS, ...APPLY_STREAMS.map((st) => keys.consumerLease(st, ID, ID))]),
       // the hold lease renewal it owns (holdRenew-3.lua): EXPIRE only
       { rw: HOLD_KEYS, commands: ['expire'] },

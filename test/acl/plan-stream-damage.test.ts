@@ -146,3 +146,29 @@ it('XADD with the largest id with the strategy password: every later XADD fails;
   for (const g of GROUP_NAMES) expect(await consume(g, true)).toHaveLength(1);
   expect(await planStreamDamage(operator, Date.now())).toEqual([]);
 }, 60_000);
+
+it("a planted largest id is removed by the apply layer's watch itself once every group read every entry: producers are blocked for seconds", async () => {
+  const { w, errors, metrics } = watch();
+  await submitPlan(strategy, { symbol: 'BTCUSDT', action: 'FULL_CLOSE' }, KEY);
+  await strategy.xadd(plan, MAX_STREAM_ID, 'plan', '{}', 'mac', 'x');
+  await expect(submitPlan(strategy, { symbol: 'BTCUSDT', action: 'FULL_CLOSE' }, KEY)).rejects.toThrow(/exhausted/);
+  // the groups have not read the planted entry yet: nothing removed (a real plan could be among the unread)
+  expect((await w.check()).map((d) => d.kind)).toEqual(['exhausted_id']);
+  expect(await admin.xlen(plan)).toBe(2);
+  // the consumers read on (the planted entry is dead-lettered as unsigned), then the next check removes it
+  await consume(GROUPS.applyPlan, true);
+  await consume(GROUPS.governor, true);
+  await consume(GROUPS.p33, false); // read, not yet acknowledged: pending
+  expect((await w.check()).map((d) => d.kind)).toEqual(['exhausted_id']);
+  expect(await admin.xlen(plan)).toBe(2); // the planted entry is pending in p33: kept
+  await admin.xack(plan, GROUPS.p33, MAX_STREAM_ID);
+  expect((await w.check()).map((d) => d.kind)).toEqual(['exhausted_id']);
+  expect(errors.join('')).toMatch(/removed 1 planted entry/);
+  expect(await metrics()).toMatch(/apply_plan_stream_repairs_total 1/);
+  expect(await w.check()).toEqual([]);
+  // producers add plans again and every group gets the next one; the record stays for the operator
+  await submitPlan(strategy, { symbol: 'BTCUSDT', action: 'FULL_CLOSE' }, KEY);
+  for (const g of GROUP_NAMES) expect(await consume(g, true)).toHaveLength(1);
+  expect(await w.check()).toEqual([]);
+  expect((await checkPlanStream(operator)).detail).toMatch(/recorded damage \(exhausted_id\)/);
+});

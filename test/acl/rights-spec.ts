@@ -141,7 +141,8 @@ export const RIGHTS: Record<string, Partial<Record<KeyClass, FamilyName[]>>> = {
   'p3-apply': {
     // the only user that deletes consumers (dead ones, of every group: consumerReap-2.lua); reads the
     // plan stream for its damage check
-    planStream: ['read', ...GROUP, 'xgroup-delconsumer', 'evalsha'],
+    // and removes planted ids from it (planStreamIds-1.lua: XDEL, XSETID, XGROUP SETID)
+    planStream: ['read', ...GROUP, 'xgroup-delconsumer', 'evalsha', 'xdel', 'xsetid', 'xgroup-setid'],
     planDlq: ['read', ...XADD_ANY, 'evalsha'],
     resultStream: ['read', ...XADD_ANY, 'set', 'del', 'evalsha'],
     closeStream: ['read', ...GROUP, 'xgroup-delconsumer', 'evalsha'],

@@ -25,6 +25,7 @@
  */
 import type { Redis } from 'ioredis';
 import { STREAMS } from './keys.js';
+import { callScript } from './scripts.js';
 
 /** How far ahead of the checker's clock a stream id may be before it counts as planted, ms (clock skew allowance). */
 export const FUTURE_ID_TOLERANCE_MS = 5 * 60_000;
@@ -164,11 +165,35 @@ export interface PlanStreamRepair {
   reason?: string;
 }
 
+/** What {@link removePlantedIds} did. */
+export interface PlantedIdRemoval {
+  /** True when the stream was changed. */
+  removed: boolean;
+  /** The planted entries deleted. */
+  deleted: string[];
+  /** The stream's last id afterwards (when removed). */
+  lastId?: string;
+  /** Why nothing changed: `no_stream`, `no_planted_id`, `groups_behind:<group,...>`. */
+  reason?: string;
+}
+
+/**
+ * Removes planted ids (more than {@link FUTURE_ID_TOLERANCE_MS} ahead of `nowMs`) in one atomic step
+ * (`planStreamIds-1.lua`: XDEL, XSETID, XGROUP SETID, XACK), only when no group has an entry left to read
+ * or a planted entry pending; safe to run from several processes at once. The apply layer runs it when its
+ * check finds `exhausted_id`/`future_id`, so a blocked plan stream unblocks within seconds.
+ * @throws on a Redis error (NOPERM without the rights)
+ */
+export async function removePlantedIds(redis: Redis, nowMs: number, stream: string = STREAMS.applyPlan): Promise<PlantedIdRemoval> {
+  const r = (await callScript(redis, 'planStreamIds', [stream], [`${nowMs + FUTURE_ID_TOLERANCE_MS + 1}-0`, `${nowMs}-0`])) as [number, string, string[]?];
+  if (Number(r[0]) !== 1) return { removed: false, deleted: [], reason: String(r[1]) };
+  return { removed: true, lastId: String(r[1]), deleted: (r[2] ?? []).map(String) };
+}
+
 /**
  * Repairs what {@link planStreamDamage} reports, so producers and consumers go on and the check is clean
  * again (the lost plans stay lost: strategies resubmit them, docs/runbook.md):
- * - entries with ids more than {@link FUTURE_ID_TOLERANCE_MS} ahead of `nowMs` are deleted (XDEL) and the
- *   stream's last id set back to its newest remaining entry (`XSETID ... MAXDELETEDID`), so `XADD *` works;
+ * - planted ids are removed ({@link removePlantedIds});
  * - every group is set to the stream's last id with its read counter equal to every entry added
  *   (`XGROUP SETID ... ENTRIESREAD`): the deleted entries are acknowledged as lost;
  * - pending entries that no longer exist are acknowledged (XACK).
@@ -182,31 +207,22 @@ export async function repairPlanStream(redis: Redis, nowMs: number, stream: stri
   const damage = (await planStreamDamage(redis, nowMs, stream)).filter((d) => d.kind !== 'not_a_stream');
   const st = await streamState(redis, stream);
   if (!st || damage.length === 0) return { repaired: false, deleted: [], lastId: st?.lastId ?? '0-0', groupsReset: [], reason: 'no damage: nothing to repair' };
+  const waitFor = (names: string) => `groups ${names} have not read every entry yet: start their consumers, wait, then run again`;
   const behind = st.groups.filter((g) => g.lastDelivered !== st.lastId).map((g) => g.name);
-  if (behind.length) return { repaired: false, deleted: [], lastId: st.lastId, groupsReset: [], reason: `groups ${behind.join(', ')} have not read every entry yet: start their consumers, wait, then run again` };
-  const limit = `${nowMs + FUTURE_ID_TOLERANCE_MS + 1}-0`;
-  const future = ((await redis.call('XRANGE', stream, limit, '+')) as Array<[string, unknown]>).map(([id]) => id);
-  let lastId = st.lastId;
-  if (future.length) {
-    await redis.call('XDEL', stream, ...future);
-    const newest = (await redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)) as Array<[string, unknown]>;
-    lastId = newest[0]?.[0] ?? `${nowMs}-0`;
-    const maxDeleted = compareStreamIds(st.maxDeleted, lastId) <= 0 ? st.maxDeleted : lastId;
-    await redis.call('XSETID', stream, lastId, 'MAXDELETEDID', maxDeleted);
-  }
-  const after = (await redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)) as Array<[string, unknown]>;
-  const firstId = after[0]?.[0] ?? null;
+  if (behind.length) return { repaired: false, deleted: [], lastId: st.lastId, groupsReset: [], reason: waitFor(behind.join(', ')) };
+  const ids = await removePlantedIds(redis, nowMs, stream);
+  if (ids.reason?.startsWith('groups_behind:')) return { repaired: false, deleted: [], lastId: st.lastId, groupsReset: [], reason: waitFor(ids.reason.slice('groups_behind:'.length)) };
+  const now = (await streamState(redis, stream))!;
   const groupsReset: string[] = [];
-  for (const g of st.groups) {
-    if (future.length) await redis.call('XACK', stream, g.name, ...future);
+  for (const g of now.groups) {
     // pending entries below the first remaining entry no longer exist
     for (;;) {
-      const gone = ((await redis.call('XPENDING', stream, g.name, '-', firstId ? `(${firstId}` : '+', 1000)) as Array<[string, unknown]>).map(([id]) => id);
+      const gone = ((await redis.call('XPENDING', stream, g.name, '-', now.firstId ? `(${now.firstId}` : '+', 1000)) as Array<[string, unknown]>).map(([id]) => id);
       if (gone.length === 0) break;
       await redis.call('XACK', stream, g.name, ...gone);
     }
-    await redis.call('XGROUP', 'SETID', stream, g.name, lastId, 'ENTRIESREAD', st.entriesAdded);
+    await redis.call('XGROUP', 'SETID', stream, g.name, now.lastId, 'ENTRIESREAD', now.entriesAdded);
     groupsReset.push(g.name);
   }
-  return { repaired: true, deleted: future, lastId, groupsReset };
+  return { repaired: true, deleted: ids.deleted, lastId: now.lastId, groupsReset };
 }
