@@ -19,7 +19,8 @@
  * - `not_a_stream`: the key holds another type (no producer can add plans).
  *
  * {@link planStreamDamage} is run by the apply layer every few seconds (error log, metric, a sticky marker
- * `quantum:apply:plan_stream_damage` for `p3 doctor`) and by `p3 doctor`. {@link repairPlanStream} (an
+ * `quantum:apply:plan_stream_damage` for `p3 doctor`, and {@link removePlantedIds} of a planted id) and by
+ * `p3 doctor`. {@link repairPlanStream} (an
  * administrator's connection, `p3 plan-stream repair`: XDEL, XSETID, XGROUP SETID) removes planted ids and
  * acknowledges lost plans; see docs/runbook.md.
  */
@@ -137,8 +138,8 @@ export async function planStreamDamage(redis: Redis, nowMs: number, stream: stri
   }
   if (!st) return [];
   const out: PlanStreamDamage[] = [];
-  if (st.lastId === MAX_STREAM_ID) out.push({ kind: 'exhausted_id', detail: `${stream} holds the largest possible id: every XADD fails ("exhausted the last possible ID"); repair with p3 plan-stream repair` });
-  else if (parseStreamId(st.lastId)[0] > BigInt(nowMs + FUTURE_ID_TOLERANCE_MS)) out.push({ kind: 'future_id', detail: `${stream} last id ${st.lastId} is ${Math.round(Number(parseStreamId(st.lastId)[0] - BigInt(nowMs)) / 1000)} s in the future: planted with an explicit XADD id; repair with p3 plan-stream repair` });
+  if (st.lastId === MAX_STREAM_ID) out.push({ kind: 'exhausted_id', detail: `${stream} holds the largest possible id: every XADD fails ("exhausted the last possible ID"); the apply layer removes it once every group read it, else p3 plan-stream repair` });
+  else if (parseStreamId(st.lastId)[0] > BigInt(nowMs + FUTURE_ID_TOLERANCE_MS)) out.push({ kind: 'future_id', detail: `${stream} last id ${st.lastId} is ${Math.round(Number(parseStreamId(st.lastId)[0] - BigInt(nowMs)) / 1000)} s in the future: planted with an explicit XADD id; the apply layer removes it once every group read it, else p3 plan-stream repair` });
   for (const g of st.groups) {
     const lost = await lostBeforeRead(redis, stream, st, g);
     if (lost > 0) out.push({ kind: 'unread_deleted', detail: `${stream}: ${g.entriesRead !== null ? `${lost} entr${lost === 1 ? 'y' : 'ies'}` : 'entries'} deleted before group ${g.name} read them (an XADD with MAXLEN/MINID or a trim): plans lost; after review, p3 plan-stream repair` });
