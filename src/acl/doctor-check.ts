@@ -149,7 +149,7 @@ export async function checkAcl(redis: Redis, redisUrl: string, envs: Partial<Rec
   return [await checkDefault(redis, redisUrl, table, sentinel), await checkUsers(redis, table, whoami, planGroupsOf(envs)), checkServiceUrls(envs)];
 }
 
-/** The plan groups the services' env files configure (the defaults without them, or when one is invalid: the service refuses it too). */
+/** The plan groups the services' env files configure (the defaults without them, or when one is invalid for an ACL file: p3 redis-acl refuses it). */
 function planGroupsOf(envs: Partial<Record<ServiceName, Env>>): PlanGroups {
   try {
     return planGroupsFromEnv({ GOVERNOR_CONSUMER_GROUP: envs.governor?.GOVERNOR_CONSUMER_GROUP, P33_CONSUMER_GROUP: envs['position-state-brain']?.P33_CONSUMER_GROUP });
