@@ -18,7 +18,11 @@
  *   `leaseMs` (default 3 s), and a dead consumer that owns nothing is deleted from the group
  *   (`consumer-liveness.ts`); entries idle on a live consumer for `claimIdleMs` are still taken over
  *   with XAUTOCLAIM (a stuck handler). A restarted consumer with the same name first re-reads its own
- *   pending entries. A clean stop drops the lease and deletes the consumer when it owns nothing.
+ *   pending entries. A clean stop drops the lease and deletes the consumer when it owns nothing (`reap`
+ *   says who may delete consumers; a consumer with `reap: 'none'` leaves both to expire and to the reaper).
+ * - A consumer of its group seen reading without a liveness lease in two liveness rounds in a row is logged
+ *   as an error (`onUnleasedConsumer`): every consumer of this code holds one, so it is another Redis user
+ *   reading or acknowledging this group's entries.
  * - Partitioned mode (`partitionOf`): entries of one partition (e.g. a symbol) are handled one at a
  *   time in stream order, entries of different partitions concurrently (at most `concurrency` in
  *   hand), so one slow entry never delays another partition. A failed entry stays pending and is
