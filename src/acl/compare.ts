@@ -101,9 +101,13 @@ export function excessRights(spec: AclUserSpec, reported: ReportedUser, table: C
   const specSelectors = spec.selectors.map((s) => ({ keys: grantKeys(s), channels: grantChannels(s), cmds: effectiveCommands(['-@all', ...s.commands.map((c) => `+${c}`)], table) }));
   reported.selectors.forEach((sel, i) => {
     const keysOf = new Set(tokens(sel.keys));
-    const match = specSelectors.find((s) => s.keys.size === keysOf.size && [...keysOf].every((k) => s.keys.has(k)));
-    if (!match) return void out.push(`selector ${i + 1}: not generated (${sel.commands} ${sel.keys})`);
-    out.push(...extraRights(sel, match.cmds, match.keys, table, match.channels).map((e) => `selector ${i + 1}: ${e}`));
+    // several generated selectors may have the same keys (different commands): the reported one is covered
+    // when any of them covers it
+    const matches = specSelectors.filter((s) => s.keys.size === keysOf.size && [...keysOf].every((k) => s.keys.has(k)));
+    if (!matches.length) return void out.push(`selector ${i + 1}: not generated (${sel.commands} ${sel.keys})`);
+    const excess = matches.map((m) => extraRights(sel, m.cmds, m.keys, table, m.channels));
+    if (excess.some((e) => e.length === 0)) return;
+    out.push(...excess[0]!.map((e) => `selector ${i + 1}: ${e}`));
   });
   return out;
 }

@@ -16,8 +16,8 @@ import type { Env } from '../config/env.js';
 import type { SentinelConfig } from '../config/redis.js';
 import type { ServiceName } from '../services/registry.js';
 import { excessRights, hasFullRights, parseGetUser, type CommandTable } from './compare.js';
-import { ADMIN_USER } from './render.js';
-import { aclUsers, SERVICE_USERS } from './users.js';
+import { ADMIN_USER, planGroupsFromEnv } from './render.js';
+import { aclUsers, DEFAULT_PLAN_GROUPS, SERVICE_USERS, type PlanGroups } from './users.js';
 
 /** One doctor line (same shape as `CheckResult` of the doctor command). */
 export interface AclCheckResult {
@@ -98,12 +98,12 @@ async function checkDefault(redis: Redis, redisUrl: string, table: CommandTable 
   }
 }
 
-async function checkUsers(redis: Redis, table: CommandTable | null, whoami: string): Promise<AclCheckResult> {
+async function checkUsers(redis: Redis, table: CommandTable | null, whoami: string, groups: PlanGroups): Promise<AclCheckResult> {
   const check = 'acl:users';
   if (!table) return { check, status: 'WARN', detail: `cannot compare the ACL users as ${whoami} (needs ACL GETUSER and COMMAND LIST): run p3 doctor with REDIS_URL of p3-admin` };
   const fails: string[] = [];
   const missing: string[] = [];
-  for (const spec of [...aclUsers(), ADMIN_USER]) {
+  for (const spec of [...aclUsers(groups), ADMIN_USER]) {
     let reply: unknown;
     try {
       reply = await redis.call('ACL', 'GETUSER', spec.user);
@@ -146,5 +146,14 @@ function checkServiceUrls(envs: Partial<Record<ServiceName, Env>>): AclCheckResu
 export async function checkAcl(redis: Redis, redisUrl: string, envs: Partial<Record<ServiceName, Env>>, sentinel: SentinelConfig | null = null): Promise<AclCheckResult[]> {
   const whoami = String(await redis.call('ACL', 'WHOAMI').catch(() => urlUser(redisUrl)));
   const table = await commandTable(redis).catch(() => null);
-  return [await checkDefault(redis, redisUrl, table, sentinel), await checkUsers(redis, table, whoami), checkServiceUrls(envs)];
+  return [await checkDefault(redis, redisUrl, table, sentinel), await checkUsers(redis, table, whoami, planGroupsOf(envs)), checkServiceUrls(envs)];
+}
+
+/** The plan groups the services' env files configure (the defaults without them, or when one is invalid for an ACL file: p3 redis-acl refuses it). */
+function planGroupsOf(envs: Partial<Record<ServiceName, Env>>): PlanGroups {
+  try {
+    return planGroupsFromEnv({ GOVERNOR_CONSUMER_GROUP: envs.governor?.GOVERNOR_CONSUMER_GROUP, P33_CONSUMER_GROUP: envs['position-state-brain']?.P33_CONSUMER_GROUP });
+  } catch {
+    return DEFAULT_PLAN_GROUPS;
+  }
 }

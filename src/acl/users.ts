@@ -12,8 +12,13 @@
  *   selector that allows no other command.
  * - The strategy may only add to the plan stream and read results; it cannot read or write anything else.
  * - Only the operator and the console may add FLATTEN plans (`quantum:stream:apply.flatten`).
- * - Consumers get the stream-group commands (XREADGROUP, XACK, XAUTOCLAIM, XGROUP CREATE) on the streams
- *   they consume in a selector WITHOUT `XADD`, so a consumer cannot add entries to them.
+ * - Consumers get the stream-group commands (XREADGROUP, XACK, XAUTOCLAIM, XCLAIM, XGROUP CREATE) on the
+ *   streams they consume in a selector WITHOUT `XADD` or any data write (no SET/DEL on a stream), and the
+ *   liveness leases of their OWN group only (`quantum:consumer:lease:<stream>:<group>:*`): a consumer can
+ *   neither add entries, delete or overwrite a stream, nor fake or drop another group's live consumer.
+ *   Only the apply layer deletes dead consumers (XGROUP DELCONSUMER through consumerReap-2.lua, of every
+ *   group of its streams); the governor and the brain have no DELCONSUMER, so they cannot drop another
+ *   group's pending entries.
  * - Lua scripts: `EVALSHA`/`EVAL` declare keys with read-write flags, so every script's declared keys are
  *   granted for `EVALSHA`/`EVAL` only (in a selector without data commands); the commands a script runs
  *   are checked against the user's own rules, so a script can do nothing the user could not do directly.
@@ -22,7 +27,7 @@
  * - No user has `@admin`/`@dangerous` rights except what is listed (`INFO`, operator `KEYS` for the seeds'
  *   runbook); the `default` user is off.
  */
-import { CHANNELS, STREAMS, dlq, keys } from '../adapters/redis/keys.js';
+import { CHANNELS, GROUPS, STREAMS, dlq, keys } from '../adapters/redis/keys.js';
 
 /** Key pattern of a symbol slot: the symbols are `[A-Z0-9]{2,30}` (so `quantum:position:<SYM>` never matches `quantum:position:ledger:*`). */
 export const SYM = '[A-Z0-9]*';
@@ -64,11 +69,38 @@ const TX = ['multi', 'exec', 'discard'];
 /** Lua scripts (ioredis defineCommand: EVALSHA with EVAL fallback after NOSCRIPT). */
 const SCRIPTS = ['evalsha', 'eval'];
 /**
- * Stream-group commands of a consumer (`src/adapters/redis/consumer.ts`, `consumer-liveness.ts`: takeover of
- * a dead consumer's entries with XPENDING/XCLAIM, reaping it with XGROUP DELCONSUMER in consumerReap-2.lua),
- * never XADD.
+ * Stream-group commands of every consumer on the streams it consumes (`src/adapters/redis/consumer.ts`,
+ * `consumer-liveness.ts`): read, acknowledge, take over a dead consumer's entries, create its group. Never
+ * XADD, never a data write (SET/DEL/...) on a stream key: a stream is shared by several groups, and Redis
+ * cannot restrict these commands by their group argument, so the stream key gets only what every consumer
+ * needs (see ops/redis/README.md for what remains possible on another group).
  */
-const CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xgroup|create', 'xinfo|consumers', 'xpending', 'xclaim', 'xgroup|delconsumer', 'evalsha', 'eval', 'set', 'del', 'exists'];
+const GROUP_CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xclaim', 'xpending', 'xinfo|consumers', 'xgroup|create'];
+/** Liveness lease commands (write, renew, drop, check a peer's), on the leases of the user's own group only. */
+const LEASE = ['set', 'del', 'exists'];
+
+/** The consumer groups of the plan stream whose users are not fixed by the code (their services' env). */
+export interface PlanGroups {
+  /** `GOVERNOR_CONSUMER_GROUP` (default `governor`). */
+  governor: string;
+  /** `P33_CONSUMER_GROUP` (default `p33`). */
+  p33: string;
+}
+
+/** The services' default groups. */
+export const DEFAULT_PLAN_GROUPS: PlanGroups = { governor: GROUPS.governor, p33: GROUPS.p33 };
+
+/**
+ * Consumer rights of ONE group on the streams it consumes: the group commands on the stream keys, and its
+ * own liveness leases (`quantum:consumer:lease:<stream>:<group>:*`), which no other group's user can write.
+ * @param consumed `[stream, group]` pairs
+ */
+function consumes(consumed: Array<[string, string]>): AclGrant[] {
+  return [
+    { rw: uniq(consumed.map(([st]) => st)), commands: GROUP_CONSUMER },
+    { rw: consumed.map(([st, g]) => keys.consumerLease(st, g, ID)), commands: LEASE },
+  ];
+}
 
 /**
  * Publishing the permit notification (`permitWrite-1.lua` and `governorIssue-3.lua` run PUBLISH; a script can only do what its user
@@ -88,14 +120,17 @@ function serviceBase(service: string): { rw: string[]; read: string[]; commands:
   };
 }
 
+/**
+ * Appending to streams another component owns or several share (the plan dead letters, the reconcile
+ * events): XADD only, in a selector of its own, so the root's SET/DEL never reach them.
+ */
+function appends(streams: string[]): AclGrant {
+  return { rw: streams, commands: ['xadd'] };
+}
+
 /** The rights to call Lua scripts declaring `declared` keys (EVALSHA/EVAL only; see the module comment). */
 function scripts(declared: string[]): AclGrant {
   return { rw: [...new Set(declared)], commands: SCRIPTS };
-}
-
-/** Stream-group rights on consumed streams (no XADD), with the consumers' liveness leases of those streams. */
-function consumes(streams: string[]): AclGrant {
-  return { rw: [...streams, ...streams.map((st) => keys.consumerLease(st, ID, ID))], commands: CONSUMER };
 }
 
 const uniq = (a: string[]): string[] => [...new Set(a)];
@@ -119,9 +154,9 @@ const TRADING_STATE_KEYS = [keys.tradingState(), keys.tradingState(SYM)];
 const ALL_KEYS = 'quantum:*';
 
 /** The governor (P3.2): plans → `quantum:permit:governor:<plan_id>`; rate buckets; circuit breaker. */
-function governor(): AclUserSpec {
+function governor(group: string): AclUserSpec {
   const b = serviceBase('governor');
-  const own = [keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, dlq(STREAMS.applyPlan)];
+  const own = [keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents];
   return {
     user: 'p3-governor',
     passwordEnv: 'P3_REDIS_PASSWORD_GOVERNOR',
@@ -133,7 +168,8 @@ function governor(): AclUserSpec {
       commands: ['hgetall', 'exists', 'xrevrange', 'xrange', 'expire', 'hmget', 'set', 'xadd', 'time', 'mget', 'hdel', 'incr'],
     }, PUBLISH_PERMIT_WRITTEN),
     selectors: [
-      consumes([STREAMS.applyPlan]),
+      ...consumes([[STREAMS.applyPlan, group]]),
+      appends([dlq(STREAMS.applyPlan)]),
       // exposureExpire-3.lua reads the plan's dedupe stage (read-only: the user's own rules allow no write to it)
       scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion(), keys.applyDedupe(ID)]),
     ],
@@ -141,7 +177,7 @@ function governor(): AclUserSpec {
 }
 
 /** The position brain (P3.3): exchange snapshots, and plans → `quantum:permit:p33:<plan_id>`. */
-function brain(): AclUserSpec {
+function brain(group: string): AclUserSpec {
   const b = serviceBase('position-state-brain');
   return {
     user: 'p3-brain',
@@ -150,11 +186,11 @@ function brain(): AclUserSpec {
     root: merge(b, {
       // user data stream (issue 18): its state hash for p3 status/doctor; the apply layer's in-flight hash
       // (HEXISTS: a pushed fill of ours is recorded before the confirming REST poll)
-      rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), dlq(STREAMS.applyPlan), ...BACKOFF_KEYS, keys.p33UserStream(ID)],
+      rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS, keys.p33UserStream(ID)],
       read: [keys.hold(SYM), keys.applyInflight(SYM), STREAMS.applyResult, keys.lastFill(SYM), ...LEDGER_KEYS],
       commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'xrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists'],
     }, PUBLISH_PERMIT_WRITTEN),
-    selectors: [consumes([STREAMS.applyPlan]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS])],
+    selectors: [...consumes([[STREAMS.applyPlan, group]]), appends([dlq(STREAMS.applyPlan)]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS])],
   };
 }
 
@@ -183,9 +219,19 @@ function engine(): AclUserSpec {
   };
 }
 
+/** The streams the apply layer consumes, with its group on each. */
+const APPLY_CONSUMES: Array<[string, string]> = [
+  [STREAMS.applyPlan, GROUPS.applyPlan],
+  [STREAMS.reconcileClose, GROUPS.applyClose],
+  [STREAMS.applyFlatten, GROUPS.applyFlatten],
+];
+const APPLY_STREAMS = APPLY_CONSUMES.map(([st]) => st);
+
 /** The apply layer: dedupe, in-flight, orders, results, ledger after a fill; consumes plans, closes, flattens; holds only read, plus the lease renewal. */
 function apply(): AclUserSpec {
   const b = serviceBase('apply-layer');
+  // shared with the engine (events) and the plan stream's other consumers (dead letters): XADD only
+  const shared = [STREAMS.reconcileEvents, dlq(STREAMS.applyPlan)];
   const own = [
     keys.applyDedupe(ID),
     keys.applyInflight(SYM),
@@ -194,12 +240,11 @@ function apply(): AclUserSpec {
     keys.closeSent(SYM, ID),
     keys.applyCloseLock(SYM),
     keys.applyRedisEpoch(),
+    keys.planStreamDamage(),
     keys.lastFill(SYM),
     STREAMS.applyResult,
-    STREAMS.reconcileEvents,
     ...LEDGER_KEYS,
     ...BACKOFF_KEYS,
-    dlq(STREAMS.applyPlan),
     dlq(STREAMS.reconcileClose),
     dlq(STREAMS.applyFlatten),
   ];
@@ -216,11 +261,20 @@ function apply(): AclUserSpec {
       // the permit notifications that wake its waiting plans (permit-waker.ts): SUBSCRIBE to that channel only
     }, { channels: [CHANNELS.permitWritten], commands: ['subscribe'] }),
     selectors: [
-      consumes([STREAMS.applyPlan, STREAMS.reconcileClose, STREAMS.applyFlatten]),
+      ...consumes(APPLY_CONSUMES),
+      // the reaper of dead consumers (no lease, nothing pending, idle) of EVERY group of its streams
+      // (consumerReap-2.lua: XGROUP DELCONSUMER), so no other consumer needs DELCONSUMER on a shared stream;
+      // and the plan stream's damage check (XINFO STREAM / GROUPS)
+      { rw: APPLY_STREAMS, commands: ['xgroup|delconsumer', 'xinfo|groups', 'xinfo|stream', 'xrange'] },
+      { read: APPLY_STREAMS.map((st) => keys.consumerLease(st, ID, ID)), commands: ['exists'] },
+      // removes planted ids from the plan stream (planStreamIds-1.lua) once every group read every entry
+      { rw: [STREAMS.applyPlan], commands: ['exists', 'xrevrange', 'xdel', 'xsetid', 'xgroup|setid'] },
+      scripts([...APPLY_STREAMS, ...APPLY_STREAMS.map((st) => keys.consumerLease(st, ID, ID))]),
       // the hold lease renewal it owns (holdRenew-3.lua): EXPIRE only
       { rw: HOLD_KEYS, commands: ['expire'] },
-      // applyBegin-13.lua reads the hold, the trading state and (entries) the snapshot at send time
-      scripts([...own, ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM), keys.governorBreaker(SYM), keys.governorReservations()]),
+      // applyBegin-13.lua reads the hold, the trading state, (entries) the snapshot, the breaker and the reservations at send time
+      appends(shared),
+      scripts([...own, ...shared, ...HOLD_KEYS, ...TRADING_STATE_KEYS, keys.snapshot(SYM), keys.governorBreaker(SYM), keys.governorReservations()]),
     ],
   };
 }
@@ -241,6 +295,8 @@ function strategy(): AclUserSpec {
 
 /** What the operator and the console may change: holds, ledgers, trading state, breakers, their events. */
 const OPERATOR_WRITES = [
+  // deleted after a damaged plan stream was repaired and reviewed (docs/runbook.md)
+  keys.planStreamDamage(),
   ...HOLD_KEYS,
   ...LEDGER_KEYS,
   keys.reconcileState(SYM),
@@ -288,9 +344,12 @@ function consoleUser(): AclUserSpec {
   };
 }
 
-/** Every user `p3 redis-acl` writes, in file order. */
-export function aclUsers(): AclUserSpec[] {
-  return [governor(), brain(), engine(), apply(), strategy(), operator(), consoleUser()];
+/**
+ * Every user `p3 redis-acl` writes, in file order.
+ * @param groups the governor's and the brain's consumer groups on the plan stream (their leases' key patterns)
+ */
+export function aclUsers(groups: PlanGroups = DEFAULT_PLAN_GROUPS): AclUserSpec[] {
+  return [governor(groups.governor), brain(groups.p33), engine(), apply(), strategy(), operator(), consoleUser()];
 }
 
 /** The user of each service (`REDIS_URL` of its env file). */

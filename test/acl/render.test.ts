@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderAclFile, usersToWrite } from '../../src/acl/render.js';
 import { aclUsers } from '../../src/acl/users.js';
-import { keys } from '../../src/adapters/redis/keys.js';
+import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 
 const root = join(import.meta.dirname, '../..');
 const passwords = Object.fromEntries(usersToWrite({ admin: true }).map((u) => [u.passwordEnv, `secret-${u.user}-0123456789`]));
@@ -27,6 +27,21 @@ describe('p3 redis-acl', () => {
     }
     expect(lines.at(-1)).toBe('user default reset off resetchannels -@all');
     expect(renderAclFile(passwords, { admin: true })).toMatch(/^user p3-admin reset on #[0-9a-f]{64} resetchannels \+@all ~\*$/m);
+  });
+
+  it("the governor's and the brain's lease patterns follow GOVERNOR_CONSUMER_GROUP / P33_CONSUMER_GROUP; a group that could match another's leases is refused", () => {
+    const lease = (group: string) => keys.consumerLease(STREAMS.applyPlan, group, '*');
+    const line = (text: string, user: string) => text.split('\n').find((l) => l.startsWith(`user ${user} `)) ?? '';
+    const dflt = renderAclFile(passwords);
+    expect(line(dflt, 'p3-governor')).toContain(`~${lease('governor')}`);
+    expect(line(dflt, 'p3-brain')).toContain(`~${lease('p33')}`);
+    const custom = renderAclFile({ ...passwords, GOVERNOR_CONSUMER_GROUP: 'gov-b', P33_CONSUMER_GROUP: 'brain-b' });
+    expect(line(custom, 'p3-governor')).toContain(`~${lease('gov-b')}`);
+    expect(line(custom, 'p3-governor')).not.toContain(`~${lease('governor')}`);
+    expect(line(custom, 'p3-brain')).toContain(`~${lease('brain-b')}`);
+    expect(() => renderAclFile({ ...passwords, P33_CONSUMER_GROUP: 'p33:x' })).toThrow(/P33_CONSUMER_GROUP/);
+    expect(() => renderAclFile({ ...passwords, GOVERNOR_CONSUMER_GROUP: 'g*' })).toThrow(/GOVERNOR_CONSUMER_GROUP/);
+    expect(() => renderAclFile({ ...passwords, GOVERNOR_CONSUMER_GROUP: 'apply' })).toThrow(/must differ/);
   });
 
   it('key patterns come from keys.ts: a symbol slot never matches another key family', () => {

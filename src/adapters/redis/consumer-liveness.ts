@@ -13,7 +13,9 @@
  *   consumer that was only frozen is safe: every handler is fenced by its dedupe claim (the apply layer
  *   never sends twice; a resumed owner finds its claim taken over).
  * - Reaping: a dead consumer that owns no pending entry is deleted with XGROUP DELCONSUMER in one atomic
- *   step with those checks (`consumerReap-2.lua`), so no entry is ever dropped with it.
+ *   step with those checks (`consumerReap-2.lua`), so no entry is ever dropped with it. On the shared plan
+ *   stream only the apply layer reaps (every group's dead consumers, {@link reapOtherGroups}): the governor's
+ *   and the brain's Redis users have no DELCONSUMER.
  * Invariants: nothing here acknowledges or drops an entry; only absent leases and idle consumers are
  * acted on; a consumer never claims from or reaps itself.
  */
@@ -53,20 +55,42 @@ export async function groupConsumers(redis: Redis, stream: string, group: string
   });
 }
 
+/** The other consumers of a group by liveness (see {@link groupLiveness}). */
+export interface GroupLiveness {
+  /** No lease and silent at least `leaseMs`: dead. */
+  dead: ConsumerInfo[];
+  /**
+   * No lease but seen by Redis within `leaseMs`: reading (or acknowledging) without being a consumer of this
+   * code, which always holds a lease while it runs: another Redis user acting on this group (ACLs cannot
+   * refuse the group argument of the stream-group commands), a consumer whose lease writes are refused
+   * (a group name the ACL file was not generated for), or, for a moment, one that just resumed after a freeze.
+   */
+  unleasedActive: ConsumerInfo[];
+}
+
+/**
+ * The other consumers of the group (not `self`) without a lease, dead or active (one XINFO CONSUMERS and
+ * one EXISTS per other consumer, pipelined).
+ */
+export async function groupLiveness(redis: Redis, stream: string, group: string, self: string, leaseMs: number): Promise<GroupLiveness> {
+  const others = (await groupConsumers(redis, stream, group)).filter((c) => c.name !== self);
+  if (others.length === 0) return { dead: [], unleasedActive: [] };
+  const pipe = redis.pipeline();
+  for (const c of others) pipe.exists(keys.consumerLease(stream, group, c.name));
+  const res = (await pipe.exec()) ?? [];
+  const unleased = others.filter((_, i) => {
+    const [err, n] = res[i] ?? [new Error('no reply'), 1];
+    return !err && Number(n) === 0;
+  });
+  return { dead: unleased.filter((c) => c.idleMs >= leaseMs), unleasedActive: unleased.filter((c) => c.idleMs < leaseMs) };
+}
+
 /**
  * The other consumers of the group that are dead (no lease, idle at least `leaseMs`).
  * @param self this consumer's name (never reported)
  */
 export async function deadConsumers(redis: Redis, stream: string, group: string, self: string, leaseMs: number): Promise<ConsumerInfo[]> {
-  const others = (await groupConsumers(redis, stream, group)).filter((c) => c.name !== self && c.idleMs >= leaseMs);
-  if (others.length === 0) return [];
-  const pipe = redis.pipeline();
-  for (const c of others) pipe.exists(keys.consumerLease(stream, group, c.name));
-  const res = (await pipe.exec()) ?? [];
-  return others.filter((_, i) => {
-    const [err, n] = res[i] ?? [new Error('no reply'), 1];
-    return !err && Number(n) === 0;
-  });
+  return (await groupLiveness(redis, stream, group, self, leaseMs)).dead;
 }
 
 /**
@@ -88,4 +112,24 @@ export async function claimFromConsumer(redis: Redis, stream: string, group: str
  */
 export async function reapConsumer(redis: Redis, stream: string, group: string, consumer: string, minIdleMs: number): Promise<boolean> {
   return Number(await callScript(redis, 'consumerReap', [stream, keys.consumerLease(stream, group, consumer)], [group, consumer, minIdleMs])) === 1;
+}
+
+/**
+ * Deletes the dead consumers (no lease in their group's lease namespace, nothing pending, idle at least
+ * `leaseMs`) of every group of `stream` except `ownGroup` (XINFO GROUPS, then `consumerReap-2.lua` per
+ * consumer). Run by the one consumer whose Redis user may use XGROUP DELCONSUMER on a shared stream, so the
+ * others' users need not (they could drop another group's pending entries with it).
+ * @returns the deleted consumers
+ * @throws on a Redis error (NOPERM for a user without XINFO GROUPS / DELCONSUMER)
+ */
+export async function reapOtherGroups(redis: Redis, stream: string, ownGroup: string, leaseMs: number): Promise<Array<{ group: string; consumer: string }>> {
+  const raw = (await redis.call('XINFO', 'GROUPS', stream)) as Array<Array<string | number>>;
+  const groups = raw.map((row) => String(row[row.indexOf('name') + 1])).filter((g) => g !== ownGroup);
+  const deleted: Array<{ group: string; consumer: string }> = [];
+  for (const g of groups) {
+    for (const c of await deadConsumers(redis, stream, g, '', leaseMs)) {
+      if (c.pending === 0 && (await reapConsumer(redis, stream, g, c.name, leaseMs))) deleted.push({ group: g, consumer: c.name });
+    }
+  }
+  return deleted;
 }

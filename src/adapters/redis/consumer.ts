@@ -23,7 +23,11 @@
  *   `leaseMs` (default 3 s), and a dead consumer that owns nothing is deleted from the group
  *   (`consumer-liveness.ts`); entries idle on a live consumer for `claimIdleMs` are still taken over
  *   with XAUTOCLAIM (a stuck handler). A restarted consumer with the same name first re-reads its own
- *   pending entries. A clean stop drops the lease and deletes the consumer when it owns nothing.
+ *   pending entries. A clean stop drops the lease and deletes the consumer when it owns nothing (`reap`
+ *   says who may delete consumers; a consumer with `reap: 'none'` leaves both to expire and to the reaper).
+ * - A consumer of its group seen reading without a liveness lease in two liveness rounds in a row is logged
+ *   as an error (`onUnleasedConsumer`): every consumer of this code holds one, so it is another Redis user
+ *   reading or acknowledging this group's entries.
  * - Partitioned mode (`partitionOf`): entries of one partition (e.g. a symbol) are handled one at a
  *   time in stream order, entries of different partitions concurrently (at most `concurrency` in
  *   hand), so one slow entry never delays another partition. A failed entry stays pending and is
@@ -38,7 +42,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { dlq } from './keys.js';
-import { CONSUMER_LEASE_MS, claimFromConsumer, deadConsumers, dropConsumerLease, reapConsumer, renewConsumerLease } from './consumer-liveness.js';
+import { CONSUMER_LEASE_MS, claimFromConsumer, dropConsumerLease, groupLiveness, reapConsumer, reapOtherGroups, renewConsumerLease } from './consumer-liveness.js';
 import { sleep } from '../../lib/sleep.js';
 import { tickBatch } from './tick-batch.js';
 
@@ -74,6 +78,9 @@ export class HandedOver extends Error {}
 
 /** Longest wait between two attempts of a parked entry (see the module comment), ms. */
 export const PARKED_RETRY_MAX_MS = 30_000;
+
+/** How often a consumer with `reap: 'stream'` deletes the dead consumers of the stream's other groups, ms. */
+export const OTHER_GROUPS_REAP_MS = 5_000;
 
 /** How long past its BLOCK time a blocking read may stay unanswered before its connection is replaced, ms. */
 export const BLOCKING_READ_STALL_MS = 10_000;
@@ -128,6 +135,15 @@ export interface ConsumerOptions {
   concurrency?: number;
   /** Partitioned mode: a failed entry is retried in place, blocking its partition (see the module comment). */
   ordered?: boolean;
+  /**
+   * Who deletes dead consumers (no lease, nothing pending, idle; `consumerReap-2.lua`, XGROUP DELCONSUMER):
+   * `group` (default) those of its own group, and itself at a clean stop; `stream` also those of every other
+   * group of the stream; `none` never (its Redis user has no DELCONSUMER, which would let it drop another
+   * group's pending entries on a shared stream: the apply layer's plan consumer reaps them, with `stream`).
+   */
+  reap?: 'none' | 'group' | 'stream';
+  /** Called for a consumer of the group found reading without a liveness lease twice in a row (for metrics). */
+  onUnleasedConsumer?: (consumer: string) => void;
 }
 
 /**
@@ -149,7 +165,7 @@ type RawEntries = Array<[string, string[] | null]>;
 
 /** See the module comment. `start()` runs the loop in the background; `stop()` ends it. */
 export class StreamConsumer {
-  private readonly opts: Required<Omit<ConsumerOptions, 'onDeadLetter' | 'partitionOf' | 'onParked'>> & Pick<ConsumerOptions, 'onDeadLetter' | 'partitionOf' | 'onParked'>;
+  private readonly opts: Required<Omit<ConsumerOptions, 'onDeadLetter' | 'partitionOf' | 'onParked' | 'onUnleasedConsumer'>> & Pick<ConsumerOptions, 'onDeadLetter' | 'partitionOf' | 'onParked' | 'onUnleasedConsumer'>;
   /** Partitioned mode: when the own pending entries were last re-read (ms), and whether they must be now. */
   private lastOwnScanMs = 0;
   private ownScanNeeded = true;
@@ -159,6 +175,8 @@ export class StreamConsumer {
   private attempts = new Map<string, number>();
   private lastClaimMs = 0;
   private lastLivenessMs = 0;
+  private lastOtherReapMs = 0;
+  private unleasedSeen = new Set<string>();
   private leaseTimer: NodeJS.Timeout | null = null;
   /** Partitioned mode: entries in hand (id → its run), each partition's last run, retry times of failed entries. */
   private readonly inHand = new Map<string, Promise<void>>();
@@ -180,7 +198,7 @@ export class StreamConsumer {
   healthy = false;
 
   constructor(opts: ConsumerOptions) {
-    this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ordered: false, exhausted: 'dead_letter', parkedRetryMaxMs: PARKED_RETRY_MAX_MS, ...opts };
+    this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ordered: false, exhausted: 'dead_letter', parkedRetryMaxMs: PARKED_RETRY_MAX_MS, reap: 'group', ...opts };
   }
 
   /**
@@ -209,7 +227,10 @@ export class StreamConsumer {
     this.loopDone = this.loop();
   }
 
-  /** Stops after the entries in hand; drops the lease (and the consumer when it owns nothing); closes the blocking connection. */
+  /**
+   * Stops after the entries in hand; drops the lease and deletes the consumer when it owns nothing (with
+   * `reap: 'none'` the lease is left to expire and the consumer to the reaper); closes the blocking connection.
+   */
   async stop(): Promise<void> {
     this.abort.abort();
     if (this.leaseTimer) clearInterval(this.leaseTimer);
@@ -222,8 +243,12 @@ export class StreamConsumer {
     await this.ackSent;
     if (this.loopDone) {
       const { redis, stream, group, consumer } = this.opts;
-      await dropConsumerLease(redis, stream, group, consumer).catch(() => undefined);
-      await reapConsumer(redis, stream, group, consumer, 0).catch(() => undefined);
+      // a consumer that cannot delete itself keeps its lease until it expires: by then Redis has not seen it
+      // for about the lease time, so its peers never take it for one reading without a lease
+      if (this.opts.reap !== 'none') {
+        await dropConsumerLease(redis, stream, group, consumer).catch(() => undefined);
+        await reapConsumer(redis, stream, group, consumer, 0).catch(() => undefined);
+      }
     }
     this.loopDone = null;
   }
@@ -373,17 +398,43 @@ export class StreamConsumer {
 
   /** Takes over the pending entries of dead consumers and deletes dead consumers that own nothing. */
   private async takeOverDead(): Promise<void> {
-    const { redis, stream, group, consumer, leaseMs, count, logger } = this.opts;
-    for (const c of await deadConsumers(redis, stream, group, consumer, leaseMs)) {
+    const { redis, stream, group, consumer, leaseMs, count, logger, reap } = this.opts;
+    const { dead, unleasedActive } = await groupLiveness(redis, stream, group, consumer, leaseMs);
+    this.reportUnleased(unleasedActive.map((c) => c.name));
+    for (const c of dead) {
       if (this.abort.signal.aborted) return;
       if (c.pending > 0) {
         const entries = await claimFromConsumer(redis, stream, group, c.name, consumer, leaseMs, count);
         if (entries.length > 0) logger.info({ stream, group, from: c.name, entries: entries.length, idle_ms: c.idleMs }, `took over ${entries.length} pending entr${entries.length === 1 ? 'y' : 'ies'} of dead consumer ${c.name}`);
         for (const [id, f] of entries) await this.dispatch({ id, fields: fieldsToObject(f) }, true);
-      } else if (await reapConsumer(redis, stream, group, c.name, leaseMs)) {
+      } else if (reap !== 'none' && (await reapConsumer(redis, stream, group, c.name, leaseMs))) {
         logger.info({ stream, group, consumer: c.name, idle_ms: c.idleMs }, `deleted dead consumer ${c.name} (no lease, nothing pending)`);
       }
     }
+    if (reap === 'stream' && Date.now() - this.lastOtherReapMs >= OTHER_GROUPS_REAP_MS) {
+      this.lastOtherReapMs = Date.now();
+      // never fatal to this consumer's own work (e.g. NOPERM under an ACL file older than this code)
+      try {
+        for (const d of await reapOtherGroups(redis, stream, group, leaseMs)) logger.info({ stream, group: d.group, consumer: d.consumer }, `deleted dead consumer ${d.consumer} of group ${d.group} (no lease, nothing pending)`);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message, stream }, "deleting the dead consumers of the stream's other groups failed; retried later");
+      }
+    }
+  }
+
+  /**
+   * Consumers of this group reading without a liveness lease in two checks in a row (a consumer that just
+   * resumed from a freeze renews its lease long before the second): an error log each time, and
+   * `onUnleasedConsumer` (a metric). See `GroupLiveness.unleasedActive`.
+   */
+  private reportUnleased(names: string[]): void {
+    const now = new Set(names);
+    for (const name of now) {
+      if (!this.unleasedSeen.has(name)) continue;
+      this.opts.logger.error({ stream: this.opts.stream, group: this.opts.group, consumer: name }, `consumer ${name} reads group ${this.opts.group} without a liveness lease: not a p3 consumer of this group (another Redis user reading or acknowledging its entries?), see ops/redis/README.md`);
+      this.opts.onUnleasedConsumer?.(name);
+    }
+    this.unleasedSeen = now;
   }
 
   /** Partitioned mode: waits until fewer than `concurrency` entries are in hand. */

@@ -19,6 +19,12 @@ export const STREAMS = {
 
 /** Consumer groups other services rely on (the reconcile engine creates the apply layer's close group before publishing). */
 export const GROUPS = {
+  /** The apply layer's consumer group on `quantum:stream:apply.plan`. */
+  applyPlan: 'apply',
+  /** The governor's default consumer group on `quantum:stream:apply.plan` (`GOVERNOR_CONSUMER_GROUP`). */
+  governor: 'governor',
+  /** The position brain's default consumer group on `quantum:stream:apply.plan` (`P33_CONSUMER_GROUP`). */
+  p33: 'p33',
   /** The apply layer's consumer group on `quantum:stream:reconcile.close`. */
   applyClose: 'apply-close',
   /** The apply layer's consumer group on `quantum:stream:apply.flatten`. */
@@ -89,12 +95,20 @@ export const keys = {
   applyPending: () => 'quantum:apply:pending',
   /** Apply layer: the Redis dataset epoch of the pre-send query (hash run_id, since_ms; applyEpoch-1.lua). */
   applyRedisEpoch: () => 'quantum:apply:redis_epoch',
+  /**
+   * Apply layer: sticky record of damage found on the plan stream (hash `kinds`, `detail`, `first_ts_ms`,
+   * `last_ts_ms`; plan-stream-health.ts). `p3 doctor` FAILs while it exists; an operator deletes it after
+   * the repair and review (docs/runbook.md).
+   */
+  planStreamDamage: () => 'quantum:apply:plan_stream_damage',
   /** Apply layer: per-symbol lock serialising RECONCILE_CLOSE executions (string owner token, PX TTL). */
   applyCloseLock: (sym: string) => `quantum:apply:close_lock:${sym}`,
   /**
    * Liveness lease of one stream consumer (string `1`, PX lease, renewed every second by the consumer
    * while its process runs; see `consumer-liveness.ts`). Absent = the consumer is gone: its pending
    * entries are taken over within seconds and the consumer is deleted from the group once it owns none.
+   * The group is part of the name so an ACL key pattern can give each group's users its own leases only
+   * (`quantum:consumer:lease:<stream>:<group>:*`, src/acl/users.ts).
    */
   consumerLease: (stream: string, group: string, consumer: string) => `quantum:consumer:lease:${stream}:${group}:${consumer}`,
   /** The position brain's user data stream state, one hash per brain instance (TTL 15 s; `p3 status`, `p3 doctor`). */

@@ -12,9 +12,10 @@ import { registerFlattenCommand } from './flatten.js';
 import { registerChaosCommand } from './chaos.js';
 import { registerRedisAclCommand } from './redis-acl.js';
 import { registerExchangeBackoffCommand } from './exchange-backoff.js';
+import { registerPlanStreamCommands } from './plan-stream.js';
 
 /** Adds commands to the program. */
 export type CommandRegistrar = (program: Command) => void;
 
 /** The registrars, in `p3 --help` order. */
-export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerFlattenCommand, registerExchangeBackoffCommand, registerPaperExchangeCommand, registerDoctorCommand, registerRedisAclCommand, registerConsoleCommand, registerDemoCommand, registerChaosCommand, registerBenchCommand];
+export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerFlattenCommand, registerExchangeBackoffCommand, registerPaperExchangeCommand, registerDoctorCommand, registerRedisAclCommand, registerPlanStreamCommands, registerConsoleCommand, registerDemoCommand, registerChaosCommand, registerBenchCommand];

@@ -24,6 +24,8 @@
  * - `trading`: HALTED/REDUCING trading states and open circuit breakers (WARN), unreadable state (FAIL).
  * - `dlq`: dead-letter streams (`*.dlq`) that are not empty (FAIL: a message was rejected for good).
  * - `heartbeats`: each expected service has a live heartbeat (FAIL when missing).
+ * - `plan-stream`: damage to the plan stream a producer's XADD arguments can do (deleted unread plans, a
+ *   planted id that blocks every XADD), now or recorded earlier by the apply layer (plan-stream-check.ts).
  * - `acl:*`: the `default` user enabled with full rights, a generated ACL user with more rights than
  *   `p3 redis-acl` gives it, a service connecting as another component's user (src/acl/doctor-check.ts).
  */
@@ -39,6 +41,7 @@ import { readTradingStates } from '../../services/governor/trading-state.js';
 import type { ServiceName } from '../../services/registry.js';
 import { checkUserStream } from '../../services/user-stream-status.js';
 import { checkAcl } from '../../acl/doctor-check.js';
+import { checkPlanStream } from './plan-stream-check.js';
 
 /** Outcome of one check. */
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
@@ -378,6 +381,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
       ...snapshotStep,
       ['trading', () => checkTrading(redis)],
       ['dlq', () => checkDlq(redis)],
+      ['plan-stream', () => checkPlanStream(redis)],
       ['heartbeats', () => checkHeartbeats(redis, opts.services)],
       ['acl', () => checkAcl(redis, opts.redisUrl, opts.envFiles ? opts.envs : {}, opts.sentinel ?? null)],
     ];

@@ -12,7 +12,9 @@
  *   another within seconds and its consumer deleted (`src/adapters/redis/consumer-liveness.ts`);
  * - the in-flight sweep (`pipeline.ts`): at start and every `APPLY_INFLIGHT_SWEEP_MS`, orders sent more
  *   than `APPLY_INFLIGHT_SETTLE_MS` ago and never recorded (crash between send and record) are resolved
- *   by client order id lookup, never re-sent.
+ *   by client order id lookup, never re-sent;
+ * - the plan stream watch (`plan-stream-watch.ts`): damage a producer's XADD arguments can do (deleted
+ *   unread plans, a planted id blocking every XADD) is logged as an error, counted and marked for `p3 doctor`.
  * `dry_run` builds no exchange gateway at all: nothing can be sent, the ledger is never written.
  */
 import type { Env } from '../../config/env.js';
@@ -33,6 +35,7 @@ import { createPlanHandler } from './plan-handler.js';
 import { createCloseHandler } from './close-handler.js';
 import { createFlattenHandler } from './flatten-handler.js';
 import { PermitWaker } from './permit-waker.js';
+import { PlanStreamWatch } from './plan-stream-watch.js';
 import { PLAN_CONSUMER } from '../../plans/entry.js';
 
 /** Longest the exchange warm-up may delay start, ms. */
@@ -52,7 +55,7 @@ export function closePartition(entry: StreamEntry): string {
 }
 
 /** Consumer group of the plan stream (`quantum:stream:apply.plan`). */
-export const APPLY_GROUP = 'apply';
+export const APPLY_GROUP = GROUPS.applyPlan;
 /** Consumer group of the RECONCILE_CLOSE stream (`quantum:stream:reconcile.close`). */
 export const APPLY_CLOSE_GROUP = GROUPS.applyClose;
 
@@ -79,6 +82,8 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
   const keyFor = envKeyLookup(env);
   const consumers: StreamConsumer[] = [];
   let sweepDone: Promise<void> | null = null;
+  const planStreamWatch = new PlanStreamWatch(ctx.redis, ctx.logger, ctx.registry);
+  let watchDone: Promise<void> | null = null;
   let stopped = false;
 
   const sweepLoop = async (): Promise<void> => {
@@ -131,6 +136,7 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
         logger: ctx.logger,
         claimIdleMs: cfg.claimIdleMs,
         exhausted: 'park' as const,
+        onUnleasedConsumer: () => planStreamWatch.unleased.inc(),
       };
       const parked = (stream: string) => ({ onParked: () => metrics.entriesParked.inc({ stream }) });
       // A new plan group starts at 0 (plans published before the first start are still answered; old
@@ -138,7 +144,9 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       // closes are stale by construction and would only count as guardrail failures.
       // Plans of different symbols concurrently, one symbol's in stream order (PLAN_CONSUMER, issue 16):
       // every per-plan check stays atomic in Redis (dedupe claim, send-time gate in applyBegin-13).
-      consumers.push(new StreamConsumer({ ...common, ...parked(STREAMS.applyPlan), startId: '0', stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor), ...PLAN_CONSUMER }));
+      // It also deletes the dead consumers of the governor's and the brain's groups (reap: 'stream'): only
+      // the apply layer's Redis user may use XGROUP DELCONSUMER on the shared plan stream.
+      consumers.push(new StreamConsumer({ ...common, ...parked(STREAMS.applyPlan), startId: '0', stream: STREAMS.applyPlan, group: APPLY_GROUP, handler: createPlanHandler(deps, keyFor), ...PLAN_CONSUMER, reap: 'stream' }));
       // Closes of different symbols run concurrently (one slow close, an exchange timeout, never delays
       // another symbol's); closes of one symbol one at a time, in stream order.
       if (cfg.closeEnabled) {
@@ -150,6 +158,7 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       for (const c of consumers) await c.ensureGroup().catch((err: Error) => ctx.logger.warn({ err: err.message }, 'consumer group not created yet; the loop retries'));
       for (const c of consumers) c.start();
       if (gateway) sweepDone = sweepLoop();
+      watchDone = planStreamWatch.run(abort.signal);
       ctx.logger.info({ mode: cfg.mode, allowlist: cfg.allowlist, instance: ctx.instanceId, reconcile_close: cfg.closeEnabled }, `apply-layer started (mode=${cfg.mode})`);
     },
     async stop() {
@@ -158,6 +167,7 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       abort.abort();
       await Promise.all(consumers.map((c) => c.stop()));
       await sweepDone;
+      await watchDone;
       waker.stop();
       await gateway?.close().catch(() => undefined);
       ctx.redis.disconnect();

@@ -94,6 +94,8 @@ export class PermitConsumer {
       handler: (e, redelivered) => this.handle(e, redelivered),
       onDeadLetter: (reason) => this.deadLettered.inc({ reason }),
       ...PLAN_CONSUMER,
+      // its Redis user has no XGROUP DELCONSUMER on the shared plan stream: the apply layer deletes dead consumers
+      reap: 'none',
     });
   }
 
