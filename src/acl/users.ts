@@ -116,7 +116,8 @@ function serviceBase(service: string): { rw: string[]; read: string[]; commands:
   return {
     rw: [keys.heartbeat(service, ID)],
     read: [...DLQS, keys.exchangeBackoffUntil()],
-    commands: [...CONNECT, ...TX, 'hset', 'pexpire', 'del', 'xlen', 'get'],
+    // pttl: what is left of the shared exchange back-off is its key's PTTL (src/adapters/exchange/backoff.ts)
+    commands: [...CONNECT, ...TX, 'hset', 'pexpire', 'del', 'xlen', 'get', 'pttl'],
   };
 }
 
@@ -188,7 +189,8 @@ function brain(group: string): AclUserSpec {
       // (HEXISTS: a pushed fill of ours is recorded before the confirming REST poll)
       rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS, keys.p33UserStream(ID)],
       read: [keys.hold(SYM), keys.applyInflight(SYM), STREAMS.applyResult, keys.lastFill(SYM), ...LEDGER_KEYS],
-      commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'xrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists'],
+      // time: exchangeBackoff-2.lua keeps the back-off on the Redis server's clock
+      commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'xrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists', 'time'],
     }, PUBLISH_PERMIT_WRITTEN),
     selectors: [...consumes([[STREAMS.applyPlan, group]]), appends([dlq(STREAMS.applyPlan)]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS])],
   };

@@ -114,9 +114,10 @@ export const RIGHTS: Record<string, Partial<Record<KeyClass, FamilyName[]>>> = {
     permitGovernor: [...OWN, 'evalsha'],
     hold: ['read'],
     snapshot: ['read'],
-    dedupe: ['read'],
     tradingState: ['read'],
     leaseGovernor: ['read', 'set', 'del'],
+    // exposureExpire-3.lua declares the plan's dedupe key: it reads its stage (the root allows no write to it)
+    dedupe: ['read', 'evalsha'],
   },
   'p3-brain': {
     planStream: GROUP,

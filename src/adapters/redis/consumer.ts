@@ -270,7 +270,7 @@ export class StreamConsumer {
         const own = this.ownScanDue(now) ? await this.readOwn(now) : [];
         for (const [id, at] of this.recheckAt) if (now - at > 60_000) this.recheckAt.delete(id);
         // a parked entry taken over by another consumer (and finished there) is no longer in our pending list
-        for (const [id, at] of this.parkedUntil) if (now - at > 10 * PARKED_RETRY_MAX_MS) this.parkedUntil.delete(id);
+        for (const [id, at] of this.parkedUntil) if (now - at > 10 * this.opts.parkedRetryMaxMs) this.parkedUntil.delete(id);
         for (const e of own) await this.dispatch(e, true);
         // 2. entries of dead consumers (lease gone) at once; entries idle on any consumer after claimIdleMs
         if (Date.now() - this.lastLivenessMs >= Math.min(1000, this.opts.leaseMs)) {
@@ -280,7 +280,8 @@ export class StreamConsumer {
         if (Date.now() - this.lastClaimMs >= Math.min(this.opts.claimIdleMs, 5000)) {
           this.lastClaimMs = Date.now();
           const claimed = await this.claim();
-          for (const e of claimed) await this.dispatch(e, true);
+          // a parked entry of our own waits for its time even when it went idle long enough to be claimed
+          for (const e of claimed) if ((this.parkedUntil.get(e.id) ?? 0) <= Date.now()) await this.dispatch(e, true);
         }
         // 3. new entries (blocks)
         if (own.length === 0) {

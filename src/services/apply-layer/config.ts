@@ -79,7 +79,8 @@ export interface ApplyConfig {
    * Longest delay between marking an order in flight and sending it, ms (APPLY_SEND_MAX_DELAY_MS, default
    * APPLY_CLAIM_QUERY_SETTLE_MS - EXCHANGE_RECV_WINDOW_MS, 5000 with the defaults; at most that). The pre-send
    * query of a claim Redis may have lost assumes no request is signed later than this; an order held longer (a
-   * client throttle queue, a stalled process) is not sent (`SKIPPED send_delayed`).
+   * client throttle queue, a stalled process) is not sent (`SKIPPED send_delayed`). Only with
+   * `P3_CLAIM_DURABILITY=exchange-query` (Infinity otherwise: a durable claim needs no such bound).
    */
   maxSendDelayMs: number;
   /** `replica-wait`: replicas that must acknowledge the claim (`WAIT n`), APPLY_CLAIM_WAIT_REPLICAS, default 1. */
@@ -192,7 +193,8 @@ export function parseApplyConfig(env: Env): ApplyConfig {
     claimQuerySettleMs: c.APPLY_CLAIM_QUERY_SETTLE_MS,
     claimWaitReplicas: c.APPLY_CLAIM_WAIT_REPLICAS,
     permitMaxAgeMs: c.APPLY_PERMIT_MAX_AGE_MS,
-    maxSendDelayMs: sendDelay,
+    // only `exchange-query` relies on the bound (a durable claim in the other modes needs no such assumption)
+    maxSendDelayMs: c.P3_CLAIM_DURABILITY === 'exchange-query' ? sendDelay : Number.POSITIVE_INFINITY,
     claimWaitTimeoutMs: c.APPLY_CLAIM_WAIT_TIMEOUT_MS,
   };
 }

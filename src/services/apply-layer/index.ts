@@ -31,6 +31,7 @@ import type { Service } from '../runtime.js';
 import { parseApplyConfig } from './config.js';
 import { createApplyMetrics } from './metrics.js';
 import { sweepInflight, type ApplyDeps, type ApplyHooks } from './pipeline.js';
+import { keepUnresolvedInflight } from './store.js';
 import { createPlanHandler } from './plan-handler.js';
 import { createCloseHandler } from './close-handler.js';
 import { createFlattenHandler } from './flatten-handler.js';
@@ -85,6 +86,16 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
   const planStreamWatch = new PlanStreamWatch(ctx.redis, ctx.logger, ctx.registry);
   let watchDone: Promise<void> | null = null;
   let stopped = false;
+
+  // Orders whose outcome is still unknown stay in their symbol's in-flight hash (its TTL refreshed), on a timer of
+  // their own: one sweep pass can spend minutes looking up a single order.
+  const keepLoop = async (): Promise<void> => {
+    while (!abort.signal.aborted) {
+      await sleep(Math.min(30_000, Math.max(1000, (cfg.inflightTtlSec * 1000) / 3)), abort.signal);
+      if (abort.signal.aborted) break;
+      await keepUnresolvedInflight(ctx.redis, cfg.inflightTtlSec).catch((err: Error) => ctx.logger.warn({ err: err.message }, 'keeping unresolved orders in flight failed; retrying'));
+    }
+  };
 
   const sweepLoop = async (): Promise<void> => {
     while (!abort.signal.aborted) {
@@ -157,7 +168,7 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       consumers.push(new StreamConsumer({ ...common, ...parked(STREAMS.applyFlatten), startId: '0', stream: STREAMS.applyFlatten, group: GROUPS.applyFlatten, handler: createFlattenHandler(deps) }));
       for (const c of consumers) await c.ensureGroup().catch((err: Error) => ctx.logger.warn({ err: err.message }, 'consumer group not created yet; the loop retries'));
       for (const c of consumers) c.start();
-      if (gateway) sweepDone = sweepLoop();
+      if (gateway) sweepDone = Promise.all([sweepLoop(), keepLoop()]).then(() => undefined);
       watchDone = planStreamWatch.run(abort.signal);
       ctx.logger.info({ mode: cfg.mode, allowlist: cfg.allowlist, instance: ctx.instanceId, reconcile_close: cfg.closeEnabled }, `apply-layer started (mode=${cfg.mode})`);
     },

@@ -337,3 +337,20 @@ export async function readLastMoment(redis: Redis, symbol: string): Promise<Last
 export async function keepInflight(redis: Redis, rec: OrderRecord, cid: string, dedupeValue: string, ttlSec: number): Promise<boolean> {
   return Number(await callScript(redis, 'inflightKeep', [keys.applyDedupe(rec.plan_id), keys.applyInflight(rec.symbol)], [dedupeValue, cid, rec.ts_ms, ttlSec])) === 1;
 }
+
+/**
+ * Keeps every order still `sending` in its symbol's in-flight hash (see {@link keepInflight}), from the pending
+ * zset (at most 1000 orders a pass). Run on its own timer: the sweep can spend minutes on one order's lookups
+ * while another order's hash TTL runs out.
+ * @returns the number of orders kept
+ */
+export async function keepUnresolvedInflight(redis: Redis, ttlSec: number): Promise<number> {
+  let n = 0;
+  for (const cid of await redis.zrangebyscore(keys.applyPending(), '-inf', '+inf', 'LIMIT', 0, 1000)) {
+    const rec = await readOrderRecord(redis, cid);
+    if (!rec) continue;
+    const stage = await redis.get(keys.applyDedupe(rec.plan_id));
+    if (stage && stage.startsWith('sending|') && (await keepInflight(redis, rec, cid, stage, ttlSec))) n++;
+  }
+  return n;
+}

@@ -29,7 +29,10 @@ local dur = math.min(tonumber(ARGV[1]), tonumber(ARGV[4]))
 if dur < 0 then dur = 0 end
 local retention = tonumber(ARGV[3])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '')
-local left = redis.call('PTTL', KEYS[1]) - retention
+local pttl = redis.call('PTTL', KEYS[1])
+local left = pttl - retention
+-- a back-off set by hand without expiry (PTTL -1) lasts until its stored time: never shortened by a shorter one
+if pttl == -1 and cur ~= nil then left = cur - nowMs end
 if cur ~= nil and left >= dur then
   return left
 end
