@@ -32,6 +32,7 @@ import type { Redis } from 'ioredis';
 import { envz, parseEnv, type Env } from '../../config/env.js';
 import { describeRedisTarget, parseRedisTarget, type SentinelConfig } from '../../config/redis.js';
 import { openRedis, scanKeys } from '../../adapters/redis/client.js';
+import { databaseRefusal, RedisDatabaseError } from '../../adapters/redis/database-guard.js';
 import { keys, STREAMS } from '../../adapters/redis/keys.js';
 import { readLedger, readSnapshot } from '../../domain/position.js';
 import { livenessReport, readHeartbeats } from '../../services/heartbeat.js';
@@ -354,8 +355,11 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
     const okVersion = maj > MIN_REDIS[0] || (maj === MIN_REDIS[0] && min >= MIN_REDIS[1]);
     results.push({ check: 'redis', status: okVersion ? 'OK' : 'FAIL', detail: `${describeRedisTarget({ url: opts.redisUrl, sentinel: opts.sentinel ?? null })} version ${version}${okVersion ? '' : ` (need >= ${MIN_REDIS.join('.')})`}` });
     redisOk = true;
-  } catch (err) {
-    results.push({ check: 'redis', status: 'FAIL', detail: `unreachable at ${describeRedisTarget({ url: opts.redisUrl, sentinel: opts.sentinel ?? null })}: ${msg(err)}` });
+  } catch (caught) {
+    // a refused SELECT closes the connection: connect() then fails with "Connection is closed"
+    const err = caught instanceof RedisDatabaseError ? caught : ((await databaseRefusal(redis)) ?? caught);
+    if (err instanceof RedisDatabaseError) results.push({ check: 'redis', status: 'FAIL', detail: `${describeRedisTarget({ url: opts.redisUrl, sentinel: opts.sentinel ?? null })}: ${err.message}` });
+    else results.push({ check: 'redis', status: 'FAIL', detail: `unreachable at ${describeRedisTarget({ url: opts.redisUrl, sentinel: opts.sentinel ?? null })}: ${msg(err)}` });
   }
   for (const s of opts.services) results.push(await checkConfig(s, opts.envs[s] ?? {}));
   results.push(checkKeys(opts.envs));
