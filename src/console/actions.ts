@@ -16,6 +16,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { parseDecimal } from '../domain/decimal.js';
 import { TRADING_STATES } from '../domain/governor.js';
+import { MAX_OPERATOR_TEXT, operatorTextProblem } from '../domain/operator-text.js';
 import { submitFlatten } from '../plans/flatten.js';
 import { setTradingState } from '../services/governor/trading-state.js';
 import { clearHold, LedgerRefusedError, setLedgerByOperator, setOperatorHold } from '../services/reconcile-engine/operator.js';
@@ -30,7 +31,15 @@ export interface ActionReply {
 
 const SYMBOL = /^[A-Z0-9]{2,30}$/;
 const operatorName = z.string().trim().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'operator must be 1-64 of A-Z a-z 0-9 . _ @ -');
-const reason = z.string().trim().min(1, 'reason is required (why, for the audit trail)').max(300, 'reason must be at most 300 characters');
+const reason = z
+  .string()
+  .trim()
+  .min(1, 'reason is required (why, for the audit trail)')
+  .max(MAX_OPERATOR_TEXT, `reason must be at most ${MAX_OPERATOR_TEXT} characters`)
+  .superRefine((s, ctx) => {
+    const problem = operatorTextProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: `reason ${problem}` });
+  });
 
 /** `POST /api/holds/:symbol` body. */
 export const HoldSetBody = z.strictObject({ reason, ttl_sec: z.number().int('ttl_sec must be an integer').min(1).max(86_400 * 7).optional(), operator: operatorName.optional() });

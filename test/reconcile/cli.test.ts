@@ -31,7 +31,7 @@ afterAll(async () => {
 
 async function p3(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: srv.url, ...env }, timeout: 30_000 });
+    const r = await run(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: srv.url, P3_ALLOWLIST: `${SYM},ETHUSDT,XRPUSDT,SOLUSDT`, ...env }, timeout: 30_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -68,7 +68,7 @@ describe('p3 reconcile commands', () => {
     expect(all.services.missing).toContain('reconcile-engine'); // no service runs in this test
     expect(all.trading.global.state).toBe('ACTIVE');
     expect(rows[0]).toMatchObject({ symbol: SYM, status: 'HOLD', reason: 'operator_hold', exchange_amt: '0.007', ledger_amt: '0.007', hold: { active: true, owner: 'operator', reason: 'investigating' } });
-    const human = await p3(['status']);
+    const human = await p3(['status'], { P34_ALLOWLIST: SYM });
     expect(human.stdout).toMatch(/BTCUSDT\s+HOLD\s+operator_hold/);
     expect(human.stdout).toContain('p3 hold clear BTCUSDT');
     expect(human.stdout).toMatch(/Services \(heartbeats\):[\s\S]*reconcile-engine\s+MISSING/);
@@ -199,7 +199,7 @@ describe('events --follow across a Redis outage', () => {
       await own.restart(2000); // longer than the CLI's few reconnect attempts: its connection ends
       // before the fix the loop spun on "Connection is closed." (never yielding: no event, no SIGINT)
       await waitFor(async () => {
-        await run(process.execPath, [BIN, 'hold', 'set', 'SOLUSDT', '--ttl', '30', '--reason', 'after-outage'], { env: { PATH: process.env.PATH ?? '', REDIS_URL: own.url } }).catch(() => undefined);
+        await run(process.execPath, [BIN, 'hold', 'set', 'SOLUSDT', '--ttl', '30', '--reason', 'after-outage'], { env: { PATH: process.env.PATH ?? '', REDIS_URL: own.url, P3_ALLOWLIST: 'SOLUSDT' } }).catch(() => undefined);
         return out.includes('after-outage');
       }, 30_000, 1000, 'event followed after the outage');
     } finally {
