@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Env } from '../config/env.js';
 import { ConfigError } from '../config/errors.js';
+import { isPlaceholderSecret } from '../config/keys.js';
 import { aclUsers, type AclGrant, type AclUserSpec } from './users.js';
 
 /** The optional administrator (password rotation, `ACL LOAD`, maintenance); no service connects as it. */
@@ -57,7 +58,7 @@ export function usersToWrite(opts: AclRenderOptions = {}): AclUserSpec[] {
  * Renders the ACL file: one `user` line per user (`on`, password hash, rules), then `user default off`.
  * @param env the environment with `P3_REDIS_PASSWORD_<USER>` for every user (8+ characters)
  * @returns the file text (ends with a newline)
- * @throws ConfigError naming the first missing or too short password variable
+ * @throws ConfigError naming the first missing, too short or placeholder password variable
  */
 export function renderAclFile(env: Env, opts: AclRenderOptions = {}): string {
   const lines: string[] = [];
@@ -65,6 +66,7 @@ export function renderAclFile(env: Env, opts: AclRenderOptions = {}): string {
     const pw = env[u.passwordEnv];
     if (pw === undefined || pw === '') throw new ConfigError(u.passwordEnv, `must be set: the password of Redis user ${u.user} (${u.purpose}); it is written hashed, never stored`);
     if (pw.length < 16) throw new ConfigError(u.passwordEnv, `too short for Redis user ${u.user}: use 16+ random characters (e.g. openssl rand -hex 24)`);
+    if (isPlaceholderSecret(pw)) throw new ConfigError(u.passwordEnv, `is a placeholder, not a password for Redis user ${u.user}: use 16+ random characters (e.g. openssl rand -hex 24)`);
     lines.push(['user', u.user, 'reset', 'on', `#${passwordHash(pw)}`, ...userRules(u)].join(' '));
   }
   lines.push('user default reset off resetchannels -@all');

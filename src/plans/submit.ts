@@ -11,6 +11,7 @@ import { ConfigError, type Env } from '../config/env.js';
 import { keyEnvName, signPlan, type PlanInput } from '../domain/plan.js';
 
 import { DEFAULT_PLAN_SOURCE, type ExitAction } from './actions.js';
+import { isPlaceholderSecret } from '../config/keys.js';
 
 export { DEFAULT_PLAN_SOURCE, EXIT_ACTIONS, STRATEGY_ACTIONS, type ExitAction } from './actions.js';
 
@@ -89,11 +90,12 @@ export async function submitPlan(redis: Redis, req: ExitPlanRequest, key: string
 
 /**
  * The key of `source` from the environment (`P3_KEY_<SOURCE>`).
- * @throws ConfigError naming the variable when it is missing or empty
+ * @throws ConfigError naming the variable when it is missing, empty or a placeholder (src/config/keys.ts)
  */
 export function planKeyFromEnv(env: Env, source: string): string {
   const name = keyEnvName(source);
   const v = env[name];
   if (!v || v.trim() === '') throw new ConfigError(name, `no key for plan source ${source}: set ${name}`);
+  if (isPlaceholderSecret(v)) throw new ConfigError(name, 'is a placeholder, not a secret: use the key the services were given');
   return v;
 }

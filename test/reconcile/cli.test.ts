@@ -169,7 +169,9 @@ describe('p3 reconcile commands', () => {
     expect(c.decision).toMatchObject({ freshnessSec: 10, driftTolerancePct: '1.0', evidenceWindowSec: 300, graceMs: 3000, closeEnabled: false });
     expect(parseReconcileEngineConfig({ P34_ALLOWLIST: 'SOLUSDT', P3_ALLOWLIST: 'BTCUSDT' }).allowlist).toEqual(['SOLUSDT']);
     expect(parseReconcileEngineConfig({ P34_LOG_LEVEL: 'INFO' }).logLevel).toBe('info');
-    expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k' }).decision.closeEnabled).toBe(true);
+    // no exchange variables: where the closes would go is unknown, so they default off
+    expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k' }).decision.closeEnabled).toBe(false);
+    expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'paper', EXCHANGE_BASE_URL: 'http://127.0.0.1:8900' }).decision.closeEnabled).toBe(true);
     expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', EXCHANGE_BASE_URL: 'https://fapi.binance.com' }).decision.closeEnabled).toBe(false);
     expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', EXCHANGE_BASE_URL: 'https://testnet.binancefuture.com' }).decision.closeEnabled).toBe(true);
     expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', EXCHANGE_DEMO: 'true' }).decision.closeEnabled).toBe(true);
