@@ -10,7 +10,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ConfigError, envz, parseEnv, type Env } from '../config/env.js';
-import { checkKeyVariables } from '../config/keys.js';
+import { checkKeyVariables, isPlaceholderSecret } from '../config/keys.js';
 
 /** Default TCP port of the console. */
 export const CONSOLE_DEFAULT_PORT = 8040;
@@ -62,6 +62,7 @@ export function consoleConfig(opts: { host?: string; port?: string | number }, e
         .string()
         .min(CONSOLE_TOKEN_MIN_LENGTH, `must be at least ${CONSOLE_TOKEN_MIN_LENGTH} characters`)
         .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+        .refine((t) => !isPlaceholderSecret(t), 'is a placeholder, not a token (e.g. openssl rand -hex 24)')
         .optional(),
       P34_ALLOWLIST: envz.symbols(),
       P3_ALLOWLIST: envz.symbols(),

@@ -8,7 +8,8 @@
  * - `endpoints`: the apply layer sends orders (`APPLY_MODE` testnet or live) to an endpoint that is not
  *   certainly loopback or demo without `APPLY_ALLOW_LIVE=yes`; the engine's RECONCILE_CLOSE is on by
  *   default (its `EXCHANGE_*` say paper or demo) while the apply layer sends to production; closes turned on
- *   explicitly against production are a WARN.
+ *   explicitly against production are a WARN; the governor in `testnet`/`paper` mode (no notional cap)
+ *   while the apply layer sends to production.
  * - `secrets`: a placeholder password in a `REDIS_URL`, `REDIS_SENTINEL_PASSWORD` or
  *   `P3_REDIS_PASSWORD_*`, or a placeholder `EXCHANGE_API_KEY`/`EXCHANGE_API_SECRET`.
  */
@@ -75,6 +76,10 @@ export function checkEndpoints(envs: DoctorOptions['envs'], services: ServiceNam
     if (applyLive && !allowLive) fails.push(`apply-layer: APPLY_MODE=${mode} sends orders to a production or unknown endpoint (${applyEndpoint.why}) without APPLY_ALLOW_LIVE=yes`);
     else notes.push(mode === 'dry_run' ? 'apply-layer dry_run (sends nothing)' : `apply-layer ${mode} to ${applyEndpoint.kind}${allowLive ? ' (APPLY_ALLOW_LIVE=yes)' : ''}`);
   }
+  // the governor's testnet/paper modes skip the notional cap: only for money that is not real
+  const governor = services.includes('governor') ? envs.governor : undefined;
+  const govMode = (governor?.GOVERNOR_MODE ?? 'live').trim().toLowerCase();
+  if (governor && govMode !== 'live' && applyLive) fails.push(`governor: GOVERNOR_MODE=${govMode} skips the notional cap while the apply layer sends to production (${applyEndpoint?.why}): set GOVERNOR_MODE=live`);
   const engine = services.includes('reconcile-engine') ? envs['reconcile-engine'] : undefined;
   if (engine) {
     let closeOn: boolean | null = null;
