@@ -78,7 +78,9 @@ export function createRedis(target: RedisTarget | string, opts: RedisConnectOpti
   reviveOnEnd(redis, opts.logger, opts.name);
   let down = false;
   redis.on('error', (err: Error) => {
-    if (!down) opts.logger?.warn({ err: err.message, conn: opts.name }, 'redis connection error');
+    // a refused database never heals by reconnecting: every command of this connection now fails
+    if (err instanceof RedisDatabaseError) opts.logger?.error({ err: err.message, conn: opts.name }, 'redis database refused: nothing is read or written; fix REDIS_URL');
+    else if (!down) opts.logger?.warn({ err: err.message, conn: opts.name }, 'redis connection error');
     down = true;
   });
   redis.on('ready', () => {
