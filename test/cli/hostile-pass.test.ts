@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { keys, STREAMS } from '../../src/adapters/redis/keys.js';
-import { checkEndpoints } from '../../src/cli/doctor/safety-checks.js';
+import { checkEndpoints, checkSecrets } from '../../src/cli/doctor/safety-checks.js';
 import { createLogger } from '../../src/adapters/logging/logger.js';
 import { tradingStateSet } from '../../src/console/actions.js';
 import { consoleConfig, startConsole } from '../../src/console/index.js';
@@ -37,6 +37,23 @@ describe('hostile pass', () => {
     expect(err?.code).toBe(2);
     expect(err?.stderr).toMatch(/--source: governor is a permit issuer/);
     expect(await t.redis.xlen(STREAMS.applyPlan)).toBe(0);
+  });
+
+  it('doctor warns about a Redis password sent in clear to another host', () => {
+    const env = (url: string) => ({ governor: { REDIS_URL: url } });
+    expect(checkSecrets('redis://127.0.0.1:6379', env('redis://p3-governor:Zq8v1nD4kT0pW7x2@10.0.0.5:6379'))).toMatchObject({ status: 'WARN', detail: expect.stringMatching(/governor sends its password unencrypted/) });
+    expect(checkSecrets('redis://127.0.0.1:6379', env('rediss://p3-governor:Zq8v1nD4kT0pW7x2@10.0.0.5:6379')).status).toBe('OK');
+    expect(checkSecrets('redis://127.0.0.1:6379', env('redis://p3-governor:Zq8v1nD4kT0pW7x2@127.0.0.1:6379')).status).toBe('OK');
+  });
+
+  it('p3 hold clear records a --reason (and refuses one with control characters)', async () => {
+    const env = { PATH: process.env.PATH ?? '', REDIS_URL: t.srv.url, P3_ALLOWLIST: 'BTCUSDT' };
+    await run(process.execPath, [BIN, 'hold', 'set', 'BTCUSDT', '--reason', 'checking'], { env });
+    await run(process.execPath, [BIN, 'hold', 'clear', 'BTCUSDT', '--reason', 'venue checked'], { env });
+    const ev = (await t.redis.xrange(STREAMS.reconcileEvents, '-', '+')).map(([, f]) => f.join(' ')).filter((f) => f.includes('HOLD_CLEARED'));
+    expect(ev.at(-1)).toContain('venue checked');
+    const bad = await run(process.execPath, [BIN, 'hold', 'clear', 'BTCUSDT', '--reason', 'a\u001b[2Jb'], { env }).then(() => 0, (e: { code?: number }) => e.code);
+    expect(bad).toBe(2);
   });
 
   it('the console refuses a placeholder token', () => {

@@ -81,12 +81,14 @@ export function registerReconcileCommands(program: Command): void {
     .command('clear')
     .description('delete the hold of a symbol (engine or operator); if the drift is still there the engine holds again on its next pass')
     .argument('<SYMBOL>')
+    .option('--reason <text>', 'why (recorded in the HOLD_CLEARED event)')
     .option(UNLISTED_OPTION, UNLISTED_HELP)
-    .action(async (symRaw: string, opts: { unlistedSymbol?: boolean }) => {
+    .action(async (symRaw: string, opts: { reason?: string; unlistedSymbol?: boolean }) => {
+      const reason = opts.reason === undefined ? undefined : checkOperatorText(opts.reason, '--reason');
       const [symbol] = (await operatorSymbols([symRaw], Boolean(opts.unlistedSymbol))) as [string];
       const { clearHold } = await import('../../services/reconcile-engine/operator.js');
       await withCliRedis(async (redis) => {
-        const { existed, engineHold } = await clearHold(redis, { symbol, by: cliUser() });
+        const { existed, engineHold } = await clearHold(redis, { symbol, by: cliUser(), ...(reason ? { reason } : {}) });
         process.stdout.write(existed ? `hold cleared on ${symbol}\n` : `no hold on ${symbol}\n`);
         if (engineHold) process.stdout.write(`note: the engine's last verdict is ${engineHold.status} ${engineHold.reason}; unless that is fixed it sets the hold again within one cadence\n`);
       });

@@ -11,7 +11,8 @@
  *   explicitly against production are a WARN; the governor in `testnet`/`paper` mode (no notional cap)
  *   while the apply layer sends to production.
  * - `secrets`: a placeholder password in a `REDIS_URL`, `REDIS_SENTINEL_PASSWORD` or
- *   `P3_REDIS_PASSWORD_*`, or a placeholder `EXCHANGE_API_KEY`/`EXCHANGE_API_SECRET`.
+ *   `P3_REDIS_PASSWORD_*`, or a placeholder `EXCHANGE_API_KEY`/`EXCHANGE_API_SECRET` (FAIL); a service
+ *   `REDIS_URL` sending its password over plain `redis://` to another host (WARN).
  */
 import type { Env } from '../../config/env.js';
 import { exchangeEndpoint, isSafeEndpoint } from '../../config/exchange-endpoint.js';
@@ -111,19 +112,32 @@ function urlPassword(url: string): string | null {
   }
 }
 
-/** Placeholder Redis passwords and exchange credentials (see the module comment). */
+/** A `redis://` (not TLS) URL with a password to a host other than this machine. */
+function passwordInClear(url: string): boolean {
+  try {
+    const u = new URL(url);
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    return u.protocol === 'redis:' && u.password !== '' && !(host === 'localhost' || host === '::1' || /^127\./.test(host));
+  } catch {
+    return false;
+  }
+}
+
+/** Placeholder Redis passwords and exchange credentials; a password sent unencrypted off this machine is a WARN. */
 export function checkSecrets(redisUrl: string, envs: DoctorOptions['envs']): CheckResult {
   const fails = new Set<string>();
+  const clear = new Set<string>();
   const pw = urlPassword(redisUrl);
   if (pw !== null && isPlaceholderSecret(pw)) fails.add('REDIS_URL (this shell): password is a placeholder');
   for (const [svc, env] of Object.entries(envs) as [string, Env | undefined][]) {
     for (const [k, v] of Object.entries(env ?? {})) {
       if (v === undefined || v.trim() === '') continue;
+      if (k === 'REDIS_URL' && passwordInClear(v)) clear.add(svc);
       const secret = k === 'REDIS_URL' ? urlPassword(v) : /^(P3_REDIS_PASSWORD_\w+|REDIS_SENTINEL_PASSWORD|EXCHANGE_API_KEY|EXCHANGE_API_SECRET)$/.test(k) ? v : null;
       if (secret !== null && isPlaceholderSecret(secret)) fails.add(`${svc}: ${k}${k === 'REDIS_URL' ? ' password' : ''} is a placeholder`);
     }
   }
-  return fails.size
-    ? { check: 'secrets', status: 'FAIL', detail: `${list([...fails])}: set the real values (Redis passwords: the ones given to p3 redis-acl)` }
-    : { check: 'secrets', status: 'OK', detail: 'no placeholder password or exchange credential' };
+  if (fails.size) return { check: 'secrets', status: 'FAIL', detail: `${list([...fails])}: set the real values (Redis passwords: the ones given to p3 redis-acl)` };
+  if (clear.size) return { check: 'secrets', status: 'WARN', detail: `REDIS_URL of ${list([...clear])} sends its password unencrypted to another host (redis://, not rediss://): anyone on the path can act as that user` };
+  return { check: 'secrets', status: 'OK', detail: 'no placeholder password or exchange credential' };
 }
