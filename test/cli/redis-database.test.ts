@@ -62,11 +62,14 @@ describe('a database the server lacks', () => {
     expect(await t.redis.dbsize()).toBe(0);
   });
 
-  it('p3 run refuses to start (exit 2) and p3 doctor fails on the redis check', async () => {
+  it('p3 run and p3 console refuse to start (exit 2) and p3 doctor fails on the redis check', async () => {
     const env = { REDIS_URL: `${t.srv.url}/99`, P3_ALLOWLIST: 'BTCUSDT', P3_KEY_GOVERNOR: 'g'.repeat(40), GOVERNOR_PROMETHEUS_PORT: '0', GOVERNOR_LOG_LEVEL: 'error' };
     const runR = await p3(['run', 'governor'], env);
     expect(runR.code).toBe(2);
     expect(runR.stderr).toMatch(/REDIS_URL: .*database 99/);
+    const consoleRun = await p3(['console', '--port', '0'], env);
+    expect(consoleRun.code).toBe(2);
+    expect(consoleRun.stderr).toMatch(/REDIS_URL: .*database 99/);
     const doc = await p3(['doctor', '--services', 'governor', '--json'], env);
     expect(doc.code).toBe(1);
     const checks = (JSON.parse(doc.stdout) as { checks: Array<{ check: string; status: string; detail: string }> }).checks;
