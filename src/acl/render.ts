@@ -8,6 +8,7 @@ import type { Env } from '../config/env.js';
 import { ConfigError } from '../config/errors.js';
 import { GROUPS } from '../adapters/redis/keys.js';
 import { aclUsers, DEFAULT_PLAN_GROUPS, type AclGrant, type AclUserSpec, type PlanGroups } from './users.js';
+import { isPlaceholderSecret } from '../config/keys.js';
 
 /** The optional administrator (password rotation, `ACL LOAD`, maintenance); no service connects as it. */
 export const ADMIN_USER: AclUserSpec = {
@@ -79,7 +80,7 @@ export function usersToWrite(opts: AclRenderOptions = {}): AclUserSpec[] {
  * @param env the environment with `P3_REDIS_PASSWORD_<USER>` for every user (16+ characters), and the
  *   optional `GOVERNOR_CONSUMER_GROUP` / `P33_CONSUMER_GROUP` ({@link planGroupsFromEnv})
  * @returns the file text (ends with a newline)
- * @throws ConfigError naming the first missing or too short password variable, or a bad group name
+ * @throws ConfigError naming the first missing, too short or placeholder password variable, or a bad group name
  */
 export function renderAclFile(env: Env, opts: AclRenderOptions = {}): string {
   const lines: string[] = [];
@@ -87,6 +88,7 @@ export function renderAclFile(env: Env, opts: AclRenderOptions = {}): string {
     const pw = env[u.passwordEnv];
     if (pw === undefined || pw === '') throw new ConfigError(u.passwordEnv, `must be set: the password of Redis user ${u.user} (${u.purpose}); it is written hashed, never stored`);
     if (pw.length < 16) throw new ConfigError(u.passwordEnv, `too short for Redis user ${u.user}: use 16+ random characters (e.g. openssl rand -hex 24)`);
+    if (isPlaceholderSecret(pw)) throw new ConfigError(u.passwordEnv, `is a placeholder, not a password for Redis user ${u.user}: use 16+ random characters (e.g. openssl rand -hex 24)`);
     lines.push(['user', u.user, 'reset', 'on', `#${passwordHash(pw)}`, ...userRules(u)].join(' '));
   }
   lines.push('user default reset off resetchannels -@all');

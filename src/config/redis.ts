@@ -15,6 +15,7 @@
  */
 import { z } from 'zod';
 import { ConfigError, envz, parseEnv, type Env } from './env.js';
+import { isPlaceholderSecret } from './keys.js';
 
 /** One sentinel's address. */
 export interface SentinelAddress {
@@ -78,16 +79,19 @@ const SHAPE = {
 /**
  * Reads `REDIS_URL` and the Sentinel variables (see the module comment).
  * @throws ConfigError naming the variable: a bad URL or sentinel address, `REDIS_SENTINELS` without
- *   `REDIS_SENTINEL_NAME` or the other way round, sentinel credentials without `REDIS_SENTINELS`
+ *   `REDIS_SENTINEL_NAME` or the other way round, sentinel credentials without `REDIS_SENTINELS`, a
+ *   placeholder password (the env templates' `change-me`) in `REDIS_URL` or `REDIS_SENTINEL_PASSWORD`
  */
 export function parseRedisTarget(env: Env): RedisTarget {
   const e = parseEnv(SHAPE, env);
+  refusePlaceholderPasswords(e.REDIS_URL, undefined);
   if (!e.REDIS_SENTINELS) {
     if (e.REDIS_SENTINEL_NAME) throw new ConfigError('REDIS_SENTINELS', 'must be set when REDIS_SENTINEL_NAME is (host:port of each sentinel)');
     if (e.REDIS_SENTINEL_USERNAME || e.REDIS_SENTINEL_PASSWORD) throw new ConfigError('REDIS_SENTINELS', 'must be set when REDIS_SENTINEL_USERNAME/REDIS_SENTINEL_PASSWORD are');
     return { url: e.REDIS_URL, sentinel: null };
   }
   if (!e.REDIS_SENTINEL_NAME) throw new ConfigError('REDIS_SENTINEL_NAME', 'must be set when REDIS_SENTINELS is (the master group name of `sentinel monitor`)');
+  refusePlaceholderPasswords(e.REDIS_URL, e.REDIS_SENTINEL_PASSWORD);
   return {
     url: e.REDIS_URL,
     sentinel: {
@@ -97,6 +101,18 @@ export function parseRedisTarget(env: Env): RedisTarget {
       ...(e.REDIS_SENTINEL_PASSWORD ? { password: e.REDIS_SENTINEL_PASSWORD } : {}),
     },
   };
+}
+
+/** @throws ConfigError when the URL's password or the sentinels' password is a placeholder (src/config/keys.ts) */
+function refusePlaceholderPasswords(url: string, sentinelPassword: string | undefined): void {
+  let urlPassword = '';
+  try {
+    urlPassword = decodeURIComponent(new URL(url).password);
+  } catch {
+    urlPassword = '';
+  }
+  if (urlPassword !== '' && isPlaceholderSecret(urlPassword)) throw new ConfigError('REDIS_URL', "the password is the template's placeholder: use the password of this component's Redis user (P3_REDIS_PASSWORD_<USER> given to p3 redis-acl)");
+  if (sentinelPassword && isPlaceholderSecret(sentinelPassword)) throw new ConfigError('REDIS_SENTINEL_PASSWORD', "is a placeholder: set the sentinels' real password");
 }
 
 /** The environment variables that describe `t` (for child processes, e.g. the services of `p3 chaos`). */

@@ -8,7 +8,9 @@
  * - a bad body is a 400 with a sentence naming the field; nothing is written;
  * - a ledger amount that disagrees with the fresh snapshot is a 409 unless `force` is true AND `confirm`
  *   repeats the symbol (the page asks the operator to type it);
- * - a symbol outside the configured allowlist is refused (400), as every service would ignore it.
+ * - a symbol outside the configured allowlist is refused (400), as every service would ignore it; with no
+ *   allowlist, a symbol Redis knows nothing of is refused too (a typo);
+ * - a reason with control characters is refused (400; src/domain/operator-text.ts).
  * - a flatten needs `P3_KEY_OPERATOR` where the console runs (it signs the FLATTEN plans) and `confirm`
  *   repeating what is flattened (the symbols joined by commas, or `ALL`).
  */
@@ -16,6 +18,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { parseDecimal } from '../domain/decimal.js';
 import { TRADING_STATES } from '../domain/governor.js';
+import { MAX_OPERATOR_TEXT, operatorTextProblem } from '../domain/operator-text.js';
 import { submitFlatten } from '../plans/flatten.js';
 import { setTradingState } from '../services/governor/trading-state.js';
 import { clearHold, LedgerRefusedError, setLedgerByOperator, setOperatorHold } from '../services/reconcile-engine/operator.js';
@@ -30,7 +33,15 @@ export interface ActionReply {
 
 const SYMBOL = /^[A-Z0-9]{2,30}$/;
 const operatorName = z.string().trim().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'operator must be 1-64 of A-Z a-z 0-9 . _ @ -');
-const reason = z.string().trim().min(1, 'reason is required (why, for the audit trail)').max(300, 'reason must be at most 300 characters');
+const reason = z
+  .string()
+  .trim()
+  .min(1, 'reason is required (why, for the audit trail)')
+  .max(MAX_OPERATOR_TEXT, `reason must be at most ${MAX_OPERATOR_TEXT} characters`)
+  .superRefine((s, ctx) => {
+    const problem = operatorTextProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: `reason ${problem}` });
+  });
 
 /** `POST /api/holds/:symbol` body. */
 export const HoldSetBody = z.strictObject({ reason, ttl_sec: z.number().int('ttl_sec must be an integer').min(1).max(86_400 * 7).optional(), operator: operatorName.optional() });
@@ -79,6 +90,17 @@ export function checkSymbol(raw: string, cfg: Pick<ConsoleConfig, 'symbols'>): {
   if (!SYMBOL.test(symbol)) return { ok: false, reply: bad(`bad symbol ${JSON.stringify(raw)}: upper-case letters and digits, like BTCUSDT`) };
   if (cfg.symbols.length > 0 && !cfg.symbols.includes(symbol)) return { ok: false, reply: bad(`${symbol} is not in the allowlist (${cfg.symbols.join(',')})`) };
   return { ok: true, symbol };
+}
+
+/**
+ * With no allowlist configured, a symbol must at least be known in Redis (a state, snapshot, hold or
+ * ledger): a typo (`BTCUSTD`) would otherwise be held or halted while the real symbol keeps trading.
+ * With an allowlist, {@link checkSymbol} already decided.
+ */
+export async function checkKnownSymbol(redis: Redis, cfg: Pick<ConsoleConfig, 'symbols'>, symbol: string): Promise<ActionReply | null> {
+  if (cfg.symbols.length > 0) return null;
+  if ((await consoleSymbols(redis, [])).includes(symbol)) return null;
+  return bad(`${symbol} is unknown here: no allowlist is configured (P3_ALLOWLIST) and Redis has no state, snapshot, hold or ledger of it; check the spelling`);
 }
 
 /** Who did it: the `X-P3-Operator` header, else the body's `operator`; a 400 when neither is valid. */
@@ -130,6 +152,8 @@ export async function tradingStateSet(redis: Redis, cfg: ConsoleConfig, by: stri
     const s = checkSymbol(b.symbol, cfg);
     if (!s.ok) return s.reply;
     symbol = s.symbol;
+    const unknown = await checkKnownSymbol(redis, cfg, symbol);
+    if (unknown) return unknown;
   }
   await setTradingState(redis, { symbol, state: b.state, reason: b.reason, by });
   return { status: 200, body: { ok: true, scope: symbol ?? 'global', state: b.state, by, message: `${symbol ?? 'global'} trading state: ${b.state}` } };
@@ -145,6 +169,8 @@ export async function flatten(redis: Redis, cfg: ConsoleConfig, by: string, b: z
   for (const raw of b.all ? await consoleSymbols(redis, cfg.symbols) : (b.symbols ?? [])) {
     const s = checkSymbol(raw, cfg);
     if (!s.ok) return s.reply;
+    const unknown = b.all ? null : await checkKnownSymbol(redis, cfg, s.symbol);
+    if (unknown) return unknown;
     if (!targets.includes(s.symbol)) targets.push(s.symbol);
   }
   if (targets.length === 0) return bad('no symbols to flatten');

@@ -10,6 +10,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ConfigError, envz, parseEnv, type Env } from '../config/env.js';
+import { checkKeyVariables, isPlaceholderSecret } from '../config/keys.js';
 
 /** Default TCP port of the console. */
 export const CONSOLE_DEFAULT_PORT = 8040;
@@ -44,7 +45,8 @@ export function isLoopbackHost(host: string): boolean {
 
 /**
  * Reads and validates the console's configuration from the CLI options and the environment.
- * @throws ConfigError naming `--port`, `--host` or `P3_CONSOLE_TOKEN` (exit 2)
+ * @throws ConfigError naming `--port`, `--host` or `P3_CONSOLE_TOKEN` (exit 2), or a placeholder `P3_KEY_*`
+ *   or two sharing a value (src/config/keys.ts)
  */
 export function consoleConfig(opts: { host?: string; port?: string | number }, env: Env): ConsoleConfig {
   const cli = parseEnv(
@@ -60,6 +62,7 @@ export function consoleConfig(opts: { host?: string; port?: string | number }, e
         .string()
         .min(CONSOLE_TOKEN_MIN_LENGTH, `must be at least ${CONSOLE_TOKEN_MIN_LENGTH} characters`)
         .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+        .refine((t) => !isPlaceholderSecret(t), 'is a placeholder, not a token (e.g. openssl rand -hex 24)')
         .optional(),
       P34_ALLOWLIST: envz.symbols(),
       P3_ALLOWLIST: envz.symbols(),
@@ -67,6 +70,7 @@ export function consoleConfig(opts: { host?: string; port?: string | number }, e
     },
     env,
   );
+  checkKeyVariables(env);
   const loopback = isLoopbackHost(cli['--host']);
   if (!loopback && !e.P3_CONSOLE_TOKEN) {
     throw new ConfigError('P3_CONSOLE_TOKEN', `required when the console listens on ${cli['--host']} (not loopback): every request, reads included, must carry it; set P3_CONSOLE_TOKEN or use --host 127.0.0.1`);

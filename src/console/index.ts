@@ -5,7 +5,8 @@
  */
 import { createLogger } from '../adapters/logging/logger.js';
 import { createRedis, waitReady } from '../adapters/redis/client.js';
-import { envz, parseEnv, type Env } from '../config/env.js';
+import { RedisDatabaseError } from '../adapters/redis/database-guard.js';
+import { ConfigError, envz, parseEnv, type Env } from '../config/env.js';
 import { describeRedisTarget, parseRedisTarget } from '../config/redis.js';
 import { waitForSignal } from '../services/runtime.js';
 import { consoleConfig } from './config.js';
@@ -18,7 +19,7 @@ export { startConsole, CONSOLE_MAX_STREAMS, type RunningConsole, type ConsoleInf
  * Runs `p3 console` in the foreground until SIGINT/SIGTERM: validates the configuration (exit 2 on a
  * bad value, or on a non-loopback `--host` without `P3_CONSOLE_TOKEN`), connects to `REDIS_URL` (or Sentinel),
  * serves, prints the URL on stdout.
- * @throws ConfigError (exit 2); Error when Redis is unreachable or the port is taken (exit 1)
+ * @throws ConfigError (exit 2), also for a database the server refuses; Error when Redis is unreachable or the port is taken (exit 1)
  */
 export async function runConsole(opts: { host?: string; port?: string }, env: Env, out: (line: string) => void): Promise<void> {
   const cfg = consoleConfig(opts, env);
@@ -26,7 +27,8 @@ export async function runConsole(opts: { host?: string; port?: string }, env: En
   const logger = createLogger('console', parseEnv({ P3_CONSOLE_LOG_LEVEL: envz.logLevel() }, env).P3_CONSOLE_LOG_LEVEL);
   const redis = createRedis(target, { name: 'p3:console', logger });
   try {
-    await waitReady(redis, 5000).catch(() => {
+    await waitReady(redis, 5000).catch((err: unknown) => {
+      if (err instanceof RedisDatabaseError) throw new ConfigError('REDIS_URL', err.message.replace(/^REDIS_URL /, ''));
       throw new Error(`Redis unreachable at ${describeRedisTarget(target)}: is redis-server running, is REDIS_URL right?`);
     });
     const running = await startConsole(redis, cfg, logger);

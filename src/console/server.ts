@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { tracePlan } from '../plans/trace.js';
-import { flatten, FlattenBody, checkSymbol, holdClear, HoldClearBody, holdSet, HoldSetBody, ledgerSet, LedgerSetBody, operatorOf, parseBody, tradingStateSet, TradingStateBody, type ActionReply } from './actions.js';
+import { flatten, FlattenBody, checkKnownSymbol, checkSymbol, holdClear, HoldClearBody, holdSet, HoldSetBody, ledgerSet, LedgerSetBody, operatorOf, parseBody, tradingStateSet, TradingStateBody, type ActionReply } from './actions.js';
 import type { ConsoleConfig } from './config.js';
 import { frameworkErrors, installGuard, SECURITY_HEADERS } from './guard.js';
 import { ConsoleHub } from './hub.js';
@@ -153,6 +153,8 @@ export async function startConsole(redis: Redis, cfg: ConsoleConfig, logger: Log
       const s = checkSymbol(symbolRaw, cfg);
       if (!s.ok) return s.reply;
       symbol = s.symbol;
+      const unknown = await checkKnownSymbol(redis, cfg, symbol);
+      if (unknown) return unknown;
     }
     const r = await run(symbol, who.by);
     const body = req.body as { reason?: string } | undefined;

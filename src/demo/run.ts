@@ -17,6 +17,7 @@ import { buildServices, SERVICE_NAMES } from '../services/registry.js';
 import { startServices, stopServices, waitForSignal, type RunningService } from '../services/runtime.js';
 import { sleep } from '../lib/sleep.js';
 import { acquireDemoRedis, type DemoRedis } from './redis.js';
+import { operatorLines, writeDemoEnvDir, type DemoEnvDir } from './env-dir.js';
 import { runStrategyDriver } from './driver.js';
 import { lastResultId, waitTradingResumed, type TradingResumed } from './resumed.js';
 import { SCENARIOS, type InjectContext, type ScenarioDef } from './scenarios.js';
@@ -150,8 +151,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   let paper: PaperExchange | null = null;
   let running: RunningService[] = [];
   let consoleServer: RunningConsole | null = null;
+  let envDir: DemoEnvDir | null = null;
   const conns: Redis[] = [];
-  const killOnExit = () => demoRedis?.killSync();
+  const killOnExit = () => {
+    demoRedis?.killSync();
+    envDir?.remove();
+  };
   process.once('exit', killOnExit);
   try {
     demoRedis = await acquireDemoRedis(opts.redisUrl);
@@ -164,6 +169,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     running = await startServices(await buildServices([...SERVICE_NAMES], env));
     const metrics = running.map((r) => ({ service: r.service.name, url: `http://127.0.0.1:${r.ops.port}/metrics` }));
     printer.line({ type: 'services', services: metrics }, `Services (in this process): ${metrics.map((m) => `${m.service} ${m.url}`).join('\n                             ')}`);
+    envDir = writeDemoEnvDir(env);
+    printer.line({ type: 'operator', env_dir: envDir.dir, env: envDir.operatorEnv }, operatorLines(envDir).join('\n'));
 
     const redis = createRedis(demoRedis.url, { name: 'p3:demo' });
     const blocking = redis.duplicate();
@@ -236,6 +243,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         `  open ${consoleServer.url} in a browser (the operator console; token ${consoleToken})`,
         `  REDIS_URL=${demoRedis.url} npx p3 status`,
         `  REDIS_URL=${demoRedis.url} npx p3 events --follow`,
+        ...(envDir ? operatorLines(envDir).slice(1) : []),
         `  curl -s -XPOST ${paperUrl}/admin/trade -H 'content-type: application/json' -d '{"symbol":"BTCUSDT","side":"BUY","qty":"0.005"}'   # a manual trade: watch it hold and heal`,
         ...metrics.map((m) => `  curl -s ${m.url} | grep -v '^#' | head   # ${m.service}`),
       ];
@@ -254,6 +262,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     for (const c of conns) c.disconnect();
     await paper?.close().catch(() => undefined);
     await demoRedis?.close();
+    envDir?.remove();
     process.off('exit', killOnExit);
   }
 }

@@ -6,15 +6,19 @@ import type { Redis } from 'ioredis';
 import { EVENTS_MAXLEN, STREAMS } from '../adapters/redis/keys.js';
 import { buildFlattenPlan, type FlattenRequest } from '../domain/flatten.js';
 import { signPlan } from '../domain/plan.js';
+import { checkOperatorText } from '../domain/operator-text.js';
 
 /**
  * Signs a FLATTEN plan with the operator key and adds it to `quantum:stream:apply.flatten`, with a
  * `FLATTEN_REQUESTED` event (who, why) on `quantum:stream:reconcile.events`, in one MULTI.
  * @param key the value of `P3_KEY_OPERATOR`
  * @returns the plan id and the stream entry id
- * @throws ZodError for a malformed symbol or plan id; Redis errors as thrown by ioredis
+ * @throws OperatorTextError for a reason with control characters; ZodError for a malformed symbol or plan id;
+ *   Redis errors as thrown by ioredis
  */
 export async function submitFlatten(redis: Redis, req: FlattenRequest, key: string): Promise<{ planId: string; entryId: string }> {
+  checkOperatorText(req.reason);
+  checkOperatorText(req.by, 'by');
   const plan = buildFlattenPlan(req);
   const signed = signPlan(plan, key);
   const res = await redis

@@ -8,9 +8,10 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { PLAN_STREAM_MAXLEN, STREAMS } from '../adapters/redis/keys.js';
 import { ConfigError, type Env } from '../config/env.js';
-import { keyEnvName, signPlan, type PlanInput } from '../domain/plan.js';
+import { keyEnvName, PERMIT_KEY_ENVS, signPlan, type PlanInput } from '../domain/plan.js';
 
 import { DEFAULT_PLAN_SOURCE, type ExitAction } from './actions.js';
+import { isPlaceholderSecret } from '../config/keys.js';
 
 export { DEFAULT_PLAN_SOURCE, EXIT_ACTIONS, STRATEGY_ACTIONS, type ExitAction } from './actions.js';
 
@@ -90,11 +91,15 @@ export async function submitPlan(redis: Redis, req: ExitPlanRequest, key: string
 
 /**
  * The key of `source` from the environment (`P3_KEY_<SOURCE>`).
- * @throws ConfigError naming the variable when it is missing or empty
+ * @throws ConfigError naming the variable when it is missing, empty or a placeholder (src/config/keys.ts);
+ *   naming `--source` for a permit issuer (`governor`, `p33`), whose key must never sign a plan
  */
 export function planKeyFromEnv(env: Env, source: string): string {
   const name = keyEnvName(source);
   const v = env[name];
+  // a permit key never signs a plan (the services would refuse it as an unknown source anyway)
+  if (PERMIT_KEY_ENVS.includes(name)) throw new ConfigError('--source', `${source} is a permit issuer, not a plan source: its key ${name} signs permits only`);
   if (!v || v.trim() === '') throw new ConfigError(name, `no key for plan source ${source}: set ${name}`);
+  if (isPlaceholderSecret(v)) throw new ConfigError(name, 'is a placeholder, not a secret: use the key the services were given');
   return v;
 }

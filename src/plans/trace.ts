@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { fieldsToObject } from '../adapters/redis/consumer.js';
 import { STREAMS, dlq, keys } from '../adapters/redis/keys.js';
 import { planDigest } from '../domain/plan.js';
+import { printableDeep } from '../domain/operator-text.js';
 
 /** One stream entry that mentions the plan. */
 export interface TracedEntry {
@@ -18,7 +19,7 @@ export interface TracedEntry {
 /** Everything found about a plan. */
 export interface PlanTrace {
   planId: string;
-  /** Entries of `quantum:stream:apply.plan` / `reconcile.close` carrying the plan (their `plan` JSON contains the id). */
+  /** Entries of `quantum:stream:apply.plan` / `reconcile.close` / `apply.flatten` carrying the plan (their `plan` JSON contains the id). */
   submitted: TracedEntry[];
   /** Permit hashes (empty object = absent or expired). */
   permits: { governor: Record<string, string>; p33: Record<string, string> };
@@ -52,17 +53,20 @@ export async function tracePlan(redis: Redis, planId: string, scan = 5000): Prom
       return false;
     }
   };
-  const [submittedA, submittedC, results, dlqA, dlqC, governor, p33, dedupe] = await Promise.all([
+  // an operator's FLATTEN plans have their own stream (they pass every hold and trading state)
+  const [submittedA, submittedC, submittedF, results, dlqA, dlqC, dlqF, governor, p33, dedupe] = await Promise.all([
     find(redis, STREAMS.applyPlan, scan, inPlan),
     find(redis, STREAMS.reconcileClose, scan, inPlan),
+    find(redis, STREAMS.applyFlatten, scan, inPlan),
     find(redis, STREAMS.applyResult, scan, (f) => f.plan_id === planId),
     find(redis, dlq(STREAMS.applyPlan), scan, inPlan),
     find(redis, dlq(STREAMS.reconcileClose), scan, inPlan),
+    find(redis, dlq(STREAMS.applyFlatten), scan, inPlan),
     redis.hgetall(keys.permitGovernor(planId)),
     redis.hgetall(keys.permitP33(planId)),
     redis.get(keys.applyDedupe(planId)),
   ]);
-  return { planId, submitted: [...submittedA, ...submittedC], permits: { governor, p33 }, results, deadLetters: [...dlqA, ...dlqC], dedupe };
+  return { planId, submitted: [...submittedA, ...submittedC, ...submittedF], permits: { governor, p33 }, results, deadLetters: [...dlqA, ...dlqC, ...dlqF], dedupe };
 }
 
 /**
@@ -77,8 +81,9 @@ function payloadNote(p: Record<string, string>, submitted: TracedEntry[]): strin
   return planDigest(e.fields.plan) === p.plan_digest ? ' payload=same' : ' payload=DIFFERENT';
 }
 
-/** Renders a trace for a person: one line per fact, oldest first. */
-export function renderTrace(t: PlanTrace): string {
+/** Renders a trace for a person: one line per fact, oldest first (control characters in fields shown escaped). */
+export function renderTrace(trace: PlanTrace): string {
+  const t = printableDeep(trace);
   const out: string[] = [`plan ${t.planId}`];
   if (t.submitted.length === 0) out.push('  submitted: not found in the recent plan streams');
   for (const e of t.submitted) out.push(`  submitted  ${e.stream} ${e.id}`);

@@ -56,8 +56,23 @@ afterAll(async () => {
 
 describe('p3 demo --exit --json', () => {
   it('heals every scenario with exactly the expected close orders and no plan executed while held', async () => {
-    const run = await runP3(['demo', '--exit', '--json', '--phase-timeout', '45'], { REDIS_URL: srv.url });
+    // while it runs, an operator's shell uses what the demo printed: p3 status, and p3 doctor on its env files
+    let beside: Promise<{ doctor: Run; status: Run }> | null = null;
+    const run = await runP3(['demo', '--exit', '--json', '--phase-timeout', '45'], { REDIS_URL: srv.url }, (l) => {
+      if (l.type !== 'operator' || beside) return;
+      const o = l as { env_dir: string; env: Record<string, string> };
+      const shell = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+      beside = Promise.all([runP3(['doctor', '--json', '--env-dir', o.env_dir], shell), runP3(['status'], { ...shell, ...o.env })]).then(([doctor, status]) => ({ doctor, status }));
+    });
     expect(run.code, run.stderr).toBe(0);
+    const operator = run.lines.find((l) => l.type === 'operator') as { env_dir: string; env: Record<string, string> };
+    expect(operator.env).toMatchObject({ REDIS_URL: expect.stringMatching(/^redis:\/\//), P3_ALLOWLIST: expect.stringContaining('BTCUSDT'), P3_KEY_OPERATOR: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(existsSync(operator.env_dir)).toBe(false); // removed with the demo (it holds keys)
+    const { doctor, status } = await (beside as unknown as Promise<{ doctor: Run; status: Run }>);
+    expect(status.code, status.stderr).toBe(0);
+    const checks = JSON.parse(doctor.stdout) as { checks: Array<{ check: string; status: string; detail: string }> };
+    expect(checks.checks.filter((x) => x.check.startsWith('config:'))).toHaveLength(4);
+    for (const c of checks.checks.filter((x) => /^(redis|config:.*|keys|endpoints|secrets)$/.test(x.check))) expect(c.status, `${c.check}: ${c.detail}`).not.toBe('FAIL');
     const start = run.lines.find((l) => l.type === 'start') as { redis_url: string };
     const summary = run.lines.find((l) => l.type === 'summary') as { all_healed: boolean; scenarios: Array<{ scenario: string; healed: boolean; closes: string[] }> };
     const orders = (run.lines.find((l) => l.type === 'orders') as { orders: Array<Record<string, unknown>> }).orders;

@@ -211,7 +211,7 @@ describe('p3 doctor', () => {
       expect(bad.code).toBe(1);
       expect(byCheck(bad, 'keys').status).toBe('FAIL');
       expect(byCheck(bad, 'keys').detail).toMatch(/P3_KEY_P3_4 differs between/);
-      expect(byCheck(bad, 'keys').detail).toMatch(/governor: P3_KEY_EXIT_BRAIN is a placeholder/);
+      expect(byCheck(bad, 'keys').detail).toMatch(/P3_KEY_EXIT_BRAIN is a placeholder \(governor\)/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -22,7 +22,8 @@ function p3(args: string[], env: Record<string, string>): Promise<{ code: number
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('P3_KEY_')) clean[k] = v;
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/p3.mjs', ...args], { env: { ...clean, REDIS_URL: srv.url, ...env }, cwd: process.cwd() });
+    // the operator's allowlist (commands refuse a symbol outside it, or any symbol without one)
+    const child = spawn(process.execPath, ['bin/p3.mjs', ...args], { env: { ...clean, REDIS_URL: srv.url, P3_ALLOWLIST: 'BTCUSDT,ETHUSDT', ...env }, cwd: process.cwd() });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -31,7 +31,7 @@ afterAll(async () => {
 
 async function p3(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: srv.url, ...env }, timeout: 30_000 });
+    const r = await run(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', REDIS_URL: srv.url, P3_ALLOWLIST: `${SYM},ETHUSDT,XRPUSDT,SOLUSDT`, ...env }, timeout: 30_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -68,7 +68,7 @@ describe('p3 reconcile commands', () => {
     expect(all.services.missing).toContain('reconcile-engine'); // no service runs in this test
     expect(all.trading.global.state).toBe('ACTIVE');
     expect(rows[0]).toMatchObject({ symbol: SYM, status: 'HOLD', reason: 'operator_hold', exchange_amt: '0.007', ledger_amt: '0.007', hold: { active: true, owner: 'operator', reason: 'investigating' } });
-    const human = await p3(['status']);
+    const human = await p3(['status'], { P34_ALLOWLIST: SYM });
     expect(human.stdout).toMatch(/BTCUSDT\s+HOLD\s+operator_hold/);
     expect(human.stdout).toContain('p3 hold clear BTCUSDT');
     expect(human.stdout).toMatch(/Services \(heartbeats\):[\s\S]*reconcile-engine\s+MISSING/);
@@ -169,7 +169,9 @@ describe('p3 reconcile commands', () => {
     expect(c.decision).toMatchObject({ freshnessSec: 10, driftTolerancePct: '1.0', evidenceWindowSec: 300, graceMs: 3000, closeEnabled: false });
     expect(parseReconcileEngineConfig({ P34_ALLOWLIST: 'SOLUSDT', P3_ALLOWLIST: 'BTCUSDT' }).allowlist).toEqual(['SOLUSDT']);
     expect(parseReconcileEngineConfig({ P34_LOG_LEVEL: 'INFO' }).logLevel).toBe('info');
-    expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k' }).decision.closeEnabled).toBe(true);
+    // no exchange variables: where the closes would go is unknown, so they default off
+    expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k' }).decision.closeEnabled).toBe(false);
+    expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'paper', EXCHANGE_BASE_URL: 'http://127.0.0.1:8900' }).decision.closeEnabled).toBe(true);
     expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', EXCHANGE_BASE_URL: 'https://fapi.binance.com' }).decision.closeEnabled).toBe(false);
     expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', EXCHANGE_BASE_URL: 'https://testnet.binancefuture.com' }).decision.closeEnabled).toBe(true);
     expect(parseReconcileEngineConfig({ P3_KEY_P3_4: 'k', EXCHANGE: 'binanceusdm', EXCHANGE_DEMO: 'true' }).decision.closeEnabled).toBe(true);
@@ -199,7 +201,7 @@ describe('events --follow across a Redis outage', () => {
       await own.restart(2000); // longer than the CLI's few reconnect attempts: its connection ends
       // before the fix the loop spun on "Connection is closed." (never yielding: no event, no SIGINT)
       await waitFor(async () => {
-        await run(process.execPath, [BIN, 'hold', 'set', 'SOLUSDT', '--ttl', '30', '--reason', 'after-outage'], { env: { PATH: process.env.PATH ?? '', REDIS_URL: own.url } }).catch(() => undefined);
+        await run(process.execPath, [BIN, 'hold', 'set', 'SOLUSDT', '--ttl', '30', '--reason', 'after-outage'], { env: { PATH: process.env.PATH ?? '', REDIS_URL: own.url, P3_ALLOWLIST: 'SOLUSDT' } }).catch(() => undefined);
         return out.includes('after-outage');
       }, 30_000, 1000, 'event followed after the outage');
     } finally {

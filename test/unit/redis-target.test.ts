@@ -24,7 +24,7 @@ describe('parseRedisTarget', () => {
   });
   it('REDIS_SENTINELS + REDIS_SENTINEL_NAME: the sentinels in order, credentials at the sentinels', () => {
     const t = parseRedisTarget({
-      REDIS_URL: 'redis://p3-apply:secret@ignored:6379/0',
+      REDIS_URL: 'redis://p3-apply:apply-pw-0123@ignored:6379/0',
       REDIS_SENTINELS: ' 10.0.0.1:26379, sentinel-b.local:26380,[::1]:26381 ',
       REDIS_SENTINEL_NAME: 'p3-master',
       REDIS_SENTINEL_PASSWORD: 'spw',
@@ -39,7 +39,7 @@ describe('parseRedisTarget', () => {
       password: 'spw',
     });
     expect(parseRedisTarget(redisTargetEnv(t))).toEqual(t);
-    expect(describeRedisTarget(t)).not.toContain('secret');
+    expect(describeRedisTarget(t)).not.toContain('apply-pw-0123');
     expect(describeRedisTarget(t)).toContain('p3-master@10.0.0.1:26379');
     const o = sentinelOptions(t.sentinel, t.url);
     expect(o.name).toBe('p3-master');

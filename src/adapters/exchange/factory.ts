@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { ConfigError, envz, parseEnv, type Env } from '../../config/env.js';
 import type { ExchangeGateway } from '../../ports/exchange.js';
 import { createCcxtGateway, type CcxtGatewayConfig, type CcxtGatewayTestOptions } from './ccxt.js';
+import { isPlaceholderSecret } from '../../config/keys.js';
 
 /** Validated exchange configuration. */
 export type ExchangeConfig = CcxtGatewayConfig;
@@ -45,13 +46,16 @@ const SHAPE = {
 
 /**
  * Reads the exchange variables.
- * @throws ConfigError naming the variable (missing key/secret, missing base URL for paper, bad number)
+ * @throws ConfigError naming the variable (missing or placeholder key/secret, missing base URL for paper, bad number)
  */
 export function parseExchangeConfig(env: Env): ExchangeConfig {
   const e = parseEnv(SHAPE, env);
   if (e.EXCHANGE === 'paper' && !e.EXCHANGE_BASE_URL) throw new ConfigError('EXCHANGE_BASE_URL', 'required when EXCHANGE=paper (the paper exchange URL, e.g. http://127.0.0.1:8900)');
   if (!e.EXCHANGE_API_KEY) throw new ConfigError('EXCHANGE_API_KEY', 'required');
   if (!e.EXCHANGE_API_SECRET) throw new ConfigError('EXCHANGE_API_SECRET', 'required');
+  for (const name of ['EXCHANGE_API_KEY', 'EXCHANGE_API_SECRET'] as const) {
+    if (isPlaceholderSecret(e[name] ?? '')) throw new ConfigError(name, "is the template's placeholder: set the exchange API credentials (the paper exchange prints its pair at start)");
+  }
   return {
     exchange: e.EXCHANGE,
     baseUrl: e.EXCHANGE_BASE_URL,

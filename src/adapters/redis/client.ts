@@ -14,6 +14,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisTarget, SentinelConfig } from '../../config/redis.js';
+import { guardDatabase, RedisDatabaseError } from './database-guard.js';
 import { loadScripts, scriptOptions, type ScriptedRedis } from './scripts.js';
 
 /** The ioredis options that route a connection through Sentinel (empty without it). */
@@ -38,11 +39,13 @@ export function sentinelOptions(s: SentinelConfig | null, url = ''): RedisOption
 /**
  * Opens a plain connection (no scripts, no listeners) to `target`: a URL, or a {@link RedisTarget}
  * (Sentinel when `target.sentinel` is set). For probes and one-shot tools; services use {@link createRedis}.
+ * A URL naming a database the server refuses (`/99` on a server with 16) gives a connection whose every
+ * command fails with `RedisDatabaseError` (never a silent fall-back to database 0, see database-guard.ts).
  * @param options ioredis options (timeouts, `lazyConnect`, ...); the Sentinel options are added to them
  */
 export function openRedis(target: RedisTarget | string, options: RedisOptions = {}): Redis {
   const t = typeof target === 'string' ? { url: target, sentinel: null } : target;
-  return new Redis(t.url, { ...options, ...sentinelOptions(t.sentinel, t.url) });
+  return guardDatabase(new Redis(t.url, { ...options, ...sentinelOptions(t.sentinel, t.url) }));
 }
 
 /** Options for {@link createRedis}. */
@@ -75,7 +78,9 @@ export function createRedis(target: RedisTarget | string, opts: RedisConnectOpti
   reviveOnEnd(redis, opts.logger, opts.name);
   let down = false;
   redis.on('error', (err: Error) => {
-    if (!down) opts.logger?.warn({ err: err.message, conn: opts.name }, 'redis connection error');
+    // a refused database never heals by reconnecting: every command of this connection now fails
+    if (err instanceof RedisDatabaseError) opts.logger?.error({ err: err.message, conn: opts.name }, 'redis database refused: nothing is read or written; fix REDIS_URL');
+    else if (!down) opts.logger?.warn({ err: err.message, conn: opts.name }, 'redis connection error');
     down = true;
   });
   redis.on('ready', () => {
@@ -140,7 +145,10 @@ export function reviveOnEnd(redis: Redis, logger?: Logger, name = ''): void {
   });
 }
 
-/** Resolves once `redis` answers PING, retrying every 200 ms until `timeoutMs` (then throws). */
+/**
+ * Resolves once `redis` answers PING, retrying every 200 ms until `timeoutMs` (then throws).
+ * @throws RedisDatabaseError at once when the server refused the URL's database (waiting cannot fix it)
+ */
 export async function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -148,6 +156,7 @@ export async function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void>
       await redis.ping();
       return;
     } catch (err) {
+      if (err instanceof RedisDatabaseError) throw err;
       if (Date.now() > deadline) throw new Error(`Redis not reachable after ${timeoutMs} ms: ${(err as Error).message}`);
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -49,5 +49,9 @@ export function registerDoctorCommand(program: Command): void {
       if (o.json) process.stdout.write(`${JSON.stringify({ ok: !results.some((r) => r.status === 'FAIL'), checks: results }, null, 2)}\n`);
       else for (const r of results) process.stdout.write(`${r.status.padEnd(4)}  ${r.check.padEnd(28)} ${r.detail}\n`);
       if (results.some((r) => r.status === 'FAIL')) process.exitCode = 1;
+      // without --env-dir the configuration checks read this shell, which is rarely what the services run with
+      if (!o.envDir && results.some((r) => r.status === 'FAIL' && /^(config:|keys$|endpoints$|secrets$)/.test(r.check))) {
+        process.stderr.write('p3 doctor: the configuration was checked against this shell\'s environment; to check the services as deployed use --env-dir /etc/quantum (the demo prints its own --env-dir)\n');
+      }
     });
 }

@@ -7,6 +7,8 @@ import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { STREAMS, patterns } from '../../adapters/redis/keys.js';
 import { sleep } from '../../lib/sleep.js';
+import { checkOperatorText } from '../../domain/operator-text.js';
+import { operatorSymbols, UNLISTED_HELP, UNLISTED_OPTION } from '../symbols.js';
 import { cliUser } from '../user.js';
 
 // The plan, Redis and config modules (zod, ioredis, ...) are imported inside the action: `p3 --help` loads none of them.
@@ -51,17 +53,16 @@ export function registerFlattenCommand(program: Command): void {
     .option('--all', 'every symbol of P3_ALLOWLIST (else every symbol with a snapshot)')
     .requiredOption('--reason <reason>', 'why (recorded in the plan and the events, with who ran it)')
     .option('--wait <seconds>', 'how long to wait for the results (0 = do not wait)', '20')
-    .action(async (args: string[], o: { all?: boolean; reason: string; wait: string }) => {
+    .option(UNLISTED_OPTION, UNLISTED_HELP)
+    .action(async (args: string[], o: { all?: boolean; reason: string; wait: string; unlistedSymbol?: boolean }) => {
       const usage = (msg: string) => {
         process.stderr.write(`p3 flatten: ${msg}\n`);
         process.exitCode = 2;
       };
-      const symbols = args.map((s) => s.trim().toUpperCase());
-      if (o.all && symbols.length > 0) return usage('give symbols or --all, not both');
-      if (!o.all && symbols.length === 0) return usage('give at least one SYMBOL, or --all');
-      const bad = symbols.find((s) => !/^[A-Z0-9]{2,30}$/.test(s));
-      if (bad) return usage(`${bad} is not a symbol like BTCUSDT`);
-      if (o.reason.trim() === '') return usage('--reason must not be empty');
+      if (o.all && args.length > 0) return usage('give symbols or --all, not both');
+      if (!o.all && args.length === 0) return usage('give at least one SYMBOL, or --all');
+      const symbols = o.all ? [] : await operatorSymbols(args, Boolean(o.unlistedSymbol));
+      const reason = checkOperatorText(o.reason, '--reason');
       const waitSec = Number(o.wait);
       if (!Number.isFinite(waitSec) || waitSec < 0) return usage('--wait must be a number of seconds >= 0');
       const { OPERATOR_SOURCE } = await import('../../domain/flatten.js');
@@ -76,7 +77,7 @@ export function registerFlattenCommand(program: Command): void {
         const start = (await redis.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
         const ids: string[] = [];
         for (const symbol of targets) {
-          const { planId } = await submitFlatten(redis, { symbol, reason: o.reason, by, nowMs: Date.now() }, key);
+          const { planId } = await submitFlatten(redis, { symbol, reason, by, nowMs: Date.now() }, key);
           ids.push(planId);
           process.stdout.write(`${symbol}: FLATTEN submitted plan_id=${planId}\n`);
         }

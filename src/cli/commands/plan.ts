@@ -3,12 +3,14 @@
  * `p3 plan show PLAN_ID` (its permits, results and dead letters)
  * and `p3 trading-state set|show` (the governor's ACTIVE/REDUCING/HALTED, global or per symbol).
  */
-import { userInfo, hostname } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { TradingStateRead } from '../../domain/governor.js';
 import { TRADING_STATES, type TradingState } from '../../domain/trading-states.js';
 import { DEFAULT_PLAN_SOURCE, STRATEGY_ACTIONS, type ExitAction } from '../../plans/actions.js';
 import { NOTIONAL_BOUNDS, QTY_BOUNDS, checkPlanDecimal, killScoreProblem, type PlanDecimalBounds } from '../../domain/plan-numbers.js';
+import { checkOperatorText, printableDeep } from '../../domain/operator-text.js';
+import { operatorSymbols, UNLISTED_HELP, UNLISTED_OPTION } from '../symbols.js';
+import { cliUser } from '../user.js';
 
 // The plan, Redis and governor modules (zod, ioredis, ...) are imported inside the actions: `p3 --help` loads none of them.
 const withCliRedis: typeof import('../redis.js').withCliRedis = async (fn) => (await import('../redis.js')).withCliRedis(fn);
@@ -80,8 +82,8 @@ export function registerPlanCommands(program: Command): void {
     .option('--plan-id <id>', 'plan id (default: 16 random hex characters)')
     .option('--kill-score <x>', "the strategy's kill score", parseKillScore)
     .option('--source <source>', 'producer name; key from P3_KEY_<SOURCE>', DEFAULT_PLAN_SOURCE)
-    .action(async (o: { symbol: string; action: ExitAction; side?: 'BUY' | 'SELL'; qty?: string; notional?: string; planId?: string; killScore?: number; source: string }) => {
-      const { envz, parseEnv } = await import('../../config/env.js');
+    .option(UNLISTED_OPTION, UNLISTED_HELP)
+    .action(async (o: { symbol: string; action: ExitAction; side?: 'BUY' | 'SELL'; qty?: string; notional?: string; planId?: string; killScore?: number; source: string; unlistedSymbol?: boolean }) => {
       const { planKeyFromEnv, submitPlan } = await import('../../plans/submit.js');
       const key = planKeyFromEnv(process.env, o.source);
       if (o.planId !== undefined && !/^[A-Za-z0-9:._-]{1,64}$/.test(o.planId)) return usageError('--plan-id must be 1-64 of [A-Za-z0-9:._-]');
@@ -91,8 +93,7 @@ export function registerPlanCommands(program: Command): void {
       if (!entry && o.notional !== undefined) return usageError('--notional is for entries (OPEN, INCREASE)');
       if (o.action === 'REDUCE' && o.qty === undefined) return usageError('REDUCE needs --qty');
       if (!entry && o.action !== 'REDUCE' && o.qty !== undefined) return usageError(`${o.action} closes a fraction of the position: no --qty (use REDUCE --qty)`);
-      const allow = parseEnv({ P3_ALLOWLIST: envz.symbols() }, process.env).P3_ALLOWLIST;
-      if (allow.length > 0 && !allow.includes(o.symbol)) return usageError(`${o.symbol} is not in P3_ALLOWLIST (${allow.join(',')}): every service would deny the plan`);
+      await operatorSymbols([o.symbol], Boolean(o.unlistedSymbol));
       const id = await withCliRedis((redis) => submitPlan(redis, { symbol: o.symbol, action: o.action, side: o.side, qty: o.qty, notionalUsd: o.notional, planId: o.planId, killScore: o.killScore ?? null, source: o.source }, key));
       process.stdout.write(`${id}\n`);
     });
@@ -103,6 +104,7 @@ export function registerPlanCommands(program: Command): void {
     .argument('<PLAN_ID>')
     .option('--json', 'machine-readable output')
     .action(async (planId: string, o: { json?: boolean }) => {
+      if (!/^[A-Za-z0-9:._-]{1,64}$/.test(planId)) return usageError('PLAN_ID must be 1-64 of [A-Za-z0-9:._-] (flatten plan ids look like flatten:BTCUSDT:...)');
       const { renderTrace, tracePlan } = await import('../../plans/trace.js');
       const t = await withCliRedis((redis) => tracePlan(redis, planId));
       process.stdout.write(o.json ? `${JSON.stringify(t, null, 2)}\n` : renderTrace(t));
@@ -114,7 +116,8 @@ export function registerPlanCommands(program: Command): void {
     .description('set the global state (`set STATE`) or a symbol\'s (`set SYMBOL STATE`); STATE is ACTIVE, REDUCING (reduce-only plans only) or HALTED (kill switch: nothing passes)')
     .argument('<args...>', '[SYMBOL] STATE')
     .requiredOption('--reason <reason>', 'why (recorded with the state and in quantum:stream:governor.events)')
-    .action(async (args: string[], o: { reason: string }) => {
+    .option(UNLISTED_OPTION, UNLISTED_HELP)
+    .action(async (args: string[], o: { reason: string; unlistedSymbol?: boolean }) => {
       if (args.length < 1 || args.length > 2) return usageError('usage: p3 trading-state set [SYMBOL] STATE --reason R');
       let symbol: string | undefined;
       let state: TradingState;
@@ -124,23 +127,20 @@ export function registerPlanCommands(program: Command): void {
       } catch (err) {
         return usageError(`trading-state set: ${(err as Error).message}`);
       }
-      let user = 'unknown';
-      try {
-        user = userInfo().username;
-      } catch {
-        /* no passwd entry */
-      }
-      const by = `cli:${user}@${hostname()}`;
+      const reason = checkOperatorText(o.reason, '--reason');
+      if (symbol !== undefined) await operatorSymbols([symbol], Boolean(o.unlistedSymbol));
+      const by = cliUser();
       const { setTradingState } = await import('../../services/governor/trading-state.js');
-      await withCliRedis((redis) => setTradingState(redis, { symbol, state, reason: o.reason, by }));
-      process.stdout.write(`${symbol ?? 'global'}: ${state} (reason=${JSON.stringify(o.reason)})\n`);
+      await withCliRedis((redis) => setTradingState(redis, { symbol, state, reason, by }));
+      process.stdout.write(`${symbol ?? 'global'}: ${state} (reason=${JSON.stringify(reason)})\n`);
     });
   ts.command('show')
     .description('show the global and per-symbol trading states and open circuit breakers')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const { readTradingStates } = await import('../../services/governor/trading-state.js');
-      const view = await withCliRedis((redis) => readTradingStates(redis));
+      const read = await withCliRedis((redis) => readTradingStates(redis));
+      const view = o.json ? read : printableDeep(read);
       if (o.json) {
         process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
         return;

@@ -2,12 +2,16 @@
  * Operator commands of the reconcile engine (seed 001's runbook, as `p3` commands):
  * `p3 status [--json]`, `p3 hold set|clear`, `p3 ledger set`, `p3 events [--follow]`.
  * Every command reads `REDIS_URL` (default redis://127.0.0.1:6379); symbols default to `P34_ALLOWLIST`,
- * else `P3_ALLOWLIST`, else every symbol found by SCAN.
+ * else `P3_ALLOWLIST`, else every symbol found by SCAN. The commands that write refuse a symbol outside
+ * the allowlists and a reason with control characters; what is read back is printed with control
+ * characters escaped (Redis can hold anything `redis-cli` wrote).
  */
 import type { Command } from 'commander';
 import { EVENTS_MAXLEN, STREAMS } from '../../adapters/redis/keys.js';
 import { ConfigError } from '../../config/errors.js';
 import { parseDecimal } from '../../domain/decimal.js';
+import { checkOperatorText, printableDeep } from '../../domain/operator-text.js';
+import { operatorSymbols, UNLISTED_HELP, UNLISTED_OPTION } from '../symbols.js';
 import { cliUser } from '../user.js';
 
 // The services' modules (zod, ioredis, ...) are imported inside the actions: `p3 --help` loads none of them.
@@ -41,11 +45,13 @@ export function registerReconcileCommands(program: Command): void {
         const symbols = opts.symbol?.map(symbolArg) ?? (await envAllowlist());
         const now = Date.now();
         const [rows, extras] = await Promise.all([collectStatus(redis, symbols, now), collectStatusExtras(redis, now)]);
-        const verdict = tradingVerdict(rows, extras);
+        // JSON escapes control characters itself; the table is rendered from a copy with them escaped
+        const [shownRows, shownExtras] = [printableDeep(rows), printableDeep(extras)];
+        const verdict = tradingVerdict(shownRows, shownExtras);
         process.stdout.write(
           opts.json
             ? `${JSON.stringify({ symbols: rows, ...extras, verdict: verdict.replace(/^VERDICT: /, '').trim() }, null, 2)}\n`
-            : `${renderStatus(rows)}${renderStatusExtras(extras, now)}\n${verdict}`,
+            : `${renderStatus(shownRows)}${renderStatusExtras(shownExtras, now)}\n${verdict}`,
         );
       });
     });
@@ -57,27 +63,32 @@ export function registerReconcileCommands(program: Command): void {
     .argument('<SYMBOL>')
     .option('--ttl <seconds>', 'lease in seconds (default P34_HOLD_TTL_SEC, 900)')
     .option('--reason <text>', 'why (shown by p3 status and in the event)', 'operator')
-    .action(async (symRaw: string, opts: { ttl?: string; reason: string }) => {
-      const symbol = symbolArg(symRaw);
+    .option(UNLISTED_OPTION, UNLISTED_HELP)
+    .action(async (symRaw: string, opts: { ttl?: string; reason: string; unlistedSymbol?: boolean }) => {
+      const reason = checkOperatorText(opts.reason, '--reason');
+      const [symbol] = (await operatorSymbols([symRaw], Boolean(opts.unlistedSymbol))) as [string];
       const { envz, parseEnv } = await envModule();
       const { setOperatorHold } = await import('../../services/reconcile-engine/operator.js');
       const ttl = opts.ttl !== undefined
         ? parseEnv({ '--ttl': envz.int(900, 1, 86_400 * 7) }, { '--ttl': opts.ttl })['--ttl']
         : parseEnv({ P34_HOLD_TTL_SEC: envz.int(900, 1, 86_400 * 7) }, process.env).P34_HOLD_TTL_SEC;
       await withCliRedis(async (redis) => {
-        await setOperatorHold(redis, { symbol, ttlSec: ttl, reason: opts.reason, by: cliUser() });
-        process.stdout.write(`hold set on ${symbol} for ${ttl}s (reason: ${opts.reason}); every plan of ${symbol} is denied until it ends\n`);
+        await setOperatorHold(redis, { symbol, ttlSec: ttl, reason, by: cliUser() });
+        process.stdout.write(`hold set on ${symbol} for ${ttl}s (reason: ${reason}); every plan of ${symbol} is denied until it ends\n`);
       });
     });
   hold
     .command('clear')
     .description('delete the hold of a symbol (engine or operator); if the drift is still there the engine holds again on its next pass')
     .argument('<SYMBOL>')
-    .action(async (symRaw: string) => {
-      const symbol = symbolArg(symRaw);
+    .option('--reason <text>', 'why (recorded in the HOLD_CLEARED event)')
+    .option(UNLISTED_OPTION, UNLISTED_HELP)
+    .action(async (symRaw: string, opts: { reason?: string; unlistedSymbol?: boolean }) => {
+      const reason = opts.reason === undefined ? undefined : checkOperatorText(opts.reason, '--reason');
+      const [symbol] = (await operatorSymbols([symRaw], Boolean(opts.unlistedSymbol))) as [string];
       const { clearHold } = await import('../../services/reconcile-engine/operator.js');
       await withCliRedis(async (redis) => {
-        const { existed, engineHold } = await clearHold(redis, { symbol, by: cliUser() });
+        const { existed, engineHold } = await clearHold(redis, { symbol, by: cliUser(), ...(reason ? { reason } : {}) });
         process.stdout.write(existed ? `hold cleared on ${symbol}\n` : `no hold on ${symbol}\n`);
         if (engineHold) process.stdout.write(`note: the engine's last verdict is ${engineHold.status} ${engineHold.reason}; unless that is fixed it sets the hold again within one cadence\n`);
       });
@@ -91,15 +102,17 @@ export function registerReconcileCommands(program: Command): void {
     .argument('<AMOUNT>', 'signed base-asset amount (e.g. 0.007, -0.002, 0); use `--` before a negative amount if needed')
     .requiredOption('--reason <text>', 'why (audit trail)')
     .option('--force', 'write even when the amount disagrees with the fresh exchange snapshot (the engine will then hold and may close the difference)')
-    .action(async (symRaw: string, amountRaw: string, opts: { reason: string; force?: boolean }) => {
-      const symbol = symbolArg(symRaw);
+    .option(UNLISTED_OPTION, UNLISTED_HELP)
+    .action(async (symRaw: string, amountRaw: string, opts: { reason: string; force?: boolean; unlistedSymbol?: boolean }) => {
+      const reason = checkOperatorText(opts.reason, '--reason');
+      const [symbol] = (await operatorSymbols([symRaw], Boolean(opts.unlistedSymbol))) as [string];
       const amount = parseDecimal(amountRaw);
       if (amount === null) throw new ConfigError('AMOUNT', `not a decimal: ${JSON.stringify(amountRaw)}`);
       const { LedgerRefusedError, setLedgerByOperator } = await import('../../services/reconcile-engine/operator.js');
       await withCliRedis(async (redis) => {
         let out;
         try {
-          out = await setLedgerByOperator(redis, { symbol, amount, reason: opts.reason, by: cliUser(), force: Boolean(opts.force) });
+          out = await setLedgerByOperator(redis, { symbol, amount, reason, by: cliUser(), force: Boolean(opts.force) });
         } catch (err) {
           if (err instanceof LedgerRefusedError) throw new ConfigError('AMOUNT', err.message);
           throw err;
@@ -169,8 +182,12 @@ export function registerReconcileCommands(program: Command): void {
     });
 }
 
-/** One event as a line: `2026-01-25T11:55:00.123Z HOLD_SET BTCUSDT reason=side_mismatch exchange_amt=0.007 ...`. */
-export function formatEvent(id: string, f: Record<string, string>): string {
+/**
+ * One event as a line: `2026-01-25T11:55:00.123Z HOLD_SET BTCUSDT reason=side_mismatch exchange_amt=0.007 ...`;
+ * control characters in the fields are shown escaped (an event can hold anything written to the stream).
+ */
+export function formatEvent(id: string, fields: Record<string, string>): string {
+  const f = printableDeep(fields);
   const ms = Number(f.ts_ms ?? id.split('-')[0]);
   const when = Number.isFinite(ms) ? new Date(ms).toISOString() : id;
   const rest = Object.entries(f)

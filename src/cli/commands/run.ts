@@ -21,10 +21,32 @@ export function registerRunCommand(program: Command): void {
         throw new ConfigError('argument', (err as Error).message); // exit 2: systemd's RestartPreventExitStatus=2 stops a restart loop
       }
       const services = await buildServices(resolved, process.env);
+      await refuseMissingDatabase();
       const running = await startServices(services, logger);
       const sig = await waitForSignal();
       logger.info({ signal: sig }, 'stopping services');
       await stopServices(running);
       logger.info('stopped');
     });
+}
+
+/**
+ * Stops the start (ConfigError, exit 2) when Redis answers but refuses the database of `REDIS_URL`: every
+ * command of the services would fail. Redis down is not an error here (the services start not-ready and
+ * connect later; their connections refuse the database then, see src/adapters/redis/database-guard.ts).
+ * @throws ConfigError naming REDIS_URL
+ */
+async function refuseMissingDatabase(): Promise<void> {
+  const { openRedis } = await import('../../adapters/redis/client.js');
+  const { databaseRefusal } = await import('../../adapters/redis/database-guard.js');
+  const { parseRedisTarget } = await import('../../config/redis.js');
+  const probe = openRedis(parseRedisTarget(process.env), { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000, connectionName: 'p3:run-probe', disableClientInfo: true });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect().catch(() => undefined);
+    const refusal = await databaseRefusal(probe);
+    if (refusal) throw new ConfigError('REDIS_URL', refusal.message.replace(/^REDIS_URL /, ''));
+  } finally {
+    probe.disconnect();
+  }
 }

@@ -28,12 +28,15 @@
  *   planted id that blocks every XADD), now or recorded earlier by the apply layer (plan-stream-check.ts).
  * - `acl:*`: the `default` user enabled with full rights, a generated ACL user with more rights than
  *   `p3 redis-acl` gives it, a service connecting as another component's user (src/acl/doctor-check.ts).
+ * - `keys`, `endpoints`, `secrets`: placeholder or shared keys, orders or closes aimed at a
+ *   production endpoint without their guard, placeholder Redis passwords (src/cli/doctor/safety-checks.ts).
  */
 import { readdirSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { envz, parseEnv, type Env } from '../../config/env.js';
 import { describeRedisTarget, parseRedisTarget, type SentinelConfig } from '../../config/redis.js';
 import { openRedis, scanKeys } from '../../adapters/redis/client.js';
+import { databaseRefusal, RedisDatabaseError } from '../../adapters/redis/database-guard.js';
 import { keys, STREAMS } from '../../adapters/redis/keys.js';
 import { readLedger, readSnapshot } from '../../domain/position.js';
 import { livenessReport, readHeartbeats } from '../../services/heartbeat.js';
@@ -42,6 +45,7 @@ import type { ServiceName } from '../../services/registry.js';
 import { checkUserStream } from '../../services/user-stream-status.js';
 import { checkAcl } from '../../acl/doctor-check.js';
 import { checkPlanStream } from './plan-stream-check.js';
+import { checkEndpoints, checkKeys, checkSecrets } from './safety-checks.js';
 
 /** Outcome of one check. */
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
@@ -123,40 +127,6 @@ async function checkConfig(service: ServiceName, env: Env): Promise<CheckResult>
   } catch (err) {
     return { check, status: 'FAIL', detail: msg(err) };
   }
-}
-
-/** A key that is a documented placeholder or too short to be a real secret. */
-const WEAK_KEY = (v: string) => v.length < 32 || /change-?me|example|placeholder|xxx/i.test(v);
-
-/**
- * Plan keys (`P3_KEY_<SOURCE>`) must be real secrets and the same in every service that signs or
- * verifies them: the engine signs closes with `P3_KEY_P3_4` and the apply layer verifies them; a
- * mismatch dead-letters every close and the hold never heals.
- */
-function checkKeys(envs: DoctorOptions['envs']): CheckResult {
-  const fails: string[] = [];
-  const byVar = new Map<string, Map<string, string[]>>();
-  for (const [svc, env] of Object.entries(envs)) {
-    for (const [k, v] of Object.entries(env ?? {})) {
-      if (!k.startsWith('P3_KEY_') || v === undefined || v === '') continue;
-      if (WEAK_KEY(v)) fails.push(`${svc}: ${k} is a placeholder or shorter than 32 characters`);
-      const m = byVar.get(k) ?? new Map<string, string[]>();
-      m.set(v, [...(m.get(v) ?? []), svc]);
-      byVar.set(k, m);
-    }
-  }
-  for (const [k, m] of byVar) if (m.size > 1) fails.push(`${k} differs between ${[...m.values()].map((s) => s.join('+')).join(' and ')}`);
-  const closes = envs['reconcile-engine']?.P3_KEY_P3_4 !== undefined || envs['apply-layer']?.P3_KEY_P3_4 !== undefined;
-  if (closes && envs['reconcile-engine'] && envs['apply-layer'] && (!envs['reconcile-engine'].P3_KEY_P3_4 || !envs['apply-layer'].P3_KEY_P3_4)) {
-    fails.push('P3_KEY_P3_4 must be set for both reconcile-engine (signs closes) and apply-layer (verifies them)');
-  }
-  if (fails.length) return { check: 'keys', status: 'FAIL', detail: list(fails) };
-  // p3 flatten is the one order that passes the kill switch: without the operator key on the apply layer
-  // every FLATTEN is dead-lettered, found out during an incident
-  if (envs['apply-layer'] && !envs['apply-layer'].P3_KEY_OPERATOR) {
-    return { check: 'keys', status: 'WARN', detail: 'apply-layer has no P3_KEY_OPERATOR: `p3 flatten` (the only order allowed while HALTED) would be refused; set it (and the same value where operators run p3)' };
-  }
-  return { check: 'keys', status: 'OK', detail: byVar.size ? `${[...byVar.keys()].sort().join(', ')} consistent` : 'no plan key configured here' };
 }
 
 async function checkExchange(envs: DoctorOptions['envs'], timeoutMs: number): Promise<CheckResult> {
@@ -357,11 +327,14 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
     const okVersion = maj > MIN_REDIS[0] || (maj === MIN_REDIS[0] && min >= MIN_REDIS[1]);
     results.push({ check: 'redis', status: okVersion ? 'OK' : 'FAIL', detail: `${describeRedisTarget({ url: opts.redisUrl, sentinel: opts.sentinel ?? null })} version ${version}${okVersion ? '' : ` (need >= ${MIN_REDIS.join('.')})`}` });
     redisOk = true;
-  } catch (err) {
-    results.push({ check: 'redis', status: 'FAIL', detail: `unreachable at ${describeRedisTarget({ url: opts.redisUrl, sentinel: opts.sentinel ?? null })}: ${msg(err)}` });
+  } catch (caught) {
+    // a refused SELECT closes the connection: connect() then fails with "Connection is closed"
+    const err = caught instanceof RedisDatabaseError ? caught : ((await databaseRefusal(redis)) ?? caught);
+    if (err instanceof RedisDatabaseError) results.push({ check: 'redis', status: 'FAIL', detail: `${describeRedisTarget({ url: opts.redisUrl, sentinel: opts.sentinel ?? null })}: ${err.message}` });
+    else results.push({ check: 'redis', status: 'FAIL', detail: `unreachable at ${describeRedisTarget({ url: opts.redisUrl, sentinel: opts.sentinel ?? null })}: ${msg(err)}` });
   }
   for (const s of opts.services) results.push(await checkConfig(s, opts.envs[s] ?? {}));
-  results.push(checkKeys(opts.envs));
+  results.push(checkKeys(opts.envs), checkEndpoints(opts.envs, opts.services), checkSecrets(opts.redisUrl, opts.envs));
   results.push(await checkExchange(opts.envs, opts.exchangeTimeoutMs ?? 5000));
   if (redisOk) {
     const leaseRaw = opts.envs['reconcile-engine']?.P34_HOLD_TTL_SEC;

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { ConfigError, envz, parseEnv, type Env } from '../../config/env.js';
 import type { LogLevel } from '../../adapters/logging/logger.js';
+import { exchangeEndpoint, isSafeEndpoint } from '../../config/exchange-endpoint.js';
+import { checkKeyVariables } from '../../config/keys.js';
 
 /** Parsed apply-layer configuration. Times carry their unit in the name. */
 export interface ApplyConfig {
@@ -108,8 +110,10 @@ export type ClaimDurability = (typeof CLAIM_DURABILITY_MODES)[number];
 
 /**
  * Reads the apply layer's variables.
- * @throws ConfigError for a bad value, for `APPLY_MODE=live` without `APPLY_ALLOW_LIVE=yes`, for an
- *   empty `P3_ALLOWLIST`, and for a missing `P3_KEY_GOVERNOR` / `P3_KEY_P33`
+ * @throws ConfigError for a bad value, for `APPLY_MODE=live` without `APPLY_ALLOW_LIVE=yes`, for
+ *   `APPLY_MODE=testnet` on an endpoint that is not certainly loopback or demo (src/config/exchange-endpoint.ts)
+ *   without `APPLY_ALLOW_LIVE=yes`, for an empty `P3_ALLOWLIST`, for a missing `P3_KEY_GOVERNOR` /
+ *   `P3_KEY_P33`, and for a placeholder `P3_KEY_*` or two sharing a value (src/config/keys.ts)
  */
 export function parseApplyConfig(env: Env): ApplyConfig {
   const c = parseEnv(
@@ -148,9 +152,16 @@ export function parseApplyConfig(env: Env): ApplyConfig {
     },
     env,
   );
-  if (c.APPLY_MODE === 'live' && (c.APPLY_ALLOW_LIVE ?? '').toLowerCase() !== 'yes') {
+  const allowLive = (c.APPLY_ALLOW_LIVE ?? '').toLowerCase() === 'yes';
+  if (c.APPLY_MODE === 'live' && !allowLive) {
     throw new ConfigError('APPLY_ALLOW_LIVE', 'APPLY_MODE=live sends real orders; set APPLY_ALLOW_LIVE=yes to allow it');
   }
+  // what decides real money is where the orders go, not what the mode is called
+  const endpoint = exchangeEndpoint(env);
+  if (c.APPLY_MODE !== 'dry_run' && !isSafeEndpoint(endpoint.kind) && !allowLive) {
+    throw new ConfigError('APPLY_ALLOW_LIVE', `APPLY_MODE=${c.APPLY_MODE} would send orders to a production or unknown exchange endpoint (${endpoint.why}); set APPLY_ALLOW_LIVE=yes if real orders are intended, else point EXCHANGE_BASE_URL at the paper exchange or set EXCHANGE_DEMO=true`);
+  }
+  checkKeyVariables(env);
   // a -2013 only proves nothing was sent once no request signed before a Redis loss can be accepted any more
   // (Binance: timestamp at most 1000 ms ahead of the server, at most recvWindow behind); 0 is for tests only
   // the longest delay between marking an order in flight and sending it that the pre-send query's reasoning allows

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ConfigError, envz, parseEnv, type Env } from '../../config/env.js';
 import { Decimal, parseDecimal } from '../../domain/decimal.js';
 import type { GovernorMode } from '../../domain/governor.js';
+import { checkKeyVariables } from '../../config/keys.js';
 
 /** Parsed governor configuration. Durations in seconds unless the name says ms. */
 export interface GovernorConfig {
@@ -93,10 +94,11 @@ function perSymbol<T>(env: Env, prefix: string, parse: (v: string) => T | null, 
 
 /**
  * Parses the governor's variables from `env`.
- * @throws ConfigError naming the first bad variable
+ * @throws ConfigError naming the first bad variable; for a placeholder `P3_KEY_*` or two sharing a value (src/config/keys.ts)
  */
 export function parseGovernorConfig(env: Env): GovernorConfig {
   const e = parseEnv(SHAPE, env);
+  checkKeyVariables(env);
   const usd = (v: string) => {
     const d = parseDecimal(v);
     return d !== null && !d.isNeg() ? new Decimal(d) : null;

@@ -8,9 +8,15 @@ import type { Redis } from 'ioredis';
 import { scanKeys } from '../../adapters/redis/client.js';
 import { EVENTS_MAXLEN, STREAMS, keys, patterns } from '../../adapters/redis/keys.js';
 import { readTradingState, type TradingState, type TradingStateRead } from '../../domain/governor.js';
+import { checkOperatorText } from '../../domain/operator-text.js';
 
-/** Sets the trading state of `symbol` (or the global one when `symbol` is undefined) and records the event. */
+/**
+ * Sets the trading state of `symbol` (or the global one when `symbol` is undefined) and records the event.
+ * @throws OperatorTextError for an empty reason or one with control characters (nothing written)
+ */
 export async function setTradingState(redis: Redis, opts: { symbol?: string; state: TradingState; reason: string; by: string; nowMs?: number }): Promise<void> {
+  checkOperatorText(opts.reason);
+  checkOperatorText(opts.by, 'by');
   const ts = String(opts.nowMs ?? Date.now());
   const key = keys.tradingState(opts.symbol);
   const res = await redis

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigError, envz, parseEnv, parseToleranceConfig, type Env, type ToleranceConfig } from '../../config/env.js';
+import { checkKeyVariables } from '../../config/keys.js';
 
 /** Parsed permit-consumer configuration. */
 export interface PermitsConfig {
@@ -38,10 +39,12 @@ const SHAPE = {
 
 /**
  * Parses the permit consumer's variables.
- * @throws ConfigError naming the first bad variable, and `P3_KEY_P33` when permits are enabled without it
+ * @throws ConfigError naming the first bad variable, `P3_KEY_P33` when permits are enabled without it, and a
+ *   placeholder `P3_KEY_*` or two sharing a value (src/config/keys.ts)
  */
 export function parsePermitsConfig(env: Env): PermitsConfig {
   const e = parseEnv(SHAPE, env);
+  checkKeyVariables(env);
   if (e.P33_PERMITS_ENABLED && !e.P3_KEY_P33) {
     throw new ConfigError('P3_KEY_P33', 'must be set (the position brain signs every permit with it; the apply layer verifies it), or set P33_PERMITS_ENABLED=false');
   }

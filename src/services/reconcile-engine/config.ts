@@ -9,6 +9,8 @@ import type { ReconcileConfig } from '../../domain/reconcile.js';
 import { keyEnvName } from '../../domain/plan.js';
 import { RECONCILE_SOURCE } from '../../domain/reconcile-close.js';
 import { HEAL_POLICIES } from '../../domain/heal-policy.js';
+import { exchangeEndpoint, isSafeEndpoint } from '../../config/exchange-endpoint.js';
+import { checkKeyVariables } from '../../config/keys.js';
 
 /** Everything the engine reads from the environment. */
 export interface ReconcileEngineConfig {
@@ -33,24 +35,23 @@ export interface ReconcileEngineConfig {
   decision: ReconcileConfig;
 }
 
-/** True when the exchange settings point at real money (see {@link parseReconcileEngineConfig}). */
+/**
+ * True unless the exchange settings certainly point at no real money: a loopback simulator or Binance's
+ * demo/testnet (src/config/exchange-endpoint.ts). Unset or unknown settings count as live.
+ */
 export function isLiveExchange(env: Env): boolean {
-  const ex = (env.EXCHANGE ?? '').trim().toLowerCase();
-  if (ex === '' || ex === 'paper') return false;
-  const demo = (env.EXCHANGE_DEMO ?? env.EXCHANGE_TESTNET ?? '').trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(demo)) return false; // Binance's demo futures endpoint
-  const url = (env.EXCHANGE_BASE_URL ?? '').toLowerCase();
-  return !/testnet|demo|127\.0\.0\.1|localhost|\[::1\]/.test(url);
+  return !isSafeEndpoint(exchangeEndpoint(env).kind);
 }
 
 /**
  * Parses the engine's variables.
  *
- * `P34_RECONCILE_CLOSE_ENABLED`: when unset it defaults to true unless the exchange is live, i.e.
- * `EXCHANGE` is set to something other than `paper`, `EXCHANGE_DEMO`/`EXCHANGE_TESTNET` is not true, AND
- * `EXCHANGE_BASE_URL` does not point at a testnet, demo or loopback host. Closes also need the key `P3_KEY_P3_4`: explicitly enabled without a key is a
- * ConfigError; enabled by default without a key disables closes (logged at start).
- * @throws ConfigError naming the variable
+ * `P34_RECONCILE_CLOSE_ENABLED`: when unset it defaults to true only when the exchange variables say the
+ * orders go to no real money: `EXCHANGE_BASE_URL` on a loopback host or Binance's demo/testnet hosts, or
+ * `EXCHANGE=binanceusdm` with `EXCHANGE_DEMO`. Anything else (unset, an unknown host, production) means
+ * off: the engine would otherwise sell real positions by default. Closes also need the key `P3_KEY_P3_4`:
+ * explicitly enabled without a key is a ConfigError; enabled by default without a key disables closes (logged at start).
+ * @throws ConfigError naming the variable; for a placeholder `P3_KEY_*` or two sharing a value (src/config/keys.ts)
  */
 export function parseReconcileEngineConfig(env: Env): ReconcileEngineConfig {
   const e = parseEnv(
@@ -78,6 +79,7 @@ export function parseReconcileEngineConfig(env: Env): ReconcileEngineConfig {
     },
     env,
   );
+  checkKeyVariables(env);
   const tolerance = parseToleranceConfig(env);
   const keyVar = keyEnvName(RECONCILE_SOURCE);
   const key = env[keyVar]?.trim() ? env[keyVar]!.trim() : null;
@@ -91,7 +93,7 @@ export function parseReconcileEngineConfig(env: Env): ReconcileEngineConfig {
     if (parsed && key === null) throw new ConfigError(keyVar, 'required when P34_RECONCILE_CLOSE_ENABLED=true (the key that signs close plans)');
   } else if (isLiveExchange(env)) {
     closeEnabled = false;
-    why = 'default for a live exchange';
+    why = `default off: ${exchangeEndpoint(env).why} (set EXCHANGE/EXCHANGE_BASE_URL as the apply layer has them, or P34_RECONCILE_CLOSE_ENABLED)`;
   } else if (key === null) {
     closeEnabled = false;
     why = `default for paper/testnet, but ${keyVar} is not set`;

@@ -4,13 +4,15 @@
  * - an operator hold (`operatorHold-5.lua`: hold + reason without hold_sig, event HOLD_SET/HOLD_CLEARED);
  * - a ledger write by an operator (`ledgerWrite-4.lua`, compare-and-set, event LEDGER_SET), refused when
  *   the amount disagrees with a fresh exchange snapshot unless forced.
- * Every event carries `by` (who) and the reason (why).
+ * Every event carries `by` (who) and the reason (why); a reason with control characters (terminal escape
+ * codes, line breaks) is refused before anything is written (src/domain/operator-text.ts).
  */
 import type { Redis } from 'ioredis';
 import { keys } from '../../adapters/redis/keys.js';
 import { fetchLedger, writeLedger } from '../../adapters/redis/ledger.js';
 import { parseToleranceConfig } from '../../config/env.js';
 import { fmt, type Decimal } from '../../domain/decimal.js';
+import { checkOperatorText } from '../../domain/operator-text.js';
 import { readSnapshot, type SnapshotRead } from '../../domain/position.js';
 import { compareAmounts, toleranceFor } from '../../domain/tolerance.js';
 import { operatorHold } from './store.js';
@@ -77,10 +79,13 @@ export interface LedgerSetOutcome {
 /**
  * Sets a symbol's ledger as an operator: source `operator`, version+1, event LEDGER_SET with by/reason,
  * compare-and-set against concurrent writers (5 attempts).
- * @throws LedgerRefusedError when the amount disagrees with the snapshot and `force` is false (nothing written);
+ * @throws OperatorTextError for a reason with control characters (nothing written);
+ *         LedgerRefusedError when the amount disagrees with the snapshot and `force` is false (nothing written);
  *         Error when the ledger kept changing; Redis errors
  */
 export async function setLedgerByOperator(redis: Redis, req: OperatorLedgerSet, nowMs = Date.now()): Promise<LedgerSetOutcome> {
+  checkOperatorText(req.reason);
+  checkOperatorText(req.by, 'by');
   const check = ledgerAgainstSnapshot(req.symbol, req.amount, readSnapshot(await redis.hgetall(keys.snapshot(req.symbol))), nowMs);
   if (check.kind === 'disagrees' && !req.force) throw new LedgerRefusedError(check);
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -112,8 +117,11 @@ export async function setLedgerByOperator(redis: Redis, req: OperatorLedgerSet, 
 /**
  * Sets an operator hold on `symbol` for `ttlSec` seconds (event HOLD_SET with owner operator, by, reason).
  * The engine never renews or clears it; it ends with its TTL or {@link clearHold}.
+ * @throws OperatorTextError for a reason with control characters (nothing written)
  */
 export async function setOperatorHold(redis: Redis, h: { symbol: string; ttlSec: number; reason: string; by: string; extra?: Record<string, string> }): Promise<void> {
+  checkOperatorText(h.reason);
+  checkOperatorText(h.by, 'by');
   await operatorHold(redis, h.symbol, 'set', h.ttlSec, h.reason, { symbol: h.symbol, ts_ms: String(Date.now()), by: h.by, ...(h.extra ?? {}) });
 }
 
@@ -128,8 +136,11 @@ export interface HoldClearOutcome {
 /**
  * Deletes the hold of `symbol`, whoever set it (event HOLD_CLEARED with by and, when given, reason).
  * If the engine's drift is still there it sets its own hold again on its next pass.
+ * @throws OperatorTextError for a reason with control characters (nothing deleted)
  */
 export async function clearHold(redis: Redis, h: { symbol: string; by: string; reason?: string; extra?: Record<string, string> }): Promise<HoldClearOutcome> {
+  if (h.reason !== undefined) checkOperatorText(h.reason);
+  checkOperatorText(h.by, 'by');
   const existed = await operatorHold(redis, h.symbol, 'clear', 1, '', {
     symbol: h.symbol,
     ts_ms: String(Date.now()),
