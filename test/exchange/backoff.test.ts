@@ -120,9 +120,13 @@ describe('shared back-off', () => {
     const st = await readBackoff(redis);
     expect(st.untilMs - Date.now()).toBeLessThanOrEqual(MAX_BACKOFF_MS);
     expect(Number(await redis.get(keys.exchangeBackoffUntil()))).toBeLessThanOrEqual(Date.now() + MAX_BACKOFF_MS + 1000);
-    // a reader's own clock plays no part: what is left is the key's PTTL
     expect(await clearBackoff(redis)).toBe(true);
     expect(await readBackoff(redis)).toEqual({ untilMs: 0, reason: null });
+    // a reader whose clock runs a day behind the writer's is not blocked longer than the key lives (its PTTL)
+    await raiseBackoff(redis, 5_000, 'rate_limited');
+    await redis.set(keys.exchangeBackoffUntil(), String(Date.now() + 24 * 3600_000), 'KEEPTTL');
+    expect((await readBackoff(redis)).untilMs - Date.now()).toBeLessThanOrEqual(5_000 + 61_000);
+    await clearBackoff(redis);
     await clearRequests(px.url);
     await shared().serverTime();
     expect((await exchangeRequests()).length).toBeGreaterThan(0);

@@ -40,8 +40,8 @@ export interface BackoffState {
 }
 
 /**
- * Reads the shared back-off. What is left of it comes from the key's PTTL (the Redis server's clock), so a
- * difference between this host's clock and the writer's never lengthens or shortens it.
+ * Reads the shared back-off: its stored end, bounded by the key's PTTL (the Redis server's clock) and by
+ * {@link MAX_BACKOFF_MS}, so a host clock behind the writer's never lengthens it beyond the key's life.
  * @throws Unavailable when Redis cannot be read or the stored value is unparseable (fail closed)
  */
 export async function readBackoff(redis: Redis): Promise<BackoffState> {
@@ -57,8 +57,10 @@ export async function readBackoff(redis: Redis): Promise<BackoffState> {
   const pttl = Number(res[1]![1]);
   if (untilRaw === null || untilRaw === undefined) return { untilMs: 0, reason: null };
   if (!/^\d+$/.test(untilRaw) || !Number.isSafeInteger(Number(untilRaw))) throw new Unavailable(`shared exchange back-off unparseable (${JSON.stringify(untilRaw)}); refusing to call the exchange`);
-  // a key without expiry (-1) was set by hand (redis-cli SET): its own end, by this host's clock, at most the longest back-off
-  const leftMs = Math.min(MAX_BACKOFF_MS, Math.max(0, pttl === -1 ? Number(untilRaw) - Date.now() : pttl - RETENTION_MS));
+  // its stored end by this host's clock, but never longer than the key lives (PTTL, the Redis server's clock: a
+  // back-off this system wrote outlives its end by RETENTION_MS only) nor than the longest ban: a host whose clock
+  // runs behind the writer's cannot be blocked for longer than the back-off itself (plus that retention)
+  const leftMs = Math.max(0, Math.min(Number(untilRaw) - Date.now(), MAX_BACKOFF_MS, pttl >= 0 ? pttl : Number.POSITIVE_INFINITY));
   return { untilMs: leftMs > 0 ? Date.now() + leftMs : 0, reason: reasonRaw === 'banned' ? 'banned' : 'rate_limited' };
 }
 
