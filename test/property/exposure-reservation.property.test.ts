@@ -89,6 +89,69 @@ describe('exposure reservations hold until the entry is final (generated interle
     );
   }, 120_000);
 
+  it('per-symbol and gross limits together, several entries per symbol: each limit holds at every step', async () => {
+    const limits = { maxPositionUsd: new Decimal(10_000), maxGrossUsd: new Decimal(20_000) };
+    const symbolOf = (p: number) => SYMBOLS[p % 3]!;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.oneof(
+            fc.record({ kind: fc.constant('decide' as const), plan: fc.integer({ min: 0, max: 4 }) }),
+            fc.record({ kind: fc.constant('time' as const), ms: fc.constantFrom(1_000, 59_000, 61_000) }),
+            fc.record({ kind: fc.constant('send' as const), plan: fc.integer({ min: 0, max: 4 }) }),
+            fc.record({ kind: fc.constant('fill' as const), plan: fc.integer({ min: 0, max: 4 }) }),
+          ),
+          { minLength: 4, maxLength: 24 },
+        ),
+        async (cmds) => {
+          await h.redis.flushdb();
+          let now = Date.now();
+          const position = new Map<string, number>(SYMBOLS.map((s) => [s, 0]));
+          const snapshot = async (sym: string) => {
+            const amt = String(position.get(sym));
+            await h.redis.hset(keys.snapshot(sym), { position_amt: amt, side: amt === '0' ? 'FLAT' : 'LONG', mark_price: '1000', ts_ms: String(Date.now()), ts_epoch: String(Date.now() / 1000) });
+          };
+          for (const s of SYMBOLS) await snapshot(s);
+          const allowed = new Set<number>();
+          const sent = new Set<number>();
+          const filled = new Set<number>();
+          for (const c of cmds) {
+            const id = `lim-${'plan' in c ? c.plan : 0}`;
+            if (c.kind === 'time') now += c.ms;
+            if (c.kind === 'decide' && !allowed.has(c.plan)) {
+              const sym = symbolOf(c.plan);
+              const v = await reserveExposure(h.redis, { planId: id, symbol: sym, qty: QTY, mark: MARK, position: new Decimal(position.get(sym)!), ttlMs: PERMIT_TTL_MS }, SYMBOLS, limits, now);
+              if (v.ok) allowed.add(c.plan);
+            }
+            if (c.kind === 'send' && allowed.has(c.plan) && !sent.has(c.plan)) {
+              const sym = symbolOf(c.plan);
+              const claim = await claimPlan(h.redis, id, '1-0', 'tok');
+              if (!claim.claimed) continue;
+              const rec: OrderRecord = { plan_id: id, entry_id: '1-0', symbol: sym, side: 'BUY', qty: '9', reduce_only: 'false', decision: 'EXECUTE', dedupe: dedupeValue('sending', '1-0', 'tok'), ts_ms: String(Date.now()) };
+              const r = await beginSend(h.redis, `cid-${id}`, rec, claim.value, 60, undefined, Date.now(), 'execute', null, true);
+              if (r === 'sending') sent.add(c.plan);
+              else await h.redis.set(keys.applyDedupe(id), dedupeValue('done', '1-0', 'SKIPPED'), 'KEEPTTL');
+            }
+            if (c.kind === 'fill' && sent.has(c.plan) && !filled.has(c.plan)) {
+              const sym = symbolOf(c.plan);
+              position.set(sym, position.get(sym)! + 9);
+              await h.redis.multi().set(keys.applyDedupe(id), dedupeValue('done', '1-0', 'EXECUTED'), 'KEEPTTL').set(keys.lastFill(sym), String(Date.now())).hdel(keys.applyInflight(sym), `cid-${id}`).exec();
+              await new Promise((r) => setTimeout(r, 2));
+              await snapshot(sym);
+              filled.add(c.plan);
+            }
+            // the exchange's exposure if every order sent so far fills: per symbol <= 10k, gross <= 20k
+            const bySym = new Map<string, number>();
+            for (const p of sent) bySym.set(symbolOf(p), (bySym.get(symbolOf(p)) ?? 0) + 9_000);
+            for (const v of bySym.values()) expect(v).toBeLessThanOrEqual(10_000);
+            expect([...bySym.values()].reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(20_000);
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  }, 120_000);
+
   it('the review case: a permit read at 58 s, sent at 62 s; a second decision at 60.5 s must still count the first entry', async () => {
     let now = Date.now();
     for (const s of SYMBOLS) await h.redis.hset(keys.snapshot(s), { position_amt: '0', side: 'FLAT', mark_price: '1000', ts_ms: String(Date.now()) });
