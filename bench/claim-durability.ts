@@ -1,5 +1,5 @@
 /**
- * What proving a dedupe claim durable costs (DESIGN §7, `P3_CLAIM_DURABILITY`; docs/reliability.md), one at a
+ * What proving a dedupe claim durable costs (docs/architecture.md#exactly-once-execution, `P3_CLAIM_DURABILITY`; docs/reliability.md), one at a
  * time on this machine, against private redis-servers and the in-process paper exchange through the real ccxt
  * gateway (loopback: the figures are the local floor; against Binance add one REST round trip):
  *

@@ -17,7 +17,7 @@
  *
  * Only trades that make the position LARGER than the ledger are measured (seed 004's incident): one
  * reduce-only close heals those. A trade that makes it smaller (same side) cannot be healed by a
- * reduce-only close moving toward the ledger; DESIGN §5.7's `min(|ex - led|, |ex|)` then closes in
+ * reduce-only close moving toward the ledger; seed 003's old formula `min(|ex - led|, |ex|)` (docs/architecture.md#heal-target) closed in
  * doubling steps until flat (see docs/performance.md), which is a different story from this figure.
  */
 import { randomBytes } from 'node:crypto';

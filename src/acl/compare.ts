@@ -1,6 +1,6 @@
 /**
  * Compares a user's rules as Redis reports them (`ACL GETUSER`) with the rules `p3 redis-acl` generates
- * (DESIGN §15), so `p3 doctor` can tell when a user has MORE rights than generated. Pure: category
+ * (docs/architecture.md#least-privilege-and-signed-permits), so `p3 doctor` can tell when a user has MORE rights than generated. Pure: category
  * membership is passed in (read from the server with `COMMAND LIST FILTERBY ACLCAT`), so both sides are
  * evaluated against the same Redis and Redis's own rewriting of rules (`+multi +exec +discard` shown as
  * `+@transaction -watch -unwatch`) never reads as a difference.

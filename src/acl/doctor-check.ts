@@ -1,5 +1,5 @@
 /**
- * `p3 doctor` checks of the Redis ACL users (DESIGN §15):
+ * `p3 doctor` checks of the Redis ACL users (docs/architecture.md#least-privilege-and-signed-permits):
  * - `acl:default`: FAIL when the `default` user is enabled with full rights (every command on every
  *   key), found either by connecting WITHOUT credentials (a default user without password answers) or
  *   by `ACL GETUSER default`; a default user on without password but restricted is a WARN.

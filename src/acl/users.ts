@@ -1,5 +1,5 @@
 /**
- * Redis ACL users of the system (DESIGN §15): one per component, each with the keys, streams and commands
+ * Redis ACL users of the system (docs/architecture.md#least-privilege-and-signed-permits): one per component, each with the keys, streams and commands
  * it needs and nothing else. Every key pattern is built from the key builders of
  * `src/adapters/redis/keys.ts` (a symbol slot becomes `[A-Z0-9]*`, an id slot `*`), so the rules cannot
  * drift from the keys the code uses. Pure data: rendering is in `render.ts`.

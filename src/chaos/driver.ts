@@ -276,7 +276,7 @@ export class ChaosDriver {
       fields = { junk: planId };
       detail = 'no plan field';
     } else if (variant === 2) {
-      // an OPEN flagged reduce-only breaks the action rules (DESIGN §4); signed with the strategy's real key
+      // an OPEN flagged reduce-only breaks the action rules (docs/architecture.md#plans); signed with the strategy's real key
       const p = canonicalJson({ ...buildExitPlan({ symbol, planId, action: 'OPEN', side: 'BUY', notionalUsd: '100' }), reduceOnly: true });
       fields = { plan: p, mac: hmacHex(this.o.key, p) };
       detail = 'OPEN with reduceOnly true (invalid_schema), correctly signed';

@@ -1,5 +1,5 @@
 /**
- * The invariants of a chaos run (DESIGN §14), as pure functions over what was observed. Each returns
+ * The invariants of a chaos run (docs/architecture.md#faults-the-system-survives), as pure functions over what was observed. Each returns
  * violations with their evidence (plan ids, client order ids, exchange order ids).
  *
  * Invariants checked:
@@ -9,7 +9,7 @@
  *   signed by the operator; never a forged or malformed entry;
  * - `reduce_only`: replaying the order log (manual trades included) from flat, no reduce-only order grew
  *   |position| or flipped it, and every exit/close/flatten order was reduce-only;
- * - `entry_no_flip`: in the same replay, no entry (OPEN/INCREASE) crossed zero (DESIGN §4: "No entry ever
+ * - `entry_no_flip`: in the same replay, no entry (OPEN/INCREASE) crossed zero (docs/architecture.md#plans: "No entry ever
  *   flips a position");
  * - `one_final_result`: each acknowledged well-formed plan has exactly one final result (anything but
  *   DROPPED_DUPLICATE) in the final state, Redis crashes included (the strategy re-submits a plan whose

@@ -1,5 +1,5 @@
 /**
- * Options of `p3 chaos` (DESIGN §14) and the fault kinds it can inject. Parsed with zod; a bad value is a
+ * Options of `p3 chaos` (docs/architecture.md#faults-the-system-survives) and the fault kinds it can inject. Parsed with zod; a bad value is a
  * usage error (`ConfigError` naming the option, exit 2).
  *
  * Invariants: `seconds` > 0; `faults` non-empty, every name one of {@link CHAOS_FAULT_KINDS}; `seed` a

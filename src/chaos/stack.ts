@@ -30,7 +30,7 @@ export interface ChaosKeys {
   engine: string;
   /** `P3_KEY_OPERATOR`: FLATTEN plans. */
   operator: string;
-  /** `P3_KEY_GOVERNOR` / `P3_KEY_P33`: permit signatures (DESIGN §15). */
+  /** `P3_KEY_GOVERNOR` / `P3_KEY_P33`: permit signatures (docs/architecture.md#least-privilege-and-signed-permits). */
   governor: string;
   p33: string;
 }

@@ -1,6 +1,6 @@
 /**
  * Configuration from environment variables, validated with zod. A bad value stops the process at start
- * with exit code 2 and a message naming the variable (DESIGN §10).
+ * with exit code 2 and a message naming the variable (docs/architecture.md#interfaces).
  */
 import { z } from 'zod';
 import { parseDecimal } from '../domain/decimal.js';
@@ -108,7 +108,7 @@ export const envz = {
 /**
  * Absolute quantity tolerances (base-asset): `P3_QTY_TOLERANCE_ABS_<SYM>` per symbol, else
  * `P3_QTY_TOLERANCE_ABS`, else the symbol's lot step from the snapshot (`step_size`), else 0 (exact match:
- * fail closed). Shared by the position brain and the reconcile engine (DESIGN §2).
+ * fail closed). Shared by the position brain and the reconcile engine (docs/architecture.md#quantities).
  */
 export interface ToleranceConfig {
   defaultAbs: string | null;

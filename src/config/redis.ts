@@ -1,5 +1,5 @@
 /**
- * Where Redis is (DESIGN §7, §10): `REDIS_URL` alone (one server), or Redis Sentinel, which names the
+ * Where Redis is (docs/architecture.md#exactly-once-execution, docs/architecture.md#interfaces): `REDIS_URL` alone (one server), or Redis Sentinel, which names the
  * current master and promotes a replica when it fails. Every connection of the project is opened from a
  * {@link RedisTarget} by the factory in `src/adapters/redis/client.ts`, so every service, the console and
  * the CLI follow a failover without a restart.

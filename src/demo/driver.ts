@@ -1,5 +1,5 @@
 /**
- * The demo's strategy driver (DESIGN §11, round 2): every few seconds, per symbol, one signed plan that
+ * The demo's strategy driver (docs/architecture.md#the-demo): every few seconds, per symbol, one signed plan that
  * trades both ways through the same gates as everything else: OPEN from flat (sized in USD notional),
  * INCREASE on the position's side, then exits (PARTIAL_50, REDUCE, FULL_CLOSE) back to flat, and again. It
  * reports both permits of each plan as soon as they are written.

@@ -1,5 +1,5 @@
 /**
- * `p3 demo`: the main job (DESIGN §11). One process runs the paper exchange and all four services
+ * `p3 demo`: the main job (docs/architecture.md#the-demo). One process runs the paper exchange and all four services
  * (in-process, each with its own Redis connections and metrics port), a strategy driver, and the seeds'
  * incidents side by side on their own symbols, and prints a timeline and a summary.
  *

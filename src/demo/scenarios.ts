@@ -1,5 +1,5 @@
 /**
- * The seeds' real incidents (DESIGN §11), as state injected exactly as the seeds show it, legacy field
+ * The seeds' real incidents (docs/architecture.md#the-demo), as state injected exactly as the seeds show it, legacy field
  * names included. Each scenario runs on its own symbol so they can play side by side.
  */
 import type { Redis } from 'ioredis';

@@ -1,5 +1,5 @@
 /**
- * Pure decisions of the apply layer (DESIGN §4, §7; seeds 002 and 004). No I/O.
+ * Pure decisions of the apply layer (docs/architecture.md#plans, docs/architecture.md#exactly-once-execution; seeds 002 and 004). No I/O.
  *
  * Invariants:
  * - The client order id is a pure function of the plan id (`p3-` + first 32 hex of sha256(plan_id)):

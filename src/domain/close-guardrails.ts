@@ -1,5 +1,5 @@
 /**
- * RECONCILE_CLOSE invariants (DESIGN §6; seed 002 "Hard Fail Invariants", updated to 7 plus the
+ * RECONCILE_CLOSE invariants (docs/architecture.md#reconcile_close-invariants; seed 002 "Hard Fail Invariants", updated to 7 plus the
  * hardening). Pure: every input is given, nothing is read. Each check returns the FIRST failed rule so
  * the apply layer can count `reconcile_close_guardrail_fail_total{symbol,rule}` and reject the plan
  * (`REJECTED_GUARDRAIL`, ack, never retried).

@@ -1,5 +1,5 @@
 /**
- * Exact decimal arithmetic for every quantity and price (DESIGN §2). Never use IEEE floats on positions:
+ * Exact decimal arithmetic for every quantity and price (docs/architecture.md#quantities). Never use IEEE floats on positions:
  * `0.007 - 0.002` must be `0.005`, not `0.0049999999999999996`.
  */
 import { Decimal as DecimalJs } from 'decimal.js';

@@ -1,5 +1,5 @@
 /**
- * Exposure limits of entries (DESIGN §12, round 2). Pure: every input is given, nothing is read.
+ * Exposure limits of entries (docs/architecture.md#risk-limits-and-trading-states). Pure: every input is given, nothing is read.
  *
  * Invariants:
  * - Only entries (OPEN, INCREASE) are limited here; exits and closes only ever reduce exposure.

@@ -1,5 +1,5 @@
 /**
- * FLATTEN: an operator's signed plan that closes a symbol's whole position (DESIGN §4, §12). Pure.
+ * FLATTEN: an operator's signed plan that closes a symbol's whole position (docs/architecture.md#plans, docs/architecture.md#risk-limits-and-trading-states). Pure.
  *
  * Invariants:
  * - Only an operator may flatten: `source === "operator"` and the MAC verifies with `P3_KEY_OPERATOR`

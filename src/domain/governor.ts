@@ -1,5 +1,5 @@
 /**
- * The governor's (P3.2) decision: "can we trade at all?" (DESIGN §1; seeds 002, 004). Pure: no I/O.
+ * The governor's (P3.2) decision: "can we trade at all?" (docs/architecture.md#components; seeds 002, 004). Pure: no I/O.
  *
  * Invariants:
  * - Trading state is an enum ACTIVE | REDUCING (only reduce-only plans pass) | HALTED (nothing passes),

@@ -1,6 +1,6 @@
 /**
- * The heal target of a drift hold and the close that moves the exchange toward it (DESIGN §5.7 as
- * amended in round 2). Pure: no I/O, no clock.
+ * The heal target of a drift hold and the close that moves the exchange toward it (docs/architecture.md#heal-target;
+ * the formula it replaced is told in docs/incidents.md#the-hold-that-nobody-could-release-seed-003). Pure: no I/O, no clock.
  *
  * Invariants (property-tested in test/property/heal-policy.property.test.ts):
  * - A close is side OPPOSITE the exchange position, `0 < qty <= |ex|`, a multiple of the lot step
@@ -12,12 +12,12 @@
  *   doubles the drift (0.098 vs 0.1 gave six closes, 0.002 … 0.036, until the position was flat).
  * - `adopt` applies only to a shortfall on the SAME side with both non-zero: never to long vs short nor to a
  *   flat ledger (those fall back to `flatten`), nor to a flat exchange (one bad snapshot must never zero a
- *   ledger; DESIGN §5 rule 4: flat vs non-flat is `side_mismatch`, never auto-repaired).
+ *   ledger; docs/architecture.md#side-mismatch: flat vs non-flat is `side_mismatch`, never auto-repaired).
  * - No close without a known positive lot step, and none of quantity 0.
  */
 import { Decimal, roundDownToStep, signOf } from './decimal.js';
 
-/** `P34_HEAL_POLICY`: what to do with a drift no reduce-only order can reach (DESIGN §5.7). */
+/** `P34_HEAL_POLICY`: what to do with a drift no reduce-only order can reach (docs/architecture.md#heal-target). */
 export const HEAL_POLICIES = ['flatten', 'hold', 'adopt'] as const;
 /** One of {@link HEAL_POLICIES}. */
 export type HealPolicy = (typeof HEAL_POLICIES)[number];
@@ -53,7 +53,7 @@ export interface CloseProposal {
 }
 
 /**
- * The close that heals a drift hold under `policy` (DESIGN §5.7), or null when no close applies: the
+ * The close that heals a drift hold under `policy` (docs/architecture.md#heal-target), or null when no close applies: the
  * exchange is flat, the lot step is unknown or not positive, the quantity rounds down to 0, the policy is
  * `hold` for an unreachable drift, or `adopt` for a shortfall (the ledger is adopted instead).
  * @param exchangeAmt signed exchange position, base asset

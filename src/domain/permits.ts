@@ -1,5 +1,5 @@
 /**
- * Permits (DESIGN §3, §4; seeds 001, 002, 004): the quantity a plan resolves to, the position brain's
+ * Permits (docs/architecture.md#redis-schema, docs/architecture.md#plans; seeds 001, 002, 004): the quantity a plan resolves to, the position brain's
  * (P3.3) decision, and the permit record both the governor and the brain write. Pure: no I/O.
  *
  * Invariants:
@@ -12,7 +12,7 @@
  * - Both permits record the quantity and side they approved, as decimal strings, so the apply layer can
  *   refuse when the two disagree.
  * - The brain and the reconcile engine use the same tolerance (`toleranceFor`), so a symbol is never
- *   "in drift" for one and "matching" for the other (DESIGN §2).
+ *   "in drift" for one and "matching" for the other (docs/architecture.md#quantities).
  * - Entries (OPEN, INCREASE; round 2) are sized from `qty` or `notional_usd / mark`, rounded DOWN to the lot
  *   step, never up: below the exchange's minimum quantity or notional is DENY `below_min_qty` /
  *   `below_min_notional`. OPEN needs a flat position (`position_not_flat`), INCREASE a position on the
@@ -31,7 +31,7 @@ export type PermitDecision = 'ALLOW' | 'DENY';
 /** Who wrote a permit: the governor (P3.2) or the position brain (P3.3). */
 export type PermitIssuer = 'governor' | 'p33';
 
-/** Permit lifetime, seconds (DESIGN §3, seed 004 "Permit TTL: 60 seconds"). */
+/** Permit lifetime, seconds (docs/architecture.md#redis-schema, seed 004 "Permit TTL: 60 seconds"). */
 export const PERMIT_TTL_SEC = 60;
 
 /** A decision before it is written: reason code, JSON-able context and, when resolved, qty/side. */
@@ -93,7 +93,7 @@ export function resolvePlanQty(plan: Plan, snap: Pick<Snapshot, 'amount' | 'step
   }
   let raw: Decimal;
   if (plan.action === 'REDUCE' && explicit) {
-    raw = Decimal.min(explicit, size); // DESIGN §4: capped at the fresh position
+    raw = Decimal.min(explicit, size); // docs/architecture.md#plans: capped at the fresh position
   } else if (explicit) {
     if (explicit.gt(size)) {
       return { ok: false, reason: 'reduce_only_exceeds_position', context: { qty: fmt(explicit), position_amt: fmt(position) } };
@@ -112,7 +112,7 @@ export function resolvePlanQty(plan: Plan, snap: Pick<Snapshot, 'amount' | 'step
 }
 
 /**
- * Sizes an entry (OPEN, INCREASE) from the fresh snapshot (DESIGN §4): OPEN only from flat
+ * Sizes an entry (OPEN, INCREASE) from the fresh snapshot (docs/architecture.md#plans): OPEN only from flat
  * (`position_not_flat`), INCREASE only on the plan's side (`side_conflict`, flat included); qty = `qty`, or
  * `notional_usd / mark`, rounded DOWN to the lot step; below the minimum quantity → `below_min_qty`, below
  * the minimum notional (qty × mark) → `below_min_notional` (never rounded up). Unknown mark (`mark_price_unknown`)
@@ -201,7 +201,7 @@ export function decideP33(i: P33Input): PermitOutcome {
   if ('decision' in snap) return snap;
   // The quantity is sized from the snapshot: never from one the position has moved away from since
   // (an order in flight, or a fill newer than the snapshot). The same rule as the reconcile engine's
-  // "never act on a snapshot older than the newest fill" (DESIGN §5.7; NautilusTrader's fixed bug).
+  // "never act on a snapshot older than the newest fill" (docs/architecture.md#reconcile-close-publication; NautilusTrader's fixed bug).
   if ((i.inFlight ?? 0) > 0) return deny('order_in_flight', { in_flight: i.inFlight });
   if (i.newestFillTsMs != null && snap.snapshot.tsMs <= i.newestFillTsMs) {
     return deny('snapshot_older_than_fill', { snapshot_ts_ms: snap.snapshot.tsMs, fill_ts_ms: i.newestFillTsMs });

@@ -1,16 +1,16 @@
 /**
- * Plans (DESIGN §4): the zod schema, canonical JSON and the HMAC-SHA256 `mac` of the producer's key.
+ * Plans (docs/architecture.md#plans): the zod schema, canonical JSON and the HMAC-SHA256 `mac` of the producer's key.
  *
  * A stream entry carries `plan` (canonical JSON) and `mac` (hex HMAC-SHA256 of that exact string).
  * Verification is over the string as received, never over a re-serialisation. Keys come from
- * `P3_KEY_<SOURCE>` (DESIGN §10): the plan's `source` upper-cased with every other character as `_`.
+ * `P3_KEY_<SOURCE>` (docs/architecture.md#interfaces): the plan's `source` upper-cased with every other character as `_`.
  */
 import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { BASIS_BOUNDS, NOTIONAL_BOUNDS, PLAN_MAX_TS_MS, QTY_BOUNDS, checkPlanDecimal, killScoreProblem, type PlanDecimalBounds } from './plan-numbers.js';
 
 /**
- * Plan actions (DESIGN §4 table): the exits of a strategy (a fraction of the current position, or `REDUCE`
+ * Plan actions (docs/architecture.md#plans): the exits of a strategy (a fraction of the current position, or `REDUCE`
  * by a quantity), the entries (`OPEN` from flat, `INCREASE` on the same side; round 2) and the engine's
  * RECONCILE_CLOSE. FLATTEN is an operator's plan on its own stream (src/domain/flatten.ts).
  */
@@ -29,7 +29,7 @@ export const ACTION_FRACTION: Record<FractionAction, string> = {
   PARTIAL_25: '0.25',
 };
 
-/** Entry actions: orders that open or grow a position, sent with `reduceOnly=false` (DESIGN §4). */
+/** Entry actions: orders that open or grow a position, sent with `reduceOnly=false` (docs/architecture.md#plans). */
 export const ENTRY_ACTIONS = ['OPEN', 'INCREASE'] as const;
 /** One of {@link ENTRY_ACTIONS}. */
 export type EntryAction = (typeof ENTRY_ACTIONS)[number];
@@ -110,7 +110,7 @@ const flagFalse = (v: unknown) => v === false || v === 'false';
 const given = (v: unknown) => v !== null && v !== undefined;
 
 /**
- * The action rules of DESIGN §4 for EXECUTE plans (a plan breaking them is invalid: dead-lettered with the
+ * The action rules of docs/architecture.md#plans for EXECUTE plans (a plan breaking them is invalid: dead-lettered with the
  * reason, never decided): exits (FULL_CLOSE, PARTIAL_*) and REDUCE are reduce-only; REDUCE needs `qty`;
  * OPEN/INCREASE are `reduceOnly` false, need `side`, and exactly one of `qty` or `notional_usd`; only entries
  * may carry `notional_usd`. The action must be one of {@link PLAN_ACTIONS} (RECONCILE_CLOSE only with its decision).
@@ -266,7 +266,7 @@ export function verifyPlanEntry(fields: Record<string, string>, keyFor: (source:
 }
 
 /**
- * Keys that sign permits, never plans (DESIGN §15): a plan whose source maps to one of these variables
+ * Keys that sign permits, never plans (docs/architecture.md#least-privilege-and-signed-permits): a plan whose source maps to one of these variables
  * (`governor`, `p33`) is from an unknown source, so a permit key can never approve a plan it signed itself.
  */
 export const PERMIT_KEY_ENVS: readonly string[] = ['P3_KEY_GOVERNOR', 'P3_KEY_P33'];

@@ -1,5 +1,5 @@
 /**
- * Reading rules for position hashes (DESIGN §2, §3). Pure: takes the raw Redis hash fields, returns a
+ * Reading rules for position hashes (docs/architecture.md#quantities, docs/architecture.md#redis-schema). Pure: takes the raw Redis hash fields, returns a
  * signed exact amount or a reason the hash cannot be trusted.
  *
  * Invariants:
@@ -23,7 +23,7 @@ const POSITIVE_SIDES = new Set(['LONG', 'BUY']);
 const NEGATIVE_SIDES = new Set(['SHORT', 'SELL']);
 
 /**
- * Applies the DESIGN §2 reading rule to one amount and optional side.
+ * Applies the docs/architecture.md#quantities reading rule to one amount and optional side.
  * @param amountRaw decimal string (base-asset quantity), signed or not
  * @param sideRaw `LONG|BUY|SHORT|SELL|FLAT` (case-insensitive), empty/undefined = absent
  */
@@ -123,7 +123,7 @@ function parseEpoch(raw: string | undefined): number | null {
 
 /**
  * Reads the ledger of one symbol from its canonical hash and, when that has no `ledger_amt`, from the
- * legacy layouts (DESIGN §3).
+ * legacy layouts (docs/architecture.md#redis-schema).
  * @param ledgerHash HGETALL `quantum:position:ledger:<SYM>`
  * @param legacy004Hash HGETALL `quantum:position:<SYM>` (seed 004's `ledger_amount`)
  */

@@ -1,5 +1,5 @@
 /**
- * RECONCILE_CLOSE plans published by the reconcile engine (DESIGN §5.7, §6; seeds 002, 003). Pure.
+ * RECONCILE_CLOSE plans published by the reconcile engine (docs/architecture.md#heal-target, docs/architecture.md#reconcile_close-invariants; seeds 002, 003). Pure.
  *
  * Invariants:
  * - The plan is exactly what the apply layer's guardrails accept: decision and action RECONCILE_CLOSE,
@@ -14,7 +14,7 @@ import { fmt, type Decimal } from './decimal.js';
 import type { PlanInput } from './plan.js';
 import type { CloseProposal } from './heal-policy.js';
 
-/** The engine's plan source; its key is `P3_KEY_P3_4` (DESIGN §10). */
+/** The engine's plan source; its key is `P3_KEY_P3_4` (docs/architecture.md#interfaces). */
 export const RECONCILE_SOURCE = 'p3.4';
 /** The only reason a RECONCILE_CLOSE may carry. */
 export const RECONCILE_CLOSE_REASON = 'reconcile_drift';

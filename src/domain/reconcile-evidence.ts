@@ -1,12 +1,12 @@
 /**
- * Execution evidence and drift signatures for the reconcile engine (DESIGN §5.5-§5.7). Pure: no I/O.
+ * Execution evidence and drift signatures for the reconcile engine (docs/architecture.md#evidence-repair, docs/architecture.md#heal-target). Pure: no I/O.
  *
  * Invariants:
  * - Evidence is only EXECUTED fills (`fillFromResult`) of the symbol, within the evidence window and
  *   strictly newer than the ledger's `ts_epoch`: a fill the apply layer already wrote into the ledger (its
  *   result carries the same timestamp as the ledger write) is never counted twice.
  * - RECONCILE_CLOSE and FLATTEN fills are kept apart: the apply layer does not apply them to the ledger;
- *   they are only evidence for the heal rule (DESIGN §5.7), never for the quantity auto-repair.
+ *   they are only evidence for the heal rule (docs/architecture.md#heal-target), never for the quantity auto-repair.
  * - A drift shape ({@link driftSignature}) depends only on symbol, reason and the two amounts, so it is
  *   stable while a drift lasts and changes when the drift changes (seed 004's further manual +0.016 gives
  *   a new one). The hold's signature is an EPISODE of a shape ({@link episodeSignature}): the shape plus
@@ -47,7 +47,7 @@ export interface EvidenceSelection {
 }
 
 /**
- * Selects the fills that may explain a drift (DESIGN §5.5).
+ * Selects the fills that may explain a drift (docs/architecture.md#evidence-repair).
  * @param fills the symbol's fills (see {@link fillsForSymbol})
  * @param ledgerTsEpoch the ledger's `ts_epoch` in epoch seconds, null when unknown (legacy ledgers: every
  *   fill in the window counts)

@@ -1,5 +1,5 @@
 /**
- * The reconcile decision for one symbol (DESIGN §5): pure, no I/O, no clock. The engine
+ * The reconcile decision for one symbol (docs/architecture.md#reconcile-policy) (rules 1-7 as numbered there): pure, no I/O, no clock. The engine
  * (src/services/reconcile-engine) reads Redis, calls {@link decideReconcile} and applies the outcome
  * with atomic scripts.
  *
@@ -63,7 +63,7 @@ export type ReconcileReason =
   | 'side_mismatch'
   | 'qty_mismatch_no_evidence';
 
-/** Hold reasons that describe a real position drift (a close may heal them, DESIGN §5.7). */
+/** Hold reasons that describe a real position drift (a close may heal them, docs/architecture.md#heal-target). */
 export const DRIFT_HOLD_REASONS: ReadonlySet<string> = new Set(['side_mismatch', 'qty_mismatch_no_evidence']);
 
 /** Engine settings the decision needs (from `P34_*` and tolerance variables). */
@@ -80,7 +80,7 @@ export interface ReconcileConfig {
   tolerance: ToleranceSettings;
   /** `P34_RECONCILE_CLOSE_ENABLED`. */
   closeEnabled: boolean;
-  /** `P34_HEAL_POLICY` (default `flatten`): drifts no reduce-only order can reach (DESIGN §5.7). */
+  /** `P34_HEAL_POLICY` (default `flatten`): drifts no reduce-only order can reach (docs/architecture.md#heal-target). */
   healPolicy: HealPolicy;
 }
 
@@ -109,7 +109,7 @@ export interface ReconcileInput {
   hold: HoldView;
   /**
    * True when the global or the symbol's trading state is HALTED (or unreadable: fail closed): the kill
-   * switch, no close is proposed (DESIGN §12).
+   * switch, no close is proposed (docs/architecture.md#risk-limits-and-trading-states).
    */
   tradingHalted?: boolean;
   config: ReconcileConfig;
@@ -168,7 +168,7 @@ export interface ReconcileOutcome {
 const str = (d: Decimal | null): string => (d === null ? '' : fmt(d));
 
 /**
- * Decides what to do for one symbol (DESIGN §5 rules 1-7). Pure and total: never throws for any input.
+ * Decides what to do for one symbol (docs/architecture.md#reconcile-policy). Pure and total: never throws for any input.
  */
 export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
   const { symbol, config, nowMs } = input;

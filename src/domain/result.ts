@@ -41,7 +41,7 @@ export interface ApplyResultFields {
   ts_ms: string;
   /**
    * RECONCILE_CLOSE / FLATTEN: the signed exchange position the order was sized on. With `filled_qty` it says
-   * whether the order brought the position to flat (the heal rule, DESIGN §5.7).
+   * whether the order brought the position to flat (the heal rule, docs/architecture.md#heal-target).
    */
   basis_amt?: string;
 }

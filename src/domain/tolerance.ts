@@ -1,5 +1,5 @@
 /**
- * The one tolerance model shared by the position brain and the reconcile engine (DESIGN §2), so the two
+ * The one tolerance model shared by the position brain and the reconcile engine (docs/architecture.md#quantities), so the two
  * can never disagree about whether a symbol is in drift.
  */
 import { Decimal } from './decimal.js';
@@ -16,7 +16,7 @@ export interface Comparison {
 
 /**
  * Compares two signed amounts under an absolute tolerance (base-asset quantity, default one lot step).
- * Source: DESIGN §2 "Two amounts match when |a - b| <= qty_tolerance_abs".
+ * Source: docs/architecture.md#quantities "Two amounts match when |a - b| <= qty_tolerance_abs".
  */
 export function compareAmounts(a: Decimal, b: Decimal, toleranceAbs: Decimal): Comparison {
   const diff = a.minus(b).abs();

@@ -1,5 +1,5 @@
 /**
- * Account and balance endpoints of the paper exchange (DESIGN §8 "Fidelity"), shaped as Binance USDⓈ-M
+ * Account and balance endpoints of the paper exchange (docs/architecture.md#exchange-and-paper-exchange-fidelity), shaped as Binance USDⓈ-M
  * documents them, single-asset mode, one USDT wallet, cross margin, leverage 20:
  * - `GET /fapi/v3/balance` and `GET /fapi/v2/balance` — "Futures Account Balance V3 (USER_DATA)", weight 5
  *   (https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Futures-Account-Balance-V3):

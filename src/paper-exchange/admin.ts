@@ -1,5 +1,5 @@
 /**
- * The paper exchange's admin API (DESIGN §10), loopback only, under `/admin`:
+ * The paper exchange's admin API (docs/architecture.md#interfaces), loopback only, under `/admin`:
  * - `GET /admin/positions` → `{ <SYM>: {positionAmt, entryPrice, markPrice} }` (every symbol, flat ones as `"0"`)
  * - `POST /admin/positions` `{symbol, amount, entry_price?}` sets a position outright (scenario setup)
  * - `POST /admin/trade` `{symbol, side: BUY|SELL, qty}` a manual trade at the mark price, as a person in the UI

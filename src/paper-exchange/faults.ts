@@ -1,5 +1,5 @@
 /**
- * Fault injection of the paper exchange (DESIGN §10, `POST /admin/faults`).
+ * Fault injection of the paper exchange (docs/architecture.md#interfaces, `POST /admin/faults`).
  *
  * A fault applies to every exchange request (never `/admin`) whose path contains one of its `endpoints`
  * fragments (none = every path) and, when `methods` is given, whose HTTP method is one of them, until it has hit `count` requests or `duration_ms` has passed; with

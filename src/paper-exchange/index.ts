@@ -1,5 +1,5 @@
 /**
- * The paper exchange: a Binance-USDⓈ-M-compatible HTTP server on loopback (DESIGN §8/§10), so the demo
+ * The paper exchange: a Binance-USDⓈ-M-compatible HTTP server on loopback (docs/architecture.md#exchange-and-paper-exchange-fidelity, docs/architecture.md#interfaces), so the demo
  * and the tests talk to it through the same ccxt adapter production uses.
  *
  * Exchange endpoints (Binance's paths, `{code, msg}` error bodies, `X-MBX-USED-WEIGHT-1M` by each endpoint's

@@ -1,6 +1,6 @@
 /**
  * The paper exchange's book: symbols and their trading rules, one-way positions, mark prices and the log
- * of every order received (accepted or not). Pure in-memory state with exact decimals (DESIGN §2/§8).
+ * of every order received (accepted or not). Pure in-memory state with exact decimals (docs/architecture.md#quantities, docs/architecture.md#exchange-and-paper-exchange-fidelity).
  *
  * Invariants:
  * - A position is one signed decimal per symbol (one-way mode); fills happen at the symbol's mark price.

@@ -2,7 +2,7 @@
 
 /** Exit actions sized as a fraction of the current position. */
 export const EXIT_ACTIONS = ['FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25'] as const;
-/** Every action a strategy may submit (DESIGN §4 table). */
+/** Every action a strategy may submit (docs/architecture.md#plans). */
 export const STRATEGY_ACTIONS = [...EXIT_ACTIONS, 'REDUCE', 'OPEN', 'INCREASE'] as const;
 /** One of {@link STRATEGY_ACTIONS}. */
 export type ExitAction = (typeof STRATEGY_ACTIONS)[number];

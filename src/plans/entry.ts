@@ -1,5 +1,5 @@
 /**
- * Reading plan entries of `quantum:stream:apply.plan` in a consumer (DESIGN §4): verify, or throw
+ * Reading plan entries of `quantum:stream:apply.plan` in a consumer (docs/architecture.md#plans): verify, or throw
  * {@link PoisonEntry} so the `StreamConsumer` copies the entry to `<stream>.dlq` with the reason and
  * acknowledges it (never retried forever, never a crash, never a permit).
  */

@@ -1,6 +1,6 @@
 /**
  * Submitting FLATTEN plans (`p3 flatten`, the console): an operator's signed order to close a symbol's whole
- * position in any trading state (DESIGN §4, §12; src/domain/flatten.ts for the rules).
+ * position in any trading state (docs/architecture.md#plans, docs/architecture.md#risk-limits-and-trading-states; src/domain/flatten.ts for the rules).
  */
 import type { Redis } from 'ioredis';
 import { EVENTS_MAXLEN, STREAMS } from '../adapters/redis/keys.js';

@@ -1,5 +1,5 @@
 /**
- * Permit hashes `quantum:permit:governor:<plan_id>` and `quantum:permit:p33:<plan_id>` (DESIGN §3):
+ * Permit hashes `quantum:permit:governor:<plan_id>` and `quantum:permit:p33:<plan_id>` (docs/architecture.md#redis-schema):
  * written once (a redelivered plan never flips a decision) with their TTL in one Lua script
  * (`permitWrite-1.lua`), and read back (the apply layer waits for both).
  */

@@ -2,7 +2,7 @@
  * Building, signing and submitting plans for strategies written in TypeScript (and `p3 plan submit`).
  * A plan names what it wants: an exit on the current position (reduce-only), a REDUCE by a quantity, or an
  * entry (OPEN from flat, INCREASE on the same side; `reduceOnly` false) sized by `qty` (base asset) or
- * `notionalUsd`; the permits resolve the order from the fresh exchange snapshot (DESIGN §4).
+ * `notionalUsd`; the permits resolve the order from the fresh exchange snapshot (docs/architecture.md#plans).
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';

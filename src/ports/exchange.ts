@@ -1,5 +1,5 @@
 /**
- * The exchange port (DESIGN §8). Adapters: ccxt (`binanceusdm`, production/demo/any base URL, including
+ * The exchange port (docs/architecture.md#exchange-and-paper-exchange-fidelity). Adapters: ccxt (`binanceusdm`, production/demo/any base URL, including
  * the paper exchange). Every quantity is an exact decimal base-asset quantity; every time is epoch ms.
  */
 import type { Decimal } from '../domain/decimal.js';

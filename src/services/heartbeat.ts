@@ -254,7 +254,7 @@ export const BACKOFF_GAUGE_NAME = 'p3_exchange_backoff_remaining_seconds';
 
 /**
  * Registers the gauge `p3_exchange_backoff_remaining_seconds`: seconds until the shared exchange back-off
- * ends (`quantum:exchange:backoff_until`, epoch ms, raised on HTTP 429/418 with Retry-After, DESIGN §7),
+ * ends (`quantum:exchange:backoff_until`, epoch ms, raised on HTTP 429/418 with Retry-After, docs/architecture.md#exactly-once-execution),
  * 0 when none; read at scrape time. A long back-off is an IP ban (seed 002: ~75 min). Registering twice is
  * a no-op; while Redis is unreachable the last value stays.
  */

@@ -54,11 +54,11 @@ describe('apply decisions (pure)', () => {
     expect(parseApplyConfig({ ...env, APPLY_ALLOW_LIVE: 'yes' }).mode).toBe('live');
     expect(() => parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT', APPLY_PERMIT_WAIT_MS: 'soon', ...keys })).toThrow(/APPLY_PERMIT_WAIT_MS/);
     expect(parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT', ...keys }).mode).toBe('dry_run');
-    // permit keys (DESIGN §15): the apply layer cannot verify permits without them, so it does not start
+    // permit keys (docs/architecture.md#least-privilege-and-signed-permits): the apply layer cannot verify permits without them, so it does not start
     expect(() => parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT', P3_KEY_P33: keys.P3_KEY_P33 })).toThrow(/P3_KEY_GOVERNOR: must be set/);
     expect(() => parseApplyConfig({ P3_ALLOWLIST: 'BTCUSDT', P3_KEY_GOVERNOR: keys.P3_KEY_GOVERNOR, P3_KEY_P33: '' })).toThrow(/P3_KEY_P33: must be set/);
   });
-  it('config: claim durability (DESIGN §7): exchange-query by default; the settle covers the recvWindow', () => {
+  it('config: claim durability (docs/architecture.md#exactly-once-execution): exchange-query by default; the settle covers the recvWindow', () => {
     const base = { P3_ALLOWLIST: 'BTCUSDT', P3_KEY_GOVERNOR: 'g'.repeat(32), P3_KEY_P33: 'p'.repeat(32) };
     expect(parseApplyConfig(base)).toMatchObject({ claimDurability: 'exchange-query', claimQuerySettleMs: 10_000, claimWaitReplicas: 1, claimWaitTimeoutMs: 100 });
     expect(parseApplyConfig({ ...base, P3_CLAIM_DURABILITY: 'replica-wait' }).claimDurability).toBe('replica-wait');

@@ -17,7 +17,7 @@ import { adminOrders, startPaperExchange, type PaperExchange } from '../helpers/
 
 export const EXIT_KEY = 'test-exit-brain-key';
 export const P34_KEY = 'test-p34-key';
-/** Permit keys (DESIGN §15): the test plays the governor and the brain, so it signs permits with these. */
+/** Permit keys (docs/architecture.md#least-privilege-and-signed-permits): the test plays the governor and the brain, so it signs permits with these. */
 export const GOV_KEY = 'test-governor-permit-key';
 export const P33_KEY = 'test-p33-permit-key';
 

@@ -51,7 +51,7 @@ async function counter(name: string, labels: Record<string, string>): Promise<nu
   return v?.value ?? 0;
 }
 
-describe('RECONCILE_CLOSE: the apply layer side (DESIGN §6)', () => {
+describe('RECONCILE_CLOSE: the apply layer side (docs/architecture.md#reconcile_close-invariants)', () => {
   it('executes a valid close: reduce-only SELL 0.007, lease renewed, ledger untouched, audit counted', async () => {
     const before = await counter('reconcile_close_executed_total', { symbol: 'BTCUSDT', status: 'success' });
     const id = await publishClose({});

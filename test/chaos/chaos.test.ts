@@ -1,5 +1,5 @@
 /**
- * `p3 chaos` end to end (issue 15, DESIGN §14): the real command, every service as its own OS process
+ * `p3 chaos` end to end (issue 15, docs/architecture.md#faults-the-system-survives): the real command, every service as its own OS process
  * (two apply layers, two engines, a governor, a brain), a durable private Redis killed and restarted from
  * its AOF, every fault kind, seed 1. Asserts exit 0 and the JSON report's shape: faults injected, plans and
  * orders counted, every invariant at 0 violations, convergence within the bound.
@@ -62,7 +62,7 @@ describe('p3 chaos', () => {
     for (const s of report.convergence.symbols) {
       expect(s.converged).toBe(true);
       expect(s.hold).toBe(false);
-      // "match" as DESIGN §2 defines it: within one lot step (0.001 on every paper symbol)
+      // "match" as docs/architecture.md#quantities defines it: within one lot step (0.001 on every paper symbol)
       expect(new Decimal(s.exchange_amt).minus(s.ledger_amt).abs().lte('0.001')).toBe(true);
     }
     expect(report.services.unexpected_deaths).toEqual([]);

@@ -1,5 +1,5 @@
 /**
- * The paper exchange answers as Binance USDⓈ-M documents (DESIGN §8 "Fidelity"), checked through the ccxt
+ * The paper exchange answers as Binance USDⓈ-M documents (docs/architecture.md#exchange-and-paper-exchange-fidelity), checked through the ccxt
  * gateway production uses and through raw signed HTTP where a client cannot produce the request:
  * per-filter order codes, `X-MBX-USED-WEIGHT-1M` by documented weight, query string over body, and the
  * fault kinds of Binance's HTTP return codes with the typed error each one becomes.

@@ -1,5 +1,5 @@
 /**
- * Typed helpers over the paper exchange's admin HTTP API (DESIGN §10) for tests. Each throws when the
+ * Typed helpers over the paper exchange's admin HTTP API (docs/architecture.md#interfaces) for tests. Each throws when the
  * admin API answers with a non-2xx status (message = its `error`).
  */
 import type { FaultSpec, PaperOrder } from '../../src/paper-exchange/index.js';

@@ -1,5 +1,5 @@
 /**
- * ops/redis/p3-persistence.conf (DESIGN §7): a real redis-server started with it runs with every directive
+ * ops/redis/p3-persistence.conf (docs/architecture.md#exactly-once-execution): a real redis-server started with it runs with every directive
  * it lists, and `p3 chaos` runs its Redis with the same persistence (src/chaos/redis.ts), so the figures in
  * docs/reliability.md are measured under the configuration the project ships.
  */

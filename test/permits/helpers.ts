@@ -17,7 +17,7 @@ import { waitFor } from '../helpers/redis.js';
 
 export const KEY = 'test-key-exit-brain';
 export const P34_KEY = 'test-key-p34';
-/** Permit-signing keys of the governor and the brain (DESIGN §15). */
+/** Permit-signing keys of the governor and the brain (docs/architecture.md#least-privilege-and-signed-permits). */
 export const GOV_KEY = 'test-key-governor-permits';
 export const P33_KEY = 'test-key-p33-permits';
 

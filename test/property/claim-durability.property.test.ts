@@ -1,6 +1,5 @@
 /**
- * Properties of the pre-send query's shortcut (src/services/apply-layer/claim-durability.ts, DESIGN §7 round
- * 2): a "not found" answer of the exchange is taken as "never sent" only when no request of the plan signed
+ * Properties of the pre-send query's shortcut (src/services/apply-layer/claim-durability.ts, docs/architecture.md#claim-durability): a "not found" answer of the exchange is taken as "never sent" only when no request of the plan signed
  * before Redis lost writes can still reach the exchange. Model: Redis lost writes at `loss` (the dataset epoch
  * `since` is never earlier than the loss); the plan was created at `created` on the producer's host, whose
  * clock is off by at most PRODUCER_CLOCK_SKEW_MS (the plan's `ts_ms` = created + skew); a request signed

@@ -1,6 +1,6 @@
 /**
- * Properties of the RECONCILE_CLOSE guardrails (DESIGN §6), the FLATTEN rules and the permit decisions
- * (DESIGN §4): every mutation of a valid close plan that breaks an invariant is rejected by the rule that
+ * Properties of the RECONCILE_CLOSE guardrails (docs/architecture.md#reconcile_close-invariants), the FLATTEN rules and the permit decisions
+ * (docs/architecture.md#plans): every mutation of a valid close plan that breaks an invariant is rejected by the rule that
  * names it; no permit ALLOWs an order that would flip a position or exceed it; the governor never ALLOWs
  * over its max notional in live mode.
  */
@@ -48,7 +48,7 @@ const mutations: Array<[CloseRule, fc.Arbitrary<Record<string, unknown>>]> = [
   ['side', fc.record({ side: fc.constantFrom('HOLD', 'buy', '', null) })],
 ];
 
-describe('RECONCILE_CLOSE guardrails (DESIGN §6)', () => {
+describe('RECONCILE_CLOSE guardrails (docs/architecture.md#reconcile_close-invariants)', () => {
   it('a valid close plan passes; every mutation that breaks one invariant is rejected by the rule that names it', () => {
     fc.assert(
       fc.property(validClose, fc.integer({ min: 0, max: mutations.length }), fc.nat(), (plan, which, seed) => {
@@ -80,7 +80,7 @@ describe('RECONCILE_CLOSE guardrails (DESIGN §6)', () => {
   });
 });
 
-describe('FLATTEN (DESIGN §4, §12)', () => {
+describe('FLATTEN (docs/architecture.md#plans, docs/architecture.md#risk-limits-and-trading-states)', () => {
   it('a FLATTEN order closes exactly the position rounded down to the lot step, opposite side, never flips', () => {
     fc.assert(
       fc.property(fc.constantFrom(...STEPS), fc.integer({ min: -10_000_000, max: 10_000_000 }), (stepRaw, n) => {
@@ -192,7 +192,7 @@ describe('permits never ALLOW an order that flips or exceeds a position, or a li
   });
 });
 
-describe('exposure limits (DESIGN §12)', () => {
+describe('exposure limits (docs/architecture.md#risk-limits-and-trading-states)', () => {
   it('an entry passes only when the position and gross limits, reservations included, still hold after it', async () => {
     const { checkExposure } = await import('../../src/domain/exposure.js');
     const usd = fc.integer({ min: 0, max: 100_000 }).map((n) => new Decimal(n));

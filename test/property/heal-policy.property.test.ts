@@ -1,5 +1,5 @@
 /**
- * Properties of the heal policy and the reconcile decision (issue 12; DESIGN §5, §5.7 amended, §6), over
+ * Properties of the heal policy and the reconcile decision (issue 12; docs/architecture.md#reconcile-policy, docs/architecture.md#heal-target, docs/architecture.md#reconcile_close-invariants), over
  * generated inputs: amounts and lot steps from 1 to 1e-8, malformed hashes, stale and future timestamps,
  * dust, fills, in-flight records, holds, trading state and configuration.
  */
@@ -24,7 +24,7 @@ const policyArb = fc.constantFrom(...HEAL_POLICIES);
 const amountOn = (step: Decimal) =>
   fc.tuple(fc.oneof(fc.integer({ min: -50_000, max: 50_000 }), fc.integer({ min: -5, max: 5 }), fc.constant(0)), fc.constantFrom('0', '0', '0', '0.5', '0.999')).map(([n, dust]) => step.mul(n).plus(step.mul(dust).mul(Math.sign(n) || 1)));
 
-describe('closeProposal (DESIGN §5.7 amended)', () => {
+describe('closeProposal (docs/architecture.md#heal-target)', () => {
   it('never opens, grows or flips a position, never exceeds |ex|, never moves away from its target, whatever fills of it', () => {
     fc.assert(
       fc.property(

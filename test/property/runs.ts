@@ -13,5 +13,5 @@ export function params<T>(numRuns: number, extra: fc.Parameters<T> = {}): fc.Par
   return { numRuns: numRuns * factor, ...(seed !== undefined && Number.isFinite(seed) ? { seed } : {}), ...extra };
 }
 
-/** Lot steps from 1 to 1e-8 (DESIGN §2: exchanges' LOT_SIZE stepSize). */
+/** Lot steps from 1 to 1e-8 (docs/architecture.md#quantities: exchanges' LOT_SIZE stepSize). */
 export const STEPS = ['1', '0.1', '0.01', '0.001', '0.0001', '0.00001', '0.000001', '0.0000001', '0.00000001'] as const;

@@ -1,5 +1,5 @@
 /**
- * Table-driven tests of the pure reconcile decision (DESIGN §2, §3, §5; seeds 000, 001, 004).
+ * Table-driven tests of the pure reconcile decision (docs/architecture.md#quantities, docs/architecture.md#redis-schema, docs/architecture.md#reconcile-policy; seeds 000, 001, 004).
  */
 import { describe, expect, it } from 'vitest';
 import { Decimal, fmt } from '../../src/domain/decimal.js';
@@ -70,78 +70,78 @@ function input(c: Case): ReconcileInput {
 const OP_HOLD = { exists: true, reason: 'operator', sig: null };
 
 const CASES: Case[] = [
-  // §5.1 exchange side
-  { name: '5.1 no snapshot → HOLD missing_exchange', snapshot: null, ledger: led('0.007'), expect: { status: 'HOLD', reason: 'missing_exchange', hold: 'set', close: null } },
-  { name: '5.1 stale snapshot → HOLD stale_exchange', snapshot: snap('0.007', 'LONG', 10_001), ledger: led('0.007'), expect: { status: 'HOLD', reason: 'stale_exchange', hold: 'set' } },
-  { name: '5.1 snapshot exactly at freshness limit is fresh', snapshot: snap('0.007', 'LONG', 10_000), ledger: led('0.007'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
-  { name: '§2 unparseable snapshot → HOLD invalid_exchange', snapshot: snap('abc'), ledger: led('0.007'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set' } },
-  { name: '§2 negative amount with side LONG → invalid_exchange', snapshot: snap('-0.007', 'LONG'), ledger: led('0.007'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set' } },
-  { name: '§2 non-zero amount with side FLAT → invalid_exchange', snapshot: snap('0.007', 'FLAT'), ledger: led('0'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set' } },
-  { name: '§2 snapshot dated in the future (beyond the skew) → invalid_exchange', snapshot: snap('0.007', 'LONG', -3_000), ledger: led('0.007'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set', close: null } },
-  { name: '§2 snapshot a little ahead (clock skew within 2 s) is fine', snapshot: snap('0.007', 'LONG', -1_000), ledger: led('0.007'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
-  { name: '§2 snapshot without timestamp → invalid_exchange', snapshot: { position_amt: '0.007', side: 'LONG' }, ledger: led('0.007'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set' } },
-  { name: '§2 unparseable ledger → HOLD invalid_ledger', snapshot: snap('0.007', 'LONG'), ledger: led('1,5'), expect: { status: 'HOLD', reason: 'invalid_ledger', hold: 'set', close: null } },
-  { name: '§2 ledger_side alone (no amount) → invalid_ledger', snapshot: snap('0.007', 'LONG'), ledger: { ledger_side: 'LONG', version: '1' }, expect: { status: 'HOLD', reason: 'invalid_ledger', hold: 'set' } },
-  // §5.2 ledger init
-  { name: '5.2 no ledger → LEDGER_INIT from the exchange', snapshot: snap('-0.5', 'SHORT'), ledger: null, expect: { status: 'OK', reason: 'ledger_init', hold: 'clear', ledger: '-0.5' } },
-  { name: '5.2 no ledger while an order is in flight → DRIFT, no init', snapshot: snap('0.5'), ledger: null, inflight: { c1: String(NOW - 100) }, expect: { status: 'DRIFT', reason: 'in_flight', hold: 'keep', ledger: null } },
-  // §5.3 match
-  { name: '5.3 equal → OK', snapshot: snap('0.007', 'LONG'), ledger: led('0.007', 'LONG'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
-  { name: '5.3 both flat → OK', snapshot: snap('0', 'FLAT'), ledger: led('0', 'FLAT'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
-  { name: '5.3 both flat, side fields absent → OK', snapshot: snap('0.000'), ledger: led('0'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
-  { name: '5.3 diff exactly one lot step (tolerance) → OK', snapshot: snap('0.008'), ledger: led('0.007'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
-  { name: '5.3 side from amount sign (ledger_amt edited alone) → OK', snapshot: snap('-0.062', 'SHORT'), ledger: led('-0.062'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
-  { name: '5.3 match under an operator hold → HOLD operator_hold, hold kept', snapshot: snap('0.007'), ledger: led('0.007'), hold: OP_HOLD, expect: { status: 'HOLD', reason: 'operator_hold', hold: 'keep' } },
-  { name: '5.3 match with an engine hold → cleared', snapshot: snap('0.007'), ledger: led('0.007'), hold: { exists: true, reason: 'side_mismatch', sig: 'abc' }, expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
-  // §5.4 side mismatch
-  { name: '5.4 seed 000: LONG 0.007 vs legacy SELL 0.002 → HOLD side_mismatch, close SELL 0.007', snapshot: snap('0.007', 'LONG'), ledger: { last_known_amt: '0.002', last_side: 'SELL', last_executed_qty: '0.0', updated_at: '1769299637' }, expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', close: 'SELL 0.007' } },
-  { name: '5.4 long vs short is never repaired even with fills', snapshot: snap('0.005'), ledger: led('-0.005'), fills: [fill('0.010', 60_000)], expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', ledger: null, close: 'SELL 0.005' } },
-  { name: '5.4 exchange non-flat vs flat ledger without evidence → side_mismatch', snapshot: snap('0.007'), ledger: led('0'), expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', close: 'SELL 0.007' } },
-  { name: '5.4 flat exchange vs non-flat ledger without evidence → side_mismatch, nothing to close, manual', snapshot: snap('0'), ledger: led('0.005'), expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'set', close: null, manual: true } },
-  { name: '5.4 flat vs non-flat explained by a fill → AUTO_REPAIR', snapshot: snap('0.007'), ledger: led('0'), fills: [fill('0.007', 60_000)], expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '0.007' } },
-  { name: '5.4 side mismatch with closes disabled → manual required', snapshot: snap('0.007'), ledger: led('-0.002'), cfg: { closeEnabled: false }, expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'set', close: null, manual: true } },
-  { name: '5.4 side mismatch under an operator hold → hold kept, no close', snapshot: snap('0.007'), ledger: led('-0.002'), hold: OP_HOLD, expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'keep', close: null, manual: true } },
-  { name: '§12 side mismatch while trading is HALTED → MANUAL_REQUIRED, hold set, no close', snapshot: snap('0.007'), ledger: led('-0.002'), halted: true, expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'set', close: null, manual: true } },
-  { name: '§12 in sync while HALTED → OK (the kill switch is not a drift)', snapshot: snap('0.007'), ledger: led('0.007'), halted: true, expect: { status: 'OK', reason: 'in_sync', hold: 'clear', manual: false } },
-  // §5.5 same sign drift
-  { name: '5.5 seed 004: 0.046 vs 0.002 without evidence → qty_mismatch_no_evidence, close SELL 0.044', snapshot: snap('0.046'), ledger: led('0.002'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.044' } },
-  { name: '5.5 short drift closes with BUY of the difference', snapshot: snap('-0.046', 'SHORT'), ledger: led('-0.002', 'SHORT'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'BUY 0.044' } },
-  { name: '5.7 shortfall (issue 12: 0.098 vs 0.1) under flatten → ONE close of |ex|', snapshot: snap('0.098'), ledger: led('0.1'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.098' } },
-  { name: '5.7 excess 1.2 vs 1.0 → close the excess 0.2', snapshot: snap('1.2'), ledger: led('1.0'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.2' } },
-  { name: '5.7 shortfall under hold → no close, MANUAL_REQUIRED', snapshot: snap('0.098'), ledger: led('0.1'), cfg: { healPolicy: 'hold' }, expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'set', close: null, manual: true } },
-  { name: '5.7 excess under hold → still closes the excess (reachable)', snapshot: snap('1.2'), ledger: led('1.0'), cfg: { healPolicy: 'hold' }, expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.2' } },
-  { name: '5.7 shortfall under adopt → ledger := exchange, LEDGER_ADOPTED, hold cleared', snapshot: snap('0.098'), ledger: led('0.1'), cfg: { healPolicy: 'adopt' }, expect: { status: 'REPAIRED', reason: 'ledger_adopted', hold: 'clear', ledger: '0.098', close: null } },
-  { name: '5.7 long vs short under adopt → never adopted, flatten', snapshot: snap('-0.05', 'SHORT'), ledger: led('0.1'), cfg: { healPolicy: 'adopt' }, expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', ledger: null, close: 'BUY 0.05' } },
-  { name: '5.7 shortfall under adopt with an operator hold → not adopted, MANUAL_REQUIRED', snapshot: snap('0.098'), ledger: led('0.1'), hold: OP_HOLD, cfg: { healPolicy: 'adopt' }, expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'keep', ledger: null, close: null } },
-  { name: '5.7 shortfall under adopt within the grace of a fill → DRIFT, not adopted yet', snapshot: snap('0.09', undefined, 100), ledger: led('0.1', undefined, 1), fills: [fill('0.5', 1_000)], cfg: { healPolicy: 'adopt' }, expect: { status: 'DRIFT', reason: 'recent_fill', hold: 'keep', ledger: null } },
-  { name: '5.5 fill explains the drift exactly → AUTO_REPAIR', snapshot: snap('0.012'), ledger: led('0.007'), fills: [fill('0.005', 30_000)], expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '0.012' } },
-  { name: '5.5 exact decimals: 0.007 − 0.002 fill explains 0.005', snapshot: snap('0.005'), ledger: led('0.007'), fills: [fill('-0.002', 30_000)], expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '0.005' } },
-  { name: '5.5 several fills summed', snapshot: snap('1.5'), ledger: led('1'), fills: [fill('0.3', 30_000, 'EXECUTE', 'a'), fill('0.2', 20_000, 'EXECUTE', 'b')], expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '1.5' } },
-  { name: '5.5 residual within 1 % → AUTO_REPAIR', snapshot: snap('1.000'), ledger: led('0.5'), fills: [fill('0.495', 30_000)], cfg: { tolerance: { defaultAbs: '0.001', perSymbol: {} } }, expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '1' } },
-  { name: '5.5 residual above 1 % → HOLD', snapshot: snap('1.000'), ledger: led('0.5'), fills: [fill('0.48', 30_000)], cfg: { tolerance: { defaultAbs: '0.001', perSymbol: {} } }, expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', ledger: null } },
-  { name: '5.5 fill older than the ledger is not evidence', snapshot: snap('0.012'), ledger: led('0.007', undefined, 10), fills: [fill('0.005', 60_000)], expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', ledger: null } },
-  { name: '5.5 fill outside the evidence window is not evidence', snapshot: snap('0.012'), ledger: led('0.007', undefined, 900), fills: [fill('0.005', 301_000)], expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', ledger: null } },
-  { name: '5.5 only SKIP results (seed 000) → no evidence', snapshot: snap('0.046'), ledger: led('0.002'), fills: [], expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set' } },
-  { name: '5.5 RECONCILE_CLOSE fill is not quantity evidence', snapshot: snap('0.012'), ledger: led('0.007'), fills: [fill('0.005', 30_000, 'RECONCILE_CLOSE')], expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', ledger: null } },
-  // §5.6 grace
-  { name: '5.6 order in flight → DRIFT, hold kept', snapshot: snap('0.012'), ledger: led('0.007'), inflight: { 'p3-abc': String(NOW - 200) }, expect: { status: 'DRIFT', reason: 'in_flight', hold: 'keep' } },
-  { name: '5.6 stale in-flight record (older than the window) grants no grace', snapshot: snap('0.012'), ledger: led('0.007'), inflight: { 'p3-abc': String(NOW - 301_000) }, expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set' } },
-  { name: '5.6 unparseable in-flight record grants no grace', snapshot: snap('0.012'), ledger: led('0.007'), inflight: { 'p3-abc': 'soon' }, expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set' } },
-  { name: '5.6 unexplained drift within grace of a fill → DRIFT', snapshot: snap('0.020', undefined, 100), ledger: led('0.007', undefined, 1), fills: [fill('0.005', 1_000)], expect: { status: 'DRIFT', reason: 'recent_fill', hold: 'keep' } },
-  { name: '5.6 snapshot older than the newest fill → DRIFT, never act', snapshot: snap('0.007', undefined, 2_000), ledger: led('0.002'), fills: [fill('0.005', 1_000)], expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep', ledger: null, close: null } },
-  { name: '5.6 a fill beyond the last 50 results (last_fill_ms) still holds the snapshot back', snapshot: snap('0.01', undefined, 6_000), ledger: led('0.005'), lastFillTsMs: NOW - 5_000, expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep', ledger: null, close: null } },
-  { name: '5.6 drift on a snapshot older than the ledger\'s last write → DRIFT, never act', snapshot: snap('0.01', undefined, 6_000), ledger: led('0.005', undefined, 5), expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep', ledger: null, close: null } },
-  { name: '5.6 snapshot as old as the fill → DRIFT', snapshot: snap('0.007', undefined, 1_000), ledger: led('0.002'), fills: [fill('0.005', 1_000)], expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep' } },
-  // §5.7 heal
-  { name: '5.7 our close filled, exchange flat, snapshot newer → ledger := 0, hold cleared', snapshot: snap('0', 'FLAT', 100), ledger: led('-0.002', 'SHORT'), fills: [fill('-0.007', 1_500, 'RECONCILE_CLOSE', 'reconclose:BTCUSDT:x:1')], hold: { exists: true, reason: 'side_mismatch', sig: 'x' }, expect: { status: 'REPAIRED', reason: 'healed_after_close', hold: 'clear', ledger: '0' } },
-  { name: '5.7 close filled but snapshot older → wait', snapshot: snap('0', 'FLAT', 2_000), ledger: led('-0.002', 'SHORT'), fills: [fill('-0.007', 1_500, 'RECONCILE_CLOSE')], expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep', ledger: null } },
-  { name: '5.7 close filled but exchange not flat → no heal', snapshot: snap('0.003', undefined, 100), ledger: led('-0.002', 'SHORT'), fills: [fill('-0.004', 5_000, 'RECONCILE_CLOSE')], expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', ledger: null } },
-  { name: '5.7 close fill older than the ledger → no heal', snapshot: snap('0', undefined, 100), ledger: led('0.005', undefined, 5), fills: [fill('-0.007', 60_000, 'RECONCILE_CLOSE')], expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'set', ledger: null } },
-  { name: '5.7 qty below one lot step → nothing to close, manual', snapshot: snap('0.0105', undefined, 500, { step_size: '0.01' }), ledger: led('0.004'), cfg: { tolerance: { defaultAbs: '0.001', perSymbol: {} } }, expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'set', close: null, manual: true } },
-  { name: '5.7 unknown lot step → no close', snapshot: { position_amt: '0.046', ts_ms: String(NOW - 100) }, ledger: led('0.002'), expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'set', close: null, manual: true } },
+  // missing, stale or invalid snapshot (docs/architecture.md#missing-stale-or-invalid-snapshot)
+  { name: 'no snapshot → HOLD missing_exchange', snapshot: null, ledger: led('0.007'), expect: { status: 'HOLD', reason: 'missing_exchange', hold: 'set', close: null } },
+  { name: 'stale snapshot → HOLD stale_exchange', snapshot: snap('0.007', 'LONG', 10_001), ledger: led('0.007'), expect: { status: 'HOLD', reason: 'stale_exchange', hold: 'set' } },
+  { name: 'snapshot exactly at freshness limit is fresh', snapshot: snap('0.007', 'LONG', 10_000), ledger: led('0.007'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
+  { name: 'reading rule: unparseable snapshot → HOLD invalid_exchange', snapshot: snap('abc'), ledger: led('0.007'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set' } },
+  { name: 'reading rule: negative amount with side LONG → invalid_exchange', snapshot: snap('-0.007', 'LONG'), ledger: led('0.007'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set' } },
+  { name: 'reading rule: non-zero amount with side FLAT → invalid_exchange', snapshot: snap('0.007', 'FLAT'), ledger: led('0'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set' } },
+  { name: 'reading rule: snapshot dated in the future (beyond the skew) → invalid_exchange', snapshot: snap('0.007', 'LONG', -3_000), ledger: led('0.007'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set', close: null } },
+  { name: 'reading rule: snapshot a little ahead (clock skew within 2 s) is fine', snapshot: snap('0.007', 'LONG', -1_000), ledger: led('0.007'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
+  { name: 'reading rule: snapshot without timestamp → invalid_exchange', snapshot: { position_amt: '0.007', side: 'LONG' }, ledger: led('0.007'), expect: { status: 'HOLD', reason: 'invalid_exchange', hold: 'set' } },
+  { name: 'reading rule: unparseable ledger → HOLD invalid_ledger', snapshot: snap('0.007', 'LONG'), ledger: led('1,5'), expect: { status: 'HOLD', reason: 'invalid_ledger', hold: 'set', close: null } },
+  { name: 'reading rule: ledger_side alone (no amount) → invalid_ledger', snapshot: snap('0.007', 'LONG'), ledger: { ledger_side: 'LONG', version: '1' }, expect: { status: 'HOLD', reason: 'invalid_ledger', hold: 'set' } },
+  // docs/architecture.md#ledger-initialisation
+  { name: 'no ledger → LEDGER_INIT from the exchange', snapshot: snap('-0.5', 'SHORT'), ledger: null, expect: { status: 'OK', reason: 'ledger_init', hold: 'clear', ledger: '-0.5' } },
+  { name: 'no ledger while an order is in flight → DRIFT, no init', snapshot: snap('0.5'), ledger: null, inflight: { c1: String(NOW - 100) }, expect: { status: 'DRIFT', reason: 'in_flight', hold: 'keep', ledger: null } },
+  // docs/architecture.md#match
+  { name: 'equal → OK', snapshot: snap('0.007', 'LONG'), ledger: led('0.007', 'LONG'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
+  { name: 'both flat → OK', snapshot: snap('0', 'FLAT'), ledger: led('0', 'FLAT'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
+  { name: 'both flat, side fields absent → OK', snapshot: snap('0.000'), ledger: led('0'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
+  { name: 'diff exactly one lot step (tolerance) → OK', snapshot: snap('0.008'), ledger: led('0.007'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
+  { name: 'side from amount sign (ledger_amt edited alone) → OK', snapshot: snap('-0.062', 'SHORT'), ledger: led('-0.062'), expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
+  { name: 'match under an operator hold → HOLD operator_hold, hold kept', snapshot: snap('0.007'), ledger: led('0.007'), hold: OP_HOLD, expect: { status: 'HOLD', reason: 'operator_hold', hold: 'keep' } },
+  { name: 'match with an engine hold → cleared', snapshot: snap('0.007'), ledger: led('0.007'), hold: { exists: true, reason: 'side_mismatch', sig: 'abc' }, expect: { status: 'OK', reason: 'in_sync', hold: 'clear' } },
+  // docs/architecture.md#side-mismatch
+  { name: 'seed 000: LONG 0.007 vs legacy SELL 0.002 → HOLD side_mismatch, close SELL 0.007', snapshot: snap('0.007', 'LONG'), ledger: { last_known_amt: '0.002', last_side: 'SELL', last_executed_qty: '0.0', updated_at: '1769299637' }, expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', close: 'SELL 0.007' } },
+  { name: 'long vs short is never repaired even with fills', snapshot: snap('0.005'), ledger: led('-0.005'), fills: [fill('0.010', 60_000)], expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', ledger: null, close: 'SELL 0.005' } },
+  { name: 'exchange non-flat vs flat ledger without evidence → side_mismatch', snapshot: snap('0.007'), ledger: led('0'), expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', close: 'SELL 0.007' } },
+  { name: 'flat exchange vs non-flat ledger without evidence → side_mismatch, nothing to close, manual', snapshot: snap('0'), ledger: led('0.005'), expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'set', close: null, manual: true } },
+  { name: 'flat vs non-flat explained by a fill → AUTO_REPAIR', snapshot: snap('0.007'), ledger: led('0'), fills: [fill('0.007', 60_000)], expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '0.007' } },
+  { name: 'side mismatch with closes disabled → manual required', snapshot: snap('0.007'), ledger: led('-0.002'), cfg: { closeEnabled: false }, expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'set', close: null, manual: true } },
+  { name: 'side mismatch under an operator hold → hold kept, no close', snapshot: snap('0.007'), ledger: led('-0.002'), hold: OP_HOLD, expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'keep', close: null, manual: true } },
+  { name: 'kill switch: side mismatch while trading is HALTED → MANUAL_REQUIRED, hold set, no close', snapshot: snap('0.007'), ledger: led('-0.002'), halted: true, expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'set', close: null, manual: true } },
+  { name: 'kill switch: in sync while HALTED → OK (the kill switch is not a drift)', snapshot: snap('0.007'), ledger: led('0.007'), halted: true, expect: { status: 'OK', reason: 'in_sync', hold: 'clear', manual: false } },
+  // same sign drift (docs/architecture.md#evidence-repair)
+  { name: 'seed 004: 0.046 vs 0.002 without evidence → qty_mismatch_no_evidence, close SELL 0.044', snapshot: snap('0.046'), ledger: led('0.002'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.044' } },
+  { name: 'short drift closes with BUY of the difference', snapshot: snap('-0.046', 'SHORT'), ledger: led('-0.002', 'SHORT'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'BUY 0.044' } },
+  { name: 'shortfall (issue 12: 0.098 vs 0.1) under flatten → ONE close of |ex|', snapshot: snap('0.098'), ledger: led('0.1'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.098' } },
+  { name: 'excess 1.2 vs 1.0 → close the excess 0.2', snapshot: snap('1.2'), ledger: led('1.0'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.2' } },
+  { name: 'shortfall under hold → no close, MANUAL_REQUIRED', snapshot: snap('0.098'), ledger: led('0.1'), cfg: { healPolicy: 'hold' }, expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'set', close: null, manual: true } },
+  { name: 'excess under hold → still closes the excess (reachable)', snapshot: snap('1.2'), ledger: led('1.0'), cfg: { healPolicy: 'hold' }, expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.2' } },
+  { name: 'shortfall under adopt → ledger := exchange, LEDGER_ADOPTED, hold cleared', snapshot: snap('0.098'), ledger: led('0.1'), cfg: { healPolicy: 'adopt' }, expect: { status: 'REPAIRED', reason: 'ledger_adopted', hold: 'clear', ledger: '0.098', close: null } },
+  { name: 'long vs short under adopt → never adopted, flatten', snapshot: snap('-0.05', 'SHORT'), ledger: led('0.1'), cfg: { healPolicy: 'adopt' }, expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', ledger: null, close: 'BUY 0.05' } },
+  { name: 'shortfall under adopt with an operator hold → not adopted, MANUAL_REQUIRED', snapshot: snap('0.098'), ledger: led('0.1'), hold: OP_HOLD, cfg: { healPolicy: 'adopt' }, expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'keep', ledger: null, close: null } },
+  { name: 'shortfall under adopt within the grace of a fill → DRIFT, not adopted yet', snapshot: snap('0.09', undefined, 100), ledger: led('0.1', undefined, 1), fills: [fill('0.5', 1_000)], cfg: { healPolicy: 'adopt' }, expect: { status: 'DRIFT', reason: 'recent_fill', hold: 'keep', ledger: null } },
+  { name: 'fill explains the drift exactly → AUTO_REPAIR', snapshot: snap('0.012'), ledger: led('0.007'), fills: [fill('0.005', 30_000)], expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '0.012' } },
+  { name: 'exact decimals: 0.007 − 0.002 fill explains 0.005', snapshot: snap('0.005'), ledger: led('0.007'), fills: [fill('-0.002', 30_000)], expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '0.005' } },
+  { name: 'several fills summed', snapshot: snap('1.5'), ledger: led('1'), fills: [fill('0.3', 30_000, 'EXECUTE', 'a'), fill('0.2', 20_000, 'EXECUTE', 'b')], expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '1.5' } },
+  { name: 'residual within 1 % → AUTO_REPAIR', snapshot: snap('1.000'), ledger: led('0.5'), fills: [fill('0.495', 30_000)], cfg: { tolerance: { defaultAbs: '0.001', perSymbol: {} } }, expect: { status: 'REPAIRED', reason: 'auto_fixed', hold: 'clear', ledger: '1' } },
+  { name: 'residual above 1 % → HOLD', snapshot: snap('1.000'), ledger: led('0.5'), fills: [fill('0.48', 30_000)], cfg: { tolerance: { defaultAbs: '0.001', perSymbol: {} } }, expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', ledger: null } },
+  { name: 'fill older than the ledger is not evidence', snapshot: snap('0.012'), ledger: led('0.007', undefined, 10), fills: [fill('0.005', 60_000)], expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', ledger: null } },
+  { name: 'fill outside the evidence window is not evidence', snapshot: snap('0.012'), ledger: led('0.007', undefined, 900), fills: [fill('0.005', 301_000)], expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', ledger: null } },
+  { name: 'only SKIP results (seed 000) → no evidence', snapshot: snap('0.046'), ledger: led('0.002'), fills: [], expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set' } },
+  { name: 'RECONCILE_CLOSE fill is not quantity evidence', snapshot: snap('0.012'), ledger: led('0.007'), fills: [fill('0.005', 30_000, 'RECONCILE_CLOSE')], expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', ledger: null } },
+  // docs/architecture.md#grace
+  { name: 'order in flight → DRIFT, hold kept', snapshot: snap('0.012'), ledger: led('0.007'), inflight: { 'p3-abc': String(NOW - 200) }, expect: { status: 'DRIFT', reason: 'in_flight', hold: 'keep' } },
+  { name: 'stale in-flight record (older than the window) grants no grace', snapshot: snap('0.012'), ledger: led('0.007'), inflight: { 'p3-abc': String(NOW - 301_000) }, expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set' } },
+  { name: 'unparseable in-flight record grants no grace', snapshot: snap('0.012'), ledger: led('0.007'), inflight: { 'p3-abc': 'soon' }, expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set' } },
+  { name: 'unexplained drift within grace of a fill → DRIFT', snapshot: snap('0.020', undefined, 100), ledger: led('0.007', undefined, 1), fills: [fill('0.005', 1_000)], expect: { status: 'DRIFT', reason: 'recent_fill', hold: 'keep' } },
+  { name: 'snapshot older than the newest fill → DRIFT, never act', snapshot: snap('0.007', undefined, 2_000), ledger: led('0.002'), fills: [fill('0.005', 1_000)], expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep', ledger: null, close: null } },
+  { name: 'a fill beyond the last 50 results (last_fill_ms) still holds the snapshot back', snapshot: snap('0.01', undefined, 6_000), ledger: led('0.005'), lastFillTsMs: NOW - 5_000, expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep', ledger: null, close: null } },
+  { name: 'drift on a snapshot older than the ledger\'s last write → DRIFT, never act', snapshot: snap('0.01', undefined, 6_000), ledger: led('0.005', undefined, 5), expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep', ledger: null, close: null } },
+  { name: 'snapshot as old as the fill → DRIFT', snapshot: snap('0.007', undefined, 1_000), ledger: led('0.002'), fills: [fill('0.005', 1_000)], expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep' } },
+  // heal (docs/architecture.md#heal-target)
+  { name: 'our close filled, exchange flat, snapshot newer → ledger := 0, hold cleared', snapshot: snap('0', 'FLAT', 100), ledger: led('-0.002', 'SHORT'), fills: [fill('-0.007', 1_500, 'RECONCILE_CLOSE', 'reconclose:BTCUSDT:x:1')], hold: { exists: true, reason: 'side_mismatch', sig: 'x' }, expect: { status: 'REPAIRED', reason: 'healed_after_close', hold: 'clear', ledger: '0' } },
+  { name: 'close filled but snapshot older → wait', snapshot: snap('0', 'FLAT', 2_000), ledger: led('-0.002', 'SHORT'), fills: [fill('-0.007', 1_500, 'RECONCILE_CLOSE')], expect: { status: 'DRIFT', reason: 'snapshot_older_than_fill', hold: 'keep', ledger: null } },
+  { name: 'close filled but exchange not flat → no heal', snapshot: snap('0.003', undefined, 100), ledger: led('-0.002', 'SHORT'), fills: [fill('-0.004', 5_000, 'RECONCILE_CLOSE')], expect: { status: 'HOLD', reason: 'side_mismatch', hold: 'set', ledger: null } },
+  { name: 'close fill older than the ledger → no heal', snapshot: snap('0', undefined, 100), ledger: led('0.005', undefined, 5), fills: [fill('-0.007', 60_000, 'RECONCILE_CLOSE')], expect: { status: 'MANUAL_REQUIRED', reason: 'side_mismatch', hold: 'set', ledger: null } },
+  { name: 'qty below one lot step → nothing to close, manual', snapshot: snap('0.0105', undefined, 500, { step_size: '0.01' }), ledger: led('0.004'), cfg: { tolerance: { defaultAbs: '0.001', perSymbol: {} } }, expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'set', close: null, manual: true } },
+  { name: 'unknown lot step → no close', snapshot: { position_amt: '0.046', ts_ms: String(NOW - 100) }, ledger: led('0.002'), expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'set', close: null, manual: true } },
 ];
 
-describe('decideReconcile (DESIGN §5 table)', () => {
+describe('decideReconcile (docs/architecture.md#reconcile-policy)', () => {
   for (const c of CASES) {
     it(c.name, () => {
       const o = decideReconcile(input(c));

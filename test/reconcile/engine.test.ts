@@ -154,7 +154,7 @@ describe('seed 001 runbook', () => {
 });
 
 describe('policy rows end to end', () => {
-  it('5.1 missing and stale snapshots hold', async () => {
+  it('missing and stale snapshots hold', async () => {
     await redis.hset(keys.ledger(SYM), { ledger_amt: '0', version: '1', ts_epoch: '1' });
     const s = await passEngine({ P34_ALLOWLIST: 'BTCUSDT,ETHUSDT' });
     await writeSnapshot(redis, 'ETHUSDT', '0', 'FLAT', Date.now() - 61_000);
@@ -164,7 +164,7 @@ describe('policy rows end to end', () => {
     expect(await redis.get(keys.holdReason('ETHUSDT'))).toBe('stale_exchange');
   });
 
-  it('5.2 no ledger: LEDGER_INIT from the exchange (source init, version 1)', async () => {
+  it('no ledger: LEDGER_INIT from the exchange (source init, version 1)', async () => {
     await writeSnapshot(redis, SYM, '0.25', 'SHORT');
     const s = await passEngine();
     await s.engine.pass([SYM]);
@@ -173,7 +173,7 @@ describe('policy rows end to end', () => {
     expect((await state()).status).toBe('OK');
   });
 
-  it('5.5 a lost ledger update is repaired from evidence (source p34_auto, version+1, event names plan and order)', async () => {
+  it('a lost ledger update is repaired from evidence (source p34_auto, version+1, event names plan and order)', async () => {
     await redis.hset(keys.ledger(SYM), { ledger_amt: '0.007', ledger_side: 'LONG', version: '4', ts_epoch: String((Date.now() - 60_000) / 1000), source: 'apply' });
     await addResult(redis, { plan_id: 'plan-a', symbol: SYM, side: 'BUY', qty: '0.005', filled_qty: '0.005', order_id: '11961912854', client_order_id: 'p3-plan-a', ts_ms: String(Date.now() - 5000) });
     await writeSnapshot(redis, SYM, '0.012', 'LONG');
@@ -192,7 +192,7 @@ describe('policy rows end to end', () => {
     expect(metricValue(text, 'p34_reconcile_auto_repair_total', { symbol: SYM })).toBe(1);
   });
 
-  it('5.6 an order in flight gives DRIFT without a hold; once it is gone, the drift holds', async () => {
+  it('an order in flight gives DRIFT without a hold; once it is gone, the drift holds', async () => {
     await redis.hset(keys.ledger(SYM), { ledger_amt: '0.007', version: '1', ts_epoch: '1' });
     await redis.hset(keys.applyInflight(SYM), 'p3-plan-b', String(Date.now()));
     await writeSnapshot(redis, SYM, '0.012', 'LONG');
@@ -205,7 +205,7 @@ describe('policy rows end to end', () => {
     expect(await state()).toMatchObject({ status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence' });
   });
 
-  it('5.6 a leftover in-flight record older than the evidence window does not block the hold (the decision saw it)', async () => {
+  it('a leftover in-flight record older than the evidence window does not block the hold (the decision saw it)', async () => {
     await redis.hset(keys.ledger(SYM), { ledger_amt: '0.007', version: '1', ts_epoch: '1' });
     await redis.hset(keys.applyInflight(SYM), 'p3-leftover', String(Date.now() - 3_600_000));
     await writeSnapshot(redis, SYM, '0.012', 'LONG');

@@ -22,7 +22,7 @@ describe('exact decimals', () => {
   });
 });
 
-describe('reading rule (DESIGN §2)', () => {
+describe('reading rule (docs/architecture.md#quantities)', () => {
   it('side wins over sign, invalid combinations fail closed', () => {
     expect(fmt((readSignedAmount('0.002', 'SELL') as { amount: Decimal }).amount)).toBe('-0.002');
     expect(fmt((readSignedAmount('-0.002', 'SHORT') as { amount: Decimal }).amount)).toBe('-0.002');

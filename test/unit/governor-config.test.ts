@@ -1,4 +1,4 @@
-/** Governor limits configuration (DESIGN §12): old and new names, and the fail-closed rules. */
+/** Governor limits configuration (docs/architecture.md#risk-limits-and-trading-states): old and new names, and the fail-closed rules. */
 import { describe, expect, it } from 'vitest';
 import { parseGovernorConfig as parse } from '../../src/services/governor/config.js';
 

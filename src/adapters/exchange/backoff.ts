@@ -1,5 +1,5 @@
 /**
- * Shared exchange back-off (DESIGN §7, seed 002's 418 ban): when any service is rate limited (HTTP 429,
+ * Shared exchange back-off (docs/architecture.md#exactly-once-execution, seed 002's 418 ban): when any service is rate limited (HTTP 429,
  * `Retry-After`) or banned (HTTP 418, "banned until <ms>"), no service may call the exchange before that
  * time. The time is shared through Redis `quantum:exchange:backoff_until` (epoch ms, string) with its
  * reason in `quantum:exchange:backoff_reason`, raised atomically and only ever extended

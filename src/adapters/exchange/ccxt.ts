@@ -14,7 +14,7 @@
  *   see {@link documentedFailure}). The linear table is still merged into
  *   `exceptions.exact` for ccxt's unified methods.
  * - `fetch2` retries only with `maxRetriesOnFailure` > 0: it is pinned to 0, so an order POST is never
- *   retried by ccxt (DESIGN §7: a lost reply is resolved by looking the client order id up).
+ *   retried by ccxt (docs/architecture.md#exactly-once-execution: a lost reply is resolved by looking the client order id up).
  * - Signed requests carry `timestamp = milliseconds() - options.timeDifference` and `options.recvWindow`.
  *
  * Quantities go through ccxt's implicit API as exact decimal strings (never floats):

@@ -1,5 +1,5 @@
 /**
- * Exchange configuration from the environment and the gateway factory (DESIGN §10).
+ * Exchange configuration from the environment and the gateway factory (docs/architecture.md#interfaces).
  *
  * | variable | default | meaning |
  * |---|---|---|

@@ -1,5 +1,5 @@
 /**
- * Every Redis key and stream name of the system (DESIGN §3). Names are the seeds' own, so the runbooks'
+ * Every Redis key and stream name of the system (docs/architecture.md#redis-schema). Names are the seeds' own, so the runbooks'
  * `redis-cli` commands keep working. Symbols are upper-case (`BTCUSDT`).
  */
 
@@ -54,7 +54,7 @@ export const EVENTS_MAXLEN = 10000;
 /** Approximate MAXLEN of the plan stream (generous: trimming must never reach entries a consumer has not read). */
 export const PLAN_STREAM_MAXLEN = 100000;
 
-/** Key builders, one per key of DESIGN §3 (and the few this system adds), by symbol or plan id. */
+/** Key builders, one per key of docs/architecture.md#redis-schema (and the few this system adds), by symbol or plan id. */
 export const keys = {
   snapshot: (sym: string) => `quantum:position:snapshot:${sym}`,
   ledger: (sym: string) => `quantum:position:ledger:${sym}`,

@@ -35,7 +35,7 @@ export interface LedgerWrite {
   expectedFingerprint: string;
   /** New signed base-asset amount (exact). */
   amount: Decimal;
-  /** `p34_adopt`: a shortfall adopted under `P34_HEAL_POLICY=adopt` (DESIGN §5.7). */
+  /** `p34_adopt`: a shortfall adopted under `P34_HEAL_POLICY=adopt` (docs/architecture.md#heal-target). */
   source: 'apply' | 'p34_auto' | 'p34_adopt' | 'p34_manual' | 'init' | 'operator';
   /** Event fields for `quantum:stream:reconcile.events` (must include `event`), or none. */
   event?: Record<string, string>;

@@ -1,6 +1,6 @@
 /**
  * `p3 chaos [--seconds N] [--seed S] [--json] [--out FILE] [--sentinel] [--faults k1,k2,...]`: the whole stack as
- * separate processes under random faults, checking the guarantees (DESIGN §14). See src/chaos/run.ts.
+ * separate processes under random faults, checking the guarantees (docs/architecture.md#faults-the-system-survives). See src/chaos/run.ts.
  * Exit codes: 0 no violation, 1 a violation (seed and evidence printed), 2 bad usage.
  */
 import { randomInt } from 'node:crypto';

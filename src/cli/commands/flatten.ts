@@ -1,7 +1,7 @@
 /**
  * `p3 flatten SYMBOL... | --all --reason R [--wait S]`: signed FLATTEN plans (source `operator`, key
  * `P3_KEY_OPERATOR`) that the apply layer executes in every trading state, under any hold, as one
- * reduce-only MARKET order of the fresh |position|, exactly once (DESIGN §12). Prints each plan's result.
+ * reduce-only MARKET order of the fresh |position|, exactly once (docs/architecture.md#risk-limits-and-trading-states). Prints each plan's result.
  */
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';

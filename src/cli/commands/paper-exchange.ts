@@ -1,6 +1,6 @@
 /**
  * `p3 paper-exchange --port N [--host H] [--symbols A,B] [--positions SYM=AMT,...] [--mark-prices SYM=P,...]
- * [--api-key K --api-secret S]`: runs the Binance-USDⓈ-M-compatible paper exchange (DESIGN §10) until
+ * [--api-key K --api-secret S]`: runs the Binance-USDⓈ-M-compatible paper exchange (docs/architecture.md#interfaces) until
  * SIGINT/SIGTERM. The key pair is the one given, else `EXCHANGE_API_KEY`/`EXCHANGE_API_SECRET`, else a
  * generated pair printed at start. Exit 2 on a bad option.
  */

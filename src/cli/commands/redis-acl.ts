@@ -1,5 +1,5 @@
 /**
- * `p3 redis-acl [--out FILE] [--admin]`: writes the Redis ACL users of the system (DESIGN §15; rules in
+ * `p3 redis-acl [--out FILE] [--admin]`: writes the Redis ACL users of the system (docs/architecture.md#least-privilege-and-signed-permits; rules in
  * src/acl/users.ts) in Redis's ACL file format, passwords from `P3_REDIS_PASSWORD_<USER>` written hashed.
  * Without `--out` the file goes to stdout. Exit 2 naming the variable when a password is missing.
  */

@@ -12,7 +12,7 @@
  *   clock at the request's midpoint). Binance rejects a signed request whose timestamp is more than
  *   1000 ms ahead of its clock or older than `recvWindow` (Binance USDⓈ-M "Timing security"), so a skew
  *   above 1000 ms fails unless `EXCHANGE_SYNC_TIME` (sign with the exchange's clock) is on.
- * - `schema:*`: keys that break DESIGN §3 (SCAN, never KEYS): wrong TYPE, snapshots and ledgers that
+ * - `schema:*`: keys that break docs/architecture.md#redis-schema (SCAN, never KEYS): wrong TYPE, snapshots and ledgers that
  *   `readSnapshot`/`readLedger` reject, permits without TTL.
  * - `holds`: a hold without TTL (a hold that never clears) or with a TTL above the configured lease
  *   (`P34_HOLD_TTL_SEC`, default 900) fails; active holds and `hold_reason`/`hold_sig` left behind by a
@@ -85,7 +85,7 @@ function needsExchange(service: ServiceName, env: Env): boolean {
 }
 /** Oldest Redis version the Lua scripts and commands need. */
 const MIN_REDIS: [number, number] = [6, 2];
-/** Default hold lease, seconds (DESIGN §3). */
+/** Default hold lease, seconds (docs/architecture.md#redis-schema). */
 const DEFAULT_HOLD_LEASE_SEC = 900;
 const MAX_LISTED = 5;
 

@@ -1,5 +1,5 @@
 /**
- * Durability of the dedupe claim (DESIGN §7 round 2, `P3_CLAIM_DURABILITY`; docs/reliability.md).
+ * Durability of the dedupe claim (docs/architecture.md#claim-durability, `P3_CLAIM_DURABILITY`; docs/reliability.md).
  *
  * `SET quantum:apply:dedupe:<plan_id> NX` answers "nobody handled this plan" — but after Redis lost its last
  * writes (a host crash under `appendfsync everysec`, a failover to a lagging replica) that answer can be wrong:

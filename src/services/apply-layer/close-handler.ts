@@ -1,6 +1,6 @@
 /**
- * Handler of `quantum:stream:reconcile.close` (RECONCILE_CLOSE plans of the reconcile engine; DESIGN
- * §5.7, §6; seed 002). Bypasses the permits (a hold makes both permits DENY: the seeds' deadlock, seed
+ * Handler of `quantum:stream:reconcile.close` (RECONCILE_CLOSE plans of the reconcile engine;
+ * docs/architecture.md#heal-target, docs/architecture.md#reconcile_close-invariants; seed 002). Bypasses the permits (a hold makes both permits DENY: the seeds' deadlock, seed
  * 003) and enforces every invariant of `src/domain/close-guardrails.ts` instead:
  * - static rules (source, MAC with `P3_KEY_P3_4`, decision, reduceOnly, type, reason, allowlist, age,
  *   drift_sig, qty > 0, side) before the dedupe claim, so a forged entry can never burn a plan id;

@@ -1,5 +1,5 @@
 /**
- * Configuration of the apply layer (`APPLY_*`, DESIGN §10). A bad value throws `ConfigError` naming
+ * Configuration of the apply layer (`APPLY_*`, docs/architecture.md#interfaces). A bad value throws `ConfigError` naming
  * the variable (the CLI exits 2).
  */
 import { z } from 'zod';
@@ -60,9 +60,9 @@ export interface ApplyConfig {
   operatorKey: string | undefined;
   /** Reconcile engine key (`P3_KEY_P3_4`), required to verify RECONCILE_CLOSE plans. */
   p34Key: string | undefined;
-  /** Permit verification keys (DESIGN §15): `P3_KEY_GOVERNOR` and `P3_KEY_P33`, both required. */
+  /** Permit verification keys (docs/architecture.md#least-privilege-and-signed-permits): `P3_KEY_GOVERNOR` and `P3_KEY_P33`, both required. */
   permitKeys: { governor: string; p33: string };
-  /** How a dedupe claim is proven durable before an order is sent (DESIGN §7; see {@link ClaimDurability}). */
+  /** How a dedupe claim is proven durable before an order is sent (docs/architecture.md#exactly-once-execution; see {@link ClaimDurability}). */
   claimDurability: ClaimDurability;
   /**
    * `exchange-query`: a "not found" (-2013) answer only proves nothing was sent once the Redis dataset (its
@@ -92,7 +92,7 @@ export interface ApplyConfig {
 }
 
 /**
- * `P3_CLAIM_DURABILITY` (DESIGN §7, docs/reliability.md "Durability of the dedupe claim"):
+ * `P3_CLAIM_DURABILITY` (docs/architecture.md#exactly-once-execution, docs/reliability.md "Durability of the dedupe claim"):
  * - `exchange-query` (default): before the first send of a freshly claimed plan (and before any refusal
  *   could record it as not executed) the apply layer asks the exchange for the plan's client order id;
  *   an existing order is recorded as the plan's result, never sent again. Safe against any Redis loss.

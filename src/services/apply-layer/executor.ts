@@ -1,5 +1,5 @@
 /**
- * Sending an order and finding out, for certain, what happened to it (DESIGN §7).
+ * Sending an order and finding out, for certain, what happened to it (docs/architecture.md#exactly-once-execution).
  *
  * - An order is sent at most once per plan: the caller has moved the plan to stage `sending` and written
  *   the in-flight record first (`beginSend`); nothing here ever re-sends.

@@ -1,5 +1,5 @@
 /**
- * Handler of `quantum:stream:apply.flatten`: an operator's FLATTEN plans (`p3 flatten`; DESIGN §4, §12).
+ * Handler of `quantum:stream:apply.flatten`: an operator's FLATTEN plans (`p3 flatten`; docs/architecture.md#plans, docs/architecture.md#risk-limits-and-trading-states).
  *
  * - The entry's MAC must verify with `P3_KEY_OPERATOR` and the plan pass `checkFlattenPlan` (source
  *   operator, FLATTEN, MARKET, reduceOnly true, reason, allowlist, age), else `REJECTED_INVALID` with the
@@ -10,7 +10,7 @@
  *   |position| rounded down to the lot step, side opposite, reduce-only); a flat position is `SKIPPED
  *   already_flat`.
  * - Its fill is not written to the ledger here: like a RECONCILE_CLOSE fill it is the reconcile engine's
- *   evidence, which sets the ledger flat once the exchange is flat after it (DESIGN §5.7).
+ *   evidence, which sets the ledger flat once the exchange is flat after it (docs/architecture.md#heal-target).
  * - Never sized from a position about to move: it takes the per-symbol close lock (no RECONCILE_CLOSE or
  *   other FLATTEN of the symbol at the same time; a short renewed lease, `symbol-lock.ts`) and waits (at
  *   most `QUIET_WAIT_MS`) until no order of the symbol is in flight (an EXECUTE sent just before a halt);

@@ -1,6 +1,7 @@
 /**
  * Entry point of the `apply-layer` service (`p3 run apply-layer`): the ONLY component that sends
- * orders, each plan exactly once (DESIGN §7), and RECONCILE_CLOSE plans under the invariants of §6.
+ * orders, each plan exactly once (docs/architecture.md#exactly-once-execution), and RECONCILE_CLOSE plans under the invariants of
+ * docs/architecture.md#reconcile_close-invariants.
  *
  * Loops:
  * - consumer group `apply` on `quantum:stream:apply.plan` (`plan-handler.ts`);

@@ -83,7 +83,7 @@ export function createApplyMetrics(registry: Registry, allowlist: string[]): App
     closeConsumed: new Counter({ name: 'reconcile_close_consumed_total', help: 'RECONCILE_CLOSE entries consumed', labelNames: ['symbol'], registers: [registry] }),
     closeExecuted: new Counter({ name: 'reconcile_close_executed_total', help: 'RECONCILE_CLOSE orders by status (success|error|rate_limit)', labelNames: ['symbol', 'status'], registers: [registry] }),
     closeRejected: new Counter({ name: 'reconcile_close_rejected_total', help: 'RECONCILE_CLOSE plans not executed by reason (duplicate|guardrails|rate_limit|trading_halted|superseded|expired); only guardrails is an invariant violation', labelNames: ['symbol', 'reason'], registers: [registry] }),
-    closeGuardrailFail: new Counter({ name: 'reconcile_close_guardrail_fail_total', help: 'RECONCILE_CLOSE invariant violations by rule (DESIGN §6)', labelNames: ['symbol', 'rule'], registers: [registry] }),
+    closeGuardrailFail: new Counter({ name: 'reconcile_close_guardrail_fail_total', help: 'RECONCILE_CLOSE invariant violations by rule (docs/architecture.md#reconcile_close-invariants)', labelNames: ['symbol', 'rule'], registers: [registry] }),
     sendGated: new Counter({
       name: 'apply_send_gated_total',
       help: 'Orders not sent because their position view was superseded (order_in_flight|snapshot_superseded|snapshot_unknown); the plan ends SKIPPED',

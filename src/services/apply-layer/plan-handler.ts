@@ -1,5 +1,5 @@
 /**
- * Handler of `quantum:stream:apply.plan` entries (EXECUTE plans), in this order (DESIGN §4, §7):
+ * Handler of `quantum:stream:apply.plan` entries (EXECUTE plans), in this order (docs/architecture.md#plans, docs/architecture.md#exactly-once-execution):
  * 1. verify size, MAC and schema, else dead letter (plus `REJECTED_INVALID` under the plan id only when the MAC
  *    verified: an entry whose MAC does not verify never gets a result under the plan id it names);
  * 2. `SET quantum:apply:dedupe:<plan_id> claimed|<entry>|<token> NX EX 86400`; a duplicate gives

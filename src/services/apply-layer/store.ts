@@ -17,7 +17,7 @@ import type { SendGateReason } from '../../domain/send-gate.js';
 import { readTradingState } from '../../domain/governor.js';
 import type { StateRead } from '../../domain/last-moment.js';
 
-/** Dedupe TTL, seconds (DESIGN §3: SET NX EX 86400). */
+/** Dedupe TTL, seconds (docs/architecture.md#redis-schema: SET NX EX 86400). */
 export const DEDUPE_TTL_SEC = 86400;
 
 /** What is stored about a sent order (`quantum:apply:order:<client_order_id>`), all strings. */
@@ -181,7 +181,7 @@ function resultJson(fields: ApplyResultFields): string {
 /**
  * Records a plan's outcome exactly once (fenced on the dedupe stage).
  * @param fill signed fill to add to the ledger (EXECUTE fills only; RECONCILE_CLOSE fills are never
- *   applied, DESIGN §5.7). When the ledger is missing or invalid, the result is written alone and the
+ *   applied, docs/architecture.md#heal-target). When the ledger is missing or invalid, the result is written alone and the
  *   reconcile engine initialises/repairs the ledger from the exchange (which already includes the fill).
  * @param attempts bounded retries on a ledger fingerprint conflict (someone wrote the ledger meanwhile)
  * @param ledgerIf when given, the fill is written to the ledger only if this accepts the ledger it would

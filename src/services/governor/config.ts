@@ -1,5 +1,5 @@
 /**
- * Governor configuration (`GOVERNOR_*`, DESIGN §10). A bad value throws `ConfigError` naming the
+ * Governor configuration (`GOVERNOR_*`, docs/architecture.md#interfaces). A bad value throws `ConfigError` naming the
  * variable (the CLI exits 2).
  */
 import { z } from 'zod';
@@ -43,7 +43,7 @@ export interface GovernorConfig {
   permitTtlSec: number;
   group: string;
   claimIdleMs: number;
-  /** `P3_KEY_GOVERNOR`: the key every governor permit is signed with (DESIGN §15). Required. */
+  /** `P3_KEY_GOVERNOR`: the key every governor permit is signed with (docs/architecture.md#least-privilege-and-signed-permits). Required. */
   permitKey: string;
 }
 

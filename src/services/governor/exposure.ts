@@ -1,5 +1,5 @@
 /**
- * The governor's exposure limits for entries (DESIGN §12): reads every allowlisted snapshot and the
+ * The governor's exposure limits for entries (docs/architecture.md#risk-limits-and-trading-states): reads every allowlisted snapshot and the
  * outstanding reservations in one MULTI, decides with exact decimals (`checkExposure`), and reserves the
  * entry's notional with a compare-and-set (`exposureReserve-2.lua`), re-reading on a conflict. Reservations
  * that no longer count (final result seen and a snapshot newer than the symbol's newest fill) are released in

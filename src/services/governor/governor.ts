@@ -232,7 +232,7 @@ export class Governor {
       },
     });
     if (pre.decision !== 'ALLOW') return { outcome: pre, reserved: false };
-    // Entries: the exposure limits, checked and reserved in one compare-and-set step (DESIGN §12)
+    // Entries: the exposure limits, checked and reserved in one compare-and-set step (docs/architecture.md#risk-limits-and-trading-states)
     if (isEntryAction(plan.action) && pre.qty && pre.markPrice) {
       const sr = readSnapshot(snap);
       if (sr.kind !== 'ok') return { outcome: { ...deny('missing_exchange'), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false }, reserved: false };

@@ -1,5 +1,5 @@
 /**
- * Service-wide configuration of the position-state-brain (`P33_*`, DESIGN §10) and of its snapshot
+ * Service-wide configuration of the position-state-brain (`P33_*`, docs/architecture.md#interfaces) and of its snapshot
  * publisher. The permit consumer's own variables are parsed in `permits-config.ts`; the exchange's in
  * `src/adapters/exchange/factory.ts` (`EXCHANGE_*`). A bad value throws `ConfigError` naming it.
  *

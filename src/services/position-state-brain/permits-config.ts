@@ -1,5 +1,5 @@
 /**
- * Configuration of the position brain's permit consumer (P3.3), `P33_*` variables (DESIGN §10). The
+ * Configuration of the position brain's permit consumer (P3.3), `P33_*` variables (docs/architecture.md#interfaces). The
  * brain's service-wide variables (`P33_PROMETHEUS_PORT`, `P33_LOG_LEVEL`, snapshot publisher) are parsed
  * in `config.ts`. A bad value throws `ConfigError` naming the variable.
  */
@@ -23,7 +23,7 @@ export interface PermitsConfig {
   group: string;
   /** Idle time before another instance's pending plan is claimed, ms (`P33_CLAIM_IDLE_MS`, default 30000). */
   claimIdleMs: number;
-  /** `P3_KEY_P33`: the key every P3.3 permit is signed with (DESIGN §15); required when `enabled`. */
+  /** `P3_KEY_P33`: the key every P3.3 permit is signed with (docs/architecture.md#least-privilege-and-signed-permits); required when `enabled`. */
   permitKey: string;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Configuration of the reconcile engine (P3.4) from environment variables (seed 001 names and defaults,
- * DESIGN §10). A bad value throws ConfigError naming the variable (exit 2).
+ * docs/architecture.md#interfaces). A bad value throws ConfigError naming the variable (exit 2).
  */
 import { z } from 'zod';
 import { ConfigError, envz, parseEnv, parseToleranceConfig, type Env } from '../../config/env.js';

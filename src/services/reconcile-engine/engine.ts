@@ -1,5 +1,5 @@
 /**
- * The reconcile engine's loops (DESIGN §5): reacts to snapshot notifications within milliseconds and
+ * The reconcile engine's loops (docs/architecture.md#reconcile-policy): reacts to snapshot notifications within milliseconds and
  * sweeps every allowlisted symbol every `P34_LOOP_CADENCE_SEC`.
  *
  * Guarantees:
@@ -13,7 +13,7 @@
  *   decided again (at most {@link MAX_RETRIES} times in the pass; the next sweep catches the rest).
  * - A failing symbol (corrupt hash, script error) never stops the others; Redis down: the pass fails,
  *   /readyz turns not-ready, the loop backs off and resumes when Redis answers.
- * - The engine never sends an order (DESIGN §5.8): a close is a signed plan on a stream.
+ * - The engine never sends an order (docs/architecture.md#reconcile-policy): a close is a signed plan on a stream.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';

@@ -1,6 +1,6 @@
 /**
  * Entry point of the `reconcile-engine` service (P3.4, `p3 run reconcile-engine`): "why doesn't our state
- * match the exchange, can we repair it, and if not, hold and heal" (DESIGN §1, §5; seeds 000-004).
+ * match the exchange, can we repair it, and if not, hold and heal" (docs/architecture.md#components, docs/architecture.md#reconcile-policy; seeds 000-004).
  *
  * Files of this folder: `config.ts` (env), `store.ts` (Redis reads and atomic scripts), `engine.ts`
  * (loops, applying decisions), `metrics.ts`, `status.ts` (`p3 status`). The decision itself is pure:

@@ -10,7 +10,7 @@
     with SET NX here. Two close plans of one drift (two cooldown buckets, a backlog) can otherwise both
     pass `qty <= |position|` when the first does not flatten the position, and reduce it twice. The
     caller deletes the marker when the close is recorded as not executed, so a later bucket can retry.
-  - The kill switch (DESIGN §12): EXECUTE and RECONCILE_CLOSE plans are refused while the global or the
+  - The kill switch (docs/architecture.md#risk-limits-and-trading-states): EXECUTE and RECONCILE_CLOSE plans are refused while the global or the
     symbol's trading state is HALTED, or unreadable (a state that is not ACTIVE/REDUCING/HALTED, or a key
     of the wrong type: fail closed). Checked here, at the last moment, because a halt may have been set
     after the permits or the close plan were issued.
@@ -18,7 +18,7 @@
     them; they are what an operator sends while the kill switch is on.
   - Entries (ARGV[11] = the sign the position must still have: '0' for OPEN, '1'/'-1' for INCREASE on a
     long/short): refused when the symbol's snapshot (KEYS[10]) now shows another sign, or cannot be read
-    (DESIGN §4: no entry ever flips a position; the permits were sized on an older snapshot).
+    (docs/architecture.md#plans: no entry ever flips a position; the permits were sized on an older snapshot).
   - Every plan, whatever its mode (the send-time gate, issue 13; src/domain/send-gate.ts is the same rule
     in TypeScript, test/apply/send-gate.property.test.ts checks they agree): refused when another order
     of the symbol is in flight (KEYS[2] has a field other than ARGV[3]), when the order's snapshot time

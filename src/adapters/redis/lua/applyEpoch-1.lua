@@ -1,6 +1,6 @@
 --[[
   applyEpoch: the Redis "dataset epoch" of the apply layer's pre-send query (P3_CLAIM_DURABILITY =
-  exchange-query, DESIGN §7). Redis loses acknowledged writes only when its server restarts (a host crash
+  exchange-query, docs/architecture.md#exactly-once-execution). Redis loses acknowledged writes only when its server restarts (a host crash
   under appendfsync everysec) or when another server takes over (a failover to a lagging replica); both give
   the answering server another run_id. The first apply layer that sees a run_id records when it saw it; a
   "not found" answer of the exchange is only final once the epoch is older than the settle time (no order

@@ -1,7 +1,7 @@
 --[[
   applyRecord: records the outcome of a plan exactly once: the apply.result entry, the end of the
   in-flight record and the dedupe stage `done`, and for an EXECUTE fill the ledger update, all in ONE
-  atomic step (DESIGN §7).
+  atomic step (docs/architecture.md#exactly-once-execution).
 
   Fence: when the dedupe value already starts with `done|` (or is not a claimed/sending value of this
   system), nothing is written: another consumer recorded this plan first. When ARGV[12] is given, the

@@ -1,6 +1,6 @@
 --[[
   closePublish: publishes one RECONCILE_CLOSE plan per drift signature per cooldown bucket, across any
-  number of reconcile engines (DESIGN §5.7, seed 002's atomic cooldown).
+  number of reconcile engines (docs/architecture.md#reconcile-close-publication, seed 002's atomic cooldown).
 
   The plan is published only while the engine's hold for that drift still stands (hold key present and
   hold_sig equal to the plan's drift_sig): a hold cleared or re-signed by another engine or an operator

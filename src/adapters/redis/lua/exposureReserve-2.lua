@@ -1,5 +1,5 @@
 --[[
-  exposureReserve: the governor's exposure reservations (DESIGN §12), compare-and-set on a version counter
+  exposureReserve: the governor's exposure reservations (docs/architecture.md#risk-limits-and-trading-states), compare-and-set on a version counter
   so that concurrent entries, across any number of governors, can never together exceed a limit that each
   alone would fit. The caller reads the reservations, the version and the snapshots in one MULTI, decides
   with exact decimals, then calls this script: if anyone reserved or released since (the version moved),

@@ -1,7 +1,7 @@
 --[[
   holdRenew: renews a reconcile hold's lease (hold, hold_reason, hold_sig share one TTL) only while the
   hold stands and its signature is the RECONCILE_CLOSE plan's drift_sig (seed 002: "Apply Layer renews
-  lease before execution"; DESIGN §6).
+  lease before execution"; docs/architecture.md#reconcile_close-invariants).
 
   Input:
     KEYS[1] quantum:reconcile:hold:<SYM>
