@@ -155,7 +155,7 @@ describe('decideReconcile (docs/architecture.md#reconcile-policy)', () => {
   }
 
   it('seed 000: exchange 0.007, ledger −0.002, diff exactly 0.009 (exact decimals)', () => {
-    const o = decideReconcile(input(CASES.find((c) => c.name.startsWith('5.4 seed 000'))!));
+    const o = decideReconcile(input(CASES.find((c) => c.name.startsWith('seed 000: LONG 0.007'))!));
     expect(fmt(o.exchangeAmt!)).toBe('0.007');
     expect(fmt(o.ledgerAmt!)).toBe('-0.002');
     expect(fmt(o.diff!)).toBe('0.009');
