@@ -1,5 +1,5 @@
 /**
- * Measurement 7, `p3 --help` (issue 16, goal ≤ 0.3 s): wall time from spawning `node bin/p3.mjs --help` to
+ * Measurement 7, `p3 --help` (goal ≤ 0.3 s): wall time from spawning `node bin/p3.mjs --help` to
  * its exit, as an operator's shell sees it, `n` times in a row. It runs the compiled build when it is current
  * (`npm run bench` builds it first, `prebench`); `loader` says which ran.
  */

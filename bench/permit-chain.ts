@@ -25,11 +25,11 @@ import { startServices, stopAll, waitGroups, waitReconciled, type ChildService }
 import { now, summarize, percentile } from './lib/stats.js';
 import type { StreamWatcher } from './lib/watch.js';
 
-/** Duration of one fixed-rate step, seconds (full run; issue 16: a 10 s step). */
+/** Duration of one fixed-rate step, seconds (full run: a 10 s step). */
 export const STEP_SEC = 10;
-/** p99 latency above which a rate is not sustained, ms (issue 16). */
+/** p99 latency above which a rate is not sustained, ms. */
 export const SUSTAINED_P99_MS = 100;
-/** Steady rate of the latency run, plans/s (issue 16: the permit chain at a steady 100 plans/s). */
+/** Steady rate of the latency run, plans/s (the permit chain at a steady 100 plans/s). */
 export const CHAIN_RATE = 100;
 /** Bench-only stream of the raw round trip (in the bench's private Redis; not a system key). */
 const RAW_STREAM = 'bench:raw:roundtrip';

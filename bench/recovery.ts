@@ -1,5 +1,5 @@
 /**
- * Recovery figure of issue 13: time from a RECONCILE_CLOSE published to its result while apply layers
+ * Recovery figure (docs/performance.md, "Recovery after kill -9"): time from a RECONCILE_CLOSE published to its result while apply layers
  * are killed with `kill -9`. Run: `npx tsx bench/recovery.ts [--rounds N] [--json]`.
  *
  * Two apply layers run as child processes (`p3 run apply-layer`, testnet mode against an in-process

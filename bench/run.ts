@@ -1,6 +1,6 @@
 /**
  * `npm run bench` / `p3 bench [--quick] [--out FILE]`: how fast the system notices and heals, and what it
- * costs per symbol (issue 9). One run, on this machine, against a private redis-server (never the
+ * costs per symbol. One run, on this machine, against a private redis-server (never the
  * machine's Redis on 6379) and an in-process paper exchange; the services run as child processes
  * (`p3 run <service>`), as in production. Prints a table and writes results.json:
  *

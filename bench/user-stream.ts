@@ -1,5 +1,5 @@
 /**
- * Measurement 6 (issue 18): the user data stream against REST polling, same run, same machine, every
+ * Measurement 6: the user data stream against REST polling, same run, same machine, every
  * setting at its default (no poll override): manual trade → HOLD_SET (`*_detect_ms`) and manual trade →
  * HOLD_CLEARED with exchange == ledger (`*_heal_ms`), first with the stream on (`P33_USER_STREAM=true`,
  * REST verifying every `P33_REST_VERIFY_INTERVAL_MS` = 5000 ms), then off (REST every

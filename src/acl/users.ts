@@ -23,7 +23,7 @@
  *   granted for `EVALSHA`/`EVAL` only (in a selector without data commands); the commands a script runs
  *   are checked against the user's own rules, so a script can do nothing the user could not do directly.
  * - Pub/sub: only the permit issuers may PUBLISH the permit notification (`permitWrite-1.lua`, `governorIssue-3.lua`), only the
- *   apply layer may SUBSCRIBE to it (issue 16); no other channel for anyone.
+ *   apply layer may SUBSCRIBE to it; no other channel for anyone.
  * - No user has `@admin`/`@dangerous` rights except what is listed (`INFO`, operator `KEYS` for the seeds'
  *   runbook); the `default` user is off.
  */
@@ -185,7 +185,7 @@ function brain(group: string): AclUserSpec {
     passwordEnv: 'P3_REDIS_PASSWORD_BRAIN',
     purpose: 'position-state-brain service (P3.3)',
     root: merge(b, {
-      // user data stream (issue 18): its state hash for p3 status/doctor; the apply layer's in-flight hash
+      // user data stream: its state hash for p3 status/doctor; the apply layer's in-flight hash
       // (HEXISTS: a pushed fill of ours is recorded before the confirming REST poll)
       rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS, keys.p33UserStream(ID)],
       read: [keys.hold(SYM), keys.applyInflight(SYM), STREAMS.applyResult, keys.lastFill(SYM), ...LEDGER_KEYS],

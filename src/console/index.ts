@@ -1,5 +1,5 @@
 /**
- * The operator console (docs/architecture.md#operator-console, issue 17): `p3 console [--port 8040] [--host 127.0.0.1]` serves a
+ * The operator console (docs/architecture.md#operator-console): `p3 console [--port 8040] [--host 127.0.0.1]` serves a
  * live page and a JSON API over the system's Redis. See server.ts (routes), auth.ts (who may do what),
  * actions.ts (hold, ledger, trading state), read-model.ts (what is shown), hub.ts (live updates).
  */

@@ -3,7 +3,7 @@
  * notification streams (XREAD BLOCK on a dedicated connection) and the reconcile state of each symbol
  * (polled), and turns them into timeline entries relative to each symbol's current phase.
  *
- * Which source noticed an incident (issue 18): the first snapshot after the injection whose exchange
+ * Which source noticed an incident: the first snapshot after the injection whose exchange
  * amount differs from the one at the injection is reported as `NOTICED` with its `source` (`stream`: the
  * user data stream push; `rest`: a REST poll); an incident that does not move the exchange (a ledger
  * edited or lost) is noticed on the snapshot already there, and the HOLD_SET / AUTO_REPAIR line names

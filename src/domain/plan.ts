@@ -163,7 +163,7 @@ export function keyEnvName(source: string): string {
   return `P3_KEY_${source.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
-/** Secret-key objects of the keys in use (a handful: one per source and issuer), made once each (issue 16). */
+/** Secret-key objects of the keys in use (a handful: one per source and issuer), made once each. */
 const keyObjects = new Map<string, KeyObject>();
 
 /** Hex HMAC-SHA256 of `payload` with `key` (the key's secret-key object is made once and reused). */

@@ -98,7 +98,7 @@ export function driftSignature(symbol: string, reason: string, exchangeAmt: stri
  * The episode signature of a drift (`hold_sig`, a close plan's `drift_sig`): first 12 hex digits of
  * SHA-256(`<shape>|<startedMs>`). `reconcileApply-11.lua` stores it when it SETS a new engine hold and keeps
  * it while the hold of that shape stands (several engines and passes see one signature); a hold set again
- * later, even for the same amounts, is a new episode (issue 12: the same manual trade made twice).
+ * later, even for the same amounts, is a new episode (the same manual trade made twice).
  * @param shape the drift shape ({@link driftSignature})
  * @param startedMs epoch ms of the pass that proposed setting the hold
  */

@@ -14,7 +14,7 @@
  * - exchange: `fill` executes an order in flight against the position at that moment, `reject` answers
  *   an order without a fill.
  *
- * Checked at every fill (the invariants of issue 13): the position the order executes against is the one
+ * Checked at every fill (the invariants of docs/architecture.md#send-time-gate): the position the order executes against is the one
  * its permit was sized on (`sized_on_changed_position`), and a reduce-only exit never exceeds it
  * (`exceeds_position`, Binance -2022).
  */

@@ -1,5 +1,5 @@
 /**
- * The send-time gate (issue 13): an order is never sent from a position view the symbol has moved away
+ * The send-time gate: an order is never sent from a position view the symbol has moved away
  * from. Pure: no I/O. The apply layer enforces the same rule atomically in `applyBegin-13.lua`, in the one
  * step that moves a plan to `sending` and marks its order in flight.
  *

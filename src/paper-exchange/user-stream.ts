@@ -1,5 +1,5 @@
 /**
- * The paper exchange's user data stream (docs/architecture.md#user-data-stream, issue 18): listen keys and a
+ * The paper exchange's user data stream (docs/architecture.md#user-data-stream): listen keys and a
  * WebSocket that pushes the account's position and order changes as Binance USDⓈ-M futures does.
  *
  * Listen keys — Binance "User Data Streams › Connect"

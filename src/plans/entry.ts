@@ -24,7 +24,7 @@ export function planFromEntry(fields: Record<string, string>, keyFor: (source: s
 /**
  * Partition of a plan entry for a partitioned `StreamConsumer`: its plan's symbol as written (`?` when
  * unreadable: such entries are only dead-lettered). Entries of one symbol are handled one at a time in
- * stream order, different symbols concurrently (issue 16).
+ * stream order, different symbols concurrently.
  */
 export function planPartition(entry: { fields: Record<string, string> }): string {
   try {

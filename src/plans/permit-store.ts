@@ -29,7 +29,7 @@ export async function writePermitOnce(redis: Redis, issuer: PermitIssuer, fields
 
 /**
  * {@link writePermitOnce}, sent in this turn's one pipeline with the connection's other operations
- * (`tick-batch.ts`, issue 16): the same one script call, the same answer.
+ * (`tick-batch.ts`): the same one script call, the same answer.
  * @returns true when written, false when a permit already existed (nothing changed)
  * @throws Redis errors
  */

@@ -1,5 +1,5 @@
 /**
- * Service heartbeats in Redis (issue 8), read by `p3 status` and `p3 doctor`.
+ * Service heartbeats in Redis, read by `p3 status` and `p3 doctor`.
  *
  * Every running service instance keeps one hash `quantum:heartbeat:<service>:<instance>`
  * (`keys.heartbeat`) with the fields `name`, `instance`, `version`, `pid`, `host`, `started_ms`,

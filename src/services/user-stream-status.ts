@@ -1,5 +1,5 @@
 /**
- * The position brains' user data stream state for `p3 status` and `p3 doctor` (issue 18): each brain
+ * The position brains' user data stream state for `p3 status` and `p3 doctor`: each brain
  * instance with the stream on keeps `quantum:p33:user_stream:<instance>` (TTL 15 s; written by
  * src/services/position-state-brain/user-stream.ts). Read with SCAN, never KEYS.
  */

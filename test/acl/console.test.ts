@@ -1,5 +1,5 @@
 /**
- * Issue 19 + docs/architecture.md#operator-console: the operator console connected as `p3-console` (generated ACL user) serves every
+ * docs/architecture.md#operator-console and docs/architecture.md#least-privilege-and-signed-permits: the operator console connected as `p3-console` (generated ACL user) serves every
  * read and every action (hold set/clear, ledger set, trading state, flatten), and Redis refuses none of
  * its commands (ACL LOG); the console user cannot write permits or add plans.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 19: each generated ACL user can do its job and nothing else. The strategy may add plans and read
+ * Each generated ACL user can do its job and nothing else. The strategy may add plans and read
  * results, but is refused (NOPERM) when it sets or deletes a hold, writes a permit, the ledger or the
  * close stream, directly or through a Lua script. Service users cannot write what another service owns.
  * The seeds' runbook `redis-cli` commands and the `p3` operator commands work as `p3-operator`.

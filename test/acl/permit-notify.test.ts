@@ -1,5 +1,5 @@
 /**
- * Issue 16: the permit notification channel (`quantum:notify:permit`). Only the permit issuers publish it
+ * The permit notification channel (`quantum:notify:permit`). Only the permit issuers publish it
  * (through permitWrite-1.lua, whose PUBLISH is checked against the user's rules), only the apply layer
  * subscribes; nobody else may publish or subscribe to it, nor to any other channel.
  */

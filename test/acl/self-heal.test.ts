@@ -1,5 +1,5 @@
 /**
- * Issue 19: every service connects with its own ACL user (`p3 redis-acl`) to a Redis whose default user
+ * Every service connects with its own ACL user (`p3 redis-acl`) to a Redis whose default user
  * is off, and the whole self-heal path still works: seed 000 and seed 004 (and its further manual
  * +0.016) heal, a strategy plan passes both permits and executes. Redis's ACL LOG then shows no
  * command refused to any service user (a missing right would show there even when the code retried).
@@ -82,7 +82,7 @@ async function healed(symbol: string): Promise<boolean> {
   const [hold, status] = await Promise.all([operator.exists(keys.hold(symbol)), operator.hget(keys.reconcileState(symbol), 'status')]);
   return hold === 0 && (status === 'OK' || status === 'REPAIRED');
 }
-/** Refusals the send-time gate makes by design when the symbol moved under a plan (issue 13). */
+/** Refusals the send-time gate makes by design when the symbol moved under a plan. */
 const RACE_REASONS = new Set(['snapshot_superseded', 'order_in_flight', 'reconcile_hold_active']);
 /** Until `symbol` is healed, its snapshot is newer than its last fill and no order of it is in flight. */
 async function quiet(symbol: string): Promise<void> {
@@ -146,7 +146,7 @@ describe('self-heal with one ACL user per service', () => {
 
   it('a strategy plan submitted as p3-strategy passes both signed permits and executes; the strategy reads its result', async () => {
     // The symbol must be quiet first: the heal's close just filled, and a plan sized on a snapshot older
-    // than that fill (or while the engine still holds) is refused by design (issue 13); a race refusal
+    // than that fill (or while the engine still holds) is refused by design; a race refusal
     // after that is re-submitted (submitStrategyPlan); anything else is a failure
     const { result, tries } = await submitStrategyPlan({ symbol: 'ETHUSDT', action: 'PARTIAL_50' });
     expect(result, tries.join('\n')).toMatchObject({ status: 'EXECUTED', side: 'SELL', qty: '0.001' });

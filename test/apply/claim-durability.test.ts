@@ -1,5 +1,5 @@
 /**
- * Exactly-once when Redis comes back with less than it had (docs/architecture.md#claim-durability, issue 15): a host crash under
+ * Exactly-once when Redis comes back with less than it had (docs/architecture.md#claim-durability): a host crash under
  * `appendfsync everysec` or a failover to a lagging replica can lose a plan's dedupe claim, its result and its
  * ledger update after its MARKET order filled. Binance keeps client order ids unique only among open orders,
  * so re-sending would execute again. Simulated by hand here (the keys deleted after the send, Redis restarted

@@ -1,5 +1,5 @@
 /**
- * The apply layer's last-moment refusals and FLATTEN (issue 12; docs/architecture.md#plans, docs/architecture.md#reconcile_close-invariants, docs/architecture.md#risk-limits-and-trading-states):
+ * The apply layer's last-moment refusals and FLATTEN (docs/architecture.md#plans, docs/architecture.md#reconcile_close-invariants, docs/architecture.md#risk-limits-and-trading-states):
  * - the kill switch at send time: an EXECUTE whose permits were issued before HALTED, and a RECONCILE_CLOSE
  *   queued before it, are refused (SKIPPED trading_halted), never sent, not guardrail violations;
  * - a close whose position moved since it was sized (basis_amt) is SKIPPED close_superseded, never sent;

@@ -1,5 +1,5 @@
 /**
- * Issue 16: the apply layer wakes a plan waiting for its permits on the permit's notification
+ * The apply layer wakes a plan waiting for its permits on the permit's notification
  * (`permitWrite-1.lua` publishes on `quantum:notify:permit` in the same step as the write), and a lost
  * notification still ends in a decision through the fallback re-read. No timed assertions: with the
  * fallback re-read set to 10 minutes, only the notification can bring the decision within the test's wait.

@@ -1,5 +1,5 @@
 /**
- * Recovery of RECONCILE_CLOSE after a crash (issue 13 §3), against a real Redis, the paper exchange and
+ * Recovery of RECONCILE_CLOSE after a crash, against a real Redis, the paper exchange and
  * real processes:
  * - an apply layer process killed with SIGKILL while its close is at the exchange: another apply layer
  *   takes the entry over within seconds (lease, not the 60 s claim idle), resolves the order by client

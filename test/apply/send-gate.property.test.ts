@@ -53,7 +53,7 @@ describe('send-time gate: generated permit/send interleavings (pure model)', () 
     }
   });
 
-  it('the issue 13 case: two PARTIAL_50 sized on one snapshot of 5 give one order; the position ends 2.5, not 0', () => {
+  it('the racing-exits case (docs/architecture.md#send-time-gate): two PARTIAL_50 sized on one snapshot of 5 give one order; the position ends 2.5, not 0', () => {
     // 5 with a lot step of 0.001 = 5000 lots
     const seq: ModelEvent[] = [{ kind: 'permit', fraction: 0.5 }, { kind: 'permit', fraction: 0.5 }, { kind: 'send', i: 0 }, { kind: 'fill', i: 0 }, { kind: 'tick' }, { kind: 'record', i: 0 }, { kind: 'send', i: 0 }, { kind: 'fill', i: 0 }];
     expect(runSendGateModel(seq, 5000)).toMatchObject({ violations: [], sent: 1, refused: 1, position: 2500 });

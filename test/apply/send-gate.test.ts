@@ -1,5 +1,5 @@
 /**
- * Issue 13 §1, end to end: exits of one symbol racing on one snapshot. A real governor and position
+ * The send-time gate (docs/architecture.md#send-time-gate), end to end: exits of one symbol racing on one snapshot. A real governor and position
  * brain decide the permits, the apply layer sends through the real ccxt gateway to the paper exchange.
  * Two PARTIAL_50 back to back on a position of 5 must not both sell 2.5 (the position must end 2.5, not
  * 0); four permits released at once on one snapshot (a paused apply layer) give one order, and no exit
@@ -50,7 +50,7 @@ async function finalOf(id: string): Promise<Record<string, string>> {
   return waitResult(rig.redis, id, ['EXECUTED', 'SKIPPED', 'FAILED', 'REJECTED_INVALID', 'RETRYABLE_RATE_LIMIT'], 30_000);
 }
 
-describe('exits of one symbol racing on one snapshot (issue 13)', () => {
+describe('exits of one symbol racing on one snapshot', () => {
   it('two PARTIAL_50 back to back on a position of 5: one order of 2.5, the position ends 2.5 (not 0)', async () => {
     await position5();
     await rig.startApply();

@@ -1,5 +1,5 @@
 /**
- * `p3 chaos` end to end (issue 15, docs/architecture.md#faults-the-system-survives): the real command, every service as its own OS process
+ * `p3 chaos` end to end (docs/architecture.md#faults-the-system-survives): the real command, every service as its own OS process
  * (two apply layers, two engines, a governor, a brain), a durable private Redis killed and restarted from
  * its AOF, every fault kind, seed 1. Asserts exit 0 and the JSON report's shape: faults injected, plans and
  * orders counted, every invariant at 0 violations, convergence within the bound.

@@ -1,6 +1,6 @@
 /**
- * bin/p3.mjs runs compiled JavaScript only when it was built from exactly the current sources (bin/dist.mjs,
- * issue 16): a build directory is named by the hash of every source file, so an edit, a `git checkout` or a
+ * bin/p3.mjs runs compiled JavaScript only when it was built from exactly the current sources (bin/dist.mjs;
+ * docs/performance.md): a build directory is named by the hash of every source file, so an edit, a `git checkout` or a
  * file restored with an old modification time makes it stale and p3 falls back to tsx — a test or child
  * process never runs code older than src/. Non-TypeScript assets are read from the source tree.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 14 end to end: entries through the same gates as exits (docs/architecture.md#plans, docs/architecture.md#risk-limits-and-trading-states). Paper exchange through
+ * Entries end to end: through the same gates as exits (docs/architecture.md#plans, docs/architecture.md#risk-limits-and-trading-states). Paper exchange through
  * the real ccxt gateway, TWO governors, a position brain, an engine and an apply layer on one Redis.
  * - OPEN BUY 0.01 on a flat symbol: one order with reduceOnly false, position and ledger 0.01, no hold;
  * - mark 50,000 and GOVERNOR_MAX_POSITION_USD=600: OPEN 0.02 is DENY max_position_exceeded with the numbers;

@@ -1,5 +1,5 @@
 /**
- * Issue 12, the opt-in heal policies end to end (docs/architecture.md#heal-target): exchange 0.098 vs ledger 0.1 (a manual trim).
+ * The opt-in heal policies end to end (docs/architecture.md#heal-target): exchange 0.098 vs ledger 0.1 (a manual trim).
  * - `P34_HEAL_POLICY=hold`: no order, status MANUAL_REQUIRED, hold kept, event MANUAL_REQUIRED once.
  * - `P34_HEAL_POLICY=adopt`: no order, ledger := 0.098, event LEDGER_ADOPTED, hold cleared,
  *   p34_reconcile_adopted_total counted; long vs short is never adopted (it is flattened).

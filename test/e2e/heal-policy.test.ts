@@ -1,5 +1,5 @@
 /**
- * Issue 12 end to end (docs/architecture.md#heal-target, docs/architecture.md#risk-limits-and-trading-states): the heal policy against the paper exchange through
+ * End to end (docs/architecture.md#heal-target, docs/architecture.md#risk-limits-and-trading-states): the heal policy against the paper exchange through
  * the real ccxt gateway, with THREE reconcile engines and TWO apply layers on one Redis.
  * - a shortfall (exchange 0.098 vs ledger 0.1) heals with ONE close of |ex| (never seed 003's stepping-down);
  * - an excess (1.2 vs 1.0) heals with one close of 0.2;

@@ -1,5 +1,5 @@
 /**
- * Issue 6 end to end, with several instances: a position brain, THREE reconcile engines and TWO apply
+ * The self-healing loop (docs/architecture.md#data-flow-of-a-heal) end to end, with several instances: a position brain, THREE reconcile engines and TWO apply
  * layers against one Redis and the paper exchange (through the real ccxt gateway). Seed 000's state and
  * seed 004's state (then its further manual +0.016) each heal with exactly one close order per drift.
  */

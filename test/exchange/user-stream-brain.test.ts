@@ -1,5 +1,5 @@
 /**
- * The position brain on the user data stream (issue 18), against the paper exchange and a private Redis,
+ * The position brain on the user data stream, against the paper exchange and a private Redis,
  * with a reconcile engine reading the snapshots:
  * - a manual trade is written by the stream (`source=stream`) without any REST poll (REST verify period long);
  * - `ws_silence` for 20 s: REST keeps every snapshot fresh, no hold; a trade the stream missed is found by

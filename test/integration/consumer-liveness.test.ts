@@ -1,5 +1,5 @@
 /**
- * Recovery of stream consumers after a kill (issue 13 §3), against a real Redis. A killed consumer is
+ * Recovery of stream consumers after a kill, against a real Redis. A killed consumer is
  * simulated as exactly what `kill -9` leaves: entries read by its name (XREADGROUP) and never
  * acknowledged, and no liveness lease being renewed.
  * - its pending entries are taken over by a live consumer within seconds (not after `claimIdleMs`);

@@ -1,5 +1,5 @@
 /**
- * Issue 16: the plan consumers read entries in batches and handle different symbols concurrently
+ * The plan consumers read entries in batches and handle different symbols concurrently
  * (`PLAN_CONSUMER`: partitioned, ordered). Against a real Redis:
  * - every entry is handled and acknowledged, entries of one symbol finish in stream order, and entries of
  *   different symbols are in hand at the same time;

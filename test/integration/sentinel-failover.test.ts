@@ -1,5 +1,5 @@
 /**
- * Services follow a Redis Sentinel failover without a restart (issue 15): real redis-servers (a master and
+ * Services follow a Redis Sentinel failover without a restart: real redis-servers (a master and
  * two replicas) and three redis-sentinels on free ports (src/chaos/sentinel.ts, as `p3 chaos --sentinel`
  * runs them). A connection from the project's factory (`createRedis` with a Sentinel target) runs a stream
  * consumer (a blocking XREADGROUP on a `duplicate()` connection, a consumer group, leases) and a Lua script;

@@ -1,5 +1,5 @@
 /**
- * Issue 16: `TickBatch` (src/adapters/redis/tick-batch.ts) sends the operations a connection issues in one
+ * `TickBatch` (src/adapters/redis/tick-batch.ts) sends the operations a connection issues in one
  * event-loop turn as one pipeline. Against a real Redis: each `multi` op is its own MULTI/EXEC (its
  * replies, its errors, an aborted transaction fails only that op), `pipeline` ops run in order (project
  * scripts included), operations issued in one turn share one socket write, and `later` ops ride along

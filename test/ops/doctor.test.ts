@@ -222,7 +222,7 @@ describe('p3 doctor', () => {
   });
 });
 
-describe('p3 doctor: ACL users (issue 19)', () => {
+describe('p3 doctor: ACL users', () => {
   it('fails when a user has more rights than generated, or the default user is on with full rights', async () => {
     await healthyState();
     const ok = await doctor(baseEnv);

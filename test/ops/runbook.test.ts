@@ -1,6 +1,6 @@
 /**
  * The runbook stays true: every runbook link of the alert rules points at an existing section, it covers
- * the situations issue 8 names, every `p3 <command> [<subcommand>]` it shows exists in the CLI (from
+ * the situations an on-call operator meets, every `p3 <command> [<subcommand>]` it shows exists in the CLI (from
  * `p3 --help`), and it never tells anyone to use KEYS.
  */
 import { spawnSync } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * Issue 16: the governor reads the breaker window incrementally (`FailureWindow`), one round trip per
+ * The governor reads the breaker window incrementally (`FailureWindow`), one round trip per
  * check whatever the window holds, and counts what the full scan counts: FAILED results of the symbol
  * from the given time, including those added between checks and those buried under thousands of other
  * results; a stream recreated with older ids is read again from the window's start.

@@ -1,5 +1,5 @@
 /**
- * Issue 19: someone with write access to Redis cannot approve a plan. The real governor and position
+ * Someone with write access to Redis cannot approve a plan. The real governor and position
  * brain decide plans; permits then rewritten by hand (fields copied from real permits, or a real permit
  * of another plan) are refused by the apply layer as `SKIPPED permit_signature_invalid`, counted and
  * never sent to the (paper) exchange, while the plan with genuine permits executes.

@@ -1,5 +1,5 @@
 /**
- * Issue 16: the governor issues an ALLOW in one script (`governorIssue-3.lua`): the rate token and the
+ * The governor issues an ALLOW in one script (`governorIssue-3.lua`): the rate token and the
  * write-once permit together, built from the Lua fragments it shares with `tokenBucket-2.lua` and
  * `permitWrite-1.lua` (`--- @include "includes/<name>"`, expanded by scripts.ts).
  */

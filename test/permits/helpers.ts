@@ -30,7 +30,7 @@ export interface Captured {
 /** A pino logger that keeps every line in memory. */
 export function captureLogger(): Captured {
   const lines: Captured['lines'] = [];
-  // debug: the per-plan steps before a decision line are logged at debug (issue 16) and tests read them
+  // debug: the per-plan steps before a decision line are logged at debug and tests read them
   const logger = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Captured['lines'][number]) });
   return { logger, lines };
 }

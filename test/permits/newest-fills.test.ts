@@ -1,5 +1,5 @@
 /**
- * Issue 16: the position brain finds the newest fill of a symbol in the result stream incrementally
+ * The position brain finds the newest fill of a symbol in the result stream incrementally
  * (`NewestFills`), never older than what its former read of the newest 50 results gave: the newest 50 at
  * start, then every result added since, each read once; only EXECUTED results with a fill count.
  */

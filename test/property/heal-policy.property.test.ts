@@ -1,5 +1,5 @@
 /**
- * Properties of the heal policy and the reconcile decision (issue 12; docs/architecture.md#reconcile-policy, docs/architecture.md#heal-target, docs/architecture.md#reconcile_close-invariants), over
+ * Properties of the heal policy and the reconcile decision (docs/architecture.md#reconcile-policy, docs/architecture.md#heal-target, docs/architecture.md#reconcile_close-invariants), over
  * generated inputs: amounts and lot steps from 1 to 1e-8, malformed hashes, stale and future timestamps,
  * dust, fills, in-flight records, holds, trading state and configuration.
  */
@@ -56,7 +56,7 @@ describe('closeProposal (docs/architecture.md#heal-target)', () => {
     );
   });
 
-  it('the issue-12 cases: 0.098 vs 0.1 is ONE close of 0.098 (flatten), none (hold), none (adopt); 1.2 vs 1.0 is 0.2 under every policy', () => {
+  it('the heal-target cases: 0.098 vs 0.1 is ONE close of 0.098 (flatten), none (hold), none (adopt); 1.2 vs 1.0 is 0.2 under every policy', () => {
     const step = new Decimal('0.001');
     expect(fmt(closeProposal(new Decimal('0.098'), new Decimal('0.1'), step, 'flatten')!.qty)).toBe('0.098');
     expect(closeProposal(new Decimal('0.098'), new Decimal('0.1'), step, 'hold')).toBeNull();

@@ -1,5 +1,5 @@
 /**
- * Model-based test of the self-healing loop (issue 12): random sequences of manual trades (both sides,
+ * Model-based test of the self-healing loop: random sequences of manual trades (both sides,
  * any size), our fills, lost ledger updates, delayed, duplicated and reordered snapshots, engine restarts,
  * operator holds, closes that fail or fill partly. After the last disturbance every symbol converges
  * (exchange = ledger, no engine hold) within a bounded number of passes, with at most one close (plus one
@@ -67,7 +67,7 @@ describe('model: the self-healing loop under random disturbances', () => {
     });
   }
 
-  it('finds the stepping-down behaviour of seed 003\'s min(|ex - led|, |ex|) (issue 12: 0.098 vs 0.1 sent six closes)', () => {
+  it('finds the stepping-down behaviour of seed 003\'s min(|ex - led|, |ex|) (0.098 vs 0.1 sent six closes)', () => {
     const out = fc.check(modelProperty('flatten', 'seed003'), params(400, { seed: 1207 }));
     expect(out.failed).toBe(true);
     // it fails for the stepping-down, not for anything else: too many closes after the disturbances

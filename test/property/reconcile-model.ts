@@ -1,5 +1,5 @@
 /**
- * A model of one symbol's self-healing loop for model-based tests (issue 12): a simulated exchange and
+ * A model of one symbol's self-healing loop for model-based tests: a simulated exchange and
  * Redis state, driven by the REAL pure functions (`decideReconcile`, `episodeSignature`, `buildClosePlan`,
  * `checkCloseHold`, `checkClosePosition`), with the Lua scripts' rules re-stated in a few lines each
  * (reconcileApply's episode signatures, closePublish's cooldown SET NX, applyBegin's one-close marker,

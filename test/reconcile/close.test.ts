@@ -1,5 +1,5 @@
 /**
- * Issue 6, engine side: RECONCILE_CLOSE publication (docs/architecture.md#heal-target) and the heal after our close fills.
+ * The self-healing loop, engine side: RECONCILE_CLOSE publication (docs/architecture.md#heal-target) and the heal after our close fills.
  * The apply layer is simulated by writing its result entries and the snapshots it would cause.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';

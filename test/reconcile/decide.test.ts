@@ -106,7 +106,7 @@ const CASES: Case[] = [
   // same sign drift (docs/architecture.md#evidence-repair)
   { name: 'seed 004: 0.046 vs 0.002 without evidence → qty_mismatch_no_evidence, close SELL 0.044', snapshot: snap('0.046'), ledger: led('0.002'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.044' } },
   { name: 'short drift closes with BUY of the difference', snapshot: snap('-0.046', 'SHORT'), ledger: led('-0.002', 'SHORT'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'BUY 0.044' } },
-  { name: 'shortfall (issue 12: 0.098 vs 0.1) under flatten → ONE close of |ex|', snapshot: snap('0.098'), ledger: led('0.1'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.098' } },
+  { name: 'shortfall (0.098 vs 0.1) under flatten → ONE close of |ex|', snapshot: snap('0.098'), ledger: led('0.1'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.098' } },
   { name: 'excess 1.2 vs 1.0 → close the excess 0.2', snapshot: snap('1.2'), ledger: led('1.0'), expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.2' } },
   { name: 'shortfall under hold → no close, MANUAL_REQUIRED', snapshot: snap('0.098'), ledger: led('0.1'), cfg: { healPolicy: 'hold' }, expect: { status: 'MANUAL_REQUIRED', reason: 'qty_mismatch_no_evidence', hold: 'set', close: null, manual: true } },
   { name: 'excess under hold → still closes the excess (reachable)', snapshot: snap('1.2'), ledger: led('1.0'), cfg: { healPolicy: 'hold' }, expect: { status: 'HOLD', reason: 'qty_mismatch_no_evidence', hold: 'set', close: 'SELL 0.2' } },

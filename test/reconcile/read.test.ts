@@ -1,5 +1,5 @@
 /**
- * `readPass` (one `reconcileRead-10.lua` call per symbol inside the pass's MULTI, issue 16) reads exactly
+ * `readPass` (one `reconcileRead-10.lua` call per symbol inside the pass's MULTI) reads exactly
  * what the ten commands per symbol it replaced read: property test against that reference over random
  * states — every key missing, well-formed, or of the wrong type (a corrupt key stays that symbol's error) —
  * and a script cache flushed under the open connection.

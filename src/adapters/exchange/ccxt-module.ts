@@ -1,7 +1,7 @@
 /**
  * The parts of ccxt this adapter uses — the `binanceusdm` class and three error classes — loaded from their
  * own modules instead of ccxt's entry point, which imports every exchange of the library (over a hundred, and
- * their WebSocket versions): ~0.45 s and ~60 MB more per process for classes never used (issue 16, measured in
+ * their WebSocket versions): ~0.45 s and ~60 MB more per process for classes never used (measured in
  * docs/performance.md).
  *
  * ccxt's `exports` map names only its entry point, so the files are located next to it:

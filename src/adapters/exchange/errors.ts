@@ -1,5 +1,5 @@
 /**
- * Typed exchange errors (issue 3). Every adapter maps its library's errors to these, so services never
+ * Typed exchange errors. Every adapter maps its library's errors to these, so services never
  * inspect ccxt or HTTP details.
  */
 

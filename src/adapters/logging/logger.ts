@@ -11,7 +11,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * Creates the logger of one service (`service` field on every line), writing to fd 1.
- * @param opts.async write without blocking the event loop (services, issue 16): a line is handed to the
+ * @param opts.async write without blocking the event loop (services): a line is handed to the
  *   kernel by a libuv worker as soon as the previous write finished, lines logged meanwhile go in one
  *   write (a synchronous write(2) per line was ~10 % of each plan consumer's CPU). Flushed synchronously
  *   when the process exits (clean stop, uncaught exception); a SIGKILL or a hard crash loses only the

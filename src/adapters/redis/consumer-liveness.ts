@@ -1,5 +1,5 @@
 /**
- * Liveness of stream consumers (issue 13): fast takeover of a dead consumer's pending entries and
+ * Liveness of stream consumers: fast takeover of a dead consumer's pending entries and
  * clean-up of consumers that are gone, without waiting for a long idle time.
  *
  * - Every running consumer keeps a lease `quantum:consumer:lease:<stream>:<group>:<consumer>` (PX

@@ -48,7 +48,7 @@ import { tickBatch } from './tick-batch.js';
 
 /**
  * Longest a handled entry waits for its XACK, ms: the XACK rides along with the connection's next
- * pipeline, or goes alone after this (issue 16). Until then the entry counts as pending in Redis (a
+ * pipeline, or goes alone after this. Until then the entry counts as pending in Redis (a
  * crash meanwhile redelivers it; handlers are idempotent).
  */
 export const ACK_DELAY_MS = 20;
@@ -287,7 +287,7 @@ export class StreamConsumer {
         if (own.length === 0) {
           await this.waitForSlot();
           // partitioned mode: the handlers just dispatched issued their first Redis step, sent at the end of
-          // this turn (tick-batch.ts); the next blocking read goes out after it, not ahead of it (issue 16:
+          // this turn (tick-batch.ts); the next blocking read goes out after it, not ahead of it (measured:
           // its socket write and Redis' handling of it delayed every plan's first round trip by ~0.25 ms)
           if (this.inHand.size > 0) await new Promise<void>((r) => setImmediate(r));
           const fresh = await this.read('>', true);
@@ -530,7 +530,7 @@ export class StreamConsumer {
   }
 
   /**
-   * Acknowledges `id` after its handler finished, without waiting (issue 16): the ids handled meanwhile
+   * Acknowledges `id` after its handler finished, without waiting: the ids handled meanwhile
    * go in ONE `XACK`, sent with the connection's next pipeline (tick-batch.ts `later`) or alone after at
    * most {@link ACK_DELAY_MS}. Until Redis confirmed, the entry is never handled again by this consumer
    * (`acking`); should the XACK fail, the entry stays pending and is handled again (handlers are

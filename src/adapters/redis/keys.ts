@@ -40,7 +40,7 @@ export const CHANNELS = {
   /**
    * `PUBLISH`ed by `permitWrite-1.lua` in the same step as a permit's write; the message is the permit's
    * key (`quantum:permit:governor:<plan_id>` / `quantum:permit:p33:<plan_id>`). The apply layer's waiting
-   * plan re-reads both permits at once instead of at its next fallback read (issue 16).
+   * plan re-reads both permits at once instead of at its next fallback read.
    */
   permitWritten: 'quantum:notify:permit',
 } as const;

@@ -1,5 +1,5 @@
 /**
- * Incremental reading of a stream that only grows (issue 16): each refresh reads just the entries added
+ * Incremental reading of a stream that only grows: each refresh reads just the entries added
  * since the previous one (`XRANGE (<last id> +`, page by page), so a reader that needs "the stream up to
  * now" pays one round trip, not a scan of everything it covers.
  *

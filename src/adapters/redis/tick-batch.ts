@@ -1,5 +1,5 @@
 /**
- * One socket write per event-loop turn (issue 16): the Redis operations a service issues on one
+ * One socket write per event-loop turn: the Redis operations a service issues on one
  * connection during the same turn (the plans of one read batch, handled concurrently, each reaching its
  * next Redis step when the replies of the previous batch arrive together) are sent as ONE pipeline, and
  * their replies come back in one read.

@@ -1,4 +1,4 @@
-/** `p3 bench` (`npm run bench`): the benchmarks of issue 9. See bench/run.ts. */
+/** `p3 bench` (`npm run bench`): the benchmarks (bench/run.ts; figures in docs/performance.md). */
 import type { Command } from 'commander';
 
 /** Registers `p3 bench`. */

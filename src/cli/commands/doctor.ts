@@ -1,6 +1,6 @@
 /**
  * `p3 doctor [--json] [--env-dir DIR] [--services a,b]`: checks a deployment and prints one line per check,
- * `OK`, `WARN` or `FAIL` with a detail; exits 1 when any check fails (issue 8). The checks are listed in
+ * `OK`, `WARN` or `FAIL` with a detail; exits 1 when any check fails. The checks are listed in
  * src/cli/doctor/checks.ts.
  */
 import { readFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * The checks of `p3 doctor [--json] [--env-dir DIR] [--services a,b]` (command: src/cli/commands/doctor.ts):
- * one line per check, `OK`, `WARN` or `FAIL` with a detail; the command exits 1 when any check fails (issue 8).
+ * one line per check, `OK`, `WARN` or `FAIL` with a detail; the command exits 1 when any check fails.
  *
  * Checks:
  * - `redis`: reachable at `REDIS_URL` and version >= 6.2 (GETDEL, XAUTOCLAIM, SET ... GET are used).

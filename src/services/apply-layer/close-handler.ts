@@ -13,7 +13,7 @@
  * ack, no retry (MAC/schema failures are also dead-lettered). The close's fill is NOT applied to the
  * ledger: the result is the reconcile engine's evidence. 429/418: `RETRYABLE_RATE_LIMIT`, hold stays.
  *
- * Superseded, not forged (issue 13): a correctly signed close that lost a race is not an invariant
+ * Superseded, not forged: a correctly signed close that lost a race is not an invariant
  * violation and must not page anyone. It ends `SKIPPED`, is counted under
  * `reconcile_close_rejected_total{reason="superseded"|"expired"}` (never under the guardrail metric),
  * and sends nothing:

@@ -154,7 +154,7 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       // A new plan group starts at 0 (plans published before the first start are still answered; old
       // ones end as SKIPPED stale_plan or DROPPED_DUPLICATE). A new close group starts at `$`: old
       // closes are stale by construction and would only count as guardrail failures.
-      // Plans of different symbols concurrently, one symbol's in stream order (PLAN_CONSUMER, issue 16):
+      // Plans of different symbols concurrently, one symbol's in stream order (PLAN_CONSUMER):
       // every per-plan check stays atomic in Redis (dedupe claim, send-time gate in applyBegin-13).
       // It also deletes the dead consumers of the governor's and the brain's groups (reap: 'stream'): only
       // the apply layer's Redis user may use XGROUP DELCONSUMER on the shared plan stream.

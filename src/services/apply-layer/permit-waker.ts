@@ -1,5 +1,5 @@
 /**
- * Wakes the apply layer's plans waiting for their permits as soon as a permit is written (issue 16),
+ * Wakes the apply layer's plans waiting for their permits as soon as a permit is written,
  * instead of after their next fallback re-read.
  *
  * One subscriber connection per apply layer, subscribed to `quantum:notify:permit` (CHANNELS.permitWritten),

@@ -340,7 +340,7 @@ export async function resolveInflight(d: ApplyDeps, cid: string): Promise<ApplyR
   // still unresolved: keep it in flight (its hash's TTL must not lapse while the outcome is unknown)
   await keepInflight(d.redis, rec, cid, dedupeRaw ?? '', d.cfg.inflightTtlSec);
   const age = Date.now() - Number(rec.ts_ms);
-  // An order found already final needs no settle time (issue 13: a takeover after kill -9 resolves in
+  // An order found already final needs no settle time (a takeover after kill -9 resolves in
   // seconds); "not found" only counts once the order is old enough that no request of it can still arrive.
   let outcome = age < d.cfg.inflightSettleMs ? await lookupFinalOnce(executorDeps(d), rec.symbol, cid) : null;
   if (!outcome) {

@@ -19,7 +19,7 @@
  * 5. dry_run: `SKIPPED reason=dry_run would_execute=true`, nothing sent, ledger untouched;
  * 6. order: MARKET, reduce-only for exits, p33 permit qty rounded down to the lot step, deterministic
  *    client order id; result + ledger update in one atomic step;
- * 7. the send-time gate (src/domain/send-gate.ts, issue 13), atomic with marking the order in flight: an
+ * 7. the send-time gate (src/domain/send-gate.ts), atomic with marking the order in flight: an
  *    order is never sent from a permit whose snapshot (`snapshot_ts_ms` of the p33 permit) predates the
  *    symbol's newest fill or while another order of the symbol is in flight: `SKIPPED` with reason
  *    `snapshot_superseded` / `order_in_flight` / `snapshot_unknown`, nothing sent. Two exits sized on one
@@ -87,7 +87,7 @@ async function waitPermits(d: ApplyDeps, plan: Plan, binding: PermitBinding, fir
   const { entryId } = binding;
   let early = first;
   // permits whose signature verified on an earlier read of this wait: a re-read that returns exactly the
-  // same hash (every field, signature included) is not verified again (issue 16); any difference is verified
+  // same hash (every field, signature included) is not verified again; any difference is verified
   const verified: Record<'governor' | 'p33', PermitHash | null> = { governor: null, p33: null };
   for (;;) {
     const wake = early ? early.wake : d.waker?.arm(plan.plan_id);
@@ -191,7 +191,7 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
     }
     const token = newToken(d.instanceId);
     // a plan that will wait for its permits (the checks below, evaluated again after the claim) has its
-    // first permit read sent with its claim: one round trip for both (issue 16); the read is used only
+    // first permit read sent with its claim: one round trip for both; the read is used only
     // once the plan is claimed
     const first = d.cfg.allowlist.includes(plan.symbol) && plan.type === 'MARKET' && !planTooOld(plan.ts_ms, Date.now(), d.cfg.maxPlanAgeSec * 1000) ? earlyRead(d, plan.plan_id) : undefined;
     let claimed: string | null;

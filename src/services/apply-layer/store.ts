@@ -163,7 +163,7 @@ export async function dropPending(redis: Redis, cid: string): Promise<void> {
 
 /**
  * Reads both permits of a plan in one MULTI, sent in this turn's one pipeline of the connection with the
- * other waiting plans' reads (tick-batch.ts, issue 16).
+ * other waiting plans' reads (tick-batch.ts).
  */
 export async function readPermits(redis: Redis, planId: string): Promise<{ gov: PermitHash; p33: PermitHash }> {
   const [gov, p33] = replyValues(await tickBatch(redis).multi([['hgetall', keys.permitGovernor(planId)], ['hgetall', keys.permitP33(planId)]]));

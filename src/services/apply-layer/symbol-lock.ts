@@ -4,7 +4,7 @@
  *
  * It is a short lease ({@link SYMBOL_LOCK_LEASE_MS}) renewed every {@link SYMBOL_LOCK_RENEW_MS} while the
  * work runs (`lockRenew-1.lua`, only by its owner token), so an apply layer killed while holding it
- * blocks the symbol for at most one lease instead of a long fixed TTL (issue 13). A holder frozen past
+ * blocks the symbol for at most one lease instead of a long fixed TTL. A holder frozen past
  * its lease loses the lock; the send-time gate and the one-close-per-drift marker (applyBegin-13.lua)
  * still fence its order.
  */

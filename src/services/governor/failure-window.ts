@@ -1,6 +1,6 @@
 /**
  * The FAILED results of `quantum:stream:apply.result` within the circuit breaker's window, per symbol,
- * kept in memory and brought up to date incrementally (issue 16).
+ * kept in memory and brought up to date incrementally.
  *
  * The breaker used to scan the whole window (default 300 s) of the result stream for every plan: at
  * 1,000 plans/s that is up to 300,000 entries read and parsed per plan, which capped the governor (and

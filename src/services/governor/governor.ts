@@ -140,7 +140,7 @@ export class Governor {
       logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, redelivered }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;
     }
-    // one line per decision at info (the ALLOW/DENY line below); the steps before it at debug (issue 16:
+    // one line per decision at info (the ALLOW/DENY line below); the steps before it at debug (
     // each synchronous line costs a write(2) per plan)
     if (logger.isLevelEnabled('debug')) {
       logger.debug(

@@ -40,7 +40,7 @@ export interface SnapshotConfig {
   intervalMs: number;
   /** Readiness threshold on the age of the last successful poll, ms. */
   readyMaxAgeMs: number;
-  /** User data stream settings (issue 18). */
+  /** User data stream settings. */
   userStream: UserStreamConfig;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The newest fill of each symbol seen in `quantum:stream:apply.result`, read incrementally (issue 16).
+ * The newest fill of each symbol seen in `quantum:stream:apply.result`, read incrementally.
  *
  * The brain used to read the newest 50 results with every plan (`XREVRANGE ... COUNT 50`, inside its
  * MULTI) and parse all of them: most of its CPU per plan at a few hundred plans/s. This keeps, per symbol,

@@ -142,7 +142,7 @@ export class PermitConsumer {
       logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, redelivered }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
       return;
     }
-    // one line per decision at info (the ALLOW/DENY line below); this one at debug (issue 16)
+    // one line per decision at info (the ALLOW/DENY line below); this one at debug
     logger.debug({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id }, `${sym}: Evaluating plan ${plan.plan_id} from stream msg ${entry.id}`);
     const holdActive = Number(hold) === 1;
     const snapshot = readSnapshot(snap);

@@ -1,7 +1,7 @@
 /**
- * The position brain's snapshot publisher (P3.3, issue 3): polls the exchange's positions (REST) every
+ * The position brain's snapshot publisher (P3.3): polls the exchange's positions (REST) every
  * `P33_SNAPSHOT_INTERVAL_MS` — or every `P33_REST_VERIFY_INTERVAL_MS` while the user data stream is
- * healthy (issue 18, `user-stream.ts` sets {@link SnapshotPublisher.setIntervalProvider}) — and, for every
+ * healthy (`user-stream.ts` sets {@link SnapshotPublisher.setIntervalProvider}) — and, for every
  * `P3_ALLOWLIST` symbol, replaces
  * `quantum:position:snapshot:<SYM>` and adds `{symbol, ts_ms}` to `quantum:stream:position.snapshot`
  * (MAXLEN ~10000) in ONE atomic step (`snapshotWrite-2.lua`).

@@ -1,5 +1,5 @@
 /**
- * The position brain's user data stream component (issue 18, docs/architecture.md#user-data-stream): exchange-pushed positions
+ * The position brain's user data stream component (docs/architecture.md#user-data-stream): exchange-pushed positions
  * become snapshots within milliseconds; the REST poll (snapshot.ts) stays the verifier.
  *
  * - Every `ACCOUNT_UPDATE` position leg of a `P3_ALLOWLIST` symbol with `ps = BOTH` replaces the symbol's

@@ -1,5 +1,5 @@
 /**
- * A Binance USDⓈ-M user data stream client on the `ws` package (issue 18, docs/architecture.md#user-data-stream).
+ * A Binance USDⓈ-M user data stream client on the `ws` package (docs/architecture.md#user-data-stream).
  *
  * Why not ccxt's `watchPositions` / `watchOrders` (ccxt 4.5.82, node_modules/ccxt/js/src/pro/binance.js):
  * - `listenKeyExpired` is not handled at all (no occurrence in the file): after an expiry the socket stays

@@ -19,7 +19,7 @@
   - Entries (ARGV[11] = the sign the position must still have: '0' for OPEN, '1'/'-1' for INCREASE on a
     long/short): refused when the symbol's snapshot (KEYS[10]) now shows another sign, or cannot be read
     (docs/architecture.md#plans: no entry ever flips a position; the permits were sized on an older snapshot).
-  - Every plan, whatever its mode (the send-time gate, issue 13; src/domain/send-gate.ts is the same rule
+  - Every plan, whatever its mode (the send-time gate; src/domain/send-gate.ts is the same rule
     in TypeScript, test/apply/send-gate.property.test.ts checks they agree): refused when another order
     of the symbol is in flight (KEYS[2] has a field other than ARGV[3]), when the order's snapshot time
     ARGV[12] is not a positive integer, or when it is <= the symbol's newest recorded fill KEYS[11] (the

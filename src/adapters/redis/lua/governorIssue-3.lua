@@ -1,5 +1,5 @@
 --[[
-  governorIssue: the governor's ALLOW in one atomic step (issue 16: one script call per decision instead
+  governorIssue: the governor's ALLOW in one atomic step (one script call per decision instead
   of tokenBucket-2 then permitWrite-1): unless the plan already has a governor permit, takes one token
   from the global and the symbol bucket (both or neither, tokenBucket-2.lua's rules) and, only when they
   were taken, writes the signed ALLOW permit once with its TTL and publishes its key on

@@ -1,7 +1,7 @@
 --[[
   permitWrite: writes a permit hash once (write-once), with its TTL, in one atomic step, and publishes
   the permit's key on the channel `quantum:notify:permit` (CHANNELS.permitWritten in keys.ts; a test
-  checks the two agree) in the same step, so an apply layer waiting for it wakes at once (issue 16).
+  checks the two agree) in the same step, so an apply layer waiting for it wakes at once.
   The message is only a wake-up: the apply layer re-reads and verifies the permit; a lost message costs
   one fallback re-read interval, never a wrong decision.
 

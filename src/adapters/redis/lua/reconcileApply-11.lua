@@ -7,7 +7,7 @@
   only when the state actually changes (previous status|reason|drift_sig differs, or a hold is really
   set/cleared), so each change produces one event whichever engine sees it first.
 
-  Episodes (issue 12): ARGV[6] is the verdict's drift SHAPE (symbol|reason|amounts hashed). A `set` whose
+  Episodes: ARGV[6] is the verdict's drift SHAPE (symbol|reason|amounts hashed). A `set` whose
   shape equals the standing engine hold's (`hold_shape` in the state hash) renews it and keeps its
   hold_sig: one drift seen by several engines and passes stays one signature. Otherwise a NEW hold is set
   with hold_sig = ARGV[13] (an episode signature: shape + the time it was first set), so the same amounts

@@ -1,6 +1,6 @@
 --[[
   snapshotWrite: replaces a symbol's exchange position snapshot and adds its notification entry in one
-  atomic step (position-state-brain's snapshot publisher, issue 3).
+  atomic step (position-state-brain's snapshot publisher).
 
   Several publishers may run at once: a snapshot never moves back in time. When the stored snapshot has
   a newer ts_ms (a later poll of another instance already landed) nothing is written, unless the stored
