@@ -13,7 +13,7 @@
  *   refuse when the two disagree.
  * - The brain and the reconcile engine use the same tolerance (`toleranceFor`), so a symbol is never
  *   "in drift" for one and "matching" for the other (docs/architecture.md#quantities).
- * - Entries (OPEN, INCREASE; round 2) are sized from `qty` or `notional_usd / mark`, rounded DOWN to the lot
+ * - Entries (OPEN, INCREASE) are sized from `qty` or `notional_usd / mark`, rounded DOWN to the lot
  *   step, never up: below the exchange's minimum quantity or notional is DENY `below_min_qty` /
  *   `below_min_notional`. OPEN needs a flat position (`position_not_flat`), INCREASE a position on the
  *   plan's side (`side_conflict`), so no entry ever flips a position. Unknown mark price, minimum quantity or

@@ -11,7 +11,7 @@ import { BASIS_BOUNDS, NOTIONAL_BOUNDS, PLAN_MAX_TS_MS, QTY_BOUNDS, checkPlanDec
 
 /**
  * Plan actions (docs/architecture.md#plans): the exits of a strategy (a fraction of the current position, or `REDUCE`
- * by a quantity), the entries (`OPEN` from flat, `INCREASE` on the same side; round 2) and the engine's
+ * by a quantity), the entries (`OPEN` from flat, `INCREASE` on the same side) and the engine's
  * RECONCILE_CLOSE. FLATTEN is an operator's plan on its own stream (src/domain/flatten.ts).
  */
 export const PLAN_ACTIONS = ['FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_25', 'REDUCE', 'OPEN', 'INCREASE', 'RECONCILE_CLOSE'] as const;

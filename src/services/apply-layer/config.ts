@@ -92,7 +92,7 @@ export interface ApplyConfig {
 }
 
 /**
- * `P3_CLAIM_DURABILITY` (docs/architecture.md#exactly-once-execution, docs/reliability.md "Durability of the dedupe claim"):
+ * `P3_CLAIM_DURABILITY` (docs/architecture.md#exactly-once-execution, docs/reliability.md#durability-exactly-once-when-redis-loses-its-last-writes):
  * - `exchange-query` (default): before the first send of a freshly claimed plan (and before any refusal
  *   could record it as not executed) the apply layer asks the exchange for the plan's client order id;
  *   an existing order is recorded as the plan's result, never sent again. Safe against any Redis loss.

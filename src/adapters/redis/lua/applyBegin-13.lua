@@ -27,7 +27,7 @@
     rules and before the close marker is taken, then the order is marked in flight in this same step: of
     two orders sized on one view, at most one is ever sent.
 
-  - Entries additionally (round 3): refused while the global or the symbol's trading state is REDUCING (-9): the
+  - Entries additionally: refused while the global or the symbol's trading state is REDUCING (-9): the
     governor denies entries under REDUCING, but the state may have changed since the permit.
   - EXECUTE and RECONCILE_CLOSE: refused while the symbol's circuit breaker (KEYS[12]) stands (-11): a tripped
     breaker halts the symbol as HALTED does, closes included; FLATTEN passes.
