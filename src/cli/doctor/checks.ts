@@ -34,7 +34,7 @@
 import { readdirSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { envz, parseEnv, type Env } from '../../config/env.js';
-import { describeRedisTarget, parseRedisTarget, type SentinelConfig } from '../../config/redis.js';
+import { describeRedisTarget, parseRedisTarget } from '../../config/redis.js';
 import { openRedis, scanKeys } from '../../adapters/redis/client.js';
 import { databaseRefusal, RedisDatabaseError } from '../../adapters/redis/database-guard.js';
 import { keys, STREAMS } from '../../adapters/redis/keys.js';
@@ -47,31 +47,8 @@ import { checkAcl } from '../../acl/doctor-check.js';
 import { checkPlanStream } from './plan-stream-check.js';
 import { checkEndpoints, checkKeys, checkSecrets } from './safety-checks.js';
 
-/** Outcome of one check. */
-export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
-
-/** One line of the report. */
-export interface CheckResult {
-  check: string;
-  status: CheckStatus;
-  detail: string;
-}
-
-/** Inputs of {@link runDoctor}. */
-export interface DoctorOptions {
-  /** Redis to inspect (`REDIS_URL`). */
-  redisUrl: string;
-  /** Sentinel settings (`REDIS_SENTINELS`, `REDIS_SENTINEL_NAME`): inspect the master they name. */
-  sentinel?: SentinelConfig | null;
-  /** Environment of each service (its env file, or the process environment). */
-  envs: Partial<Record<ServiceName, Env>>;
-  /** Services expected to run (heartbeats, configuration). */
-  services: ServiceName[];
-  /** Timeout of the exchange time request, ms (default 5000). */
-  exchangeTimeoutMs?: number;
-  /** `envs` are the services' own env files (`--env-dir`): their `REDIS_URL` users are checked. */
-  envFiles?: boolean;
-}
+export type { CheckResult, CheckStatus, DoctorOptions } from './types.js';
+import type { CheckResult, DoctorOptions } from './types.js';
 
 /**
  * Whether a service talks to the exchange with this environment: the brain while its snapshot publisher

@@ -19,7 +19,7 @@ import { exchangeEndpoint, isSafeEndpoint } from '../../config/exchange-endpoint
 import { isPlaceholderSecret, keyVariables } from '../../config/keys.js';
 import { parseReconcileEngineConfig } from '../../services/reconcile-engine/config.js';
 import type { ServiceName } from '../../services/registry.js';
-import type { CheckResult, DoctorOptions } from './checks.js';
+import type { CheckResult, DoctorOptions } from './types.js';
 
 const MAX_LISTED = 5;
 const list = (items: string[]): string => (items.length > MAX_LISTED ? `${items.slice(0, MAX_LISTED).join(', ')} (+${items.length - MAX_LISTED} more)` : items.join(', '));

@@ -37,7 +37,7 @@ import { Banned, RateLimited } from '../../adapters/exchange/errors.js';
 import { clientOrderIdFor } from '../../domain/apply.js';
 import type { OrderInfo } from '../../ports/exchange.js';
 import { sleep } from '../../lib/sleep.js';
-import type { ApplyDeps } from './pipeline.js';
+import type { ApplyDeps } from './deps.js';
 import { resolveByLookup } from './executor.js';
 
 /** What the pre-send query found. `tsMs`: when the answer came, epoch ms. */

@@ -4,9 +4,7 @@
  * in flight (redelivered entries, restart, the periodic in-flight sweep).
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
-import type { ExchangeGateway, MarketOrderRequest, OrderInfo } from '../../ports/exchange.js';
+import type { MarketOrderRequest, OrderInfo } from '../../ports/exchange.js';
 import { fmt, Decimal } from '../../domain/decimal.js';
 import { clientOrderIdFor, dedupeValue, fencedEntryVerdict, parseDedupe, signedFill } from '../../domain/apply.js';
 import type { ApplyResultFields, ResultStatus } from '../../domain/result.js';
@@ -14,38 +12,14 @@ import type { SendGateReason } from '../../domain/send-gate.js';
 import { keys } from '../../adapters/redis/keys.js';
 import { HandedOver } from '../../adapters/redis/consumer.js';
 import { sleep } from '../../lib/sleep.js';
-import type { ApplyConfig } from './config.js';
-import type { ApplyMetrics } from './metrics.js';
 import { lookupFinalOnce, placeAndResolve, resolveByLookup, type ExecutorDeps, type OrderOutcome } from './executor.js';
-import type { PermitWaker } from './permit-waker.js';
 import { beginSend, dropPending, keepInflight, pendingOrders, readLastMoment, readOrderRecord, recordResult, publishResultOnly, type OrderRecord } from './store.js';
 import { lastMomentVerdict, type LastMomentMode } from '../../domain/last-moment.js';
 import { SendRefused } from '../../adapters/exchange/errors.js';
 import { takePriorCheck, waitReplicas, type PriorCheck } from './claim-durability.js';
 
-/** Test seams. `afterSend` runs after the order's answer and before recording; throwing simulates a crash. */
-export interface ApplyHooks {
-  afterSend?: (clientOrderId: string, signal: AbortSignal) => Promise<void>;
-  /**
-   * Test seam: runs inside the adapter at the last moment before an order request goes out, before the
-   * last-moment check (simulates the seconds an order can wait in a client throttle queue).
-   */
-  beforeOrderRequest?: (clientOrderId: string) => Promise<void>;
-}
-
-/** Everything a handler needs. `gateway` is null in dry_run (the exchange is never touched). */
-export interface ApplyDeps {
-  cfg: ApplyConfig;
-  redis: Redis;
-  gateway: ExchangeGateway | null;
-  logger: Logger;
-  metrics: ApplyMetrics;
-  instanceId: string;
-  hooks: ApplyHooks;
-  signal: AbortSignal;
-  /** Wakes plans waiting for their permits on the permits' notifications; null = fallback re-reads only. */
-  waker: PermitWaker | null;
-}
+export type { ApplyDeps, ApplyHooks } from './deps.js';
+import type { ApplyDeps } from './deps.js';
 
 /** A fresh owner token for one processing attempt (`<instance>:<random>`; never contains `|`). */
 export function newToken(instanceId: string): string {
