@@ -70,7 +70,7 @@ const TX = ['multi', 'exec', 'discard'];
 const SCRIPTS = ['evalsha', 'eval'];
 /**
  * Stream-group commands of every consumer on the streams it consumes (`src/adapters/redis/consumer.ts`,
- * `consumer-liveness.ts`): read, acknowledge, take over a dead consumer's entries, create its group. Never
+ * `consumer-ack.ts`, `consumer-liveness.ts`): read, acknowledge, take over a dead consumer's entries, create its group. Never
  * XADD, never a data write (SET/DEL/...) on a stream key: a stream is shared by several groups, and Redis
  * cannot restrict these commands by their group argument, so the stream key gets only what every consumer
  * needs (see ops/redis/README.md for what remains possible on another group).

@@ -16,12 +16,19 @@
  *   step with those checks (`consumerReap-2.lua`), so no entry is ever dropped with it. On the shared plan
  *   stream only the apply layer reaps (every group's dead consumers, {@link reapOtherGroups}): the governor's
  *   and the brain's Redis users have no DELCONSUMER.
- * Invariants: nothing here acknowledges or drops an entry; only absent leases and idle consumers are
- * acted on; a consumer never claims from or reaps itself.
+ * - Unleased readers: a consumer of the group seen reading without a lease in two liveness rounds in a row
+ *   (a consumer that just resumed from a freeze renews its lease long before the second) is logged as an error
+ *   and reported to `onUnleasedConsumer`: every consumer of this code holds one, so it is another Redis user
+ *   reading or acknowledging the group's entries.
+ * {@link DeadConsumerTakeover} runs one such round for a `StreamConsumer` (consumer.ts).
+ * Invariants: nothing here acknowledges or drops an entry (taken-over entries are handed to the consumer,
+ * which handles them as redelivered); only absent leases and idle consumers are acted on; a consumer never
+ * claims from or reaps itself.
  */
 import type { Redis } from 'ioredis';
 import { keys } from './keys.js';
 import { callScript } from './scripts.js';
+import { OTHER_GROUPS_REAP_MS, fieldsToObject, type ResolvedConsumerOptions, type StreamEntry } from './consumer-types.js';
 
 /** Default lease of a consumer, ms: a dead consumer's entries are taken over within about this long. */
 export const CONSUMER_LEASE_MS = 3_000;
@@ -132,4 +139,62 @@ export async function reapOtherGroups(redis: Redis, stream: string, ownGroup: st
     }
   }
   return deleted;
+}
+
+/**
+ * The liveness round of one `StreamConsumer` (consumer.ts; see the module comment): takes over the pending
+ * entries of its group's dead consumers, deletes the dead ones that own nothing, the dead consumers of the
+ * stream's other groups every {@link OTHER_GROUPS_REAP_MS} with `reap: 'stream'`, and reports consumers
+ * reading without a lease.
+ */
+export class DeadConsumerTakeover {
+  private lastOtherReapMs = 0;
+  private unleasedSeen = new Set<string>();
+
+  /** @param opts the consumer's options (its name, group, lease, `count`, `reap`, logger, `onUnleasedConsumer`) */
+  constructor(private readonly opts: Pick<ResolvedConsumerOptions, 'redis' | 'stream' | 'group' | 'consumer' | 'leaseMs' | 'count' | 'logger' | 'reap' | 'onUnleasedConsumer'>) {}
+
+  /**
+   * Takes over the pending entries of dead consumers, each handed to `dispatch` (as redelivered), and deletes
+   * dead consumers that own nothing; stops taking over once `signal` is aborted.
+   */
+  async run(signal: AbortSignal, dispatch: (entry: StreamEntry) => Promise<void>): Promise<void> {
+    const { redis, stream, group, consumer, leaseMs, count, logger, reap } = this.opts;
+    const { dead, unleasedActive } = await groupLiveness(redis, stream, group, consumer, leaseMs);
+    this.reportUnleased(unleasedActive.map((c) => c.name));
+    for (const c of dead) {
+      if (signal.aborted) return;
+      if (c.pending > 0) {
+        const entries = await claimFromConsumer(redis, stream, group, c.name, consumer, leaseMs, count);
+        if (entries.length > 0) logger.info({ stream, group, from: c.name, entries: entries.length, idle_ms: c.idleMs }, `took over ${entries.length} pending entr${entries.length === 1 ? 'y' : 'ies'} of dead consumer ${c.name}`);
+        for (const [id, f] of entries) await dispatch({ id, fields: fieldsToObject(f) });
+      } else if (reap !== 'none' && (await reapConsumer(redis, stream, group, c.name, leaseMs))) {
+        logger.info({ stream, group, consumer: c.name, idle_ms: c.idleMs }, `deleted dead consumer ${c.name} (no lease, nothing pending)`);
+      }
+    }
+    if (reap === 'stream' && Date.now() - this.lastOtherReapMs >= OTHER_GROUPS_REAP_MS) {
+      this.lastOtherReapMs = Date.now();
+      // never fatal to this consumer's own work (e.g. NOPERM under an ACL file older than this code)
+      try {
+        for (const d of await reapOtherGroups(redis, stream, group, leaseMs)) logger.info({ stream, group: d.group, consumer: d.consumer }, `deleted dead consumer ${d.consumer} of group ${d.group} (no lease, nothing pending)`);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message, stream }, "deleting the dead consumers of the stream's other groups failed; retried later");
+      }
+    }
+  }
+
+  /**
+   * Consumers of this group reading without a liveness lease in two checks in a row (a consumer that just
+   * resumed from a freeze renews its lease long before the second): an error log each time, and
+   * `onUnleasedConsumer` (a metric). See `GroupLiveness.unleasedActive`.
+   */
+  private reportUnleased(names: string[]): void {
+    const now = new Set(names);
+    for (const name of now) {
+      if (!this.unleasedSeen.has(name)) continue;
+      this.opts.logger.error({ stream: this.opts.stream, group: this.opts.group, consumer: name }, `consumer ${name} reads group ${this.opts.group} without a liveness lease: not a p3 consumer of this group (another Redis user reading or acknowledging its entries?), see ops/redis/README.md`);
+      this.opts.onUnleasedConsumer?.(name);
+    }
+    this.unleasedSeen = now;
+  }
 }

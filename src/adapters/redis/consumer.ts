@@ -1,17 +1,21 @@
 /**
  * A consumer-group loop over one Redis stream, shared by every service that consumes plans.
  *
- * Guarantees:
+ * Guarantees (this module: the loop, its reads and the hand-out of entries to the handler; the modules linked
+ * hold the details of their part):
  * - Each entry is handled by one consumer of the group at a time; it is acknowledged only after its
  *   handler finished (at-least-once; handlers are idempotent through dedupe keys). Acknowledgements are
  *   batched: one XACK for the entries handled meanwhile, sent with the connection's next pipeline or
- *   after at most {@link ACK_DELAY_MS} (tick-batch.ts); this consumer never handles such an entry again.
+ *   after at most {@link ACK_DELAY_MS} (tick-batch.ts); this consumer never handles such an entry again
+ *   (`consumer-ack.ts`).
  * - A handler throwing {@link PoisonEntry} (malformed, unsigned, badly signed) gets the entry copied to
- *   `<stream>.dlq` with the reason and acknowledged in one MULTI: never retried forever, never lost.
+ *   `<stream>.dlq` with the reason and acknowledged in one MULTI: never retried forever, never lost
+ *   (`consumer-dead-letter.ts`).
  * - A handler throwing {@link HandedOver} (another consumer took the entry's work over meanwhile) leaves it
  *   pending and unacknowledged, without counting a failure: acknowledging would drop it for its new handler too.
  *   Such an entry no longer holds its partition back (its new handler finishes it): later entries of the same
  *   partition may finish before it (for plans, the send-time gate refuses an order sized before a newer fill).
+ *   If still this consumer's, it is handled again after {@link HANDED_OVER_RECHECK_MS} (`consumer-retry.ts`).
  * - Any other error leaves the entry pending; it is retried with back-off, and after `maxAttempts` either
  *   dead-lettered with reason `handler_error` (the default: one bad entry never wedges the consumer), or, with
  *   `exhausted: 'park'`, PARKED: left pending and unacknowledged, retried every {@link PARKED_RETRY_MAX_MS} at
@@ -19,15 +23,15 @@
  *   partition moves on). Parking is for handlers whose entry must end with a final outcome whatever fails and how
  *   often (the apply layer: acknowledging a claimed plan without a result would orphan its claim for 24 h, every
  *   re-submission answered DROPPED_DUPLICATE). Each parking is logged as an error and reported to `onParked`.
+ *   The back-offs and waits: `consumer-retry.ts`.
  * - Entries pending on a DEAD consumer (liveness lease gone: killed, frozen) are taken over within about
- *   `leaseMs` (default 3 s), and a dead consumer that owns nothing is deleted from the group
- *   (`consumer-liveness.ts`); entries idle on a live consumer for `claimIdleMs` are still taken over
- *   with XAUTOCLAIM (a stuck handler). A restarted consumer with the same name first re-reads its own
- *   pending entries. A clean stop drops the lease and deletes the consumer when it owns nothing (`reap`
- *   says who may delete consumers; a consumer with `reap: 'none'` leaves both to expire and to the reaper).
- * - A consumer of its group seen reading without a liveness lease in two liveness rounds in a row is logged
- *   as an error (`onUnleasedConsumer`): every consumer of this code holds one, so it is another Redis user
- *   reading or acknowledging this group's entries.
+ *   `leaseMs` (default 3 s), and a dead consumer that owns nothing is deleted from the group; a consumer of
+ *   the group seen reading without a liveness lease in two liveness rounds in a row is logged as an error
+ *   (`onUnleasedConsumer`: another Redis user reading or acknowledging this group's entries). Both:
+ *   `consumer-liveness.ts`. Entries idle on a live consumer for `claimIdleMs` are still taken over with
+ *   XAUTOCLAIM (a stuck handler). A restarted consumer with the same name first re-reads its own pending
+ *   entries. A clean stop drops the lease and deletes the consumer when it owns nothing (`reap` says who may
+ *   delete consumers; a consumer with `reap: 'none'` leaves both to expire and to the reaper).
  * - Partitioned mode (`partitionOf`): entries of one partition (e.g. a symbol) are handled one at a
  *   time in stream order, entries of different partitions concurrently (at most `concurrency` in
  *   hand), so one slow entry never delays another partition. A failed entry stays pending and is
@@ -38,167 +42,54 @@
  *   start, after an error, while a failed entry waits for its retry, and at least every second (not on
  *   every read: those entries are in hand).
  * - Redis down or restarted (stream or group gone): the loop logs, backs off, recreates the group, resumes.
+ *   A blocking read unanswered {@link BLOCKING_READ_STALL_MS} past its BLOCK time gets a new connection.
+ *
+ * The entry, error, option and constant exports are declared in `consumer-types.ts` and re-exported here.
  */
 import type { Redis } from 'ioredis';
-import type { Logger } from 'pino';
-import { dlq } from './keys.js';
-import { CONSUMER_LEASE_MS, claimFromConsumer, dropConsumerLease, groupLiveness, reapConsumer, reapOtherGroups, renewConsumerLease } from './consumer-liveness.js';
+import { AckBatcher } from './consumer-ack.js';
+import { deadLetterEntry } from './consumer-dead-letter.js';
+import { CONSUMER_LEASE_MS, DeadConsumerTakeover, dropConsumerLease, reapConsumer, renewConsumerLease } from './consumer-liveness.js';
+import { ConsumerRetries, retryBackoffMs } from './consumer-retry.js';
+import { BLOCKING_READ_STALL_MS, HANDED_OVER_RECHECK_MS, HandedOver, PARKED_RETRY_MAX_MS, PoisonEntry, fieldsToObject, type ConsumerOptions, type RawEntries, type ResolvedConsumerOptions, type StreamEntry } from './consumer-types.js';
 import { sleep } from '../../lib/sleep.js';
-import { tickBatch } from './tick-batch.js';
+import { dlq } from './keys.js';
 
-/**
- * Longest a handled entry waits for its XACK, ms: the XACK rides along with the connection's next
- * pipeline, or goes alone after this. Until then the entry counts as pending in Redis (a
- * crash meanwhile redelivers it; handlers are idempotent).
- */
-export const ACK_DELAY_MS = 20;
-
-/** One stream entry: its id and its fields as a flat object. */
-export interface StreamEntry {
-  id: string;
-  fields: Record<string, string>;
-}
-
-/**
- * How long an entry handed over to another consumer ({@link HandedOver}) stays untouched before this
- * consumer, when it is the entry's owner in the group's pending list, handles it again (as a redelivery), ms.
- */
-export const HANDED_OVER_RECHECK_MS = 5_000;
-
-/**
- * Thrown by a handler when another consumer has taken the entry's work over while this one handled it (its
- * fencing token changed and the work is not finished): the entry is NOT acknowledged (XACK is group-wide and
- * would drop it from the new handler's pending list too, so a crash of that handler would lose it), not
- * counted as a failure and not retried in place; it stays pending and, if it is in this consumer's pending
- * list, is handled again as a redelivery after {@link HANDED_OVER_RECHECK_MS} (found by p3 chaos, seed 102:
- * a plan whose claim was taken over was acknowledged by the consumer that lost it, then its new handler was
- * killed, and the plan never got a result).
- */
-export class HandedOver extends Error {}
-
-/** Longest wait between two attempts of a parked entry (see the module comment), ms. */
-export const PARKED_RETRY_MAX_MS = 30_000;
-
-/** How often a consumer with `reap: 'stream'` deletes the dead consumers of the stream's other groups, ms. */
-export const OTHER_GROUPS_REAP_MS = 5_000;
-
-/** How long past its BLOCK time a blocking read may stay unanswered before its connection is replaced, ms. */
-export const BLOCKING_READ_STALL_MS = 10_000;
-
-/** Thrown by a handler for an entry that can never succeed; the consumer dead-letters and acks it. */
-export class PoisonEntry extends Error {
-  constructor(
-    readonly reason: string,
-    message?: string,
-  ) {
-    super(message ?? reason);
-  }
-}
-
-/** Options of {@link StreamConsumer}. */
-export interface ConsumerOptions {
-  redis: Redis;
-  stream: string;
-  group: string;
-  /** Consumer name within the group (stable across restarts when `P3_INSTANCE_ID` is set). */
-  consumer: string;
-  /** Handles one entry; `redelivered` is true for pending or claimed entries. */
-  handler: (entry: StreamEntry, redelivered: boolean) => Promise<void>;
-  logger: Logger;
-  /** Where a new group starts: `$` (only new entries, default) or `0` (whole stream). */
-  startId?: string;
-  /** XREADGROUP BLOCK in milliseconds (default 1000). */
-  blockMs?: number;
-  /** Entries per read (default 10). */
-  count?: number;
-  /** Idle time after which another consumer's pending entry is claimed, ms (default 30000). */
-  claimIdleMs?: number;
-  /** Failed attempts before an entry is dead-lettered with reason `handler_error` (default 5). */
-  maxAttempts?: number;
-  /** Called for every dead-lettered entry (for metrics). */
-  onDeadLetter?: (reason: string, entry: StreamEntry) => void;
-  /**
-   * What happens to an entry whose handler failed `maxAttempts` times: `dead_letter` (default; copied to
-   * `<stream>.dlq` and acknowledged) or `park` (left pending and retried with a back-off up to
-   * {@link PARKED_RETRY_MAX_MS}, never acknowledged without its handler succeeding; see the module comment).
-   */
-  exhausted?: 'dead_letter' | 'park';
-  /** Longest wait between two attempts of a parked entry, ms (default {@link PARKED_RETRY_MAX_MS}; the first wait is the smaller of 2 s and this). */
-  parkedRetryMaxMs?: number;
-  /** Called each time an entry is parked, with its failed attempts so far and the last error (for metrics). */
-  onParked?: (entry: StreamEntry, attempts: number, err: Error) => void;
-  /** Liveness lease, ms (default {@link CONSUMER_LEASE_MS}); a consumer silent this long without a lease is dead. */
-  leaseMs?: number;
-  /** Partition of an entry (e.g. its symbol): enables partitioned mode (see the module comment). */
-  partitionOf?: (entry: StreamEntry) => string;
-  /** Most entries in hand at once in partitioned mode (default 16). */
-  concurrency?: number;
-  /** Partitioned mode: a failed entry is retried in place, blocking its partition (see the module comment). */
-  ordered?: boolean;
-  /**
-   * Who deletes dead consumers (no lease, nothing pending, idle; `consumerReap-2.lua`, XGROUP DELCONSUMER):
-   * `group` (default) those of its own group, and itself at a clean stop; `stream` also those of every other
-   * group of the stream; `none` never (its Redis user has no DELCONSUMER, which would let it drop another
-   * group's pending entries on a shared stream: the apply layer's plan consumer reaps them, with `stream`).
-   */
-  reap?: 'none' | 'group' | 'stream';
-  /** Called for a consumer of the group found reading without a liveness lease twice in a row (for metrics). */
-  onUnleasedConsumer?: (consumer: string) => void;
-}
-
-/**
- * Converts ioredis' `[k1, v1, k2, v2]` field arrays into an object. Every field becomes an own property,
- * also one named `__proto__` (a plain assignment would change the object's prototype and lose the field).
- */
-export function fieldsToObject(arr: string[] | null | undefined): Record<string, string> {
-  const o: Record<string, string> = {};
-  if (!arr) return o;
-  for (let i = 0; i + 1 < arr.length; i += 2) {
-    const k = arr[i] as string;
-    if (k === '__proto__') Object.defineProperty(o, k, { value: arr[i + 1] as string, enumerable: true, writable: true, configurable: true });
-    else o[k] = arr[i + 1] as string;
-  }
-  return o;
-}
-
-type RawEntries = Array<[string, string[] | null]>;
+export { ACK_DELAY_MS, BLOCKING_READ_STALL_MS, HANDED_OVER_RECHECK_MS, HandedOver, OTHER_GROUPS_REAP_MS, PARKED_RETRY_MAX_MS, PoisonEntry, fieldsToObject } from './consumer-types.js';
+export type { ConsumerOptions, StreamEntry } from './consumer-types.js';
 
 /** See the module comment. `start()` runs the loop in the background; `stop()` ends it. */
 export class StreamConsumer {
-  private readonly opts: Required<Omit<ConsumerOptions, 'onDeadLetter' | 'partitionOf' | 'onParked' | 'onUnleasedConsumer'>> & Pick<ConsumerOptions, 'onDeadLetter' | 'partitionOf' | 'onParked' | 'onUnleasedConsumer'>;
+  private readonly opts: ResolvedConsumerOptions;
   /** Partitioned mode: when the own pending entries were last re-read (ms), and whether they must be now. */
   private lastOwnScanMs = 0;
   private ownScanNeeded = true;
   private blocking: Redis | null = null;
   private abort = new AbortController();
   private loopDone: Promise<void> | null = null;
-  private attempts = new Map<string, number>();
   private lastClaimMs = 0;
   private lastLivenessMs = 0;
-  private lastOtherReapMs = 0;
-  private unleasedSeen = new Set<string>();
   private leaseTimer: NodeJS.Timeout | null = null;
-  /** Partitioned mode: entries in hand (id → its run), each partition's last run, retry times of failed entries. */
+  /** Partitioned mode: entries in hand (id → its run), each partition's last run. */
   private readonly inHand = new Map<string, Promise<void>>();
   private readonly tails = new Map<string, Promise<void>>();
-  private readonly notBefore = new Map<string, number>();
-  /**
-   * Entries whose handler threw {@link HandedOver} → when to look at them again (if still in this consumer's
-   * pending list). Kept apart from `notBefore` so they never force an own-pending read every turn; entries
-   * whose time passed a minute ago are forgotten (their new owner acknowledged them).
-   */
-  private readonly recheckAt = new Map<string, number>();
-  /** Parked entries (`exhausted: 'park'`) → when to try them again (epoch ms). */
-  private readonly parkedUntil = new Map<string, number>();
-  /** Ids to acknowledge in the next XACK (see {@link StreamConsumer.ack}), its reply, and every id handled but not yet acknowledged. */
-  private ackIds: string[] | null = null;
-  private ackSent: Promise<void> = Promise.resolve();
-  private readonly acking = new Set<string>();
+  /** Failed attempts, retry back-offs, handed-over rechecks and parked waits of the entries (consumer-retry.ts). */
+  private readonly retries: ConsumerRetries;
+  /** The liveness round: takeover of dead consumers' entries, reaping, unleased readers (consumer-liveness.ts). */
+  private readonly liveness: DeadConsumerTakeover;
+  /** The batched XACK of handled entries, and the ids handled but not yet acknowledged (consumer-ack.ts). */
+  private readonly acks: AckBatcher;
   /** True while the last loop iteration reached Redis without error. */
   healthy = false;
 
   constructor(opts: ConsumerOptions) {
     this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ordered: false, exhausted: 'dead_letter', parkedRetryMaxMs: PARKED_RETRY_MAX_MS, reap: 'group', ...opts };
+    this.retries = new ConsumerRetries(this.opts.maxAttempts, this.opts.parkedRetryMaxMs);
+    this.liveness = new DeadConsumerTakeover(this.opts);
+    this.acks = new AckBatcher(this.opts.redis, this.opts.stream, this.opts.group, (err, entries) => {
+      this.ownScanNeeded = true;
+      if (!this.abort.signal.aborted) this.opts.logger.warn({ err: err.message, stream: this.opts.stream, entries }, 'acknowledging handled entries failed; they stay pending and are handled again');
+    });
   }
 
   /**
@@ -239,8 +130,7 @@ export class StreamConsumer {
     await this.loopDone;
     await Promise.allSettled([...this.inHand.values()]);
     // the XACK of the entries handled last, before the lease and the consumer go
-    if (this.ackIds) tickBatch(this.opts.redis).flushSoon();
-    await this.ackSent;
+    await this.acks.flush();
     if (this.loopDone) {
       const { redis, stream, group, consumer } = this.opts;
       // a consumer that cannot delete itself keeps its lease until it expires: by then Redis has not seen it
@@ -268,20 +158,18 @@ export class StreamConsumer {
         // 1. our own pending entries (restart with the same name, or handler errors), not those in hand
         const now = Date.now();
         const own = this.ownScanDue(now) ? await this.readOwn(now) : [];
-        for (const [id, at] of this.recheckAt) if (now - at > 60_000) this.recheckAt.delete(id);
-        // a parked entry taken over by another consumer (and finished there) is no longer in our pending list
-        for (const [id, at] of this.parkedUntil) if (now - at > 10 * this.opts.parkedRetryMaxMs) this.parkedUntil.delete(id);
+        this.retries.prune(now);
         for (const e of own) await this.dispatch(e, true);
         // 2. entries of dead consumers (lease gone) at once; entries idle on any consumer after claimIdleMs
         if (Date.now() - this.lastLivenessMs >= Math.min(1000, this.opts.leaseMs)) {
           this.lastLivenessMs = Date.now();
-          await this.takeOverDead();
+          await this.liveness.run(this.abort.signal, (e) => this.dispatch(e, true));
         }
         if (Date.now() - this.lastClaimMs >= Math.min(this.opts.claimIdleMs, 5000)) {
           this.lastClaimMs = Date.now();
           const claimed = await this.claim();
           // a parked entry of our own waits for its time even when it went idle long enough to be claimed
-          for (const e of claimed) if ((this.parkedUntil.get(e.id) ?? 0) <= Date.now()) await this.dispatch(e, true);
+          for (const e of claimed) if (this.retries.parkedDue(e.id, Date.now())) await this.dispatch(e, true);
         }
         // 3. new entries (blocks)
         if (own.length === 0) {
@@ -316,7 +204,7 @@ export class StreamConsumer {
    * from there); in partitioned mode only when something can be there that is not in hand (see the module comment).
    */
   private ownScanDue(now: number): boolean {
-    if (!this.opts.partitionOf || this.ownScanNeeded || this.inHand.size === 0 || this.notBefore.size > 0 || now - this.lastOwnScanMs >= 1000) {
+    if (!this.opts.partitionOf || this.ownScanNeeded || this.inHand.size === 0 || this.retries.retriesWaiting() || now - this.lastOwnScanMs >= 1000) {
       this.ownScanNeeded = false;
       this.lastOwnScanMs = now;
       return true;
@@ -330,7 +218,7 @@ export class StreamConsumer {
    * so entries waiting for a retry at its head never hide due ones behind them.
    */
   private async readOwn(now: number): Promise<StreamEntry[]> {
-    const due = (e: StreamEntry) => !this.inHand.has(e.id) && !this.acking.has(e.id) && (this.notBefore.get(e.id) ?? 0) <= now && (this.recheckAt.get(e.id) ?? 0) <= now && (this.parkedUntil.get(e.id) ?? 0) <= now;
+    const due = (e: StreamEntry) => !this.inHand.has(e.id) && !this.acks.has(e.id) && this.retries.isDue(e.id, now);
     let after = '0';
     for (let page = 0; page < 20; page++) {
       const batch = await this.read(after, false);
@@ -397,47 +285,6 @@ export class StreamConsumer {
     return entries.filter(([, f]) => f !== null).map(([eid, f]) => ({ id: eid, fields: fieldsToObject(f) }));
   }
 
-  /** Takes over the pending entries of dead consumers and deletes dead consumers that own nothing. */
-  private async takeOverDead(): Promise<void> {
-    const { redis, stream, group, consumer, leaseMs, count, logger, reap } = this.opts;
-    const { dead, unleasedActive } = await groupLiveness(redis, stream, group, consumer, leaseMs);
-    this.reportUnleased(unleasedActive.map((c) => c.name));
-    for (const c of dead) {
-      if (this.abort.signal.aborted) return;
-      if (c.pending > 0) {
-        const entries = await claimFromConsumer(redis, stream, group, c.name, consumer, leaseMs, count);
-        if (entries.length > 0) logger.info({ stream, group, from: c.name, entries: entries.length, idle_ms: c.idleMs }, `took over ${entries.length} pending entr${entries.length === 1 ? 'y' : 'ies'} of dead consumer ${c.name}`);
-        for (const [id, f] of entries) await this.dispatch({ id, fields: fieldsToObject(f) }, true);
-      } else if (reap !== 'none' && (await reapConsumer(redis, stream, group, c.name, leaseMs))) {
-        logger.info({ stream, group, consumer: c.name, idle_ms: c.idleMs }, `deleted dead consumer ${c.name} (no lease, nothing pending)`);
-      }
-    }
-    if (reap === 'stream' && Date.now() - this.lastOtherReapMs >= OTHER_GROUPS_REAP_MS) {
-      this.lastOtherReapMs = Date.now();
-      // never fatal to this consumer's own work (e.g. NOPERM under an ACL file older than this code)
-      try {
-        for (const d of await reapOtherGroups(redis, stream, group, leaseMs)) logger.info({ stream, group: d.group, consumer: d.consumer }, `deleted dead consumer ${d.consumer} of group ${d.group} (no lease, nothing pending)`);
-      } catch (err) {
-        logger.warn({ err: (err as Error).message, stream }, "deleting the dead consumers of the stream's other groups failed; retried later");
-      }
-    }
-  }
-
-  /**
-   * Consumers of this group reading without a liveness lease in two checks in a row (a consumer that just
-   * resumed from a freeze renews its lease long before the second): an error log each time, and
-   * `onUnleasedConsumer` (a metric). See `GroupLiveness.unleasedActive`.
-   */
-  private reportUnleased(names: string[]): void {
-    const now = new Set(names);
-    for (const name of now) {
-      if (!this.unleasedSeen.has(name)) continue;
-      this.opts.logger.error({ stream: this.opts.stream, group: this.opts.group, consumer: name }, `consumer ${name} reads group ${this.opts.group} without a liveness lease: not a p3 consumer of this group (another Redis user reading or acknowledging its entries?), see ops/redis/README.md`);
-      this.opts.onUnleasedConsumer?.(name);
-    }
-    this.unleasedSeen = now;
-  }
-
   /** Partitioned mode: waits until fewer than `concurrency` entries are in hand. */
   private async waitForSlot(): Promise<void> {
     while (this.opts.partitionOf && this.inHand.size >= this.opts.concurrency) await Promise.race(this.inHand.values());
@@ -449,7 +296,7 @@ export class StreamConsumer {
    * retried from the own-pending read after a back-off).
    */
   private async dispatch(entry: StreamEntry, redelivered: boolean): Promise<void> {
-    if (this.acking.has(entry.id)) return; // handled, its XACK on the way
+    if (this.acks.has(entry.id)) return; // handled, its XACK on the way
     const partitionOf = this.opts.partitionOf;
     if (!partitionOf) return this.handle(entry, redelivered);
     if (this.inHand.has(entry.id) || this.abort.signal.aborted) return;
@@ -458,11 +305,10 @@ export class StreamConsumer {
     const run: Promise<void> = (this.tails.get(part) ?? Promise.resolve())
       .then(() => (this.opts.ordered ? this.handleInPlace(entry, redelivered) : this.handle(entry, redelivered)))
       .then(
-        () => void this.notBefore.delete(entry.id),
+        () => this.retries.ranOut(entry.id),
         (err: Error) => {
           if (this.abort.signal.aborted) return;
-          const n = this.attempts.get(entry.id) ?? 1;
-          this.notBefore.set(entry.id, Date.now() + Math.min(100 * 2 ** n, 2000));
+          this.retries.retryLater(entry.id);
           this.opts.logger.warn({ err: err.message, stream: this.opts.stream, entry_id: entry.id, partition: part }, 'entry failed; retried after a back-off');
         },
       )
@@ -484,10 +330,10 @@ export class StreamConsumer {
         return await this.handle(entry, again);
       } catch (err) {
         if (this.abort.signal.aborted) throw err;
-        if (this.parkedUntil.has(entry.id)) return; // parked: its partition moves on
-        const n = this.attempts.get(entry.id) ?? 1;
+        if (this.retries.isParked(entry.id)) return; // parked: its partition moves on
+        const n = this.retries.attemptsOf(entry.id);
         this.opts.logger.warn({ err: (err as Error).message, stream: this.opts.stream, entry_id: entry.id, attempt: n }, 'entry failed; retried in place after a back-off (its partition waits)');
-        await sleep(Math.min(100 * 2 ** n, 2000), this.abort.signal);
+        await sleep(retryBackoffMs(n), this.abort.signal);
         if (this.abort.signal.aborted) throw err;
       }
     }
@@ -497,15 +343,12 @@ export class StreamConsumer {
     if (this.abort.signal.aborted) return;
     try {
       await this.opts.handler(entry, redelivered);
-      this.ack(entry.id);
-      this.attempts.delete(entry.id);
-      this.recheckAt.delete(entry.id);
-      this.parkedUntil.delete(entry.id);
+      this.acks.ack(entry.id);
+      this.retries.succeeded(entry.id);
     } catch (err) {
       if (err instanceof HandedOver) {
         // left pending, not acknowledged: see HandedOver
-        this.attempts.delete(entry.id);
-        this.recheckAt.set(entry.id, Date.now() + HANDED_OVER_RECHECK_MS);
+        this.retries.handedOver(entry.id);
         this.opts.logger.warn({ entry_id: entry.id, stream: this.opts.stream, err: err.message }, `entry taken over by another consumer; left pending (not acknowledged), looked at again in ${HANDED_OVER_RECHECK_MS} ms if still ours`);
         return;
       }
@@ -513,8 +356,7 @@ export class StreamConsumer {
         await this.deadLetter(entry, err.reason, err.message);
         return;
       }
-      const n = (this.attempts.get(entry.id) ?? 0) + 1;
-      this.attempts.set(entry.id, n);
+      const n = this.retries.failed(entry.id);
       if (n >= this.opts.maxAttempts && this.opts.exhausted === 'park') {
         this.park(entry, n, err as Error);
         return;
@@ -522,7 +364,7 @@ export class StreamConsumer {
       if (n >= this.opts.maxAttempts) {
         this.opts.logger.error({ entry_id: entry.id, err: (err as Error).message, attempts: n }, 'entry failed repeatedly; dead-lettered');
         await this.deadLetter(entry, 'handler_error', (err as Error).message);
-        this.attempts.delete(entry.id);
+        this.retries.forgetAttempts(entry.id);
         return;
       }
       throw err;
@@ -530,46 +372,12 @@ export class StreamConsumer {
   }
 
   /**
-   * Acknowledges `id` after its handler finished, without waiting: the ids handled meanwhile
-   * go in ONE `XACK`, sent with the connection's next pipeline (tick-batch.ts `later`) or alone after at
-   * most {@link ACK_DELAY_MS}. Until Redis confirmed, the entry is never handled again by this consumer
-   * (`acking`); should the XACK fail, the entry stays pending and is handled again (handlers are
-   * idempotent), as after a crash between handling and acknowledging.
-   */
-  private ack(id: string): void {
-    this.acking.add(id);
-    if (!this.ackIds) {
-      const ids: string[] = [];
-      this.ackIds = ids;
-      const done = () => {
-        if (this.ackIds === ids) this.ackIds = null;
-        for (const i of ids) this.acking.delete(i);
-      };
-      this.ackSent = tickBatch(this.opts.redis)
-        .later(() => {
-          if (this.ackIds === ids) this.ackIds = null;
-          return [['xack', this.opts.stream, this.opts.group, ...ids]];
-        }, ACK_DELAY_MS)
-        .then(([r]) => {
-          if (r?.[0]) throw r[0];
-        })
-        .catch((err: Error) => {
-          this.ownScanNeeded = true;
-          if (!this.abort.signal.aborted) this.opts.logger.warn({ err: err.message, stream: this.opts.stream, entries: ids.length }, 'acknowledging handled entries failed; they stay pending and are handled again');
-        })
-        .finally(done);
-    }
-    this.ackIds.push(id);
-  }
-
-  /**
    * Parks an entry that failed `attempts` times (`exhausted: 'park'`): not acknowledged, not dead-lettered; tried
-   * again after 2 s × 2^(attempts − maxAttempts), at most `parkedRetryMaxMs` (from the own-pending read).
+   * again after 2 s × 2^(attempts − maxAttempts), at most `parkedRetryMaxMs` (from the own-pending read; the
+   * wait is kept by {@link ConsumerRetries.park}). Logged as an error and reported to `onParked`.
    */
   private park(entry: StreamEntry, attempts: number, err: Error): void {
-    const max = this.opts.parkedRetryMaxMs;
-    const waitMs = Math.min(max, Math.min(2000, max) * 2 ** Math.min(attempts - this.opts.maxAttempts, 10));
-    this.parkedUntil.set(entry.id, Date.now() + waitMs);
+    const waitMs = this.retries.park(entry.id, attempts);
     this.ownScanNeeded = true;
     this.opts.logger.error(
       { entry_id: entry.id, stream: this.opts.stream, err: err.message, attempts, retry_in_ms: waitMs },
@@ -578,16 +386,9 @@ export class StreamConsumer {
     this.opts.onParked?.(entry, attempts, err);
   }
 
-  /** Copies `entry` to `<stream>.dlq` with the reason and acks it, in one MULTI. */
+  /** Copies `entry` to `<stream>.dlq` with the reason and acks it, in one MULTI (consumer-dead-letter.ts); logs it and reports it to `onDeadLetter`. */
   private async deadLetter(entry: StreamEntry, reason: string, detail: string): Promise<void> {
-    const flat: string[] = [];
-    for (const [k, v] of Object.entries(entry.fields)) flat.push(k, v);
-    flat.push('dlq_reason', reason, 'dlq_detail', detail.slice(0, 500), 'dlq_source_id', entry.id, 'dlq_group', this.opts.group, 'dlq_ts_ms', String(Date.now()));
-    await this.opts.redis
-      .multi()
-      .xadd(dlq(this.opts.stream), 'MAXLEN', '~', 100000, '*', ...flat)
-      .xack(this.opts.stream, this.opts.group, entry.id)
-      .exec();
+    await deadLetterEntry(this.opts.redis, this.opts.stream, this.opts.group, entry, reason, detail);
     this.opts.logger.warn({ entry_id: entry.id, reason, detail, dlq: dlq(this.opts.stream) }, `entry dead-lettered reason=${reason}`);
     this.opts.onDeadLetter?.(reason, entry);
   }
