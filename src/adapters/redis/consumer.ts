@@ -9,7 +9,7 @@
  *   after at most {@link ACK_DELAY_MS} (tick-batch.ts); this consumer never handles such an entry again
  *   (`consumer-ack.ts`).
  * - A handler throwing {@link PoisonEntry} (malformed, unsigned, badly signed) gets the entry copied to
- *   `<stream>.dlq` with the reason and acknowledged in one MULTI: never retried forever, never lost
+ *   `<stream>.dlq` with the reason and acknowledged once the copy is written: never retried forever, never lost
  *   (`consumer-dead-letter.ts`).
  * - A handler throwing {@link HandedOver} (another consumer took the entry's work over meanwhile) leaves it
  *   pending and unacknowledged, without counting a failure: acknowledging would drop it for its new handler too.
@@ -386,7 +386,7 @@ export class StreamConsumer {
     this.opts.onParked?.(entry, attempts, err);
   }
 
-  /** Copies `entry` to `<stream>.dlq` with the reason and acks it, in one MULTI (consumer-dead-letter.ts); logs it and reports it to `onDeadLetter`. */
+  /** Copies `entry` to `<stream>.dlq` with the reason then acks it (consumer-dead-letter.ts); logs it and reports it to `onDeadLetter`. */
   private async deadLetter(entry: StreamEntry, reason: string, detail: string): Promise<void> {
     await deadLetterEntry(this.opts.redis, this.opts.stream, this.opts.group, entry, reason, detail);
     this.opts.logger.warn({ entry_id: entry.id, reason, detail, dlq: dlq(this.opts.stream) }, `entry dead-lettered reason=${reason}`);
