@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/adapters/redis/client.js';
 import { RedisDatabaseError } from '../../src/adapters/redis/database-guard.js';
-import { useTestRedis } from '../helpers/redis.js';
+import { useTestRedis, waitFor } from '../helpers/redis.js';
 
 const BIN = fileURLToPath(new URL('../../bin/p3.mjs', import.meta.url));
 const run = promisify(execFile);
@@ -46,6 +46,29 @@ describe('a database the server lacks', () => {
       three.disconnect();
     }
   });
+
+  it('a transient error of the SELECT (the server refusing the password for a moment) does not kill the connection', async () => {
+    const c = createRedis(`${t.srv.url}/3`, { name: 'test-db3-noauth' });
+    c.on('error', () => undefined);
+    try {
+      expect(await c.ping()).toBe('PONG');
+      // the server now wants a password the client does not send: its reconnect's SELECT answers NOAUTH
+      await t.redis.config('SET', 'requirepass', 'rotating-secret-xyz');
+      await t.redis.auth('rotating-secret-xyz');
+      await t.redis.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      await new Promise((r) => setTimeout(r, 500));
+      await t.redis.config('SET', 'requirepass', '');
+      // once the server accepts the client again, the connection works in database 3
+      await waitFor(async () => (await c.ping().catch(() => null)) === 'PONG', 20_000, 100, 'connection back');
+      await c.set('k3', 'v');
+      expect(await c.get('k3')).toBe('v');
+      expect(await t.redis.dbsize()).toBe(0);
+      await c.del('k3');
+    } finally {
+      await t.redis.config('SET', 'requirepass', '').catch(() => undefined);
+      c.disconnect();
+    }
+  }, 60_000);
 
   it('operator commands exit 2 naming REDIS_URL and write nothing to database 0', async () => {
     const env = { REDIS_URL: `${t.srv.url}/99`, P3_ALLOWLIST: 'BTCUSDT' };

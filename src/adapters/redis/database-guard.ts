@@ -55,7 +55,10 @@ export function guardDatabase<R extends Redis>(redis: R): R {
       // registered before ioredis' own handler, so it runs before anything queued behind the SELECT is sent
       // only the server's refusal counts: a SELECT lost with its connection is sent again on the reconnect
       command.promise.catch((err: Error) => {
-        if (refused || err?.name !== 'ReplyError') return;
+        // only a refusal of THIS database counts ("ERR DB index is out of range", "invalid DB index", or a user
+        // without SELECT): any other error reply (NOAUTH while a password rotates, BUSY while a script runs,
+        // LOADING after a restart) is transient, and ioredis retries it on the next connection as usual
+        if (refused || err?.name !== 'ReplyError' || !isDatabaseRefusal(err.message)) return;
         refused = new RedisDatabaseError(db, err?.message ?? String(err));
         if (redis.listenerCount('error') > 0) redis.emit('error', refused);
         redis.disconnect();
@@ -66,6 +69,11 @@ export function guardDatabase<R extends Redis>(redis: R): R {
   const duplicate = redis.duplicate.bind(redis);
   redis.duplicate = ((...a: Parameters<Redis['duplicate']>) => guardDatabase(duplicate(...a))) as Redis['duplicate'];
   return redis;
+}
+
+/** True for the server's answers that refuse a database itself (not a transient error of the connection). */
+export function isDatabaseRefusal(message: string): boolean {
+  return /DB index is out of range|invalid DB index|NOPERM[^\n]*'select'/i.test(message ?? '');
 }
 
 /** The {@link RedisDatabaseError} a connection's SELECT ended in, or null (checks with one PING). */
