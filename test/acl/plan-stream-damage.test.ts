@@ -172,3 +172,28 @@ it("a planted largest id is removed by the apply layer's watch itself once every
   expect(await w.check()).toEqual([]);
   expect((await checkPlanStream(operator)).detail).toMatch(/recorded damage \(exhausted_id\)/);
 });
+
+it('XADD MAXLEN 0 with the largest id (the planted id deleted at once): the watch still unblocks producers', async () => {
+  const { w, errors } = watch();
+  await submitPlan(strategy, { symbol: 'BTCUSDT', action: 'FULL_CLOSE' }, KEY);
+  for (const g of GROUP_NAMES) await consume(g, true);
+  // one XADD with the strategy's password: the stream is emptied and its last id is the largest possible
+  await strategy.call('XADD', plan, 'MAXLEN', '0', MAX_STREAM_ID, 'plan', '{}', 'mac', 'x');
+  expect(await admin.xlen(plan)).toBe(0);
+  await expect(submitPlan(strategy, { symbol: 'BTCUSDT', action: 'FULL_CLOSE' }, KEY)).rejects.toThrow(/exhausted|equal or smaller/);
+  // no group can ever read that id (it is gone): waiting for them would block producers for good
+  expect((await w.check()).map((d) => d.kind)).toContain('exhausted_id');
+  expect(errors.join('')).toMatch(/removed/);
+  await submitPlan(strategy, { symbol: 'BTCUSDT', action: 'FULL_CLOSE' }, KEY);
+  for (const g of GROUP_NAMES) expect(await consume(g, true)).toHaveLength(1);
+});
+
+it('more unread plans deleted than the check reads back (a flood, then MAXLEN): still reported', async () => {
+  // the groups fall more than 10,000 entries behind, then a MAXLEN trim deletes all but one
+  const p = strategy.pipeline();
+  for (let i = 0; i < 10_050; i++) p.xadd(plan, '*', 'plan', '{}', 'mac', 'x');
+  await p.exec();
+  await strategy.call('XADD', plan, 'MAXLEN', '1', '*', 'plan', '{}', 'mac', 'x');
+  const found = await planStreamDamage(operator, Date.now());
+  expect(found.map((d) => d.kind)).toContain('unread_deleted');
+}, 60_000);

@@ -99,7 +99,13 @@ async function streamState(redis: Redis, stream: string): Promise<{ lastId: stri
   };
 }
 
-/** Most undelivered entries a group may have for the deleted-entry count (larger lags are not judged: the read would be large). */
+/** The Redis server's clock, epoch ms (`TIME`). */
+async function redisTimeMs(redis: Redis): Promise<number> {
+  const [s, us] = (await redis.call('TIME')) as [string, string];
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+/** Most undelivered entries a group may have for the exact deleted-entry count (beyond it: a lower bound, without reading them back). */
 export const MAX_JUDGED_LAG = 10_000;
 
 /**
@@ -108,9 +114,13 @@ export const MAX_JUDGED_LAG = 10_000;
  * empty and the group's last delivered id is below the stream's last id, else 0 (not judged).
  */
 async function lostBeforeRead(redis: Redis, stream: string, st: NonNullable<Awaited<ReturnType<typeof streamState>>>, g: GroupState): Promise<number> {
-  if (g.entriesRead === null) return st.length === 0 && compareStreamIds(g.lastDelivered, st.lastId) < 0 ? 1 : 0;
-  const lag = st.entriesAdded - g.entriesRead;
-  if (lag <= 0 || lag > MAX_JUDGED_LAG) return 0;
+  // a group at 0-0 has read nothing, whatever Redis says of its counter (created at 0 on an empty stream: unknown)
+  const entriesRead = g.entriesRead ?? (g.lastDelivered === '0-0' ? 0 : null);
+  if (entriesRead === null) return st.length === 0 && compareStreamIds(g.lastDelivered, st.lastId) < 0 ? 1 : 0;
+  const lag = st.entriesAdded - entriesRead;
+  if (lag <= 0) return 0;
+  // too many to read back: at most `length` of them can still be there, so at least the rest were deleted
+  if (lag > MAX_JUDGED_LAG) return Math.max(0, lag - st.length);
   const present = (await redis.call('XRANGE', stream, `(${g.lastDelivered}`, '+', 'COUNT', lag + 1)) as unknown[];
   return lag - present.length;
 }
@@ -137,6 +147,9 @@ export async function planStreamDamage(redis: Redis, nowMs: number, stream: stri
     throw err;
   }
   if (!st) return [];
+  // ids are the Redis server's clock: judge them by it (TIME), not by this host's (a host behind would take real
+  // ids for planted ones); `nowMs` only when this user may not ask
+  nowMs = await redisTimeMs(redis).catch(() => nowMs);
   const out: PlanStreamDamage[] = [];
   if (st.lastId === MAX_STREAM_ID) out.push({ kind: 'exhausted_id', detail: `${stream} holds the largest possible id: every XADD fails ("exhausted the last possible ID"); the apply layer removes it once every group read it, else p3 plan-stream repair` });
   else if (parseStreamId(st.lastId)[0] > BigInt(nowMs + FUTURE_ID_TOLERANCE_MS)) out.push({ kind: 'future_id', detail: `${stream} last id ${st.lastId} is ${Math.round(Number(parseStreamId(st.lastId)[0] - BigInt(nowMs)) / 1000)} s in the future: planted with an explicit XADD id; the apply layer removes it once every group read it, else p3 plan-stream repair` });
@@ -185,8 +198,9 @@ export interface PlantedIdRemoval {
  * check finds `exhausted_id`/`future_id`, so a blocked plan stream unblocks within seconds.
  * @throws on a Redis error (NOPERM without the rights)
  */
-export async function removePlantedIds(redis: Redis, nowMs: number, stream: string = STREAMS.applyPlan): Promise<PlantedIdRemoval> {
-  const r = (await callScript(redis, 'planStreamIds', [stream], [`${nowMs + FUTURE_ID_TOLERANCE_MS + 1}-0`, `${nowMs}-0`])) as [number, string, string[]?];
+export async function removePlantedIds(redis: Redis, _nowMs: number, stream: string = STREAMS.applyPlan): Promise<PlantedIdRemoval> {
+  // the limit is taken from the Redis server's clock inside the script
+  const r = (await callScript(redis, 'planStreamIds', [stream], [FUTURE_ID_TOLERANCE_MS])) as [number, string, string[]?];
   if (Number(r[0]) !== 1) return { removed: false, deleted: [], reason: String(r[1]) };
   return { removed: true, lastId: String(r[1]), deleted: (r[2] ?? []).map(String) };
 }
@@ -198,8 +212,8 @@ export async function removePlantedIds(redis: Redis, nowMs: number, stream: stri
  * - every group is set to the stream's last id with its read counter equal to every entry added
  *   (`XGROUP SETID ... ENTRIESREAD`): the deleted entries are acknowledged as lost;
  * - pending entries that no longer exist are acknowledged (XACK).
- * Only when every group has read every entry (its last delivered id is the stream's last id): a group
- * still reading may yet get a real plan; then nothing is changed and `reason` says to wait.
+ * Only when no group has a real entry left to read after its position: a group still reading may yet get a
+ * real plan; then nothing is changed and `reason` says to wait.
  * @param redis a connection allowed XDEL, XSETID, XGROUP SETID and XACK on the stream (`p3-admin`)
  * @param nowMs the clock, epoch ms
  * @throws on a Redis error
@@ -209,7 +223,15 @@ export async function repairPlanStream(redis: Redis, nowMs: number, stream: stri
   const st = await streamState(redis, stream);
   if (!st || damage.length === 0) return { repaired: false, deleted: [], lastId: st?.lastId ?? '0-0', groupsReset: [], reason: 'no damage: nothing to repair' };
   const waitFor = (names: string) => `groups ${names} have not read every entry yet: start their consumers, wait, then run again`;
-  const behind = st.groups.filter((g) => g.lastDelivered !== st.lastId).map((g) => g.name);
+  // a group is behind only while a real entry (not planted) lies after its position: an id deleted together with
+  // everything before it (XADD MAXLEN 0 <id>) can never be read, and waiting for it would block producers for good
+  const limit = `${(await redisTimeMs(redis).catch(() => nowMs)) + FUTURE_ID_TOLERANCE_MS + 1}-0`;
+  const behind: string[] = [];
+  for (const g of st.groups) {
+    if (g.lastDelivered === MAX_STREAM_ID) continue; // nothing can lie after the largest id
+    const next = (await redis.call('XRANGE', stream, `(${g.lastDelivered}`, `(${limit}`, 'COUNT', 1)) as unknown[];
+    if (next.length > 0) behind.push(g.name);
+  }
   if (behind.length) return { repaired: false, deleted: [], lastId: st.lastId, groupsReset: [], reason: waitFor(behind.join(', ')) };
   const ids = await removePlantedIds(redis, nowMs, stream);
   if (ids.reason?.startsWith('groups_behind:')) return { repaired: false, deleted: [], lastId: st.lastId, groupsReset: [], reason: waitFor(ids.reason.slice('groups_behind:'.length)) };
