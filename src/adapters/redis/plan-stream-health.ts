@@ -237,15 +237,13 @@ export async function repairPlanStream(redis: Redis, nowMs: number, stream: stri
   if (ids.reason?.startsWith('groups_behind:')) return { repaired: false, deleted: [], lastId: st.lastId, groupsReset: [], reason: waitFor(ids.reason.slice('groups_behind:'.length)) };
   const now = (await streamState(redis, stream))!;
   const groupsReset: string[] = [];
+  const movedOn: string[] = [];
   for (const g of now.groups) {
-    // pending entries below the first remaining entry no longer exist
-    for (;;) {
-      const gone = ((await redis.call('XPENDING', stream, g.name, '-', now.firstId ? `(${now.firstId}` : '+', 1000)) as Array<[string, unknown]>).map(([id]) => id);
-      if (gone.length === 0) break;
-      await redis.call('XACK', stream, g.name, ...gone);
-    }
-    await redis.call('XGROUP', 'SETID', stream, g.name, now.lastId, 'ENTRIESREAD', now.entriesAdded);
-    groupsReset.push(g.name);
+    // one atomic step per group, only while it is still where it was seen (planStreamGroupReset-1.lua): pending
+    // entries below the first remaining entry (gone) acknowledged, then its position and read counter set
+    const ok = Number(await callScript(redis, 'planStreamGroupReset', [stream], [g.name, g.lastDelivered, now.lastId, now.firstId ?? '', now.entriesAdded])) === 1;
+    (ok ? groupsReset : movedOn).push(g.name);
   }
+  if (movedOn.length) return { repaired: groupsReset.length > 0, deleted: ids.deleted, lastId: now.lastId, groupsReset, reason: `groups ${movedOn.join(', ')} read on meanwhile: run again` };
   return { repaired: true, deleted: ids.deleted, lastId: now.lastId, groupsReset };
 }
