@@ -135,7 +135,14 @@ export class StreamConsumer {
       const { redis, stream, group, consumer } = this.opts;
       // a consumer that cannot delete itself keeps its lease until it expires: by then Redis has not seen it
       // for about the lease time, so its peers never take it for one reading without a lease
-      if (this.opts.reap !== 'none') {
+      // a consumer that still owns entries (parked, handed over) keeps its lease too: dropping it would show its
+      // peers a consumer without a lease that Redis saw moments ago (an intruder); it expires, and then they
+      // take its entries over as a dead consumer's
+      const owns = await redis
+        .call('XPENDING', stream, group, '-', '+', 1, consumer)
+        .then((r) => (r as unknown[]).length > 0)
+        .catch(() => true);
+      if (this.opts.reap !== 'none' && !owns) {
         await dropConsumerLease(redis, stream, group, consumer).catch(() => undefined);
         await reapConsumer(redis, stream, group, consumer, 0).catch(() => undefined);
       }
