@@ -7,9 +7,9 @@
  *
  * | kind | when |
  * |---|---|
- * | `local` | `EXCHANGE_BASE_URL` on a loopback host (127.0.0.0/8, localhost, [::1]): the paper exchange |
+ * | `local` | `EXCHANGE_BASE_URL` on a loopback host (127.0.0.0/8, localhost, [::1]) and `EXCHANGE` not `binanceusdm`: the paper exchange |
  * | `demo` | `EXCHANGE_BASE_URL` on Binance's demo/testnet hosts, or `EXCHANGE=binanceusdm` with `EXCHANGE_DEMO`/`EXCHANGE_TESTNET` true and no base URL |
- * | `production` | any other base URL, or `EXCHANGE=binanceusdm` without the demo flag |
+ * | `production` | any other base URL, or `EXCHANGE=binanceusdm` without the demo flag (a loopback URL included: a proxy) |
  * | `unknown` | neither `EXCHANGE_BASE_URL` nor a known `EXCHANGE` (e.g. unset) |
  */
 
@@ -41,7 +41,10 @@ export function exchangeEndpoint(env: Record<string, string | undefined>): { kin
     } catch {
       return { kind: 'unknown', why: `EXCHANGE_BASE_URL ${JSON.stringify(baseUrl)} is not a URL` };
     }
-    if (isLoopback(host)) return { kind: 'local', why: `EXCHANGE_BASE_URL is on this machine (${host})` };
+    // loopback is the paper exchange only when EXCHANGE says so (it defaults to paper): binanceusdm through a
+    // local proxy or tunnel is still Binance, production unless the demo flag says otherwise
+    if (isLoopback(host) && exchange !== 'binanceusdm') return { kind: 'local', why: `EXCHANGE_BASE_URL is on this machine (${host})` };
+    if (isLoopback(host)) return demoFlag ? { kind: 'demo', why: `EXCHANGE=binanceusdm on a loopback URL (${host}) with EXCHANGE_DEMO` } : { kind: 'production', why: `EXCHANGE=binanceusdm on a loopback URL (${host}): a proxy or tunnel to Binance, not the paper exchange` };
     if (DEMO_HOSTS.includes(host.toLowerCase())) return { kind: 'demo', why: `EXCHANGE_BASE_URL is Binance's test environment (${host})` };
     return { kind: 'production', why: `EXCHANGE_BASE_URL ${host} is neither loopback nor a known demo/testnet host (${DEMO_HOSTS.join(', ')})` };
   }

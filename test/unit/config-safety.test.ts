@@ -93,5 +93,17 @@ describe('exchange endpoint: real money decided by where orders go, not by a mod
     expect(parseApplyConfig({ ...APPLY, APPLY_MODE: 'testnet', EXCHANGE: 'binanceusdm', EXCHANGE_DEMO: 'true' }).mode).toBe('testnet');
     expect(parseApplyConfig({ ...APPLY, APPLY_MODE: 'testnet', EXCHANGE: 'paper', EXCHANGE_BASE_URL: 'http://127.0.0.1:8900' }).mode).toBe('testnet');
     expect(() => parseApplyConfig({ ...APPLY, APPLY_MODE: 'live', EXCHANGE: 'binanceusdm' })).toThrow(/APPLY_ALLOW_LIVE/);
+    // binanceusdm through a local proxy or tunnel is still Binance: production, not the paper exchange
+    expect(exchangeEndpoint({ EXCHANGE: 'binanceusdm', EXCHANGE_BASE_URL: 'http://127.0.0.1:8443' }).kind).toBe('production');
+    expect(() => parseApplyConfig({ ...APPLY, APPLY_MODE: 'testnet', EXCHANGE: 'binanceusdm', EXCHANGE_BASE_URL: 'http://127.0.0.1:8443' })).toThrow(/APPLY_ALLOW_LIVE/);
+    expect(exchangeEndpoint({ EXCHANGE: 'binanceusdm', EXCHANGE_BASE_URL: 'http://127.0.0.1:8443', EXCHANGE_DEMO: 'true' }).kind).toBe('demo');
+  });
+
+  it('the apply layer executes healing closes on a production endpoint only when asked for explicitly', () => {
+    const live = { ...APPLY, APPLY_MODE: 'live', EXCHANGE: 'binanceusdm', APPLY_ALLOW_LIVE: 'yes' };
+    expect(parseApplyConfig(live).closeEnabled).toBe(false);
+    expect(parseApplyConfig({ ...live, APPLY_RECONCILE_CLOSE_ENABLED: 'true' }).closeEnabled).toBe(true);
+    expect(parseApplyConfig({ ...APPLY, APPLY_MODE: 'testnet', EXCHANGE: 'paper', EXCHANGE_BASE_URL: 'http://127.0.0.1:8900' }).closeEnabled).toBe(true);
+    expect(parseApplyConfig({ ...APPLY, APPLY_MODE: 'testnet', EXCHANGE: 'paper', EXCHANGE_BASE_URL: 'http://127.0.0.1:8900', APPLY_RECONCILE_CLOSE_ENABLED: 'false' }).closeEnabled).toBe(false);
   });
 });

@@ -49,7 +49,10 @@ export interface ApplyConfig {
   closeMarkerTtlSec: number;
   /** Hold lease renewed before a close, s (P34_HOLD_TTL_SEC, default 900, seed 002). */
   holdTtlSec: number;
-  /** Consume `quantum:stream:reconcile.close` (APPLY_RECONCILE_CLOSE_ENABLED, default true). */
+  /**
+   * Consume `quantum:stream:reconcile.close` (APPLY_RECONCILE_CLOSE_ENABLED; default true on a loopback/demo
+   * endpoint and in dry_run, false on a production or unknown one: healing closes there must be asked for).
+   */
   closeEnabled: boolean;
   /**
    * Idle time before an entry pending on a LIVE consumer is claimed (a stuck handler), ms (APPLY_CLAIM_IDLE_MS,
@@ -136,7 +139,7 @@ export function parseApplyConfig(env: Env): ApplyConfig {
       APPLY_CLOSE_MAX_AGE_SEC: envz.positive(120),
       APPLY_CLOSE_MARKER_TTL_SEC: envz.int(300, 1, 86_400),
       P34_HOLD_TTL_SEC: envz.int(900, 1),
-      APPLY_RECONCILE_CLOSE_ENABLED: envz.bool(true),
+      APPLY_RECONCILE_CLOSE_ENABLED: z.string().optional(),
       APPLY_CLAIM_IDLE_MS: envz.positive(60_000),
       P3_KEY_P3_4: z.string().optional(),
       P3_KEY_OPERATOR: z.string().optional(),
@@ -195,7 +198,9 @@ export function parseApplyConfig(env: Env): ApplyConfig {
     closeMaxAgeSec: c.APPLY_CLOSE_MAX_AGE_SEC,
     closeMarkerTtlSec: c.APPLY_CLOSE_MARKER_TTL_SEC,
     holdTtlSec: c.P34_HOLD_TTL_SEC,
-    closeEnabled: c.APPLY_RECONCILE_CLOSE_ENABLED,
+    // healing closes on a production endpoint only when asked for explicitly: the engine decides its own default
+    // from its own variables, which need not say where this apply layer's orders really go
+    closeEnabled: c.APPLY_RECONCILE_CLOSE_ENABLED === undefined ? isSafeEndpoint(endpoint.kind) || c.APPLY_MODE === 'dry_run' : parseEnv({ APPLY_RECONCILE_CLOSE_ENABLED: envz.bool(true) }, env).APPLY_RECONCILE_CLOSE_ENABLED,
     claimIdleMs: c.APPLY_CLAIM_IDLE_MS,
     p34Key: c.P3_KEY_P3_4 && c.P3_KEY_P3_4.length > 0 ? c.P3_KEY_P3_4 : undefined,
     operatorKey: c.P3_KEY_OPERATOR && c.P3_KEY_OPERATOR.length > 0 ? c.P3_KEY_OPERATOR : undefined,
