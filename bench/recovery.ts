@@ -12,6 +12,7 @@
  * Prints `{n, p50, p99, max}` in ms. Timing lives here, never in tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { openSync } from 'node:fs';
 import { createRedis } from '../src/adapters/redis/client.js';
 import { STREAMS, keys } from '../src/adapters/redis/keys.js';
@@ -28,7 +29,7 @@ import { summarize } from './lib/stats.js';
 /** Set BENCH_LOG_DIR to keep each apply layer's log (info level) there. */
 const LOG_DIR = process.env.BENCH_LOG_DIR;
 const BIN = fromRoot('bin/p3.mjs');
-const P34_KEY = 'bench-recovery-p34';
+const P34_KEY = randomBytes(32).toString('hex');
 const SYMBOLS = ['BTCUSDT', 'ETHUSDT', 'SOLUSDT'];
 const GROUP = 'apply-close';
 
@@ -54,6 +55,9 @@ async function main(): Promise<void> {
     EXCHANGE_API_KEY: paper.apiKey,
     EXCHANGE_API_SECRET: paper.apiSecret,
     P3_KEY_P3_4: P34_KEY,
+    // the apply layer refuses to start without both permit keys (it verifies every permit with them)
+    P3_KEY_GOVERNOR: randomBytes(32).toString('hex'),
+    P3_KEY_P33: randomBytes(32).toString('hex'),
   };
   let gen = 0;
   const spawnApply = (): { name: string; proc: ChildProcess } => {
