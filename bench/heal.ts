@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { STREAMS, keys } from '../src/adapters/redis/keys.js';
 import { Decimal } from '../src/domain/decimal.js';
-import { startPaperExchange } from '../src/paper-exchange/index.js';
+import { startPaperExchange } from '../harness/paper-exchange/index.js';
 import { sleep } from '../src/lib/sleep.js';
 import { startServices, stopAll, waitReconciled, waitGroups, type ChildService } from './lib/services.js';
 import { now, summarize, percentile, r3 } from './lib/stats.js';

@@ -19,7 +19,7 @@ import type { Redis } from 'ioredis';
 import { PLAN_STREAM_MAXLEN, STREAMS } from '../src/adapters/redis/keys.js';
 import { signPlan } from '../src/domain/plan.js';
 import { buildExitPlan } from '../src/plans/index.js';
-import { startPaperExchange } from '../src/paper-exchange/index.js';
+import { startPaperExchange } from '../harness/paper-exchange/index.js';
 import { sleep } from '../src/lib/sleep.js';
 import { startServices, stopAll, waitGroups, waitReconciled, type ChildService } from './lib/services.js';
 import { now, summarize, percentile } from './lib/stats.js';

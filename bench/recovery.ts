@@ -20,7 +20,7 @@ import { fieldsToObject } from '../src/adapters/redis/consumer.js';
 import { groupConsumers } from '../src/adapters/redis/consumer-liveness.js';
 import { clientOrderIdFor } from '../src/domain/apply.js';
 import { signPlan, type PlanInput } from '../src/domain/plan.js';
-import { startPaperExchange } from '../src/paper-exchange/index.js';
+import { startPaperExchange } from '../harness/paper-exchange/index.js';
 import { sleep } from '../src/lib/sleep.js';
 import { fromRoot } from '../src/lib/root.js';
 import { startBenchRedis } from './lib/redis.js';

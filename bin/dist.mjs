@@ -1,8 +1,8 @@
 // Compiled JavaScript of the TypeScript sources, so `p3` does not transpile at every start (issue 16:
 // tsx held ~120 MB more per process than the same code compiled, and slowed every start).
 //
-// Layout: dist/<hash>/src/**.js and dist/<hash>/bench/**.js, where <hash> is the SHA-256 (first 16 hex
-// digits) of every `.ts` file under src/ and bench/ (path and content) and of this file (the build options).
+// Layout: dist/<hash>/src/**.js, dist/<hash>/harness/**.js and dist/<hash>/bench/**.js, where <hash> is the SHA-256 (first 16 hex
+// digits) of every `.ts` file under src/, harness/ and bench/ (path and content) and of this file (the build options).
 // The directory name IS the content of the sources it was built from: bin/p3.mjs hashes the sources at
 // start and runs dist/<hash>/ only if that exact directory exists, so a build can never be older than
 // src/ (an edit, a `git checkout`, a restored file with an old mtime all change the hash; nothing relies
@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 /** The project root (the folder of package.json). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The source folders compiled (relative to the root). */
-const SOURCE_DIRS = ['src', 'bench'];
+const SOURCE_DIRS = ['src', 'harness', 'bench'];
 /** Builds kept besides the current one (processes started from an older build may still import from it). */
 const KEEP = 3;
 
@@ -61,6 +61,11 @@ export function currentEntry(root = ROOT) {
   if (process.env.P3_NO_DIST === '1') return null;
   const entry = join(distDir(sourceHash(root), root), 'src', 'cli', 'main.js');
   return existsSync(entry) ? entry : null;
+}
+
+/** The compiled harness commands (`dist/<hash>/harness/cli/index.js`) beside a compiled CLI entry `entry`. */
+export function harnessEntry(entry) {
+  return join(dirname(dirname(dirname(entry))), 'harness', 'cli', 'index.js');
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The send-time gate over generated interleavings (fast-check):
- * - the pure model (src/domain/send-gate-model.ts): with the gate, no order ever executes against a
+ * - the pure model (test/models/send-gate-model.ts): with the gate, no order ever executes against a
  *   position that changed since the snapshot it was sized on, and no exit exceeds the position (-2022);
  *   without it, fast-check finds an interleaving that breaks both (the property can fail);
  * - parity: applyBegin-13.lua, the script the apply layer really runs, decides exactly as `sendGate`
@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { keys } from '../../src/adapters/redis/keys.js';
-import { runSendGateModel, type ModelEvent } from '../../src/domain/send-gate-model.js';
+import { runSendGateModel, type ModelEvent } from '../models/send-gate-model.js';
 import { sendGate } from '../../src/domain/send-gate.js';
 import { dedupeValue } from '../../src/domain/apply.js';
 import { beginSend, type OrderRecord } from '../../src/services/apply-layer/store.js';

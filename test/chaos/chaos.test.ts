@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CHAOS_FAULTS } from '../../src/chaos/options.js';
-import { INVARIANTS } from '../../src/chaos/invariants.js';
-import type { ChaosReport } from '../../src/chaos/report.js';
+import { DEFAULT_CHAOS_FAULTS } from '../../harness/chaos/options.js';
+import { INVARIANTS } from '../../harness/chaos/invariants.js';
+import type { ChaosReport } from '../../harness/chaos/report.js';
 import { Decimal } from '../../src/domain/decimal.js';
 
 const BIN = fileURLToPath(new URL('../../bin/p3.mjs', import.meta.url));

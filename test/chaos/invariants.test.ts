@@ -1,16 +1,16 @@
 /**
- * The chaos checker's invariants (src/chaos/invariants.ts) on hand-made order logs: each one finds the
+ * The chaos checker's invariants (harness/chaos/invariants.ts) on hand-made order logs: each one finds the
  * violation it exists for, with its evidence, and passes a clean log. Plus the seeded RNG's determinism
  * and the option parser's refusals.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { clientOrderIdFor } from '../../src/domain/apply.js';
-import type { PaperOrder } from '../../src/paper-exchange/index.js';
-import type { BadEntry, DriverPlan } from '../../src/chaos/driver.js';
-import { checkDeadLetters, checkResultMatchesFill, checkOneOrderPerPlan, checkPermitted, checkReduceOnly, checkResults, type OrderOwner } from '../../src/chaos/invariants.js';
-import { SeededRng } from '../../src/chaos/rng.js';
-import { parseChaosOptions } from '../../src/chaos/options.js';
+import type { PaperOrder } from '../../harness/paper-exchange/index.js';
+import type { BadEntry, DriverPlan } from '../../harness/chaos/driver.js';
+import { checkDeadLetters, checkResultMatchesFill, checkOneOrderPerPlan, checkPermitted, checkReduceOnly, checkResults, type OrderOwner } from '../../harness/chaos/invariants.js';
+import { SeededRng } from '../../harness/chaos/rng.js';
+import { parseChaosOptions } from '../../harness/chaos/options.js';
 import { ConfigError } from '../../src/config/env.js';
 
 let nextId = 1;

@@ -1,12 +1,12 @@
 /**
- * `p3 chaos --sentinel` options (src/chaos/options.ts): `sentinel_failover` joins the default set only with
+ * `p3 chaos --sentinel` options (harness/chaos/options.ts): `sentinel_failover` joins the default set only with
  * `--sentinel`, and naming it without `--sentinel` is a usage error (exit 2 naming `--faults`).
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/env.js';
-import { DEFAULT_CHAOS_FAULTS, parseChaosOptions } from '../../src/chaos/options.js';
+import { DEFAULT_CHAOS_FAULTS, parseChaosOptions } from '../../harness/chaos/options.js';
 import { readFileSync } from 'node:fs';
-import { sentinelConf, CHAOS_MASTER_NAME, CHAOS_NODE_ARGS, CHAOS_REPLICAS } from '../../src/chaos/sentinel.js';
+import { sentinelConf, CHAOS_MASTER_NAME, CHAOS_NODE_ARGS, CHAOS_REPLICAS } from '../../harness/chaos/sentinel.js';
 
 describe('p3 chaos --sentinel options', () => {
   it('without --sentinel: no sentinel_failover, not even with --faults all', () => {

@@ -72,7 +72,7 @@ describe('bin/dist.mjs', () => {
 describe('bin/p3.mjs', () => {
   it('runs dist when it is current, tsx after an edit (the edit is what runs), dist again after a build', async () => {
     const copy = mkdtempSync(join(tmp, 'project-'));
-    for (const d of ['bin', 'src', 'bench']) cpSync(join(root, d), join(copy, d), { recursive: true });
+    for (const d of ['bin', 'src', 'harness', 'bench']) cpSync(join(root, d), join(copy, d), { recursive: true });
     cpSync(join(root, 'package.json'), join(copy, 'package.json'));
     symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
     await build(copy);
@@ -83,7 +83,7 @@ describe('bin/p3.mjs', () => {
     expect(a.stdout).toContain('bench');
 
     // edit a command's description: p3 must show the edit (tsx), never the build of the old sources
-    const cmd = join(copy, 'src/cli/commands/bench.ts');
+    const cmd = join(copy, 'harness/cli/bench.ts');
     writeFileSync(cmd, readFileSync(cmd, 'utf8').replace("description('measure", "description('EDITED measure"));
     const b = p3(copy, ['--help']);
     expect(b.status).toBe(0);

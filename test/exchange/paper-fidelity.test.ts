@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OrderRejected, OutcomeUnknown, Unavailable } from '../../src/adapters/exchange/errors.js';
 import { createExchangeGateway, parseExchangeConfig } from '../../src/adapters/exchange/factory.js';
 import { Decimal } from '../../src/domain/decimal.js';
-import { hmacHex } from '../../src/paper-exchange/auth.js';
+import { hmacHex } from '../../harness/paper-exchange/auth.js';
 import type { ExchangeGateway, MarketOrderRequest } from '../../src/ports/exchange.js';
 import { adminFaults, adminOrders, adminPositions, adminSetPosition, clearFaults, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 

@@ -2,9 +2,9 @@
  * Typed helpers over the paper exchange's admin HTTP API (docs/architecture.md#interfaces) for tests. Each throws when the
  * admin API answers with a non-2xx status (message = its `error`).
  */
-import type { FaultSpec, PaperOrder } from '../../src/paper-exchange/index.js';
+import type { FaultSpec, PaperOrder } from '../../harness/paper-exchange/index.js';
 
-export { startPaperExchange, type PaperExchange } from '../../src/paper-exchange/index.js';
+export { startPaperExchange, type PaperExchange } from '../../harness/paper-exchange/index.js';
 
 /** A position as `GET /admin/positions` reports it (decimal strings). */
 export interface AdminPosition {

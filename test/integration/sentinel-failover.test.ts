@@ -1,6 +1,6 @@
 /**
  * Services follow a Redis Sentinel failover without a restart: real redis-servers (a master and
- * two replicas) and three redis-sentinels on free ports (src/chaos/sentinel.ts, as `p3 chaos --sentinel`
+ * two replicas) and three redis-sentinels on free ports (harness/chaos/sentinel.ts, as `p3 chaos --sentinel`
  * runs them). A connection from the project's factory (`createRedis` with a Sentinel target) runs a stream
  * consumer (a blocking XREADGROUP on a `duplicate()` connection, a consumer group, leases) and a Lua script;
  * after a SENTINEL FAILOVER (old master demoted while up) and after a kill -9 of the master (Sentinel
@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 import { createRedis, openRedis, replicationInfo } from '../../src/adapters/redis/client.js';
 import { StreamConsumer } from '../../src/adapters/redis/consumer.js';
 import { callScript } from '../../src/adapters/redis/scripts.js';
-import { CHAOS_REPLICAS, startSentinelRedis, type SentinelRedis } from '../../src/chaos/sentinel.js';
+import { CHAOS_REPLICAS, startSentinelRedis, type SentinelRedis } from '../../harness/chaos/sentinel.js';
 import { waitFor } from '../helpers/redis.js';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

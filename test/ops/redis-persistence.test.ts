@@ -1,13 +1,13 @@
 /**
  * ops/redis/p3-persistence.conf (docs/architecture.md#exactly-once-execution): a real redis-server started with it runs with every directive
- * it lists, and `p3 chaos` runs its Redis with the same persistence (src/chaos/redis.ts), so the figures in
+ * it lists, and `p3 chaos` runs its Redis with the same persistence (harness/chaos/redis.ts), so the figures in
  * docs/reliability.md are measured under the configuration the project ships.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/adapters/redis/client.js';
-import { durableRedisArgs } from '../../src/chaos/redis.js';
+import { durableRedisArgs } from '../../harness/chaos/redis.js';
 import { startTestRedis } from '../helpers/redis.js';
 
 const file = join(import.meta.dirname, '../../ops/redis/p3-persistence.conf');

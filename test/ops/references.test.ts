@@ -1,5 +1,5 @@
 /**
- * The repository stands on its own: no file under src/, test/, ops/, bench/, docs/ or README.md cites a
+ * The repository stands on its own: no file under src/, harness/, test/, ops/, bench/, docs/ or README.md cites a
  * document that is not in the repository (the old design contract's section numbers, issue numbers), and
  * every link to `docs/<file>.md#<anchor>` names a file that exists and a heading it has (anchors computed
  * as GitHub does). Incident numbers ("seed 000") are explained in docs/incidents.md.
@@ -11,7 +11,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '../..');
-const SCANNED = ['src', 'test', 'ops', 'bench', 'docs', 'README.md'];
+const SCANNED = ['src', 'harness', 'test', 'ops', 'bench', 'docs', 'README.md'];
 const SKIP_DIRS = new Set(['node_modules', '.git', 'dist', 'build']);
 const BINARY = /\.(png|jpe?g|gif|ico|pdf|gz|zip|rdb|aof)$/i;
 

@@ -1,15 +1,15 @@
-/** Every command group of the `p3` CLI, one registrar per file. */
+/**
+ * Every production command group of the `p3` CLI, one registrar per file. The harness's commands (`p3 demo`,
+ * `p3 chaos`, `p3 bench`, `p3 paper-exchange`) live in harness/cli/ and are added by the entry point
+ * (bin/p3.mjs), so no production module imports the harness.
+ */
 import type { Command } from 'commander';
 import { registerRunCommand } from './run.js';
 import { registerReconcileCommands } from './reconcile.js';
 import { registerPlanCommands } from './plan.js';
-import { registerPaperExchangeCommand } from './paper-exchange.js';
 import { registerDoctorCommand } from './doctor.js';
-import { registerDemoCommand } from './demo.js';
-import { registerBenchCommand } from './bench.js';
 import { registerConsoleCommand } from './console.js';
 import { registerFlattenCommand } from './flatten.js';
-import { registerChaosCommand } from './chaos.js';
 import { registerRedisAclCommand } from './redis-acl.js';
 import { registerExchangeBackoffCommand } from './exchange-backoff.js';
 import { registerPlanStreamCommands } from './plan-stream.js';
@@ -18,4 +18,4 @@ import { registerPlanStreamCommands } from './plan-stream.js';
 export type CommandRegistrar = (program: Command) => void;
 
 /** The registrars, in `p3 --help` order. */
-export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerFlattenCommand, registerExchangeBackoffCommand, registerPaperExchangeCommand, registerDoctorCommand, registerRedisAclCommand, registerPlanStreamCommands, registerConsoleCommand, registerDemoCommand, registerChaosCommand, registerBenchCommand];
+export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerFlattenCommand, registerExchangeBackoffCommand, registerDoctorCommand, registerRedisAclCommand, registerPlanStreamCommands, registerConsoleCommand];
