@@ -177,6 +177,9 @@ function governor(group: string): AclUserSpec {
   };
 }
 
+/** The venue journal's keys (position brain): fills stream, trade ids seen, cursors. */
+const VENUE_JOURNAL_KEYS = [STREAMS.exchangeFills, keys.venueTrades(SYM), keys.venueCursor(SYM)];
+
 /** The position brain (P3.3): exchange snapshots, and plans → `quantum:permit:p33:<plan_id>`. */
 function brain(group: string): AclUserSpec {
   const b = serviceBase('position-state-brain');
@@ -187,12 +190,15 @@ function brain(group: string): AclUserSpec {
     root: merge(b, {
       // user data stream: its state hash for p3 status/doctor; the apply layer's in-flight hash
       // (HEXISTS: a pushed fill of ours is recorded before the confirming REST poll)
-      rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS, keys.p33UserStream(ID)],
-      read: [keys.hold(SYM), keys.applyInflight(SYM), STREAMS.applyResult, keys.lastFill(SYM), ...LEDGER_KEYS],
+      // venue journal: the fills stream, the trade ids seen and the cursor (venueFillRecord-4.lua reads our
+      // order record's decision)
+      rw: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS, keys.p33UserStream(ID), ...VENUE_JOURNAL_KEYS],
+      read: [keys.hold(SYM), keys.applyInflight(SYM), STREAMS.applyResult, keys.lastFill(SYM), ...LEDGER_KEYS, keys.applyOrder(ID)],
       // time: exchangeBackoff-2.lua keeps the back-off on the Redis server's clock
-      commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'xrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists', 'time'],
+      // zadd/zscore/zcard/zrange/zremrangebyrank/hset/hsetnx/hdel: the venue journal's script and cursor
+      commands: ['hgetall', 'exists', 'hlen', 'xrevrange', 'xrange', 'mget', 'hget', 'expire', 'xadd', 'set', 'hexists', 'time', 'zadd', 'zscore', 'zcard', 'zrange', 'zremrangebyrank', 'hset', 'hsetnx', 'hdel'],
     }, PUBLISH_PERMIT_WRITTEN),
-    selectors: [...consumes([[STREAMS.applyPlan, group]]), appends([dlq(STREAMS.applyPlan)]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS])],
+    selectors: [...consumes([[STREAMS.applyPlan, group]]), appends([dlq(STREAMS.applyPlan)]), scripts([keys.snapshot(SYM), STREAMS.positionSnapshot, keys.permitP33(ID), ...BACKOFF_KEYS, ...VENUE_JOURNAL_KEYS, keys.applyOrder(ID)])],
   };
 }
 
@@ -208,7 +214,8 @@ function engine(): AclUserSpec {
       rw: own,
       // the apply layer's one-close marker, in-flight orders and newest fill: reconcileApply-11.lua checks
       // whether an episode's close was sent and whether the apply layer acted since the read
-      read: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.applyInflight(SYM), keys.lastFill(SYM), STREAMS.applyResult, ...TRADING_STATE_KEYS, keys.closeSent(SYM, ID)],
+      // the venue journal (fills and cursors): the exchange's own record as evidence
+      read: [keys.snapshot(SYM), STREAMS.positionSnapshot, keys.applyInflight(SYM), keys.lastFill(SYM), STREAMS.applyResult, ...TRADING_STATE_KEYS, keys.closeSent(SYM, ID), STREAMS.exchangeFills, keys.venueCursor(SYM)],
       commands: ['hgetall', 'hget', 'hmget', 'hdel', 'hlen', 'hkeys', 'exists', 'xread', 'xrevrange', 'pttl', 'set', 'expire', 'xadd'],
     }),
     selectors: [

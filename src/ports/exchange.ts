@@ -65,6 +65,25 @@ export interface OrderInfo {
   reduceOnly: boolean;
   /** Exchange update time, epoch ms. */
   updateTimeMs: number | null;
+  /** Order type (`type`: MARKET, LIMIT, LIQUIDATION, ...), when the answer carries it. */
+  type?: string;
+}
+
+/** One trade of the account's trade list (`GET /fapi/v1/userTrades`; src/adapters/exchange/venue-records.ts). */
+export interface VenueTrade {
+  symbol: string;
+  /** Trade id (integer string). */
+  id: string;
+  orderId: string;
+  side: 'BUY' | 'SELL';
+  /** Base quantity, > 0. */
+  qty: Decimal;
+  price: Decimal | null;
+  realizedPnl: Decimal | null;
+  commission: Decimal | null;
+  commissionAsset: string;
+  /** Trade time, exchange clock, epoch ms. */
+  timeMs: number;
 }
 
 /** The exchange, as every service sees it. Errors are the typed errors of `src/adapters/exchange/errors.ts`. */
@@ -77,6 +96,15 @@ export interface ExchangeGateway {
   placeMarketOrder(req: MarketOrderRequest): Promise<OrderInfo>;
   /** Looks an order up by client order id; null when the exchange does not know it. */
   fetchOrderByClientId(symbol: string, clientOrderId: string): Promise<OrderInfo | null>;
+  /**
+   * The account's trades of `symbol` from trade id `fromId` on (inclusive), oldest first, at most `limit`
+   * (`GET /fapi/v1/userTrades`; `fromId` null: the newest `limit` of the last 7 days). Optional: a gateway
+   * without it has no REST verifier for the venue journal.
+   * @throws RateLimited, Banned, Unavailable, Auth
+   */
+  fetchTrades?(symbol: string, fromId: string | null, limit: number): Promise<VenueTrade[]>;
+  /** Looks an order up by exchange order id (`GET /fapi/v1/order`); null when unknown. @throws RateLimited, Banned, Unavailable, Auth */
+  fetchOrderById?(symbol: string, orderId: string): Promise<OrderInfo | null>;
   /** Exchange server time, epoch ms. */
   serverTime(): Promise<number>;
   /**

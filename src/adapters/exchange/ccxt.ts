@@ -21,6 +21,7 @@
  * `GET /fapi/v3/positionRisk`, `GET /fapi/v1/exchangeInfo`, `POST /fapi/v1/order` (newOrderRespType
  * RESULT), `GET /fapi/v1/order`, `GET /fapi/v1/positionSide/dual`, `GET /fapi/v1/time`.
  */
+import { parseUserTrades, USER_TRADES_MAX_LIMIT, type VenueTrade } from './venue-records.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { loadCcxt } from './ccxt-module.js';
 import { Decimal, fmt, parseDecimal } from '../../domain/decimal.js';
@@ -217,6 +218,7 @@ export function parseOrder(raw: unknown): OrderInfo {
     avgPrice: avg === null || avg.isZero() ? null : avg,
     reduceOnly: o.reduceOnly === true || o.reduceOnly === 'true',
     updateTimeMs: Number.isFinite(Number(o.updateTime)) ? Number(o.updateTime) : null,
+    ...(typeof o.type === 'string' ? { type: o.type } : {}),
   };
 }
 
@@ -399,6 +401,23 @@ export function createCcxtGateway(cfg: CcxtGatewayConfig, test: CcxtGatewayTestO
       try {
         const raw = await api.fapiPrivateGetOrder!({ symbol, origClientOrderId: clientOrderId });
         return parseOrder(raw);
+      } catch (err) {
+        if (err instanceof BinanceHttpError && err.code === -2013) return null;
+        throw mapExchangeError(err, 'read');
+      }
+    },
+
+    async fetchTrades(symbol: string, fromId: string | null, limit: number): Promise<VenueTrade[]> {
+      await syncTime();
+      const params: Record<string, string> = { symbol, limit: String(Math.min(Math.max(1, limit), USER_TRADES_MAX_LIMIT)) };
+      if (fromId !== null) params.fromId = fromId;
+      return parseUserTrades(await call('read', () => api.fapiPrivateGetUserTrades!(params)));
+    },
+
+    async fetchOrderById(symbol: string, orderId: string): Promise<OrderInfo | null> {
+      await syncTime();
+      try {
+        return parseOrder(await api.fapiPrivateGetOrder!({ symbol, orderId }));
       } catch (err) {
         if (err instanceof BinanceHttpError && err.code === -2013) return null;
         throw mapExchangeError(err, 'read');

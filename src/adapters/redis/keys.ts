@@ -15,6 +15,8 @@ export const STREAMS = {
   applyFlatten: 'quantum:stream:apply.flatten',
   /** Governor events (circuit breaker trips, trading-state changes). */
   governorEvents: 'quantum:stream:governor.events',
+  /** The venue journal: every fill on the account, once by trade id, with its origin (position brain, venueFillRecord-4.lua). */
+  exchangeFills: 'quantum:stream:exchange.fills',
 } as const;
 
 /** Consumer groups other services rely on (the reconcile engine creates the apply layer's close group before publishing). */
@@ -50,6 +52,9 @@ export const dlq = (stream: string): string => `${stream}.dlq`;
 
 /** Approximate MAXLEN of the events stream (seed 001: maxlen=10000). */
 export const EVENTS_MAXLEN = 10000;
+
+/** Approximate MAXLEN of the venue journal (`quantum:stream:exchange.fills`). */
+export const VENUE_FILLS_MAXLEN = 100000;
 
 /** Approximate MAXLEN of the plan stream (generous: trimming must never reach entries a consumer has not read). */
 export const PLAN_STREAM_MAXLEN = 100000;
@@ -113,6 +118,14 @@ export const keys = {
   consumerLease: (stream: string, group: string, consumer: string) => `quantum:consumer:lease:${stream}:${group}:${consumer}`,
   /** The position brain's user data stream state, one hash per brain instance (TTL 15 s; `p3 status`, `p3 doctor`). */
   p33UserStream: (instance: string) => `quantum:p33:user_stream:${instance}`,
+  /** Venue journal: trade ids already recorded for a symbol (zset trade id scored by itself, newest kept; venueFillRecord-4.lua). */
+  venueTrades: (sym: string) => `quantum:venue:trades:${sym}`,
+  /**
+   * Venue journal cursor of a symbol (hash): `last_trade_id`, `last_local_ms` (the newest fill recorded),
+   * `gap_since_ms` / `gap_reason` (a stretch the stream may have missed and REST has not verified yet),
+   * `verified_ms` (the last REST verification that closed every gap).
+   */
+  venueCursor: (sym: string) => `quantum:venue:cursor:${sym}`,
   /** Service heartbeat hash, one per instance. */
   heartbeat: (service: string, instance: string) => `quantum:heartbeat:${service}:${instance}`,
 } as const;

@@ -15,6 +15,8 @@
  * | `P33_REST_VERIFY_INTERVAL_MS` | `5000` | REST poll period while the user data stream is healthy, ms (>= the snapshot interval; keep it well below `P34_EXCHANGE_FRESHNESS_SEC`) |
  * | `P33_USER_STREAM_WS_URL` | derived | WebSocket base URL (`wss://fstream.binance.com`, demo `wss://fstream.binancefuture.com`, paper: the base URL with `ws://`) |
  * | `P33_USER_STREAM_KEEPALIVE_MS` | `1800000` | listen key keepalive (PUT) period, ms (Binance: valid 60 min) |
+ * | `P33_VENUE_JOURNAL` | `true` | with the user data stream: journal every fill on the account in `quantum:stream:exchange.fills` (docs/architecture.md#venue-journal) |
+ * | `P33_VENUE_VERIFY_INTERVAL_MS` | `30000` | period of the venue journal's REST verification (`GET /fapi/v1/userTrades`, weight 5 per symbol), ms; it also runs at start, after a reconnect and after a Redis rollback |
  * | `P33_PROMETHEUS_PORT` | `8045` | `/metrics`, `/healthz`, `/readyz` |
  * | `P33_LOG_LEVEL` | `info` | pino level |
  */
@@ -54,6 +56,10 @@ export interface UserStreamConfig {
   wsUrl?: string;
   /** `P33_USER_STREAM_KEEPALIVE_MS`. */
   keepaliveMs: number;
+  /** `P33_VENUE_JOURNAL`: journal every fill (with the stream only). */
+  venueJournal: boolean;
+  /** `P33_VENUE_VERIFY_INTERVAL_MS`. */
+  venueVerifyIntervalMs: number;
 }
 
 const SHAPE = {
@@ -67,6 +73,8 @@ const SHAPE = {
   P33_REST_VERIFY_INTERVAL_MS: envz.int(5000, 50, 3_600_000),
   P33_USER_STREAM_WS_URL: z.string().regex(/^wss?:\/\/[^\s/]+(\/[^\s]*)?$/, 'must be a ws:// or wss:// URL').optional(),
   P33_USER_STREAM_KEEPALIVE_MS: envz.int(1_800_000, 1000, 3_000_000),
+  P33_VENUE_JOURNAL: envz.bool(true),
+  P33_VENUE_VERIFY_INTERVAL_MS: envz.int(30_000, 1000, 3_600_000),
   P33_PROMETHEUS_PORT: envz.port(8045),
   P33_LOG_LEVEL: envz.logLevel('info'),
 };
@@ -100,6 +108,8 @@ export function parseBrainConfig(env: Env): BrainConfig {
         restVerifyIntervalMs: e.P33_REST_VERIFY_INTERVAL_MS,
         wsUrl: e.P33_USER_STREAM_WS_URL,
         keepaliveMs: e.P33_USER_STREAM_KEEPALIVE_MS,
+        venueJournal: e.P33_VENUE_JOURNAL,
+        venueVerifyIntervalMs: e.P33_VENUE_VERIFY_INTERVAL_MS,
       },
     },
   };

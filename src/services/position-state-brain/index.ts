@@ -5,6 +5,8 @@
  * - the snapshot publisher (`snapshot.ts`): exchange positions → `quantum:position:snapshot:<SYM>`;
  * - the user data stream (`user-stream.ts`, unless `P33_USER_STREAM=false`): pushed positions →
  *   the same snapshots within milliseconds (`source=stream`); REST then only verifies;
+ * - the venue journal (`venue-journal/`, with the stream unless `P33_VENUE_JOURNAL=false`): every fill on the
+ *   account → `quantum:stream:exchange.fills` once by trade id; REST `userTrades` closes the gaps;
  * - the permit consumer (`permits.ts`): plans → `quantum:permit:p33:<plan_id>`.
  * Add a component by appending it to `components` below. Variables: `config.ts` (service, snapshots),
  * `permits-config.ts` (permits), `src/adapters/exchange/factory.ts` (`EXCHANGE_*`).
@@ -21,6 +23,7 @@ import { parsePermitsConfig } from './permits-config.js';
 import { PermitConsumer } from './permits.js';
 import { SnapshotPublisher } from './snapshot.js';
 import { UserStreamSnapshots } from './user-stream.js';
+import { VenueJournalComponent } from './venue-journal/index.js';
 import { sharedBackoffHooks, userStreamEndpoints } from '../../adapters/exchange/user-stream/endpoints.js';
 
 /** One part of the brain service. */
@@ -51,15 +54,19 @@ export async function createPositionStateBrainService(env: Env): Promise<Service
     components.push(publisher);
     if (cfg.snapshots.userStream.enabled) {
       const ep = userStreamEndpoints(exchangeCfg, cfg.snapshots.userStream.wsUrl);
-      components.push(
-        new UserStreamSnapshots({ redis: ctx.redis, logger: ctx.logger, registry: ctx.registry, instanceId: ctx.instanceId }, publisher, cfg.snapshots, {
-          ...ep,
-          apiKey: exchangeCfg.apiKey,
-          keepaliveMs: cfg.snapshots.userStream.keepaliveMs,
-          httpTimeoutMs: exchangeCfg.timeoutMs,
-          ...sharedBackoffHooks(ctx.redis, ctx.logger),
-        }),
-      );
+      const stream = new UserStreamSnapshots({ redis: ctx.redis, logger: ctx.logger, registry: ctx.registry, instanceId: ctx.instanceId }, publisher, cfg.snapshots, {
+        ...ep,
+        apiKey: exchangeCfg.apiKey,
+        keepaliveMs: cfg.snapshots.userStream.keepaliveMs,
+        httpTimeoutMs: exchangeCfg.timeoutMs,
+        ...sharedBackoffHooks(ctx.redis, ctx.logger),
+      });
+      components.push(stream);
+      if (cfg.snapshots.userStream.venueJournal) {
+        const venue = new VenueJournalComponent(ctx, gateway, { symbols: cfg.snapshots.allowlist, verifyIntervalMs: cfg.snapshots.userStream.venueVerifyIntervalMs, mapToLocal: (ms) => stream.mapToLocal(ms) });
+        stream.attachVenue(venue);
+        components.push(venue);
+      }
     }
   }
   components.push(permitConsumerFactory(ctx));

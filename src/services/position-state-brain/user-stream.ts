@@ -44,6 +44,7 @@ import type { StreamPosition, UserStreamEvent } from '../../adapters/exchange/us
 import { Decimal } from '../../domain/decimal.js';
 import { snapshotFields, writeSnapshot, type PollResult, type SnapshotPublisher } from './snapshot.js';
 import type { SnapshotConfig } from './config.js';
+import type { VenueStreamListener } from './venue-journal/index.js';
 
 /** How long a stream problem keeps the stream unhealthy (REST at the fast period), ms. */
 export const DEGRADED_HOLD_MS = 30_000;
@@ -110,6 +111,7 @@ export class UserStreamSnapshots {
   private stateTimer: NodeJS.Timeout | null = null;
   private lastHealthy = false;
   private stopped = false;
+  private venue: VenueStreamListener | null = null;
 
   constructor(
     private readonly ctx: UserStreamContext,
@@ -219,7 +221,18 @@ export class UserStreamSnapshots {
     if (h !== this.lastHealthy) this.onHealthChange(h);
   }
 
+  /** Attaches the venue journal (venue-journal/index.ts): it sees every event and connection change. */
+  attachVenue(listener: VenueStreamListener): void {
+    this.venue = listener;
+  }
+
+  /** Maps an exchange time to the local clock through the measured offset; null while untrusted. */
+  mapToLocal(exchangeMs: number, nowMs = Date.now()): number | null {
+    return this.client.mapToLocal(exchangeMs, nowMs);
+  }
+
   private onConnState(s: UserStreamConnState, why: string): void {
+    this.venue?.onConnState(s, why);
     this.connected.set(s === 'open' ? 1 : 0);
     if (s !== 'open') {
       this.baselineOk = false;
@@ -243,6 +256,7 @@ export class UserStreamSnapshots {
   private async onEvent(ev: UserStreamEvent, meta: EventMeta): Promise<void> {
     this.events.inc({ type: ev.type });
     this.lastEventMs = meta.recvMs;
+    this.venue?.onEvent(ev, meta);
     if (ev.type === 'listenKeyExpired') {
       this.reason = 'listenKeyExpired';
       this.ctx.logger.warn({}, 'P3.3 user data stream: listen key expired; renewing');

@@ -46,6 +46,17 @@ export interface StreamOrder {
   positionSide: string;
   /** Trade time `o.T`, exchange clock, epoch ms. */
   tradeTimeMs: number | null;
+  /** Trade id `t` ('' when absent or 0: not a trade). */
+  tradeId: string;
+  /** Last filled price `L` (null when absent or unparseable). */
+  lastPrice: Decimal | null;
+  /** Realized profit of the trade `rp`, quote asset (null when absent). */
+  realizedPnl: Decimal | null;
+  /** Commission `n` (null when absent) and its asset `N` ('' when absent). */
+  commission: Decimal | null;
+  commissionAsset: string;
+  /** Order type `o` (MARKET, LIMIT, LIQUIDATION, ...), '' when absent. */
+  orderType: string;
 }
 
 /** A parsed user data stream event. Times are the EXCHANGE's clock, epoch ms. */
@@ -88,8 +99,17 @@ const OrderUpdate = z.object({
     T: time.optional(),
     R: z.boolean().optional(),
     ps: z.string().optional(),
+    t: id.optional(),
+    L: z.string().optional(),
+    rp: z.string().optional(),
+    n: z.string().optional(),
+    N: z.string().nullable().optional(),
+    o: z.string().optional(),
   }).passthrough(),
 }).passthrough();
+
+/** An optional decimal field: null when absent or unparseable (informational fields never fail a message). */
+const optDec = (v: string | undefined): Decimal | null => (v === undefined ? null : parseDecimal(v));
 
 const Expired = z.object({ e: z.literal('listenKeyExpired'), E: time, listenKey: z.string().optional() }).passthrough();
 
@@ -123,7 +143,8 @@ export function parseUserStreamMessage(text: string): ParsedMessage {
         type: 'ORDER_TRADE_UPDATE',
         eventTimeMs: r.data.E,
         txTimeMs: r.data.T,
-        order: { symbol: o.s.toUpperCase(), clientOrderId: o.c, orderId: o.i, side: o.S, execType: o.x, status: o.X, lastQty: parseDecimal(o.l) as Decimal, filledQty: parseDecimal(o.z) as Decimal, reduceOnly: o.R === true, positionSide: o.ps ?? 'BOTH', tradeTimeMs: o.T ?? null },
+        order: { symbol: o.s.toUpperCase(), clientOrderId: o.c, orderId: o.i, side: o.S, execType: o.x, status: o.X, lastQty: parseDecimal(o.l) as Decimal, filledQty: parseDecimal(o.z) as Decimal, reduceOnly: o.R === true, positionSide: o.ps ?? 'BOTH', tradeTimeMs: o.T ?? null,
+          tradeId: o.t === undefined || o.t === '0' ? '' : o.t, lastPrice: optDec(o.L), realizedPnl: optDec(o.rp), commission: optDec(o.n), commissionAsset: o.N ?? '', orderType: o.o ?? '' },
       },
     };
   }
