@@ -145,6 +145,8 @@ export function withSharedBackoff(gateway: ExchangeGateway, redis: Redis, logger
     fetchOrderByClientId: wrap((s: string, c: string) => gateway.fetchOrderByClientId(s, c)),
     serverTime: wrap(() => gateway.serverTime()),
     ...(gateway.fetchMarkPrices ? { fetchMarkPrices: wrap(() => gateway.fetchMarkPrices!()) } : {}),
+    ...(gateway.fetchTrades ? { fetchTrades: wrap((s: string, from: string | null, limit: number) => gateway.fetchTrades!(s, from, limit)) } : {}),
+    ...(gateway.fetchOrderById ? { fetchOrderById: wrap((s: string, id: string) => gateway.fetchOrderById!(s, id)) } : {}),
     close: () => gateway.close(),
   };
 }

@@ -123,7 +123,8 @@ export const keys = {
   /**
    * Venue journal cursor of a symbol (hash): `last_trade_id`, `last_local_ms` (the newest fill recorded),
    * `gap_since_ms` / `gap_reason` (a stretch the stream may have missed and REST has not verified yet),
-   * `verified_ms` (the last REST verification that closed every gap).
+   * `verified_ms` / `verified_trade_id` (the last REST verification that closed every gap, and the newest
+   * trade it read: the next one reads from the trade after it).
    */
   venueCursor: (sym: string) => `quantum:venue:cursor:${sym}`,
   /** Service heartbeat hash, one per instance. */

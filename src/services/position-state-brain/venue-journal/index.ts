@@ -65,7 +65,8 @@ export class VenueJournalComponent implements VenueStreamListener {
     const o = ev.order;
     if (!this.allow.has(o.symbol)) return;
     this.verifier.noteOrder(o.orderId, o.clientOrderId, o.orderType, o.reduceOnly);
-    if (o.execType !== 'TRADE' || !o.lastQty.gt(0)) return;
+    // TRADE: a fill; CALCULATED: Binance's liquidation / ADL execution (User Data Streams, "Event: Order Update")
+    if ((o.execType !== 'TRADE' && o.execType !== 'CALCULATED') || !o.lastQty.gt(0)) return;
     void this.recordStreamTrade(o, ev.eventTimeMs, ev.txTimeMs, meta);
   }
 

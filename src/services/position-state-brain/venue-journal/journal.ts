@@ -84,6 +84,7 @@ export class VenueJournal {
   /** Counts a fill that could not be recorded and marks the symbol's gap. Never throws. */
   async skip(symbol: string, reason: GapReason): Promise<void> {
     this.skipped.inc({ reason });
+    this.logger.warn({ symbol, reason }, `${symbol}: a fill on the stream could not be journaled (${reason}); REST verifies`);
     await this.markGap(symbol, reason);
   }
 
@@ -98,16 +99,17 @@ export class VenueJournal {
    * just closed it) and notes the verification time.
    * @returns true when no gap is left
    */
-  async clearGap(symbol: string, verifyStartMs: number, nowMs = Date.now()): Promise<boolean> {
-    const r = await callScript(this.redis, 'venueGapClear', [keys.venueCursor(symbol)], [verifyStartMs, nowMs]);
+  async clearGap(symbol: string, verifyStartMs: number, verifiedTradeId: string | null, nowMs = Date.now()): Promise<boolean> {
+    const r = await callScript(this.redis, 'venueGapClear', [keys.venueCursor(symbol)], [verifyStartMs, nowMs, verifiedTradeId ?? '']);
     return Number(r) === 1;
   }
 
   /** The symbol's cursor as stored. */
-  async cursor(symbol: string): Promise<{ lastTradeId: string | null; gapSinceMs: number | null; gapReason: string; lastLocalMs: number | null }> {
+  async cursor(symbol: string): Promise<{ lastTradeId: string | null; verifiedTradeId: string | null; gapSinceMs: number | null; gapReason: string; lastLocalMs: number | null }> {
     const h = await this.redis.hgetall(keys.venueCursor(symbol));
     const n = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : null);
-    return { lastTradeId: h.last_trade_id && /^\d+$/.test(h.last_trade_id) ? h.last_trade_id : null, gapSinceMs: n(h.gap_since_ms), gapReason: h.gap_reason ?? '', lastLocalMs: n(h.last_local_ms) };
+    const id = (s: string | undefined) => (s && /^\d+$/.test(s) ? s : null);
+    return { lastTradeId: id(h.last_trade_id), verifiedTradeId: id(h.verified_trade_id), gapSinceMs: n(h.gap_since_ms), gapReason: h.gap_reason ?? '', lastLocalMs: n(h.last_local_ms) };
   }
 
   /** The newest trade id this process recorded or saw recorded for `symbol` (null: none). */

@@ -145,15 +145,20 @@ export class VenueVerifier {
     const startMs = Date.now();
     const c = await this.journal.cursor(symbol);
     if (c.gapReason === 'unverifiable') return;
-    if (c.lastTradeId !== null && c.lastLocalMs !== null && startMs - c.lastLocalMs > RECORD_HORIZON_MS) {
+    if (c.verifiedTradeId !== null && c.lastLocalMs !== null && startMs - c.lastLocalMs > RECORD_HORIZON_MS) {
       await this.journal.markGap(symbol, 'unverifiable');
       return;
     }
-    let fromId: string | null = c.lastTradeId === null ? null : (BigInt(c.lastTradeId) + 1n).toString();
+    // from the last trade REST confirmed (the stream may have recorded newer ones around a missed one)
+    let fromId: string | null = c.verifiedTradeId === null ? null : (BigInt(c.verifiedTradeId) + 1n).toString();
+    let newest: string | null = null;
     let complete = false;
     for (let page = 0; page < MAX_PAGES; page++) {
       const trades = await this.gateway.fetchTrades!(symbol, fromId, USER_TRADES_MAX_LIMIT);
-      for (const t of trades.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))) await this.recordTrade(t);
+      for (const t of trades.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))) {
+        await this.recordTrade(t);
+        newest = t.id;
+      }
       // without a cursor the newest page is the baseline: older trades predate anything the ledger awaits
       if (trades.length < USER_TRADES_MAX_LIMIT || fromId === null) {
         complete = true;
@@ -162,7 +167,7 @@ export class VenueVerifier {
       fromId = (BigInt(trades[trades.length - 1]!.id) + 1n).toString();
     }
     if (!complete) throw new Error(`more than ${MAX_PAGES * USER_TRADES_MAX_LIMIT} trades since the cursor; continuing next time`);
-    await this.journal.clearGap(symbol, startMs);
+    await this.journal.clearGap(symbol, startMs, newest);
   }
 
   private async recordTrade(t: VenueTrade): Promise<void> {
