@@ -52,6 +52,10 @@ export const KEY_CLASSES = {
   leaseP33: { key: keys.consumerLease(STREAMS.applyPlan, GROUPS.p33, 'brain-1'), kind: 'lease' },
   leaseApplyPlan: { key: keys.consumerLease(STREAMS.applyPlan, GROUPS.applyPlan, 'apply-1'), kind: 'lease' },
   leaseApplyClose: { key: keys.consumerLease(STREAMS.reconcileClose, GROUPS.applyClose, 'apply-1'), kind: 'lease' },
+  /** The brain's venue journal (the engine reads it). */
+  venueFills: { key: STREAMS.exchangeFills, kind: 'stream' },
+  /** The brain's venue journal cursor (the engine reads its gap). */
+  venueCursor: { key: keys.venueCursor('BTCUSDT'), kind: 'hash' },
   /** Not the system's. */
   outside: { key: 'other-app:key', kind: 'string' },
 } as const satisfies Record<string, { key: string; kind: Kind }>;
@@ -128,6 +132,9 @@ export const RIGHTS: Record<string, Partial<Record<KeyClass, FamilyName[]>>> = {
     ledger: ['read'],
     snapshot: [...OWN, 'evalsha'],
     leaseP33: ['read', 'set', 'del'],
+    // the venue journal: venueFillRecord-4.lua appends, the cursor's gap marks
+    venueFills: ['read', ...XADD_ANY, 'set', 'del', 'evalsha'],
+    venueCursor: [...OWN, 'evalsha'],
   },
   'p3-engine': {
     planDlq: ['read'],
@@ -138,6 +145,9 @@ export const RIGHTS: Record<string, Partial<Record<KeyClass, FamilyName[]>>> = {
     ledger: [...OWN, 'evalsha'],
     snapshot: ['read', 'evalsha'],
     tradingState: ['read'],
+    // the exchange's own record as evidence
+    venueFills: ['read'],
+    venueCursor: ['read'],
   },
   'p3-apply': {
     // the only user that deletes consumers (dead ones, of every group: consumerReap-2.lua); reads the
@@ -186,6 +196,8 @@ export const RIGHTS: Record<string, Partial<Record<KeyClass, FamilyName[]>>> = {
     leaseP33: ['read'],
     leaseApplyPlan: ['read'],
     leaseApplyClose: ['read'],
+    venueFills: READ_STREAM,
+    venueCursor: ['read'],
   },
   'p3-console': {
     planStream: READ_STREAM,
@@ -206,6 +218,8 @@ export const RIGHTS: Record<string, Partial<Record<KeyClass, FamilyName[]>>> = {
     leaseP33: ['read'],
     leaseApplyPlan: ['read'],
     leaseApplyClose: ['read'],
+    venueFills: READ_STREAM,
+    venueCursor: ['read'],
   },
 };
 
