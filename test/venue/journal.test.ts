@@ -16,6 +16,7 @@ import { createExchangeGateway, parseExchangeConfig } from '../../src/adapters/e
 import { clientOrderIdFor } from '../../src/domain/apply.js';
 import { Decimal } from '../../src/domain/decimal.js';
 import { venueFillFromFields } from '../../src/domain/venue-fill.js';
+import { formatVenueFill } from '../../src/cli/commands/reconcile.js';
 import { buildServices } from '../../src/services/registry.js';
 import type { Service } from '../../src/services/runtime.js';
 import { userStreamStateKey } from '../../src/services/position-state-brain/user-stream.js';
@@ -97,6 +98,8 @@ describe('venue journal', () => {
     }, 10_000, 20, 'journal complete').catch(async (e) => { console.log(JSON.stringify(await journal()), JSON.stringify(trades)); throw e; });
     expect(rows.map((r) => r.origin)).toEqual(['ours', 'foreign', 'liquidation', 'adl', 'settlement']);
     expect(new Set(rows.map((r) => r.trade_id)).size).toBe(rows.length);
+    // `p3 events --fills` shows them
+    expect(formatVenueFill('1-0', rows[1]!)).toMatch(/ FILL foreign +BTCUSDT +BUY 0\.001 @95000 trade=2 order=4000000002 client_order_id=web_4000000002 /);
     const first = venueFillFromFields(rows[0]!)!;
     expect(first).toMatchObject({ symbol: 'BTCUSDT', clientOrderId: ours, side: 'BUY', source: 'stream', reduceOnly: false });
     expect(first.lastQty.toString()).toBe('0.002');

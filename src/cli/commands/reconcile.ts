@@ -129,7 +129,8 @@ export function registerReconcileCommands(program: Command): void {
     .option('--symbol <SYM>', 'only this symbol')
     .option('--count <n>', 'how many recent events to print first', '20')
     .option('--json', 'one JSON object per line')
-    .action(async (opts: { follow?: boolean; symbol?: string; count: string; json?: boolean }) => {
+    .option('--fills', 'the venue journal instead: every fill on the account with its origin (quantum:stream:exchange.fills)')
+    .action(async (opts: { follow?: boolean; symbol?: string; count: string; json?: boolean; fills?: boolean }) => {
       const { parseEnv } = await envModule();
       const { z } = await import('zod');
       const { fieldsToObject } = await import('../../adapters/redis/consumer.js');
@@ -139,14 +140,15 @@ export function registerReconcileCommands(program: Command): void {
       await withCliRedis(async (redis) => {
         const print = (id: string, f: Record<string, string>) => {
           if (only && f.symbol !== only) return;
-          process.stdout.write(opts.json ? `${JSON.stringify({ id, ...f })}\n` : `${formatEvent(id, f)}\n`);
+          process.stdout.write(opts.json ? `${JSON.stringify({ id, ...f })}\n` : `${opts.fills ? formatVenueFill(id, f) : formatEvent(id, f)}\n`);
         };
+        const stream = opts.fills ? STREAMS.exchangeFills : STREAMS.reconcileEvents;
         let lastId = '$';
         if (count > 0) {
-          const recent = await recentEvents(redis, STREAMS.reconcileEvents, { symbol: only ?? undefined, count });
+          const recent = await recentEvents(redis, stream, { symbol: only ?? undefined, count });
           for (const e of recent) print(e.id, e.fields);
           if (recent.length > 0) lastId = recent[recent.length - 1]!.id;
-          else if (!opts.json) process.stderr.write(`(no reconcile events${only ? ` for ${only}` : ''} yet)\n`);
+          else if (!opts.json) process.stderr.write(`(no ${opts.fills ? 'venue fills' : 'reconcile events'}${only ? ` for ${only}` : ''} yet)\n`);
         }
         if (!opts.follow) return;
         const blocking = redis.duplicate();
@@ -160,7 +162,7 @@ export function registerReconcileCommands(program: Command): void {
         process.once('SIGTERM', onSig);
         try {
           while (!stop) {
-            const res = (await blocking.xread('BLOCK', 1000, 'STREAMS', STREAMS.reconcileEvents, lastId).catch(async () => {
+            const res = (await blocking.xread('BLOCK', 1000, 'STREAMS', stream, lastId).catch(async () => {
               // Redis unreachable: wait before trying again (a failing command returns at once; without the
               // pause this loop spun and never let Ctrl-C run), and reopen a connection the CLI's short retry gave up on
               if (!stop && blocking.status === 'end') blocking.connect().catch(() => undefined);
@@ -197,3 +199,19 @@ export function formatEvent(id: string, fields: Record<string, string>): string 
   return `${when} ${(f.event ?? '?').padEnd(26)} ${(f.symbol ?? '').padEnd(10)} ${rest}`;
 }
 
+
+/**
+ * One venue journal fill as a line: `2026-01-25T11:55:00.123Z FILL foreign    BTCUSDT BUY 0.001 @95000 trade=12
+ * order=4000000002 client_order_id=web_4000000002 source=stream ...` (time = the exchange's trade time).
+ */
+export function formatVenueFill(id: string, fields: Record<string, string>): string {
+  const f = printableDeep(fields);
+  const ms = Number(f.trade_time_ms ?? id.split('-')[0]);
+  const when = Number.isFinite(ms) ? new Date(ms).toISOString() : id;
+  const shown = new Set(['symbol', 'origin', 'side', 'last_qty', 'price', 'trade_id', 'order_id', 'trade_time_ms', 'event_time_ms', 'local_ts_ms']);
+  const rest = Object.entries(f)
+    .filter(([k, v]) => !shown.has(k) && v !== '')
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  return `${when} FILL ${(f.origin ?? '?').padEnd(11)} ${(f.symbol ?? '').padEnd(10)} ${f.side ?? '?'} ${f.last_qty ?? '?'}${f.price ? ` @${f.price}` : ''} trade=${f.trade_id ?? '?'} order=${f.order_id ?? '?'} ${rest}`;
+}
