@@ -39,6 +39,8 @@ import { compareAmounts, toleranceFor, type ToleranceSettings } from './toleranc
 import { SNAPSHOT_FUTURE_SKEW_MS } from './position.js';
 import { activeInflight, driftSignature, newestFillTs, selectEvidence } from './reconcile-evidence.js';
 import { adoptsLedger, closeProposal, type CloseProposal, type HealPolicy } from './heal-policy.js';
+import { attribute, describeFills, gapHolds, type VenueSettings, type VenueView } from './attribution.js';
+import type { VenueFill } from './venue-fill.js';
 
 export type { CloseProposal } from './heal-policy.js';
 
@@ -61,7 +63,11 @@ export type ReconcileReason =
   | 'invalid_exchange'
   | 'invalid_ledger'
   | 'side_mismatch'
-  | 'qty_mismatch_no_evidence';
+  | 'qty_mismatch_no_evidence'
+  | 'awaiting_record'
+  | 'venue_close'
+  | 'venue_close_adopted'
+  | 'venue_journal_gap';
 
 /** Hold reasons that describe a real position drift (a close may heal them, docs/architecture.md#heal-target). */
 export const DRIFT_HOLD_REASONS: ReadonlySet<string> = new Set(['side_mismatch', 'qty_mismatch_no_evidence']);
@@ -82,6 +88,8 @@ export interface ReconcileConfig {
   closeEnabled: boolean;
   /** `P34_HEAL_POLICY` (default `flatten`): drifts no reduce-only order can reach (docs/architecture.md#heal-target). */
   healPolicy: HealPolicy;
+  /** The venue journal's settings (`P34_VENUE_*`); absent: the journal is not used. */
+  venue?: VenueSettings;
 }
 
 /** The symbol's hold as read: `hold`, `hold_reason`, `hold_sig`. */
@@ -115,6 +123,8 @@ export interface ReconcileInput {
   config: ReconcileConfig;
   /** Epoch milliseconds. */
   nowMs: number;
+  /** The symbol's venue journal (docs/architecture.md#venue-journal); absent: evidence is `apply.result` only. */
+  venue?: VenueView;
 }
 
 /**
@@ -125,13 +135,18 @@ export type HoldAction = { kind: 'set'; reason: ReconcileReason; shape: string }
 
 /** A ledger write the engine must perform (through `writeLedger`, compare-and-set). */
 export interface LedgerAction {
-  /** `adopt`: a shortfall adopted without evidence under `P34_HEAL_POLICY=adopt` (event LEDGER_ADOPTED). */
-  kind: 'init' | 'repair' | 'adopt';
+  /**
+   * `adopt`: a shortfall adopted without evidence under `P34_HEAL_POLICY=adopt` (event LEDGER_ADOPTED);
+   * `venue`: the ledger follows a liquidation / ADL / settlement (`P34_VENUE_CLOSE_POLICY=adopt`).
+   */
+  kind: 'init' | 'repair' | 'adopt' | 'venue';
   /** New signed amount. */
   amount: Decimal;
   source: 'init' | 'p34_auto' | 'p34_adopt';
   /** Fills that justify a repair (newest first): their plan_id/order_id go into the event. */
   evidence: Fill[];
+  /** Fills of the venue journal that justify it (evidence source `exchange`), oldest first. */
+  venueFills?: VenueFill[];
 }
 
 /** The decision for one symbol on one pass. */
@@ -221,6 +236,10 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
   if (nowMs - snap.tsMs > config.freshnessSec * 1000) return holdOutcome('stale_exchange', `snapshot age ${nowMs - snap.tsMs} ms`);
   if (snap.tsMs > nowMs + SNAPSHOT_FUTURE_SKEW_MS) return holdOutcome('invalid_exchange', `snapshot_from_future: ts_ms ${snap.tsMs} is ${snap.tsMs - nowMs} ms ahead`);
   if (input.ledger.kind === 'invalid') return holdOutcome('invalid_ledger', input.ledger.error);
+  // A journal gap REST could not close: a fill may be missing from the venue's record (never a silent pass).
+  if (input.venue && config.venue && gapHolds(input.venue, config.venue, nowMs)) {
+    return holdOutcome('venue_journal_gap', `venue journal gap since ${input.venue.gapSinceMs} (${input.venue.gapReason || 'unknown'}): REST has not verified the fills`);
+  }
 
   const fromResults = newestFillTs(input.fills);
   const lastFill = input.lastFillTsMs ?? null;
@@ -254,6 +273,35 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
   // Rule 3: match.
   if (cmp.match) return plain('OK', 'in_sync', { kind: 'clear' });
 
+  // The venue's record (docs/architecture.md#venue-journal): our fills, venue closes and foreign fills since the ledger.
+  let foreignDrift: VenueFill[] = [];
+  if (input.venue && config.venue) {
+    const att = attribute(exchangeAmt, ledgerAmt, ledgerTsMs, input.venue, input.fills, inflight, tolerance, config.venue, nowMs, config.evidenceWindowSec * 1000);
+    const snapshotCovers = att.newestMs === null || snap.tsMs >= att.newestMs;
+    if (att.explained && snapshotCovers) {
+      const detail = `explained by the venue: ${describeFills([...att.oursPending, ...att.venueCloses])}`;
+      if (!att.settled || inflight.length > 0) return plain('DRIFT', 'awaiting_record', { kind: 'keep' }, { detail });
+      if (att.venueCloses.length > 0) {
+        if (config.venue.closePolicy === 'hold' || operatorHold) return holdOutcome('venue_close', `${detail}; P34_VENUE_CLOSE_POLICY=${config.venue.closePolicy}: fix the ledger by hand (p3 ledger set)`, null, true);
+        return plain('REPAIRED', 'venue_close_adopted', { kind: 'clear' }, {
+          ledger: { kind: 'venue', amount: exchangeAmt, source: 'p34_auto', evidence: [], venueFills: [...att.oursPending, ...att.venueCloses] },
+          detail,
+        });
+      }
+      return plain('REPAIRED', 'auto_fixed', { kind: 'clear' }, {
+        ledger: { kind: 'repair', amount: exchangeAmt, source: 'p34_auto', evidence: [], venueFills: att.oursPending },
+        detail,
+      });
+    }
+    if (!att.explained) foreignDrift = att.foreignOpen;
+  }
+  if (foreignDrift.length > 0) {
+    // a foreign fill is a drift at once: no grace; the close waits until nothing of ours is in flight
+    const reason: ReconcileReason = signOf(exchangeAmt) !== signOf(ledgerAmt) ? 'side_mismatch' : 'qty_mismatch_no_evidence';
+    const detail = `foreign fill: ${describeFills(foreignDrift)}`;
+    if (waitReason() !== null) return holdOutcome(reason, `${detail}; close after our orders in flight are recorded`);
+  }
+
   // Never act on a snapshot that may predate a fill, nor while an order is in flight (rule 6).
   const wait = waitReason();
   if (wait) return wait;
@@ -286,8 +334,8 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
     }
   }
 
-  // Rule 6: within the grace of the newest fill, a drift is only DRIFT.
-  if (newestFill !== null && nowMs - newestFill <= config.graceMs) {
+  // Rule 6: within the grace of the newest fill, a drift is only DRIFT (never for a foreign fill).
+  if (foreignDrift.length === 0 && newestFill !== null && nowMs - newestFill <= config.graceMs) {
     return plain('DRIFT', 'recent_fill', { kind: 'keep' }, { detail: `newest fill ${nowMs - newestFill} ms ago` });
   }
 

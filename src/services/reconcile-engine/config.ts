@@ -9,6 +9,7 @@ import type { ReconcileConfig } from '../../domain/reconcile.js';
 import { keyEnvName } from '../../domain/plan.js';
 import { RECONCILE_SOURCE } from '../../domain/reconcile-close.js';
 import { HEAL_POLICIES } from '../../domain/heal-policy.js';
+import { VENUE_CLOSE_POLICIES } from '../../domain/attribution.js';
 import { exchangeEndpoint, isSafeEndpoint } from '../../config/exchange-endpoint.js';
 import { checkKeyVariables } from '../../config/keys.js';
 
@@ -75,6 +76,15 @@ export function parseReconcileEngineConfig(env: Env): ReconcileEngineConfig {
         .toLowerCase()
         .pipe(z.enum(HEAL_POLICIES, { message: `must be one of ${HEAL_POLICIES.join(', ')}` }))
         .default('flatten'),
+      P34_VENUE_EVIDENCE: envz.bool(true),
+      P34_VENUE_CLOSE_POLICY: z
+        .string()
+        .trim()
+        .toLowerCase()
+        .pipe(z.enum(VENUE_CLOSE_POLICIES, { message: `must be one of ${VENUE_CLOSE_POLICIES.join(', ')}` }))
+        .default('adopt'),
+      P34_VENUE_GAP_MAX_MS: envz.int(15_000, 0, 3_600_000),
+      P34_VENUE_SETTLE_MS: envz.int(1000, 0, 60_000),
       P3_INSTANCE_ID: z.string().max(100).optional(),
     },
     env,
@@ -121,6 +131,7 @@ export function parseReconcileEngineConfig(env: Env): ReconcileEngineConfig {
       tolerance,
       closeEnabled,
       healPolicy: e.P34_HEAL_POLICY,
+      ...(e.P34_VENUE_EVIDENCE ? { venue: { closePolicy: e.P34_VENUE_CLOSE_POLICY, gapMaxMs: e.P34_VENUE_GAP_MAX_MS, settleMs: e.P34_VENUE_SETTLE_MS } } : {}),
     },
   };
 }

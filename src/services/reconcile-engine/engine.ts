@@ -30,6 +30,8 @@ import { signPlan } from '../../domain/plan.js';
 import { sleep } from '../../lib/sleep.js';
 import type { ReconcileEngineConfig } from './config.js';
 import type { ReconcileMetrics } from './metrics.js';
+import type { VenueView } from '../../domain/attribution.js';
+import { readVenue, venueCloseEventName, venueEvidenceFields } from './venue.js';
 import { applyDecision, publishClose, readPass, snapshotFingerprint, writtenLedgerFingerprint, type ResultEntry, type SymbolReads } from './store.js';
 
 /** Re-reads of one symbol within a pass after a compare-and-set conflict. */
@@ -150,14 +152,17 @@ export class ReconcileEngine {
   private async notifyLoop(): Promise<void> {
     const allow = new Set(this.cfg.allowlist);
     let lastId = '$';
+    let lastFillId = '$';
     while (!this.stopped && this.blocking) {
       try {
-        const res = (await this.blocking.xread('COUNT', 100, 'BLOCK', 1000, 'STREAMS', STREAMS.positionSnapshot, lastId)) as Array<[string, Array<[string, string[]]>]> | null;
+        // new snapshots, and new fills in the venue journal (a foreign fill is held at once)
+        const res = (await this.blocking.xread('COUNT', 100, 'BLOCK', 1000, 'STREAMS', STREAMS.positionSnapshot, STREAMS.exchangeFills, lastId, lastFillId)) as Array<[string, Array<[string, string[]]>]> | null;
         if (!res) continue;
         const syms: string[] = [];
-        for (const [, entries] of res) {
+        for (const [stream, entries] of res) {
           for (const [id, f] of entries) {
-            lastId = id;
+            if (stream === STREAMS.exchangeFills) lastFillId = id;
+            else lastId = id;
             const sym = (fieldsToObject(f).symbol ?? '').toUpperCase();
             if (allow.has(sym)) syms.push(sym);
           }
@@ -177,13 +182,15 @@ export class ReconcileEngine {
   async pass(symbols: string[]): Promise<SymbolPassResult[]> {
     if (symbols.length === 0) return [];
     const reads = await readPass(this.redis, symbols, this.cfg.decision.evidenceWindowSec);
+    const venue = await this.readVenue(symbols);
     const nowMs = Date.now();
-    const out = await Promise.all(reads.symbols.map((r) => this.reconcileSymbol(r, reads.results, reads.globalTradingStateRaw, nowMs)));
+    const out = await Promise.all(reads.symbols.map((r) => this.reconcileSymbol(r, reads.results, reads.globalTradingStateRaw, nowMs, venue?.get(r.symbol))));
     const retry = out.filter((r) => r.result === 'conflict').map((r) => r.symbol);
     for (let i = 0; i < MAX_RETRIES && retry.length > 0; i++) {
       const again = await readPass(this.redis, retry, this.cfg.decision.evidenceWindowSec);
+      const venue2 = await this.readVenue(retry);
       const now2 = Date.now();
-      const res2 = await Promise.all(again.symbols.map((r) => this.reconcileSymbol(r, again.results, again.globalTradingStateRaw, now2)));
+      const res2 = await Promise.all(again.symbols.map((r) => this.reconcileSymbol(r, again.results, again.globalTradingStateRaw, now2, venue2?.get(r.symbol))));
       retry.length = 0;
       for (const r of res2) {
         out[out.findIndex((o) => o.symbol === r.symbol)] = r;
@@ -193,17 +200,25 @@ export class ReconcileEngine {
     return out;
   }
 
-  private async reconcileSymbol(r: SymbolReads, results: ResultEntry[], globalState: Record<string, string> | null, nowMs: number): Promise<SymbolPassResult> {
+  /** The venue journal's view of `symbols` (null when `P34_VENUE_EVIDENCE=false`). @throws when Redis fails */
+  private async readVenue(symbols: string[]): Promise<Map<string, VenueView> | null> {
+    if (!this.cfg.decision.venue) return null;
+    const { views, invalid } = await readVenue(this.redis, symbols);
+    if (invalid > 0) this.logger.warn({ invalid }, `venue journal: ${invalid} unparseable entr${invalid === 1 ? 'y' : 'ies'} skipped (never evidence)`);
+    return views;
+  }
+
+  private async reconcileSymbol(r: SymbolReads, results: ResultEntry[], globalState: Record<string, string> | null, nowMs: number, venue?: VenueView): Promise<SymbolPassResult> {
     const symbol = r.symbol;
     try {
-      return await this.reconcileSymbolUnsafe(r, results, globalState, nowMs);
+      return await this.reconcileSymbolUnsafe(r, results, globalState, nowMs, venue);
     } catch (err) {
       this.logger.error({ symbol, err: (err as Error).message }, 'reconcile of symbol failed');
       return { symbol, outcome: null, result: 'error', transitioned: false, hold: 'none', closePublished: false, error: (err as Error).message };
     }
   }
 
-  private async reconcileSymbolUnsafe(r: SymbolReads, results: ResultEntry[], globalState: Record<string, string> | null, nowMs: number): Promise<SymbolPassResult> {
+  private async reconcileSymbolUnsafe(r: SymbolReads, results: ResultEntry[], globalState: Record<string, string> | null, nowMs: number, venue?: VenueView): Promise<SymbolPassResult> {
     const { symbol } = r;
     // the kill switch: HALTED globally or for the symbol, or an unreadable state (fail closed)
     const halted = [globalState, r.tradingStateRaw].some((raw) => {
@@ -214,7 +229,7 @@ export class ReconcileEngine {
     const snapshot: SnapshotRead = r.snapshotError ? { kind: 'invalid', error: `unreadable:${r.snapshotError}` } : readSnapshot(r.snapshotRaw);
     const ledger: LedgerRead = r.ledgerError ? { kind: 'invalid', error: `unreadable:${r.ledgerError}` } : readLedger(r.ledgerRaw, r.legacyRaw);
     const hold: HoldView = r.holdError ? { exists: true, reason: null, sig: null } : { exists: r.hold !== null, reason: r.holdReason, sig: r.holdSig };
-    const outcome = decideReconcile({ symbol, snapshot, ledger, fills: fillsForSymbol(results, symbol), inflight: r.inflight, lastFillTsMs: r.lastFillTsMs, hold, tradingHalted: halted, config: this.cfg.decision, nowMs });
+    const outcome = decideReconcile({ symbol, snapshot, ledger, fills: fillsForSymbol(results, symbol), inflight: r.inflight, lastFillTsMs: r.lastFillTsMs, hold, tradingHalted: halted, config: this.cfg.decision, nowMs, ...(venue ? { venue } : {}) });
 
     const snapshotFp = r.snapshotError ? 'WRONGTYPE' : snapshotFingerprint(r.snapshotRaw);
     let ledgerFp = r.ledgerError ? 'WRONGTYPE' : ledgerFingerprint(r.ledgerRaw, r.legacyRaw);
@@ -236,6 +251,10 @@ export class ReconcileEngine {
           ? { event: 'LEDGER_INIT', symbol, reason: 'ledger_init', ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, source: 'init', ts_ms: String(nowMs), instance: this.instanceId }
           : l.kind === 'adopt'
           ? { event: 'LEDGER_ADOPTED', symbol, reason: outcome.reason, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, policy: 'adopt', detail: outcome.detail, source: l.source, ts_ms: String(nowMs), instance: this.instanceId }
+          : l.kind === 'venue'
+          ? { event: venueCloseEventName(l.venueFills ?? []), symbol, reason: outcome.reason, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, policy: 'adopt', ...venueEvidenceFields(l.venueFills ?? []), detail: outcome.detail, source: l.source, ts_ms: String(nowMs), instance: this.instanceId }
+          : l.venueFills && l.venueFills.length > 0
+          ? { event: 'AUTO_REPAIR', symbol, reason: outcome.reason, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, evidence_plan_id: '', ...venueEvidenceFields(l.venueFills), detail: outcome.detail, source: 'p34_auto', ts_ms: String(nowMs), instance: this.instanceId }
           : {
               event: 'AUTO_REPAIR',
               symbol,
@@ -253,7 +272,12 @@ export class ReconcileEngine {
       const version = await writeLedger(this.redis, { symbol, expectedFingerprint: ledgerFp, amount: l.amount, source: l.source, event, nowMs });
       if (version === null) return { symbol, outcome, result: 'conflict', transitioned: false, hold: 'none', closePublished: false };
       ledgerFp = writtenLedgerFingerprint(version, fmt(l.amount), sideOf(l.amount));
-      if (l.kind === 'adopt') {
+      if (l.kind === 'venue') {
+        const kind = event.event!;
+        this.metrics.venueCloseTotal.inc({ symbol, kind });
+        this.metrics.lastFixAgeSec.set({ symbol }, 0);
+        this.logger.error({ symbol, event: kind, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), evidence_order_id: event.evidence_order_id, evidence_trade_id: event.evidence_trade_id, ledger_version: version }, `P3.4 ${kind} ${symbol}: the exchange closed ${event.evidence_order_id}; ledger ${old} -> ${fmt(l.amount)} (P34_VENUE_CLOSE_POLICY=adopt, no order sent)`);
+      } else if (l.kind === 'adopt') {
         this.metrics.adoptedTotal.inc({ symbol });
         this.metrics.lastFixAgeSec.set({ symbol }, 0);
         this.logger.warn({ symbol, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), ledger_version: version }, `P3.4 LEDGER_ADOPTED ${symbol} ledger ${old} -> ${fmt(l.amount)} (P34_HEAL_POLICY=adopt, no evidence)`);
@@ -307,6 +331,7 @@ export class ReconcileEngine {
     if (reply.transitioned) {
       const episode = (outcome.status === 'HOLD' || outcome.status === 'MANUAL_REQUIRED') && outcome.reason !== 'operator_hold';
       if (episode) this.metrics.driftTotal.inc({ symbol, reason: outcome.reason });
+      if (outcome.reason === 'venue_close') for (const f of outcome.detail.match(/\((liquidation|adl|settlement)\)/g) ?? []) this.metrics.venueCloseTotal.inc({ symbol, kind: f === '(adl)' ? 'ADL' : f === '(settlement)' ? 'SETTLEMENT' : 'LIQUIDATION' });
       const line = `P3.4 ${outcome.status} ${symbol} reason=${outcome.reason} exchange=${eventBase.exchange_amt || '-'} ledger=${eventBase.ledger_amt || '-'} diff=${eventBase.diff_amt || '-'} hold=${reply.hold}${outcome.manualRequired ? ' MANUAL_REQUIRED' : ''}${outcome.detail ? ` detail="${outcome.detail}"` : ''}`;
       const fields = { ...eventBase, status: outcome.status, reason: outcome.reason, hold: reply.hold, drift_sig: outcome.driftSig, hold_sig: reply.holdSig };
       if (outcome.status === 'OK' || outcome.status === 'REPAIRED') this.logger.info(fields, line);

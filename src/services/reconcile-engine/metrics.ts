@@ -6,7 +6,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 /** Hold reasons counted as drift episodes by `p34_reconcile_drift_total{symbol,reason}`. */
-export const EPISODE_REASONS = ['missing_exchange', 'stale_exchange', 'invalid_exchange', 'invalid_ledger', 'side_mismatch', 'qty_mismatch_no_evidence'] as const;
+export const EPISODE_REASONS = ['missing_exchange', 'stale_exchange', 'invalid_exchange', 'invalid_ledger', 'side_mismatch', 'qty_mismatch_no_evidence', 'venue_close', 'venue_journal_gap'] as const;
 
 /** The engine's metrics. */
 export interface ReconcileMetrics {
@@ -26,6 +26,11 @@ export interface ReconcileMetrics {
   adoptedTotal: Counter<'symbol'>;
   /** 1 while the symbol's status is MANUAL_REQUIRED (a person must act; alert `P34ManualRequired`). */
   manualRequired: Gauge<'symbol'>;
+  /**
+   * Liquidations, ADLs and settlements the engine found in the venue journal, by kind (`LIQUIDATION`, `ADL`,
+   * `SETTLEMENT`; alert `P34VenueClose`), whatever `P34_VENUE_CLOSE_POLICY` then did.
+   */
+  venueCloseTotal: Counter<'symbol' | 'kind'>;
 }
 
 /** Registers the metrics on `registry` and initialises every label set of `symbols`. */
@@ -39,6 +44,7 @@ export function createReconcileMetrics(registry: Registry, symbols: string[]): R
     closePublishedTotal: new Counter({ name: 'p34_reconcile_close_published_total', help: 'RECONCILE_CLOSE plans published', labelNames: ['symbol'], registers: [registry] }),
     passErrorsTotal: new Counter({ name: 'p34_reconcile_pass_errors_total', help: 'Reconcile passes that failed (Redis unreachable, ...)', labelNames: ['trigger'], registers: [registry] }),
     adoptedTotal: new Counter({ name: 'p34_reconcile_adopted_total', help: 'Shortfalls adopted into the ledger without evidence (P34_HEAL_POLICY=adopt)', labelNames: ['symbol'], registers: [registry] }),
+    venueCloseTotal: new Counter({ name: 'p34_reconcile_venue_close_total', help: 'Liquidations, ADLs and settlements of the exchange found in the venue journal (adopted or held by P34_VENUE_CLOSE_POLICY)', labelNames: ['symbol', 'kind'], registers: [registry] }),
     manualRequired: new Gauge({ name: 'p34_reconcile_manual_required', help: 'Status MANUAL_REQUIRED: a person must act on the symbol (1 = yes)', labelNames: ['symbol'], registers: [registry] }),
   };
   for (const symbol of symbols) {
@@ -48,6 +54,7 @@ export function createReconcileMetrics(registry: Registry, symbols: string[]): R
     m.diffAmt.set({ symbol }, 0);
     m.lastFixAgeSec.set({ symbol }, -1);
     m.closePublishedTotal.inc({ symbol }, 0);
+    for (const kind of ['LIQUIDATION', 'ADL', 'SETTLEMENT']) m.venueCloseTotal.inc({ symbol, kind }, 0);
     m.adoptedTotal.inc({ symbol }, 0);
     m.manualRequired.set({ symbol }, 0);
   }
