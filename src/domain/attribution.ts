@@ -36,6 +36,8 @@ export interface VenueView {
   /** `gap_since_ms` of the symbol's journal cursor (null: no open gap). */
   gapSinceMs: number | null;
   gapReason: string;
+  /** `last_trade_id` of the cursor (null: none); the engine compares it with what it saw before (a rollback). */
+  lastTradeId?: string | null;
 }
 
 /** Settings of the attribution. */

@@ -67,7 +67,8 @@ export type ReconcileReason =
   | 'awaiting_record'
   | 'venue_close'
   | 'venue_close_adopted'
-  | 'venue_journal_gap';
+  | 'venue_journal_gap'
+  | 'venue_unverified';
 
 /** Hold reasons that describe a real position drift (a close may heal them, docs/architecture.md#heal-target). */
 export const DRIFT_HOLD_REASONS: ReadonlySet<string> = new Set(['side_mismatch', 'qty_mismatch_no_evidence']);
@@ -270,13 +271,16 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
   const ledger = input.ledger.ledger;
   if (ledgerAmt === null || cmp === null) return holdOutcome('invalid_ledger');
 
-  // Rule 3: match.
-  if (cmp.match) return plain('OK', 'in_sync', { kind: 'clear' });
-
   // The venue's record (docs/architecture.md#venue-journal): our fills, venue closes and foreign fills since the ledger.
-  let foreignDrift: VenueFill[] = [];
-  if (input.venue && config.venue) {
-    const att = attribute(exchangeAmt, ledgerAmt, ledgerTsMs, input.venue, input.fills, inflight, tolerance, config.venue, nowMs, config.evidenceWindowSec * 1000);
+  const att = input.venue && config.venue ? attribute(exchangeAmt, ledgerAmt, ledgerTsMs, input.venue, input.fills, inflight, tolerance, config.venue, nowMs, config.evidenceWindowSec * 1000) : null;
+  // A foreign fill no heal of ours answered, while the exchange is not exactly what our fills and the venue's
+  // closes make it: a drift at once — no grace, and not hidden by the tolerance.
+  const foreignDrift: VenueFill[] = att && att.foreignOpen.length > 0 && !exchangeAmt.eq(att.expected) ? att.foreignOpen : [];
+
+  // Rule 3: match.
+  if (cmp.match && foreignDrift.length === 0) return plain('OK', 'in_sync', { kind: 'clear' });
+
+  if (att && input.venue && config.venue && foreignDrift.length === 0) {
     const snapshotCovers = att.newestMs === null || snap.tsMs >= att.newestMs;
     if (att.explained && snapshotCovers) {
       const detail = `explained by the venue: ${describeFills([...att.oursPending, ...att.venueCloses])}`;
@@ -293,10 +297,14 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
         detail,
       });
     }
-    if (!att.explained) foreignDrift = att.foreignOpen;
+    // Unexplained while the venue's record has an open gap (a restart, a reconnect, Redis lost writes): REST is
+    // re-reading it; the gap itself holds once older than P34_VENUE_GAP_MAX_MS.
+    if (input.venue.gapSinceMs !== null) {
+      return plain('DRIFT', 'venue_unverified', { kind: 'keep' }, { detail: `venue journal gap since ${input.venue.gapSinceMs} (${input.venue.gapReason || 'unknown'}): waiting for REST to verify the fills` });
+    }
   }
   if (foreignDrift.length > 0) {
-    // a foreign fill is a drift at once: no grace; the close waits until nothing of ours is in flight
+    // the close waits until nothing of ours is in flight and the snapshot is newer than every fill
     const reason: ReconcileReason = signOf(exchangeAmt) !== signOf(ledgerAmt) ? 'side_mismatch' : 'qty_mismatch_no_evidence';
     const detail = `foreign fill: ${describeFills(foreignDrift)}`;
     if (waitReason() !== null) return holdOutcome(reason, `${detail}; close after our orders in flight are recorded`);
@@ -350,7 +358,9 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
   const proposal = closeProposal(exchangeAmt, ledgerAmt, snap.stepSize, config.healPolicy);
   const halted = input.tradingHalted === true;
   const closes = config.closeEnabled && proposal !== null && !operatorHold && !halted;
-  return holdOutcome(reason, closes ? '' : closeBlockedDetail(config, proposal, operatorHold, halted), closes ? proposal : null, !closes);
+  const foreignDetail = foreignDrift.length > 0 ? `foreign fill: ${describeFills(foreignDrift)}` : '';
+  const blocked = closes ? '' : closeBlockedDetail(config, proposal, operatorHold, halted);
+  return holdOutcome(reason, [foreignDetail, blocked].filter((x) => x !== '').join('; '), closes ? proposal : null, !closes);
 }
 
 function closeBlockedDetail(config: ReconcileConfig, proposal: CloseProposal | null, operatorHold: boolean, halted: boolean): string {

@@ -31,7 +31,7 @@ import { sleep } from '../../lib/sleep.js';
 import type { ReconcileEngineConfig } from './config.js';
 import type { ReconcileMetrics } from './metrics.js';
 import type { VenueView } from '../../domain/attribution.js';
-import { readVenue, venueCloseEventName, venueEvidenceFields } from './venue.js';
+import { readVenue, venueCloseEventName, venueEvidenceFields, VenueRollbackWatch } from './venue.js';
 import { applyDecision, publishClose, readPass, snapshotFingerprint, writtenLedgerFingerprint, type ResultEntry, type SymbolReads } from './store.js';
 
 /** Re-reads of one symbol within a pass after a compare-and-set conflict. */
@@ -63,6 +63,7 @@ export class ReconcileEngine {
   private redisOk = false;
   private lastPassOkMs = 0;
   private downLogged = false;
+  private readonly venueRollback = new VenueRollbackWatch();
 
   constructor(
     private readonly redis: Redis,
@@ -205,6 +206,8 @@ export class ReconcileEngine {
     if (!this.cfg.decision.venue) return null;
     const { views, invalid } = await readVenue(this.redis, symbols);
     if (invalid > 0) this.logger.warn({ invalid }, `venue journal: ${invalid} unparseable entr${invalid === 1 ? 'y' : 'ies'} skipped (never evidence)`);
+    const now = Date.now();
+    for (const [sym, v] of views) views.set(sym, this.venueRollback.apply(sym, v, now));
     return views;
   }
 

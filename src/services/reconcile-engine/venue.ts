@@ -21,7 +21,7 @@ export const VENUE_LOOKBACK = 500;
  */
 export async function readVenue(redis: Redis, symbols: string[]): Promise<{ views: Map<string, VenueView>; invalid: number }> {
   const batch = redis.multi().xrevrange(STREAMS.exchangeFills, '+', '-', 'COUNT', VENUE_LOOKBACK);
-  for (const s of symbols) batch.hmget(keys.venueCursor(s), 'gap_since_ms', 'gap_reason');
+  for (const s of symbols) batch.hmget(keys.venueCursor(s), 'gap_since_ms', 'gap_reason', 'last_trade_id');
   const res = await batch.exec();
   if (!res) throw new Error('venue read: transaction aborted');
   const [err, raw] = res[0]!;
@@ -42,11 +42,36 @@ export async function readVenue(redis: Redis, symbols: string[]): Promise<{ view
   symbols.forEach((s, i) => {
     const [e, h] = res[i + 1]!;
     // an unreadable cursor is an open gap since forever (fail closed)
-    const [since, reason] = e ? ['0', 'unreadable cursor'] : (h as Array<string | null>);
+    const [since, reason, last] = e ? ['0', 'unreadable cursor', null] : (h as Array<string | null>);
     const gapSinceMs = since !== null && since !== undefined && /^\d+$/.test(since) ? Number(since) : null;
-    views.set(s, { fills: bySymbol.get(s) ?? [], gapSinceMs, gapReason: reason ?? '' });
+    views.set(s, { fills: bySymbol.get(s) ?? [], gapSinceMs, gapReason: reason ?? '', lastTradeId: last && /^\d+$/.test(last) ? last : null });
   });
   return { views, invalid };
+}
+
+/**
+ * Redis rollback detection on the engine's side: the journal cursor's `last_trade_id` below the highest this
+ * engine saw means the journal lost entries (a failover to a replica that lagged); until the brain's REST
+ * verifier has re-read them the view carries an open gap (`redis_rollback`) from the moment it was noticed.
+ */
+export class VenueRollbackWatch {
+  private readonly high = new Map<string, bigint>();
+  private readonly since = new Map<string, number>();
+
+  /** Returns `view` with the gap of a rollback noticed now or earlier, and remembers the cursor. */
+  apply(symbol: string, view: VenueView, nowMs: number): VenueView {
+    const last = view.lastTradeId ? BigInt(view.lastTradeId) : -1n;
+    const high = this.high.get(symbol);
+    if (high === undefined || last >= high) {
+      this.high.set(symbol, last);
+      this.since.delete(symbol);
+      return view;
+    }
+    const since = this.since.get(symbol) ?? nowMs;
+    this.since.set(symbol, since);
+    const gapSinceMs = view.gapSinceMs === null ? since : Math.min(view.gapSinceMs, since);
+    return { ...view, gapSinceMs, gapReason: view.gapReason || 'redis_rollback' };
+  }
 }
 
 /** Event fields naming the venue's evidence: source `exchange`, order ids, trade ids, client order ids. */

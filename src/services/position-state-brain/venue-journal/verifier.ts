@@ -24,6 +24,8 @@ import type { GapReason, VenueJournal } from './journal.js';
 export const MAX_PAGES = 10;
 /** How far back the exchange keeps the trade record, ms (Binance userTrades: the past 6 months). */
 export const RECORD_HORIZON_MS = 180 * 24 * 3600 * 1000;
+/** Period of the Redis rollback check (one HGETALL per symbol), ms. */
+export const ROLLBACK_CHECK_MS = 250;
 /** Orders remembered (order id → client order id, type). */
 const ORDER_CACHE_MAX = 10_000;
 
@@ -64,7 +66,7 @@ export class VenueVerifier {
       this.logger.error({}, 'venue journal: the exchange gateway cannot read the trade record (userTrades); gaps stay open and the engine holds');
       return;
     }
-    this.timer = setInterval(() => void this.checkRollback().then(() => undefined), 1000);
+    this.timer = setInterval(() => void this.checkRollback().then(() => undefined), ROLLBACK_CHECK_MS);
     this.timer.unref();
     let last = Date.now();
     const periodic = setInterval(() => {
