@@ -142,6 +142,9 @@ describe('p3 reconcile commands', () => {
     const policy = await p3(['run', 'reconcile-engine'], { P34_HEAL_POLICY: 'step_down' });
     expect(policy.code).toBe(2);
     expect(policy.stderr).toContain('P34_HEAL_POLICY');
+    const venue = await p3(['run', 'reconcile-engine'], { P34_VENUE_CLOSE_POLICY: 'flatten' });
+    expect(venue.code).toBe(2);
+    expect(venue.stderr).toContain('P34_VENUE_CLOSE_POLICY');
   });
 
   it('p3 flatten: usage errors exit 2; no operator key exits 2 naming P3_KEY_OPERATOR; a flatten is a signed FLATTEN plan with its request event', async () => {
@@ -184,6 +187,9 @@ describe('p3 reconcile commands', () => {
     expect(() => parseReconcileEngineConfig({ P34_ALLOWLIST: 'BTC-USDT' })).toThrow(/P34_ALLOWLIST/);
     expect(c.decision.healPolicy).toBe('flatten');
     expect(parseReconcileEngineConfig({ P34_HEAL_POLICY: ' Adopt ' }).decision.healPolicy).toBe('adopt');
+    expect(parseReconcileEngineConfig({}).decision.venue).toMatchObject({ closePolicy: 'adopt', gapMaxMs: 15000, settleMs: 1000 });
+    expect(parseReconcileEngineConfig({ P34_VENUE_CLOSE_POLICY: ' HOLD ' }).decision.venue?.closePolicy).toBe('hold');
+    expect(parseReconcileEngineConfig({ P34_VENUE_EVIDENCE: 'false' }).decision.venue).toBeUndefined();
     expect(parseReconcileEngineConfig({ P34_HEAL_POLICY: 'hold' }).decision.healPolicy).toBe('hold');
     expect(() => parseReconcileEngineConfig({ P34_HEAL_POLICY: 'min' })).toThrow(/P34_HEAL_POLICY/);
   });
