@@ -12,9 +12,11 @@
  *   ledger). The decision comes from the journal entry (`plan_decision`, our order record when it was
  *   journaled) or from the results; unknown means EXECUTE (the apply layer records every other plan).
  * - Explained: exchange = ledger + Σ our pending EXECUTE fills + Σ venue closes (liquidation, ADL,
- *   settlement), within the shared tolerance. A `foreign` fill no later heal fill answered is never
- *   explained: it is a drift at once.
- * - Long vs short is never explained (never repaired without a person), as everywhere in the reconcile policy.
+ *   settlement), within the shared tolerance. A `foreign` fill within the window that no later heal fill
+ *   answered is open (whatever the ledger's time: the apply layer's writes move it without absorbing the
+ *   foreign fill); while the exchange differs from what our fills and venue closes make it, it is a drift at once.
+ * - Long vs short is explained only exactly (no tolerance): the venue's own record of every fill is the one
+ *   evidence strong enough to move a ledger across flat.
  */
 import { Decimal, fmt, signOf } from './decimal.js';
 import type { Fill } from './result.js';
@@ -57,11 +59,11 @@ export interface VenueSettings {
 export interface Attribution {
   /** Fills since the ledger (see the module invariants), oldest first. */
   since: VenueFill[];
-  /** Our EXECUTE fills since the ledger that no result records yet. */
+  /** Our EXECUTE fills that no result records and the ledger lacks (since it, plus the newest older ones the sum needs). */
   oursPending: VenueFill[];
-  /** Liquidation / ADL / settlement fills since the ledger. */
+  /** Liquidation / ADL / settlement fills not in the ledger: since it, plus the newest older ones the sum needs. */
   venueCloses: VenueFill[];
-  /** Foreign fills since the ledger that no later heal fill of ours answered. */
+  /** Foreign fills within the window that no later heal fill of ours answered. */
   foreignOpen: VenueFill[];
   /** ledger + Σ oursPending + Σ venueCloses. */
   expected: Decimal;
@@ -104,16 +106,49 @@ export function attribute(
   const ours = since.filter((f) => f.origin === 'ours');
   const heal = ours.filter((f) => CLOSE_DECISIONS.has(decisionOf(f)));
   const oursPending = ours.filter((f) => !CLOSE_DECISIONS.has(decisionOf(f)) && !recorded.has(f.clientOrderId));
-  const venueCloses = since.filter((f) => VENUE_CLOSE_ORIGINS.has(f.origin));
-  const newestHeal = heal.length > 0 ? heal[heal.length - 1]!.localTsMs : -Infinity;
-  const foreignOpen = since.filter((f) => f.origin === 'foreign' && f.localTsMs > newestHeal);
-  let expected = ledgerAmt;
-  for (const f of [...oursPending, ...venueCloses]) expected = expected.plus(signedQty(f));
+  const venueSince = since.filter((f) => VENUE_CLOSE_ORIGINS.has(f.origin));
+  // Foreign fills count from the whole window, not only since the ledger: the apply layer's next write moves
+  // the ledger's time past a foreign fill without including it. One the ledger did absorb (a repair, an
+  // operator's `p3 ledger set`) leaves no difference, and only a difference is a drift (reconcile.ts).
+  const heals = view.fills.filter((f) => f.origin === 'ours' && nowMs - f.localTsMs <= windowMs && CLOSE_DECISIONS.has(decisionOf(f)));
+  const newestHeal = Math.max(-Infinity, ...heal.map((f) => f.localTsMs), ...heals.map((f) => f.localTsMs));
+  const foreignSeen = new Set<string>();
+  const foreignOpen = view.fills
+    .filter((f) => f.origin === 'foreign' && nowMs - f.localTsMs <= windowMs && f.localTsMs > newestHeal)
+    .filter((f) => (foreignSeen.has(f.tradeId) ? false : (foreignSeen.add(f.tradeId), true)))
+    .sort((a, b) => a.localTsMs - b.localTsMs);
+  // Fills before the ledger's time may not be in it either: the apply layer's next write moved the time past
+  // a venue close or an unrecorded fill of ours (its record lost with Redis) without adding it. A repair sets
+  // the ledger to the exchange, absorbing everything before it, so those still missing are the NEWEST of the
+  // older ones: try the k newest, smallest k first.
+  const older = view.fills
+    .filter((f) => nowMs - f.localTsMs <= windowMs && ledgerTsMs !== null && f.localTsMs <= ledgerTsMs)
+    .filter((f) => VENUE_CLOSE_ORIGINS.has(f.origin) || (f.origin === 'ours' && !CLOSE_DECISIONS.has(decisionOf(f)) && !recorded.has(f.clientOrderId)))
+    .filter((f) => (seen.has(f.tradeId) ? false : (seen.add(f.tradeId), true)))
+    .sort((a, b) => a.localTsMs - b.localTsMs);
+  const sum = (fs: VenueFill[]) => fs.reduce((acc, f) => acc.plus(signedQty(f)), new Decimal(0));
   const longVsShort = signOf(exchangeAmt) * signOf(ledgerAmt) === -1;
-  const explained = !longVsShort && (oursPending.length > 0 || venueCloses.length > 0) && compareAmounts(exchangeAmt, expected, tolerance).match;
+  let venueCloses = venueSince;
+  let pending = oursPending;
+  let expected = ledgerAmt.plus(sum(oursPending)).plus(sum(venueSince));
+  let explained = false;
+  for (let k = 0; k <= older.length; k++) {
+    const cand = [...older.slice(older.length - k), ...oursPending, ...venueSince];
+    const exp = ledgerAmt.plus(sum(cand));
+    const venue = cand.filter((f) => VENUE_CLOSE_ORIGINS.has(f.origin));
+    // long vs short only when the venue's record explains it exactly (never within a tolerance)
+    const match = longVsShort ? exchangeAmt.eq(exp) : compareAmounts(exchangeAmt, exp, tolerance).match;
+    if (cand.length > 0 && match) {
+      venueCloses = venue;
+      pending = cand.filter((f) => f.origin === 'ours');
+      expected = exp;
+      explained = true;
+      break;
+    }
+  }
   const inflightSet = new Set(inflight);
-  const settled = oursPending.every((f) => !inflightSet.has(f.clientOrderId) && nowMs - f.localTsMs >= settings.settleMs);
-  return { since, oursPending, venueCloses, foreignOpen, expected, explained, settled, newestMs: since.length > 0 ? since[since.length - 1]!.localTsMs : null };
+  const settled = pending.every((f) => !inflightSet.has(f.clientOrderId) && nowMs - f.localTsMs >= settings.settleMs);
+  return { since, oursPending: pending, venueCloses, foreignOpen, expected, explained, settled, newestMs: since.length > 0 ? since[since.length - 1]!.localTsMs : null };
 }
 
 /** Whether the journal's open gap is old enough to hold the symbol. */

@@ -10,7 +10,8 @@
  *   engine and the position brain always agree on "in drift".
  * - Never act (ledger init/repair, close) on a snapshot that is not strictly newer than the newest fill
  *   recorded for the symbol, nor while an order of the apply layer is in flight: report DRIFT and wait.
- * - Long vs short is never auto-repaired. Flat vs non-flat is repaired only when EXECUTE fills explain it,
+ * - Long vs short is never auto-repaired, except when the fills in the venue journal explain it exactly
+ *   (src/domain/attribution.ts). Flat vs non-flat is repaired only when EXECUTE fills explain it,
  *   or by the heal rule: our own RECONCILE_CLOSE filled, the snapshot is newer than that fill and the
  *   exchange is flat → ledger := flat.
  * - Quantity auto-repair needs evidence: ledger + Σ signed fills must equal the exchange within the
@@ -275,7 +276,8 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
   const att = input.venue && config.venue ? attribute(exchangeAmt, ledgerAmt, ledgerTsMs, input.venue, input.fills, inflight, tolerance, config.venue, nowMs, config.evidenceWindowSec * 1000) : null;
   // A foreign fill no heal of ours answered, while the exchange is not exactly what our fills and the venue's
   // closes make it: a drift at once — no grace, and not hidden by the tolerance.
-  const foreignDrift: VenueFill[] = att && att.foreignOpen.length > 0 && !exchangeAmt.eq(att.expected) ? att.foreignOpen : [];
+  // (A position exactly at the ledger is no drift, whatever made it so.)
+  const foreignDrift: VenueFill[] = att && att.foreignOpen.length > 0 && !exchangeAmt.eq(att.expected) && !exchangeAmt.eq(ledgerAmt) ? att.foreignOpen : [];
 
   // Rule 3: match.
   if (cmp.match && foreignDrift.length === 0) return plain('OK', 'in_sync', { kind: 'clear' });
