@@ -14,6 +14,8 @@
  * The last four are measurement 6 (bench/user-stream.ts): manual trade → HOLD set / healed with the user data
  * stream on and off, every setting at its default.
  * `cli_help_ms` is measurement 7 (bench/cli-help.ts): `p3 --help`, spawn to exit.
+ * `active_detect_ms` / `active_heal_ms` are measurement 8 (bench/active.ts, full mode only): a foreign trade
+ * while a strategy fills about every second on the same symbol → HOLD set / healed.
  * Milliseconds unless named. `rss_mb` is each service process's peak RSS (`VmHWM`) during measurements 1
  * and 2 (the reconcile engine: the larger of its detection and heal processes).
  *
@@ -33,6 +35,7 @@ import { benchSweep, type SweepRow } from './sweep.js';
 import { benchUserStream, type Figure } from './user-stream.js';
 import { benchPermitChain, CHAIN_RATE, STEP_SEC, type PermitChainResult, type RateStep } from './permit-chain.js';
 import { benchCliHelp, type CliHelpFigure } from './cli-help.js';
+import { benchActive } from './active.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 import { startBenchRedis } from './lib/redis.js';
 import { StreamWatcher } from './lib/watch.js';
@@ -56,6 +59,9 @@ export interface BenchResults {
   rest_heal_ms: Figure;
   stream_snapshot_ms: Figure;
   rest_snapshot_ms: Figure;
+  /** Measurement 8 (bench/active.ts, full mode only): foreign trade while a strategy fills about every second → HOLD_SET / healed. */
+  active_detect_ms?: Figure;
+  active_heal_ms?: Figure;
 }
 
 /** Options of {@link runBench}. */
@@ -83,8 +89,8 @@ export type BenchPhase = (typeof BENCH_PHASES)[number];
 
 /** Counts of each mode. */
 export const COUNTS = {
-  full: { cliHelp: 20, streamHeals: 100, drifts: 1000, heals: 200, healSymbols: 20, sizes: [100, 1000, 10_000], reps: 5, chain: 1000, raw: 1000, rates: [100, 250, 500, 1000, 1500, 2000], stepSec: STEP_SEC, chainRate: CHAIN_RATE },
-  quick: { cliHelp: 3, streamHeals: 2, drifts: 20, heals: 4, healSymbols: 4, sizes: [100, 1000], reps: 1, chain: 10, raw: 50, rates: [10, 20], stepSec: 1, chainRate: CHAIN_RATE },
+  full: { cliHelp: 20, activeTrades: 50, streamHeals: 100, drifts: 1000, heals: 200, healSymbols: 20, sizes: [100, 1000, 10_000], reps: 5, chain: 1000, raw: 1000, rates: [100, 250, 500, 1000, 1500, 2000], stepSec: STEP_SEC, chainRate: CHAIN_RATE },
+  quick: { cliHelp: 3, activeTrades: 0, streamHeals: 2, drifts: 20, heals: 4, healSymbols: 4, sizes: [100, 1000], reps: 1, chain: 10, raw: 50, rates: [10, 20], stepSec: 1, chainRate: CHAIN_RATE },
 } as const;
 
 /** A fresh watcher over the streams the measurements time. */
@@ -113,6 +119,8 @@ export function formatTable(r: BenchResults, extra: { steps: RateStep[]; holdP50
   row('  manual trade -> HOLD set, stream off (REST every 1000 ms)', r.rest_detect_ms);
   row('  manual trade -> healed, stream off', r.rest_heal_ms);
   row('  manual trade -> snapshot showing it, stream on / off', r.stream_snapshot_ms);
+  if (r.active_detect_ms) row('8 foreign trade -> HOLD set, strategy filling ~1/s (stream on)', r.active_detect_ms);
+  if (r.active_heal_ms) row('  foreign trade -> healed, strategy filling ~1/s', r.active_heal_ms);
   row('', r.rest_snapshot_ms);
   row(`4 permit chain at ${CHAIN_RATE} plans/s: plan added -> apply decision (dry_run)`, r.permit_chain_ms);
   row('  raw XADD -> XREADGROUP -> XACK round trip', r.raw_stream_roundtrip_ms);
@@ -174,6 +182,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
     if (heal.failures || heal.mismatches) notes.push(`heal: ${heal.failures} timed out, ${heal.mismatches} ended with exchange != ledger or a hold left; left out`);
     const us = await benchUserStream({ url: server.url, redis, n: c.streamHeals, symbolCount: c.healSymbols, logDir, phase });
     notes.push(...us.notes);
+    const active = c.activeTrades > 0 ? await phase(`8 foreign trade during active trading (${c.activeTrades} trades)`, () => benchActive({ url: server.url, redis, n: c.activeTrades, logDir })) : null;
+    if (active) notes.push(...active.notes.map((x) => `active: ${x}`));
     const pc = await phase(`4 permit chain (${c.chain} plans, rates ${c.rates.join('/')} per s)`, (w) =>
       benchPermitChain({ url: server.url, redis, watcher: w, n: c.chain, rawN: c.raw, rates: [...(opts.rates ?? c.rates)], stepSec: opts.stepSec ?? c.stepSec, chainRate: c.chainRate, logDir }),
     );
@@ -202,6 +212,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       rest_heal_ms: us.rest_heal_ms,
       stream_snapshot_ms: us.stream_snapshot_ms,
       rest_snapshot_ms: us.rest_snapshot_ms,
+      ...(active ? { active_detect_ms: active.active_detect_ms, active_heal_ms: active.active_heal_ms } : {}),
     };
     print('');
     print(formatTable(results, { steps: pc.steps, holdP50: heal.holdP50, rssByPhase: { detection: { 'reconcile-engine': det.engineRssMb }, heal: heal.rssMb, 'permit chain': pc.rssMb }, notes }));
