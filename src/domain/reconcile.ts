@@ -305,6 +305,19 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
       return plain('DRIFT', 'venue_unverified', { kind: 'keep' }, { detail: `venue journal gap since ${input.venue.gapSinceMs} (${input.venue.gapReason || 'unknown'}): waiting for REST to verify the fills` });
     }
   }
+  if (foreignDrift.length > 0 && att && exchangeAmt.isZero() && inflight.length === 0 && !snapshotBehindFill) {
+    // Our own order already flattened it (an exit sized on a position that included the foreign fill): the
+    // venue's record explains the flat exchange exactly and nothing is left to close → ledger := flat.
+    const foreignSum = foreignDrift.reduce((acc, f) => acc.plus(f.side === 'BUY' ? f.lastQty : f.lastQty.neg()), new Decimal(0));
+    const newestForeign = foreignDrift[foreignDrift.length - 1]!.localTsMs;
+    const oursAfter = input.venue!.fills.filter((f) => f.origin === 'ours' && f.localTsMs > newestForeign);
+    if (oursAfter.length > 0 && att.expected.plus(foreignSum).isZero()) {
+      return plain('REPAIRED', 'healed_after_close', { kind: 'clear' }, {
+        ledger: { kind: 'repair', amount: new Decimal(0), source: 'p34_auto', evidence: [], venueFills: [...foreignDrift, ...oursAfter] },
+        detail: `foreign fill closed by our own order: ${describeFills([...foreignDrift, ...oursAfter])}`,
+      });
+    }
+  }
   if (foreignDrift.length > 0) {
     // the close waits until nothing of ours is in flight and the snapshot is newer than every fill
     const reason: ReconcileReason = signOf(exchangeAmt) !== signOf(ledgerAmt) ? 'side_mismatch' : 'qty_mismatch_no_evidence';

@@ -88,6 +88,15 @@ describe('decision with the venue journal', () => {
     expect(decide({ ex: '0.010', led: '0.010', fills: [f, heal] })).toMatchObject({ status: 'OK' });
   });
 
+  it('our FULL_CLOSE sized on a position that included a foreign fill flattened it: ledger := flat, no MANUAL_REQUIRED', () => {
+    const foreign = fill('BUY', '0.001', 3000, 'web_4');
+    const exit = fill('SELL', '0.003', 2000, ours('p6'), 'EXECUTE');
+    const recorded: Fill = { planId: 'p6', orderId: exit.orderId, decision: 'EXECUTE', signedQty: new Decimal('-0.003'), tsMs: NOW - 1990, entryId: '1-0' };
+    const o = decide({ ex: '0', led: '-0.001', ledAgeMs: 1900, fills: [foreign, exit], results: [recorded] });
+    expect(o).toMatchObject({ status: 'REPAIRED', reason: 'healed_after_close', close: null, manualRequired: false });
+    expect(o.ledger!.amount.toString()).toBe('0');
+  });
+
   it('a partial liquidation: adopt → LIQUIDATION repair; hold → MANUAL_REQUIRED venue_close; never a close', () => {
     const liq = fill('SELL', '0.004', 500 + 1000, 'autoclose-1796693126692000003');
     const a = decide({ ex: '0.006', led: '0.010', fills: [liq] });
