@@ -112,3 +112,16 @@ describe('decision with the venue journal', () => {
     expect(decide({ ex: '0.010', led: '0.010', fills: [], gapSinceMs: NOW - 20_000 })).toMatchObject({ status: 'HOLD', reason: 'venue_journal_gap', close: null });
   });
 });
+
+describe('VenueRollbackWatch (the engine notices the journal going back)', () => {
+  it('a cursor below the highest seen opens a gap from the moment it was noticed, until the cursor is back', async () => {
+    const { VenueRollbackWatch } = await import('../../src/services/reconcile-engine/venue.js');
+    const w = new VenueRollbackWatch();
+    const view = (last: string | null) => ({ fills: [], gapSinceMs: null, gapReason: '', lastTradeId: last });
+    expect(w.apply('BTCUSDT', view('10'), 1000).gapSinceMs).toBeNull();
+    expect(w.apply('BTCUSDT', view('7'), 2000)).toMatchObject({ gapSinceMs: 2000, gapReason: 'redis_rollback' });
+    expect(w.apply('BTCUSDT', view(null), 3000)).toMatchObject({ gapSinceMs: 2000 });
+    expect(w.apply('BTCUSDT', view('10'), 4000).gapSinceMs).toBeNull();
+    expect(w.apply('BTCUSDT', view('12'), 5000).gapSinceMs).toBeNull();
+  });
+});
