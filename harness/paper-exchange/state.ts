@@ -219,7 +219,8 @@ export class PaperBook {
     // the closed part (toward flat) realizes (price − entry) per unit, signed by the old position's side
     const closing = !pos.amt.isZero() && signOf(pos.amt) !== signOf(signedQty);
     const closedQty = closing ? Decimal.min(signedQty.abs(), pos.amt.abs()) : new Decimal(0);
-    const realized = closedQty.mul(price.minus(pos.entry)).mul(signOf(pos.amt));
+    // rounded once to the 8 decimals Binance reports, so the trade record, `cr` and the wallet agree exactly
+    const realized = closedQty.mul(price.minus(pos.entry)).mul(signOf(pos.amt)).toDecimalPlaces(8, Decimal.ROUND_HALF_UP);
     const next = pos.amt.plus(signedQty);
     let entry: Decimal;
     if (next.isZero()) entry = new Decimal(0);
