@@ -54,8 +54,10 @@ export const DEFAULT_TAKER_FEE_RATE = '0.0005';
 export type OrderSource = 'api' | 'admin' | 'liquidation' | 'adl' | 'settlement';
 
 /**
- * One fill, in `GET /fapi/v1/userTrades`' terms (decimals as strings; `realizedPnl` and `commission` with 8
- * decimals; `commission` is the fee charged, a positive amount the wallet pays).
+ * One fill, in `GET /fapi/v1/userTrades`' terms ("Account Trade List" response fields; decimals as strings;
+ * `realizedPnl` and `commission` with 8 decimals). `commission` is the fee charged as a positive amount the
+ * wallet pays, as the live venue reports it; the page's response example shows `"commission": "-0.07819010"`,
+ * so a reader should take its magnitude.
  */
 export interface PaperTrade {
   /** Trade id, increasing on the account. */
