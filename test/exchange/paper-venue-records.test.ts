@@ -16,7 +16,7 @@ import { WebSocket } from 'ws';
 import { UserStreamClient } from '../../src/adapters/exchange/user-stream/client.js';
 import { Decimal } from '../../src/domain/decimal.js';
 import { hmacHex } from '../../harness/paper-exchange/auth.js';
-import { adminOrders, adminSetPosition, adminTrade, adminTrades, adminVenueClose, clearFaults, setMarkPrice, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
+import { adminFaults, adminOrders, adminSetPosition, adminTrade, adminTrades, adminVenueClose, clearFaults, setMarkPrice, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { waitFor } from '../helpers/redis.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -136,6 +136,19 @@ describe('fill records: trade id, realized profit, commission', () => {
     expect(fill.o).toMatchObject({ x: 'TRADE', X: 'FILLED', o: 'MARKET', t: t.id, i: t.orderId, l: '0.2', z: '0.2', L: '3300', rp: '60.00000000', n: '0.33000000', N: 'USDT', er: '0', R: true });
     expect(fill.T).toBe(t.time);
     expect(t).toMatchObject({ realizedPnl: '60.00000000', commission: '0.33000000', price: '3300', qty: '0.2' });
+    s.ws.close();
+  });
+
+  it('a MARKET order cut short (partial_fill fault): the trade is the filled part; the EXPIRED event has er "9"', async () => {
+    const s = await listen(px, `/ws/${await listenKey(px)}`);
+    await adminFaults(px.url, { kind: 'partial_fill', fill_ratio: 0.5, count: 1 });
+    const o = (await ex.createOrder('BTC/USDT:USDT', 'market', 'buy', 0.004, undefined, { newClientOrderId: cid() })) as { id: string };
+    await waitFor(() => s.msgs.filter((m) => m.e === 'ORDER_TRADE_UPDATE').length >= 3, 5000, 10, 'three order updates');
+    const [, fill, expired] = s.msgs.filter((m) => m.e === 'ORDER_TRADE_UPDATE') as [Msg, Msg, Msg];
+    const t = (await ex.fetchMyTrades('BTC/USDT:USDT')).pop()!;
+    expect([t.order, t.amount]).toEqual([o.id, 0.002]);
+    expect(fill.o).toMatchObject({ x: 'TRADE', X: 'PARTIALLY_FILLED', l: '0.002', t: Number(t.id), n: '0.09500000', er: '0' });
+    expect(expired.o).toMatchObject({ x: 'EXPIRED', X: 'EXPIRED', l: '0', t: 0, n: '0', z: '0.002', er: '9' });
     s.ws.close();
   });
 });
