@@ -376,6 +376,12 @@ export class PaperBook {
     return order;
   }
 
+  /** Moves every order and trade `ms` into the past (admin `POST /admin/age`: records older than REST can read). */
+  age(ms: number): void {
+    for (const o of this.orders) o.ts_ms -= ms;
+    for (const t of this.trades) t.time -= ms;
+  }
+
   /** Looks an accepted order up by id or client id (the latest order with that client id; Binance -2013 when unknown). */
   findOrder(symbol: string, orderId?: string, clientOrderId?: string): PaperOrder {
     this.rulesOf(symbol);

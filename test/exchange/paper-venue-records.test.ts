@@ -16,7 +16,7 @@ import { WebSocket } from 'ws';
 import { UserStreamClient } from '../../src/adapters/exchange/user-stream/client.js';
 import { Decimal } from '../../src/domain/decimal.js';
 import { hmacHex } from '../../harness/paper-exchange/auth.js';
-import { adminFaults, adminOrders, adminSetPosition, adminTrade, adminTrades, adminVenueClose, clearFaults, setMarkPrice, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
+import { adminAge, adminFaults, adminOrders, adminSetPosition, adminTrade, adminTrades, adminVenueClose, clearFaults, setMarkPrice, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { waitFor } from '../helpers/redis.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -181,6 +181,24 @@ describe('GET /fapi/v1/userTrades and GET /fapi/v1/allOrders as documented', () 
     const w0 = (await q('symbol=ETHUSDT')).weight;
     const w1 = (await q('symbol=ETHUSDT')).weight;
     expect(w1 - w0).toBe(5);
+  });
+
+  it('records older than REST serves: 8 days old are outside the default window but reachable by fromId; past 6 months never', async () => {
+    const fresh = await startPaperExchange();
+    try {
+      const a = await adminTrade(fresh.url, 'ETHUSDT', 'BUY', '0.01');
+      const day = 24 * 3_600_000;
+      await adminAge(fresh.url, 8 * day);
+      const b = await adminTrade(fresh.url, 'ETHUSDT', 'BUY', '0.01');
+      const ids = async (query: string) => ((await signedGet(fresh, '/fapi/v1/userTrades', query)).json as Msg[]).map((t) => t.orderId);
+      expect(await ids('symbol=ETHUSDT')).toEqual([b.order.orderId]);
+      expect(await ids('symbol=ETHUSDT&fromId=1')).toEqual([a.order.orderId, b.order.orderId]);
+      expect(((await signedGet(fresh, '/fapi/v1/allOrders', 'symbol=ETHUSDT')).json as Msg[]).map((o) => o.orderId)).toEqual([b.order.orderId]);
+      await adminAge(fresh.url, 180 * day);
+      expect(await ids('symbol=ETHUSDT&fromId=1')).toEqual([b.order.orderId]);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('allOrders via ccxt fetchOrders: ours, manual and the exchange own orders, orderId >=, limit; weight 5', async () => {
