@@ -16,6 +16,8 @@
  * - `GET /admin/orders` every order received, accepted or not (`orderId, clientOrderId, symbol, side, qty,
  *   reduceOnly, status, ts_ms`, plus `source` (`api`, `admin`, `liquidation`, `adl`, `settlement`), `type`,
  *   `timeInForce`, `price`, `avgPrice`, `executedQty`, `trade` (its fill), `code`/`msg` of a refusal)
+ * - `POST /admin/age` `{ms}` moves every order and trade `ms` into the past, so a test can make records older
+ *   than `userTrades` (6 months; 7 days without `fromId`) or `allOrders` (90 days) serve
  * - `GET /admin/trades` every fill (the `GET /fapi/v1/userTrades` records of every symbol, oldest first)
  * - `GET /admin/requests` every exchange request received (`ts_ms, method, path, status`), `DELETE` clears it
  * - `POST /admin/position-mode` `{dual: boolean}` switches hedge mode (to test that it is refused)
@@ -54,6 +56,7 @@ const TradeSchema = z.object({ symbol: sym, side: z.string().transform((s) => s.
 const MarkSchema = z.object({ symbol: sym, price: decimalish });
 const SetPositionSchema = z.object({ symbol: sym, amount: decimalish, entry_price: decimalish.optional() });
 const ModeSchema = z.object({ dual: z.boolean() });
+const AgeSchema = z.object({ ms: z.number().int().positive() });
 const VenueCloseSchema = z.object({ symbol: sym, qty: decimalish.optional() });
 const VENUE_CLOSE_ROUTES: Record<string, 'liquidation' | 'adl' | 'settlement'> = { 'POST /admin/liquidate': 'liquidation', 'POST /admin/adl': 'adl', 'POST /admin/settle': 'settlement' };
 
@@ -105,6 +108,11 @@ export function handleAdmin(ctx: AdminContext, method: string, path: string, raw
         return { status: 200, body: { cleared: true } };
       case 'GET /admin/orders':
         return { status: 200, body: ctx.book.orders };
+      case 'POST /admin/age': {
+        const { ms } = AgeSchema.parse(body);
+        ctx.book.age(ms);
+        return { status: 200, body: { aged_ms: ms } };
+      }
       case 'GET /admin/trades':
         return { status: 200, body: ctx.book.trades };
       case 'GET /admin/requests':

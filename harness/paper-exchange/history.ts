@@ -9,6 +9,7 @@
  * - "The time between startTime and endTime cannot be longer than 7 days." → -1127; only one of them sent: the
  *   7 days after `startTime` / before `endTime`.
  * - "The parameter fromId cannot be sent with startTime or endTime." → -1128.
+ * - "Only support querying trade in the past 6 months": older trades are never returned (183 days here).
  * - Each trade: `{buyer, commission, commissionAsset, id, maker, orderId, price, qty, quoteQty, realizedPnl,
  *   side, positionSide, symbol, time}`, oldest first.
  *
@@ -33,6 +34,8 @@ import { BinanceError, type PaperBook, type PaperTrade } from './state.js';
 export const SEVEN_DAYS_MS = 7 * 24 * 3_600_000;
 const THREE_DAYS_MS = 3 * 24 * 3_600_000;
 const NINETY_DAYS_MS = 90 * 24 * 3_600_000;
+/** "the past 6 months" of "Account Trade List", ms. */
+export const SIX_MONTHS_MS = 183 * 24 * 3_600_000;
 
 type Params = Record<string, string | undefined>;
 
@@ -69,7 +72,7 @@ export function userTrades(book: PaperBook, symbol: string, params: Params, nowM
   const fromId = intParam(params, 'fromId');
   const orderId = intParam(params, 'orderId');
   if (fromId !== undefined && (params.startTime !== undefined || params.endTime !== undefined)) throw new BinanceError(400, -1128, 'Combination of optional parameters invalid.');
-  let list = book.trades.filter((t) => t.symbol === symbol && (orderId === undefined || t.orderId === orderId));
+  let list = book.trades.filter((t) => t.symbol === symbol && (orderId === undefined || t.orderId === orderId) && t.time >= nowMs - SIX_MONTHS_MS);
   if (fromId !== undefined) return list.filter((t) => t.id >= fromId).slice(0, limit);
   const w = window(params, nowMs);
   list = list.filter((t) => t.time >= w.from && t.time <= w.to);

@@ -54,8 +54,10 @@ export const DEFAULT_TAKER_FEE_RATE = '0.0005';
 export type OrderSource = 'api' | 'admin' | 'liquidation' | 'adl' | 'settlement';
 
 /**
- * One fill, in `GET /fapi/v1/userTrades`' terms (decimals as strings; `realizedPnl` and `commission` with 8
- * decimals; `commission` is the fee charged, a positive amount the wallet pays).
+ * One fill, in `GET /fapi/v1/userTrades`' terms ("Account Trade List" response fields; decimals as strings;
+ * `realizedPnl` and `commission` with 8 decimals). `commission` is the fee charged as a positive amount the
+ * wallet pays, as the live venue reports it; the page's response example shows `"commission": "-0.07819010"`,
+ * so a reader should take its magnitude.
  */
 export interface PaperTrade {
   /** Trade id, increasing on the account. */
@@ -219,7 +221,8 @@ export class PaperBook {
     // the closed part (toward flat) realizes (price − entry) per unit, signed by the old position's side
     const closing = !pos.amt.isZero() && signOf(pos.amt) !== signOf(signedQty);
     const closedQty = closing ? Decimal.min(signedQty.abs(), pos.amt.abs()) : new Decimal(0);
-    const realized = closedQty.mul(price.minus(pos.entry)).mul(signOf(pos.amt));
+    // rounded once to the 8 decimals Binance reports, so the trade record, `cr` and the wallet agree exactly
+    const realized = closedQty.mul(price.minus(pos.entry)).mul(signOf(pos.amt)).toDecimalPlaces(8, Decimal.ROUND_HALF_UP);
     const next = pos.amt.plus(signedQty);
     let entry: Decimal;
     if (next.isZero()) entry = new Decimal(0);
@@ -371,6 +374,12 @@ export class PaperBook {
     this.orders.push(order);
     this.byClientId.set(order.clientOrderId, order);
     return order;
+  }
+
+  /** Moves every order and trade `ms` into the past (admin `POST /admin/age`: records older than REST can read). */
+  age(ms: number): void {
+    for (const o of this.orders) o.ts_ms -= ms;
+    for (const t of this.trades) t.time -= ms;
   }
 
   /** Looks an accepted order up by id or client id (the latest order with that client id; Binance -2013 when unknown). */

@@ -12,16 +12,17 @@
  * - `DELETE /fapi/v1/listenKey` closes the stream (its sockets are closed) and invalidates the key → `{}`.
  * - USER_STREAM security: only `X-MBX-APIKEY` (-2014 / -2015 as for signed endpoints), weight 1.
  *
- * WebSocket at `/ws/<listenKey>`, `/private/ws/<listenKey>` and `/private/ws?listenKey=<key>`: Binance's
- * derivatives user streams are served under a `/private` base (e.g. "Base Url: wss://fstream.binance.com/private/ —
- * User Data Streams are accessed at /ws/<listenKey>", "User Data Streams › Connect" of the derivatives docs,
- * https://developers.binance.com/docs/derivatives/options-trading/user-data-streams), the older layout is the bare
- * `/ws/<listenKey>`; our client (src/adapters/exchange/user-stream/client.ts) connects `<wsBase>/ws/<key>`, so a
- * `wsBaseUrl` ending in `/private` reaches the new path unchanged. An unknown or expired key refuses the
- * handshake with HTTP 400 -1125. "A single connection is only valid for 24 hours; expect to be disconnected at
- * the 24 hour mark" (same Connect pages): each socket is closed (code 1001 "going away") after
- * `maxConnectionMs` (default 24 h; tests shorten it), the listen key stays valid and a new connection works. Events (JSON text frames, Binance's field names
- * and types: times are numbers, decimals are strings):
+ * WebSocket at `/ws/<listenKey>`, `/private/ws/<listenKey>` and `/private/ws?listenKey=<key>`. The USDⓈ-M
+ * "User Data Streams › Connect" page says "Base Url: wss://fstream.binance.com — User Data Streams are accessed
+ * at /ws/<listenKey>" (our client, src/adapters/exchange/user-stream/client.ts, connects `<wsBase>/ws/<key>`
+ * as that page says); Binance's `/private` route on the same host ("Base Url: wss://fstream.binance.com/private/
+ * ... Example: wss://fstream.binance.com/private/ws/<listenKey>", the derivatives Options user data streams'
+ * Connect page, https://developers.binance.com/legacy-docs/derivatives/options-trading/user-data-streams) is
+ * served too, so a client whose `wsBaseUrl` ends in `/private` reaches it unchanged. An unknown or expired key
+ * refuses the handshake with HTTP 400 -1125. "A single connection is only valid for 24 hours; expect to be
+ * disconnected at the 24 hour mark" (both Connect pages): each socket is closed (code 1001 "going away") after
+ * `maxConnectionMs` (default 24 h; tests shorten it); the listen key stays valid and a new connection works.
+ * Events (JSON text frames, Binance's field names and types: times are numbers, decimals are strings):
  * - `ACCOUNT_UPDATE` — "Event: Balance and Position Update"
  *   (https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-Balance-and-Position-Update):
  *   `{e, E, T, a: {m, B: [{a, wb, cw, bc}], P: [{s, pa, ep, bep, cr, up, mt, iw, ps}]}}`, only the positions

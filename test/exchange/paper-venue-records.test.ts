@@ -16,7 +16,7 @@ import { WebSocket } from 'ws';
 import { UserStreamClient } from '../../src/adapters/exchange/user-stream/client.js';
 import { Decimal } from '../../src/domain/decimal.js';
 import { hmacHex } from '../../harness/paper-exchange/auth.js';
-import { adminOrders, adminSetPosition, adminTrade, adminTrades, adminVenueClose, clearFaults, setMarkPrice, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
+import { adminAge, adminFaults, adminOrders, adminSetPosition, adminTrade, adminTrades, adminVenueClose, clearFaults, setMarkPrice, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { waitFor } from '../helpers/redis.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -138,6 +138,19 @@ describe('fill records: trade id, realized profit, commission', () => {
     expect(t).toMatchObject({ realizedPnl: '60.00000000', commission: '0.33000000', price: '3300', qty: '0.2' });
     s.ws.close();
   });
+
+  it('a MARKET order cut short (partial_fill fault): the trade is the filled part; the EXPIRED event has er "9"', async () => {
+    const s = await listen(px, `/ws/${await listenKey(px)}`);
+    await adminFaults(px.url, { kind: 'partial_fill', fill_ratio: 0.5, count: 1 });
+    const o = (await ex.createOrder('BTC/USDT:USDT', 'market', 'buy', 0.004, undefined, { newClientOrderId: cid() })) as { id: string };
+    await waitFor(() => s.msgs.filter((m) => m.e === 'ORDER_TRADE_UPDATE').length >= 3, 5000, 10, 'three order updates');
+    const [, fill, expired] = s.msgs.filter((m) => m.e === 'ORDER_TRADE_UPDATE') as [Msg, Msg, Msg];
+    const t = (await ex.fetchMyTrades('BTC/USDT:USDT')).pop()!;
+    expect([t.order, t.amount]).toEqual([o.id, 0.002]);
+    expect(fill.o).toMatchObject({ x: 'TRADE', X: 'PARTIALLY_FILLED', l: '0.002', t: Number(t.id), n: '0.09500000', er: '0' });
+    expect(expired.o).toMatchObject({ x: 'EXPIRED', X: 'EXPIRED', l: '0', t: 0, n: '0', z: '0.002', er: '9' });
+    s.ws.close();
+  });
 });
 
 describe('GET /fapi/v1/userTrades and GET /fapi/v1/allOrders as documented', () => {
@@ -168,6 +181,24 @@ describe('GET /fapi/v1/userTrades and GET /fapi/v1/allOrders as documented', () 
     const w0 = (await q('symbol=ETHUSDT')).weight;
     const w1 = (await q('symbol=ETHUSDT')).weight;
     expect(w1 - w0).toBe(5);
+  });
+
+  it('records older than REST serves: 8 days old are outside the default window but reachable by fromId; past 6 months never', async () => {
+    const fresh = await startPaperExchange();
+    try {
+      const a = await adminTrade(fresh.url, 'ETHUSDT', 'BUY', '0.01');
+      const day = 24 * 3_600_000;
+      await adminAge(fresh.url, 8 * day);
+      const b = await adminTrade(fresh.url, 'ETHUSDT', 'BUY', '0.01');
+      const ids = async (query: string) => ((await signedGet(fresh, '/fapi/v1/userTrades', query)).json as Msg[]).map((t) => t.orderId);
+      expect(await ids('symbol=ETHUSDT')).toEqual([b.order.orderId]);
+      expect(await ids('symbol=ETHUSDT&fromId=1')).toEqual([a.order.orderId, b.order.orderId]);
+      expect(((await signedGet(fresh, '/fapi/v1/allOrders', 'symbol=ETHUSDT')).json as Msg[]).map((o) => o.orderId)).toEqual([b.order.orderId]);
+      await adminAge(fresh.url, 180 * day);
+      expect(await ids('symbol=ETHUSDT&fromId=1')).toEqual([b.order.orderId]);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('allOrders via ccxt fetchOrders: ours, manual and the exchange own orders, orderId >=, limit; weight 5', async () => {

@@ -47,6 +47,11 @@ export function adminVenueClose(url: string, kind: 'liquidate' | 'adl' | 'settle
   return call(url, 'POST', `/admin/${kind}`, { symbol, ...(qty === undefined ? {} : { qty }) });
 }
 
+/** Moves every order and trade `ms` into the past (`POST /admin/age`): records older than REST serves. */
+export async function adminAge(url: string, ms: number): Promise<void> {
+  await call(url, 'POST', '/admin/age', { ms });
+}
+
 /** Every fill on the account (`GET /admin/trades`), oldest first. */
 export function adminTrades(url: string): Promise<PaperTrade[]> {
   return call(url, 'GET', '/admin/trades');
