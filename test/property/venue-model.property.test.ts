@@ -8,7 +8,9 @@
  * - no order is ever sent for a change the venue's record explains (without a foreign fill: no close at all);
  * - every run converges (exchange = ledger, no hold) once REST verified and the apply layer recorded;
  * - a fill is never counted twice (one journal entry per trade id; the ledger ends equal to the exchange).
- * With attribution switched off, the same model finds the own-position close after a Redis rollback.
+ * With attribution switched off, the same model finds the own-position close after a Redis rollback: seed
+ * 4242 shrinks to start 0, `[{k: 'ours', lots: 2, record: 'lost', stream: 'ok'}]` — our OPEN of 0.002 filled,
+ * its record lost with Redis, and the heal sends SELL 0.002 (our own entry closed).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
