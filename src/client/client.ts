@@ -1,0 +1,372 @@
+/**
+ * `P3Client`: what a strategy needs to trade through the gates (docs/plan-format.md, README "Strategy
+ * client"): build and sign a plan, add it to `quantum:stream:apply.plan`, await its one final result from
+ * `quantum:stream:apply.result`, and keep the producer contract (producer.ts) — the same signed entry is
+ * added again when Redis restarted or failed over before a final result, or lost a result it had shown.
+ *
+ * Rights: only those of the strategy's Redis user `p3-strategy` (src/acl/users.ts): XADD on the plan stream;
+ * XRANGE/XREVRANGE/XREAD on the result stream; INFO (Redis's `run_id`, to see restarts and failovers).
+ * So `status` and `positions` are read from the result stream (the fills the gates executed), not from the
+ * exchange snapshot, which the strategy's user cannot read.
+ *
+ * Invariants:
+ * - A plan is signed once; every (re-)submission adds exactly that `plan` string and `mac`.
+ * - `submit` resolves at most once per plan, with its first final result; a `DROPPED_DUPLICATE` never
+ *   resolves it. Timeout and abort stop the wait, never the plan (and never the producer contract for it).
+ * - The result cursor is read before the plan is added, so its result cannot be missed; after a Redis
+ *   restart or failover the cursor goes back to before the oldest plan in flight (a replica's ids may be
+ *   lower), and each plan's final result is still taken once.
+ */
+import type { Redis } from 'ioredis';
+import { ZodError } from 'zod';
+import { openRedis } from '../adapters/redis/client.js';
+import { fieldsToObject } from '../adapters/redis/consumer.js';
+import { PLAN_STREAM_MAXLEN, STREAMS } from '../adapters/redis/keys.js';
+import { parseRedisTarget, type RedisTarget } from '../config/redis.js';
+import { Decimal, fmt } from '../domain/decimal.js';
+import { signPlan, type PlanInput } from '../domain/plan.js';
+import { fillFromResult } from '../domain/result.js';
+import { sleep } from '../lib/sleep.js';
+import { buildExitPlan, planKeyFromEnv, DEFAULT_PLAN_SOURCE } from '../plans/submit.js';
+import { P3AbortError, P3ClosedError, P3InvalidPlanError, P3TimeoutError } from './errors.js';
+import { DEFAULT_TIMING, producerAction, runIdOf, type ProducedPlan, type ProducerTiming } from './producer.js';
+import { HOLD_REASONS, toP3Result, type P3Result } from './result.js';
+import type { HoldEvent, PlanRequest, PositionView, SubmitOptions, SymbolStatus } from './types.js';
+
+/** Options of {@link P3Client}. */
+export interface P3ClientOptions {
+  /** Redis of the stack: a URL (`redis://p3-strategy:<password>@host:6379`) or a Sentinel target (src/config/redis.ts). */
+  redis: string | RedisTarget;
+  /** The producer name the plans carry (default `exit_brain`); the services verify it with `P3_KEY_<SOURCE>`. */
+  source?: string;
+  /** The source's HMAC key (the value of `P3_KEY_<SOURCE>`). */
+  key: string;
+  /** Default bound of `submit`, ms (default 60000). */
+  timeoutMs?: number;
+  /** Producer contract timing (producer.ts {@link DEFAULT_TIMING}). */
+  timing?: Partial<ProducerTiming>;
+  /** Longest blocking read of the result stream, ms (default 1000). */
+  blockMs?: number;
+  /** Interval of the producer pass (restart check, re-submission, durability), ms (default 250). */
+  passMs?: number;
+}
+
+type Waiter = { resolve: (r: P3Result) => void; reject: (e: Error) => void };
+
+/** Entries of the result stream read per request. */
+const PAGE = 1000;
+/** Results `status` looks back over for a symbol (newest first). */
+const STATUS_LOOKBACK = 5000;
+
+/**
+ * The strategy client. Create one per process (`new P3Client({...})` or `P3Client.fromEnv()`), `submit`
+ * plans, `close()` at the end.
+ */
+export class P3Client {
+  readonly source: string;
+  private readonly key: string;
+  private readonly cmd: Redis;
+  private readonly reader: Redis;
+  private readonly timing: ProducerTiming;
+  private readonly timeoutMs: number;
+  private readonly blockMs: number;
+  private readonly passMs: number;
+  private readonly plans = new Map<string, ProducedPlan>();
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly resultCbs = new Set<(r: P3Result) => void>();
+  private readonly holdCbs = new Set<(h: HoldEvent) => void>();
+  /** Entry ids of holds already reported (bounded), so a re-read after a restart does not report them twice. */
+  private readonly holdSeen = new Set<string>();
+  private cursor = '0-0';
+  private epoch: string | null = null;
+  private closed = false;
+  private started: Promise<void> | null = null;
+  private readonly loops: Array<Promise<void>> = [];
+  private readonly stop = new AbortController();
+
+  constructor(o: P3ClientOptions) {
+    if (!o.key) throw new P3InvalidPlanError('P3Client needs the source key (P3_KEY_<SOURCE>)', ['key']);
+    this.source = o.source ?? DEFAULT_PLAN_SOURCE;
+    this.key = o.key;
+    this.timing = { ...DEFAULT_TIMING, ...o.timing };
+    this.timeoutMs = o.timeoutMs ?? 60_000;
+    this.blockMs = o.blockMs ?? 1000;
+    this.passMs = o.passMs ?? 250;
+    const common = { disableClientInfo: true, maxRetriesPerRequest: 1, enableOfflineQueue: true, retryStrategy: (n: number) => Math.min(50 * 2 ** Math.min(n, 5), 1000) };
+    this.cmd = openRedis(o.redis, { ...common, connectionName: 'p3-client', commandTimeout: 5000 });
+    this.reader = openRedis(o.redis, { ...common, connectionName: 'p3-client-results', commandTimeout: this.blockMs + 5000 });
+    for (const c of [this.cmd, this.reader]) c.on('error', () => undefined); // reconnects on its own; failures surface as timeouts
+  }
+
+  /**
+   * A client from the environment: `REDIS_URL` (or the Sentinel variables, src/config/redis.ts) and
+   * `P3_KEY_<SOURCE>`.
+   * @throws ConfigError naming the missing or placeholder variable
+   */
+  static fromEnv(env: Record<string, string | undefined> = process.env, o: Omit<P3ClientOptions, 'redis' | 'key'> = {}): P3Client {
+    const source = o.source ?? DEFAULT_PLAN_SOURCE;
+    return new P3Client({ ...o, source, redis: parseRedisTarget(env), key: planKeyFromEnv(env, source) });
+  }
+
+  /**
+   * Signs, submits and awaits one plan (see the module comment for re-submissions).
+   * @returns the plan's final result (EXECUTED, DENY, SKIPPED, REJECTED or FAILED)
+   * @throws P3InvalidPlanError (nothing submitted), P3TimeoutError / P3AbortError (the plan may still
+   *   execute: its result goes to `onResult`), P3ClosedError
+   */
+  async submit(req: PlanRequest, o: SubmitOptions = {}): Promise<P3Result> {
+    if (this.closed) throw new P3ClosedError('client closed');
+    const plan = this.planOf(req);
+    let signed;
+    try {
+      signed = signPlan(plan, this.key);
+    } catch (err) {
+      if (err instanceof ZodError) throw new P3InvalidPlanError(`invalid plan: ${err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, err.issues.map((i) => i.message));
+      throw err;
+    }
+    if (this.plans.has(plan.plan_id)) throw new P3InvalidPlanError(`plan ${plan.plan_id} was already submitted by this client`, ['plan_id']);
+    if (o.signal?.aborted) throw new P3AbortError('aborted before submission', plan.plan_id);
+    await this.start();
+    const now = Date.now();
+    const p: ProducedPlan = { planId: plan.plan_id, symbol: plan.symbol, signed, firstSubmitMs: now, lastSubmitMs: now, submitEpoch: this.epoch, acked: false, resubmits: 0, entryIds: [], final: null, durable: false };
+    const done = new Promise<P3Result>((resolve, reject) => this.waiters.set(p.planId, { resolve, reject }));
+    this.plans.set(p.planId, p);
+    await this.add(p);
+    return this.await(p.planId, done, o);
+  }
+
+  /** The fills of the gates' executed results per symbol (the strategy's view; the exchange snapshot is not readable by its user). */
+  async positions(): Promise<PositionView[]> {
+    const by = new Map<string, PositionView & { net: Decimal }>();
+    let start = '-';
+    for (;;) {
+      const page = await this.cmd.xrange(STREAMS.applyResult, start, '+', 'COUNT', PAGE);
+      for (const [id, arr] of page) {
+        const f = fieldsToObject(arr);
+        const fill = fillFromResult(id, f);
+        if (!fill || !f.symbol) continue;
+        const v = by.get(f.symbol) ?? { symbol: f.symbol, netQty: '0', side: 'FLAT' as const, fills: 0, lastFillTsMs: 0, net: new Decimal(0) };
+        v.net = v.net.plus(fill.signedQty);
+        v.fills++;
+        v.lastFillTsMs = Math.max(v.lastFillTsMs, fill.tsMs);
+        by.set(f.symbol, v);
+      }
+      if (page.length < PAGE) break;
+      start = `(${page[page.length - 1]![0]}`;
+    }
+    return [...by.values()]
+      .map(({ net, ...v }) => ({ ...v, netQty: fmt(net), side: net.gt(0) ? ('LONG' as const) : net.lt(0) ? ('SHORT' as const) : ('FLAT' as const) }))
+      .sort((a, b) => a.symbol.localeCompare(b.symbol));
+  }
+
+  /**
+   * What the result stream says about `symbol`: its newest final result, and a hold when the newest result
+   * refused for a hold reason ({@link HOLD_REASONS}) with no EXECUTED result after it.
+   */
+  async status(symbol: string): Promise<SymbolStatus> {
+    const sym = symbol.toUpperCase();
+    let end = '+';
+    let seen = 0;
+    let last: P3Result | null = null;
+    let hold: HoldEvent | null = null;
+    scan: while (seen < STATUS_LOOKBACK) {
+      const page = await this.cmd.xrevrange(STREAMS.applyResult, end, '-', 'COUNT', PAGE);
+      for (const [id, arr] of page) {
+        seen++;
+        const r = toP3Result(id, fieldsToObject(arr));
+        if (!r || r.symbol !== sym) continue;
+        last ??= r;
+        if (r.status === 'EXECUTED') break scan;
+        if (HOLD_REASONS.includes(r.reason)) {
+          hold = { symbol: sym, reason: r.reason, planId: r.planId, tsMs: r.tsMs, entryId: r.entryId };
+          break scan;
+        }
+      }
+      if (page.length < PAGE) break;
+      end = `(${page[page.length - 1]![0]}`;
+    }
+    const position = (await this.positions()).find((p) => p.symbol === sym) ?? { symbol: sym, netQty: '0', side: 'FLAT' as const, fills: 0, lastFillTsMs: 0 };
+    return { symbol: sym, lastResult: last, hold, position, inFlight: [...this.plans.values()].filter((p) => p.symbol === sym && !p.final).map((p) => p.planId) };
+  }
+
+  /** Calls `cb` with the final result of each plan this client submitted (once per plan). @returns unsubscribe */
+  onResult(cb: (r: P3Result) => void): () => void {
+    this.resultCbs.add(cb);
+    void this.start().catch(() => undefined);
+    return () => this.resultCbs.delete(cb);
+  }
+
+  /** Calls `cb` for each result (any plan, any source) refused for a hold reason ({@link HOLD_REASONS}). @returns unsubscribe */
+  onHold(cb: (h: HoldEvent) => void): () => void {
+    this.holdCbs.add(cb);
+    void this.start().catch(() => undefined);
+    return () => this.holdCbs.delete(cb);
+  }
+
+  /** Plans not yet finished under the producer contract (no final result, or one not yet read back). */
+  get pending(): number {
+    return [...this.plans.values()].filter((p) => !p.durable).length;
+  }
+
+  /**
+   * Waits until every submitted plan is finished under the producer contract (its final result read back
+   * `durableAfterMs` later), at most `timeoutMs`. @returns true when none is left
+   */
+  async drain(timeoutMs = 30_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.plans.size > 0 && Date.now() < deadline && !this.closed) await sleep(50);
+    return this.plans.size === 0;
+  }
+
+  /** Stops the loops and closes the connections; waiting submits reject with P3ClosedError. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stop.abort();
+    for (const [id, w] of this.waiters) w.reject(new P3ClosedError('client closed before the final result', id));
+    this.waiters.clear();
+    this.reader.disconnect();
+    await Promise.allSettled(this.loops);
+    this.cmd.disconnect();
+  }
+
+  private planOf(req: PlanRequest): PlanInput {
+    return buildExitPlan({ ...req, source: this.source });
+  }
+
+  /** Reads the result cursor and Redis's run_id, then starts the read loop and the producer loop (once). */
+  private start(): Promise<void> {
+    this.started ??= (async () => {
+      const [info, newest] = await Promise.all([this.cmd.info('server'), this.cmd.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', 1)]);
+      this.epoch = runIdOf(info);
+      this.cursor = newest[0]?.[0] ?? '0-0';
+      this.loops.push(this.readLoop(), this.producerLoop());
+    })();
+    this.started.catch(() => (this.started = null));
+    return this.started;
+  }
+
+  private async add(p: ProducedPlan): Promise<void> {
+    p.lastSubmitMs = Date.now();
+    p.submitEpoch = this.epoch;
+    try {
+      const id = await this.cmd.xadd(STREAMS.applyPlan, 'MAXLEN', '~', PLAN_STREAM_MAXLEN, '*', 'plan', p.signed.plan, 'mac', p.signed.mac);
+      if (id) {
+        p.acked = true;
+        p.entryIds.push(id);
+      }
+    } catch {
+      // not answered: it may still have been added; the producer pass re-submits it (producer.ts)
+    }
+  }
+
+  private await(planId: string, done: Promise<P3Result>, o: SubmitOptions): Promise<P3Result> {
+    const timeoutMs = o.timeoutMs ?? this.timeoutMs;
+    return new Promise<P3Result>((resolve, reject) => {
+      const finish = () => {
+        clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
+        this.waiters.delete(planId);
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new P3TimeoutError(`no final result for plan ${planId} within ${timeoutMs} ms (it may still execute)`, planId));
+      }, timeoutMs);
+      const onAbort = () => {
+        finish();
+        reject(new P3AbortError(`stopped waiting for plan ${planId} (it may still execute)`, planId));
+      };
+      if (o.signal?.aborted) return onAbort();
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      done.then(
+        (r) => (finish(), resolve(r)),
+        (e: Error) => (finish(), reject(e)),
+      );
+    });
+  }
+
+  private async readLoop(): Promise<void> {
+    while (!this.closed) {
+      try {
+        const res = (await this.reader.xread('COUNT', PAGE, 'BLOCK', this.blockMs, 'STREAMS', STREAMS.applyResult, this.cursor)) as Array<[string, Array<[string, string[]]>]> | null;
+        for (const [, entries] of res ?? []) {
+          for (const [id, arr] of entries) {
+            this.cursor = id;
+            this.dispatch(id, fieldsToObject(arr));
+          }
+        }
+      } catch {
+        if (!this.closed) await sleep(100, this.stop.signal);
+      }
+    }
+  }
+
+  private dispatch(entryId: string, f: Record<string, string>): void {
+    const r = toP3Result(entryId, f);
+    if (!r) return;
+    if (HOLD_REASONS.includes(r.reason) && !this.holdSeen.has(entryId)) {
+      if (this.holdSeen.size > 10_000) this.holdSeen.clear();
+      this.holdSeen.add(entryId);
+      for (const cb of this.holdCbs) safe(() => cb({ symbol: r.symbol, reason: r.reason, planId: r.planId, tsMs: r.tsMs, entryId }));
+    }
+    const p = this.plans.get(r.planId);
+    if (!p || p.final) return;
+    p.final = { result: r, seenMs: Date.now() };
+    if (p.reported) return; // a result recorded again after Redis lost the first one: the caller has it
+    p.reported = true;
+    this.waiters.get(r.planId)?.resolve(r);
+    for (const cb of this.resultCbs) safe(() => cb(r));
+  }
+
+  private async producerLoop(): Promise<void> {
+    while (!this.closed) {
+      await sleep(this.passMs, this.stop.signal);
+      if (this.closed) return;
+      try {
+        await this.producerPass();
+      } catch {
+        // Redis unreachable: the next pass tries again
+      }
+    }
+  }
+
+  /** One pass of the producer contract (producer.ts): restart check, re-submissions, durability read-backs. */
+  private async producerPass(): Promise<void> {
+    const epoch = runIdOf(await this.cmd.info('server'));
+    if (epoch !== this.epoch) {
+      // a restart or failover: the new server's ids may be lower than what was read; read again from before the oldest plan in flight
+      const oldest = Math.min(...[...this.plans.values()].map((p) => p.firstSubmitMs));
+      if (Number.isFinite(oldest)) this.cursor = `${Math.max(0, oldest - 5000)}-0`;
+      this.epoch = epoch;
+    }
+    const now = Date.now();
+    for (const p of [...this.plans.values()]) {
+      const a = producerAction(p, now, this.epoch, this.timing);
+      if (a === 'drop') this.plans.delete(p.planId);
+      else if (a === 'resubmit') {
+        p.resubmits++;
+        await this.add(p);
+      } else if (a === 'check_durable' && p.final) {
+        const still = await this.cmd.xrange(STREAMS.applyResult, p.final.result.entryId, p.final.result.entryId);
+        if (still.length > 0) {
+          p.durable = true;
+          this.plans.delete(p.planId);
+        } else {
+          // lost with Redis's last writes: the same signed entry again; the apply layer records the outcome
+          // recovered from the exchange (never a second order); the caller already has the result
+          p.final = null;
+          p.resubmits++;
+          await this.add(p);
+        }
+      }
+    }
+  }
+}
+
+function safe(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // a subscriber's error never stops the client
+  }
+}
