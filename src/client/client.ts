@@ -27,10 +27,10 @@ import { Decimal, fmt } from '../domain/decimal.js';
 import { signPlan, type PlanInput } from '../domain/plan.js';
 import { fillFromResult } from '../domain/result.js';
 import { sleep } from '../lib/sleep.js';
-import { buildExitPlan, planKeyFromEnv, DEFAULT_PLAN_SOURCE } from '../plans/submit.js';
+import { buildExitPlan, newPlanId, planKeyFromEnv, DEFAULT_PLAN_SOURCE } from '../plans/submit.js';
 import { P3AbortError, P3ClosedError, P3InvalidPlanError, P3TimeoutError } from './errors.js';
 import { DEFAULT_TIMING, producerAction, runIdOf, type ProducedPlan, type ProducerTiming } from './producer.js';
-import { HOLD_REASONS, toP3Result, type P3Result } from './result.js';
+import { HOLD_REASONS, TRANSIENT_REASONS, toP3Result, type P3Result } from './result.js';
 import type { HoldEvent, PlanRequest, PositionView, SubmitOptions, SymbolStatus } from './types.js';
 
 /** Options of {@link P3Client}. */
@@ -109,12 +109,29 @@ export class P3Client {
   }
 
   /**
-   * Signs, submits and awaits one plan (see the module comment for re-submissions).
-   * @returns the plan's final result (EXECUTED, DENY, SKIPPED, REJECTED or FAILED)
+   * Signs, submits and awaits one plan (see the module comment for re-submissions). When the plan was refused
+   * for a transient reason where nothing was sent ({@link TRANSIENT_REASONS}: sized on a snapshot older than a
+   * fill, another order in flight, the snapshot momentarily missing or stale), a NEW plan of the same request
+   * (plan id `<id>.r<n>`) is submitted after 250 ms × n, at most `retries` times (default 3) within the timeout.
+   * Each attempt's result also goes to `onResult`.
+   * @returns the final result of the last attempt (EXECUTED, DENY, SKIPPED, REJECTED or FAILED)
    * @throws P3InvalidPlanError (nothing submitted), P3TimeoutError / P3AbortError (the plan may still
    *   execute: its result goes to `onResult`), P3ClosedError
    */
   async submit(req: PlanRequest, o: SubmitOptions = {}): Promise<P3Result> {
+    const retries = o.retries ?? 3;
+    const deadline = Date.now() + (o.timeoutMs ?? this.timeoutMs);
+    const first = req.planId ?? newPlanId();
+    for (let attempt = 0; ; attempt++) {
+      const r = await this.submitOnce({ ...req, planId: attempt === 0 ? first : `${first.slice(0, 58)}.r${attempt}` }, { signal: o.signal, timeoutMs: Math.max(1, deadline - Date.now()) });
+      if (r.status === 'EXECUTED' || !TRANSIENT_REASONS.includes(r.reason) || attempt >= retries || Date.now() + 250 * (attempt + 1) >= deadline) return r;
+      await sleep(250 * (attempt + 1), o.signal);
+      if (o.signal?.aborted) throw new P3AbortError(`stopped before re-trying plan ${first}`, r.planId);
+    }
+  }
+
+  /** One plan: sign, add, await (no re-try as a new plan; the producer contract still applies). */
+  private async submitOnce(req: PlanRequest, o: SubmitOptions): Promise<P3Result> {
     if (this.closed) throw new P3ClosedError('client closed');
     const plan = this.planOf(req);
     let signed;

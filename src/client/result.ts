@@ -145,3 +145,12 @@ export function toP3Result(entryId: string, f: Record<string, string>): P3Result
  * REDUCING state refusing an entry (`trading_state_reducing`).
  */
 export const HOLD_REASONS: readonly string[] = ['reconcile_hold_active', 'operator_hold', 'trading_halted', 'trading_state_reducing', 'breaker_open'];
+
+/**
+ * Refusals where nothing was sent and a NEW plan of the same request is expected to pass shortly (what
+ * `P3Client.submit` re-tries): the permit was sized on a snapshot older than the symbol's newest fill
+ * (`snapshot_older_than_fill`, `snapshot_superseded`: two plans back to back), another order of the symbol was in
+ * flight (`order_in_flight`), or the exchange snapshot was momentarily missing or stale (`missing_exchange`,
+ * `stale_exchange`, `snapshot_unknown`: right after a restart).
+ */
+export const TRANSIENT_REASONS: readonly string[] = ['snapshot_older_than_fill', 'snapshot_superseded', 'order_in_flight', 'snapshot_unknown', 'missing_exchange', 'stale_exchange'];

@@ -35,6 +35,8 @@ export interface SubmitOptions {
   timeoutMs?: number;
   /** Stops the wait (never the plan). */
   signal?: AbortSignal;
+  /** New plans after a transient refusal (result.ts `TRANSIENT_REASONS`), default 3; 0 = none. */
+  retries?: number;
 }
 
 /** A result refused for a hold reason (`onHold`). */
