@@ -206,6 +206,25 @@ export class P3Client {
     return { symbol: sym, lastResult: last, hold, position, inFlight: [...this.plans.values()].filter((p) => p.symbol === sym && !p.final).map((p) => p.planId) };
   }
 
+  /**
+   * The newest entry of the result stream whose fields satisfy `match`, looking back at most `lookback`
+   * entries (default 5000). @returns its entry id and fields, or null
+   */
+  async findResult(match: (f: Record<string, string>) => boolean, lookback = STATUS_LOOKBACK): Promise<{ entryId: string; fields: Record<string, string> } | null> {
+    let end = '+';
+    for (let seen = 0; seen < lookback; ) {
+      const page = await this.cmd.xrevrange(STREAMS.applyResult, end, '-', 'COUNT', PAGE);
+      for (const [id, arr] of page) {
+        seen++;
+        const f = fieldsToObject(arr);
+        if (match(f)) return { entryId: id, fields: f };
+      }
+      if (page.length < PAGE) return null;
+      end = `(${page[page.length - 1]![0]}`;
+    }
+    return null;
+  }
+
   /** Calls `cb` with the final result of each plan this client submitted (once per plan). @returns unsubscribe */
   onResult(cb: (r: P3Result) => void): () => void {
     this.resultCbs.add(cb);
