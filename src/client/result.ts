@@ -142,9 +142,10 @@ export function toP3Result(entryId: string, f: Record<string, string>): P3Result
 /**
  * Reasons of a result that say the symbol is held or trading is stopped (what `onHold` reports): a
  * reconcile hold (`reconcile_hold_active`), an operator's hold, the kill switch (`trading_halted`) or the
- * REDUCING state refusing an entry (`trading_state_reducing`).
+ * REDUCING state refusing an entry (`trading_state_reducing`), an open circuit breaker (`breaker_open` at send
+ * time, `circuit_breaker_open` from the governor).
  */
-export const HOLD_REASONS: readonly string[] = ['reconcile_hold_active', 'operator_hold', 'trading_halted', 'trading_state_reducing', 'breaker_open'];
+export const HOLD_REASONS: readonly string[] = ['reconcile_hold_active', 'operator_hold', 'trading_halted', 'trading_state_reducing', 'breaker_open', 'circuit_breaker_open'];
 
 /**
  * Refusals where nothing was sent and a NEW plan of the same request is expected to pass shortly (what

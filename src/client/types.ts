@@ -42,7 +42,7 @@ export interface SubmitOptions {
 /** A result refused for a hold reason (`onHold`). */
 export interface HoldEvent {
   symbol: string;
-  /** `reconcile_hold_active`, `operator_hold`, `trading_halted`, `trading_state_reducing` or `breaker_open`. */
+  /** One of result.ts `HOLD_REASONS` (`reconcile_hold_active`, `operator_hold`, `trading_halted`, ...). */
   reason: string;
   planId: string;
   tsMs: number;
