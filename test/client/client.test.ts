@@ -4,17 +4,21 @@
  * - a governor DENY (max position) comes back as DENY with both permits' decisions, nothing sent;
  * - an invalid plan throws before anything is submitted; a timeout and an abort reject, and the plan's result
  *   still reaches onResult;
+ * - a hold: the plan is DENY reconcile_hold_active, onHold reports it, status(symbol) shows it;
  * - status/positions from the result stream; the ACL LOG has no denial for the client.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { P3Client, P3AbortError, P3InvalidPlanError, P3TimeoutError, type P3Result } from '../../src/client/index.js';
 import { adminOrders, adminPositions } from '../helpers/paper.js';
 import { waitFor } from '../helpers/redis.js';
+import { clearHold, setOperatorHold } from '../../src/services/reconcile-engine/operator.js';
+import type { HoldEvent } from '../../src/client/index.js';
 import { CLIENT_KEYS, startClientStack, type ClientStack } from './stack.js';
 
 let s: ClientStack;
 let c: P3Client;
 const results: P3Result[] = [];
+let abortedPlan = '';
 
 beforeAll(async () => {
   s = await startClientStack({ symbols: ['BTCUSDT', 'ETHUSDT'], extraEnv: { GOVERNOR_MAX_POSITION_USD_ETHUSDT: '600' } });
@@ -40,7 +44,26 @@ describe('P3Client', () => {
     const st = await c.status('BTCUSDT');
     expect(st.lastResult?.planId).toBe(close.planId);
     expect(st.hold).toBeNull();
-    expect(results.map((r) => r.planId)).toEqual([open.planId, close.planId]);
+    // (a transient refusal re-tried as a new plan would also be in onResult, before the EXECUTED one)
+    expect(results.filter((r) => r.status === 'EXECUTED').map((r) => r.planId)).toEqual([open.planId, close.planId]);
+  });
+
+  it('an operator hold: DENY reconcile_hold_active, reported by onHold and status(symbol); nothing sent', async () => {
+    const holds: HoldEvent[] = [];
+    const off = c.onHold((h) => holds.push(h));
+    await setOperatorHold(s.admin, { symbol: 'BTCUSDT', ttlSec: 60, reason: 'client test', by: 'test' });
+    try {
+      const before = (await apiOrders('BTCUSDT')).length;
+      const r = await c.submit({ symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: '0.001' }, { retries: 0 });
+      expect(r).toMatchObject({ status: 'DENY', reason: 'reconcile_hold_active' });
+      await waitFor(() => holds.find((h) => h.planId === r.planId), 5000, 20, 'onHold');
+      expect(holds.find((h) => h.planId === r.planId)).toMatchObject({ symbol: 'BTCUSDT', reason: 'reconcile_hold_active' });
+      expect((await c.status('BTCUSDT')).hold).toMatchObject({ planId: r.planId, reason: 'reconcile_hold_active' });
+      expect((await apiOrders('BTCUSDT')).length).toBe(before);
+    } finally {
+      off();
+      await clearHold(s.admin, { symbol: 'BTCUSDT', by: 'test' });
+    }
   });
 
   it('a governor DENY is DENY with both permits: the max position reason, nothing sent', async () => {
@@ -68,14 +91,23 @@ describe('P3Client', () => {
     const a = c.submit({ symbol: 'ETHUSDT', action: 'FULL_CLOSE' }, { signal: ac.signal });
     ac.abort();
     await expect(a).rejects.toBeInstanceOf(P3AbortError);
+    abortedPlan = ((await a.catch((e: P3AbortError) => e)) as P3AbortError).planId;
+    expect(abortedPlan).not.toBe('');
   });
 
   it('a client from the environment (REDIS_URL as p3-strategy, P3_KEY_EXIT_BRAIN) works under the ACL', async () => {
     const e = P3Client.fromEnv(s.strategyEnv);
     try {
-      await waitFor(async () => (await c.status('ETHUSDT')).inFlight.length === 0, 20_000, 50, 'the aborted close finished');
-      const r = await e.submit({ symbol: 'ETHUSDT', action: 'FULL_CLOSE' });
-      expect(['EXECUTED', 'DENY', 'SKIPPED']).toContain(r.status);
+      // the aborted FULL_CLOSE above was still decided (EXECUTED, or refused when sized on a snapshot older than the open's fill)
+      await waitFor(() => results.find((r) => r.planId === abortedPlan), 20_000, 50, 'the aborted close');
+      if ((await e.positions()).find((p) => p.symbol === 'ETHUSDT')?.side !== 'FLAT') {
+        expect(await e.submit({ symbol: 'ETHUSDT', action: 'FULL_CLOSE' })).toMatchObject({ status: 'EXECUTED' });
+      }
+      const open = await e.submit({ symbol: 'ETHUSDT', action: 'OPEN', side: 'SELL', qty: '0.001' });
+      expect(open).toMatchObject({ status: 'EXECUTED', side: 'SELL', filledQty: '0.001' });
+      const close = await e.submit({ symbol: 'ETHUSDT', action: 'FULL_CLOSE' });
+      expect(close).toMatchObject({ status: 'EXECUTED', side: 'BUY', filledQty: '0.001' });
+      expect(await e.drain(15_000)).toBe(true);
     } finally {
       await e.close();
     }
