@@ -4,14 +4,19 @@
  *   Python and TypeScript give the same canonical strings and MACs (test/client/vectors.test.ts checks the
  *   TypeScript side of the same file);
  * - `examples/open_close.py` (a Python-signed OPEN then FULL_CLOSE) executes against the real stack as
- *   `p3-strategy`: exit 0, both EXECUTED, two orders at the exchange.
+ *   `p3-strategy`: exit 0, both EXECUTED, two orders at the exchange;
+ * - the producer contract in Python: Redis killed while the plan's order is at the exchange, one EXECUTED
+ *   returned, the same signed entry re-submitted after the restart, one final result, one order.
  * The interpreter: `P3_PYTHON`, else the first `python3` that imports Debian's `redis` module
  * (`/usr/bin/python3` first: a pyenv or venv `python3` earlier on PATH may not see Debian's packages).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/lib/root.js';
-import { adminOrders } from '../helpers/paper.js';
+import { fieldsToObject } from '../../src/adapters/redis/consumer.js';
+import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
+import { adminFaults, adminOrders, clearFaults } from '../helpers/paper.js';
+import { waitFor } from '../helpers/redis.js';
 import { startClientStack, type ClientStack } from './stack.js';
 
 function python(withRedis: boolean): string {
@@ -56,6 +61,34 @@ describe('Python reference producer', () => {
       expect(out.code).toBe(0);
       const orders = (await adminOrders(s.paper.url)).filter((o) => o.symbol === 'BTCUSDT' && o.source === 'api');
       expect(orders.map((o) => `${o.side} ${o.qty} reduceOnly=${o.reduceOnly}`)).toEqual(['BUY 0.002 reduceOnly=false', 'SELL 0.002 reduceOnly=true']);
+    });
+
+    it('a Redis restart while the order is at the exchange: one EXECUTED, the same signed entry re-submitted, one order', async () => {
+      await adminFaults(s.paper.url, { kind: 'latency', latency_ms: 2500, endpoints: ['order'], methods: ['POST'], count: 1 });
+      const code = [
+        'import sys',
+        "sys.path.insert(0, 'clients/python')",
+        'from p3client import P3Client',
+        'c = P3Client.from_env(resubmit_after_s=1.0)',
+        "r = c.submit('BTCUSDT', 'OPEN', side='BUY', qty='0.003', plan_id='py-restart-1', retries=0)",
+        "print('result', r['status'], r.get('filled_qty'), flush=True)",
+        "print('drained', c.drain(20), flush=True)",
+      ].join('\n');
+      const done = run(python(true), ['-c', code], s.strategyEnv);
+      await waitFor(async () => (await s.admin.get(keys.applyDedupe('py-restart-1')))?.startsWith('sending'), 20_000, 5, 'the order in flight');
+      await s.srv.restart(300);
+      const out = await done;
+      await clearFaults(s.paper.url);
+      expect(out.text).toMatch(/^result EXECUTED 0\.003$/m);
+      expect(out.text).toMatch(/^drained True$/m);
+      expect(out.code).toBe(0);
+      const results = (await s.admin.xrange(STREAMS.applyResult, '-', '+')).map(([, f]) => fieldsToObject(f)).filter((f) => f.plan_id === 'py-restart-1');
+      expect(results.filter((f) => f.status !== 'DROPPED_DUPLICATE').map((f) => f.status)).toEqual(['EXECUTED']);
+      const entries = (await s.admin.xrange(STREAMS.applyPlan, '-', '+')).map(([, f]) => fieldsToObject(f)).filter((f) => (f.plan ?? '').includes('"py-restart-1"'));
+      expect(entries.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(entries.map((e) => `${e.plan}|${e.mac}`)).size).toBe(1);
+      const orders = (await adminOrders(s.paper.url)).filter((o) => o.symbol === 'BTCUSDT' && o.source === 'api' && o.qty === '0.003');
+      expect(orders.length).toBe(1);
     });
   });
 });
