@@ -30,7 +30,7 @@ import { sleep } from '../lib/sleep.js';
 import { buildExitPlan, newPlanId, planKeyFromEnv, DEFAULT_PLAN_SOURCE } from '../plans/submit.js';
 import { P3AbortError, P3ClosedError, P3InvalidPlanError, P3TimeoutError } from './errors.js';
 import { DEFAULT_TIMING, producerAction, runIdOf, type ProducedPlan, type ProducerTiming } from './producer.js';
-import { HOLD_REASONS, TRANSIENT_REASONS, toP3Result, type P3Result } from './result.js';
+import { HOLD_REASONS, TRANSIENT_REASONS, isFinalStatus, toP3Result, type P3Result } from './result.js';
 import type { HoldEvent, PlanRequest, PositionView, SubmitOptions, SymbolStatus } from './types.js';
 
 /** Options of {@link P3Client}. */
@@ -55,6 +55,8 @@ type Waiter = { resolve: (r: P3Result) => void; reject: (e: Error) => void };
 
 /** Entries of the result stream read per request. */
 const PAGE = 1000;
+/** Without an acknowledged entry id: a final result this much older than a plan's first submission belongs to an earlier plan of the same id, ms (clock skew between hosts). */
+const REUSE_SKEW_MS = 1000;
 /** Results `status` looks back over for a symbol (newest first). */
 const STATUS_LOOKBACK = 5000;
 
@@ -78,6 +80,8 @@ export class P3Client {
   /** Entry ids of holds already reported (bounded), so a re-read after a restart does not report them twice. */
   private readonly holdSeen = new Set<string>();
   private cursor = '0-0';
+  /** Set by the producer pass after a restart: the read loop goes back to it before its next read. */
+  private rescanFrom: string | null = null;
   private epoch: string | null = null;
   private closed = false;
   private started: Promise<void> | null = null;
@@ -324,6 +328,10 @@ export class P3Client {
   private async readLoop(): Promise<void> {
     while (!this.closed) {
       try {
+        if (this.rescanFrom) {
+          this.cursor = this.rescanFrom;
+          this.rescanFrom = null;
+        }
         const res = (await this.reader.xread('COUNT', PAGE, 'BLOCK', this.blockMs, 'STREAMS', STREAMS.applyResult, this.cursor)) as Array<[string, Array<[string, string[]]>]> | null;
         for (const [, entries] of res ?? []) {
           for (const [id, arr] of entries) {
@@ -339,7 +347,11 @@ export class P3Client {
 
   private dispatch(entryId: string, f: Record<string, string>): void {
     const r = toP3Result(entryId, f);
-    if (!r) return;
+    if (!r) {
+      const p = f.status === 'DROPPED_DUPLICATE' ? this.plans.get(f.plan_id ?? '') : undefined;
+      if (p && !p.final) void this.onDuplicate(p).catch(() => undefined);
+      return;
+    }
     if (HOLD_REASONS.includes(r.reason) && !this.holdSeen.has(entryId)) {
       if (this.holdSeen.size > 10_000) this.holdSeen.clear();
       this.holdSeen.add(entryId);
@@ -352,6 +364,26 @@ export class P3Client {
     p.reported = true;
     this.waiters.get(r.planId)?.resolve(r);
     for (const cb of this.resultCbs) safe(() => cb(r));
+  }
+
+  /**
+   * A DROPPED_DUPLICATE for a plan still without a final result: the apply layer knew the plan id before. When
+   * its final result predates this client's first submission, the plan id was used by an earlier plan (the
+   * apply layer executes a plan id at most once, so no result will ever come for this one): the submit
+   * rejects with P3InvalidPlanError. A final result of this submission found there is taken as its result.
+   */
+  private async onDuplicate(p: ProducedPlan): Promise<void> {
+    const found = await this.findResult((f) => f.plan_id === p.planId && isFinalStatus(f.status));
+    if (!found || p.final || !this.plans.has(p.planId)) return;
+    const ts = Number(found.fields.ts_ms);
+    // the same server numbers both streams: a result entry older than this plan's first entry answered an earlier one
+    const earlier = p.entryIds[0] ? compareIds(found.entryId, p.entryIds[0]) < 0 : Number.isFinite(ts) && ts < p.firstSubmitMs - REUSE_SKEW_MS;
+    if (earlier) {
+      this.plans.delete(p.planId);
+      this.waiters.get(p.planId)?.reject(new P3InvalidPlanError(`plan id ${p.planId} was already used by an earlier plan (result ${found.fields.status} at ${ts}): plan ids must be unique`, ['plan_id']));
+      return;
+    }
+    this.dispatch(found.entryId, found.fields);
   }
 
   private async producerLoop(): Promise<void> {
@@ -372,7 +404,7 @@ export class P3Client {
     if (epoch !== this.epoch) {
       // a restart or failover: the new server's ids may be lower than what was read; read again from before the oldest plan in flight
       const oldest = Math.min(...[...this.plans.values()].map((p) => p.firstSubmitMs));
-      if (Number.isFinite(oldest)) this.cursor = `${Math.max(0, oldest - 5000)}-0`;
+      if (Number.isFinite(oldest)) this.rescanFrom = `${Math.max(0, oldest - 5000)}-0`;
       this.epoch = epoch;
     }
     const now = Date.now();
@@ -397,6 +429,13 @@ export class P3Client {
       }
     }
   }
+}
+
+/** Orders two stream entry ids (`<ms>-<seq>`): negative when `a` is older. */
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number];
+  const [bm, bs] = b.split('-').map(Number) as [number, number];
+  return am !== bm ? am - bm : (as ?? 0) - (bs ?? 0);
 }
 
 function safe(f: () => void): void {

@@ -2,7 +2,7 @@
  * P3Client against the real stack (test/client/stack.ts), connected as the strategy's ACL user `p3-strategy`:
  * - OPEN then FULL_CLOSE: both EXECUTED with the filled quantity and average price; the exchange has the two orders;
  * - a governor DENY (max position) comes back as DENY with both permits' decisions, nothing sent;
- * - an invalid plan throws before anything is submitted; a timeout and an abort reject, and the plan's result
+ * - an invalid plan throws before anything is submitted, a reused plan id is refused (no hang); a timeout and an abort reject, and the plan's result
  *   still reaches onResult;
  * - a hold: the plan is DENY reconcile_hold_active, onHold reports it, status(symbol) shows it;
  * - status/positions from the result stream; the ACL LOG has no denial for the client.
@@ -79,6 +79,20 @@ describe('P3Client', () => {
   it('an invalid plan throws P3InvalidPlanError and submits nothing', async () => {
     await expect(c.submit({ symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY' })).rejects.toBeInstanceOf(P3InvalidPlanError);
     await expect(c.submit({ symbol: 'BTCUSDT', action: 'REDUCE', qty: '-1' })).rejects.toBeInstanceOf(P3InvalidPlanError);
+  });
+
+  it('a plan id used by an earlier plan (another client) is refused with P3InvalidPlanError, not a hang; nothing sent', async () => {
+    const used = results.find((r) => r.status === 'EXECUTED')!.planId;
+    const before = (await apiOrders('BTCUSDT')).length;
+    const other = new P3Client({ redis: s.strategyUrl, key: CLIENT_KEYS.P3_KEY_EXIT_BRAIN, timeoutMs: 20_000 });
+    try {
+      const err = await other.submit({ symbol: 'BTCUSDT', action: 'OPEN', side: 'BUY', qty: '0.001', planId: used }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(P3InvalidPlanError);
+      expect((err as Error).message).toMatch(/already used by an earlier plan/);
+    } finally {
+      await other.close();
+    }
+    expect((await apiOrders('BTCUSDT')).length).toBe(before);
   });
 
   it('timeout and abort stop the wait, not the plan: its result still reaches onResult', async () => {
