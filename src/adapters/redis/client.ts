@@ -15,7 +15,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisTarget, SentinelConfig } from '../../config/redis.js';
 import { guardDatabase, RedisDatabaseError } from './database-guard.js';
-import { loadScripts, scriptOptions, type ScriptedRedis } from './scripts.js';
+import { loadScripts, scriptOptions, type ScriptedRedis } from './scripts/loader.js';
 
 /** The ioredis options that route a connection through Sentinel (empty without it). */
 export function sentinelOptions(s: SentinelConfig | null, url = ''): RedisOptions {

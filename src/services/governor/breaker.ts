@@ -8,7 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
-import { callScript } from '../../adapters/redis/scripts.js';
+import { breakerTrip } from '../../adapters/redis/scripts/index.js';
 import type { FailureCounter } from './failure-window.js';
 
 /** Breaker settings (seconds). */
@@ -94,11 +94,6 @@ export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSetti
     until_ms: String(until),
     ts_ms: String(nowMs),
   };
-  const reply = await callScript(
-    redis,
-    'breakerTrip',
-    [keys.governorBreaker(symbol), keys.governorBreakerLastTrip(symbol), STREAMS.governorEvents],
-    [s.cooldownSec, nowMs, JSON.stringify(detail), JSON.stringify(Object.entries(event).flat()), EVENTS_MAXLEN, lastTrip, s.windowSec + s.cooldownSec + 3600],
-  );
-  return { open: true, tripped: Number(reply) === 1, errors };
+  const reply = await breakerTrip(redis, { symbol, cooldownSec: s.cooldownSec, nowMs, detailJson: JSON.stringify(detail), event, eventsMaxlen: EVENTS_MAXLEN, lastTripMs: lastTrip, lastTripTtlSec: s.windowSec + s.cooldownSec + 3600 });
+  return { open: true, tripped: reply === 'tripped', errors };
 }

@@ -348,7 +348,7 @@ export class ReconcileEngine {
         instance: this.instanceId,
       },
     });
-    if (res !== 1) return false;
+    if (res !== 'published') return false;
     this.metrics.closePublishedTotal.inc({ symbol });
     this.logger.warn(
       { symbol, plan_id: plan.plan_id, side: close.side, qty: fmt(close.qty), drift_sig: holdSig, reason: outcome.reason },
