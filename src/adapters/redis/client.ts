@@ -59,7 +59,7 @@ export interface RedisConnectOptions {
 
 /**
  * Opens a Redis connection to `target` (a `redis://host:port/db` URL, or a {@link RedisTarget}: through
- * Sentinel when it has `sentinel`) with the project's Lua scripts loaded (see `scripts.ts`). Does not wait
+ * Sentinel when it has `sentinel`) with the project's Lua scripts loaded (see `scripts/loader.ts`). Does not wait
  * for the connection; use `waitReady` for that.
  */
 export function createRedis(target: RedisTarget | string, opts: RedisConnectOptions): ScriptedRedis {
