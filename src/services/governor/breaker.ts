@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
 import { breakerTrip } from '../../adapters/redis/scripts/index.js';
 import type { FailureCounter } from './failure-window.js';
+import { EVENT } from '../../domain/events.js';
 
 /** Breaker settings (seconds). */
 export interface BreakerSettings {
@@ -86,7 +87,7 @@ export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSetti
   const until = nowMs + s.cooldownSec * 1000;
   const detail = { symbol, errors, window_sec: s.windowSec, cooldown_sec: s.cooldownSec, tripped_ts_ms: nowMs, until_ms: until };
   const event = {
-    event: 'CIRCUIT_BREAKER_TRIPPED',
+    event: EVENT.CIRCUIT_BREAKER_TRIPPED,
     symbol,
     errors: String(errors),
     window_sec: String(s.windowSec),
