@@ -100,7 +100,7 @@ describe('bin/p3.mjs', () => {
   it('compiled code finds the Lua scripts, the console page and package.json in the source tree', async () => {
     const { dir } = await build(root);
     const probe = `
-      const { scriptDefs } = await import(${JSON.stringify(join(dir, 'src/adapters/redis/scripts.js'))});
+      const { scriptDefs } = await import(${JSON.stringify(join(dir, 'src/adapters/redis/scripts/loader.js'))});
       const { P3_VERSION } = await import(${JSON.stringify(join(dir, 'src/services/heartbeat.js'))});
       const { fromRoot } = await import(${JSON.stringify(join(dir, 'src/lib/root.js'))});
       console.log(JSON.stringify({ scripts: [...scriptDefs().keys()].length, version: P3_VERSION, page: fromRoot('src/console/public/index.html') }));`;

@@ -31,8 +31,7 @@
  * `INFO persistence` shows the AOF on (checked every 30 s; otherwise the query is made).
  */
 import type { Redis } from 'ioredis';
-import { keys } from '../../adapters/redis/keys.js';
-import { callScript } from '../../adapters/redis/scripts.js';
+import { applyEpoch } from '../../adapters/redis/scripts/index.js';
 import { Banned, RateLimited } from '../../adapters/exchange/errors.js';
 import { clientOrderIdFor } from '../../domain/apply.js';
 import type { OrderInfo } from '../../ports/exchange.js';
@@ -115,7 +114,7 @@ export async function redisEpochSince(redis: Redis): Promise<number> {
   const runId = `${/^run_id:(\S+)/m.exec(info)?.[1] ?? 'unknown'}:${/^master_replid:(\S+)/m.exec(info)?.[1] ?? 'unknown'}`;
   const uptimeS = Number(/^uptime_in_seconds:(\d+)/m.exec(info)?.[1] ?? NaN);
   const neverPromoted = /^role:master\s*$/m.test(info) && /^second_repl_offset:-1\s*$/m.test(info);
-  const seen = Number(await callScript(redis, 'applyEpoch', [keys.applyRedisEpoch()], [runId, Date.now()]));
+  const seen = await applyEpoch(redis, runId, Date.now());
   return neverPromoted && Number.isFinite(uptimeS) ? Math.min(seen, Date.now() - uptimeS * 1000) : seen + PROMOTED_MARGIN_MS;
 }
 

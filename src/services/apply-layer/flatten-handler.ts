@@ -30,6 +30,7 @@ import { claimOrResume } from './plan-handler.js';
 import { clientOrderIdFor } from '../../domain/apply.js';
 import { QUIET_WAIT_MS, waitSymbolQuiet } from './send-quiet.js';
 import { withSymbolLock } from './symbol-lock.js';
+import { EVENT } from '../../domain/events.js';
 
 /** Builds the handler of the FLATTEN stream. */
 export function createFlattenHandler(d: ApplyDeps) {
@@ -99,7 +100,7 @@ export function createFlattenHandler(d: ApplyDeps) {
       }
       if (order === null) {
         await done({ ...base, status: 'SKIPPED', reason: 'already_flat', error: `exchange position ${position} (nothing to close at this lot step)` });
-        await event({ event: 'FLATTEN_SKIPPED', symbol: plan.symbol, plan_id: plan.plan_id, exchange_amt: position, requested_by: asked, ts_ms: String(Date.now()) });
+        await event({ event: EVENT.FLATTEN_SKIPPED, symbol: plan.symbol, plan_id: plan.plan_id, exchange_amt: position, requested_by: asked, ts_ms: String(Date.now()) });
         return;
       }
       d.logger.warn({ plan_id: plan.plan_id, side: order.side, qty: fmt(order.qty), requested_by: asked }, `[FLATTEN] ${plan.symbol}: sending ${order.side} ${fmt(order.qty)} reduceOnly (position ${position}) for ${asked}`);
@@ -124,7 +125,7 @@ export function createFlattenHandler(d: ApplyDeps) {
         if (after !== '' && after !== '0') d.logger.error({ plan_id: plan.plan_id, exchange_amt_after: after }, `[FLATTEN] ${plan.symbol}: position still ${after} after the flatten: run p3 flatten again`);
       }
       await event({
-        event: f.status === 'EXECUTED' ? 'FLATTEN_EXECUTED' : 'FLATTEN_FAILED',
+        event: f.status === 'EXECUTED' ? EVENT.FLATTEN_EXECUTED : EVENT.FLATTEN_FAILED,
         symbol: plan.symbol,
         plan_id: plan.plan_id,
         status: f.status,

@@ -9,6 +9,7 @@ import { scanKeys } from '../../adapters/redis/client.js';
 import { EVENTS_MAXLEN, STREAMS, keys, patterns } from '../../adapters/redis/keys.js';
 import { readTradingState, type TradingState, type TradingStateRead } from '../../domain/governor.js';
 import { checkOperatorText } from '../../domain/operator-text.js';
+import { EVENT } from '../../domain/events.js';
 
 /**
  * Sets the trading state of `symbol` (or the global one when `symbol` is undefined) and records the event.
@@ -22,7 +23,7 @@ export async function setTradingState(redis: Redis, opts: { symbol?: string; sta
   const res = await redis
     .multi()
     .hset(key, { state: opts.state, reason: opts.reason, ts_ms: ts, by: opts.by })
-    .xadd(STREAMS.governorEvents, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', 'TRADING_STATE_SET', 'scope', opts.symbol ?? 'global', 'symbol', opts.symbol ?? '', 'state', opts.state, 'reason', opts.reason, 'by', opts.by, 'ts_ms', ts)
+    .xadd(STREAMS.governorEvents, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', EVENT.TRADING_STATE_SET, 'scope', opts.symbol ?? 'global', 'symbol', opts.symbol ?? '', 'state', opts.state, 'reason', opts.reason, 'by', opts.by, 'ts_ms', ts)
     .exec();
   const err = res?.find(([e]) => e)?.[0];
   if (!res || err) throw err ?? new Error('trading state write aborted');

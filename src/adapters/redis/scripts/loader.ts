@@ -1,8 +1,12 @@
 /**
- * Lua scripts, BullMQ style: each script is a file in `./lua/` named `<name>-<numberOfKeys>.lua` whose
- * header lists every KEYS[i], ARGV[i] and return code. Scripts are loaded once per connection (ioredis
- * `scripts` option: EVALSHA with automatic EVAL fallback, also after a Redis restart flushed the cache)
- * and called by name through {@link callScript}.
+ * Loading and raw calls of the Lua scripts, BullMQ style: each script is a file in `../lua/` named
+ * `<name>-<numberOfKeys>.lua` whose header lists every KEYS[i], ARGV[i] and return code. Scripts are loaded
+ * once per connection (ioredis `scripts` option: EVALSHA with automatic EVAL fallback, also after a Redis
+ * restart flushed the cache) and called by name through {@link callScript}.
+ *
+ * Only the typed wrappers of this folder (`./index.ts`) call {@link callScript}, {@link queueScript} and
+ * {@link batchScript}: every other module calls a wrapper, which names the script's keys, arguments and result
+ * codes (test/ops/script-callers.test.ts checks both).
  *
  * Shared fragments live in `./lua/includes/<name>.lua` (never loaded as scripts of their own): a line
  * `--- @include "includes/<name>"` in a script is replaced by the fragment's text when the script is read
@@ -11,7 +15,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { fromRoot } from '../../lib/root.js';
+import { fromRoot } from '../../../lib/root.js';
+import { tickBatch } from '../tick-batch.js';
 
 /** Read from the source tree also when this module runs compiled (src/lib/root.ts). */
 const SCRIPT_DIR = `${fromRoot('src/adapters/redis/lua')}/`;
@@ -113,4 +118,19 @@ export async function callScript(redis: Redis, name: string, keys: string[], arg
   const fn = (redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[name];
   if (!fn) throw new ScriptUsageError(`script ${name} not defined on connection`);
   return fn.call(redis, ...keys, ...args.map(String));
+}
+
+/**
+ * Calls a script in this turn's one pipeline of the connection (tick-batch.ts): the same one script call, sent with
+ * the connection's other operations of this turn.
+ * @param keys exactly the script's KEYS, in its header's order
+ * @returns the script's raw reply
+ * @throws ScriptUsageError on an unknown script or a wrong key count; the script's Redis error
+ */
+export async function batchScript(redis: Redis, name: string, keys: string[], args: Array<string | number>): Promise<unknown> {
+  checkedDef(name, keys);
+  loadScripts(redis);
+  const [[err, reply]] = (await tickBatch(redis).pipeline([[name, ...keys, ...args.map(String)]])) as [[Error | null, unknown]];
+  if (err) throw err;
+  return reply;
 }
