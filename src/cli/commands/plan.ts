@@ -105,7 +105,7 @@ export function registerPlanCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (planId: string, o: { json?: boolean }) => {
       if (!/^[A-Za-z0-9:._-]{1,64}$/.test(planId)) return usageError('PLAN_ID must be 1-64 of [A-Za-z0-9:._-] (flatten plan ids look like flatten:BTCUSDT:...)');
-      const { renderTrace, tracePlan } = await import('../../plans/trace.js');
+      const { renderTrace, tracePlan } = await import('../../read-model/plan-trace.js');
       const t = await withCliRedis((redis) => tracePlan(redis, planId));
       process.stdout.write(o.json ? `${JSON.stringify(t, null, 2)}\n` : renderTrace(t));
       if (t.submitted.length === 0 && t.results.length === 0 && t.deadLetters.length === 0) process.exitCode = 1;
@@ -138,7 +138,7 @@ export function registerPlanCommands(program: Command): void {
     .description('show the global and per-symbol trading states and open circuit breakers')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const { readTradingStates } = await import('../../services/governor/trading-state.js');
+      const { readTradingStates } = await import('../../read-model/trading-state.js');
       const read = await withCliRedis((redis) => readTradingStates(redis));
       const view = o.json ? read : printableDeep(read);
       if (o.json) {

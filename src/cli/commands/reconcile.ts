@@ -39,8 +39,8 @@ export function registerReconcileCommands(program: Command): void {
     .option('--json', 'machine-readable output: {symbols: [...], services: {...}, trading: {...}}')
     .option('--symbol <SYM...>', 'only these symbols')
     .action(async (opts: { json?: boolean; symbol?: string[] }) => {
-      const { collectStatus, renderStatus } = await import('../../services/reconcile-engine/status.js');
-      const { collectStatusExtras, renderStatusExtras, tradingVerdict } = await import('../../services/status-extras.js');
+      const { collectStatus, renderStatus } = await import('../../read-model/symbol-status.js');
+      const { collectStatusExtras, renderStatusExtras, tradingVerdict } = await import('../../read-model/status-extras.js');
       await withCliRedis(async (redis) => {
         const symbols = opts.symbol?.map(symbolArg) ?? (await envAllowlist());
         const now = Date.now();
@@ -133,7 +133,7 @@ export function registerReconcileCommands(program: Command): void {
       const { parseEnv } = await envModule();
       const { z } = await import('zod');
       const { fieldsToObject } = await import('../../adapters/redis/consumer.js');
-      const { recentEvents } = await import('../../services/reconcile-engine/events.js');
+      const { recentEvents } = await import('../../read-model/events.js');
       const count = parseEnv({ '--count': z.coerce.number().int().min(0).max(EVENTS_MAXLEN) }, { '--count': opts.count })['--count'];
       const only = opts.symbol ? symbolArg(opts.symbol) : null;
       await withCliRedis(async (redis) => {

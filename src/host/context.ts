@@ -8,7 +8,7 @@ import type { Registry } from 'prom-client';
 import { createLogger, type Logger, type LogLevel } from '../adapters/logging/logger.js';
 import { createRedis } from '../adapters/redis/client.js';
 import type { RedisTarget } from '../config/redis.js';
-import { createRegistry } from './runtime.js';
+import { createRegistry } from './service.js';
 
 /** Shared infrastructure of one service instance. */
 export interface ServiceContext {
