@@ -18,20 +18,21 @@ const root = join(import.meta.dirname, '../..');
 const SRC = join(root, 'src');
 
 /**
- * The layers of src/, lowest first: a module may import its own layer and the layers below it, never one
- * above. The key is the first folder under src/.
- * - lib: helpers without project knowledge (a mutex, sleep, the root folder);
+ * The layers of src/, lowest first (the table of docs/architecture.md#layout): a module may import its own
+ * layer and the layers below it, never one above. The key is the first folder under src/.
+ * - lib: helpers without project knowledge (a mutex, sleep, the repository root);
  * - domain: pure rules, no I/O;
  * - ports: the interfaces the domain needs from the outside world (the exchange);
- * - config: environment parsing (zod), error types, the Redis target;
+ * - config: environment parsing (zod, the log levels), error types, the Redis target;
  * - adapters: Redis, the exchange, logging, metrics: the I/O behind the ports;
- * - plans, acl, host, read-model: libraries over the adapters that services and operators share (submitting and
- *   reading plans and permits; the Redis ACL users; the process host that runs services; what operators read);
+ * - plans, acl, host, read-model: what services and operators share over the adapters (submitting and
+ *   reading plans and permits; the Redis ACL users; the process host that runs services; what operators
+ *   read). One layer: the read model reads the heartbeats the host writes, acl names the services;
  * - services: the four long-running services (they run on the host; src/services/index.ts, which builds them
- *   by name, sits here too because it imports each service);
+ *   by name, is here because it imports each service);
  * - console: the operator console (a web server over the read model and the services' operator actions);
  * - cli: the `p3` commands, the top of production code.
- * harness/, bench/ and test/ stand above all of these and are not checked here (only that src/ never imports them).
+ * harness/, bench/, test/ and bin/ stand above all of these; only that src/ never imports them is checked here.
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['lib'],
