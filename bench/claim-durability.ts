@@ -20,7 +20,7 @@ import { keys } from '../src/adapters/redis/keys.js';
 import { applyEpoch } from '../src/adapters/redis/scripts/index.js';
 import { createExchangeGateway, parseExchangeConfig } from '../src/adapters/exchange/factory.js';
 import { startPaperExchange } from '../harness/paper-exchange/index.js';
-import { startRedisServer } from '../src/lib/redis-server.js';
+import { startRedisServer } from '../harness/redis-server.js';
 import { clientOrderIdFor } from '../src/domain/apply.js';
 import { Decimal } from '../src/domain/decimal.js';
 import { now, summarize } from './lib/stats.js';

@@ -11,7 +11,7 @@ import { canonicalJson, hmacHex, signPlan, type PlanInput } from '../../src/doma
 import { clientOrderIdFor } from '../../src/domain/apply.js';
 import { planDigest, signPermit, type PermitBinding } from '../../src/domain/permit-signature.js';
 import { createApplyLayerService, type ApplyLayerOptions } from '../../src/services/apply-layer/index.js';
-import type { Service } from '../../src/services/runtime.js';
+import type { Service } from '../../src/host/service.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { adminOrders, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 

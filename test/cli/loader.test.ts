@@ -101,7 +101,7 @@ describe('bin/p3.mjs', () => {
     const { dir } = await build(root);
     const probe = `
       const { scriptDefs } = await import(${JSON.stringify(join(dir, 'src/adapters/redis/scripts/loader.js'))});
-      const { P3_VERSION } = await import(${JSON.stringify(join(dir, 'src/services/heartbeat.js'))});
+      const { P3_VERSION } = await import(${JSON.stringify(join(dir, 'src/host/version.js'))});
       const { fromRoot } = await import(${JSON.stringify(join(dir, 'src/lib/root.js'))});
       console.log(JSON.stringify({ scripts: [...scriptDefs().keys()].length, version: P3_VERSION, page: fromRoot('src/console/public/index.html') }));`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 60_000 });

@@ -14,7 +14,7 @@ import { snapshotWrite } from '../../src/adapters/redis/scripts/index.js';
 import { ConfigError } from '../../src/config/env.js';
 import { readSnapshot } from '../../src/domain/position.js';
 import { createPositionStateBrainService } from '../../src/services/position-state-brain/index.js';
-import type { Service } from '../../src/services/runtime.js';
+import type { Service } from '../../src/host/service.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { adminFaults, adminRequests, adminTrade, clearFaults, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 

@@ -26,9 +26,9 @@ import { createExchangeGateway, parseExchangeConfig } from '../../adapters/excha
 import { withSharedBackoff } from '../../adapters/exchange/backoff.js';
 import type { ExchangeGateway } from '../../ports/exchange.js';
 import { sleep } from '../../lib/sleep.js';
-import { createServiceContext } from '../context.js';
+import { createServiceContext } from '../../host/context.js';
 import { parseRedisTarget } from '../../config/redis.js';
-import type { Service } from '../runtime.js';
+import type { Service } from '../../host/service.js';
 import { parseApplyConfig } from './config.js';
 import { createApplyMetrics } from './metrics.js';
 import { sweepInflight, type ApplyDeps, type ApplyHooks } from './pipeline.js';

@@ -4,10 +4,10 @@
  * last pass, and what to do next. Reads only (one MULTI per symbol); symbols found by SCAN when none given.
  */
 import type { Redis } from 'ioredis';
-import { scanKeys } from '../../adapters/redis/client.js';
-import { keys, patterns } from '../../adapters/redis/keys.js';
-import { fmt } from '../../domain/decimal.js';
-import { readLedger, readSnapshot, type RawHash } from '../../domain/position.js';
+import { scanKeys } from '../adapters/redis/client.js';
+import { keys, patterns } from '../adapters/redis/keys.js';
+import { fmt } from '../domain/decimal.js';
+import { readLedger, readSnapshot, type RawHash } from '../domain/position.js';
 
 /** One symbol's status (also the `--json` shape). Ages in seconds, amounts as signed decimal strings. */
 export interface StatusRow {

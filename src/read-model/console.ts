@@ -8,10 +8,10 @@
 import type { Redis } from 'ioredis';
 import { scanKeys } from '../adapters/redis/client.js';
 import { STREAMS, patterns } from '../adapters/redis/keys.js';
-import { readDlqCounts } from '../services/heartbeat.js';
-import { recentEvents, type StreamEvent } from '../services/reconcile-engine/events.js';
-import { collectStatus, type StatusRow } from '../services/reconcile-engine/status.js';
-import { collectStatusExtras, tradingVerdict, type StatusExtras } from '../services/status-extras.js';
+import { readDlqCounts } from '../host/gauges.js';
+import { recentEvents, type StreamEvent } from './events.js';
+import { collectStatus, type StatusRow } from './symbol-status.js';
+import { collectStatusExtras, tradingVerdict, type StatusExtras } from './status-extras.js';
 
 /** The event streams the timeline shows, by short name. */
 export const TIMELINE_STREAMS = {

@@ -4,7 +4,7 @@
  * entries newer than a stream id. Shared by `p3 events` and the operator console. Read-only.
  */
 import type { Redis } from 'ioredis';
-import { fieldsToObject } from '../../adapters/redis/consumer.js';
+import { fieldsToObject } from '../adapters/redis/consumer.js';
 
 /** One stream entry: its id (`<ms>-<seq>`) and its fields. */
 export interface StreamEvent {

@@ -1,43 +1,16 @@
 /**
- * What every service shares: a lifecycle (start, drain, stop), a readiness probe, its own metrics
- * registry and HTTP server, and signal handling for `p3 run`. Crash recovery is just startup: a service
- * keeps no state outside Redis.
+ * The life of the services in one process (`p3 run`, the demo, tests): start each with its HTTP server
+ * (`/metrics`, `/healthz`, `/readyz`) and its heartbeat, stop them in reverse order, and wait for the
+ * signal that ends the process. What a service is: `service.ts`.
  */
-import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from 'pino';
-import { startOpsServer, type OpsServer } from '../adapters/metrics/http.js';
 import type { Redis } from 'ioredis';
+import { startOpsServer, type OpsServer } from '../adapters/metrics/http.js';
 import { createRedis } from '../adapters/redis/client.js';
 import { parseRedisTarget } from '../config/redis.js';
-import { registerBackoffGauge, registerDlqGauge, startHeartbeat, type Heartbeat } from './heartbeat.js';
-
-/** A long-running service (`p3 run <name>`). */
-export interface Service {
-  /** Service name, e.g. `reconcile-engine` (also the systemd unit suffix). */
-  readonly name: string;
-  /** The service's own Prometheus registry (several services may share a process). */
-  readonly registry: Registry;
-  /** Port for `/metrics`, `/healthz`, `/readyz` (0 = any free port). */
-  readonly metricsPort: number;
-  /** Starts loops; resolves once the service is running (not necessarily ready). */
-  start(): Promise<void>;
-  /** Stops taking new work, finishes the entry in hand, closes connections. Idempotent. */
-  stop(): Promise<void>;
-  /** Readiness checks for `/readyz` (e.g. `{redis: true, loop: true}`). */
-  readiness(): Record<string, boolean>;
-  /** Optional: the service's Redis connection, used for its heartbeat (see `heartbeat.ts`). */
-  readonly redis?: Redis;
-  /** Optional: the instance id (`ServiceContext.instanceId`) reported in its heartbeat. */
-  readonly instanceId?: string;
-}
-
-/** Creates a registry with the default process metrics, labelled with the service name. */
-export function createRegistry(service: string): Registry {
-  const registry = new Registry();
-  registry.setDefaultLabels({ service });
-  collectDefaultMetrics({ register: registry });
-  return registry;
-}
+import { registerBackoffGauge, registerDlqGauge } from './gauges.js';
+import { startHeartbeat, type Heartbeat } from './heartbeat.js';
+import type { Service } from './service.js';
 
 /** A started service with its HTTP server. */
 export interface RunningService {
@@ -124,5 +97,3 @@ export function waitForSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', on);
   });
 }
-
-export { sleep } from '../lib/sleep.js';

@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { scanKeys } from '../adapters/redis/client.js';
-import { USER_STREAM_STATE_PATTERN } from './position-state-brain/user-stream.js';
+import { patterns } from '../adapters/redis/keys.js';
 
 /** One brain instance's stream as shown. Times are epoch ms (0 = never). */
 export interface UserStreamView {
@@ -27,7 +27,7 @@ const num = (v: string | undefined): number => (v !== undefined && /^-?\d+$/.tes
 /** Reads every brain instance's stream state. */
 export async function readUserStreamStates(redis: Redis, _nowMs: number): Promise<UserStreamView[]> {
   const out: UserStreamView[] = [];
-  for (const key of (await scanKeys(redis, USER_STREAM_STATE_PATTERN)).sort()) {
+  for (const key of (await scanKeys(redis, patterns.userStreams)).sort()) {
     const h = await redis.hgetall(key).catch(() => ({}) as Record<string, string>);
     if (!h.state) continue;
     out.push({

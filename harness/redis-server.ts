@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openRedis } from '../adapters/redis/client.js';
+import { openRedis } from '../src/adapters/redis/client.js';
 
 /** Thrown when `redis-server` is not on PATH (spawn failed). */
 export class RedisServerMissing extends Error {}

@@ -3,11 +3,11 @@
  * and the trading state (global, per symbol, open circuit breakers). Read with SCAN, never KEYS.
  */
 import type { Redis } from 'ioredis';
-import { livenessReport, readHeartbeats, type LivenessReport } from './heartbeat.js';
-import { readTradingStates, type TradingStateView } from './governor/trading-state.js';
-import { SERVICE_NAMES } from './registry.js';
-import { readUserStreamStates, renderUserStreams, type UserStreamView } from './user-stream-status.js';
-import type { StatusRow } from './reconcile-engine/status.js';
+import { livenessReport, readHeartbeats, type LivenessReport } from './heartbeats.js';
+import { readTradingStates, type TradingStateView } from './trading-state.js';
+import { SERVICE_NAMES } from '../host/service-names.js';
+import { readUserStreamStates, renderUserStreams, type UserStreamView } from './user-streams.js';
+import type { StatusRow } from './symbol-status.js';
 
 /** Age (seconds) past which a symbol's snapshot or the engine's last verdict is too old to trust. */
 const STALE_SEC = 10;

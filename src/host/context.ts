@@ -5,10 +5,11 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { createLogger, type Logger, type LogLevel } from '../adapters/logging/logger.js';
+import { createLogger, type Logger } from '../adapters/logging/logger.js';
+import type { LogLevel } from '../config/env.js';
 import { createRedis } from '../adapters/redis/client.js';
 import type { RedisTarget } from '../config/redis.js';
-import { createRegistry } from './runtime.js';
+import { createRegistry } from './service.js';
 
 /** Shared infrastructure of one service instance. */
 export interface ServiceContext {
