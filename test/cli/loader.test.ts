@@ -83,7 +83,7 @@ describe('bin/p3.mjs', () => {
     expect(a.stdout).toContain('bench');
 
     // edit a command's description: p3 must show the edit (tsx), never the build of the old sources
-    const cmd = join(copy, 'harness/cli/bench.ts');
+    const cmd = join(copy, 'bench/cli.ts');
     writeFileSync(cmd, readFileSync(cmd, 'utf8').replace("description('measure", "description('EDITED measure"));
     const b = p3(copy, ['--help']);
     expect(b.status).toBe(0);

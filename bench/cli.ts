@@ -12,7 +12,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--rates <list>', 'permit chain: offered plans/s of the sustained-rate steps, e.g. 500,1000')
     .option('--step-sec <s>', 'permit chain: length of one sustained-rate step, seconds')
     .action(async (o: { quick?: boolean; out?: string; only?: string; rates?: string; stepSec?: string }) => {
-      const { runBench, DEFAULT_RESULTS, parseBenchPhase, parseRates } = await import('../../bench/run.js');
+      const { runBench, DEFAULT_RESULTS, parseBenchPhase, parseRates } = await import('./run.js');
       const quick = Boolean(o.quick);
       const only = o.only ? o.only.split(',').map(parseBenchPhase) : undefined;
       const stepSec = o.stepSec === undefined ? undefined : Number(o.stepSec);
