@@ -7,10 +7,10 @@
  *   created at start (best effort: the loop retries while Redis is down). Its Redis user has no
  *   XGROUP DELCONSUMER on the shared plan stream: the apply layer deletes dead consumers (`reap: 'none'`).
  * - Bad entries (malformed, unknown source, bad MAC, schema) → `PoisonEntry` → DLQ + ack, no permit,
- *   `<prefix>_plans_dead_lettered_total{reason}` and a log line.
+ *   `<issuer>_plans_dead_lettered_total{reason}` and a log line.
  * - Each verified plan is decided once by the issuer's function, which writes its permit write-once; a plan
  *   that already has the issuer's permit (a redelivered entry, the same plan submitted twice) keeps it.
- * - One counted decision per plan (`<prefix>_decisions_total{symbol,decision,reason}`, every series
+ * - One counted decision per plan (`<issuer>_decisions_total{symbol,decision,reason}`, every series
  *   created at 0 for the allowlist) and one log line in the incidents' shape: `BTCUSDT: ALLOW plan 86c8756d
  *   (permit issued: qty=0.0350, ...)` at info, `BTCUSDT: DENY plan 86c8756d reason=... context={...}` at warn.
  */
@@ -50,10 +50,10 @@ export interface PlanPermitConsumerSpec<O extends PermitOutcome> {
   /** Who decides, in log lines (`governor`, `P3.3 permits`). */
   name: string;
   metrics: {
-    /** Metric names `<prefix>_decisions_total` and `<prefix>_plans_dead_lettered_total`. */
-    prefix: string;
-    decisionsHelp: string;
-    deadLetteredHelp: string;
+    /** Name and help of the decision counter (`<issuer>_decisions_total{symbol,decision,reason}`). */
+    decisions: { name: string; help: string };
+    /** Name and help of the dead-letter counter (`<issuer>_plans_dead_lettered_total{reason}`). */
+    deadLettered: { name: string; help: string };
     /** ALLOW reasons and DENY reasons of the issuer (their series are created at 0). */
     allowReasons: readonly string[];
     denyReasons: readonly string[];
@@ -81,8 +81,8 @@ export class PlanPermitConsumer<O extends PermitOutcome> {
   constructor(private readonly spec: PlanPermitConsumerSpec<O>) {
     this.keyFor = envKeyLookup(spec.env);
     const m = spec.metrics;
-    this.decisions = new Counter({ name: `${m.prefix}_decisions_total`, help: m.decisionsHelp, labelNames: ['symbol', 'decision', 'reason'], registers: [spec.registry] });
-    this.deadLettered = new Counter({ name: `${m.prefix}_plans_dead_lettered_total`, help: m.deadLetteredHelp, labelNames: ['reason'], registers: [spec.registry] });
+    this.decisions = new Counter({ ...m.decisions, labelNames: ['symbol', 'decision', 'reason'], registers: [spec.registry] });
+    this.deadLettered = new Counter({ ...m.deadLettered, labelNames: ['reason'], registers: [spec.registry] });
     for (const r of PLAN_POISON_REASONS) this.deadLettered.inc({ reason: r }, 0);
     this.consumer = new StreamConsumer({
       redis: spec.redis,

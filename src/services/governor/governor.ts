@@ -68,9 +68,8 @@ export class Governor {
       allowlist: cfg.allowlist,
       name: 'governor',
       metrics: {
-        prefix: 'governor',
-        decisionsHelp: 'Governor permit decisions by symbol, decision (ALLOW|DENY) and reason',
-        deadLetteredHelp: 'Plan entries the governor copied to the dead-letter stream, by reason',
+        decisions: { name: 'governor_decisions_total', help: 'Governor permit decisions by symbol, decision (ALLOW|DENY) and reason' },
+        deadLettered: { name: 'governor_plans_dead_lettered_total', help: 'Plan entries the governor copied to the dead-letter stream, by reason' },
         allowReasons: ['ok', 'auto_approve'],
         denyReasons: GOVERNOR_DENY_REASONS,
       },

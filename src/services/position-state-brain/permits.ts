@@ -70,9 +70,8 @@ export class PermitConsumer {
       allowlist: this.config.allowlist,
       name: 'P3.3 permits',
       metrics: {
-        prefix: 'p33_permit',
-        decisionsHelp: 'Position brain (P3.3) permit decisions by symbol, decision (ALLOW|DENY) and reason',
-        deadLetteredHelp: 'Plan entries the position brain copied to the dead-letter stream, by reason',
+        decisions: { name: 'p33_permit_decisions_total', help: 'Position brain (P3.3) permit decisions by symbol, decision (ALLOW|DENY) and reason' },
+        deadLettered: { name: 'p33_permit_plans_dead_lettered_total', help: 'Plan entries the position brain copied to the dead-letter stream, by reason' },
         allowReasons: ['ok'],
         denyReasons: P33_DENY_REASONS,
       },
