@@ -399,3 +399,23 @@ export async function markPlanStreamDamage(redis: Redis, kinds: string, detail: 
   const first = (await redis.hexists(marker, 'first_ts_ms')) ? [] : ['first_ts_ms', String(nowMs)];
   await redis.hset(marker, 'kinds', kinds, 'detail', detail, 'last_ts_ms', String(nowMs), ...first);
 }
+
+/**
+ * The order record of a plan's order (all strings, as stored).
+ * @param o.qty base-asset quantity; `tsMs` when it was sent (or found at the exchange), epoch ms; `dedupe` the
+ *   claim's value it was sent under
+ */
+export function orderRecord(o: { planId: string; entryId: string; symbol: string; side: 'BUY' | 'SELL'; qty: Decimal; reduceOnly: boolean; decision: string; dedupe: string; tsMs: number; basisAmt?: string }): OrderRecord {
+  return {
+    plan_id: o.planId,
+    entry_id: o.entryId,
+    symbol: o.symbol,
+    side: o.side,
+    qty: fmt(o.qty),
+    reduce_only: o.reduceOnly ? 'true' : 'false',
+    decision: o.decision,
+    dedupe: o.dedupe,
+    ts_ms: String(o.tsMs),
+    ...(o.basisAmt !== undefined ? { basis_amt: o.basisAmt } : {}),
+  };
+}

@@ -11,7 +11,7 @@ import { clientOrderIdFor, dedupeValue, fencedEntryVerdict } from '../../../doma
 import type { ApplyResultFields } from '../../../domain/result.js';
 import type { OrderInfo } from '../../../ports/exchange.js';
 import { HandedOver } from '../../../adapters/redis/consumer.js';
-import { dropPending, readDedupe, recordResult, type OrderRecord } from '../store.js';
+import { dropPending, orderRecord, readDedupe, recordResult } from '../store.js';
 import type { ApplyDeps } from '../deps.js';
 import { outcomeFields, reportResult } from '../results.js';
 import { takePriorCheck, type PriorCheck } from './prior-checks.js';
@@ -41,18 +41,7 @@ export async function recoverPriorOrder(d: ApplyDeps, claimedValue: string): Pro
 
 async function recordRecovered(d: ApplyDeps, check: PriorCheck, claimedValue: string, order: OrderInfo, tsMs: number): Promise<{ fields: ApplyResultFields; recorded: boolean }> {
   const cid = clientOrderIdFor(check.planId);
-  const rec: OrderRecord = {
-    plan_id: check.planId,
-    entry_id: check.entryId,
-    symbol: check.symbol,
-    side: order.side,
-    qty: fmt(order.qty),
-    reduce_only: order.reduceOnly ? 'true' : 'false',
-    decision: check.decision,
-    dedupe: claimedValue,
-    ts_ms: String(tsMs),
-    ...(check.basisAmt !== undefined ? { basis_amt: check.basisAmt } : {}),
-  };
+  const rec = orderRecord({ planId: check.planId, entryId: check.entryId, symbol: check.symbol, side: order.side, qty: order.qty, reduceOnly: order.reduceOnly, decision: check.decision, dedupe: claimedValue, tsMs, basisAmt: check.basisAmt });
   const { fields, fill } = outcomeFields(rec, cid, { kind: 'order', order, tsMs, via: 'lookup' });
   if (fields.status === 'EXECUTED' && fields.reason !== 'partial_fill') fields.reason = 'recovered_from_exchange';
   let ledgerIf: ((next: Decimal) => boolean) | undefined;

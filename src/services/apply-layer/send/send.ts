@@ -14,7 +14,7 @@ import type { SendGateReason } from '../../../domain/send-gate.js';
 import { lastMomentVerdict, type LastMomentMode } from '../../../domain/last-moment.js';
 import { SendRefused } from '../../../adapters/exchange/errors.js';
 import { placeAndResolve } from '../executor.js';
-import { beginSend, readLastMoment, waitForReplicas, type OrderRecord } from '../store.js';
+import { beginSend, orderRecord, readLastMoment, waitForReplicas } from '../store.js';
 import { executorDeps, type ApplyDeps } from '../deps.js';
 import { outcomeFields, resultFields } from '../results.js';
 import { finalize, recoverPriorOrder, throwIfHandedOver } from '../record/record.js';
@@ -61,18 +61,7 @@ export async function sendAndRecord(
   if (prior) return { kind: 'recorded', ...prior };
   const mode = req.decision === 'RECONCILE_CLOSE' ? 'close' : req.decision === 'FLATTEN' ? 'flatten' : 'execute';
   const cid = clientOrderIdFor(req.planId);
-  const rec: OrderRecord = {
-    plan_id: req.planId,
-    entry_id: req.entryId,
-    symbol: req.symbol,
-    side: req.side,
-    qty: fmt(req.qty),
-    reduce_only: req.reduceOnly ? 'true' : 'false',
-    decision: req.decision,
-    dedupe: dedupeValue('sending', req.entryId, req.token),
-    ts_ms: String(Date.now()),
-    ...(req.basisAmt !== undefined ? { basis_amt: req.basisAmt } : {}),
-  };
+  const rec = orderRecord({ ...req, dedupe: dedupeValue('sending', req.entryId, req.token), tsMs: Date.now() });
   const close = req.decision === 'RECONCILE_CLOSE' ? { driftSig: req.driftSig ?? '', markerTtlSec: d.cfg.closeMarkerTtlSec } : undefined;
   const begun = await beginSend(d.redis, cid, rec, req.claimedValue, d.cfg.inflightTtlSec, close, req.snapshotTsMs, mode, req.expectSign ?? null, req.reserved === true);
   if (begun === 'held' || begun === 'hold_changed' || begun === 'close_already_sent' || begun === 'halted' || begun === 'position_changed') return { kind: begun };
