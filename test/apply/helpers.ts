@@ -42,7 +42,7 @@ export async function startRig(positions: Record<string, string> = {}, redisArgs
   const paper = await startPaperExchange({ symbols: ['BTCUSDT', 'ETHUSDT'], positions });
   const redis = createRedis(srv.url, { name: 'test' });
   // plans of the tests are created after this Redis's start by more than the apply layer's clock-skew margin,
-  // so they need no pre-send query (claim-durability.ts); test/apply/claim-durability.test.ts tests the query
+  // so they need no pre-send query (claim/durability.ts); test/apply/claim-durability.test.ts tests the query
   await waitFor(async () => Number(/uptime_in_seconds:(\d+)/.exec(await redis.info('server'))?.[1] ?? 0) >= 2, 10_000, 100, 'Redis up for 2 s');
   const env: Record<string, string> = {
     REDIS_URL: srv.url,

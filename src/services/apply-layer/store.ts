@@ -317,3 +317,68 @@ export async function keepUnresolvedInflight(redis: Redis, ttlSec: number): Prom
   }
   return n;
 }
+
+/** The dedupe value of a plan (`claimed|…`, `sending|…`, `done|…`), null when it has none. */
+export async function readDedupe(redis: Redis, planId: string): Promise<string | null> {
+  return redis.get(keys.applyDedupe(planId));
+}
+
+/** Client order ids in the symbol's in-flight hash, with when each was sent (epoch ms, as stored). */
+export async function inflightOrders(redis: Redis, symbol: string): Promise<Record<string, string>> {
+  return redis.hgetall(keys.applyInflight(symbol));
+}
+
+/** Removes an order from the pending zset and its symbol's in-flight hash in one MULTI (it is no longer in flight). */
+export async function endInflight(redis: Redis, symbol: string, cid: string): Promise<void> {
+  await redis.multi().zrem(keys.applyPending(), cid).hdel(keys.applyInflight(symbol), cid).exec();
+}
+
+/** The client order id holding the one-close-per-drift marker of `driftSig`, null when none was sent. */
+export async function readCloseMarker(redis: Redis, symbol: string, driftSig: string): Promise<string | null> {
+  return redis.get(keys.closeSent(symbol, driftSig));
+}
+
+/** Appends an event (FLATTEN_*) to `quantum:stream:reconcile.events` (capped at `EVENTS_MAXLEN`). */
+export async function appendEvent(redis: Redis, fields: Record<string, string>): Promise<void> {
+  await redis.xadd(STREAMS.reconcileEvents, 'MAXLEN', '~', EVENTS_MAXLEN, '*', ...Object.entries(fields).flat());
+}
+
+/** `INFO <sections>` of the Redis server (claim durability reads persistence, replication and server). */
+export async function serverInfo(redis: Redis, ...sections: string[]): Promise<string> {
+  return String(await redis.call('INFO', ...sections));
+}
+
+/** `WAIT <replicas> <timeoutMs>`. @returns how many replicas acknowledged every write of this connection so far */
+export async function waitForReplicas(redis: Redis, replicas: number, timeoutMs: number): Promise<number> {
+  return Number(await redis.call('WAIT', replicas, timeoutMs));
+}
+
+/**
+ * Writes the sticky plan stream damage marker (`quantum:apply:plan_stream_damage`, read by `p3 doctor`):
+ * the kinds and detail found at `nowMs`, and `first_ts_ms` unless the marker already has one.
+ */
+export async function markPlanStreamDamage(redis: Redis, kinds: string, detail: string, nowMs: number): Promise<void> {
+  const marker = keys.planStreamDamage();
+  const first = (await redis.hexists(marker, 'first_ts_ms')) ? [] : ['first_ts_ms', String(nowMs)];
+  await redis.hset(marker, 'kinds', kinds, 'detail', detail, 'last_ts_ms', String(nowMs), ...first);
+}
+
+/**
+ * The order record of a plan's order (all strings, as stored).
+ * @param o.qty base-asset quantity; `tsMs` when it was sent (or found at the exchange), epoch ms; `dedupe` the
+ *   claim's value it was sent under
+ */
+export function orderRecord(o: { planId: string; entryId: string; symbol: string; side: 'BUY' | 'SELL'; qty: Decimal; reduceOnly: boolean; decision: string; dedupe: string; tsMs: number; basisAmt?: string }): OrderRecord {
+  return {
+    plan_id: o.planId,
+    entry_id: o.entryId,
+    symbol: o.symbol,
+    side: o.side,
+    qty: fmt(o.qty),
+    reduce_only: o.reduceOnly ? 'true' : 'false',
+    decision: o.decision,
+    dedupe: o.dedupe,
+    ts_ms: String(o.tsMs),
+    ...(o.basisAmt !== undefined ? { basis_amt: o.basisAmt } : {}),
+  };
+}

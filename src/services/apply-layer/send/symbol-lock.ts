@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
-import { releaseCloseLock, renewCloseLock, takeCloseLock } from './store.js';
+import { releaseCloseLock, renewCloseLock, takeCloseLock } from '../store.js';
 
 /** Lease of the lock, ms. */
 export const SYMBOL_LOCK_LEASE_MS = 3_000;

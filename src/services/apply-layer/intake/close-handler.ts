@@ -28,22 +28,25 @@
  * Forgeries keep the critical path: bad MAC, wrong source/decision/reason, LIMIT, reduceOnly not true,
  * qty above or side against the fresh position.
  *
- * The per-symbol close lock is a short lease (`symbol-lock.ts`) renewed while the close executes,
+ * The per-symbol close lock is a short lease (`send/symbol-lock.ts`) renewed while the close executes,
  * so a killed apply layer's lock frees itself within seconds.
  */
-import { PoisonEntry, type StreamEntry } from '../../adapters/redis/consumer.js';
-import { Banned, RateLimited } from '../../adapters/exchange/errors.js';
-import { keys } from '../../adapters/redis/keys.js';
-import { Decimal, fmt, parseDecimal, roundDownToStep } from '../../domain/decimal.js';
-import { planEntryTooLarge, verifyPlanEntry } from '../../domain/plan.js';
-import { clientOrderIdFor, planTooOld } from '../../domain/apply.js';
-import type { SendGateReason } from '../../domain/send-gate.js';
-import { checkCloseHold, checkClosePlan, checkClosePosition, type CloseRule } from '../../domain/close-guardrails.js';
-import { readHold, releaseCloseMarker, renewHold, tradingHalted } from './store.js';
-import { withSymbolLock } from './symbol-lock.js';
-import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
-import { claimOrResume } from './plan-handler.js';
-import { QUIET_WAIT_MS, waitSymbolQuiet } from './send-quiet.js';
+import { PoisonEntry, type StreamEntry } from '../../../adapters/redis/consumer.js';
+import { Banned, RateLimited } from '../../../adapters/exchange/errors.js';
+import { keys } from '../../../adapters/redis/keys.js';
+import { Decimal, fmt, parseDecimal, roundDownToStep } from '../../../domain/decimal.js';
+import { planEntryTooLarge, verifyPlanEntry } from '../../../domain/plan.js';
+import { clientOrderIdFor, planTooOld } from '../../../domain/apply.js';
+import type { SendGateReason } from '../../../domain/send-gate.js';
+import { checkCloseHold, checkClosePlan, checkClosePosition, type CloseRule } from '../../../domain/close-guardrails.js';
+import { readCloseMarker, readHold, releaseCloseMarker, renewHold, tradingHalted } from '../store.js';
+import type { ApplyDeps } from '../deps.js';
+import { publishOnly, resultFields } from '../results.js';
+import { finalize } from '../record/record.js';
+import { sendAndRecord } from '../send/send.js';
+import { withSymbolLock } from '../send/symbol-lock.js';
+import { QUIET_WAIT_MS, waitSymbolQuiet } from '../send/quiet.js';
+import { claimOrResume, newToken } from '../claim/claim.js';
 
 /** Why a correctly signed close was superseded (result reason) and its `reconcile_close_rejected_total` reason. */
 type Superseded = { reason: 'drift_superseded' | 'hold_cleared' | 'close_expired' | SendGateReason; metric: 'superseded' | 'expired' };
@@ -151,7 +154,7 @@ export function createCloseHandler(d: ApplyDeps) {
       // buckets, another apply layer): this plan is its duplicate, whatever the position now says (a
       // flat position after that close would otherwise read as a `side` violation). applyBegin-13.lua
       // takes the marker atomically; this read only names the outcome early.
-      const marker = await d.redis.get(keys.closeSent(plan.symbol, driftSig));
+      const marker = await readCloseMarker(d.redis, plan.symbol, driftSig);
       if (marker !== null && marker !== clientOrderIdFor(plan.plan_id)) return dropDuplicate();
 
       if (d.cfg.mode === 'dry_run' || !d.gateway) {

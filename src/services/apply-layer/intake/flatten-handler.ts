@@ -12,31 +12,33 @@
  * - Its fill is not written to the ledger here: like a RECONCILE_CLOSE fill it is the reconcile engine's
  *   evidence, which sets the ledger flat once the exchange is flat after it (docs/architecture.md#heal-target).
  * - Never sized from a position about to move: it takes the per-symbol close lock (no RECONCILE_CLOSE or
- *   other FLATTEN of the symbol at the same time; a short renewed lease, `symbol-lock.ts`) and waits (at
+ *   other FLATTEN of the symbol at the same time; a short renewed lease, `send/symbol-lock.ts`) and waits (at
  *   most `QUIET_WAIT_MS`) until no order of the symbol is in flight (an EXECUTE sent just before a halt);
  *   else FAILED `order_in_flight`. It then goes through the send-time gate (src/domain/send-gate.ts) like
  *   every order: refused (`SKIPPED snapshot_superseded`) if a fill was recorded after its position read.
  * - Events `FLATTEN_EXECUTED` (with the position read again after the fill, `exchange_amt_after`) /
  *   `FLATTEN_SKIPPED` / `FLATTEN_FAILED` on `quantum:stream:reconcile.events` name who asked.
  */
-import { PoisonEntry, type StreamEntry } from '../../adapters/redis/consumer.js';
-import { Banned, RateLimited } from '../../adapters/exchange/errors.js';
-import { EVENTS_MAXLEN, STREAMS } from '../../adapters/redis/keys.js';
-import { Decimal, fmt } from '../../domain/decimal.js';
-import { verifyPlanEntry } from '../../domain/plan.js';
-import { checkFlattenPlan, flattenOrder, OPERATOR_SOURCE } from '../../domain/flatten.js';
-import { finalize, newToken, publishOnly, resultFields, sendAndRecord, type ApplyDeps } from './pipeline.js';
-import { claimOrResume } from './plan-handler.js';
-import { clientOrderIdFor } from '../../domain/apply.js';
-import { QUIET_WAIT_MS, waitSymbolQuiet } from './send-quiet.js';
-import { withSymbolLock } from './symbol-lock.js';
-import { EVENT } from '../../domain/events.js';
+import { PoisonEntry, type StreamEntry } from '../../../adapters/redis/consumer.js';
+import { Banned, RateLimited } from '../../../adapters/exchange/errors.js';
+import { Decimal, fmt } from '../../../domain/decimal.js';
+import { verifyPlanEntry } from '../../../domain/plan.js';
+import { checkFlattenPlan, flattenOrder, OPERATOR_SOURCE } from '../../../domain/flatten.js';
+import { clientOrderIdFor } from '../../../domain/apply.js';
+import { appendEvent } from '../store.js';
+import type { ApplyDeps } from '../deps.js';
+import { publishOnly, resultFields } from '../results.js';
+import { finalize } from '../record/record.js';
+import { sendAndRecord } from '../send/send.js';
+import { QUIET_WAIT_MS, waitSymbolQuiet } from '../send/quiet.js';
+import { withSymbolLock } from '../send/symbol-lock.js';
+import { claimOrResume, newToken } from '../claim/claim.js';
+import { EVENT } from '../../../domain/events.js';
 
 /** Builds the handler of the FLATTEN stream. */
 export function createFlattenHandler(d: ApplyDeps) {
   const event = async (fields: Record<string, string>): Promise<void> => {
-    const flat = Object.entries(fields).flat();
-    await d.redis.xadd(STREAMS.reconcileEvents, 'MAXLEN', '~', EVENTS_MAXLEN, '*', ...flat).catch(() => undefined);
+    await appendEvent(d.redis, fields).catch(() => undefined);
   };
 
   return async (entry: StreamEntry, redelivered: boolean): Promise<void> => {
@@ -67,7 +69,7 @@ export function createFlattenHandler(d: ApplyDeps) {
       await done({ ...base, status: 'SKIPPED', reason: 'dry_run', would_execute: 'true' });
       return;
     }
-    // the per-symbol close lock: a short lease renewed while the flatten runs (symbol-lock.ts)
+    // the per-symbol close lock: a short lease renewed while the flatten runs (send/symbol-lock.ts)
     const locked = await withSymbolLock(d, plan.symbol, token, () => flatten(claimed));
     if (!locked.taken) {
       if (d.signal.aborted) throw new Error('stopping');

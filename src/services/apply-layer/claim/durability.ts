@@ -13,7 +13,7 @@
  * Order (USER_DATA)": https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Query-Order
  * — a filled order is found for 90 days; an unknown id is `-2013 Order does not exist`). The query starts
  * right after the claim and runs while the permits are awaited; its answer is awaited before the first
- * send AND before any refusal is recorded (pipeline.ts `finalize` / `sendAndRecord`), because a refusal
+ * send AND before any refusal is recorded (record/record.ts `finalize`, send/send.ts `sendAndRecord`), because a refusal
  * would record "not executed" for an order that did execute:
  * - found: the plan's result is recorded from the exchange's order (EXECUTED with its `executedQty`), with
  *   the ledger update in the same atomic step when the ledger plus the fill equals the exchange position
@@ -27,49 +27,20 @@
  *   sent; the entry stays pending and is retried (the resumed claim asks again).
  * A plan created after that moment needs no query (every claim and send of it happened in a dataset that has
  * lost nothing since): in steady state the cost is one `INFO` and one script call per claim.
- * `replica-wait`: no query; `WAIT` after the in-flight record (pipeline.ts). `fsync-always`: no query while
+ * `replica-wait`: no query; `WAIT` after the in-flight record (send/send.ts). `fsync-always`: no query while
  * `INFO persistence` shows the AOF on (checked every 30 s; otherwise the query is made).
  */
 import type { Redis } from 'ioredis';
-import { applyEpoch } from '../../adapters/redis/scripts/index.js';
-import { Banned, RateLimited } from '../../adapters/exchange/errors.js';
-import { clientOrderIdFor } from '../../domain/apply.js';
-import type { OrderInfo } from '../../ports/exchange.js';
-import { sleep } from '../../lib/sleep.js';
-import type { ApplyDeps } from './deps.js';
-import { resolveByLookup } from './executor.js';
+import { applyEpoch } from '../../../adapters/redis/scripts/index.js';
+import { clientOrderIdFor } from '../../../domain/apply.js';
+import { sleep } from '../../../lib/sleep.js';
+import { orderIsFinal, rateLimitWaitMs, resolveByLookup } from '../executor.js';
+import { serverInfo } from '../store.js';
+import { executorDeps, type ApplyDeps } from '../deps.js';
+import { putPriorCheck, type PriorOutcome } from '../record/prior-checks.js';
 
-/** What the pre-send query found. `tsMs`: when the answer came, epoch ms. */
-export type PriorOutcome = { kind: 'none' } | { kind: 'found'; order: OrderInfo; tsMs: number } | { kind: 'unknown'; error: string };
-
-/** A running pre-send query of one claimed plan. */
-export interface PriorCheck {
-  planId: string;
-  symbol: string;
-  decision: string;
-  entryId: string;
-  /** RECONCILE_CLOSE: the position the close was sized on (the plan's `basis_amt`), copied into a recovered result. */
-  basisAmt?: string;
-  startedMs: number;
-  result: Promise<PriorOutcome>;
-}
-
-/** Order statuses after which nothing more fills (Binance USDⓈ-M common definitions, Order Status). */
-const FINAL = new Set(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED', 'EXPIRED_IN_MATCH']);
-
-/** Running checks per apply layer (its deps object), keyed by the claimed dedupe value (unique per claim). */
-const registries = new WeakMap<ApplyDeps, Map<string, PriorCheck>>();
 /** `fsync-always`: when the AOF was last seen on, per apply layer. */
 const aofSeen = new WeakMap<ApplyDeps, number>();
-
-function registry(d: ApplyDeps): Map<string, PriorCheck> {
-  let m = registries.get(d);
-  if (!m) {
-    m = new Map();
-    registries.set(d, m);
-  }
-  return m;
-}
 
 /**
  * True when a fresh claim must be checked against the exchange before anything is sent or refused.
@@ -84,7 +55,7 @@ export async function claimNeedsQuery(d: ApplyDeps): Promise<boolean> {
   const seen = aofSeen.get(d);
   if (seen !== undefined && Date.now() - seen < 30_000) return false;
   try {
-    const info = String(await d.redis.call('INFO', 'persistence', 'replication'));
+    const info = await serverInfo(d.redis, 'persistence', 'replication');
     // a master with replicas can fail over to one that lagged: fsync on the master does not cover that
     if (/^aof_enabled:1\s*$/m.test(info) && /^role:master\s*$/m.test(info) && /^connected_slaves:0\s*$/m.test(info)) {
       aofSeen.set(d, Date.now());
@@ -108,7 +79,7 @@ export const PRODUCER_CLOCK_SKEW_MS = 1000;
  * @throws Error when Redis does not answer
  */
 export async function redisEpochSince(redis: Redis): Promise<number> {
-  const info = String(await redis.call('INFO', 'server', 'replication'));
+  const info = await serverInfo(redis, 'server', 'replication');
   // the dataset's identity: the server process (a restart) and its replication id (a promotion; a replica
   // resynchronised from another master takes that master's id)
   const runId = `${/^run_id:(\S+)/m.exec(info)?.[1] ?? 'unknown'}:${/^master_replid:(\S+)/m.exec(info)?.[1] ?? 'unknown'}`;
@@ -146,12 +117,6 @@ export function createdAfterEpoch(planTsMs: number | null, sinceMs: number, nowM
   return planTsMs !== null && planTsMs <= nowMs + PRODUCER_CLOCK_SKEW_MS && planTsMs > sinceMs + PRODUCER_CLOCK_SKEW_MS;
 }
 
-function rateLimitWait(err: unknown): number | null {
-  if (err instanceof RateLimited) return Math.max(0, err.retryAfterMs);
-  if (err instanceof Banned) return Math.max(0, err.untilMs - Date.now());
-  return null;
-}
-
 /**
  * Asks the exchange whether the plan's order exists (see the module comment). Never throws.
  * Retries errors with back-off (`lookupAttempts` × 3 tries from `lookupBackoffMs`, doubling, capped at 4 s),
@@ -169,9 +134,9 @@ export async function queryPriorOrder(d: ApplyDeps, symbol: string, planId: stri
       const o = await gateway.fetchOrderByClientId(symbol, cid);
       const tsMs = Date.now();
       if (o) {
-        if (FINAL.has(o.status) || o.filledQty.gte(o.qty)) return { kind: 'found', order: o, tsMs };
+        if (orderIsFinal(o)) return { kind: 'found', order: o, tsMs };
         // known to the exchange, not final yet: it was sent; resolve it as an in-flight order, never send again
-        const r = await resolveByLookup({ gateway, logger: d.logger, metrics: d.metrics, lookupAttempts: d.cfg.lookupAttempts, lookupBackoffMs: d.cfg.lookupBackoffMs, signal: d.signal }, symbol, cid);
+        const r = await resolveByLookup(executorDeps(d), symbol, cid);
         if (r.kind === 'order') return { kind: 'found', order: r.order, tsMs: r.tsMs };
         return { kind: 'unknown', error: `order ${cid} exists and is not final: ${r.error}` };
       }
@@ -187,7 +152,7 @@ export async function queryPriorOrder(d: ApplyDeps, symbol: string, planId: stri
       continue;
     } catch (err) {
       lastErr = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      const wait = rateLimitWait(err);
+      const wait = rateLimitWaitMs(err);
       if (wait !== null && rlWaited + wait <= 60_000) {
         rlWaited += wait;
         await sleep(wait + 50, d.signal);
@@ -202,8 +167,8 @@ export async function queryPriorOrder(d: ApplyDeps, symbol: string, planId: stri
 
 /**
  * Starts the pre-send query of a plan just claimed (fresh, or a resumed `claimed` stage) when the claim is
- * not proven durable; its answer is taken by {@link takePriorCheck}. No-op in dry_run and when the mode needs
- * no query.
+ * not proven durable; its answer is taken by the record step (record/prior-checks.ts `takePriorCheck`).
+ * No-op in dry_run and when the mode needs no query.
  * @param claimedValue the dedupe value this consumer now holds (`claimed|<entry>|<token>`)
  */
 export async function startPriorCheck(d: ApplyDeps, plan: { plan_id: string; symbol: string; decision: string; ts_ms?: unknown; basis_amt?: unknown }, entryId: string, claimedValue: string): Promise<void> {
@@ -215,9 +180,7 @@ export async function startPriorCheck(d: ApplyDeps, plan: { plan_id: string; sym
     d.metrics.claimQueries.inc({ outcome: 'not_needed' });
     return;
   }
-  const m = registry(d);
   const now = Date.now();
-  for (const [k, c] of m) if (now - c.startedMs > 600_000) m.delete(k); // a handler that ended without asking
   const result = queryPriorOrder(d, plan.symbol, plan.plan_id, tsMs).then(
     (o) => {
       d.metrics.claimQueries.inc({ outcome: o.kind === 'none' ? 'not_found' : o.kind });
@@ -225,7 +188,7 @@ export async function startPriorCheck(d: ApplyDeps, plan: { plan_id: string; sym
     },
     (err: Error): PriorOutcome => ({ kind: 'unknown', error: err.message }),
   );
-  m.set(claimedValue, {
+  putPriorCheck(d, claimedValue, {
     planId: plan.plan_id,
     symbol: plan.symbol,
     decision: plan.decision,
@@ -234,25 +197,4 @@ export async function startPriorCheck(d: ApplyDeps, plan: { plan_id: string; sym
     startedMs: now,
     result,
   });
-}
-
-/** Removes and returns the running pre-send query of the claim `claimedValue`, or null when none runs. */
-export function takePriorCheck(d: ApplyDeps, claimedValue: string): PriorCheck | null {
-  const m = registries.get(d);
-  const c = m?.get(claimedValue);
-  if (!m || !c) return null;
-  m.delete(claimedValue);
-  return c;
-}
-
-/**
- * `replica-wait`: `WAIT <replicas> <timeout>` after the in-flight record was written.
- * @returns true when enough replicas acknowledged every write of this connection so far
- * @throws Error when Redis does not answer (the plan stays in flight; the sweep resolves it by lookup)
- */
-export async function waitReplicas(d: ApplyDeps): Promise<boolean> {
-  const acked = Number(await d.redis.call('WAIT', d.cfg.claimWaitReplicas, d.cfg.claimWaitTimeoutMs));
-  const ok = acked >= d.cfg.claimWaitReplicas;
-  d.metrics.claimWaits.inc({ outcome: ok ? 'acked' : 'not_acked' });
-  return ok;
 }

@@ -4,9 +4,9 @@
  * symbol is in flight or when its position read is not newer than the symbol's newest fill, so the
  * handlers wait (bounded) for both before reading, instead of reading a position that is about to move.
  */
-import { readSendState } from './store.js';
-import { sleep } from '../../lib/sleep.js';
-import type { ApplyDeps } from './pipeline.js';
+import { readSendState } from '../store.js';
+import { sleep } from '../../../lib/sleep.js';
+import type { ApplyDeps } from '../deps.js';
 
 /** Longest wait for another order of the symbol to finish before the position is read, ms. */
 export const QUIET_WAIT_MS = 15_000;

@@ -26,20 +26,22 @@
  *    snapshot (two PARTIAL_50 back to back) give one order; the strategy re-submits the second, and its
  *    new permit is sized on a snapshot taken after the first one's fill.
  */
-import { PoisonEntry, type StreamEntry } from '../../adapters/redis/consumer.js';
-import { RateLimited, Banned } from '../../adapters/exchange/errors.js';
-import { verifyPlanEntry, type Plan } from '../../domain/plan.js';
-import { fmt } from '../../domain/decimal.js';
-import { dedupeValue, evaluatePermits, orderQty, planTooOld, reduceOnlyFor, type PermitVerdict } from '../../domain/apply.js';
-import { sleep } from '../../lib/sleep.js';
-import { checkPermitSignatures, planDigest, type PermitBinding } from '../../domain/permit-signature.js';
-import { casDedupe, claimPlan, readPermits } from './store.js';
-import type { ArmedWake } from './permit-waker.js';
-import type { PermitHash } from '../../domain/apply.js';
-import { finalize, newToken, publishOnly, resolveInflight, resultFields, sendAndRecord, throwIfHandedOver, type ApplyDeps } from './pipeline.js';
-import { clientOrderIdFor } from '../../domain/apply.js';
-import { permitSnapshotTs } from '../../domain/send-gate.js';
-import { PRODUCER_CLOCK_SKEW_MS, startPriorCheck } from './claim-durability.js';
+import { PoisonEntry, type StreamEntry } from '../../../adapters/redis/consumer.js';
+import { RateLimited, Banned } from '../../../adapters/exchange/errors.js';
+import { verifyPlanEntry, type Plan } from '../../../domain/plan.js';
+import { fmt } from '../../../domain/decimal.js';
+import { evaluatePermits, orderQty, planTooOld, reduceOnlyFor, type PermitHash, type PermitVerdict } from '../../../domain/apply.js';
+import { sleep } from '../../../lib/sleep.js';
+import { checkPermitSignatures, planDigest, type PermitBinding } from '../../../domain/permit-signature.js';
+import { permitSnapshotTs } from '../../../domain/send-gate.js';
+import { readPermits } from '../store.js';
+import type { ArmedWake } from '../permit-waker.js';
+import type { ApplyDeps } from '../deps.js';
+import { publishOnly, resultFields } from '../results.js';
+import { finalize } from '../record/record.js';
+import { sendAndRecord } from '../send/send.js';
+import { claimOrResume, newToken } from '../claim/claim.js';
+import { PRODUCER_CLOCK_SKEW_MS } from '../claim/durability.js';
 
 /** True when `a` has exactly the fields and values of `b` (b null: false). */
 function sameHash(a: PermitHash, b: PermitHash | null): boolean {
@@ -131,45 +133,6 @@ async function waitPermits(d: ApplyDeps, plan: Plan, binding: PermitBinding, fir
   }
 }
 
-/**
- * Claims the plan or decides it is a duplicate / a resumable interruption. A fresh claim, or a resumed
- * `claimed` stage, starts the pre-send query of the plan's client order id when the claim is not proven
- * durable (claim-durability.ts; its answer is awaited before any send or refusal is recorded).
- * @returns the claimed dedupe value to continue with, or null when handled (duplicate, resolved, lost)
- */
-export async function claimOrResume(d: ApplyDeps, plan: Plan, entry: StreamEntry, redelivered: boolean, token: string): Promise<string | null> {
-  const claim = await claimPlan(d.redis, plan.plan_id, entry.id, token);
-  if (claim.claimed) {
-    await startPriorCheck(d, plan, entry.id, claim.value);
-    return claim.value;
-  }
-  const ex = claim.existing;
-  // this very entry already finished (its XACK was lost, or it came back after a hand-over): nothing to publish
-  if (redelivered && ex.stage === 'done' && ex.raw.split('|')[1] === entry.id) return null;
-  if (redelivered && ex.stage !== 'done' && ex.entryId === entry.id) {
-    if (ex.stage === 'claimed') {
-      const next = dedupeValue('claimed', entry.id, token);
-      if (await casDedupe(d.redis, plan.plan_id, dedupeValue('claimed', ex.entryId, ex.token), next)) {
-        d.logger.info({ plan_id: plan.plan_id }, `${plan.symbol}: resuming interrupted plan ${plan.plan_id} (no order was sent)`);
-        await startPriorCheck(d, plan, entry.id, next);
-        return next;
-      }
-      // lost the resume to another consumer (or the claim moved on or vanished meanwhile): never acknowledge
-      // an entry whose work another consumer now owns (hostile review of the seed-102 fix)
-      await throwIfHandedOver(d, plan.symbol, plan.plan_id, entry.id, '', 'not resumed', { retryIfGone: true });
-      return null; // done, or held by another entry of the plan
-    }
-    await resolveInflight(d, clientOrderIdFor(plan.plan_id));
-    return null;
-  }
-  await publishOnly(
-    d,
-    resultFields({ plan_id: plan.plan_id, symbol: plan.symbol, decision: plan.decision, status: 'DROPPED_DUPLICATE', dedupe_hit: 'true', reason: 'duplicate_plan_id', error: 'Duplicate plan_id' }),
-  );
-  if (plan.decision === 'RECONCILE_CLOSE') d.metrics.closeRejected.inc({ symbol: plan.symbol, reason: 'duplicate' });
-  return null;
-}
-
 /** Builds the handler of the plan stream. */
 export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => string | undefined) {
   return async (entry: StreamEntry, redelivered: boolean): Promise<void> => {
@@ -206,7 +169,7 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
     const done = (f: Parameters<typeof resultFields>[0]) => finalize(d, resultFields(f), entry.id, '', undefined, claimed);
     if (!d.cfg.allowlist.includes(plan.symbol)) return void (await done({ ...base, status: 'REJECTED_INVALID', reason: 'symbol_not_allowed' }));
     if (plan.type !== 'MARKET') return void (await done({ ...base, status: 'REJECTED_INVALID', reason: 'unsupported_type', error: `type ${plan.type}` }));
-    // The plan's ts_ms is trusted within PRODUCER_CLOCK_SKEW_MS by the duplicate protection (claim-durability.ts):
+    // The plan's ts_ms is trusted within PRODUCER_CLOCK_SKEW_MS by the duplicate protection (claim/durability.ts):
     // a plan dated after the moment Redis added its entry (the entry id's time) by more than that comes from a
     // producer whose clock is ahead, and is refused before anything can be sent for it
     if (plan.ts_ms > entryTimeMs(entry.id) + PRODUCER_CLOCK_SKEW_MS) {
