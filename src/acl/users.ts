@@ -111,7 +111,7 @@ const PUBLISH_PERMIT_WRITTEN = { channels: [CHANNELS.permitWritten], commands: [
 /** Every dead-letter stream (`p3_dlq_entries` gauge of every service). */
 const DLQS = Object.values(STREAMS).map(dlq);
 
-/** What every service reads and writes for its heartbeat and the shared gauges (`src/services/heartbeat.ts`). */
+/** What every service reads and writes for its heartbeat and the shared gauges (`src/host/heartbeat.ts`, `src/host/gauges.ts`). */
 function serviceBase(service: string): { rw: string[]; read: string[]; commands: string[] } {
   return {
     rw: [keys.heartbeat(service, ID)],

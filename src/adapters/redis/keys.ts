@@ -125,6 +125,8 @@ export const patterns = {
   /** Canonical ledger hashes (`p3 status` without an allowlist). */
   ledgers: 'quantum:position:ledger:*',
   heartbeats: 'quantum:heartbeat:*',
+  /** The position brains' user data stream state hashes (`keys.p33UserStream`). */
+  userStreams: 'quantum:p33:user_stream:*',
   tradingStates: 'quantum:governor:trading_state:*',
   breakers: 'quantum:governor:breaker:*',
 } as const;
