@@ -6,7 +6,7 @@
  *
  * Rights: only those of the strategy's Redis user `p3-strategy` (src/acl/users.ts): XADD on the plan stream;
  * XRANGE/XREVRANGE/XREAD on the result stream; INFO (Redis's `run_id`, to see restarts and failovers).
- * So `status` and `positions` are read from the result stream (the fills the gates executed), not from the
+ * So `status` and `positions` are read from the result stream (reads.ts) (the fills the gates executed), not from the
  * exchange snapshot, which the strategy's user cannot read.
  *
  * Invariants:
@@ -23,14 +23,13 @@ import { openRedis } from '../adapters/redis/client.js';
 import { fieldsToObject } from '../adapters/redis/consumer.js';
 import { PLAN_STREAM_MAXLEN, STREAMS } from '../adapters/redis/keys.js';
 import { parseRedisTarget, type RedisTarget } from '../config/redis.js';
-import { Decimal, fmt } from '../domain/decimal.js';
 import { signPlan, type PlanInput } from '../domain/plan.js';
-import { fillFromResult } from '../domain/result.js';
 import { sleep } from '../lib/sleep.js';
-import { buildExitPlan, newPlanId, planKeyFromEnv, DEFAULT_PLAN_SOURCE } from '../plans/submit.js';
+import { buildStrategyPlan, newPlanId, planKeyFromEnv, DEFAULT_PLAN_SOURCE } from '../plans/submit.js';
 import { P3AbortError, P3ClosedError, P3InvalidPlanError, P3TimeoutError } from './errors.js';
 import { DEFAULT_TIMING, producerAction, runIdOf, type ProducedPlan, type ProducerTiming } from './producer.js';
 import { HOLD_REASONS, TRANSIENT_REASONS, isFinalStatus, toP3Result, type P3Result } from './result.js';
+import { findResult, PAGE, readPositions, readStatus } from './reads.js';
 import type { HoldEvent, PlanRequest, PositionView, SubmitOptions, SymbolStatus } from './types.js';
 
 /** Options of {@link P3Client}. */
@@ -53,12 +52,8 @@ export interface P3ClientOptions {
 
 type Waiter = { resolve: (r: P3Result) => void; reject: (e: Error) => void };
 
-/** Entries of the result stream read per request. */
-const PAGE = 1000;
 /** Without an acknowledged entry id: a final result this much older than a plan's first submission belongs to an earlier plan of the same id, ms (clock skew between hosts). */
 const REUSE_SKEW_MS = 1000;
-/** Results `status` looks back over for a symbol (newest first). */
-const STATUS_LOOKBACK = 5000;
 
 /**
  * The strategy client. Create one per process (`new P3Client({...})` or `P3Client.fromEnv()`), `submit`
@@ -156,77 +151,20 @@ export class P3Client {
     return this.await(p.planId, done, o);
   }
 
-  /** The fills of the gates' executed results per symbol (the strategy's view; the exchange snapshot is not readable by its user). */
-  async positions(): Promise<PositionView[]> {
-    const by = new Map<string, PositionView & { net: Decimal }>();
-    let start = '-';
-    for (;;) {
-      const page = await this.cmd.xrange(STREAMS.applyResult, start, '+', 'COUNT', PAGE);
-      for (const [id, arr] of page) {
-        const f = fieldsToObject(arr);
-        const fill = fillFromResult(id, f);
-        if (!fill || !f.symbol) continue;
-        const v = by.get(f.symbol) ?? { symbol: f.symbol, netQty: '0', side: 'FLAT' as const, fills: 0, lastFillTsMs: 0, net: new Decimal(0) };
-        v.net = v.net.plus(fill.signedQty);
-        v.fills++;
-        v.lastFillTsMs = Math.max(v.lastFillTsMs, fill.tsMs);
-        by.set(f.symbol, v);
-      }
-      if (page.length < PAGE) break;
-      start = `(${page[page.length - 1]![0]}`;
-    }
-    return [...by.values()]
-      .map(({ net, ...v }) => ({ ...v, netQty: fmt(net), side: net.gt(0) ? ('LONG' as const) : net.lt(0) ? ('SHORT' as const) : ('FLAT' as const) }))
-      .sort((a, b) => a.symbol.localeCompare(b.symbol));
+  /** The fills of the gates' executed results per symbol (reads.ts {@link readPositions}). */
+  positions(): Promise<PositionView[]> {
+    return readPositions(this.cmd);
   }
 
-  /**
-   * What the result stream says about `symbol`: its newest final result, and a hold when the newest result
-   * refused for a hold reason ({@link HOLD_REASONS}) with no EXECUTED result after it.
-   */
-  async status(symbol: string): Promise<SymbolStatus> {
+  /** What the result stream says about `symbol` (reads.ts {@link readStatus}), with this client's plans in flight on it. */
+  status(symbol: string): Promise<SymbolStatus> {
     const sym = symbol.toUpperCase();
-    let end = '+';
-    let seen = 0;
-    let last: P3Result | null = null;
-    let hold: HoldEvent | null = null;
-    scan: while (seen < STATUS_LOOKBACK) {
-      const page = await this.cmd.xrevrange(STREAMS.applyResult, end, '-', 'COUNT', PAGE);
-      for (const [id, arr] of page) {
-        seen++;
-        const r = toP3Result(id, fieldsToObject(arr));
-        if (!r || r.symbol !== sym) continue;
-        last ??= r;
-        if (r.status === 'EXECUTED') break scan;
-        if (HOLD_REASONS.includes(r.reason)) {
-          hold = { symbol: sym, reason: r.reason, planId: r.planId, tsMs: r.tsMs, entryId: r.entryId };
-          break scan;
-        }
-      }
-      if (page.length < PAGE) break;
-      end = `(${page[page.length - 1]![0]}`;
-    }
-    const position = (await this.positions()).find((p) => p.symbol === sym) ?? { symbol: sym, netQty: '0', side: 'FLAT' as const, fills: 0, lastFillTsMs: 0 };
-    return { symbol: sym, lastResult: last, hold, position, inFlight: [...this.plans.values()].filter((p) => p.symbol === sym && !p.final).map((p) => p.planId) };
+    return readStatus(this.cmd, sym, [...this.plans.values()].filter((p) => p.symbol === sym && !p.final).map((p) => p.planId));
   }
 
-  /**
-   * The newest entry of the result stream whose fields satisfy `match`, looking back at most `lookback`
-   * entries (default 5000). @returns its entry id and fields, or null
-   */
-  async findResult(match: (f: Record<string, string>) => boolean, lookback = STATUS_LOOKBACK): Promise<{ entryId: string; fields: Record<string, string> } | null> {
-    let end = '+';
-    for (let seen = 0; seen < lookback; ) {
-      const page = await this.cmd.xrevrange(STREAMS.applyResult, end, '-', 'COUNT', PAGE);
-      for (const [id, arr] of page) {
-        seen++;
-        const f = fieldsToObject(arr);
-        if (match(f)) return { entryId: id, fields: f };
-      }
-      if (page.length < PAGE) return null;
-      end = `(${page[page.length - 1]![0]}`;
-    }
-    return null;
+  /** The newest result entry whose fields satisfy `match` (reads.ts {@link findResult}). */
+  findResult(match: (f: Record<string, string>) => boolean, lookback?: number): Promise<{ entryId: string; fields: Record<string, string> } | null> {
+    return findResult(this.cmd, match, lookback);
   }
 
   /** Calls `cb` with the final result of each plan this client submitted (once per plan). @returns unsubscribe */
@@ -271,7 +209,7 @@ export class P3Client {
   }
 
   private planOf(req: PlanRequest): PlanInput {
-    return buildExitPlan({ ...req, source: this.source });
+    return buildStrategyPlan({ ...req, source: this.source });
   }
 
   /** Reads the result cursor and Redis's run_id, then starts the read loop and the producer loop (once). */

@@ -64,6 +64,8 @@ describe('Python reference producer', () => {
     });
 
     it('a Redis restart while the order is at the exchange: one EXECUTED, the same signed entry re-submitted, one order', async () => {
+      // the brain's snapshot is newer than the previous test's close fill (else the OPEN is DENY snapshot_older_than_fill, no retry here)
+      await waitFor(async () => Number(await s.admin.hget(keys.snapshot('BTCUSDT'), 'ts_ms')) > Number((await s.admin.get(keys.lastFill('BTCUSDT'))) ?? 0), 20_000, 20, 'a snapshot after the last fill');
       await adminFaults(s.paper.url, { kind: 'latency', latency_ms: 2500, endpoints: ['order'], methods: ['POST'], count: 1 });
       const code = [
         'import sys',
@@ -72,6 +74,7 @@ describe('Python reference producer', () => {
         'c = P3Client.from_env(resubmit_after_s=1.0)',
         "r = c.submit('BTCUSDT', 'OPEN', side='BUY', qty='0.003', plan_id='py-restart-1', retries=0)",
         "print('result', r['status'], r.get('filled_qty'), flush=True)",
+        "print('detail', r['reason'], r['detail'], flush=True)",
         "print('drained', c.drain(20), flush=True)",
       ].join('\n');
       const done = run(python(true), ['-c', code], s.strategyEnv);
@@ -79,7 +82,7 @@ describe('Python reference producer', () => {
       await s.srv.restart(300);
       const out = await done;
       await clearFaults(s.paper.url);
-      expect(out.text).toMatch(/^result EXECUTED 0\.003$/m);
+      expect(out.text, out.text).toMatch(/^result EXECUTED 0\.003$/m);
       expect(out.text).toMatch(/^drained True$/m);
       expect(out.code).toBe(0);
       const results = (await s.admin.xrange(STREAMS.applyResult, '-', '+')).map(([, f]) => fieldsToObject(f)).filter((f) => f.plan_id === 'py-restart-1');

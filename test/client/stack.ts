@@ -12,8 +12,8 @@ import type { Redis } from 'ioredis';
 import { renderAclFile, usersToWrite } from '../../src/acl/render.js';
 import { createRedis } from '../../src/adapters/redis/client.js';
 import { keys } from '../../src/adapters/redis/keys.js';
-import { buildServices } from '../../src/services/registry.js';
-import type { Service } from '../../src/services/runtime.js';
+import { buildServices } from '../../src/services/index.js';
+import type { Service } from '../../src/host/service.js';
 import { setMarkPrice, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 

@@ -27,7 +27,8 @@ const SRC = join(root, 'src');
  * - adapters: Redis, the exchange, logging, metrics: the I/O behind the ports;
  * - plans, acl, host, read-model: what services and operators share over the adapters (submitting and
  *   reading plans and permits; the Redis ACL users; the process host that runs services; what operators
- *   read). One layer: the read model reads the heartbeats the host writes, acl names the services;
+ *   read; the strategy client, the package's public API, over the plans). One layer: the read model reads the
+ *   heartbeats the host writes, acl names the services, the client builds plans with plans/;
  * - services: the four long-running services (they run on the host; src/services/index.ts, which builds them
  *   by name, is here because it imports each service);
  * - console: the operator console (a web server over the read model and the services' operator actions);
@@ -40,7 +41,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['ports'],
   ['config'],
   ['adapters'],
-  ['plans', 'acl', 'host', 'read-model'],
+  ['plans', 'acl', 'host', 'read-model', 'client'],
   ['services'],
   ['console'],
   ['cli'],
