@@ -4,6 +4,8 @@
  * - `POST /admin/positions` `{symbol, amount, entry_price?}` sets a position outright (scenario setup)
  * - `POST /admin/trade` `{symbol, side: BUY|SELL, qty}` a manual trade at the mark price, as a person in the UI
  * - `POST /admin/mark-price` `{symbol, price}`
+ * - `POST /admin/index-price` `{symbol, price}` the index price apart from the mark (premiumIndex `indexPrice`;
+ *   until set, the index follows the mark)
  * - `POST /admin/faults` `{kind, count?, duration_ms?, latency_ms?, retry_after_s?, fill_ratio?, executed?, endpoints?, methods?}`
  *   (see faults.ts),
  *   `GET /admin/faults`, `DELETE /admin/faults`
@@ -79,6 +81,11 @@ export function handleAdmin(ctx: AdminContext, method: string, path: string, raw
         const b = MarkSchema.parse(body);
         ctx.book.setMark(b.symbol, b.price);
         return { status: 200, body: positionsView(ctx.book)[b.symbol] };
+      }
+      case 'POST /admin/index-price': {
+        const b = MarkSchema.parse(body);
+        ctx.book.setIndex(b.symbol, b.price);
+        return { status: 200, body: { ...positionsView(ctx.book)[b.symbol], indexPrice: fmt(ctx.book.indexOf(b.symbol)) } };
       }
       case 'POST /admin/faults':
         return { status: 200, body: ctx.faults.add(FaultSpecSchema.parse(body), Date.now()) };

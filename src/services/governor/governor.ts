@@ -35,6 +35,7 @@ import type { GovernorConfig } from './config.js';
 import { issueAllow, type RateSettings } from './rate.js';
 import { releaseReservation, reserveExposure } from './exposure.js';
 import { isEntryAction } from '../../domain/plan.js';
+import { RiskControls } from './risk/controls.js';
 
 /** What the component needs from its service. */
 export interface GovernorDeps {
@@ -58,6 +59,8 @@ export class Governor {
   private readonly exposureLock = new Mutex();
   /** FAILED results in the breaker window, read incrementally (one round trip per check). */
   private readonly failures: FailureWindow;
+  /** The pre-trade risk controls of entries (docs/risk-controls.md). */
+  private readonly risk: RiskControls;
 
   constructor(
     private readonly deps: GovernorDeps,
@@ -65,6 +68,7 @@ export class Governor {
   ) {
     this.keyFor = envKeyLookup(deps.env);
     this.failures = new FailureWindow(deps.redis, cfg.breakerWindowSec * 1000);
+    this.risk = new RiskControls(cfg.risk, deps.registry);
     this.decisions = new Counter({
       name: 'governor_decisions_total',
       help: 'Governor permit decisions by symbol, decision (ALLOW|DENY) and reason',
@@ -232,6 +236,8 @@ export class Governor {
       },
     });
     if (pre.decision !== 'ALLOW') return { outcome: pre, reserved: false };
+    const risk = this.risk.check(plan, pre, snap, Date.now(), this.cfg.maxPositionUsdBySymbol[sym] ?? this.cfg.maxPositionUsd);
+    if (risk) return { outcome: risk, reserved: false };
     // Entries: the exposure limits, checked and reserved in one compare-and-set step (docs/architecture.md#risk-limits-and-trading-states)
     if (isEntryAction(plan.action) && pre.qty && pre.markPrice) {
       const sr = readSnapshot(snap);
