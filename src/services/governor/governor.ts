@@ -68,7 +68,7 @@ export class Governor {
   ) {
     this.keyFor = envKeyLookup(deps.env);
     this.failures = new FailureWindow(deps.redis, cfg.breakerWindowSec * 1000);
-    this.risk = new RiskControls(cfg.risk, deps.registry);
+    this.risk = new RiskControls(cfg.risk, { redis: deps.redis, logger: deps.logger, registry: deps.registry, allowlist: cfg.allowlist });
     this.decisions = new Counter({
       name: 'governor_decisions_total',
       help: 'Governor permit decisions by symbol, decision (ALLOW|DENY) and reason',
@@ -108,11 +108,13 @@ export class Governor {
   async start(): Promise<void> {
     await this.consumer.ensureGroup().catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'governor: consumer group not created yet (Redis down?)'));
     this.consumer.start();
+    this.risk.start();
   }
 
   /** Stops after the plan in hand. */
   async stop(): Promise<void> {
     await this.consumer.stop();
+    await this.risk.stop();
   }
 
   /** `loop`: the consumer reached Redis on its last iteration. */

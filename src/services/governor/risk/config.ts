@@ -12,6 +12,7 @@
  * | `GOVERNOR_MAX_ORDER_QTY[_<SYM>]` | off | max base quantity of one entry |
  * | `GOVERNOR_MAX_ORDER_PCT_OF_POSITION_LIMIT[_<SYM>]` | `50` | fat finger: max share (%) of the symbol's position limit in one entry (inactive without `GOVERNOR_MAX_POSITION_USD[_<SYM>]`) |
  * | `GOVERNOR_MAX_DAILY_LOSS_USD` | off | loss limit: realized + unrealized loss of the UTC day that turns trading REDUCING |
+ * | `GOVERNOR_LOSS_DAY_START_HOUR_UTC` | `0` | hour (UTC, 0-23) the loss limit's trading day starts |
  * | `GOVERNOR_LOSS_CHECK_INTERVAL_MS` | `2000` | how often the loss limit is evaluated, ms |
  */
 import { ConfigError, envz, parseEnv, type Env } from '../../../config/env.js';
@@ -34,6 +35,8 @@ export interface RiskConfig {
   maxOrderPctOfPositionLimit: PerSymbol<Decimal>;
   /** `GOVERNOR_MAX_DAILY_LOSS_USD`, USD (positive); null = off. */
   maxDailyLossUsd: Decimal | null;
+  /** `GOVERNOR_LOSS_DAY_START_HOUR_UTC`: 0-23. */
+  lossDayStartHourUtc: number;
   /** `GOVERNOR_LOSS_CHECK_INTERVAL_MS`. */
   lossCheckIntervalMs: number;
 }
@@ -41,6 +44,7 @@ export interface RiskConfig {
 const SHAPE = {
   GOVERNOR_RESTRICTED_SYMBOLS: envz.symbols(),
   GOVERNOR_LOSS_CHECK_INTERVAL_MS: envz.int(2000, 100, 3_600_000),
+  GOVERNOR_LOSS_DAY_START_HOUR_UTC: envz.int(0, 0, 23),
 };
 
 const OFF = /^off$/i;
@@ -90,6 +94,7 @@ export function parseRiskConfig(env: Env): RiskConfig {
     maxOrderQty: setting(env, 'GOVERNOR_MAX_ORDER_QTY', 'off', positiveDecimal, 'must be a positive decimal (base units)'),
     maxOrderPctOfPositionLimit: setting(env, 'GOVERNOR_MAX_ORDER_PCT_OF_POSITION_LIMIT', '50', percent, 'must be a percentage in (0, 100]'),
     maxDailyLossUsd: loss.default,
+    lossDayStartHourUtc: e.GOVERNOR_LOSS_DAY_START_HOUR_UTC,
     lossCheckIntervalMs: e.GOVERNOR_LOSS_CHECK_INTERVAL_MS,
   };
 }
@@ -109,5 +114,20 @@ export function symbolRiskSettings(cfg: RiskConfig, symbol: string, maxPositionU
     maxOrderQty: forSymbol(cfg.maxOrderQty, symbol),
     maxOrderPctOfPositionLimit: forSymbol(cfg.maxOrderPctOfPositionLimit, symbol),
     maxPositionUsd,
+  };
+}
+
+/** The settings as decimal strings (`off` = switched off), per-symbol overrides included: what `p3 status` shows. */
+export function riskSettingsSummary(cfg: RiskConfig): Record<string, unknown> {
+  const show = <T>(s: PerSymbol<T>) => ({ default: s.default === null ? 'off' : String(s.default), by_symbol: Object.fromEntries(Object.entries(s.bySymbol).map(([k, v]) => [k, v === null ? 'off' : String(v)])) });
+  return {
+    price_collar_bps: show(cfg.collarBps),
+    mark_index_max_bps: show(cfg.markIndexMaxBps),
+    mark_max_age_ms: show(cfg.markMaxAgeMs),
+    restricted_symbols: cfg.restricted,
+    max_order_qty: show(cfg.maxOrderQty),
+    max_order_pct_of_position_limit: show(cfg.maxOrderPctOfPositionLimit),
+    max_daily_loss_usd: cfg.maxDailyLossUsd === null ? 'off' : String(cfg.maxDailyLossUsd),
+    loss_day_start_hour_utc: cfg.lossDayStartHourUtc,
   };
 }

@@ -3,10 +3,14 @@
  * and the index price from the snapshot hash the decision already read, the plan's `ref_price`, and runs
  * the pure rules of src/domain/risk-controls/ for entries. Exits and closes are never checked here.
  *
+ * The loss limit (loss-limit.ts) runs beside it: entries are denied `loss_limit` while it says so.
+ *
  * Metrics: `governor_mark_deviation_bps{symbol, against}` (last measured distance of the mark from the
  * plan's `ref_price` or from the index, basis points), `governor_mark_age_ms{symbol}` (age of the mark the
  * last entry used); the DENYs are counted in `governor_decisions_total{reason}` with their own reasons.
  */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
 import { Decimal, parseDecimal } from '../../../domain/decimal.js';
 import { checkEntryRiskControls } from '../../../domain/risk-controls/index.js';
@@ -14,6 +18,19 @@ import { deny } from '../../../domain/permits.js';
 import { isEntryAction, type Plan } from '../../../domain/plan.js';
 import type { GovernorOutcome } from '../../../domain/governor.js';
 import { symbolRiskSettings, type RiskConfig } from './config.js';
+import { LossLimitMonitor } from './loss-limit.js';
+import { FillsJournalProfit, type RealizedProfitSource } from './realized.js';
+
+/** What the controls need from the governor. */
+export interface RiskControlsDeps {
+  redis: Redis;
+  logger: Logger;
+  registry: Registry;
+  /** `P3_ALLOWLIST`: the positions whose unrealized profit counts toward the loss limit. */
+  allowlist: readonly string[];
+  /** Realized profit of the venue's fills (default: the fills journal, src/services/governor/risk/realized.ts). */
+  realized?: RealizedProfitSource;
+}
 
 /** Mark price fields of a snapshot hash (`mark_price`, `mark_ts_ms`, else `ts_ms`, `index_price`). */
 export interface MarkRead {
@@ -40,13 +57,27 @@ export function readMark(raw: Record<string, string>): MarkRead {
 export class RiskControls {
   private readonly deviation: Gauge<'symbol' | 'against'>;
   private readonly markAge: Gauge<'symbol'>;
+  /** The loss limit (kill switch on drawdown). */
+  readonly lossLimit: LossLimitMonitor;
 
   constructor(
     readonly cfg: RiskConfig,
-    registry: Registry,
+    deps: RiskControlsDeps,
   ) {
+    const { registry } = deps;
+    this.lossLimit = new LossLimitMonitor({ redis: deps.redis, logger: deps.logger, registry, allowlist: deps.allowlist, source: deps.realized ?? new FillsJournalProfit(deps.redis) }, cfg);
     this.deviation = new Gauge({ name: 'governor_mark_deviation_bps', help: "Distance of the mark price from the plan's ref_price or from the index price at the last entry decision, basis points", labelNames: ['symbol', 'against'], registers: [registry] });
     this.markAge = new Gauge({ name: 'governor_mark_age_ms', help: 'Age of the mark price the last entry decision used, ms', labelNames: ['symbol'], registers: [registry] });
+  }
+
+  /** Starts the loss-limit monitor. */
+  start(): void {
+    this.lossLimit.start();
+  }
+
+  /** Stops the loss-limit monitor. */
+  async stop(): Promise<void> {
+    await this.lossLimit.stop();
   }
 
   /**
@@ -64,7 +95,12 @@ export class RiskControls {
     const ctx = v.context ?? {};
     if (ctx.mark_age_ms !== undefined) this.markAge.set({ symbol: plan.symbol }, Number(ctx.mark_age_ms));
     if (ctx.deviation_bps !== undefined && ctx.against !== undefined) this.deviation.set({ symbol: plan.symbol, against: ctx.against }, Number(ctx.deviation_bps));
-    if (v.ok) return null;
+    if (v.ok) {
+      // the loss limit: past the day's threshold (before the trading state says REDUCING) or unknown
+      const loss = this.lossLimit.entryBlock(nowMs);
+      if (loss === null) return null;
+      return { ...deny('loss_limit', { ...pre.context, ...loss }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
+    }
     return { ...deny(v.reason, { ...pre.context, ...v.context }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
   }
 }
