@@ -79,6 +79,18 @@ describe('loss limit', () => {
     expect((await events('LOSS_LIMIT_TRIPPED'))[1]).toMatchObject({ threshold_usd: '210.1' });
   });
 
+  it('p3 status shows one line per control and the loss limit with its trip', async () => {
+    const { collectStatusExtras, renderStatusExtras } = await import('../../src/services/status-extras.js');
+    const now = Date.now();
+    const text = renderStatusExtras(await collectStatusExtras(h.redis, now), now);
+    expect(text).toMatch(/price collar\s+mark vs ref_price 100 bps; without ref_price mark vs index 200 bps/);
+    expect(text).toMatch(/stale mark\s+entries need a mark at most 5000 ms old/);
+    expect(text).toMatch(/restricted symbols\s+none/);
+    expect(text).toMatch(/max order quantity\s+off/);
+    expect(text).toMatch(/fat finger\s+50 % of the position limit per entry/);
+    expect(text).toMatch(/loss limit\s+100 USD per day \(from 00:00 UTC\): loss today 211\.15 USD \(realized -221\.15, unrealized 10\); TRIPPED at .*, next trip above 311\.15 USD/);
+  });
+
   it('a HALTED state is never loosened by a trip', async () => {
     await setTradingState(h.redis, { state: 'HALTED', reason: 'incident', by: 'ops' });
     await fill('-500');
