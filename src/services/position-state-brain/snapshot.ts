@@ -8,7 +8,7 @@
  *
  * Hash fields: `position_amt` (signed decimal string), `side` (LONG|SHORT|FLAT), `entry_price`,
  * `mark_price` (from the position row, else from the exchange's mark prices refreshed every
- * {@link MARK_REFRESH_MS}; absent when unknown), `mark_ts_ms` (when that mark was read: the sending time
+ * {@link MARK_REFRESH_MS} and between slow polls; absent when unknown), `mark_ts_ms` (when that mark was read: the sending time
  * of the request that returned it, for the governor's stale-mark check), `index_price` (premiumIndex
  * `indexPrice`, for the price collar; absent when unknown), `step_size` (the symbol's lot step, so the shared
  * tolerance defaults to one lot step; absent when unknown), `min_qty` and `min_notional` (exchangeInfo, for
@@ -59,7 +59,7 @@ const STEP_REFRESH_MS = 600_000;
  * How often the mark and index prices are refreshed, ms (premiumIndex, weight 10): well below the governor's
  * `GOVERNOR_MARK_MAX_AGE_MS` (5000), which denies entries on an older mark (docs/risk-controls.md#stale-mark).
  */
-const MARK_REFRESH_MS = 1_000;
+const MARK_REFRESH_MS = 2_000;
 
 /** What the publisher needs from the brain service (a `ServiceContext` fits). */
 export interface SnapshotPublisherContext {
@@ -129,6 +129,7 @@ export class SnapshotPublisher {
   private abort = new AbortController();
   private wake = new AbortController();
   private loop: Promise<void> | null = null;
+  private markLoop: Promise<void> | null = null;
   private intervalProvider: () => number;
   private readonly pollListeners: Array<(r: PollResult) => void> = [];
   private readonly lastMarks = new Map<string, { mark: Decimal; atMs: number; index: Decimal | null }>();
@@ -174,6 +175,7 @@ export class SnapshotPublisher {
     if (!this.config.enabled || this.loop) return;
     this.abort = new AbortController();
     this.loop = this.run(this.abort.signal);
+    this.markLoop = this.refreshMarksLoop(this.abort.signal);
     this.ctx.logger.info({ allowlist: this.config.allowlist, interval_ms: this.config.intervalMs }, 'P3.3 snapshot publisher started');
   }
 
@@ -181,7 +183,9 @@ export class SnapshotPublisher {
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
+    await this.markLoop;
     this.loop = null;
+    this.markLoop = null;
   }
 
   /** `p33_snapshot_loop`: the last successful poll is younger than `readyMaxAgeMs` (true when disabled). */
@@ -250,6 +254,30 @@ export class SnapshotPublisher {
       if (!this.wake.signal.aborted) await sleep(Math.max(0, this.intervalProvider() - (Date.now() - started)), AbortSignal.any([signal, this.wake.signal]));
       // woken early: still no sooner than the minimum spacing
       if (this.wake.signal.aborted) await sleep(Math.max(0, this.config.intervalMs - (Date.now() - started)), signal);
+    }
+  }
+
+  /**
+   * While position polls are slower than {@link MARK_REFRESH_MS} (the user data stream is healthy), refreshes
+   * the marks of the existing snapshots in between (`snapshotMark-1.lua`: mark fields only, never back in
+   * time), so an entry's mark stays younger than the governor's `GOVERNOR_MARK_MAX_AGE_MS`. Never throws.
+   */
+  private async refreshMarksLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(MARK_REFRESH_MS, signal);
+      if (signal.aborted || this.intervalProvider() <= MARK_REFRESH_MS) continue;
+      try {
+        const marks = await this.markPrices();
+        for (const symbol of this.config.allowlist) {
+          const q = marks.bySymbol.get(symbol);
+          if (!q) continue;
+          if (Number(await callScript(this.ctx.redis, 'snapshotMark', [keys.snapshot(symbol)], [fmt(q.markPrice), marks.atMs, q.indexPrice ? fmt(q.indexPrice) : ''])) === 1) {
+            this.lastMarks.set(symbol, { mark: q.markPrice, atMs: marks.atMs, index: q.indexPrice });
+          }
+        }
+      } catch (err) {
+        this.ctx.logger.debug({ err: (err as Error).message }, 'marks not refreshed between polls');
+      }
     }
   }
 
