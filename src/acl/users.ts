@@ -165,8 +165,9 @@ function governor(group: string): AclUserSpec {
     purpose: 'governor service (P3.2)',
     root: merge(b, {
       // the loss limit (services/governor/risk/loss-limit.ts) records its measurement and, on a trip, sets the
-      // global trading state REDUCING (lossLimit-3.lua never loosens it)
-      rw: [...own, keys.governorReservations(), keys.governorReservationsVersion(), keys.governorRisk(), keys.tradingState()],
+      // global trading state REDUCING (lossLimit-3.lua never loosens it); the repeated-execution throttle a
+      // symbol's (fillThrottle-3.lua)
+      rw: [...own, keys.governorReservations(), keys.governorReservationsVersion(), keys.governorRisk(), keys.tradingState(), keys.tradingState(SYM)],
       // exposure limits (services/governor/exposure.ts): every snapshot, the newest fills, the plans' dedupe stage;
       // the loss limit: the venue fills journal (services/governor/risk/realized.ts)
       read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult, keys.lastFill(SYM), keys.applyDedupe(ID), FILLS_JOURNAL_STREAM],
@@ -176,7 +177,7 @@ function governor(group: string): AclUserSpec {
       ...consumes([[STREAMS.applyPlan, group]]),
       appends([dlq(STREAMS.applyPlan)]),
       // exposureExpire-3.lua reads the plan's dedupe stage (read-only: the user's own rules allow no write to it)
-      scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion(), keys.applyDedupe(ID), keys.governorRisk(), keys.tradingState()]),
+      scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion(), keys.applyDedupe(ID), keys.governorRisk(), keys.tradingState(), keys.tradingState(SYM)]),
     ],
   };
 }

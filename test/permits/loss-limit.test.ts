@@ -88,6 +88,7 @@ describe('loss limit', () => {
     expect(text).toMatch(/restricted symbols\s+none/);
     expect(text).toMatch(/max order quantity\s+off/);
     expect(text).toMatch(/fat finger\s+50 % of the position limit per entry/);
+    expect(text).toMatch(/fill throttle\s+off per 60 s and symbol/);
     expect(text).toMatch(/loss limit\s+100 USD per day \(from 00:00 UTC\): loss today 211\.15 USD \(realized -221\.15, unrealized 10\); TRIPPED at .*, next trip above 311\.15 USD/);
   });
 

@@ -4,7 +4,9 @@
  * reasons are counted in `governor_decisions_total`, and the configuration refuses bad values by name.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keys } from '../../src/adapters/redis/keys.js';
+import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
+import { fieldsToObject } from '../../src/adapters/redis/consumer.js';
+import { setTradingState } from '../../src/services/governor/trading-state.js';
 import { ConfigError } from '../../src/config/env.js';
 import { parseRiskConfig } from '../../src/services/governor/risk/config.js';
 import { useTestRedis } from '../helpers/redis.js';
@@ -15,7 +17,7 @@ const h = useTestRedis();
 let gov: Running & { gov: Governor };
 
 beforeAll(async () => {
-  gov = await startGovernor(h.srv.url, 'risk', { GOVERNOR_MODE: 'live', GOVERNOR_MARK_MAX_AGE_MS_ETHUSDT: 'off', GOVERNOR_PRICE_COLLAR_BPS_ETHUSDT: '10' });
+  gov = await startGovernor(h.srv.url, 'risk', { GOVERNOR_MODE: 'live', GOVERNOR_MARK_MAX_AGE_MS_ETHUSDT: 'off', GOVERNOR_PRICE_COLLAR_BPS_ETHUSDT: '10', GOVERNOR_MAX_FILLS_PER_SYMBOL_SOLUSDT: '2', GOVERNOR_MAX_FILLS_WINDOW_SEC: '60' });
 });
 afterAll(async () => {
   await gov?.stop();
@@ -72,6 +74,32 @@ describe('price collar on the governor', () => {
     expect(text).toMatch(/governor_decisions_total\{symbol="BTCUSDT",decision="DENY",reason="stale_mark"\} [1-9]/);
     expect(text).toMatch(/governor_mark_age_ms\{symbol="BTCUSDT"\}/);
     expect(text).toMatch(/governor_mark_deviation_bps\{symbol="ETHUSDT",against="ref_price"\}/);
+  });
+});
+
+describe('repeated-execution throttle (GOVERNOR_MAX_FILLS_PER_SYMBOL_SOLUSDT=2 per 60 s)', () => {
+  const fill = (symbol: string) => h.redis.xadd(STREAMS.applyResult, '*', 'plan_id', `f-${++n}`, 'symbol', symbol, 'decision', 'EXECUTE', 'status', 'EXECUTED', 'executed', 'true', 'side', 'BUY', 'filled_qty', '0.001', 'ts_ms', String(Date.now()));
+  it('two fills pass; a third pauses the symbol (REDUCING by the governor, event); only the operator re-arms it', async () => {
+    await setSnapshot(h.redis, 'SOLUSDT', '0');
+    await fill('SOLUSDT');
+    await fill('SOLUSDT');
+    await fill('BTCUSDT'); // another symbol's fills do not count
+    expect(await decision(await open('SOLUSDT'))).toMatchObject({ decision: 'ALLOW' });
+    await fill('SOLUSDT');
+    const g = await decision(await open('SOLUSDT'));
+    expect(g.decision).toBe('DENY');
+    expect(['fill_throttle', 'trading_state_reducing']).toContain(g.reason);
+    expect(await h.redis.hgetall(keys.tradingState('SOLUSDT'))).toMatchObject({ state: 'REDUCING', by: 'governor:fill_throttle' });
+    const events = (await h.redis.xrange(STREAMS.governorEvents, '-', '+')).map(([, f]) => fieldsToObject(f)).filter((e) => e.event === 'FILL_THROTTLE_TRIPPED');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ symbol: 'SOLUSDT', fills_in_window: '3', max_fills: '2' });
+    await setSnapshot(h.redis, 'SOLUSDT', '0.01');
+    expect(await decision(await submitRaw(h.redis, { plan_id: `risk-${++n}`, symbol: 'SOLUSDT', action: 'FULL_CLOSE' }))).toMatchObject({ decision: 'ALLOW' }); // exits pass
+    await setSnapshot(h.redis, 'SOLUSDT', '0');
+    await setTradingState(h.redis, { symbol: 'SOLUSDT', state: 'ACTIVE', reason: 'reviewed', by: 'ops' });
+    expect(await decision(await open('SOLUSDT'))).toMatchObject({ decision: 'ALLOW' }); // the fills before the trip no longer count
+    await new Promise((r) => setTimeout(r, 2500)); // a pass of the periodic check: no re-trip
+    expect(await h.redis.hget(keys.tradingState('SOLUSDT'), 'state')).toBe('ACTIVE');
   });
 });
 

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Decimal } from '../../src/domain/decimal.js';
-import { beyondBand, checkEntryRiskControls, checkMarkAge, checkPriceCollar, MARK_FUTURE_SKEW_MS, type SymbolRiskSettings } from '../../src/domain/risk-controls/index.js';
+import { beyondBand, checkEntryRiskControls, checkFillThrottle, checkMarkAge, checkPriceCollar, MARK_FUTURE_SKEW_MS, type SymbolRiskSettings } from '../../src/domain/risk-controls/index.js';
 import { params } from './runs.js';
 
 /** A price with up to 8 decimals as [Decimal, BigInt scaled by 1e8]. */
@@ -105,6 +105,22 @@ describe('every entry control together', () => {
         },
       ),
       params(1000),
+    );
+  });
+});
+
+describe('repeated-execution throttle', () => {
+  it('ALLOW iff at most maxFills fills lie in the window and after the last trip', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: -120_000, max: 1000 }), { maxLength: 30 }), fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 100 }), fc.option(fc.integer({ min: -120_000, max: 0 })), (offsets, max, windowSec, since) => {
+        const fills = offsets.map((o) => NOW + o);
+        const v = checkFillThrottle(fills, NOW, max, windowSec * 1000, since === null ? null : NOW + since);
+        const counted = fills.filter((t) => t > NOW - windowSec * 1000 && t <= NOW && (since === null || t > NOW + since)).length;
+        expect(v.ok).toBe(counted <= max);
+        if (!v.ok) expect(v.reason).toBe('fill_throttle');
+        expect(checkFillThrottle(fills, NOW, null, windowSec * 1000, null).ok).toBe(true);
+      }),
+      params(500),
     );
   });
 });

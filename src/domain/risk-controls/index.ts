@@ -18,10 +18,11 @@ import { checkFatFinger, checkMaxOrderQty, checkRestricted } from './order-limit
 export { checkPriceCollar, deviationBps, beyondBand, type ControlVerdict, type CollarInput } from './price-collar.js';
 export { checkMarkAge, MARK_FUTURE_SKEW_MS } from './stale-mark.js';
 export { checkFatFinger, checkMaxOrderQty, checkRestricted } from './order-limits.js';
+export { checkFillThrottle, countFills } from './fill-throttle.js';
 export { evaluateLossLimit, lossContext, tradingDayStartMs, unrealizedProfit, type LossLatch, type LossVerdict, type OpenPosition } from './loss-limit.js';
 
 /** The DENY reasons of the risk controls (the governor's metrics are initialised with these). */
-export const RISK_DENY_REASONS = ['restricted_symbol', 'stale_mark', 'price_collar', 'max_order_qty_exceeded', 'fat_finger', 'loss_limit'] as const;
+export const RISK_DENY_REASONS = ['restricted_symbol', 'stale_mark', 'price_collar', 'max_order_qty_exceeded', 'fat_finger', 'loss_limit', 'fill_throttle'] as const;
 /** One of {@link RISK_DENY_REASONS}. */
 export type RiskDenyReason = (typeof RISK_DENY_REASONS)[number];
 

@@ -238,7 +238,7 @@ export class Governor {
       },
     });
     if (pre.decision !== 'ALLOW') return { outcome: pre, reserved: false };
-    const risk = this.risk.check(plan, pre, snap, Date.now(), this.cfg.maxPositionUsdBySymbol[sym] ?? this.cfg.maxPositionUsd);
+    const risk = await this.risk.check(plan, pre, snap, Date.now(), this.cfg.maxPositionUsdBySymbol[sym] ?? this.cfg.maxPositionUsd);
     if (risk) return { outcome: risk, reserved: false };
     // Entries: the exposure limits, checked and reserved in one compare-and-set step (docs/architecture.md#risk-limits-and-trading-states)
     if (isEntryAction(plan.action) && pre.qty && pre.markPrice) {

@@ -11,6 +11,8 @@
  * | `GOVERNOR_RESTRICTED_SYMBOLS` | empty | comma-separated symbols whose entries are denied (exits pass) |
  * | `GOVERNOR_MAX_ORDER_QTY[_<SYM>]` | off | max base quantity of one entry |
  * | `GOVERNOR_MAX_ORDER_PCT_OF_POSITION_LIMIT[_<SYM>]` | `50` | fat finger: max share (%) of the symbol's position limit in one entry (inactive without `GOVERNOR_MAX_POSITION_USD[_<SYM>]`) |
+ * | `GOVERNOR_MAX_FILLS_PER_SYMBOL[_<SYM>]` | off | repeated-execution throttle: max fills of one symbol in the window |
+ * | `GOVERNOR_MAX_FILLS_WINDOW_SEC` | `60` | the throttle's window, seconds |
  * | `GOVERNOR_MAX_DAILY_LOSS_USD` | off | loss limit: realized + unrealized loss of the UTC day that turns trading REDUCING |
  * | `GOVERNOR_LOSS_DAY_START_HOUR_UTC` | `0` | hour (UTC, 0-23) the loss limit's trading day starts |
  * | `GOVERNOR_LOSS_CHECK_INTERVAL_MS` | `2000` | how often the loss limit is evaluated, ms |
@@ -33,6 +35,10 @@ export interface RiskConfig {
   restricted: string[];
   maxOrderQty: PerSymbol<Decimal>;
   maxOrderPctOfPositionLimit: PerSymbol<Decimal>;
+  /** Repeated-execution throttle: max fills per symbol in the window; null = off. */
+  maxFillsPerSymbol: PerSymbol<number>;
+  /** `GOVERNOR_MAX_FILLS_WINDOW_SEC`. */
+  maxFillsWindowSec: number;
   /** `GOVERNOR_MAX_DAILY_LOSS_USD`, USD (positive); null = off. */
   maxDailyLossUsd: Decimal | null;
   /** `GOVERNOR_LOSS_DAY_START_HOUR_UTC`: 0-23. */
@@ -45,6 +51,7 @@ const SHAPE = {
   GOVERNOR_RESTRICTED_SYMBOLS: envz.symbols(),
   GOVERNOR_LOSS_CHECK_INTERVAL_MS: envz.int(2000, 100, 3_600_000),
   GOVERNOR_LOSS_DAY_START_HOUR_UTC: envz.int(0, 0, 23),
+  GOVERNOR_MAX_FILLS_WINDOW_SEC: envz.int(60, 1, 86_400),
 };
 
 const OFF = /^off$/i;
@@ -93,6 +100,8 @@ export function parseRiskConfig(env: Env): RiskConfig {
     restricted: e.GOVERNOR_RESTRICTED_SYMBOLS,
     maxOrderQty: setting(env, 'GOVERNOR_MAX_ORDER_QTY', 'off', positiveDecimal, 'must be a positive decimal (base units)'),
     maxOrderPctOfPositionLimit: setting(env, 'GOVERNOR_MAX_ORDER_PCT_OF_POSITION_LIMIT', '50', percent, 'must be a percentage in (0, 100]'),
+    maxFillsPerSymbol: setting(env, 'GOVERNOR_MAX_FILLS_PER_SYMBOL', 'off', positiveInt, 'must be a positive integer (fills)'),
+    maxFillsWindowSec: e.GOVERNOR_MAX_FILLS_WINDOW_SEC,
     maxDailyLossUsd: loss.default,
     lossDayStartHourUtc: e.GOVERNOR_LOSS_DAY_START_HOUR_UTC,
     lossCheckIntervalMs: e.GOVERNOR_LOSS_CHECK_INTERVAL_MS,
@@ -127,6 +136,8 @@ export function riskSettingsSummary(cfg: RiskConfig): Record<string, unknown> {
     restricted_symbols: cfg.restricted,
     max_order_qty: show(cfg.maxOrderQty),
     max_order_pct_of_position_limit: show(cfg.maxOrderPctOfPositionLimit),
+    max_fills_per_symbol: show(cfg.maxFillsPerSymbol),
+    max_fills_window_sec: cfg.maxFillsWindowSec,
     max_daily_loss_usd: cfg.maxDailyLossUsd === null ? 'off' : String(cfg.maxDailyLossUsd),
     loss_day_start_hour_utc: cfg.lossDayStartHourUtc,
   };

@@ -20,6 +20,7 @@ import type { GovernorOutcome } from '../../../domain/governor.js';
 import { symbolRiskSettings, type RiskConfig } from './config.js';
 import { LossLimitMonitor } from './loss-limit.js';
 import { FillsJournalProfit, type RealizedProfitSource } from './realized.js';
+import { FillThrottle } from './fill-throttle.js';
 
 /** What the controls need from the governor. */
 export interface RiskControlsDeps {
@@ -59,13 +60,16 @@ export class RiskControls {
   private readonly markAge: Gauge<'symbol'>;
   /** The loss limit (kill switch on drawdown). */
   readonly lossLimit: LossLimitMonitor;
+  /** The repeated-execution throttle. */
+  readonly throttle: FillThrottle;
 
   constructor(
     readonly cfg: RiskConfig,
     deps: RiskControlsDeps,
   ) {
     const { registry } = deps;
-    this.lossLimit = new LossLimitMonitor({ redis: deps.redis, logger: deps.logger, registry, allowlist: deps.allowlist, source: deps.realized ?? new FillsJournalProfit(deps.redis) }, cfg);
+    this.throttle = new FillThrottle({ redis: deps.redis, logger: deps.logger, registry, allowlist: deps.allowlist }, cfg);
+    this.lossLimit = new LossLimitMonitor({ redis: deps.redis, logger: deps.logger, registry, allowlist: deps.allowlist, source: deps.realized ?? new FillsJournalProfit(deps.redis), periodic: (nowMs) => this.throttle.checkAll(nowMs) }, cfg);
     this.deviation = new Gauge({ name: 'governor_mark_deviation_bps', help: "Distance of the mark price from the plan's ref_price or from the index price at the last entry decision, basis points", labelNames: ['symbol', 'against'], registers: [registry] });
     this.markAge = new Gauge({ name: 'governor_mark_age_ms', help: 'Age of the mark price the last entry decision used, ms', labelNames: ['symbol'], registers: [registry] });
   }
@@ -86,8 +90,9 @@ export class RiskControls {
    * @param snap the raw snapshot hash the decision read
    * @param maxPositionUsd the symbol's position limit (the fat finger's base), USD; null = none
    * @returns null when every control passes (or the plan is not an entry), else the DENY outcome
+   * @throws Redis errors (the throttle's read; the consumer retries the plan)
    */
-  check(plan: Plan, pre: GovernorOutcome, snap: Record<string, string>, nowMs: number, maxPositionUsd: Decimal | null): GovernorOutcome | null {
+  async check(plan: Plan, pre: GovernorOutcome, snap: Record<string, string>, nowMs: number, maxPositionUsd: Decimal | null): Promise<GovernorOutcome | null> {
     if (!isEntryAction(plan.action) || pre.decision !== 'ALLOW' || pre.qty === null) return null;
     const m = readMark(snap);
     const refPrice = plan.ref_price !== undefined && plan.ref_price !== null ? new Decimal(plan.ref_price) : null;
@@ -98,8 +103,11 @@ export class RiskControls {
     if (v.ok) {
       // the loss limit: past the day's threshold (before the trading state says REDUCING) or unknown
       const loss = this.lossLimit.entryBlock(nowMs);
-      if (loss === null) return null;
-      return { ...deny('loss_limit', { ...pre.context, ...loss }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
+      if (loss !== null) return { ...deny('loss_limit', { ...pre.context, ...loss }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
+      if (!this.throttle.enabled(plan.symbol)) return null;
+      const t = await this.throttle.check(plan.symbol, nowMs);
+      if (t.ok) return null;
+      return { ...deny(t.reason, { ...pre.context, ...t.context }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
     }
     return { ...deny(v.reason, { ...pre.context, ...v.context }, pre.qty, pre.side), notional: pre.notional, markPrice: pre.markPrice, autoApproved: false };
   }

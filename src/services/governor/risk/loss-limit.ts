@@ -47,7 +47,7 @@ export class LossLimitMonitor {
   private readonly unknownGauge: Gauge;
 
   constructor(
-    private readonly deps: { redis: Redis; logger: Logger; registry: Registry; allowlist: readonly string[]; source: RealizedProfitSource },
+    private readonly deps: { redis: Redis; logger: Logger; registry: Registry; allowlist: readonly string[]; source: RealizedProfitSource; periodic?: (nowMs: number) => Promise<void> },
     private readonly cfg: RiskConfig,
   ) {
     const registers = [deps.registry];
@@ -67,6 +67,8 @@ export class LossLimitMonitor {
     this.loop = (async () => {
       while (!signal.aborted) {
         await this.checkOnce().catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'loss limit: measurement failed'));
+        // other periodic risk checks (the repeated-execution throttle) share this loop
+        if (this.deps.periodic) await this.deps.periodic(Date.now()).catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'risk controls: periodic check failed'));
         await sleep(this.cfg.lossCheckIntervalMs, signal);
       }
     })();

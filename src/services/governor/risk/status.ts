@@ -23,6 +23,8 @@ export interface RiskStatusView {
   trippedMs: number | null;
   latchDayStartMs: number | null;
   measuredDayStartMs: number | null;
+  /** The repeated-execution throttle's last trip per symbol. */
+  throttleTrips: Array<{ symbol: string; atMs: number }>;
 }
 
 /** Reads `quantum:governor:risk`. */
@@ -49,6 +51,10 @@ export async function readRiskStatus(redis: Redis): Promise<RiskStatusView> {
     trippedMs: num(h.tripped_ts_ms),
     latchDayStartMs: num(h.day_start_ms),
     measuredDayStartMs: num(h.measured_day_start_ms),
+    throttleTrips: Object.entries(h)
+      .filter(([k, v]) => k.startsWith('throttle_tripped_ms:') && /^\d+$/.test(v))
+      .map(([k, v]) => ({ symbol: k.slice('throttle_tripped_ms:'.length), atMs: Number(v) }))
+      .sort((a, b) => a.symbol.localeCompare(b.symbol)),
   };
 }
 
@@ -80,6 +86,7 @@ export function renderRiskStatus(v: RiskStatusView, nowMs: number): string[] {
   const restricted = Array.isArray(c.restricted_symbols) ? (c.restricted_symbols as unknown[]).map(String) : [];
   out.push(`${pad('restricted symbols')}${restricted.length ? `${restricted.join(', ')} (entries denied, exits pass)` : 'none'}`);
   out.push(`${pad('max order quantity')}${setting(c.max_order_qty, ' base units')}`);
+  out.push(`${pad('fill throttle')}${setting(c.max_fills_per_symbol, ' fills')} per ${String(c.max_fills_window_sec ?? '?')} s and symbol${v.throttleTrips.length ? `; TRIPPED: ${v.throttleTrips.map((t) => `${t.symbol} at ${new Date(t.atMs).toISOString()}`).join(', ')}` : ''}`);
   out.push(`${pad('fat finger')}${setting(c.max_order_pct_of_position_limit, ' %')} of the position limit per entry`);
   if (v.maxDailyLossUsd === null || v.maxDailyLossUsd === 'off') out.push(`${pad('loss limit')}off`);
   else {
