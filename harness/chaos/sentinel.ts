@@ -18,7 +18,7 @@ import { delimiter, join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { openRedis } from '../../src/adapters/redis/client.js';
 import type { RedisTarget } from '../../src/config/redis.js';
-import { freePort, RedisServerMissing } from '../../src/lib/redis-server.js';
+import { freePort, RedisServerMissing } from '../redis-server.js';
 import { sleep } from '../../src/lib/sleep.js';
 import { startDurableRedis, type DurableRedis } from './redis.js';
 

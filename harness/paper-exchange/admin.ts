@@ -3,6 +3,12 @@
  * - `GET /admin/positions` → `{ <SYM>: {positionAmt, entryPrice, markPrice} }` (every symbol, flat ones as `"0"`)
  * - `POST /admin/positions` `{symbol, amount, entry_price?}` sets a position outright (scenario setup)
  * - `POST /admin/trade` `{symbol, side: BUY|SELL, qty}` a manual trade at the mark price, as a person in the UI
+ * - `POST /admin/liquidate` `{symbol, qty?}`, `POST /admin/adl` `{symbol, qty?}`, `POST /admin/settle`
+ *   `{symbol, qty?}`: the exchange reduces the position (by `qty`, default all of it, never past flat) with its
+ *   own order, as Binance reports a liquidation (client order id `autoclose-<digits>`), an ADL (`adl_autoclose`)
+ *   or a settlement (`settlement_autoclose-<digits>`): on REST (`GET /fapi/v1/order`, `allOrders`,
+ *   `userTrades`) and on the user stream (state.ts `venueClose`, user-stream.ts) → `{order, position}`;
+ *   400 when the symbol is flat or `qty` is not in (0, |position|]
  * - `POST /admin/mark-price` `{symbol, price}`
  * - `POST /admin/index-price` `{symbol, price}` the index price apart from the mark (premiumIndex `indexPrice`;
  *   until set, the index follows the mark)
@@ -10,7 +16,11 @@
  *   (see faults.ts),
  *   `GET /admin/faults`, `DELETE /admin/faults`
  * - `GET /admin/orders` every order received, accepted or not (`orderId, clientOrderId, symbol, side, qty,
- *   reduceOnly, status, ts_ms`, plus `source`, `avgPrice`, `executedQty`, `code`/`msg` of a refusal)
+ *   reduceOnly, status, ts_ms`, plus `source` (`api`, `admin`, `liquidation`, `adl`, `settlement`), `type`,
+ *   `timeInForce`, `price`, `avgPrice`, `executedQty`, `trade` (its fill), `code`/`msg` of a refusal)
+ * - `POST /admin/age` `{ms}` moves every order and trade `ms` into the past, so a test can make records older
+ *   than `userTrades` (6 months; 7 days without `fromId`) or `allOrders` (90 days) serve
+ * - `GET /admin/trades` every fill (the `GET /fapi/v1/userTrades` records of every symbol, oldest first)
  * - `GET /admin/requests` every exchange request received (`ts_ms, method, path, status`), `DELETE` clears it
  * - `POST /admin/position-mode` `{dual: boolean}` switches hedge mode (to test that it is refused)
  * Errors: 400 `{error}` for a bad body, 404 for an unknown route.
@@ -48,6 +58,9 @@ const TradeSchema = z.object({ symbol: sym, side: z.string().transform((s) => s.
 const MarkSchema = z.object({ symbol: sym, price: decimalish });
 const SetPositionSchema = z.object({ symbol: sym, amount: decimalish, entry_price: decimalish.optional() });
 const ModeSchema = z.object({ dual: z.boolean() });
+const AgeSchema = z.object({ ms: z.number().int().positive() });
+const VenueCloseSchema = z.object({ symbol: sym, qty: decimalish.optional() });
+const VENUE_CLOSE_ROUTES: Record<string, 'liquidation' | 'adl' | 'settlement'> = { 'POST /admin/liquidate': 'liquidation', 'POST /admin/adl': 'adl', 'POST /admin/settle': 'settlement' };
 
 /** Current positions of every symbol. */
 export function positionsView(book: PaperBook): Record<string, { positionAmt: string; entryPrice: string; markPrice: string }> {
@@ -64,6 +77,12 @@ export function handleAdmin(ctx: AdminContext, method: string, path: string, raw
   try {
     const body: unknown = rawBody.trim() === '' ? {} : JSON.parse(rawBody);
     const route = `${method} ${path.replace(/\/+$/, '')}`;
+    const venueKind = VENUE_CLOSE_ROUTES[route];
+    if (venueKind) {
+      const b = VenueCloseSchema.parse(body);
+      const order = ctx.book.venueClose(venueKind, b.symbol, b.qty);
+      return { status: 200, body: { order, position: positionsView(ctx.book)[b.symbol] } };
+    }
     switch (route) {
       case 'GET /admin/positions':
         return { status: 200, body: positionsView(ctx.book) };
@@ -96,6 +115,13 @@ export function handleAdmin(ctx: AdminContext, method: string, path: string, raw
         return { status: 200, body: { cleared: true } };
       case 'GET /admin/orders':
         return { status: 200, body: ctx.book.orders };
+      case 'POST /admin/age': {
+        const { ms } = AgeSchema.parse(body);
+        ctx.book.age(ms);
+        return { status: 200, body: { aged_ms: ms } };
+      }
+      case 'GET /admin/trades':
+        return { status: 200, body: ctx.book.trades };
       case 'GET /admin/requests':
         return { status: 200, body: ctx.requests };
       case 'DELETE /admin/requests':

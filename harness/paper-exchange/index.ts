@@ -8,9 +8,10 @@
  * `GET /fapi/v1/premiumIndex`, and SIGNED (see auth.ts): `GET /fapi/v1/leverageBracket`,
  * `GET /fapi/v2/positionRisk`, `GET /fapi/v3/positionRisk`, `POST /fapi/v1/order` (MARKET only;
  * `newOrderRespType` ACK (default) or RESULT), `GET /fapi/v1/order` (by `orderId` or `origClientOrderId`),
+ * `GET /fapi/v1/userTrades` and `GET /fapi/v1/allOrders` (history.ts),
  * `GET|POST /fapi/v1/positionSide/dual`, `GET /fapi/v2|v3/balance` and `/account` (account.ts),
  * `POST|PUT|DELETE /fapi/v1/listenKey` and the user data stream
- * WebSocket at `/ws/<listenKey>` and `/private/ws?listenKey=<key>` (user-stream.ts). Admin API under
+ * WebSocket at `/ws/<listenKey>`, `/private/ws/<listenKey>` and `/private/ws?listenKey=<key>` (user-stream.ts). Admin API under
  * `/admin` (admin.ts), loopback clients only. Faults (faults.ts) apply to exchange endpoints only; the
  * user-stream faults (`ws_drop`, `ws_silence`, `ws_delay`, `listen_key_expire`) go to user-stream.ts.
  */
@@ -25,10 +26,11 @@ import { BinanceError, PaperBook, type PaperSymbolRules } from './state.js';
 import { UserStreamHub, WS_FAULT_KINDS, WsFaultSchema } from './user-stream.js';
 import { accountV3, balanceV3 } from './account.js';
 import { requestWeight } from './weights.js';
-import { fmt } from '../../src/domain/decimal.js';
+import { allOrders, userTrades } from './history.js';
+import { fmt, parseDecimal } from '../../src/domain/decimal.js';
 
 export { BinanceError, PaperBook } from './state.js';
-export type { PaperOrder, PaperSymbolRules } from './state.js';
+export type { OrderSource, PaperOrder, PaperSymbolRules, PaperTrade } from './state.js';
 export type { FaultSpec, FaultKind } from './faults.js';
 
 /** Options of {@link startPaperExchange}. */
@@ -49,6 +51,10 @@ export interface PaperExchangeOptions {
   apiKey?: string;
   /** API secret; generated when absent. */
   apiSecret?: string;
+  /** Taker commission rate every fill pays, a decimal string in [0, 0.01] (default `0.0005` = 0.05 %). */
+  takerFeeRate?: string;
+  /** Lifetime of a user-stream WebSocket connection before the server cuts it, ms (default 24 h, as Binance). */
+  wsMaxConnectionMs?: number;
 }
 
 /** A running paper exchange. */
@@ -123,9 +129,15 @@ function readBody(req: IncomingMessage): Promise<string> {
 export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promise<PaperExchange> {
   const symbols = (opts.symbols ?? ['BTCUSDT', 'ETHUSDT']).map((s) => s.toUpperCase());
   const book = new PaperBook(symbols, opts.positions ?? {}, opts.markPrices ?? {}, opts.rules ?? {});
+  if (opts.takerFeeRate !== undefined) {
+    const rate = parseDecimal(opts.takerFeeRate);
+    if (!rate || rate.lt(0) || rate.gt('0.01')) throw new Error(`bad taker fee rate ${opts.takerFeeRate}: a decimal in [0, 0.01]`);
+    book.takerFeeRate = rate;
+  }
+  if (opts.wsMaxConnectionMs !== undefined && (!Number.isInteger(opts.wsMaxConnectionMs) || opts.wsMaxConnectionMs <= 0)) throw new Error(`bad wsMaxConnectionMs ${opts.wsMaxConnectionMs}`);
   const account = { apiKey: opts.apiKey ?? randomBytes(24).toString('hex'), apiSecret: opts.apiSecret ?? randomBytes(32).toString('hex') };
   const faults = new FaultTable();
-  const hub = new UserStreamHub(book, account.apiKey);
+  const hub = new UserStreamHub(book, account.apiKey, opts.wsMaxConnectionMs);
   const requests: RequestLogEntry[] = [];
   /** Weighted requests of the last minute (`X-MBX-USED-WEIGHT-1M`): epoch ms and documented weight. */
   const weightWindow: Array<{ t: number; w: number }> = [];
@@ -213,7 +225,15 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
         case 'GET /fapi/v1/order': {
           signed();
           const s = symbolParam();
-          return { status: 200, body: orderBody(book.findOrder(s, params.orderId, params.origClientOrderId)) };
+          return { status: 200, body: orderBody(book.findOrder(s, params.orderId, params.origClientOrderId), false, true) };
+        }
+        case 'GET /fapi/v1/userTrades': {
+          signed();
+          return { status: 200, body: userTrades(book, symbolParam(), params, now) };
+        }
+        case 'GET /fapi/v1/allOrders': {
+          signed();
+          return { status: 200, body: allOrders(book, symbolParam(), params, now) };
         }
         default:
           return { status: 404, body: { code: -5000, msg: `Path ${method} ${path}, Method ${method} is invalid` } };

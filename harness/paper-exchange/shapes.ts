@@ -165,33 +165,43 @@ export function positionRiskV3(book: PaperBook, symbol?: string): unknown[] {
     });
 }
 
-/** An order in Binance's `RESULT` / `GET /fapi/v1/order` shape; `ack` gives the `ACK` shape (status NEW, nothing executed yet). */
-export function orderBody(o: PaperOrder, ack = false): unknown {
-  return {
+/**
+ * An order in Binance's shapes: the `RESULT` answer of `POST /fapi/v1/order` (`ack` gives the `ACK` shape: status
+ * NEW, nothing executed yet), or with `query` the record of "Query Order" / "All Orders"
+ * (https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Query-Order and
+ * .../All-Orders: the same fields without `cumQty`, which only the new-order answer carries). The exchange's own
+ * orders (liquidation `autoclose-…`, ADL `adl_autoclose`, settlement `settlement_autoclose-…`) are `LIMIT`/`IOC` at
+ * the fill price, as "User's Force Orders" shows them.
+ */
+export function orderBody(o: PaperOrder, ack = false, query = false): unknown {
+  const type = o.type ?? 'MARKET';
+  const body: Record<string, unknown> = {
     orderId: o.orderId,
     symbol: o.symbol,
     status: ack ? 'NEW' : o.status,
     clientOrderId: o.clientOrderId,
-    price: '0.00',
+    price: o.price ?? '0',
     avgPrice: ack ? '0.00' : o.avgPrice,
     origQty: o.qty,
     executedQty: ack ? '0' : o.executedQty,
     cumQty: ack ? '0' : o.executedQty,
     cumQuote: ack ? '0' : fmt(new Decimal(o.executedQty).mul(o.avgPrice)),
-    timeInForce: 'GTC',
-    type: 'MARKET',
+    timeInForce: o.timeInForce ?? 'GTC',
+    type,
     reduceOnly: o.reduceOnly,
     closePosition: false,
     side: o.side,
     positionSide: 'BOTH',
-    stopPrice: '0.00',
+    stopPrice: '0',
     workingType: 'CONTRACT_PRICE',
     priceProtect: false,
-    origType: 'MARKET',
+    origType: type,
     priceMatch: 'NONE',
     selfTradePreventionMode: 'EXPIRE_MAKER',
     goodTillDate: 0,
     time: o.ts_ms,
     updateTime: o.ts_ms,
   };
+  if (query) delete body.cumQty;
+  return body;
 }

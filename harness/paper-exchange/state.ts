@@ -12,6 +12,10 @@
  *   MARKET order is final at once (FILLED, or EXPIRED when cut short), so an id whose order already filled is
  *   accepted again; a lookup by client order id answers the latest order with that id. Rejected orders are
  *   logged but do not reserve their client order id (Binance does not store rejected orders).
+ * - Every fill is one trade (`trades`, ids increasing from 1 on the account) carrying its realized profit and a
+ *   taker commission of `takerFeeRate` × quote quantity (default 0.05 %), both paid into / out of the USDT
+ *   `wallet`: wallet = 10000 + Σ realizedPnl − Σ commission. An admin position set is not a trade.
+ * - The exchange's own orders (liquidation, ADL, settlement) only reduce a position, never flip it.
  */
 import { Decimal, fmt, parseDecimal, roundDownToStep, signOf } from '../../src/domain/decimal.js';
 
@@ -41,6 +45,40 @@ export const DEFAULT_MARK_PRICES: Record<string, string> = { BTCUSDT: '95000', E
 /** Mark price of any other symbol. */
 export const FALLBACK_MARK_PRICE = '100';
 
+/** USDT wallet balance of a new paper account. */
+export const START_WALLET = '10000';
+/** Default taker commission rate (0.05 %, Binance USDⓈ-M's regular-tier taker fee). */
+export const DEFAULT_TAKER_FEE_RATE = '0.0005';
+
+/** Who placed an order: a signed API request, a person (admin manual trade), or the exchange itself. */
+export type OrderSource = 'api' | 'admin' | 'liquidation' | 'adl' | 'settlement';
+
+/**
+ * One fill, in `GET /fapi/v1/userTrades`' terms ("Account Trade List" response fields; decimals as strings;
+ * `realizedPnl` and `commission` with 8 decimals). `commission` is the fee charged as a positive amount the
+ * wallet pays, as the live venue reports it; the page's response example shows `"commission": "-0.07819010"`,
+ * so a reader should take its magnitude.
+ */
+export interface PaperTrade {
+  /** Trade id, increasing on the account. */
+  id: number;
+  symbol: string;
+  orderId: number;
+  side: string;
+  price: string;
+  qty: string;
+  quoteQty: string;
+  realizedPnl: string;
+  commission: string;
+  commissionAsset: 'USDT';
+  /** Epoch ms of the fill. */
+  time: number;
+  positionSide: 'BOTH' | 'LONG' | 'SHORT';
+  buyer: boolean;
+  /** Always false: paper fills take liquidity. */
+  maker: boolean;
+}
+
 /** One order as logged by the paper exchange (`GET /admin/orders`). */
 export interface PaperOrder {
   orderId: number;
@@ -57,10 +95,18 @@ export interface PaperOrder {
   status: 'FILLED' | 'REJECTED' | 'EXPIRED';
   /** Epoch ms when the order was received. */
   ts_ms: number;
-  /** `api` (signed request) or `admin` (manual trade). */
-  source: 'api' | 'admin';
+  /** `api` (signed request), `admin` (manual trade) or the exchange's own order (`liquidation`, `adl`, `settlement`). */
+  source: OrderSource;
+  /** Binance order type: `MARKET` (also when absent), or `LIMIT` (IOC, at the fill price) for the exchange's own orders. */
+  type?: 'MARKET' | 'LIMIT';
+  /** `GTC` for MARKET orders (as Binance reports them; also when absent), `IOC` for the exchange's own orders. */
+  timeInForce?: 'GTC' | 'IOC';
+  /** Order price: `0` for MARKET (also when absent), the fill price for the exchange's own orders. */
+  price?: string;
   avgPrice: string;
   executedQty: string;
+  /** The order's fill (absent when nothing executed). */
+  trade?: PaperTrade;
   /** Binance error code / message of a rejected order. */
   code?: number;
   msg?: string;
@@ -86,6 +132,11 @@ interface Position {
 /** Statuses of an order still working on the book (Binance Order Status NEW, PARTIALLY_FILLED); paper orders never are. */
 const OPEN_STATUSES: ReadonlySet<string> = new Set(['NEW', 'PARTIALLY_FILLED']);
 
+/** 8-decimal string as Binance sends PnL and commissions (`-0` as `0.00000000`). */
+export function d8(d: Decimal): string {
+  return (d.isZero() ? new Decimal(0) : d).toFixed(8);
+}
+
 const QTY_RE = /^([0-9]{1,20})(\.[0-9]{1,20})?$/;
 
 /** Number of decimals of a step such as `0.001` (3) or `1` (0). */
@@ -103,7 +154,17 @@ export class PaperBook {
   readonly positions = new Map<string, Position>();
   readonly orders: PaperOrder[] = [];
   private readonly byClientId = new Map<string, PaperOrder>();
+  /** Every fill, oldest first. */
+  readonly trades: PaperTrade[] = [];
+  /** USDT wallet balance: start + realized PnL − commissions. */
+  wallet = new Decimal(START_WALLET);
+  /** Pre-fee accumulated realized PnL per symbol (`ACCOUNT_UPDATE` `cr`). */
+  readonly realized = new Map<string, Decimal>();
+  /** Taker commission rate (fraction of the quote quantity) every fill pays. */
+  takerFeeRate = new Decimal(DEFAULT_TAKER_FEE_RATE);
   private nextOrderId = 4_000_000_001;
+  private nextTradeId = 1;
+  private autocloseSeq = 0;
   /** Hedge mode flag (`GET /fapi/v1/positionSide/dual`). */
   dualSidePosition = false;
 
@@ -168,10 +229,15 @@ export class PaperBook {
     this.marks.set(symbol, p);
   }
 
-  /** Applies a fill of `signedQty` at the mark price; returns the fill price. */
-  private fill(symbol: string, signedQty: Decimal): Decimal {
+  /** Applies a fill of `signedQty` at the mark price; returns the fill price and the realized PnL (pre-fee). */
+  private fill(symbol: string, signedQty: Decimal): { price: Decimal; realized: Decimal } {
     const price = this.markOf(symbol);
     const pos = this.positionOf(symbol);
+    // the closed part (toward flat) realizes (price − entry) per unit, signed by the old position's side
+    const closing = !pos.amt.isZero() && signOf(pos.amt) !== signOf(signedQty);
+    const closedQty = closing ? Decimal.min(signedQty.abs(), pos.amt.abs()) : new Decimal(0);
+    // rounded once to the 8 decimals Binance reports, so the trade record, `cr` and the wallet agree exactly
+    const realized = closedQty.mul(price.minus(pos.entry)).mul(signOf(pos.amt)).toDecimalPlaces(8, Decimal.ROUND_HALF_UP);
     const next = pos.amt.plus(signedQty);
     let entry: Decimal;
     if (next.isZero()) entry = new Decimal(0);
@@ -181,7 +247,7 @@ export class PaperBook {
     } else if (signOf(next) === signOf(pos.amt)) entry = pos.entry; // shrinking
     else entry = price; // flipped: the remainder opened at the fill price
     this.positions.set(symbol, { amt: next, entry, updateTime: Date.now() });
-    return price;
+    return { price, realized };
   }
 
   private newOrderId(): number {
@@ -190,7 +256,7 @@ export class PaperBook {
 
   /** Logs a refused order (status REJECTED) and rethrows the refusal. */
   reject(partial: Pick<PaperOrder, 'clientOrderId' | 'symbol' | 'side' | 'qty' | 'reduceOnly'>, err: BinanceError): never {
-    this.orders.push({ ...partial, orderId: 0, status: 'REJECTED', ts_ms: Date.now(), source: 'api', avgPrice: '0', executedQty: '0', code: err.code, msg: err.msg });
+    this.orders.push({ ...partial, orderId: 0, status: 'REJECTED', ts_ms: Date.now(), source: 'api', type: 'MARKET', timeInForce: 'GTC', price: '0', avgPrice: '0', executedQty: '0', code: err.code, msg: err.msg });
     throw err;
   }
 
@@ -252,12 +318,83 @@ export class PaperBook {
     return this.execute({ clientOrderId, symbol, side, qty: fmt(qty), reduceOnly: false }, side === 'BUY' ? qty : qty.neg(), 'admin');
   }
 
-  private execute(base: Pick<PaperOrder, 'clientOrderId' | 'symbol' | 'side' | 'qty' | 'reduceOnly'>, signed: Decimal, source: 'api' | 'admin', status: 'FILLED' | 'EXPIRED' = 'FILLED'): PaperOrder {
-    const price = signed.isZero() ? new Decimal(0) : this.fill(base.symbol, signed);
-    const order: PaperOrder = { ...base, orderId: this.newOrderId(), status, ts_ms: Date.now(), source, avgPrice: fmt(price), executedQty: fmt(signed.abs()) };
+  /**
+   * The exchange's own reducing order, as Binance reports a liquidation, an ADL or a settlement (docs: "Event:
+   * Order Update", https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-Order-Update:
+   * special client order ids — starts with "autoclose-": liquidation order; "adl_autoclose": ADL auto close order;
+   * "settlement_autoclose-": settlement order for delisting or delivery). The REST record has the shape of
+   * "User's Force Orders" (https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Users-Force-Orders):
+   * `type: LIMIT`, `timeInForce: IOC`, `price` = fill price, `reduceOnly: false`, client order id
+   * `autoclose-<ms><seq>` (e.g. `autoclose-1596107620040000020`). Fills at the mark price, pays the taker fee.
+   * @throws Error when the symbol is flat or `qty` is not in (0, |position|]; BinanceError -1121 for an unknown symbol
+   */
+  venueClose(kind: 'liquidation' | 'adl' | 'settlement', symbol: string, qtyRaw: string | undefined): PaperOrder {
+    const pos = this.positionOf(symbol);
+    if (pos.amt.isZero()) throw new Error(`${symbol} has no position to ${kind === 'adl' ? 'auto-deleverage' : kind === 'liquidation' ? 'liquidate' : 'settle'}`);
+    const qty = qtyRaw === undefined ? pos.amt.abs() : parseDecimal(qtyRaw);
+    if (!qty || qty.lte(0) || qty.gt(pos.amt.abs())) throw new Error(`bad qty ${qtyRaw}: must be > 0 and <= |position| ${fmt(pos.amt.abs())}`);
+    const now = Date.now();
+    const seq = String(++this.autocloseSeq % 1_000_000).padStart(6, '0');
+    const clientOrderId = kind === 'adl' ? 'adl_autoclose' : kind === 'liquidation' ? `autoclose-${now}${seq}` : `settlement_autoclose-${now}${seq}`;
+    const side = pos.amt.gt(0) ? 'SELL' : 'BUY';
+    return this.execute({ clientOrderId, symbol, side, qty: fmt(qty), reduceOnly: false }, side === 'BUY' ? qty : qty.neg(), kind, 'FILLED', { type: 'LIMIT', timeInForce: 'IOC' });
+  }
+
+  private execute(
+    base: Pick<PaperOrder, 'clientOrderId' | 'symbol' | 'side' | 'qty' | 'reduceOnly'>,
+    signed: Decimal,
+    source: OrderSource,
+    status: 'FILLED' | 'EXPIRED' = 'FILLED',
+    kind: { type: 'MARKET' | 'LIMIT'; timeInForce: 'GTC' | 'IOC' } = { type: 'MARKET', timeInForce: 'GTC' },
+  ): PaperOrder {
+    const now = Date.now();
+    const f = signed.isZero() ? null : this.fill(base.symbol, signed);
+    const price = f ? f.price : new Decimal(0);
+    const order: PaperOrder = {
+      ...base,
+      orderId: this.newOrderId(),
+      status,
+      ts_ms: now,
+      source,
+      type: kind.type,
+      timeInForce: kind.timeInForce,
+      price: kind.type === 'LIMIT' ? fmt(price) : '0',
+      avgPrice: fmt(price),
+      executedQty: fmt(signed.abs()),
+    };
+    if (f) {
+      const quote = signed.abs().mul(f.price);
+      const commission = quote.mul(this.takerFeeRate).toDecimalPlaces(8, Decimal.ROUND_HALF_UP);
+      const trade: PaperTrade = {
+        id: this.nextTradeId++,
+        symbol: base.symbol,
+        orderId: order.orderId,
+        side: base.side,
+        price: fmt(f.price),
+        qty: fmt(signed.abs()),
+        quoteQty: fmt(quote),
+        realizedPnl: d8(f.realized),
+        commission: d8(commission),
+        commissionAsset: 'USDT',
+        time: now,
+        positionSide: this.dualSidePosition ? (base.side === 'BUY' ? 'LONG' : 'SHORT') : 'BOTH',
+        buyer: base.side === 'BUY',
+        maker: false,
+      };
+      order.trade = trade;
+      this.trades.push(trade);
+      this.wallet = this.wallet.plus(f.realized).minus(commission);
+      this.realized.set(base.symbol, (this.realized.get(base.symbol) ?? new Decimal(0)).plus(f.realized));
+    }
     this.orders.push(order);
     this.byClientId.set(order.clientOrderId, order);
     return order;
+  }
+
+  /** Moves every order and trade `ms` into the past (admin `POST /admin/age`: records older than REST can read). */
+  age(ms: number): void {
+    for (const o of this.orders) o.ts_ms -= ms;
+    for (const t of this.trades) t.time -= ms;
   }
 
   /** Looks an accepted order up by id or client id (the latest order with that client id; Binance -2013 when unknown). */

@@ -12,20 +12,40 @@
  * - `DELETE /fapi/v1/listenKey` closes the stream (its sockets are closed) and invalidates the key → `{}`.
  * - USER_STREAM security: only `X-MBX-APIKEY` (-2014 / -2015 as for signed endpoints), weight 1.
  *
- * WebSocket at `/ws/<listenKey>` and `/private/ws?listenKey=<key>` (Binance's newer layout); an unknown or
- * expired key refuses the handshake with HTTP 400 -1125. Events (JSON text frames, Binance's field names
- * and types: times are numbers, decimals are strings):
+ * WebSocket at `/ws/<listenKey>`, `/private/ws/<listenKey>` and `/private/ws?listenKey=<key>`. The USDⓈ-M
+ * "User Data Streams › Connect" page says "Base Url: wss://fstream.binance.com — User Data Streams are accessed
+ * at /ws/<listenKey>" (our client, src/adapters/exchange/user-stream/client.ts, connects `<wsBase>/ws/<key>`
+ * as that page says); Binance's `/private` route on the same host ("Base Url: wss://fstream.binance.com/private/
+ * ... Example: wss://fstream.binance.com/private/ws/<listenKey>", the derivatives Options user data streams'
+ * Connect page, https://developers.binance.com/legacy-docs/derivatives/options-trading/user-data-streams) is
+ * served too, so a client whose `wsBaseUrl` ends in `/private` reaches it unchanged. An unknown or expired key
+ * refuses the handshake with HTTP 400 -1125. "A single connection is only valid for 24 hours; expect to be
+ * disconnected at the 24 hour mark" (both Connect pages): each socket is closed (code 1001 "going away") after
+ * `maxConnectionMs` (default 24 h; tests shorten it); the listen key stays valid and a new connection works.
+ * Events (JSON text frames, Binance's field names and types: times are numbers, decimals are strings):
  * - `ACCOUNT_UPDATE` — "Event: Balance and Position Update"
  *   (https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-Balance-and-Position-Update):
  *   `{e, E, T, a: {m, B: [{a, wb, cw, bc}], P: [{s, pa, ep, bep, cr, up, mt, iw, ps}]}}`, only the positions
  *   that changed ("Only symbols of changed positions will be pushed"); in one-way mode the `BOTH` leg, so a
- *   close arrives as `ps: "BOTH", pa: "0"`. `m` is `ORDER` for a fill, `ADJUSTMENT` for an admin position set.
+ *   close arrives as `ps: "BOTH", pa: "0"`. `m` is `ORDER` for a fill — every fill, the exchange's own
+ *   liquidation / ADL / settlement orders included: the documented reason types (DEPOSIT, WITHDRAW, ORDER,
+ *   FUNDING_FEE, WITHDRAW_REJECT, ADJUSTMENT, INSURANCE_CLEAR, ...) have no liquidation or ADL reason — and
+ *   `ADJUSTMENT` for an admin position set. `wb`/`cw` = wallet (start + realized − commissions), `bc` "Balance
+ *   Change except PnL and Commission" = `0`, `cr` "(Pre-fee) Accumulated Realized" per symbol.
  * - `ORDER_TRADE_UPDATE` — "Event: Order Update"
  *   (https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-Order-Update):
  *   for every accepted order, ours and manual ones (`POST /admin/trade`): `x: NEW / X: NEW`, then
  *   `x: TRADE / X: FILLED` with `l`, `z`, `L`, `ap`, `T` (a partly filled MARKET order: `X: PARTIALLY_FILLED`,
- *   then `x: EXPIRED / X: EXPIRED`). Rejected orders push nothing (Binance refuses them before the
- *   matching engine).
+ *   then `x: EXPIRED / X: EXPIRED` with `er: "9"`, "market order could not be filled completely"). The fill event
+ *   carries the trade: `t` trade id (the `id` of `GET /fapi/v1/userTrades`), `rp` "Realized Profit of the trade",
+ *   `n` commission (the fee charged, 8 decimals) and `N` its asset `USDT`, `er` expiry reason `"0"`.
+ *   The exchange's own orders ("Liquidation and ADL: if user gets liquidated ... c shows as "autoclose-XXX", X
+ *   shows as "NEW"; if user has enough margin balance but gets ADL: c shows as "adl_autoclose", X shows as
+ *   "NEW""; special client order ids "autoclose-" liquidation, "adl_autoclose" ADL, "settlement_autoclose-"
+ *   settlement): `x: NEW / X: NEW`, then the fill as `x: CALCULATED` ("Liquidation Execution"; the Chinese page:
+ *   "CALCULATED 订单 ADL 或爆仓", ADL or liquidation) `/ X: FILLED`, order type `o`/`ot` `LIQUIDATION`, `f: IOC`,
+ *   `p` = fill price. A settlement (not described further by the page) is `x: TRADE`, `o: MARKET`.
+ *   Rejected orders push nothing (Binance refuses them before the matching engine).
  * - `listenKeyExpired` — "Event: User Data Stream Expired"
  *   (https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-User-Data-Stream-Expired):
  *   `{e: "listenKeyExpired", E: "<ms as string>", listenKey}`; nothing more is pushed on that socket.
@@ -44,13 +64,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
-import { Decimal, fmt, signOf } from '../../src/domain/decimal.js';
+import { Decimal, fmt } from '../../src/domain/decimal.js';
 import type { PaperBook, PaperOrder } from './state.js';
 
 /** Listen key validity, ms (60 minutes, Binance). */
 export const LISTEN_KEY_VALIDITY_MS = 60 * 60_000;
-/** Wallet balance the paper account starts with, USDT. */
-const START_WALLET = new Decimal('10000');
+/** Lifetime of one user-stream connection, ms (Binance: 24 hours). */
+export const MAX_CONNECTION_MS = 24 * 3_600_000;
 
 /** Fault kinds of the user data stream. */
 export const WS_FAULT_KINDS = ['ws_drop', 'ws_silence', 'ws_delay', 'listen_key_expire'] as const;
@@ -79,6 +99,11 @@ interface Known {
   entry: Decimal;
 }
 
+/** Whether an order is the exchange's liquidation or ADL order (pushed as order type LIQUIDATION, execution CALCULATED). */
+function isVenueLiquidation(o: PaperOrder): boolean {
+  return o.source === 'liquidation' || o.source === 'adl';
+}
+
 /** Listen keys, sockets, faults and the diff that turns book changes into events. */
 export class UserStreamHub {
   private key: { value: string; expiresAtMs: number } | null = null;
@@ -88,7 +113,6 @@ export class UserStreamHub {
   private nextFault = 1;
   private ordersSeen: number;
   private readonly known = new Map<string, Known>();
-  private readonly realized = new Map<string, Decimal>();
   private expiryTimer: NodeJS.Timeout | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Pushes sent per event type (diagnostics, `GET /admin/faults` neighbours). */
@@ -97,6 +121,7 @@ export class UserStreamHub {
   constructor(
     private readonly book: PaperBook,
     private readonly apiKey: string,
+    private readonly maxConnectionMs: number = MAX_CONNECTION_MS,
   ) {
     this.ordersSeen = book.orders.length;
     for (const s of book.rules.keys()) {
@@ -161,7 +186,7 @@ export class UserStreamHub {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const url = new URL(req.url ?? '/', 'http://paper');
     let key: string | null = null;
-    const m = /^\/ws\/([^/]+)$/.exec(url.pathname);
+    const m = /^(?:\/private)?\/ws\/([^/]+)$/.exec(url.pathname);
     if (m) key = decodeURIComponent(m[1] as string);
     else if (url.pathname === '/private/ws') key = url.searchParams.get('listenKey');
     else return false;
@@ -172,8 +197,19 @@ export class UserStreamHub {
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.sockets.set(ws, key as string);
-      ws.on('close', () => this.sockets.delete(ws));
-      ws.on('error', () => this.sockets.delete(ws));
+      // "A single connection is only valid for 24 hours; expect to be disconnected at the 24 hour mark"
+      const cut = setTimeout(() => {
+        this.timers.delete(cut);
+        ws.close(1001, 'connection lifetime reached');
+      }, this.maxConnectionMs);
+      this.timers.add(cut);
+      const gone = () => {
+        clearTimeout(cut);
+        this.timers.delete(cut);
+        this.sockets.delete(ws);
+      };
+      ws.on('close', gone);
+      ws.on('error', gone);
     });
     return true;
   }
@@ -235,37 +271,22 @@ export class UserStreamHub {
       this.push(this.orderEvent(o, 'NEW', nowMs), 'ORDER_TRADE_UPDATE');
     }
     if (changed.length > 0) {
-      for (const c of changed) this.addRealized(c.s, c.before, c.after, filled);
       this.push(this.accountEvent(changed.map((c) => c.s), filled.length > 0 ? 'ORDER' : 'ADJUSTMENT', nowMs), 'ACCOUNT_UPDATE');
     }
     for (const o of filled) {
-      this.push(this.orderEvent(o, 'TRADE', nowMs), 'ORDER_TRADE_UPDATE');
+      this.push(this.orderEvent(o, isVenueLiquidation(o) ? 'CALCULATED' : 'TRADE', nowMs), 'ORDER_TRADE_UPDATE');
       // a MARKET order that filled only partly (`partial_fill` fault): the rest expires
       if (o.status === 'EXPIRED') this.push(this.orderEvent(o, 'EXPIRED', nowMs), 'ORDER_TRADE_UPDATE');
     }
   }
 
-  /** Accumulated realized PnL (`cr`): the closed part of a position at the fill's price. */
-  private addRealized(symbol: string, before: Known, after: Known, fills: PaperOrder[]): void {
-    if (before.amt.isZero() || (signOf(after.amt) === signOf(before.amt) && after.amt.abs().gte(before.amt.abs()))) return;
-    const closed = signOf(after.amt) === signOf(before.amt) ? before.amt.abs().minus(after.amt.abs()) : before.amt.abs();
-    const fill = [...fills].reverse().find((o) => o.symbol === symbol);
-    const price = fill ? new Decimal(fill.avgPrice) : this.book.markOf(symbol);
-    const pnl = closed.mul(price.minus(before.entry)).mul(signOf(before.amt));
-    this.realized.set(symbol, (this.realized.get(symbol) ?? new Decimal(0)).plus(pnl));
-  }
-
-  /** USDT wallet balance: the starting 10000 plus the realized PnL of every close (no fees, no funding). */
+  /** USDT wallet balance: the starting 10000 plus realized PnL minus commissions of every fill (no funding). */
   walletBalance(): Decimal {
-    this.flush(); // realized PnL of changes not pushed yet
-    let wallet = START_WALLET;
-    for (const v of this.realized.values()) wallet = wallet.plus(v);
-    return wallet;
+    return this.book.wallet;
   }
 
   private accountEvent(symbols: string[], reason: string, nowMs: number): unknown {
-    let wallet = START_WALLET;
-    for (const v of this.realized.values()) wallet = wallet.plus(v);
+    const wallet = this.book.wallet;
     const P: unknown[] = [];
     for (const s of symbols) {
       const p = this.book.positionOf(s);
@@ -275,7 +296,7 @@ export class UserStreamHub {
         pa: fmt(amt),
         ep: fmt(entry),
         bep: fmt(entry),
-        cr: fmt(this.realized.get(s) ?? new Decimal(0)),
+        cr: fmt(this.book.realized.get(s) ?? new Decimal(0)),
         up: fmt(amt.isZero() ? new Decimal(0) : amt.mul(mark.minus(entry))),
         mt: 'cross',
         iw: '0',
@@ -290,49 +311,54 @@ export class UserStreamHub {
     return { e: 'ACCOUNT_UPDATE', E: nowMs, T: nowMs, a: { m: reason, B: [{ a: 'USDT', wb: fmt(wallet), cw: fmt(wallet), bc: '0' }], P } };
   }
 
-  private orderEvent(o: PaperOrder, x: 'NEW' | 'TRADE' | 'EXPIRED', nowMs: number): unknown {
+  private orderEvent(o: PaperOrder, x: 'NEW' | 'TRADE' | 'CALCULATED' | 'EXPIRED', nowMs: number): unknown {
     const isNew = x === 'NEW';
+    const isFill = x === 'TRADE' || x === 'CALCULATED';
     const executed = new Decimal(o.executedQty || '0');
     const status = isNew ? 'NEW' : x === 'EXPIRED' ? 'EXPIRED' : executed.lt(new Decimal(o.qty)) ? 'PARTIALLY_FILLED' : 'FILLED';
+    const liquidation = isVenueLiquidation(o);
+    const type = liquidation ? 'LIQUIDATION' : 'MARKET';
+    const trade = o.trade;
     return {
       e: 'ORDER_TRADE_UPDATE',
       E: nowMs,
-      T: nowMs,
+      T: trade && !isNew ? trade.time : o.ts_ms,
       o: {
         s: o.symbol,
         c: o.clientOrderId,
         S: o.side,
-        o: 'MARKET',
-        f: 'GTC',
+        o: type,
+        f: o.timeInForce ?? 'GTC',
         q: o.qty,
-        p: '0',
+        p: o.price ?? '0',
         ap: isNew ? '0' : o.avgPrice,
         sp: '0',
         x,
         X: status,
         i: o.orderId,
-        l: x === 'TRADE' ? o.executedQty : '0',
+        l: isFill ? o.executedQty : '0',
         z: isNew ? '0' : o.executedQty,
-        L: isNew ? '0' : o.avgPrice,
+        L: isFill ? o.avgPrice : '0',
         N: 'USDT',
-        n: '0',
-        T: o.ts_ms,
-        t: isNew ? 0 : o.orderId,
+        n: isFill && trade ? trade.commission : '0',
+        T: trade && !isNew ? trade.time : o.ts_ms,
+        t: isFill && trade ? trade.id : 0,
         b: '0',
         a: '0',
         m: false,
         R: o.reduceOnly,
         wt: 'CONTRACT_PRICE',
-        ot: 'MARKET',
+        ot: type,
         ps: this.book.dualSidePosition ? (o.side === 'BUY' ? 'LONG' : 'SHORT') : 'BOTH',
         cp: false,
-        rp: '0',
+        rp: isFill && trade ? trade.realizedPnl : '0',
         pP: false,
         si: 0,
         ss: 0,
         V: 'EXPIRE_MAKER',
         pm: 'NONE',
         gtd: 0,
+        er: x === 'EXPIRED' ? '9' : '0',
       },
     };
   }

@@ -18,6 +18,7 @@
  * - `POST /fapi/v1/order` 0: "1 on 10s order rate limit(X-MBX-ORDER-COUNT-10S); 1 on 1min order rate
  *   limit(X-MBX-ORDER-COUNT-1M); 0 on IP rate limit(x-mbx-used-weight-1m)" (trade/rest-api)
  * - `GET /fapi/v1/order` 1 (trade/rest-api/Query-Order)
+ * - `GET /fapi/v1/userTrades` 5 (trade/rest-api/Account-Trade-List), `GET /fapi/v1/allOrders` 5 (trade/rest-api/All-Orders)
  * - `POST|PUT|DELETE /fapi/v1/listenKey` 1 (user-data-streams/Start-, Keepalive-, Close-User-Data-Stream)
  * Any other path (answered 404 by the paper exchange) weighs 1.
  */
@@ -35,6 +36,8 @@ export function requestWeight(method: string, path: string, params: Record<strin
     case 'GET /fapi/v3/balance':
     case 'GET /fapi/v2/account':
     case 'GET /fapi/v3/account':
+    case 'GET /fapi/v1/userTrades':
+    case 'GET /fapi/v1/allOrders':
       return 5;
     case 'GET /fapi/v1/positionSide/dual':
       return 30;

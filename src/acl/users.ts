@@ -27,8 +27,7 @@
  * - No user has `@admin`/`@dangerous` rights except what is listed (`INFO`, operator `KEYS` for the seeds'
  *   runbook); the `default` user is off.
  */
-import { CHANNELS, GROUPS, STREAMS, dlq, keys } from '../adapters/redis/keys.js';
-import { FILLS_JOURNAL_STREAM } from '../services/governor/risk/realized.js';
+import { CHANNELS, FILLS_JOURNAL_STREAM, GROUPS, STREAMS, dlq, keys } from '../adapters/redis/keys.js';
 
 /** Key pattern of a symbol slot: the symbols are `[A-Z0-9]{2,30}` (so `quantum:position:<SYM>` never matches `quantum:position:ledger:*`). */
 export const SYM = '[A-Z0-9]*';
@@ -112,7 +111,7 @@ const PUBLISH_PERMIT_WRITTEN = { channels: [CHANNELS.permitWritten], commands: [
 /** Every dead-letter stream (`p3_dlq_entries` gauge of every service). */
 const DLQS = Object.values(STREAMS).map(dlq);
 
-/** What every service reads and writes for its heartbeat and the shared gauges (`src/services/heartbeat.ts`). */
+/** What every service reads and writes for its heartbeat and the shared gauges (`src/host/heartbeat.ts`, `src/host/gauges.ts`). */
 function serviceBase(service: string): { rw: string[]; read: string[]; commands: string[] } {
   return {
     rw: [keys.heartbeat(service, ID)],

@@ -272,6 +272,20 @@ export function verifyPlanEntry(fields: Record<string, string>, keyFor: (source:
 }
 
 /**
+ * Partition of a plan entry (the plan stream, the RECONCILE_CLOSE stream) for a partitioned `StreamConsumer`:
+ * its plan's symbol as written (`?` when unreadable: such entries are only dead-lettered or rejected). Entries
+ * of one symbol are handled one at a time in stream order, different symbols concurrently.
+ */
+export function planPartition(entry: { fields: Record<string, string> }): string {
+  try {
+    const o = JSON.parse(entry.fields.plan ?? '') as { symbol?: unknown };
+    return typeof o?.symbol === 'string' ? o.symbol : '?';
+  } catch {
+    return '?';
+  }
+}
+
+/**
  * Keys that sign permits, never plans (docs/architecture.md#least-privilege-and-signed-permits): a plan whose source maps to one of these variables
  * (`governor`, `p33`) is from an unknown source, so a permit key can never approve a plan it signed itself.
  */

@@ -1,6 +1,6 @@
 /**
  * The price collar and the stale-mark check repeated at the last moment before an entry's request goes out
- * (src/services/apply-layer/price-at-send.ts, docs/risk-controls.md#price-collar): the mark moves while the
+ * (src/services/apply-layer/send/price-at-send.ts, docs/risk-controls.md#price-collar): the mark moves while the
  * order waits in the (simulated) client throttle queue, after both permits were issued. The real ccxt gateway
  * and the paper exchange carry the order.
  */

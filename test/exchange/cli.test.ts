@@ -71,6 +71,12 @@ describe('p3 paper-exchange', () => {
     expect(p.err()).toContain('--positions');
     const q = run(['--api-key', 'onlythekey123']);
     expect(await q.exited).toBe(2);
+    const f = run(['--taker-fee-rate', '-0.001']);
+    expect(await f.exited).toBe(2);
+    expect(f.err()).toContain('--taker-fee-rate');
+    const w = run(['--ws-max-connection-ms', '0']);
+    expect(await w.exited).toBe(2);
+    expect(w.err()).toContain('--ws-max-connection-ms');
   });
 });
 

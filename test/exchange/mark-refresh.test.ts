@@ -8,9 +8,9 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/adapters/redis/client.js';
 import { keys } from '../../src/adapters/redis/keys.js';
-import { callScript } from '../../src/adapters/redis/scripts.js';
+import { snapshotMark } from '../../src/adapters/redis/scripts/index.js';
 import { createPositionStateBrainService } from '../../src/services/position-state-brain/index.js';
-import type { Service } from '../../src/services/runtime.js';
+import type { Service } from '../../src/host/service.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { setIndexPrice, setMarkPrice, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 
@@ -69,8 +69,8 @@ describe('mark refresh between polls', () => {
 
   it('never moves a mark back in time, never creates a snapshot', async () => {
     const cur = await redis.hgetall(keys.snapshot('ETHUSDT'));
-    expect(await callScript(redis, 'snapshotMark', [keys.snapshot('ETHUSDT')], ['1', Number(cur.mark_ts_ms) - 1, ''])).toBe(0);
-    expect(await callScript(redis, 'snapshotMark', [keys.snapshot('SOLUSDT')], ['1', Date.now(), ''])).toBe(0);
+    expect(await snapshotMark(redis, { symbol: 'ETHUSDT', mark: '1', markTsMs: Number(cur.mark_ts_ms) - 1, indexPrice: '' })).toBe('not_written');
+    expect(await snapshotMark(redis, { symbol: 'SOLUSDT', mark: '1', markTsMs: Date.now(), indexPrice: '' })).toBe('not_written');
     expect(await redis.exists(keys.snapshot('SOLUSDT'))).toBe(0);
   });
 });

@@ -171,7 +171,7 @@ describe('user-stream faults', () => {
 });
 
 describe('account and balance endpoints', () => {
-  it('ccxt fetchBalance and the raw v3 account/balance agree with the wallet pushed in ACCOUNT_UPDATE (10000 USDT + realized PnL)', async () => {
+  it('ccxt fetchBalance and the raw v3 account/balance agree with the wallet pushed in ACCOUNT_UPDATE (10000 USDT + realized PnL − commissions)', async () => {
     const ex = new ccxt.binanceusdm({ apiKey: px.apiKey, secret: px.apiSecret, options: { fetchCurrencies: false, maxRetriesOnFailure: 0 } });
     const api = ex.urls.api as Record<string, string>;
     for (const [k, v] of [['fapiPublic', 'v1'], ['fapiPublicV2', 'v2'], ['fapiPublicV3', 'v3'], ['fapiPrivate', 'v1'], ['fapiPrivateV2', 'v2'], ['fapiPrivateV3', 'v3']] as const) api[k] = `${px.url}/fapi/${v}`;
@@ -186,9 +186,9 @@ describe('account and balance endpoints', () => {
       expect(acct.totalUnrealizedProfit).toBe('10.00000000');
       expect((acct.positions as Array<Record<string, unknown>>).map((p) => [p.symbol, p.positionAmt, p.positionSide])).toContainEqual(['ETHUSDT', '1', 'BOTH']);
       const before = new Decimal((acct.totalWalletBalance as string));
-      await adminTrade(px.url, 'ETHUSDT', 'SELL', '1'); // +10 realized
+      await adminTrade(px.url, 'ETHUSDT', 'SELL', '1'); // +10 realized, minus the taker fee 0.05 % of 3310 = 1.655
       const bal = (await (ex as unknown as Record<string, () => Promise<unknown>>).fapiPrivateV3GetBalance!()) as Array<Record<string, unknown>>;
-      expect(new Decimal(bal[0]!.balance as string).minus(before).toString()).toBe('10');
+      expect(new Decimal(bal[0]!.balance as string).minus(before).toString()).toBe('8.345');
       expect(bal[0]).toMatchObject({ asset: 'USDT', marginAvailable: true, crossUnPnl: expect.any(String), availableBalance: expect.any(String) });
       const unified = await ex.fetchBalance();
       expect((unified.total as unknown as Record<string, number>).USDT).toBe(Number(bal[0]!.balance));

@@ -2,7 +2,7 @@
  * Typed helpers over the paper exchange's admin HTTP API (docs/architecture.md#interfaces) for tests. Each throws when the
  * admin API answers with a non-2xx status (message = its `error`).
  */
-import type { FaultSpec, PaperOrder } from '../../harness/paper-exchange/index.js';
+import type { FaultSpec, PaperOrder, PaperTrade } from '../../harness/paper-exchange/index.js';
 
 export { startPaperExchange, type PaperExchange } from '../../harness/paper-exchange/index.js';
 
@@ -36,6 +36,25 @@ async function call<T>(url: string, method: string, path: string, body?: unknown
 /** A manual trade at the mark price (`POST /admin/trade`). Returns the logged order and the new position. */
 export function adminTrade(url: string, symbol: string, side: 'BUY' | 'SELL', qty: string): Promise<{ order: PaperOrder; position: AdminPosition }> {
   return call(url, 'POST', '/admin/trade', { symbol, side, qty });
+}
+
+/**
+ * The exchange's own reducing order (`POST /admin/liquidate`, `/admin/adl`, `/admin/settle`): a liquidation
+ * (client order id `autoclose-…`), an ADL (`adl_autoclose`) or a settlement (`settlement_autoclose-…`) of `qty`
+ * (default the whole position). Returns the logged order and the new position.
+ */
+export function adminVenueClose(url: string, kind: 'liquidate' | 'adl' | 'settle', symbol: string, qty?: string): Promise<{ order: PaperOrder; position: AdminPosition }> {
+  return call(url, 'POST', `/admin/${kind}`, { symbol, ...(qty === undefined ? {} : { qty }) });
+}
+
+/** Moves every order and trade `ms` into the past (`POST /admin/age`): records older than REST serves. */
+export async function adminAge(url: string, ms: number): Promise<void> {
+  await call(url, 'POST', '/admin/age', { ms });
+}
+
+/** Every fill on the account (`GET /admin/trades`), oldest first. */
+export function adminTrades(url: string): Promise<PaperTrade[]> {
+  return call(url, 'GET', '/admin/trades');
 }
 
 /** Every symbol's position (`GET /admin/positions`), flat ones as `"0"`. */

@@ -80,7 +80,7 @@ describe('loss limit', () => {
   });
 
   it('p3 status shows one line per control and the loss limit with its trip', async () => {
-    const { collectStatusExtras, renderStatusExtras } = await import('../../src/services/status-extras.js');
+    const { collectStatusExtras, renderStatusExtras } = await import('../../src/read-model/status-extras.js');
     const now = Date.now();
     const text = renderStatusExtras(await collectStatusExtras(h.redis, now), now);
     expect(text).toMatch(/price collar\s+mark vs ref_price 100 bps; without ref_price mark vs index 200 bps/);

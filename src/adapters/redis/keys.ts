@@ -130,6 +130,14 @@ export const patterns = {
   /** Canonical ledger hashes (`p3 status` without an allowlist). */
   ledgers: 'quantum:position:ledger:*',
   heartbeats: 'quantum:heartbeat:*',
+  /** The position brains' user data stream state hashes (`keys.p33UserStream`). */
+  userStreams: 'quantum:p33:user_stream:*',
   tradingStates: 'quantum:governor:trading_state:*',
   breakers: 'quantum:governor:breaker:*',
 } as const;
+
+/**
+ * The venue fills journal: one entry per fill of the account (`rp` realized profit, `n`/`N` commission and
+ * its asset), written by the position brain. The governor's loss limit reads it (src/services/governor/risk/realized.ts).
+ */
+export const FILLS_JOURNAL_STREAM = 'quantum:stream:exchange.fills';

@@ -6,7 +6,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { TradingStateRead } from '../../domain/governor.js';
 import { TRADING_STATES, type TradingState } from '../../domain/trading-states.js';
-import { DEFAULT_PLAN_SOURCE, STRATEGY_ACTIONS, type ExitAction } from '../../plans/actions.js';
+import { DEFAULT_PLAN_SOURCE, STRATEGY_ACTIONS, type StrategyAction } from '../../plans/actions.js';
 import { NOTIONAL_BOUNDS, QTY_BOUNDS, REF_PRICE_BOUNDS, checkPlanDecimal, killScoreProblem, type PlanDecimalBounds } from '../../domain/plan-numbers.js';
 import { checkOperatorText, printableDeep } from '../../domain/operator-text.js';
 import { operatorSymbols, UNLISTED_HELP, UNLISTED_OPTION } from '../symbols.js';
@@ -27,10 +27,10 @@ function parseSymbol(v: string): string {
   return s;
 }
 
-function parseAction(v: string): ExitAction {
+function parseAction(v: string): StrategyAction {
   const a = v.trim().toUpperCase();
   if (!(STRATEGY_ACTIONS as readonly string[]).includes(a)) throw new InvalidArgumentError(`must be one of ${STRATEGY_ACTIONS.join(', ')}`);
-  return a as ExitAction;
+  return a as StrategyAction;
 }
 
 function parseSide(v: string): 'BUY' | 'SELL' {
@@ -84,7 +84,7 @@ export function registerPlanCommands(program: Command): void {
     .option('--kill-score <x>', "the strategy's kill score", parseKillScore)
     .option('--source <source>', 'producer name; key from P3_KEY_<SOURCE>', DEFAULT_PLAN_SOURCE)
     .option(UNLISTED_OPTION, UNLISTED_HELP)
-    .action(async (o: { symbol: string; action: ExitAction; side?: 'BUY' | 'SELL'; qty?: string; notional?: string; refPrice?: string; planId?: string; killScore?: number; source: string; unlistedSymbol?: boolean }) => {
+    .action(async (o: { symbol: string; action: StrategyAction; side?: 'BUY' | 'SELL'; qty?: string; notional?: string; refPrice?: string; planId?: string; killScore?: number; source: string; unlistedSymbol?: boolean }) => {
       const { planKeyFromEnv, submitPlan } = await import('../../plans/submit.js');
       const key = planKeyFromEnv(process.env, o.source);
       if (o.planId !== undefined && !/^[A-Za-z0-9:._-]{1,64}$/.test(o.planId)) return usageError('--plan-id must be 1-64 of [A-Za-z0-9:._-]');
@@ -106,7 +106,7 @@ export function registerPlanCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (planId: string, o: { json?: boolean }) => {
       if (!/^[A-Za-z0-9:._-]{1,64}$/.test(planId)) return usageError('PLAN_ID must be 1-64 of [A-Za-z0-9:._-] (flatten plan ids look like flatten:BTCUSDT:...)');
-      const { renderTrace, tracePlan } = await import('../../plans/trace.js');
+      const { renderTrace, tracePlan } = await import('../../read-model/plan-trace.js');
       const t = await withCliRedis((redis) => tracePlan(redis, planId));
       process.stdout.write(o.json ? `${JSON.stringify(t, null, 2)}\n` : renderTrace(t));
       if (t.submitted.length === 0 && t.results.length === 0 && t.deadLetters.length === 0) process.exitCode = 1;
@@ -139,7 +139,7 @@ export function registerPlanCommands(program: Command): void {
     .description('show the global and per-symbol trading states and open circuit breakers')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const { readTradingStates } = await import('../../services/governor/trading-state.js');
+      const { readTradingStates } = await import('../../read-model/trading-state.js');
       const read = await withCliRedis((redis) => readTradingStates(redis));
       const view = o.json ? read : printableDeep(read);
       if (o.json) {

@@ -19,7 +19,7 @@
  *   hand-deleted hold are a WARN.
  * - `snapshots`: each symbol of the brain's `P3_ALLOWLIST` has a readable snapshot younger than
  *   `P34_EXCHANGE_FRESHNESS_SEC` (default 10 s); a missing or stale one fails (bad credentials, brain down).
- * - `user-stream`: the brain's user data stream (user-stream-status.ts): healthy (OK), not healthy or not
+ * - `user-stream`: the brain's user data stream (src/read-model/user-streams.ts): healthy (OK), not healthy or not
  *   reported (WARN), `P33_REST_VERIFY_INTERVAL_MS` not below the freshness limit (FAIL).
  * - `trading`: HALTED/REDUCING trading states and open circuit breakers (WARN), unreadable state (FAIL).
  * - `dlq`: dead-letter streams (`*.dlq`) that are not empty (FAIL: a message was rejected for good).
@@ -39,10 +39,10 @@ import { openRedis, scanKeys } from '../../adapters/redis/client.js';
 import { databaseRefusal, RedisDatabaseError } from '../../adapters/redis/database-guard.js';
 import { keys, STREAMS } from '../../adapters/redis/keys.js';
 import { readLedger, readSnapshot } from '../../domain/position.js';
-import { livenessReport, readHeartbeats } from '../../services/heartbeat.js';
-import { readTradingStates } from '../../services/governor/trading-state.js';
-import type { ServiceName } from '../../services/registry.js';
-import { checkUserStream } from '../../services/user-stream-status.js';
+import { livenessReport, readHeartbeats } from '../../read-model/heartbeats.js';
+import { readTradingStates } from '../../read-model/trading-state.js';
+import type { ServiceName } from '../../host/service-names.js';
+import { checkUserStream } from '../../read-model/user-streams.js';
 import { checkAcl } from '../../acl/doctor-check.js';
 import { checkPlanStream } from './plan-stream-check.js';
 import { checkEndpoints, checkKeys, checkSecrets } from './safety-checks.js';

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { ConfigError, envz, parseEnv, type Env } from '../../config/env.js';
-import type { LogLevel } from '../../adapters/logging/logger.js';
+import type { LogLevel } from '../../config/env.js';
 import { exchangeEndpoint, isSafeEndpoint } from '../../config/exchange-endpoint.js';
 import { checkKeyVariables } from '../../config/keys.js';
 import { parseRiskConfig, type RiskConfig } from '../governor/risk/config.js';

@@ -38,8 +38,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { Auth, Banned, HedgeModeRefused, RateLimited, Unavailable } from '../../adapters/exchange/errors.js';
-import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
-import { callScript } from '../../adapters/redis/scripts.js';
+import { EVENTS_MAXLEN } from '../../adapters/redis/keys.js';
+import { snapshotMark, snapshotWrite } from '../../adapters/redis/scripts/index.js';
 import { Decimal, fmt } from '../../domain/decimal.js';
 import { SNAPSHOT_FUTURE_SKEW_MS } from '../../domain/position.js';
 import type { ExchangeGateway, PremiumIndexEntry } from '../../ports/exchange.js';
@@ -77,8 +77,8 @@ export type PollResult = { ok: true; sentMs: number; receivedMs: number; written
  * @throws on a Redis error
  */
 export async function writeSnapshot(redis: Redis, symbol: string, tsMs: number, fields: Record<string, string>): Promise<boolean> {
-  const res = await callScript(redis, 'snapshotWrite', [keys.snapshot(symbol), STREAMS.positionSnapshot], [tsMs, EVENTS_MAXLEN, Date.now(), FUTURE_TOLERANCE_MS, symbol, ...Object.entries(fields).flat()]);
-  return res !== 0;
+  const res = await snapshotWrite(redis, { symbol, tsMs, maxlen: EVENTS_MAXLEN, nowMs: Date.now(), futureToleranceMs: FUTURE_TOLERANCE_MS, fields });
+  return res.kind === 'written';
 }
 
 /** Classifies a failure for metrics and logs. */
@@ -271,7 +271,7 @@ export class SnapshotPublisher {
         for (const symbol of this.config.allowlist) {
           const q = marks.bySymbol.get(symbol);
           if (!q) continue;
-          if (Number(await callScript(this.ctx.redis, 'snapshotMark', [keys.snapshot(symbol)], [fmt(q.markPrice), marks.atMs, q.indexPrice ? fmt(q.indexPrice) : ''])) === 1) {
+          if ((await snapshotMark(this.ctx.redis, { symbol, mark: fmt(q.markPrice), markTsMs: marks.atMs, indexPrice: q.indexPrice ? fmt(q.indexPrice) : '' })) === 'written') {
             this.lastMarks.set(symbol, { mark: q.markPrice, atMs: marks.atMs, index: q.indexPrice });
           }
         }

@@ -63,8 +63,6 @@ export const STREAM_EVENT_TYPES = ['ACCOUNT_UPDATE', 'ORDER_TRADE_UPDATE', 'list
 
 /** Redis key of an instance's stream state. */
 export const userStreamStateKey = (instance: string): string => keys.p33UserStream(instance);
-/** SCAN pattern of every instance's stream state. */
-export const USER_STREAM_STATE_PATTERN = 'quantum:p33:user_stream:*';
 
 /** What the component needs from the brain service. */
 export interface UserStreamContext {

@@ -12,7 +12,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../../adapters/redis/keys.js';
-import { callScript } from '../../../adapters/redis/scripts.js';
+import { fillThrottle } from '../../../adapters/redis/scripts/index.js';
+import { EVENT } from '../../../domain/events.js';
 import { StreamTail, streamIdMs } from '../../../adapters/redis/stream-tail.js';
 import { checkFillThrottle, type ControlVerdict } from '../../../domain/risk-controls/index.js';
 import { fillFromResult } from '../../../domain/result.js';
@@ -72,11 +73,11 @@ export class FillThrottle {
     const v = checkFillThrottle(this.fills.get(symbol) ?? [], nowMs, max, this.windowMs, since);
     if (v.ok) return v;
     const reason = `repeated-execution throttle: ${v.context.fills_in_window} fills in ${v.context.window_sec} s > ${max} (GOVERNOR_MAX_FILLS_PER_SYMBOL); an operator re-arms with p3 trading-state set ${symbol} ACTIVE --reason R`;
-    const event = ['event', 'FILL_THROTTLE_TRIPPED', 'scope', symbol, 'symbol', symbol, ...Object.entries(v.context).flat(), 'ts_ms', String(nowMs)];
-    const out = Number(await callScript(this.deps.redis, 'fillThrottle', [keys.governorRisk(), keys.tradingState(symbol), STREAMS.governorEvents], [symbol, nowMs, last ?? '', reason, JSON.stringify(event), EVENTS_MAXLEN]));
-    if (out > 0) {
+    const event = ['event', EVENT.FILL_THROTTLE_TRIPPED, 'scope', symbol, 'symbol', symbol, ...Object.entries(v.context).flat(), 'ts_ms', String(nowMs)];
+    const out = await fillThrottle(this.deps.redis, { symbol, nowMs, lastTripMs: last ?? '', reason, event, eventsMaxlen: EVENTS_MAXLEN });
+    if (out !== 'not_tripped') {
       this.trips.inc({ symbol });
-      this.deps.logger.error({ symbol, ...v.context, state_set: out === 2 }, `${symbol}: FILL THROTTLE TRIPPED: ${reason}`);
+      this.deps.logger.error({ symbol, ...v.context, state_set: out === 'tripped_state_set' }, `${symbol}: FILL THROTTLE TRIPPED: ${reason}`);
     }
     return v;
   }

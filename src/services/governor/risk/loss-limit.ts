@@ -19,8 +19,9 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { EVENTS_MAXLEN, STREAMS, keys } from '../../../adapters/redis/keys.js';
-import { callScript } from '../../../adapters/redis/scripts.js';
+import { EVENTS_MAXLEN, keys } from '../../../adapters/redis/keys.js';
+import { lossLimit } from '../../../adapters/redis/scripts/index.js';
+import { EVENT } from '../../../domain/events.js';
 import { Decimal, fmt, parseDecimal } from '../../../domain/decimal.js';
 import { readSnapshot } from '../../../domain/position.js';
 import { evaluateLossLimit, lossContext, tradingDayStartMs, unrealizedProfit, type LossLatch, type LossVerdict, type OpenPosition } from '../../../domain/risk-controls/index.js';
@@ -140,14 +141,12 @@ export class LossLimitMonitor {
     };
     const trip = limit !== null && verdict.kind === 'trip';
     const reason = trip ? `loss limit: loss ${fmt(verdict.lossUsd)} USD > ${fmt(verdict.thresholdUsd)} USD today (GOVERNOR_MAX_DAILY_LOSS_USD=${fmt(limit)}); an operator re-arms with p3 trading-state set ACTIVE --reason R` : '';
-    const event = trip ? ['event', 'LOSS_LIMIT_TRIPPED', 'scope', 'global', 'loss_usd', fmt(verdict.lossUsd), 'threshold_usd', fmt(verdict.thresholdUsd), 'max_daily_loss_usd', fmt(limit), 'realized_usd', realized === null ? '' : fmt(realized), 'unrealized_usd', unrealized === null ? '' : fmt(unrealized), 'day_start_ms', String(dayStartMs), 'ts_ms', String(nowMs)] : [];
+    const event = trip ? ['event', EVENT.LOSS_LIMIT_TRIPPED, 'scope', 'global', 'loss_usd', fmt(verdict.lossUsd), 'threshold_usd', fmt(verdict.thresholdUsd), 'max_daily_loss_usd', fmt(limit), 'realized_usd', realized === null ? '' : fmt(realized), 'unrealized_usd', unrealized === null ? '' : fmt(unrealized), 'day_start_ms', String(dayStartMs), 'ts_ms', String(nowMs)] : [];
     const expected = latch !== null && latch.dayStartMs === dayStartMs ? (latchNext ?? '') : '';
-    const out = Number(
-      await callScript(redis, 'lossLimit', [keys.governorRisk(), keys.tradingState(), STREAMS.governorEvents], [JSON.stringify(measurement), trip ? '1' : '0', String(dayStartMs), expected, trip ? fmt(verdict.nextTripUsd) : '', nowMs, reason, JSON.stringify(event), EVENTS_MAXLEN]),
-    );
-    if (out > 0) {
+    const out = await lossLimit(redis, { measurement, trip, dayStartMs, expectedNextTripUsd: expected, nextTripUsd: trip ? fmt(verdict.nextTripUsd) : '', nowMs, reason, event, eventsMaxlen: EVENTS_MAXLEN });
+    if (out !== 'recorded') {
       this.trips.inc();
-      this.deps.logger.error({ loss_usd: trip ? fmt(verdict.lossUsd) : '', state_set: out === 2 }, `LOSS LIMIT TRIPPED: ${reason}${out === 2 ? '; trading state REDUCING' : '; trading state already REDUCING or stricter'}`);
+      this.deps.logger.error({ loss_usd: trip ? fmt(verdict.lossUsd) : '', state_set: out === 'tripped_state_set' }, `LOSS LIMIT TRIPPED: ${reason}${out === 'tripped_state_set' ? '; trading state REDUCING' : '; trading state already REDUCING or stricter'}`);
     }
     this.last = { atMs: nowMs, verdict };
     return limit === null ? null : verdict;

@@ -10,10 +10,10 @@
  * governor then denies entries while a loss limit is configured (docs/risk-controls.md#loss-limit).
  */
 import type { Redis } from 'ioredis';
+import { FILLS_JOURNAL_STREAM } from '../../../adapters/redis/keys.js';
 import { Decimal, parseDecimal } from '../../../domain/decimal.js';
 
-/** The venue fills journal (one entry per fill). */
-export const FILLS_JOURNAL_STREAM = 'quantum:stream:exchange.fills';
+export { FILLS_JOURNAL_STREAM } from '../../../adapters/redis/keys.js';
 
 /** Commission assets counted as USD (the account's margin assets). */
 const USD_ASSETS = new Set(['USDT', 'USDC', 'FDUSD', 'BUSD', 'USD']);
