@@ -27,7 +27,7 @@
  * - No user has `@admin`/`@dangerous` rights except what is listed (`INFO`, operator `KEYS` for the seeds'
  *   runbook); the `default` user is off.
  */
-import { CHANNELS, GROUPS, STREAMS, dlq, keys } from '../adapters/redis/keys.js';
+import { CHANNELS, FILLS_JOURNAL_STREAM, GROUPS, STREAMS, dlq, keys } from '../adapters/redis/keys.js';
 
 /** Key pattern of a symbol slot: the symbols are `[A-Z0-9]{2,30}` (so `quantum:position:<SYM>` never matches `quantum:position:ledger:*`). */
 export const SYM = '[A-Z0-9]*';
@@ -163,16 +163,20 @@ function governor(group: string): AclUserSpec {
     passwordEnv: 'P3_REDIS_PASSWORD_GOVERNOR',
     purpose: 'governor service (P3.2)',
     root: merge(b, {
-      rw: [...own, keys.governorReservations(), keys.governorReservationsVersion()],
-      // exposure limits (services/governor/exposure.ts): every snapshot, the newest fills, the plans' dedupe stage
-      read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult, keys.lastFill(SYM), keys.applyDedupe(ID)],
+      // the loss limit (services/governor/risk/loss-limit.ts) records its measurement and, on a trip, sets the
+      // global trading state REDUCING (lossLimit-3.lua never loosens it); the repeated-execution throttle a
+      // symbol's (fillThrottle-3.lua)
+      rw: [...own, keys.governorReservations(), keys.governorReservationsVersion(), keys.governorRisk(), keys.tradingState(), keys.tradingState(SYM)],
+      // exposure limits (services/governor/exposure.ts): every snapshot, the newest fills, the plans' dedupe stage;
+      // the loss limit: the venue fills journal (services/governor/risk/realized.ts)
+      read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult, keys.lastFill(SYM), keys.applyDedupe(ID), FILLS_JOURNAL_STREAM],
       commands: ['hgetall', 'exists', 'xrevrange', 'xrange', 'expire', 'hmget', 'set', 'xadd', 'time', 'mget', 'hdel', 'incr'],
     }, PUBLISH_PERMIT_WRITTEN),
     selectors: [
       ...consumes([[STREAMS.applyPlan, group]]),
       appends([dlq(STREAMS.applyPlan)]),
       // exposureExpire-3.lua reads the plan's dedupe stage (read-only: the user's own rules allow no write to it)
-      scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion(), keys.applyDedupe(ID)]),
+      scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion(), keys.applyDedupe(ID), keys.governorRisk(), keys.tradingState(), keys.tradingState(SYM)]),
     ],
   };
 }

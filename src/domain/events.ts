@@ -53,7 +53,11 @@ export const EVENTS = {
   /** The governor tripped a symbol's circuit breaker. */
   CIRCUIT_BREAKER_TRIPPED: { stream: 'governor.events', writer: 'governor (breakerTrip-3.lua)', meaning: 'The circuit breaker of the symbol tripped after repeated failures, for its cooldown.' },
   /** The global or a symbol's trading state (kill switch) was set. */
-  TRADING_STATE_SET: { stream: 'governor.events', writer: 'operator tools (p3, console)', meaning: 'The global or the symbol trading state was set (ACTIVE, REDUCING, HALTED).' },
+  TRADING_STATE_SET: { stream: 'governor.events', writer: 'operator tools (p3, console); governor (lossLimit-3.lua, fillThrottle-3.lua: REDUCING)', meaning: 'The global or the symbol trading state was set (ACTIVE, REDUCING, HALTED).' },
+  /** The governor's loss limit tripped: the global trading state became REDUCING. */
+  LOSS_LIMIT_TRIPPED: { stream: 'governor.events', writer: 'governor (lossLimit-3.lua)', meaning: "The trading day's loss passed GOVERNOR_MAX_DAILY_LOSS_USD: trading REDUCING until an operator re-arms it." },
+  /** The governor's repeated-execution throttle tripped a symbol. */
+  FILL_THROTTLE_TRIPPED: { stream: 'governor.events', writer: 'governor (fillThrottle-3.lua)', meaning: 'Too many fills of the symbol in the window: the symbol REDUCING until an operator re-arms it.' },
   /** An operator lifted the shared exchange back-off. */
   EXCHANGE_BACKOFF_CLEARED: { stream: 'governor.events', writer: 'operator tools (p3 exchange-backoff clear)', meaning: 'An operator lifted the shared exchange back-off.' },
 } as const satisfies Record<string, EventInfo>;

@@ -36,6 +36,8 @@ export interface StrategyPlanRequest {
   qty?: string;
   /** OPEN/INCREASE: size in USD notional instead of `qty` (qty = notional / mark, rounded down): 0 < notional <= 1e12, plain decimal. */
   notionalUsd?: string;
+  /** The price the strategy saw, USD per base unit (plain decimal, 0 < price <= 1e12), for the price collar (docs/risk-controls.md). */
+  refPrice?: string;
 }
 
 /** A new random plan id (16 hex characters). */
@@ -59,6 +61,7 @@ export function buildStrategyPlan(req: StrategyPlanRequest): PlanInput {
     ...(req.side ? { side: req.side } : {}),
     ...(req.qty !== undefined ? { qty: req.qty } : {}),
     ...(req.notionalUsd !== undefined ? { notional_usd: req.notionalUsd } : {}),
+    ...(req.refPrice !== undefined ? { ref_price: req.refPrice } : {}),
     reason: req.reason ?? (entry ? 'entry' : 'exit'),
     source: req.source ?? DEFAULT_PLAN_SOURCE,
     kill_score: req.killScore ?? null,

@@ -8,6 +8,7 @@ import { readTradingStates, type TradingStateView } from './trading-state.js';
 import { SERVICE_NAMES } from '../host/service-names.js';
 import { readUserStreamStates, renderUserStreams, type UserStreamView } from './user-streams.js';
 import type { StatusRow } from './symbol-status.js';
+import { readRiskStatus, renderRiskStatus, type RiskStatusView } from './risk-controls.js';
 
 /** Age (seconds) past which a symbol's snapshot or the engine's last verdict is too old to trust. */
 const STALE_SEC = 10;
@@ -18,12 +19,14 @@ export interface StatusExtras {
   trading: TradingStateView;
   /** The position brains' user data streams (one per brain instance with the stream on). */
   user_streams: UserStreamView[];
+  /** The governor's pre-trade risk controls (settings, loss limit), docs/risk-controls.md. */
+  risk: RiskStatusView;
 }
 
 /** Reads heartbeats and trading state. @param nowMs epoch ms */
 export async function collectStatusExtras(redis: Redis, nowMs: number): Promise<StatusExtras> {
-  const [heartbeats, trading, userStreams] = await Promise.all([readHeartbeats(redis), readTradingStates(redis), readUserStreamStates(redis, nowMs)]);
-  return { services: livenessReport(heartbeats, SERVICE_NAMES, nowMs), trading, user_streams: userStreams };
+  const [heartbeats, trading, userStreams, risk] = await Promise.all([readHeartbeats(redis), readTradingStates(redis), readUserStreamStates(redis, nowMs), readRiskStatus(redis)]);
+  return { services: livenessReport(heartbeats, SERVICE_NAMES, nowMs), trading, user_streams: userStreams, risk };
 }
 
 /** Renders the services and trading-state sections for a person. */
@@ -41,6 +44,7 @@ export function renderStatusExtras(x: StatusExtras, nowMs: number): string {
   out.push('', `Trading state: global ${show(t.global)}`);
   for (const [sym, s] of Object.entries(t.symbols)) out.push(`  ${sym.padEnd(22)} ${show(s)}`);
   for (const b of t.breakers) out.push(`  ${b.symbol.padEnd(22)} circuit breaker OPEN (${b.ttlSec} s left): symbol HALTED`);
+  out.push(...renderRiskStatus(x.risk, nowMs));
   return `${out.join('\n')}\n`;
 }
 
@@ -55,6 +59,7 @@ export function tradingVerdict(rows: StatusRow[], x: StatusExtras): string {
   if (g.state !== 'ACTIVE') why.push(`global trading state ${g.state}${g.state === 'REDUCING' ? ' (reduce-only plans only)' : ''}`);
   for (const [sym, st] of Object.entries(x.trading.symbols)) if (st.state !== 'ACTIVE') why.push(`${sym} ${st.state}`);
   for (const b of x.trading.breakers) why.push(`${b.symbol} circuit breaker open`);
+  if (x.risk.lossUnknown && x.risk.maxDailyLossUsd !== null && x.risk.maxDailyLossUsd !== 'off') why.push(`loss limit cannot measure the loss (${x.risk.lossUnknown}): entries denied`);
   if (x.services.missing.length) why.push(`service(s) not running: ${x.services.missing.join(', ')}`);
   const held = rows.filter((r) => r.hold.active).map((r) => r.symbol);
   if (held.length) why.push(`on hold: ${held.join(', ')}`);

@@ -114,7 +114,8 @@ export const RIGHTS: Record<string, Partial<Record<KeyClass, FamilyName[]>>> = {
     permitGovernor: [...OWN, 'evalsha'],
     hold: ['read'],
     snapshot: ['read'],
-    tradingState: ['read'],
+    // the loss limit sets the global trading state REDUCING (lossLimit-3.lua; docs/risk-controls.md#loss-limit)
+    tradingState: [...OWN, 'evalsha'],
     leaseGovernor: ['read', 'set', 'del'],
     // exposureExpire-3.lua declares the plan's dedupe key: it reads its stage (the root allows no write to it)
     dedupe: ['read', 'evalsha'],

@@ -66,6 +66,11 @@ export async function startRig(positions: Record<string, string> = {}, redisArgs
     P3_KEY_P3_4: P34_KEY,
     P3_KEY_GOVERNOR: GOV_KEY,
     P3_KEY_P33: P33_KEY,
+    // the snapshots these tests write by hand carry no mark: the send-time price collar and stale-mark check
+    // (price-at-send.ts) are off here and tested on their own in test/apply/price-at-send.test.ts
+    GOVERNOR_PRICE_COLLAR_BPS: 'off',
+    GOVERNOR_MARK_INDEX_MAX_BPS: 'off',
+    GOVERNOR_MARK_MAX_AGE_MS: 'off',
   };
   const services: Service[] = [];
   let n = 0;

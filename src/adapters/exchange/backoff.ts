@@ -144,6 +144,7 @@ export function withSharedBackoff(gateway: ExchangeGateway, redis: Redis, logger
     fetchOrderByClientId: wrap((s: string, c: string) => gateway.fetchOrderByClientId(s, c)),
     serverTime: wrap(() => gateway.serverTime()),
     ...(gateway.fetchMarkPrices ? { fetchMarkPrices: wrap(() => gateway.fetchMarkPrices!()) } : {}),
+    ...(gateway.fetchPremiumIndex ? { fetchPremiumIndex: wrap(() => gateway.fetchPremiumIndex!()) } : {}),
     close: () => gateway.close(),
   };
 }

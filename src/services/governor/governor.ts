@@ -35,6 +35,7 @@ import type { GovernorConfig } from './config.js';
 import { issueAllow, type RateSettings } from './rate.js';
 import { releaseReservation, reserveExposure } from './exposure.js';
 import { isEntryAction } from '../../domain/plan.js';
+import { RiskControls } from './risk/controls.js';
 
 /** What the component needs from its service. */
 export interface GovernorDeps {
@@ -55,12 +56,15 @@ export class Governor {
   private readonly exposureLock = new Mutex();
   /** FAILED results in the breaker window, read incrementally (one round trip per check). */
   private readonly failures: FailureWindow;
+  /** The pre-trade risk controls of entries (docs/risk-controls.md). */
+  private readonly risk: RiskControls;
 
   constructor(
     private readonly deps: GovernorDeps,
     private readonly cfg: GovernorConfig,
   ) {
     this.failures = new FailureWindow(deps.redis, cfg.breakerWindowSec * 1000);
+    this.risk = new RiskControls(cfg.risk, { redis: deps.redis, logger: deps.logger, registry: deps.registry, allowlist: cfg.allowlist });
     this.consumer = new PlanPermitConsumer<GovernorOutcome>({
       ...deps,
       group: cfg.group,
@@ -88,11 +92,13 @@ export class Governor {
   /** Creates the consumer group (best effort: the loop retries while Redis is down) and starts the loop. */
   async start(): Promise<void> {
     await this.consumer.start();
+    this.risk.start();
   }
 
   /** Stops after the plan in hand. */
   async stop(): Promise<void> {
     await this.consumer.stop();
+    await this.risk.stop();
   }
 
   /** `loop`: the consumer reached Redis on its last iteration. */
@@ -200,6 +206,8 @@ export class Governor {
       },
     });
     if (pre.decision !== 'ALLOW') return { outcome: pre, reserved: false };
+    const risk = await this.risk.check(plan, pre, snap, Date.now(), this.cfg.maxPositionUsdBySymbol[sym] ?? this.cfg.maxPositionUsd);
+    if (risk) return { outcome: risk, reserved: false };
     // Entries: the exposure limits, checked and reserved in one compare-and-set step (docs/architecture.md#risk-limits-and-trading-states)
     if (isEntryAction(plan.action) && pre.qty && pre.markPrice) {
       const sr = readSnapshot(snap);

@@ -269,10 +269,13 @@ export class UserStreamSnapshots {
       return;
     }
     const rules = this.publisher.knownRules(sym);
+    const quote = this.publisher.lastQuote(sym, MARK_MAX_AGE_FACTOR * this.config.userStream.restVerifyIntervalMs);
     const fields = snapshotFields({
       amount: p.amount,
       entryPrice: p.entryPrice,
-      markPrice: this.publisher.lastMark(sym, MARK_MAX_AGE_FACTOR * this.config.userStream.restVerifyIntervalMs),
+      markPrice: quote?.mark ?? null,
+      markTsMs: quote?.atMs ?? null,
+      indexPrice: quote?.index ?? null,
       stepSize: rules?.step ?? null,
       minQty: rules?.minQty ?? null,
       minNotional: rules?.minNotional ?? null,

@@ -60,6 +60,12 @@ export const PlanStreamGroupResetCode = { reset: 1, moved_on: 0 } as const;
 export const PlanStreamIdsCode = { removed: 1, unchanged: 0 } as const;
 /** snapshotWrite-2.lua (any other reply is the notification entry's id: written) */
 export const SnapshotWriteCode = { superseded: 0 } as const;
+/** lossLimit-3.lua */
+export const LossLimitCode = { tripped_state_set: 2, tripped: 1, recorded: 0 } as const;
+/** fillThrottle-3.lua */
+export const FillThrottleCode = { tripped_state_set: 2, tripped: 1, not_tripped: 0 } as const;
+/** snapshotMark-1.lua */
+export const SnapshotMarkCode = { written: 1, not_written: 0 } as const;
 /** tokenBucket-2.lua (first element of the reply) */
 export const TokenBucketCode = { taken: 1, rate_limited_global: -1, rate_limited_symbol: -2 } as const;
 
@@ -78,18 +84,21 @@ export const SCRIPT_CODES: Readonly<Record<string, CodeTable>> = {
   exchangeBackoff: {},
   exposureExpire: ExposureExpireCode,
   exposureReserve: ExposureReserveCode,
+  fillThrottle: FillThrottleCode,
   governorIssue: GovernorIssueCode,
   holdRenew: HoldRenewCode,
   inflightKeep: InflightKeepCode,
   ledgerWrite: LedgerWriteCode,
   lockRelease: LockReleaseCode,
   lockRenew: LockRenewCode,
+  lossLimit: LossLimitCode,
   operatorHold: OperatorHoldCode,
   permitWrite: PermitWriteCode,
   planStreamGroupReset: PlanStreamGroupResetCode,
   planStreamIds: PlanStreamIdsCode,
   reconcileApply: {},
   reconcileRead: {},
+  snapshotMark: SnapshotMarkCode,
   snapshotWrite: SnapshotWriteCode,
   tokenBucket: TokenBucketCode,
 };

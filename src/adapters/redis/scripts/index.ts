@@ -9,4 +9,5 @@ export * from './apply.js';
 export * from './reconcile.js';
 export * from './governor.js';
 export * from './streams.js';
+export * from './risk.js';
 export { ScriptUsageError, expandIncludes, loadScripts, scriptDefs, scriptOptions, type ScriptDef, type ScriptedRedis } from './loader.js';

@@ -218,7 +218,7 @@ export function createPlanHandler(d: ApplyDeps, keyFor: (source: string) => stri
         return void (await done({ ...base, status: 'SKIPPED', reason: 'position_changed', side: permits.side, qty: fmt(qty), error: `the exchange position's side changed since the permits were sized (no entry ever flips a position)` }));
       }
     }
-    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: plan.decision, symbol: plan.symbol, side: permits.side, qty, reduceOnly, claimedValue: claimed, token, expectSign, snapshotTsMs: permits.snapshotTsMs, permitTsMs: permits.permitTsMs ?? null, reserved: permits.reserved === true });
+    const r = await sendAndRecord(d, { planId: plan.plan_id, entryId: entry.id, decision: plan.decision, symbol: plan.symbol, side: permits.side, qty, reduceOnly, claimedValue: claimed, token, expectSign, snapshotTsMs: permits.snapshotTsMs, permitTsMs: permits.permitTsMs ?? null, reserved: permits.reserved === true, refPrice: plan.ref_price ?? null });
     if (r.kind === 'refused') return void (await done({ ...base, status: 'SKIPPED', reason: r.reason, side: permits.side, qty: fmt(qty), error: r.detail }));
     if (r.kind === 'gated') {
       const detail = r.reason === 'snapshot_unknown' ? 'the p33 permit carries no snapshot_ts_ms' : r.reason === 'order_in_flight' ? 'another order of the symbol was in flight at send time' : `permit sized on snapshot ${permits.snapshotTsMs}, older than the symbol's newest fill`;

@@ -12,6 +12,7 @@ import { clientOrderIdFor, dedupeValue } from '../../../domain/apply.js';
 import type { ApplyResultFields } from '../../../domain/result.js';
 import type { SendGateReason } from '../../../domain/send-gate.js';
 import { lastMomentVerdict, type LastMomentMode } from '../../../domain/last-moment.js';
+import { checkPriceAtSend } from './price-at-send.js';
 import { SendRefused } from '../../../adapters/exchange/errors.js';
 import { placeAndResolve } from '../executor.js';
 import { beginSend, orderRecord, readLastMoment, waitForReplicas } from '../store.js';
@@ -54,7 +55,7 @@ export type SendResult =
  */
 export async function sendAndRecord(
   d: ApplyDeps,
-  req: Omit<MarketOrderRequest, 'clientOrderId' | 'beforeSend'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; basisAmt?: string; expectSign?: -1 | 0 | 1; snapshotTsMs: number | null; permitTsMs?: number | null; reserved?: boolean },
+  req: Omit<MarketOrderRequest, 'clientOrderId' | 'beforeSend'> & { planId: string; entryId: string; decision: string; claimedValue: string; token: string; driftSig?: string; basisAmt?: string; expectSign?: -1 | 0 | 1; snapshotTsMs: number | null; permitTsMs?: number | null; reserved?: boolean; refPrice?: string | null },
 ): Promise<SendResult> {
   // the claim's pre-send query (claim/durability.ts): an order already at the exchange is recorded, never sent again
   const prior = await recoverPriorOrder(d, req.claimedValue);
@@ -93,6 +94,8 @@ export async function sendAndRecord(
     const read = await readLastMoment(d.redis, req.symbol);
     const v = lastMomentVerdict({ mode: lmMode, ...read, driftSig: req.driftSig, permitTsMs: req.permitTsMs, permitMaxAgeMs: d.cfg.permitMaxAgeMs, inflightTsMs: Number(rec.ts_ms), maxSendDelayMs: d.cfg.maxSendDelayMs, nowMs: Date.now() });
     if (!v.ok) throw new SendRefused(v.reason, v.detail);
+    // entries: the price collar and the mark's age again, with the mark as it is now (docs/risk-controls.md#price-collar)
+    if (lmMode === 'entry') await checkPriceAtSend(d.redis, req.symbol, req.refPrice, d.cfg.risk);
   };
   const outcome = await placeAndResolve(executorDeps(d), { symbol: req.symbol, side: req.side, qty: req.qty, reduceOnly: req.reduceOnly, clientOrderId: cid, beforeSend });
   if (outcome.kind === 'refused') {
