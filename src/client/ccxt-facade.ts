@@ -32,7 +32,7 @@ type CcxtErrorClass = new (message?: string) => Error;
 /** Our refusal reasons by the ccxt error class a bot catches (the documented mapping, docs/plan-format.md#the-ccxt-facade). */
 export const CCXT_ERROR_MAPPING: ReadonlyArray<{ error: string; reasons: readonly string[] }> = [
   { error: 'InsufficientFunds', reasons: ['max_position_exceeded', 'max_gross_exceeded', 'max_notional_exceeded'] },
-  { error: 'BadSymbol', reasons: ['symbol_not_allowed'] },
+  { error: 'BadSymbol', reasons: ['symbol_not_allowed', 'restricted_symbol'] },
   {
     error: 'InvalidOrder',
     reasons: [
@@ -55,10 +55,13 @@ export const CCXT_ERROR_MAPPING: ReadonlyArray<{ error: string; reasons: readonl
       'stale_plan',
       'plan_too_old',
       'plan_from_future',
+      'price_collar',
+      'max_order_qty_exceeded',
+      'fat_finger',
     ],
   },
   { error: 'RateLimitExceeded', reasons: ['rate_limit', 'rate_limited', 'rate_limited_global', 'rate_limited_symbol'] },
-  { error: 'OperationRejected', reasons: [...HOLD_REASONS, 'trading_state_invalid', 'kill_switch', 'reconcile_required_qty_mismatch', 'invalid_ledger', 'missing_ledger'] },
+  { error: 'OperationRejected', reasons: [...HOLD_REASONS, 'trading_state_invalid', 'kill_switch', 'loss_limit', 'fill_throttle', 'reconcile_required_qty_mismatch', 'invalid_ledger', 'missing_ledger'] },
   {
     error: 'ExchangeNotAvailable',
     reasons: [
@@ -67,6 +70,7 @@ export const CCXT_ERROR_MAPPING: ReadonlyArray<{ error: string; reasons: readonl
       'invalid_exchange',
       'exchange_unavailable',
       'mark_price_unknown',
+      'stale_mark',
       'symbol_rules_unknown',
       'symbol_rules_unavailable',
       'lot_step_unknown',

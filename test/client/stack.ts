@@ -62,6 +62,9 @@ export async function startClientStack(o: { symbols: string[]; mark?: string; ex
     GOVERNOR_RATE_PER_MIN: '6000',
     GOVERNOR_SYMBOL_RATE_PER_MIN: '6000',
     GOVERNOR_MAX_ORDER_USD: '100000',
+    // the DENY cases test the position limit itself; the fat finger (an entry above 50 % of that limit) would
+    // refuse the same orders first (test/e2e/risk-controls.test.ts covers it)
+    GOVERNOR_MAX_ORDER_PCT_OF_POSITION_LIMIT: 'off',
     P34_RECONCILE_CLOSE_ENABLED: 'true',
     GOVERNOR_PROMETHEUS_PORT: '0',
     P34_PROMETHEUS_PORT: '0',
