@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { startOpsServer, type OpsServer } from '../adapters/metrics/http.js';
 import type { Redis } from 'ioredis';
 import { createRedis } from '../adapters/redis/client.js';
+import { registerConsumerMetrics } from '../adapters/redis/consumer-watchdog.js';
 import { parseRedisTarget } from '../config/redis.js';
 import { registerBackoffGauge, registerDlqGauge, startHeartbeat, type Heartbeat } from './heartbeat.js';
 
@@ -31,11 +32,15 @@ export interface Service {
   readonly instanceId?: string;
 }
 
-/** Creates a registry with the default process metrics, labelled with the service name. */
+/**
+ * Creates a registry with the default process metrics and the stream consumers' liveness metrics
+ * (`p3_stream_consumer_*`, consumer-watchdog.ts: every consumer of the process), labelled with the service name.
+ */
 export function createRegistry(service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
+  registerConsumerMetrics(registry);
   return registry;
 }
 
