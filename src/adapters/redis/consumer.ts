@@ -16,6 +16,9 @@
  *   Such an entry no longer holds its partition back (its new handler finishes it): later entries of the same
  *   partition may finish before it (for plans, the send-time gate refuses an order sized before a newer fill).
  *   If still this consumer's, it is handled again after {@link HANDED_OVER_RECHECK_MS} (`consumer-retry.ts`).
+ * - An error saying Redis cannot take the entry's commands now (`NOREPLICAS` while a replica resyncs after a
+ *   failover, `READONLY`, `LOADING`, a closed connection: `consumer-retry.ts` `isRedisUnavailable`) is not counted:
+ *   the entry is retried every `UNAVAILABLE_RETRY_MS`, never dead-lettered or parked for it.
  * - Any other error leaves the entry pending; it is retried with back-off, and after `maxAttempts` either
  *   dead-lettered with reason `handler_error` (the default: one bad entry never wedges the consumer), or, with
  *   `exhausted: 'park'`, PARKED: left pending and unacknowledged, retried every {@link PARKED_RETRY_MAX_MS} at
@@ -54,7 +57,7 @@ import type { Redis } from 'ioredis';
 import { AckBatcher } from './consumer-ack.js';
 import { deadLetterEntry } from './consumer-dead-letter.js';
 import { CONSUMER_LEASE_MS, DeadConsumerTakeover, dropConsumerLease, reapConsumer, renewConsumerLease } from './consumer-liveness.js';
-import { ConsumerRetries, retryBackoffMs } from './consumer-retry.js';
+import { ConsumerRetries, UNAVAILABLE_RETRY_MS, isRedisUnavailable, retryBackoffMs } from './consumer-retry.js';
 import { BLOCKING_READ_STALL_MS, HANDED_OVER_RECHECK_MS, HandedOver, PARKED_RETRY_MAX_MS, PoisonEntry, fieldsToObject, type ConsumerOptions, type RawEntries, type ResolvedConsumerOptions, type StreamEntry } from './consumer-types.js';
 import { sleep } from '../../lib/sleep.js';
 import { dlq } from './keys.js';
@@ -413,8 +416,9 @@ export class StreamConsumer {
         () => this.retries.ranOut(entry.id),
         (err: Error) => {
           if (this.abort.signal.aborted) return;
-          this.retries.retryLater(entry.id);
-          this.opts.logger.warn({ err: err.message, stream: this.opts.stream, entry_id: entry.id, partition: part }, 'entry failed; retried after a back-off');
+          const unavailable = isRedisUnavailable(err);
+          this.retries.retryLater(entry.id, unavailable);
+          if (!unavailable) this.opts.logger.warn({ err: err.message, stream: this.opts.stream, entry_id: entry.id, partition: part }, 'entry failed; retried after a back-off');
         },
       )
       .finally(() => {
@@ -437,6 +441,12 @@ export class StreamConsumer {
       } catch (err) {
         if (this.abort.signal.aborted) throw err;
         if (this.retries.isParked(entry.id)) return; // parked: its partition moves on
+        if (isRedisUnavailable(err)) {
+          // Redis refuses the commands now (logged by handle); tried again soon, not counted
+          await sleep(UNAVAILABLE_RETRY_MS, this.abort.signal);
+          if (this.abort.signal.aborted) throw err;
+          continue;
+        }
         const n = this.retries.attemptsOf(entry.id);
         this.opts.logger.warn({ err: (err as Error).message, stream: this.opts.stream, entry_id: entry.id, attempt: n }, 'entry failed; retried in place after a back-off (its partition waits)');
         await sleep(retryBackoffMs(n), this.abort.signal);
@@ -461,6 +471,13 @@ export class StreamConsumer {
       if (err instanceof PoisonEntry) {
         await this.deadLetter(entry, err.reason, err.message);
         return;
+      }
+      if (isRedisUnavailable(err)) {
+        // not the entry's fault (a failover, a replica resyncing): never counted, so never dead-lettered or parked
+        // for it; retried every UNAVAILABLE_RETRY_MS until Redis takes the commands again
+        const k = this.retries.unavailable(entry.id);
+        if (k === 1 || k % 40 === 0) this.opts.logger.warn({ entry_id: entry.id, stream: this.opts.stream, err: (err as Error).message, refused: k }, `entry not handled: Redis refuses its commands now (${(err as Error).message.split(' ')[0]}); tried again every ${UNAVAILABLE_RETRY_MS} ms, not counted as a failure`);
+        throw err;
       }
       const n = this.retries.failed(entry.id);
       if (n >= this.opts.maxAttempts && this.opts.exhausted === 'park') {
