@@ -100,6 +100,30 @@ describe('entries refused with NOREPLICAS', () => {
 describe('isRedisUnavailable', () => {
   it('names the replies and connection errors that say Redis cannot take commands now, and nothing else', () => {
     for (const m of ['NOREPLICAS Not enough good replicas to write.', "READONLY You can't write against a read only replica.", 'LOADING Redis is loading the dataset in memory', 'MASTERDOWN Link with MASTER is down', 'Connection is closed.', 'Reached the max retries per request limit (which is 1). Refer to "maxRetriesPerRequest" option for details.', 'connect ECONNREFUSED 127.0.0.1:6379']) expect(isRedisUnavailable(new Error(m))).toBe(true);
+    const aborted = (inner: string) => Object.assign(new Error('EXECABORT Transaction discarded because of previous errors.'), { previousErrors: [new Error(inner)] });
+    expect(isRedisUnavailable(aborted('NOREPLICAS Not enough good replicas to write.'))).toBe(true);
+    expect(isRedisUnavailable(aborted('ERR unknown command'))).toBe(false);
     for (const m of ['WRONGTYPE Operation against a key holding the wrong kind of value', 'ERR syntax error', 'EXECABORT Transaction discarded because of previous errors.', 'bad plan: NOREPLICAS in a field', 'plan_expired']) expect(isRedisUnavailable(new Error(m))).toBe(false);
   });
 });
+
+describe('a MULTI refused with NOREPLICAS', () => {
+  it('tick-batch rejects with EXECABORT carrying the queued NOREPLICAS: classified as Redis unavailable', async () => {
+    const { tickBatch } = await import('../../src/adapters/redis/tick-batch.js');
+    await redis.config('SET', 'min-replicas-to-write', '1');
+    try {
+      const err = await tickBatch(redis)
+        .multi([['get', 'test:norepl:x'], ['set', 'test:norepl:x', '1']])
+        .then(() => null, (e: Error) => e);
+      expect(err?.message).toMatch(/^EXECABORT/);
+      expect(isRedisUnavailable(err)).toBe(true);
+    } finally {
+      await redis.config('SET', 'min-replicas-to-write', '0');
+    }
+    expect(replyOk(await tickBatch(redis).multi([['set', 'test:norepl:x', '1']]))).toBe(true);
+  });
+});
+
+function replyOk(r: Array<[Error | null, unknown]>): boolean {
+  return r.every(([e]) => e === null);
+}

@@ -29,10 +29,14 @@ export const UNAVAILABLE_RETRY_MS = 250;
 /**
  * Whether `err` says Redis cannot take commands now, whatever the entry (see the module comment): the replies
  * `NOREPLICAS` (min-replicas-to-write not met), `READONLY` (a replica), `LOADING`, `MASTERDOWN`, `TRYAGAIN`, and
- * ioredis' connection errors (closed, not writable, aborted on close, retries per request used up).
+ * ioredis' connection errors (closed, not writable, aborted on close, retries per request used up); an
+ * `EXECABORT` whose queued commands were refused that way (`previousErrors`: ioredis' multi(), tick-batch.ts).
  */
 export function isRedisUnavailable(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err);
+  // a MULTI aborted because a queued write was refused (EXECABORT after NOREPLICAS at queue time)
+  const inner = (err as { previousErrors?: unknown[] } | null)?.previousErrors;
+  if (msg.startsWith('EXECABORT') && Array.isArray(inner) && inner.length > 0) return inner.some((e) => isRedisUnavailable(e));
   return (
     /^(NOREPLICAS|READONLY|LOADING|MASTERDOWN|TRYAGAIN)\b/.test(msg) ||
     /^(Connection is closed|Stream isn't writeable|Command aborted due to connection close|Reached the max retries per request limit)/.test(msg) ||
