@@ -29,17 +29,18 @@ export const CHAOS_MASTER_NAME = 'p3chaos';
 export const CHAOS_DOWN_AFTER_MS = 3000;
 /** Replicas of a Sentinel run: two, so that a failover can happen while one of them is behind or resyncing. */
 export const CHAOS_REPLICAS = 2;
-/** `min-replicas-to-write` of a Sentinel run (see {@link CHAOS_NODE_ARGS}). */
-export const CHAOS_MIN_REPLICAS_TO_WRITE = 1;
+/** `min-replicas-to-write` of a Sentinel run: every replica (see {@link CHAOS_NODE_ARGS}). */
+export const CHAOS_MIN_REPLICAS_TO_WRITE = CHAOS_REPLICAS;
 /**
  * Data-node settings of a Sentinel run (as ops/redis/replica.conf recommends): a master accepts writes only
- * while at least one replica is connected and acknowledged within 5 s (`min-replicas-to-write 1`), so a master
- * cut off from every replica refuses writes (NOREPLICAS) instead of taking writes its demotion would discard.
- * With two replicas a failover does not stop writes while the other replica resyncs (with one replica every
- * write was refused from the failover until the old master had resynced: up to 30 s, docs/reliability.md).
- * The price: a demoted master may keep one replica for about a second and accept writes the failover
- * discards (measured: 7 lost plan results over 4 SENTINEL FAILOVERs, seed 41); the apply layer's pre-send query
- * and the producer's re-submission recover them (docs/reliability.md, "Durability").
+ * while EVERY replica is connected and acknowledged within 5 s (`min-replicas-to-write` = the replicas). A
+ * master the sentinels are replacing loses a replica at the promotion, so it refuses writes (NOREPLICAS)
+ * instead of accepting writes that its demotion would discard. Measured with two replicas and
+ * `min-replicas-to-write 1`: the old master kept the other replica and accepted about 1 s of writes after the
+ * promotion (7 lost plan results over 4 SENTINEL FAILOVERs, seed 41; again 4 in session 4 with
+ * `--claim-durability replica-wait`; docs/reliability.md). The price, and what the runs exercise: after a
+ * failover writes stop until both replicas are in sync again (the demoted master, and a replica that was behind),
+ * and every service must go on by itself as soon as they are.
  * `repl-diskless-sync-delay 0`: a restarted master syncs its replica at once (the default waits 5 s for more
  * replicas to join, 5 s without writes under `min-replicas-to-write`).
  */
@@ -52,6 +53,8 @@ export type FailoverMode = 'command' | 'kill' | 'lagging';
 
 /** How long a `lagging` failover keeps one replica stopped before the failover, ms. */
 export const LAGGING_STOP_MS = 1_500;
+/** How long after the SENTINEL FAILOVER of a `lagging` failover the stopped replica resumes, ms. */
+export const LAGGING_RESUME_MS = 500;
 
 /** One `+switch-master` seen on a sentinel. */
 export interface SwitchEvent {
@@ -80,8 +83,8 @@ export interface SentinelRedis {
    * One failover. `command`: SENTINEL FAILOVER (the old master stays up and is demoted by Sentinel);
    * `kill`: kill -9 of the master, Sentinel notices it (down-after), elects and promotes a replica, and
    * the old master restarts as a replica of the new one; `lagging`: one replica is stopped (SIGSTOP) for
-   * {@link LAGGING_STOP_MS} while writes go on, then SENTINEL FAILOVER promotes the other one and the stopped one
-   * resumes behind and resyncs from the new master. Resolves once the switch happened and the old
+   * {@link LAGGING_STOP_MS} while writes go on, then SENTINEL FAILOVER promotes the other one (the stopped one
+   * resumes {@link LAGGING_RESUME_MS} later, behind, and resyncs from the new master). Resolves once the switch happened and the old
    * master runs again (at most `timeoutMs`). Waits at most `readyWaitMs` (default 20 s) for a failover to be
    * possible first (master up, none in progress, a replica in sync).
    * @returns a description and, for `kill`, when the master was killed (epoch ms); null when no failover
@@ -253,6 +256,12 @@ export async function startSentinelRedis(runDir: string, readyMs = 60_000): Prom
           return null; // NOGOODSLAVE / INPROG
         }
       }
+      // the stopped replica resumes soon after the failover began, still behind (were Sentinel to pick it, the
+      // promotion would otherwise wait for it): Sentinel points it at the new master, and it resyncs
+      if (stopped) {
+        await sleep(LAGGING_RESUME_MS);
+        if (stopped.pid() !== 0) process.kill(stopped.pid(), 'SIGCONT');
+      }
       let killed_ms: number | undefined;
       if (mode === 'kill') {
         await old.kill();
@@ -261,8 +270,6 @@ export async function startSentinelRedis(runDir: string, readyMs = 60_000): Prom
       const deadline = t0 + timeoutMs;
       while (switches.length === before && Date.now() < deadline) await sleep(100);
       const sw = switches[before];
-      // the stopped replica resumes behind the new master (Sentinel points it there; it resyncs)
-      if (stopped && stopped.pid() !== 0) process.kill(stopped.pid(), 'SIGCONT');
       if (mode === 'kill') await restart(old, Math.max(0, deadline - Date.now()));
       const what = mode === 'kill' ? 'kill -9 master' : mode === 'lagging' ? `SENTINEL FAILOVER with replica ${stopped ? addr(stopped) : '?'} stopped ${LAGGING_STOP_MS} ms (behind),` : 'SENTINEL FAILOVER';
       if (!sw) return { detail: `${what} ${addr(old)}: no switch within ${timeoutMs} ms${mode === 'kill' ? ' (restarted as it was)' : ''}`, killed_ms };
