@@ -3,7 +3,7 @@
  * two replicas, three sentinels; Sentinel failovers only: SENTINEL FAILOVER, kill -9 of the master, and a failover
  * while one replica is stopped and behind) must keep every invariant and converge within the bound after the last
  * failover: the governor and the brain keep deciding plans, the apply layers keep executing them, without a
- * restart. About 20 s of faults, about 70 s of wall time on an idle machine; the bounds are the chaos command's own
+ * restart. About 15 s of faults, 50-75 s of wall time on an idle machine; the bounds are the chaos command's own
  * (generous: 30 s to converge), nothing here is timed more tightly.
  */
 import { spawn } from 'node:child_process';
@@ -22,7 +22,7 @@ it('p3 chaos --sentinel: failovers while trading, every invariant kept, converge
   const out = join(dir, 'report.json');
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(REDIS_|P3_|P33_|P34_|APPLY_|GOVERNOR_|EXCHANGE)/.test(k)) env[k] = v;
-  const args = ['chaos', '--sentinel', '--faults', 'sentinel_failover', '--seconds', '20', '--fault-gap-ms', '2000', '--seed', '25', '--out', out];
+  const args = ['chaos', '--sentinel', '--faults', 'sentinel_failover', '--seconds', '15', '--fault-gap-ms', '2000', '--seed', '25', '--out', out];
   const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const c = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
