@@ -186,3 +186,28 @@ describe('groupBacklog', () => {
     expect(await groupBacklog(redis, stream, 'nogroup', 'c1')).toBeNull();
   });
 });
+
+describe('Redis refusing writes is no stall', () => {
+  it('entries wait unread while every XREADGROUP is refused (NOREPLICAS): no stall reported; consumed once writes are accepted', async () => {
+    const stream = 'test:wd:norepl';
+    await redis.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+    const seen: string[] = [];
+    const stalls: StallReport[] = [];
+    await redis.config('SET', 'min-replicas-to-write', '1');
+    try {
+      const c = hangingConsumer(stream, 500, new Set(), seen, stalls);
+      await redis.config('SET', 'min-replicas-to-write', '0');
+      await redis.xadd(stream, '*', 'sym', 'a', 'n', 'r1');
+      await redis.config('SET', 'min-replicas-to-write', '1');
+      c.start();
+      await new Promise((r) => setTimeout(r, 2_500)); // 5 stall times, r1 unread all along
+      expect(seen).toEqual([]);
+      expect(stalls).toEqual([]);
+      await redis.config('SET', 'min-replicas-to-write', '0');
+      await waitFor(() => seen.includes('r1'), 10_000, 20, 'r1 handled once writes are accepted');
+      await c.stop();
+    } finally {
+      await redis.config('SET', 'min-replicas-to-write', '0');
+    }
+  }, 30_000);
+});

@@ -12,6 +12,8 @@
  * - an entry pending on this consumer that nothing touched for `pendingStallMs` (default
  *   {@link CONSUMER_STALL_PENDING_IDLE_MS}; a handler that never settles, even while other partitions move): a
  *   parked entry is re-read at least every 30 s and a handed-over one every 5 s, so neither gets that idle.
+ * Redis refusing the consumer's commands (`NOREPLICAS` while replicas resync, a closed connection: Redis down) is
+ * no stall: the consumer goes on by itself once Redis takes them.
  * The watchdog then logs an error (with where the loop
  * waits and for how long), reports it (`onStall`, the `p3_stream_consumer_stalls_total` counter), and asks the
  * consumer to recover: a new loop on a new blocking connection that re-reads its own pending entries, the
@@ -92,6 +94,8 @@ export interface WatchedConsumer {
   readonly consumer: string;
   /** When the consumer last made progress (see the module comment), epoch ms. */
   lastProgressMs(): number;
+  /** When Redis last refused one of its commands (`isRedisUnavailable`: NOREPLICAS, a closed connection...), epoch ms (0: never). */
+  lastRefusedMs(): number;
   /** Where its loop waits now and since when (for the log line), and how many entries it has in hand. */
   state(): { phase: string; sinceMs: number; inHand: number };
   /** Recovers it (new loop, new blocking connection, ...); resolves once done. */
@@ -194,6 +198,12 @@ export class ConsumerWatchdog {
     try {
       const t = this.target;
       const idle = now - t.lastProgressMs();
+      // Redis refusing its commands (writes refused while replicas resync, Redis down) is no stall of the consumer:
+      // it goes on by itself once Redis takes them
+      if (now - t.lastRefusedMs() < Math.max(1000, this.stallMs / 4)) {
+        this.stallSeenMs = 0;
+        return null;
+      }
       let backlog: GroupBacklog | null;
       try {
         backlog = await within(groupBacklog(this.opts.probe, t.stream, t.group, t.consumer, this.pendingStallMs), PROBE_TIMEOUT_MS);

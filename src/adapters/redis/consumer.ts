@@ -97,6 +97,8 @@ export class StreamConsumer {
   private phase = 'start';
   private phaseSinceMs = Date.now();
   private watchdog: ConsumerWatchdog | null = null;
+  /** When Redis last refused a command of this consumer (isRedisUnavailable), epoch ms. */
+  private refusedMs = 0;
 
   constructor(opts: ConsumerOptions) {
     this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ordered: false, exhausted: 'dead_letter', parkedRetryMaxMs: PARKED_RETRY_MAX_MS, reap: 'group', stallMs: CONSUMER_STALL_MS, pendingStallMs: CONSUMER_STALL_PENDING_IDLE_MS, ...opts };
@@ -142,6 +144,7 @@ export class StreamConsumer {
           group,
           consumer,
           lastProgressMs: () => this.progressMs,
+          lastRefusedMs: () => this.refusedMs,
           state: () => ({ phase: this.phase, sinceMs: this.phaseSinceMs, inHand: this.inHand.size }),
           recover: (reason) => this.recover(reason),
         },
@@ -287,6 +290,7 @@ export class StreamConsumer {
         this.healthy = false;
         this.ownScanNeeded = true;
         const msg = (err as Error).message ?? String(err);
+        if (isRedisUnavailable(err)) this.refusedMs = Date.now();
         if (msg.includes('NOGROUP')) {
           groupReady = false;
           lostGroup = true;
@@ -475,6 +479,7 @@ export class StreamConsumer {
       if (isRedisUnavailable(err)) {
         // not the entry's fault (a failover, a replica resyncing): never counted, so never dead-lettered or parked
         // for it; retried every UNAVAILABLE_RETRY_MS until Redis takes the commands again
+        this.refusedMs = Date.now();
         const k = this.retries.unavailable(entry.id);
         if (k === 1 || k % 40 === 0) this.opts.logger.warn({ entry_id: entry.id, stream: this.opts.stream, err: (err as Error).message, refused: k }, `entry not handled: Redis refuses its commands now (${(err as Error).message.split(' ')[0]}); tried again every ${UNAVAILABLE_RETRY_MS} ms, not counted as a failure`);
         throw err;
