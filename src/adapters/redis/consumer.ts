@@ -51,16 +51,16 @@
  *   recovered without a restart ({@link StreamConsumer.recover}: a new loop on a new blocking connection that
  *   re-reads its own pending entries; the service's connection reconnected when it does not answer).
  *
- * The entry, error, option and constant exports are declared in `consumer-types.ts` and re-exported here.
+ * How one entry's handler is run and its outcome settled: `consumer-handle.ts`. The entry, error, option and
+ * constant exports are declared in `consumer-types.ts` and re-exported here.
  */
 import type { Redis } from 'ioredis';
 import { AckBatcher } from './consumer-ack.js';
-import { deadLetterEntry } from './consumer-dead-letter.js';
 import { CONSUMER_LEASE_MS, DeadConsumerTakeover, dropConsumerLease, reapConsumer, renewConsumerLease } from './consumer-liveness.js';
-import { ConsumerRetries, UNAVAILABLE_RETRY_MS, isRedisUnavailable, retryBackoffMs } from './consumer-retry.js';
-import { BLOCKING_READ_STALL_MS, HANDED_OVER_RECHECK_MS, HandedOver, PARKED_RETRY_MAX_MS, PoisonEntry, fieldsToObject, type ConsumerOptions, type RawEntries, type ResolvedConsumerOptions, type StreamEntry } from './consumer-types.js';
+import { ConsumerRetries, isRedisUnavailable } from './consumer-retry.js';
+import { handleEntry, handleEntryInPlace, type HandlingContext } from './consumer-handle.js';
+import { BLOCKING_READ_STALL_MS, PARKED_RETRY_MAX_MS, fieldsToObject, type ConsumerOptions, type RawEntries, type ResolvedConsumerOptions, type StreamEntry } from './consumer-types.js';
 import { sleep } from '../../lib/sleep.js';
-import { dlq } from './keys.js';
 import { CONSUMER_STALL_MS, CONSUMER_STALL_PENDING_IDLE_MS, ConsumerWatchdog, PROBE_TIMEOUT_MS } from './consumer-watchdog.js';
 
 export { ACK_DELAY_MS, BLOCKING_READ_STALL_MS, HANDED_OVER_RECHECK_MS, HandedOver, OTHER_GROUPS_REAP_MS, PARKED_RETRY_MAX_MS, PoisonEntry, fieldsToObject } from './consumer-types.js';
@@ -87,6 +87,8 @@ export class StreamConsumer {
   private readonly liveness: DeadConsumerTakeover;
   /** The batched XACK of handled entries, and the ids handled but not yet acknowledged (consumer-ack.ts). */
   private readonly acks: AckBatcher;
+  /** How an entry's handler is run and its outcome settled (consumer-handle.ts). */
+  private readonly handling: HandlingContext;
   /** True while the last loop iteration reached Redis without error. */
   healthy = false;
   /** The loop's generation: a recovery starts a new loop; an older one ends at its next step. */
@@ -108,6 +110,15 @@ export class StreamConsumer {
       this.ownScanNeeded = true;
       if (!this.abort.signal.aborted) this.opts.logger.warn({ err: err.message, stream: this.opts.stream, entries }, 'acknowledging handled entries failed; they stay pending and are handled again');
     });
+    this.handling = {
+      opts: this.opts,
+      retries: this.retries,
+      acks: this.acks,
+      signal: this.abort.signal,
+      progressed: () => void this.delivered(),
+      refused: () => void (this.refusedMs = Date.now()),
+      parked: () => void (this.ownScanNeeded = true),
+    };
   }
 
   /**
@@ -410,12 +421,12 @@ export class StreamConsumer {
   private async dispatch(entry: StreamEntry, redelivered: boolean): Promise<void> {
     if (this.acks.has(entry.id)) return; // handled, its XACK on the way
     const partitionOf = this.opts.partitionOf;
-    if (!partitionOf) return this.handle(entry, redelivered);
+    if (!partitionOf) return handleEntry(this.handling, entry, redelivered);
     if (this.inHand.has(entry.id) || this.abort.signal.aborted) return;
     await this.waitForSlot();
     const part = partitionOf(entry);
     const run: Promise<void> = (this.tails.get(part) ?? Promise.resolve())
-      .then(() => (this.opts.ordered ? this.handleInPlace(entry, redelivered) : this.handle(entry, redelivered)))
+      .then(() => (this.opts.ordered ? handleEntryInPlace(this.handling, entry, redelivered) : handleEntry(this.handling, entry, redelivered)))
       .then(
         () => this.retries.ranOut(entry.id),
         (err: Error) => {
@@ -432,92 +443,5 @@ export class StreamConsumer {
       });
     this.inHand.set(entry.id, run);
     this.tails.set(part, run);
-  }
-
-  /**
-   * Ordered partitioned mode: handles the entry, retrying a failure in place after a back-off (as a
-   * redelivery) until it succeeds, is dead-lettered (`handle` does after `maxAttempts`) or the consumer stops.
-   */
-  private async handleInPlace(entry: StreamEntry, redelivered: boolean): Promise<void> {
-    for (let again = redelivered; ; again = true) {
-      try {
-        return await this.handle(entry, again);
-      } catch (err) {
-        if (this.abort.signal.aborted) throw err;
-        if (this.retries.isParked(entry.id)) return; // parked: its partition moves on
-        if (isRedisUnavailable(err)) {
-          // Redis refuses the commands now (logged by handle); tried again soon, not counted
-          await sleep(UNAVAILABLE_RETRY_MS, this.abort.signal);
-          if (this.abort.signal.aborted) throw err;
-          continue;
-        }
-        const n = this.retries.attemptsOf(entry.id);
-        this.opts.logger.warn({ err: (err as Error).message, stream: this.opts.stream, entry_id: entry.id, attempt: n }, 'entry failed; retried in place after a back-off (its partition waits)');
-        await sleep(retryBackoffMs(n), this.abort.signal);
-        if (this.abort.signal.aborted) throw err;
-      }
-    }
-  }
-
-  private async handle(entry: StreamEntry, redelivered: boolean): Promise<void> {
-    if (this.abort.signal.aborted) return;
-    try {
-      await this.opts.handler(entry, redelivered).finally(() => this.delivered());
-      this.acks.ack(entry.id);
-      this.retries.succeeded(entry.id);
-    } catch (err) {
-      if (err instanceof HandedOver) {
-        // left pending, not acknowledged: see HandedOver
-        this.retries.handedOver(entry.id);
-        this.opts.logger.warn({ entry_id: entry.id, stream: this.opts.stream, err: err.message }, `entry taken over by another consumer; left pending (not acknowledged), looked at again in ${HANDED_OVER_RECHECK_MS} ms if still ours`);
-        return;
-      }
-      if (err instanceof PoisonEntry) {
-        await this.deadLetter(entry, err.reason, err.message);
-        return;
-      }
-      if (isRedisUnavailable(err)) {
-        // not the entry's fault (a failover, a replica resyncing): never counted, so never dead-lettered or parked
-        // for it; retried every UNAVAILABLE_RETRY_MS until Redis takes the commands again
-        this.refusedMs = Date.now();
-        const k = this.retries.unavailable(entry.id);
-        if (k === 1 || k % 40 === 0) this.opts.logger.warn({ entry_id: entry.id, stream: this.opts.stream, err: (err as Error).message, refused: k }, `entry not handled: Redis refuses its commands now (${(err as Error).message.split(' ')[0]}); tried again every ${UNAVAILABLE_RETRY_MS} ms, not counted as a failure`);
-        throw err;
-      }
-      const n = this.retries.failed(entry.id);
-      if (n >= this.opts.maxAttempts && this.opts.exhausted === 'park') {
-        this.park(entry, n, err as Error);
-        return;
-      }
-      if (n >= this.opts.maxAttempts) {
-        this.opts.logger.error({ entry_id: entry.id, err: (err as Error).message, attempts: n }, 'entry failed repeatedly; dead-lettered');
-        await this.deadLetter(entry, 'handler_error', (err as Error).message);
-        this.retries.forgetAttempts(entry.id);
-        return;
-      }
-      throw err;
-    }
-  }
-
-  /**
-   * Parks an entry that failed `attempts` times (`exhausted: 'park'`): not acknowledged, not dead-lettered; tried
-   * again after 2 s × 2^(attempts − maxAttempts), at most `parkedRetryMaxMs` (from the own-pending read; the
-   * wait is kept by {@link ConsumerRetries.park}). Logged as an error and reported to `onParked`.
-   */
-  private park(entry: StreamEntry, attempts: number, err: Error): void {
-    const waitMs = this.retries.park(entry.id, attempts);
-    this.ownScanNeeded = true;
-    this.opts.logger.error(
-      { entry_id: entry.id, stream: this.opts.stream, err: err.message, attempts, retry_in_ms: waitMs },
-      `entry failed ${attempts} times; parked (left pending, never dropped), tried again in ${waitMs} ms: ${err.message}`,
-    );
-    this.opts.onParked?.(entry, attempts, err);
-  }
-
-  /** Copies `entry` to `<stream>.dlq` with the reason then acks it (consumer-dead-letter.ts); logs it and reports it to `onDeadLetter`. */
-  private async deadLetter(entry: StreamEntry, reason: string, detail: string): Promise<void> {
-    await deadLetterEntry(this.opts.redis, this.opts.stream, this.opts.group, entry, reason, detail);
-    this.opts.logger.warn({ entry_id: entry.id, reason, detail, dlq: dlq(this.opts.stream) }, `entry dead-lettered reason=${reason}`);
-    this.opts.onDeadLetter?.(reason, entry);
   }
 }
