@@ -93,7 +93,7 @@ async function waitUntil(what: string, timeoutMs: number, check: () => Promise<b
  * symbol is reconciled (status OK).
  * @throws RedisServerMissing; Error when the stack does not become ready within `readyTimeoutMs` (everything started is stopped)
  */
-export async function startChaosStack(runDir: string, symbols: string[], readyTimeoutMs = 90_000, opts: { sentinel?: boolean } = {}): Promise<ChaosStack> {
+export async function startChaosStack(runDir: string, symbols: string[], readyTimeoutMs = 90_000, opts: { sentinel?: boolean; env?: Record<string, string> } = {}): Promise<ChaosStack> {
   const logDir = join(runDir, 'logs');
   mkdirSync(logDir, { recursive: true });
   const sentinel = opts.sentinel ? await startSentinelRedis(runDir) : null;
@@ -119,7 +119,7 @@ export async function startChaosStack(runDir: string, symbols: string[], readyTi
     paper = await startPaperExchange({ symbols });
     const key = () => randomBytes(32).toString('hex');
     const k: ChaosKeys = { strategy: key(), engine: key(), operator: key(), governor: key(), p33: key() };
-    const env = chaosServiceEnv(target, paper, symbols, k);
+    const env = { ...chaosServiceEnv(target, paper, symbols, k), ...opts.env };
     processes = buildProcesses(env, logDir, (d) => deaths.push(d));
     conn = createRedis(target, { name: 'p3:chaos' });
     for (const p of processes) p.start();

@@ -70,12 +70,13 @@ const TX = ['multi', 'exec', 'discard'];
 const SCRIPTS = ['evalsha', 'eval'];
 /**
  * Stream-group commands of every consumer on the streams it consumes (`src/adapters/redis/consumer.ts`,
- * `consumer-ack.ts`, `consumer-liveness.ts`): read, acknowledge, take over a dead consumer's entries, create its group. Never
+ * `consumer-ack.ts`, `consumer-liveness.ts`, `consumer-watchdog.ts`): read, acknowledge, take over a dead consumer's
+ * entries, create its group, see what waits for its group (XINFO GROUPS, XRANGE: reads only). Never
  * XADD, never a data write (SET/DEL/...) on a stream key: a stream is shared by several groups, and Redis
  * cannot restrict these commands by their group argument, so the stream key gets only what every consumer
  * needs (see ops/redis/README.md for what remains possible on another group).
  */
-const GROUP_CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xclaim', 'xpending', 'xinfo|consumers', 'xgroup|create'];
+const GROUP_CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xclaim', 'xpending', 'xinfo|consumers', 'xgroup|create', 'xinfo|groups', 'xrange'];
 /** Liveness lease commands (write, renew, drop, check a peer's), on the leases of the user's own group only. */
 const LEASE = ['set', 'del', 'exists'];
 

@@ -3,6 +3,7 @@
  * registry. Crash recovery is just startup: a service keeps no state outside Redis.
  */
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { registerConsumerMetrics } from '../adapters/redis/consumer-watchdog.js';
 import type { Redis } from 'ioredis';
 
 /** A long-running service (`p3 run <name>`). */
@@ -25,10 +26,14 @@ export interface Service {
   readonly instanceId?: string;
 }
 
-/** Creates a registry with the default process metrics, labelled with the service name. */
+/**
+ * Creates a registry with the default process metrics and the stream consumers' liveness metrics
+ * (`p3_stream_consumer_*`, consumer-watchdog.ts: every consumer of the process), labelled with the service name.
+ */
 export function createRegistry(service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
+  registerConsumerMetrics(registry);
   return registry;
 }

@@ -97,8 +97,11 @@ export type FamilyName = keyof typeof FAMILIES;
 
 /** Every XADD form: ACLs cannot refuse XADD's trimming or explicit-id arguments to whoever may XADD. */
 const XADD_ANY: FamilyName[] = ['xadd', 'xadd-maxlen', 'xadd-minid', 'xadd-id'];
-/** A consumer's group commands (on every group of the stream: ACLs cannot see the group argument). */
-const GROUP: FamilyName[] = ['xreadgroup', 'xack', 'xclaim', 'xautoclaim', 'xpending', 'xgroup-create'];
+/**
+ * A consumer's group commands (on every group of the stream: ACLs cannot see the group argument), and XRANGE:
+ * its liveness watchdog reads the oldest entry its group has not read yet (src/adapters/redis/consumer-watchdog.ts).
+ */
+const GROUP: FamilyName[] = ['xreadgroup', 'xack', 'xclaim', 'xautoclaim', 'xpending', 'xgroup-create', 'read'];
 /** Full ownership of a hash or string key. */
 const OWN: FamilyName[] = ['read', 'write', 'set', 'del', 'expire'];
 /** The operator's and the console's read of everything (their `@read` includes XPENDING). */

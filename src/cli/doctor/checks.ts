@@ -26,6 +26,8 @@
  * - `heartbeats`: each expected service has a live heartbeat (FAIL when missing).
  * - `plan-stream`: damage to the plan stream a producer's XADD arguments can do (deleted unread plans, a
  *   planted id that blocks every XADD), now or recorded earlier by the apply layer (plan-stream-check.ts).
+ * - `consumers`: a consumer group with entries unread for more than 20 s, or pending untouched for 60 s: its
+ *   consumers stalled or none runs (consumer-check.ts).
  * - `acl:*`: the `default` user enabled with full rights, a generated ACL user with more rights than
  *   `p3 redis-acl` gives it, a service connecting as another component's user (src/acl/doctor-check.ts).
  * - `keys`, `endpoints`, `secrets`: placeholder or shared keys, orders or closes aimed at a
@@ -45,6 +47,7 @@ import type { ServiceName } from '../../host/service-names.js';
 import { checkUserStream } from '../../read-model/user-streams.js';
 import { checkAcl } from '../../acl/doctor-check.js';
 import { checkPlanStream } from './plan-stream-check.js';
+import { checkConsumers } from './consumer-check.js';
 import { checkEndpoints, checkKeys, checkSecrets } from './safety-checks.js';
 
 export type { CheckResult, CheckStatus, DoctorOptions } from './types.js';
@@ -332,6 +335,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
       ['trading', () => checkTrading(redis)],
       ['dlq', () => checkDlq(redis)],
       ['plan-stream', () => checkPlanStream(redis)],
+      ['consumers', () => checkConsumers(redis)],
       ['heartbeats', () => checkHeartbeats(redis, opts.services)],
       ['acl', () => checkAcl(redis, opts.redisUrl, opts.envFiles ? opts.envs : {}, opts.sentinel ?? null)],
     ];
