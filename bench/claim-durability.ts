@@ -17,10 +17,10 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { createRedis } from '../src/adapters/redis/client.js';
 import { keys } from '../src/adapters/redis/keys.js';
-import { callScript } from '../src/adapters/redis/scripts.js';
+import { applyEpoch } from '../src/adapters/redis/scripts/index.js';
 import { createExchangeGateway, parseExchangeConfig } from '../src/adapters/exchange/factory.js';
 import { startPaperExchange } from '../harness/paper-exchange/index.js';
-import { startRedisServer } from '../src/lib/redis-server.js';
+import { startRedisServer } from '../harness/redis-server.js';
 import { clientOrderIdFor } from '../src/domain/apply.js';
 import { Decimal } from '../src/domain/decimal.js';
 import { now, summarize } from './lib/stats.js';
@@ -39,7 +39,7 @@ async function timeIt(n: number, fn: (i: number) => Promise<unknown>): Promise<R
 async function epochRead(redis: Redis): Promise<void> {
   const info = String(await redis.call('INFO', 'server', 'replication'));
   const id = `${/^run_id:(\S+)/m.exec(info)?.[1]}:${/^master_replid:(\S+)/m.exec(info)?.[1]}`;
-  await callScript(redis, 'applyEpoch', [keys.applyRedisEpoch()], [id, Date.now()]);
+  await applyEpoch(redis, id, Date.now());
 }
 
 async function main(): Promise<void> {

@@ -9,8 +9,8 @@
  * writes a matching snapshot and waits for `HOLD_CLEARED` (the reset), so every drift is a new episode.
  */
 import type { Redis } from 'ioredis';
-import { STREAMS, EVENTS_MAXLEN, keys } from '../src/adapters/redis/keys.js';
-import { callScript } from '../src/adapters/redis/scripts.js';
+import { STREAMS, EVENTS_MAXLEN } from '../src/adapters/redis/keys.js';
+import { snapshotWrite } from '../src/adapters/redis/scripts/index.js';
 import { Decimal } from '../src/domain/decimal.js';
 import { snapshotFields } from '../src/services/position-state-brain/snapshot.js';
 import { startServices, stopAll, waitReconciled } from './lib/services.js';
@@ -26,7 +26,7 @@ const STEP = new Decimal('0.001');
 export async function writeSnapshot(redis: Redis, symbol: string, amount: Decimal): Promise<void> {
   const t = Date.now();
   const fields = snapshotFields({ amount, entryPrice: new Decimal(100), markPrice: new Decimal(100), stepSize: STEP, sentMs: t, receivedMs: t });
-  await callScript(redis, 'snapshotWrite', [keys.snapshot(symbol), STREAMS.positionSnapshot], [t, EVENTS_MAXLEN, t, 60_000, symbol, ...Object.entries(fields).flat()]);
+  await snapshotWrite(redis, { symbol, tsMs: t, maxlen: EVENTS_MAXLEN, nowMs: t, futureToleranceMs: 60_000, fields });
 }
 
 /** Result of the detection run. */

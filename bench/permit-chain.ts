@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { PLAN_STREAM_MAXLEN, STREAMS } from '../src/adapters/redis/keys.js';
 import { signPlan } from '../src/domain/plan.js';
-import { buildExitPlan } from '../src/plans/index.js';
+import { buildStrategyPlan } from '../src/plans/index.js';
 import { startPaperExchange } from '../harness/paper-exchange/index.js';
 import { sleep } from '../src/lib/sleep.js';
 import { startServices, stopAll, waitGroups, waitReconciled, type ChildService } from './lib/services.js';
@@ -131,7 +131,7 @@ export async function benchPermitChain(opts: { url: string; redis: Redis; watche
     decided.set(e.fields.plan_id as string, { ms: e.t - t0, what: `${e.fields.status}/${e.fields.reason}` });
   });
   const submit = async (i: number): Promise<string> => {
-    const plan = buildExitPlan({ symbol: symbols[i % symbols.length] as string, action: 'PARTIAL_25' });
+    const plan = buildStrategyPlan({ symbol: symbols[i % symbols.length] as string, action: 'PARTIAL_25' });
     // signed first (the strategy's work): the chain is timed from the XADD, as the raw round trip is
     const signed = signPlan(plan, key);
     pending.set(plan.plan_id, now());
@@ -144,7 +144,7 @@ export async function benchPermitChain(opts: { url: string; redis: Redis; watche
     await waitGroups(redis, STREAMS.applyPlan, ['governor', 'p33', 'apply']);
     await waitReconciled(redis, symbols);
 
-    const payload = signPlan(buildExitPlan({ symbol: 'PC0USDT', action: 'PARTIAL_25' }), key).plan;
+    const payload = signPlan(buildStrategyPlan({ symbol: 'PC0USDT', action: 'PARTIAL_25' }), key).plan;
     const raw = await rawRoundTrip(redis, opts.rawN, payload);
     const gapMs = Math.max(1, Math.round(1000 / opts.chainRate));
     const rawSpaced = await rawRoundTrip(redis, Math.min(opts.rawN, 200), payload, gapMs);

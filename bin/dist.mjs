@@ -63,9 +63,13 @@ export function currentEntry(root = ROOT) {
   return existsSync(entry) ? entry : null;
 }
 
-/** The compiled harness commands (`dist/<hash>/harness/cli/index.js`) beside a compiled CLI entry `entry`. */
-export function harnessEntry(entry) {
-  return join(dirname(dirname(dirname(entry))), 'harness', 'cli', 'index.js');
+/**
+ * The compiled harness commands beside a compiled CLI entry `entry` (`dist/<hash>/src/cli/main.js`):
+ * `{harness: dist/<hash>/harness/cli/index.js, bench: dist/<hash>/bench/cli.js}`.
+ */
+export function harnessEntries(entry) {
+  const base = dirname(dirname(dirname(entry)));
+  return { harness: join(base, 'harness', 'cli', 'index.js'), bench: join(base, 'bench', 'cli.js') };
 }
 
 /**

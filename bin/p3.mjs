@@ -5,7 +5,7 @@
 // way the code run is the code in src/: a build of other sources has another hash and is never run.
 // `P3_NO_DIST=1` forces tsx; `P3_LOADER_TRACE=1` says on stderr which one runs.
 import { setFlagsFromString } from 'node:v8';
-import { currentEntry, harnessEntry } from './dist.mjs';
+import { currentEntry, harnessEntries } from './dist.mjs';
 
 // WebAssembly stays on V8's baseline compiler (Liftoff). The only WebAssembly here is undici's HTTP parser
 // (llhttp, loaded by ccxt for its first request): optimising it with TurboFan took ~35 MB for ~0.2 s in every
@@ -16,18 +16,22 @@ if (process.env.P3_WASM_TIERUP !== '1') setFlagsFromString('--liftoff-only');
 
 const entry = currentEntry();
 if (process.env.P3_LOADER_TRACE === '1') process.stderr.write(`p3: loader ${entry ? `dist ${entry}` : 'tsx src/cli/main.ts'}\n`);
-// The production CLI (src/cli/main.ts) plus the harness's commands (harness/cli/index.ts): composed here, at
+// The production CLI (src/cli/main.ts) plus the harness's commands (harness/cli/index.ts) and `p3 bench`
+// (bench/cli.ts): composed here, at
 // the entry point, so that no production module imports the harness.
-let cli, harness;
+let cli, harness, bench;
 if (entry) {
   // stack traces name the TypeScript lines, as they did under tsx
   process.setSourceMapsEnabled(true);
+  const more = harnessEntries(entry);
   cli = await import(entry);
-  harness = await import(harnessEntry(entry));
+  harness = await import(more.harness);
+  bench = await import(more.bench);
 } else {
   const { register } = await import('tsx/esm/api');
   register();
   cli = await import('../src/cli/main.ts');
   harness = await import('../harness/cli/index.ts');
+  bench = await import('../bench/cli.ts');
 }
-await cli.runCli(harness.HARNESS_COMMANDS);
+await cli.runCli([...harness.HARNESS_COMMANDS, bench.registerBenchCommand]);

@@ -1,8 +1,8 @@
 /**
- * A private `redis-server` for the bench (src/lib/redis-server.ts), so a bench never touches the
+ * A private `redis-server` for the bench (harness/redis-server.ts), so a bench never touches the
  * machine's Redis on 6379. Stopped and removed by `stop()`.
  */
-import { RedisServerMissing, startRedisServer } from '../../src/lib/redis-server.js';
+import { RedisServerMissing, startRedisServer } from '../../harness/redis-server.js';
 
 
 /** A running private Redis. */

@@ -8,7 +8,7 @@ import { openSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { keys } from '../../src/adapters/redis/keys.js';
-import type { ServiceName } from '../../src/services/registry.js';
+import type { ServiceName } from '../../src/host/service-names.js';
 import { sleep } from '../../src/lib/sleep.js';
 import { fromRoot } from '../../src/lib/root.js';
 

@@ -23,7 +23,7 @@ import type { Redis } from 'ioredis';
 import { keys, STREAMS, PLAN_STREAM_MAXLEN } from '../../src/adapters/redis/keys.js';
 import { canonicalJson, hmacHex, signPlan, type PlanInput, type SignedPlanFields } from '../../src/domain/plan.js';
 import { clientOrderIdFor } from '../../src/domain/apply.js';
-import { buildExitPlan } from '../../src/plans/submit.js';
+import { buildStrategyPlan } from '../../src/plans/submit.js';
 import { nextTrade } from '../demo/driver.js';
 import { sleep } from '../../src/lib/sleep.js';
 import type { SeededRng } from './rng.js';
@@ -157,7 +157,7 @@ export class ChaosDriver {
     if (!t) return null;
     if (t.action === 'OPEN') this.opens.set(symbol, k + 1);
     const planId = this.nextId(`chaos-${symbol}`);
-    const plan = buildExitPlan({ symbol, planId, killScore: 0.5, reason: `chaos_${t.action.toLowerCase()}`, ...t });
+    const plan = buildStrategyPlan({ symbol, planId, killScore: 0.5, reason: `chaos_${t.action.toLowerCase()}`, ...t });
     const fields = signPlan(plan, this.o.key);
     const rec: DriverPlan = { plan_id: planId, client_order_id: clientOrderIdFor(planId), symbol, action: t.action, side: t.side, submitted_ms: Date.now(), acked: false, entry_ids: [], duplicates: 0, resubmits: 0, last_submit_ms: Date.now(), durable: false };
     this.plans.set(planId, rec);
@@ -250,7 +250,7 @@ export class ChaosDriver {
     if (close) {
       plan = { plan_id: planId, symbol, decision: 'RECONCILE_CLOSE', action: 'RECONCILE_CLOSE', side: this.o.rng.chance(0.5) ? 'BUY' : 'SELL', qty: '0.001', type: 'MARKET', reduceOnly: true, reason: 'reconcile_drift', source: 'p3.4', ts_ms: Date.now(), drift_sig: randomBytes(8).toString('hex') };
     } else {
-      plan = buildExitPlan({ symbol, planId, action: 'OPEN', side: 'BUY', notionalUsd: String(ENTRY_USD), reason: 'forged' });
+      plan = buildStrategyPlan({ symbol, planId, action: 'OPEN', side: 'BUY', notionalUsd: String(ENTRY_USD), reason: 'forged' });
     }
     const f = signPlan(plan, wrongKey);
     this.o.onPlan?.(planId);
@@ -277,11 +277,11 @@ export class ChaosDriver {
       detail = 'no plan field';
     } else if (variant === 2) {
       // an OPEN flagged reduce-only breaks the action rules (docs/architecture.md#plans); signed with the strategy's real key
-      const p = canonicalJson({ ...buildExitPlan({ symbol, planId, action: 'OPEN', side: 'BUY', notionalUsd: '100' }), reduceOnly: true });
+      const p = canonicalJson({ ...buildStrategyPlan({ symbol, planId, action: 'OPEN', side: 'BUY', notionalUsd: '100' }), reduceOnly: true });
       fields = { plan: p, mac: hmacHex(this.o.key, p) };
       detail = 'OPEN with reduceOnly true (invalid_schema), correctly signed';
     } else {
-      const p = canonicalJson({ ...buildExitPlan({ symbol, planId, action: 'FULL_CLOSE' }), source: 'nobody' });
+      const p = canonicalJson({ ...buildStrategyPlan({ symbol, planId, action: 'FULL_CLOSE' }), source: 'nobody' });
       fields = { plan: p, mac: hmacHex(this.o.key, p) };
       detail = 'unknown source';
     }

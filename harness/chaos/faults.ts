@@ -217,7 +217,8 @@ export class FaultInjector {
       case 'sentinel_failover': {
         const s = this.stack.sentinel;
         if (!s || this.redisDown) return;
-        const mode = rng.chance(0.5) ? 'command' : 'kill';
+        // a third of them while one replica is stopped and behind (two replicas: the other one is promoted)
+        const mode = rng.pick(['command', 'kill', 'lagging'] as const);
         this.redisDown = true;
         const t0 = Date.now();
         const before = s.switches.length;

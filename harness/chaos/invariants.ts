@@ -18,7 +18,9 @@
  * - `result_matches_fill`: an order that filled has, as its plan's final result, EXECUTED with exactly the
  *   exchange's `executedQty` (the ledger and the engine's evidence follow the result: a FAILED result for a
  *   filled order would be a fill nobody accounts for);
- * - `dead_lettered`: every forged or malformed entry is in its stream's dead-letter stream.
+ * - `dead_lettered`: every forged or malformed entry is in its stream's dead-letter stream;
+ * - `converged`, `no_unexpected_death` (run.ts) and `rss_growth`: no service's RSS grew more than 20 % from minute 5
+ *   of its process to the end (rss.ts).
  */
 import { Decimal, parseDecimal, signOf } from '../../src/domain/decimal.js';
 import type { PaperOrder } from '../paper-exchange/index.js';
@@ -26,7 +28,7 @@ import type { BadEntry, DriverPlan } from './driver.js';
 import type { PermitsSeen, PublishedPlan } from './observer.js';
 
 /** Names of the invariants, in report order. */
-export const INVARIANTS = ['one_order_per_plan', 'permitted', 'reduce_only', 'entry_no_flip', 'one_final_result', 'result_matches_fill', 'dead_lettered', 'converged', 'no_unexpected_death'] as const;
+export const INVARIANTS = ['one_order_per_plan', 'permitted', 'reduce_only', 'entry_no_flip', 'one_final_result', 'result_matches_fill', 'dead_lettered', 'converged', 'no_unexpected_death', 'rss_growth'] as const;
 /** One of {@link INVARIANTS}. */
 export type InvariantName = (typeof INVARIANTS)[number];
 

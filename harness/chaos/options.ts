@@ -84,8 +84,13 @@ export interface ChaosOptions {
   faultGapMs: number;
   /** Gap between two strategy plans (round robin over the symbols), ms. */
   planGapMs: number;
-  /** A master, a replica and three sentinels; the services connect through the sentinels. */
+  /** A master, two replicas and three sentinels; the services connect through the sentinels. */
   sentinel: boolean;
+  /**
+   * The apply layers' `P3_CLAIM_DURABILITY` (docs/reliability.md, "Durability"); `replica-wait` needs `--sentinel`
+   * (a replica to acknowledge each claim). Default: the services' own default (`exchange-query`).
+   */
+  claimDurability?: 'exchange-query' | 'replica-wait' | 'fsync-always';
 }
 
 /** Default symbols: two paper-exchange majors and two with the default mark price of 100. */
@@ -110,6 +115,7 @@ const Raw = z.object({
   faultGap: intIn('--fault-gap-ms', 50, 600_000).default(1200),
   planGap: intIn('--plan-gap-ms', 50, 600_000).default(250),
   sentinel: z.boolean().default(false),
+  claimDurability: z.enum(['exchange-query', 'replica-wait', 'fsync-always'], { message: '--claim-durability must be exchange-query, replica-wait or fsync-always' }).optional(),
 });
 
 /**
@@ -136,6 +142,7 @@ export function parseChaosOptions(raw: Record<string, unknown>, randomSeed: () =
     const needs = faults.find((k) => SENTINEL_ONLY_FAULTS.includes(k));
     if (needs && !o.sentinel) throw new ConfigError('--faults', `${needs} needs --sentinel (a replica and three sentinels)`);
   }
+  if (o.claimDurability === 'replica-wait' && !o.sentinel) throw new ConfigError('--claim-durability', 'replica-wait needs --sentinel (a replica to acknowledge each claim)');
   const symbols = o.symbols ? o.symbols.split(',').map((s) => s.trim().toUpperCase()).filter((s) => s !== '') : DEFAULT_CHAOS_SYMBOLS;
   const badSym = symbols.find((s) => !/^[A-Z0-9]{2,30}$/.test(s));
   if (badSym || symbols.length === 0) throw new ConfigError('--symbols', `bad symbol ${badSym ?? '(none)'}`);
@@ -151,5 +158,6 @@ export function parseChaosOptions(raw: Record<string, unknown>, randomSeed: () =
     faultGapMs: o.faultGap,
     planGapMs: o.planGap,
     sentinel: o.sentinel,
+    ...(o.claimDurability ? { claimDurability: o.claimDurability } : {}),
   };
 }

@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ServiceName } from '../../src/services/registry.js';
+import type { ServiceName } from '../../src/host/service-names.js';
 import { fromRoot } from '../../src/lib/root.js';
 
 const BIN = fromRoot('bin/p3.mjs');

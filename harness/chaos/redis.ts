@@ -11,7 +11,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, killChild, spawnRedisUntilReady } from '../../src/lib/redis-server.js';
+import { freePort, killChild, spawnRedisUntilReady } from '../redis-server.js';
 
 /** A durable private redis-server. */
 export interface DurableRedis {

@@ -9,6 +9,7 @@ import { INVARIANTS, type InvariantName, type Violation } from './invariants.js'
 import type { FaultEvent } from './faults.js';
 import type { UnexpectedDeath } from './processes.js';
 import type { SwitchEvent } from './sentinel.js';
+import type { RssSeries } from './rss.js';
 
 /** Convergence of one symbol after the faults stopped. */
 export interface SymbolConvergence {
@@ -55,6 +56,15 @@ export interface ChaosReport {
   /** ms from the end of the faults until every plan of the strategy had a final result (null: not within the bound + 60 s). */
   results_done_ms: number | null;
   lost_entries: Array<{ entry_id: string; why: string }>;
+  /**
+   * Each service's RSS at the start of the faults, every `sample_ms` and at the end, and its growth from minute 5
+   * of a process to its end (rss.ts); growth beyond `max_growth` is an `rss_growth` violation.
+   */
+  rss: { sample_ms: number; baseline_ms: number; max_growth: number; series: RssSeries[] };
+  /** The apply layers' claim durability (`--claim-durability`; absent: the services' default). */
+  claim_durability: string | null;
+  /** Log lines of the consumer liveness watchdog: stalls found (and recovered) during the run (consumer-watchdog.ts). */
+  consumer_stalls: string[];
   violations: Record<InvariantName, number>;
   evidence: Array<Violation & { log_lines: string[] }>;
 }
@@ -99,7 +109,9 @@ export function summaryLine(r: ChaosReport): string {
   const conv = r.convergence.max_ms === null ? `not converged within ${r.convergence.bound_ms} ms` : `converged in ${r.convergence.max_ms} ms (bound ${r.convergence.bound_ms})`;
   const cl = r.close_latency_ms.n ? `closes=${r.close_latency_ms.n} published->result p50 ${r.close_latency_ms.p50} ms max ${r.close_latency_ms.max} ms` : 'closes=0';
   const redis = r.redis.sentinel ? ` | sentinel: failovers=${r.redis.failovers} redis_kills=${r.redis.kills}` : '';
-  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults}${redis} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | ${cl} | resubmitted=${r.plans.resubmitted} lost_then_recovered=${r.recovered_results.length} lost_results=${r.lost_results.length} results_done_after=${r.results_done_ms ?? 'n/a'} ms | violations: ${viol}`;
+  const judged = r.rss.series.filter((s) => s.growth !== null);
+  const rss = ` | rss: ${r.rss.series.map((s) => `${s.instance}=${s.samples[s.samples.length - 1]?.rss_mb ?? '?'}MB`).join(' ')}${judged.length ? ` max growth ${Math.round(Math.max(...judged.map((s) => s.growth as number)) * 100)} %` : ''} | consumer stalls=${r.consumer_stalls.length}`;
+  return `chaos ${r.ok ? 'PASS' : 'FAIL'} seed=${r.seed} seconds=${r.seconds} | faults: ${faults}${redis} | plans=${r.plans.submitted} orders=${r.orders.api} (manual ${r.orders.manual}) | ${conv} | ${cl} | resubmitted=${r.plans.resubmitted} lost_then_recovered=${r.recovered_results.length} lost_results=${r.lost_results.length} results_done_after=${r.results_done_ms ?? 'n/a'} ms | violations: ${viol}${rss}`;
 }
 
 /** The evidence block printed on failure. */

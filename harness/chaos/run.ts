@@ -23,6 +23,7 @@ import { ChaosDriver, PRODUCER_KEEP_MS, RESULT_WAIT_MS } from './driver.js';
 /** How long after the convergence bound the run still waits for the last plans' final results, ms. */
 const RESULTS_EXTRA_MS = 60_000;
 import { FaultInjector } from './faults.js';
+import { RSS_BASELINE_MS, RSS_MAX_GROWTH, RSS_SAMPLE_MS, RssSampler } from './rss.js';
 import { Observer, entryMs } from './observer.js';
 import { apiOrders, checkResultMatchesFill, checkDeadLetters, checkOneOrderPerPlan, checkPermitted, checkReduceOnly, checkResults, type FinalResult, type OrderOwner, type Violation } from './invariants.js';
 import { countViolations, evidenceText, logLinesFor, summaryLine, type ChaosReport, type SymbolConvergence } from './report.js';
@@ -71,7 +72,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     if (!opts.json) out.line(t);
   };
   say(`p3 chaos: seed ${opts.seed}, ${opts.seconds} s of faults (${opts.faults.join(', ')}); run folder ${runDir}`);
-  const stack = await startChaosStack(runDir, opts.symbols, undefined, { sentinel: opts.sentinel });
+  const stack = await startChaosStack(runDir, opts.symbols, undefined, { sentinel: opts.sentinel, env: opts.claimDurability ? { P3_CLAIM_DURABILITY: opts.claimDurability } : {} });
   // Ctrl-C / SIGTERM: kill every process of the run (the 'exit' event alone does not run on a signal)
   const onExit = () => stack.killSync();
   const onSignal = () => {
@@ -98,6 +99,10 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     onLost: (id) => observer.markLost(id),
     onPlan: (id) => observer.watchPlan(id),
   });
+  const rss = new RssSampler(
+    () => stack.processes.map((p) => ({ instance: p.instance, pid: p.pid })),
+    (at, row) => say(`  rss +${Math.round(at / 1000)}s: ${row.map((r) => `${r.instance}=${r.rss_mb ?? '-'}MB`).join(' ')}`),
+  );
   const injector = new FaultInjector(stack, driver, faultRng, opts.faults, opts.faultGapMs, (e) => say(`  +${((e.at_ms - startedAt.getTime()) / 1000).toFixed(1)}s ${e.kind}: ${e.detail}`));
 
   const owner = (cid: string): OrderOwner | undefined => {
@@ -134,6 +139,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     const driving = driver.run(driverAbort.signal);
     const producing = driver.produce(producerAbort.signal);
     const faulting = injector.run(faultAbort.signal);
+    rss.start();
     say(`stack ready in ${Date.now() - startedAt.getTime()} ms: ${stack.sentinel ? `Redis master + ${stack.sentinel.nodes.length - 1} replica(s) + 3 sentinels (${stack.sentinel.target.sentinel?.sentinels.map((s) => s.port).join(', ')}), ` : ''}2 apply layers, 2 reconcile engines, 1 governor, 1 position brain (pids ${stack.processes.map((p) => `${p.instance}=${p.pid}`).join(' ')}); trading ${opts.symbols.join(', ')}`);
     await sleep(opts.seconds * 1000);
     faultAbort.abort();
@@ -229,6 +235,10 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     const convViolations: Violation[] = all === null ? (stuck.length > 0 ? stuck : last.slice(0, 1)).map(notConverged) : [];
     if (all === null && last.length === 0) convViolations.push({ invariant: 'converged', message: 'no symbol state could be read after the faults stopped', plan_ids: [], client_order_ids: [], order_ids: [] });
 
+    const rssSeries = rss.finish();
+    const rssViolations: Violation[] = rssSeries
+      .filter((s) => s.growth !== null && s.growth > RSS_MAX_GROWTH)
+      .map((s) => ({ invariant: 'rss_growth' as const, message: `${s.instance}: RSS grew ${Math.round((s.growth as number) * 100)} % (${s.baseline?.rss_mb} MB at +${Math.round((s.baseline?.at_ms ?? 0) / 1000)} s -> ${s.end?.rss_mb} MB at +${Math.round((s.end?.at_ms ?? 0) / 1000)} s, pid ${s.end?.pid}), more than ${RSS_MAX_GROWTH * 100} %`, plan_ids: [], client_order_ids: [], order_ids: [] }));
     // the observer first (its connections are closed, so no command waits for a Redis that is about to go)
     obsAbort.abort();
     conn.disconnect();
@@ -239,7 +249,7 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
     process.off('SIGTERM', onSignal);
 
     const deathViolations: Violation[] = stack.deaths.map((d) => ({ invariant: 'no_unexpected_death' as const, message: `${d.instance} (pid ${d.pid}) exited by itself (code ${d.code}, signal ${d.signal}) at ${new Date(d.at_ms).toISOString()}`, plan_ids: [], client_order_ids: [], order_ids: [] }));
-    const all_v = [...firstSeen.values(), ...permitted, ...results.violations, ...fills, ...dead.violations, ...convViolations, ...deathViolations];
+    const all_v = [...firstSeen.values(), ...permitted, ...results.violations, ...fills, ...dead.violations, ...convViolations, ...deathViolations, ...rssViolations];
     const logDir = join(runDir, 'logs');
     const api = apiOrders(orders);
     const byDecision: Record<string, number> = {};
@@ -296,6 +306,9 @@ export async function runChaos(opts: ChaosOptions, out: ChaosOutput): Promise<{ 
       recovered_results: results.recovered,
       results_done_ms: resultsDoneMs,
       lost_entries: dead.lost,
+      rss: { sample_ms: RSS_SAMPLE_MS, baseline_ms: RSS_BASELINE_MS, max_growth: RSS_MAX_GROWTH, series: rssSeries },
+      claim_durability: opts.claimDurability ?? null,
+      consumer_stalls: logLinesFor(logDir, ['stream consumer STALLED'], 50),
       violations: countViolations(all_v),
       evidence: all_v.map((x) => ({ ...x, log_lines: logLinesFor(logDir, [...x.plan_ids, ...x.client_order_ids]) })),
     };

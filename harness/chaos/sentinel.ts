@@ -1,11 +1,12 @@
 /**
- * The Redis of a `p3 chaos --sentinel` run: {@link CHAOS_REPLICAS} + 1 durable data nodes (a master and its
- * replica, with the AOF settings of redis.ts and {@link CHAOS_NODE_ARGS}) and three `redis-sentinel`
+ * The Redis of a `p3 chaos --sentinel` run: {@link CHAOS_REPLICAS} + 1 durable data nodes (a master and its two
+ * replicas, with the AOF settings of redis.ts and {@link CHAOS_NODE_ARGS}) and three `redis-sentinel`
  * processes (quorum 2) watching them, all on free loopback ports in the run folder. The services find the master through the sentinels (REDIS_SENTINELS),
  * so a failover moves every connection without a restart.
  *
- * Faults (faults.ts): `failover()` (SENTINEL FAILOVER, or kill -9 of the master and Sentinel promotes the
- * replica, then the old master comes back as a replica), and the master-directed `redis_kill` /
+ * Faults (faults.ts): `failover()` (SENTINEL FAILOVER; kill -9 of the master and Sentinel promotes a
+ * replica, then the old master comes back as a replica; or SENTINEL FAILOVER while one replica is stopped and
+ * falls behind, `lagging`, which then resyncs from the new master), and the master-directed `redis_kill` /
  * `redis_crash_loss` through {@link SentinelRedis.master} and {@link SentinelRedis.restart}.
  *
  * Invariants: a killed node is always restarted as a replica of the master the sentinels name when that is
@@ -18,7 +19,7 @@ import { delimiter, join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { openRedis } from '../../src/adapters/redis/client.js';
 import type { RedisTarget } from '../../src/config/redis.js';
-import { freePort, RedisServerMissing } from '../../src/lib/redis-server.js';
+import { freePort, RedisServerMissing } from '../redis-server.js';
 import { sleep } from '../../src/lib/sleep.js';
 import { startDurableRedis, type DurableRedis } from './redis.js';
 
@@ -26,21 +27,34 @@ import { startDurableRedis, type DurableRedis } from './redis.js';
 export const CHAOS_MASTER_NAME = 'p3chaos';
 /** `sentinel down-after-milliseconds`: longer than a `redis_kill` outage (0.2-2.5 s), so a plain kill rarely fails over. */
 export const CHAOS_DOWN_AFTER_MS = 3000;
-/** Replicas of a Sentinel run. */
-export const CHAOS_REPLICAS = 1;
+/** Replicas of a Sentinel run: two, so that a failover can happen while one of them is behind or resyncing. */
+export const CHAOS_REPLICAS = 2;
+/** `min-replicas-to-write` of a Sentinel run: every replica (see {@link CHAOS_NODE_ARGS}). */
+export const CHAOS_MIN_REPLICAS_TO_WRITE = CHAOS_REPLICAS;
 /**
  * Data-node settings of a Sentinel run (as ops/redis/replica.conf recommends): a master accepts writes only
  * while EVERY replica is connected and acknowledged within 5 s (`min-replicas-to-write` = the replicas). A
- * master the sentinels are replacing loses its replica at the promotion, so it refuses writes (NOREPLICAS)
+ * master the sentinels are replacing loses a replica at the promotion, so it refuses writes (NOREPLICAS)
  * instead of accepting writes that its demotion would discard. Measured with two replicas and
  * `min-replicas-to-write 1`: the old master kept the other replica and accepted about 1 s of writes after the
- * promotion (7 lost plan results over 4 SENTINEL FAILOVERs, seed 41; docs/reliability.md).
+ * promotion (7 lost plan results over 4 SENTINEL FAILOVERs, seed 41; again 4 in session 4 with
+ * `--claim-durability replica-wait`; docs/reliability.md). The price, and what the runs exercise: after a
+ * failover writes stop until both replicas are in sync again (the demoted master, and a replica that was behind),
+ * and every service must go on by itself as soon as they are.
  * `repl-diskless-sync-delay 0`: a restarted master syncs its replica at once (the default waits 5 s for more
  * replicas to join, 5 s without writes under `min-replicas-to-write`).
  */
-export const CHAOS_NODE_ARGS = ['--min-replicas-to-write', String(CHAOS_REPLICAS), '--min-replicas-max-lag', '5', '--repl-diskless-sync-delay', '0'];
+export const CHAOS_NODE_ARGS = ['--min-replicas-to-write', String(CHAOS_MIN_REPLICAS_TO_WRITE), '--min-replicas-max-lag', '5', '--repl-diskless-sync-delay', '0'];
 /** `sentinel failover-timeout`. */
 export const CHAOS_FAILOVER_TIMEOUT_MS = 5000;
+
+/** How a failover is caused (see {@link SentinelRedis.failover}). */
+export type FailoverMode = 'command' | 'kill' | 'lagging';
+
+/** How long a `lagging` failover keeps one replica stopped before the failover, ms. */
+export const LAGGING_STOP_MS = 1_500;
+/** How long after the SENTINEL FAILOVER of a `lagging` failover the stopped replica resumes, ms. */
+export const LAGGING_RESUME_MS = 500;
 
 /** One `+switch-master` seen on a sentinel. */
 export interface SwitchEvent {
@@ -67,14 +81,16 @@ export interface SentinelRedis {
   restart(node: DurableRedis, waitMs?: number): Promise<void>;
   /**
    * One failover. `command`: SENTINEL FAILOVER (the old master stays up and is demoted by Sentinel);
-   * `kill`: kill -9 of the master, Sentinel notices it (down-after), elects and promotes the replica, and
-   * the old master restarts as a replica of the new one. Resolves once the switch happened and the old
+   * `kill`: kill -9 of the master, Sentinel notices it (down-after), elects and promotes a replica, and
+   * the old master restarts as a replica of the new one; `lagging`: one replica is stopped (SIGSTOP) for
+   * {@link LAGGING_STOP_MS} while writes go on, then SENTINEL FAILOVER promotes the other one (the stopped one
+   * resumes {@link LAGGING_RESUME_MS} later, behind, and resyncs from the new master). Resolves once the switch happened and the old
    * master runs again (at most `timeoutMs`). Waits at most `readyWaitMs` (default 20 s) for a failover to be
    * possible first (master up, none in progress, a replica in sync).
    * @returns a description and, for `kill`, when the master was killed (epoch ms); null when no failover
    *   was possible (no good replica yet, one in progress)
    */
-  failover(mode: 'command' | 'kill', timeoutMs?: number, readyWaitMs?: number): Promise<{ detail: string; killed_ms?: number } | null>;
+  failover(mode: FailoverMode, timeoutMs?: number, readyWaitMs?: number): Promise<{ detail: string; killed_ms?: number } | null>;
   /** Every node running and replicating, a master named: waits at most `timeoutMs`. Never throws. */
   settle(timeoutMs?: number): Promise<void>;
   /** Kills every node and sentinel. Never throws. */
@@ -211,24 +227,40 @@ export async function startSentinelRedis(runDir: string, readyMs = 60_000): Prom
         await sleep(200);
       }
     };
-    const failover = async (mode: 'command' | 'kill', timeoutMs = 40_000, readyWaitMs = 20_000): Promise<{ detail: string; killed_ms?: number } | null> => {
-      // a failover needs a master that is up and a replica Sentinel would promote (not resyncing after a restart)
+    const failover = async (mode: FailoverMode, timeoutMs = 40_000, readyWaitMs = 20_000): Promise<{ detail: string; killed_ms?: number } | null> => {
+      // a failover needs a master that is up and a replica Sentinel would promote (not resyncing after a restart);
+      // `lagging` needs two (one to stop, one to promote)
       const readyBy = Date.now() + readyWaitMs;
       let old: DurableRedis | null = null;
       for (;;) {
         old = await master();
-        if (old && old.pid() !== 0 && !/failover_in_progress|o_down|s_down/.test(await masterFlags()) && (await goodReplicas()) > 0) break;
+        if (old && old.pid() !== 0 && !/failover_in_progress|o_down|s_down/.test(await masterFlags()) && (await goodReplicas()) > (mode === 'lagging' ? 1 : 0)) break;
         if (Date.now() > readyBy) return null;
         await sleep(250);
       }
       const before = switches.length;
       const t0 = Date.now();
-      if (mode === 'command') {
+      let stopped: DurableRedis | null = null;
+      if (mode === 'lagging') {
+        const m = old;
+        stopped = nodes.find((n) => n !== m && n.pid() !== 0) ?? null;
+        if (!stopped) return null;
+        process.kill(stopped.pid(), 'SIGSTOP');
+        await sleep(LAGGING_STOP_MS);
+      }
+      if (mode === 'command' || mode === 'lagging') {
         try {
           await asks[switches.length % asks.length]?.call('SENTINEL', 'FAILOVER', CHAOS_MASTER_NAME);
         } catch {
+          if (stopped) process.kill(stopped.pid(), 'SIGCONT');
           return null; // NOGOODSLAVE / INPROG
         }
+      }
+      // the stopped replica resumes soon after the failover began, still behind (were Sentinel to pick it, the
+      // promotion would otherwise wait for it): Sentinel points it at the new master, and it resyncs
+      if (stopped) {
+        await sleep(LAGGING_RESUME_MS);
+        if (stopped.pid() !== 0) process.kill(stopped.pid(), 'SIGCONT');
       }
       let killed_ms: number | undefined;
       if (mode === 'kill') {
@@ -239,8 +271,9 @@ export async function startSentinelRedis(runDir: string, readyMs = 60_000): Prom
       while (switches.length === before && Date.now() < deadline) await sleep(100);
       const sw = switches[before];
       if (mode === 'kill') await restart(old, Math.max(0, deadline - Date.now()));
-      if (!sw) return { detail: `${mode === 'command' ? 'SENTINEL FAILOVER' : 'kill -9 master'} ${addr(old)}: no switch within ${timeoutMs} ms${mode === 'kill' ? ' (restarted as it was)' : ''}`, killed_ms };
-      return { detail: `${mode === 'command' ? 'SENTINEL FAILOVER' : `kill -9 master ${addr(old)},`} switch ${sw.from} -> ${sw.to} after ${sw.at_ms - t0} ms${mode === 'kill' ? `; ${addr(old)} back as a replica` : ''}`, killed_ms };
+      const what = mode === 'kill' ? 'kill -9 master' : mode === 'lagging' ? `SENTINEL FAILOVER with replica ${stopped ? addr(stopped) : '?'} stopped ${LAGGING_STOP_MS} ms (behind),` : 'SENTINEL FAILOVER';
+      if (!sw) return { detail: `${what} ${addr(old)}: no switch within ${timeoutMs} ms${mode === 'kill' ? ' (restarted as it was)' : ''}`, killed_ms };
+      return { detail: `${mode === 'kill' ? `${what} ${addr(old)},` : what} switch ${sw.from} -> ${sw.to} after ${sw.at_ms - t0} ms${mode === 'kill' ? `; ${addr(old)} back as a replica` : ''}`, killed_ms };
     };
     const settle = async (timeoutMs = 60_000): Promise<void> => {
       const deadline = Date.now() + timeoutMs;

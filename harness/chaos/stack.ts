@@ -14,26 +14,17 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createRedis } from '../../src/adapters/redis/client.js';
-import { redisTargetEnv, type RedisTarget } from '../../src/config/redis.js';
+import type { RedisTarget } from '../../src/config/redis.js';
 import { keys, STREAMS } from '../../src/adapters/redis/keys.js';
 import { startPaperExchange, type PaperExchange } from '../paper-exchange/index.js';
 import { sleep } from '../../src/lib/sleep.js';
 import { startDurableRedis, type DurableRedis } from './redis.js';
 import { startSentinelRedis, type SentinelRedis } from './sentinel.js';
 import { buildProcesses, CHAOS_TOPOLOGY, type SupervisedService, type UnexpectedDeath } from './processes.js';
+import { stackServiceEnv, type StackKeys } from '../stack-env.js';
 
 /** The HMAC keys of a run (random per run). */
-export interface ChaosKeys {
-  /** `P3_KEY_EXIT_BRAIN`: the strategy's plans. */
-  strategy: string;
-  /** `P3_KEY_P3_4`: the reconcile engines' RECONCILE_CLOSE plans. */
-  engine: string;
-  /** `P3_KEY_OPERATOR`: FLATTEN plans. */
-  operator: string;
-  /** `P3_KEY_GOVERNOR` / `P3_KEY_P33`: permit signatures (docs/architecture.md#least-privilege-and-signed-permits). */
-  governor: string;
-  p33: string;
-}
+export type ChaosKeys = StackKeys;
 
 /** A running stack. */
 export interface ChaosStack {
@@ -58,47 +49,31 @@ export interface ChaosStack {
 }
 
 /**
- * Environment of the service processes: production settings except the cadences (snapshots every
- * 250 ms, close cooldown 5 s, consumer take-over after 5 s idle, breaker cooldown 10 s, exchange timeout
- * 5 s) and rate limits sized for a strategy that trades several times a second.
+ * Environment of the service processes (harness/stack-env.ts): production settings except the cadences
+ * (snapshots every 250 ms, close cooldown 5 s, consumer take-over after 5 s idle, breaker cooldown 10 s,
+ * exchange timeout 5 s) and rate limits sized for a strategy that trades several times a second.
  */
 export function chaosServiceEnv(redis: RedisTarget | string, paper: PaperExchange, symbols: string[], k: ChaosKeys): Record<string, string> {
-  return {
-    ...redisTargetEnv(typeof redis === 'string' ? { url: redis, sentinel: null } : redis),
-    P3_ALLOWLIST: symbols.join(','),
-    P34_ALLOWLIST: symbols.join(','),
-    EXCHANGE: 'paper',
-    EXCHANGE_BASE_URL: paper.url,
-    EXCHANGE_API_KEY: paper.apiKey,
-    EXCHANGE_API_SECRET: paper.apiSecret,
-    EXCHANGE_TIMEOUT_MS: '5000',
-    P3_KEY_EXIT_BRAIN: k.strategy,
-    P3_KEY_P3_4: k.engine,
-    P3_KEY_OPERATOR: k.operator,
-    P3_KEY_GOVERNOR: k.governor,
-    P3_KEY_P33: k.p33,
-    APPLY_MODE: 'testnet',
-    GOVERNOR_MODE: 'paper',
-    P33_SNAPSHOT_INTERVAL_MS: '250',
-    P34_RECONCILE_CLOSE_ENABLED: 'true',
-    P34_RECONCILE_CLOSE_COOLDOWN_SEC: '5',
-    APPLY_CLAIM_IDLE_MS: '5000',
-    GOVERNOR_CLAIM_IDLE_MS: '5000',
-    P33_CLAIM_IDLE_MS: '5000',
-    GOVERNOR_BREAKER_COOLDOWN_SEC: '10',
-    GOVERNOR_RATE_PER_MIN: '1200',
-    GOVERNOR_RATE_BURST: '100',
-    GOVERNOR_SYMBOL_RATE_PER_MIN: '300',
-    GOVERNOR_SYMBOL_RATE_BURST: '20',
-    P34_PROMETHEUS_PORT: '0',
-    P33_PROMETHEUS_PORT: '0',
-    GOVERNOR_PROMETHEUS_PORT: '0',
-    APPLY_PROMETHEUS_PORT: '0',
-    P34_LOG_LEVEL: 'info',
-    P33_LOG_LEVEL: 'info',
-    GOVERNOR_LOG_LEVEL: 'info',
-    APPLY_LOG_LEVEL: 'info',
-  };
+  return stackServiceEnv({
+    redis,
+    paper,
+    symbols,
+    keys: k,
+    snapshotIntervalMs: 250,
+    logLevel: 'info',
+    extra: {
+      EXCHANGE_TIMEOUT_MS: '5000',
+      P34_RECONCILE_CLOSE_COOLDOWN_SEC: '5',
+      APPLY_CLAIM_IDLE_MS: '5000',
+      GOVERNOR_CLAIM_IDLE_MS: '5000',
+      P33_CLAIM_IDLE_MS: '5000',
+      GOVERNOR_BREAKER_COOLDOWN_SEC: '10',
+      GOVERNOR_RATE_PER_MIN: '1200',
+      GOVERNOR_RATE_BURST: '100',
+      GOVERNOR_SYMBOL_RATE_PER_MIN: '300',
+      GOVERNOR_SYMBOL_RATE_BURST: '20',
+    },
+  });
 }
 
 /** Consumer groups that must exist on the plan stream before the strategy starts (else its first plans reach nobody). */
@@ -118,7 +93,7 @@ async function waitUntil(what: string, timeoutMs: number, check: () => Promise<b
  * symbol is reconciled (status OK).
  * @throws RedisServerMissing; Error when the stack does not become ready within `readyTimeoutMs` (everything started is stopped)
  */
-export async function startChaosStack(runDir: string, symbols: string[], readyTimeoutMs = 90_000, opts: { sentinel?: boolean } = {}): Promise<ChaosStack> {
+export async function startChaosStack(runDir: string, symbols: string[], readyTimeoutMs = 90_000, opts: { sentinel?: boolean; env?: Record<string, string> } = {}): Promise<ChaosStack> {
   const logDir = join(runDir, 'logs');
   mkdirSync(logDir, { recursive: true });
   const sentinel = opts.sentinel ? await startSentinelRedis(runDir) : null;
@@ -144,7 +119,7 @@ export async function startChaosStack(runDir: string, symbols: string[], readyTi
     paper = await startPaperExchange({ symbols });
     const key = () => randomBytes(32).toString('hex');
     const k: ChaosKeys = { strategy: key(), engine: key(), operator: key(), governor: key(), p33: key() };
-    const env = chaosServiceEnv(target, paper, symbols, k);
+    const env = { ...chaosServiceEnv(target, paper, symbols, k), ...opts.env };
     processes = buildProcesses(env, logDir, (d) => deaths.push(d));
     conn = createRedis(target, { name: 'p3:chaos' });
     for (const p of processes) p.start();

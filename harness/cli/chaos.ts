@@ -21,11 +21,12 @@ export function registerChaosCommand(program: Command): void {
     .option('--fault-gap-ms <ms>', 'mean gap between two faults', '1200')
     .option('--plan-gap-ms <ms>', 'gap between two strategy plans (round robin over the symbols)', '250')
     .option('--keep', 'keep the run folder (logs, AOF) even when the run passes')
-    .option('--sentinel', 'a master, a replica and three redis-sentinels (quorum 2); the services connect through the sentinels; adds the sentinel_failover fault')
+    .option('--sentinel', 'a master, two replicas and three redis-sentinels (quorum 2); the services connect through the sentinels; adds the sentinel_failover fault')
+    .option('--claim-durability <mode>', "the apply layers' P3_CLAIM_DURABILITY: exchange-query, replica-wait (needs --sentinel) or fsync-always")
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { parseChaosOptions } = await import('../chaos/options.js');
       const opts = parseChaosOptions(
-        { seconds: o.seconds, seed: o.seed, json: Boolean(o.json), out: o.out, faults: o.faults, converge: o.convergeSeconds, keep: Boolean(o.keep), sentinel: Boolean(o.sentinel), symbols: o.symbols, faultGap: o.faultGapMs, planGap: o.planGapMs },
+        { seconds: o.seconds, seed: o.seed, json: Boolean(o.json), out: o.out, faults: o.faults, converge: o.convergeSeconds, keep: Boolean(o.keep), sentinel: Boolean(o.sentinel), claimDurability: o.claimDurability, symbols: o.symbols, faultGap: o.faultGapMs, planGap: o.planGapMs },
         () => randomInt(0, 2 ** 31),
       );
       // loaded here: chaos pulls in the paper exchange and ccxt

@@ -50,7 +50,7 @@ export function registerPaperExchangeCommand(program: Command): void {
       if ((apiKey === undefined) !== (apiSecret === undefined)) throw new ConfigError('--api-key/--api-secret', 'give both the key and the secret, or neither');
       // loaded here: the paper exchange (fastify, ws) is only needed by this command
       const { startPaperExchange } = await import('../paper-exchange/index.js');
-      const { waitForSignal } = await import('../../src/services/runtime.js');
+      const { waitForSignal } = await import('../../src/host/lifecycle.js');
       const px = await startPaperExchange({
         port,
         host: o.host,

@@ -70,7 +70,7 @@ export async function submitExitPlan(redis: Redis, symbol: string, key: string, 
 }
 
 /** The step of a symbol's trading cycle, from its position: flat → OPEN; then INCREASE, PARTIAL_50, REDUCE, FULL_CLOSE. */
-export function nextTrade(position: string | null, step: number, side: 'BUY' | 'SELL', entryUsd: number): ExitPlanRequestLike | null {
+export function nextTrade(position: string | null, step: number, side: 'BUY' | 'SELL', entryUsd: number): StrategyPlanRequestLike | null {
   if (position === null) return null; // no snapshot: nothing to size from
   const flat = /^-?0*(\.0*)?$/.test(position.trim());
   if (flat) return { action: 'OPEN', side, notionalUsd: String(entryUsd) };
@@ -88,7 +88,7 @@ export function nextTrade(position: string | null, step: number, side: 'BUY' | '
 }
 
 /** A plan the driver sends (the strategy library's request without symbol and ids). */
-export interface ExitPlanRequestLike {
+export interface StrategyPlanRequestLike {
   action: 'OPEN' | 'INCREASE' | 'PARTIAL_50' | 'REDUCE' | 'FULL_CLOSE';
   side?: 'BUY' | 'SELL';
   qty?: string;

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SERVICE_NAMES } from '../../src/services/registry.js';
+import { SERVICE_NAMES } from '../../src/host/service-names.js';
 
 /** What {@link writeDemoEnvDir} wrote. */
 export interface DemoEnvDir {

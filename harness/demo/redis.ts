@@ -4,7 +4,7 @@
  * folder, stopped and removed on exit.
  */
 import { openRedis } from '../../src/adapters/redis/client.js';
-import { RedisServerMissing, redisAnswers, startRedisServer } from '../../src/lib/redis-server.js';
+import { RedisServerMissing, redisAnswers, startRedisServer } from '../redis-server.js';
 
 /** Marker key that says a database belongs to the demo (so a later demo may reuse and flush it). */
 export const DEMO_MARKER_KEY = 'quantum:demo:owner';

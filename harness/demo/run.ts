@@ -13,8 +13,9 @@ import { createRedis } from '../../src/adapters/redis/client.js';
 import { consoleConfig, CONSOLE_DEFAULT_PORT, startConsole, type RunningConsole } from '../../src/console/index.js';
 import { keys } from '../../src/adapters/redis/keys.js';
 import { startPaperExchange, type PaperExchange } from '../paper-exchange/index.js';
-import { buildServices, SERVICE_NAMES } from '../../src/services/registry.js';
-import { startServices, stopServices, waitForSignal, type RunningService } from '../../src/services/runtime.js';
+import { buildServices } from '../../src/services/index.js';
+import { SERVICE_NAMES } from '../../src/host/service-names.js';
+import { startServices, stopServices, waitForSignal, type RunningService } from '../../src/host/lifecycle.js';
 import { sleep } from '../../src/lib/sleep.js';
 import { acquireDemoRedis, type DemoRedis } from './redis.js';
 import { operatorLines, writeDemoEnvDir, type DemoEnvDir } from './env-dir.js';
@@ -22,6 +23,7 @@ import { runStrategyDriver } from './driver.js';
 import { lastResultId, waitTradingResumed, type TradingResumed } from './resumed.js';
 import { SCENARIOS, type InjectContext, type ScenarioDef } from './scenarios.js';
 import { TimelinePrinter } from './timeline.js';
+import { stackServiceEnv } from '../stack-env.js';
 import { DemoWatcher, type PhaseObservations } from './watch.js';
 
 /** Options of {@link runDemo}. */
@@ -51,35 +53,6 @@ export interface PhaseRow {
   time_to_hold_ms: number | null;
   time_to_heal_ms: number | null;
   closes: string[];
-}
-
-/** The environment the in-process services run with. */
-function serviceEnv(redisUrl: string, paper: PaperExchange, symbols: string[], exitBrainKey: string, engineKey: string): Record<string, string> {
-  return {
-    REDIS_URL: redisUrl,
-    P3_ALLOWLIST: symbols.join(','),
-    P34_ALLOWLIST: symbols.join(','),
-    EXCHANGE: 'paper',
-    EXCHANGE_BASE_URL: paper.url,
-    EXCHANGE_API_KEY: paper.apiKey,
-    EXCHANGE_API_SECRET: paper.apiSecret,
-    P3_KEY_EXIT_BRAIN: exitBrainKey,
-    P3_KEY_P3_4: engineKey,
-    P3_KEY_GOVERNOR: randomBytes(32).toString('hex'),
-    P3_KEY_P33: randomBytes(32).toString('hex'),
-    APPLY_MODE: 'testnet',
-    GOVERNOR_MODE: 'paper',
-    P33_SNAPSHOT_INTERVAL_MS: '200',
-    P34_RECONCILE_CLOSE_ENABLED: 'true',
-    P34_PROMETHEUS_PORT: '0',
-    P33_PROMETHEUS_PORT: '0',
-    GOVERNOR_PROMETHEUS_PORT: '0',
-    APPLY_PROMETHEUS_PORT: '0',
-    P34_LOG_LEVEL: 'error',
-    P33_LOG_LEVEL: 'error',
-    GOVERNOR_LOG_LEVEL: 'error',
-    APPLY_LOG_LEVEL: 'error',
-  };
 }
 
 async function isHealed(redis: Redis, def: ScenarioDef, healsBy: 'close' | 'evidence', obs: PhaseObservations): Promise<number | null> {
@@ -165,7 +138,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     paper = await startPaperExchange({ symbols, positions: Object.fromEntries(SCENARIOS.map((s) => [s.symbol, s.initialPosition])) });
     printer.line({ type: 'paper_exchange', url: paper.url }, `Paper exchange: ${paper.url} (admin API under ${paper.url}/admin)`);
     const exitBrainKey = randomBytes(32).toString('hex');
-    const env = { ...serviceEnv(demoRedis.url, paper, symbols, exitBrainKey, randomBytes(32).toString('hex')), P3_KEY_OPERATOR: randomBytes(32).toString('hex') };
+    const key = () => randomBytes(32).toString('hex');
+    const operatorKey = key();
+    // the services run in this process: quiet logs (the timeline is the demo's output), snapshots every 200 ms
+    const env = stackServiceEnv({ redis: demoRedis.url, paper, symbols, keys: { strategy: exitBrainKey, engine: key(), operator: operatorKey, governor: key(), p33: key() }, snapshotIntervalMs: 200, logLevel: 'error' });
     running = await startServices(await buildServices([...SERVICE_NAMES], env));
     const metrics = running.map((r) => ({ service: r.service.name, url: `http://127.0.0.1:${r.ops.port}/metrics` }));
     printer.line({ type: 'services', services: metrics }, `Services (in this process): ${metrics.map((m) => `${m.service} ${m.url}`).join('\n                             ')}`);
@@ -176,7 +152,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const blocking = redis.duplicate();
     conns.push(redis, blocking);
     const consoleToken = opts.consoleToken ?? randomBytes(16).toString('hex');
-    consoleServer = await startDemoConsole(redis, symbols, opts.consolePort ?? CONSOLE_DEFAULT_PORT, consoleToken, env.P3_KEY_OPERATOR);
+    consoleServer = await startDemoConsole(redis, symbols, opts.consolePort ?? CONSOLE_DEFAULT_PORT, consoleToken, operatorKey);
     printer.line(
       { type: 'console', url: consoleServer.url, token: consoleToken },
       `Operator console: ${consoleServer.url}  (actions: operator name + token ${consoleToken})`,

@@ -14,6 +14,7 @@ import { fieldsToObject } from '../../src/adapters/redis/consumer.js';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { sleep } from '../../src/lib/sleep.js';
 import type { TimelineEntry, TimelineKind } from './timeline.js';
+import { EVENT } from '../../src/domain/events.js';
 
 /** What has been seen for a symbol since its current phase was injected (epoch ms, null = not yet). */
 export interface PhaseObservations {
@@ -149,24 +150,24 @@ export class DemoWatcher {
     if (!p) return;
     const ts = Number(f.ts_ms) || Date.now();
     switch (f.event) {
-      case 'HOLD_SET': {
+      case EVENT.HOLD_SET: {
         const first = p.obs.holdSetAt === null;
         if (first) p.obs.holdSetAt = ts;
         const by = first ? ` (noticed by ${await this.currentSource(sym, p)})` : '';
         this.entry(sym, 'HOLD_SET', `HOLD_SET reason=${f.reason ?? '?'} sig=${f.hold_sig ?? f.sig ?? ''}${by}`, ts, f);
         break;
       }
-      case 'HOLD_CLEARED':
+      case EVENT.HOLD_CLEARED:
         p.obs.holdClearedAt = ts;
         this.entry(sym, 'HOLD_CLEARED', `HOLD_CLEARED${f.reason ? ` (${f.reason})` : ''}`, ts, f);
         break;
-      case 'AUTO_REPAIR': {
+      case EVENT.AUTO_REPAIR: {
         const by = p.obs.holdSetAt === null && p.obs.repairAt === null ? ` (noticed by ${await this.currentSource(sym, p)})` : '';
         p.obs.repairAt = ts;
         this.entry(sym, 'LEDGER_REPAIRED', `AUTO_REPAIR ledger ${f.old_ledger_amt ?? '?'} -> ${f.new_ledger_amt ?? '?'} evidence plan=${f.evidence_plan_id ?? '-'} order=${f.evidence_order_id ?? '-'}${by}`, ts, f);
         break;
       }
-      case 'RECONCILE_CLOSE_PUBLISHED':
+      case EVENT.RECONCILE_CLOSE_PUBLISHED:
         this.entry(sym, 'CLOSE_PUBLISHED', `RECONCILE_CLOSE published ${f.side ?? ''} ${f.qty ?? ''} plan=${f.plan_id ?? ''}`, ts, f);
         break;
       default:

@@ -10,6 +10,8 @@
  *   `userTrades`) and on the user stream (state.ts `venueClose`, user-stream.ts) → `{order, position}`;
  *   400 when the symbol is flat or `qty` is not in (0, |position|]
  * - `POST /admin/mark-price` `{symbol, price}`
+ * - `POST /admin/index-price` `{symbol, price}` the index price apart from the mark (premiumIndex `indexPrice`;
+ *   until set, the index follows the mark)
  * - `POST /admin/faults` `{kind, count?, duration_ms?, latency_ms?, retry_after_s?, fill_ratio?, executed?, endpoints?, methods?}`
  *   (see faults.ts),
  *   `GET /admin/faults`, `DELETE /admin/faults`
@@ -98,6 +100,11 @@ export function handleAdmin(ctx: AdminContext, method: string, path: string, raw
         const b = MarkSchema.parse(body);
         ctx.book.setMark(b.symbol, b.price);
         return { status: 200, body: positionsView(ctx.book)[b.symbol] };
+      }
+      case 'POST /admin/index-price': {
+        const b = MarkSchema.parse(body);
+        ctx.book.setIndex(b.symbol, b.price);
+        return { status: 200, body: { ...positionsView(ctx.book)[b.symbol], indexPrice: fmt(ctx.book.indexOf(b.symbol)) } };
       }
       case 'POST /admin/faults':
         return { status: 200, body: ctx.faults.add(FaultSpecSchema.parse(body), Date.now()) };

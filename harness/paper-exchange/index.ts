@@ -170,7 +170,7 @@ export async function startPaperExchange(opts: PaperExchangeOptions = {}): Promi
         case 'GET /fapi/v1/exchangeInfo':
           return { status: 200, body: exchangeInfo(book, now) };
         case 'GET /fapi/v1/premiumIndex': {
-          const list = [...book.rules.keys()].map((s) => ({ symbol: s, markPrice: fmt(book.markOf(s)), indexPrice: fmt(book.markOf(s)), estimatedSettlePrice: fmt(book.markOf(s)), lastFundingRate: '0.00010000', interestRate: '0.00010000', nextFundingTime: now - (now % 28_800_000) + 28_800_000, time: now }));
+          const list = [...book.rules.keys()].map((s) => ({ symbol: s, markPrice: fmt(book.markOf(s)), indexPrice: fmt(book.indexOf(s)), estimatedSettlePrice: fmt(book.markOf(s)), lastFundingRate: '0.00010000', interestRate: '0.00010000', nextFundingTime: now - (now % 28_800_000) + 28_800_000, time: now }));
           return { status: 200, body: params.symbol ? (list.find((x) => x.symbol === symbolParam()) as unknown) : list };
         }
         case 'GET /fapi/v1/leverageBracket':

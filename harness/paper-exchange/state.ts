@@ -149,6 +149,8 @@ export function decimalsOf(step: string): number {
 export class PaperBook {
   readonly rules = new Map<string, PaperSymbolRules>();
   readonly marks = new Map<string, Decimal>();
+  /** Index prices set apart from the mark (`POST /admin/index-price`); a symbol without one has index = mark. */
+  readonly indexes = new Map<string, Decimal>();
   readonly positions = new Map<string, Position>();
   readonly orders: PaperOrder[] = [];
   private readonly byClientId = new Map<string, PaperOrder>();
@@ -189,6 +191,19 @@ export class PaperBook {
   markOf(symbol: string): Decimal {
     this.rulesOf(symbol);
     return this.marks.get(symbol) as Decimal;
+  }
+
+  /** Index price of a known symbol (premiumIndex `indexPrice`): the one set by the admin API, else the mark. */
+  indexOf(symbol: string): Decimal {
+    return this.indexes.get(symbol) ?? this.markOf(symbol);
+  }
+
+  /** Sets the index price apart from the mark. @throws BinanceError for an unknown symbol, Error for a non-positive price */
+  setIndex(symbol: string, price: string): void {
+    this.rulesOf(symbol);
+    const p = parseDecimal(price);
+    if (!p || p.lte(0)) throw new Error(`bad index price ${price}`);
+    this.indexes.set(symbol, p);
   }
 
   /** Signed position and entry price of a known symbol. */

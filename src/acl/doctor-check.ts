@@ -14,7 +14,7 @@ import type { Redis } from 'ioredis';
 import { openRedis } from '../adapters/redis/client.js';
 import type { Env } from '../config/env.js';
 import type { SentinelConfig } from '../config/redis.js';
-import type { ServiceName } from '../services/registry.js';
+import type { ServiceName } from '../host/service-names.js';
 import { excessRights, hasFullRights, parseGetUser, type CommandTable } from './compare.js';
 import { ADMIN_USER, planGroupsFromEnv } from './render.js';
 import { aclUsers, DEFAULT_PLAN_GROUPS, SERVICE_USERS, type PlanGroups } from './users.js';

@@ -27,7 +27,7 @@
  * - No user has `@admin`/`@dangerous` rights except what is listed (`INFO`, operator `KEYS` for the seeds'
  *   runbook); the `default` user is off.
  */
-import { CHANNELS, GROUPS, STREAMS, dlq, keys } from '../adapters/redis/keys.js';
+import { CHANNELS, FILLS_JOURNAL_STREAM, GROUPS, STREAMS, dlq, keys } from '../adapters/redis/keys.js';
 
 /** Key pattern of a symbol slot: the symbols are `[A-Z0-9]{2,30}` (so `quantum:position:<SYM>` never matches `quantum:position:ledger:*`). */
 export const SYM = '[A-Z0-9]*';
@@ -70,12 +70,13 @@ const TX = ['multi', 'exec', 'discard'];
 const SCRIPTS = ['evalsha', 'eval'];
 /**
  * Stream-group commands of every consumer on the streams it consumes (`src/adapters/redis/consumer.ts`,
- * `consumer-ack.ts`, `consumer-liveness.ts`): read, acknowledge, take over a dead consumer's entries, create its group. Never
+ * `consumer-ack.ts`, `consumer-liveness.ts`, `consumer-watchdog.ts`): read, acknowledge, take over a dead consumer's
+ * entries, create its group, see what waits for its group (XINFO GROUPS, XRANGE: reads only). Never
  * XADD, never a data write (SET/DEL/...) on a stream key: a stream is shared by several groups, and Redis
  * cannot restrict these commands by their group argument, so the stream key gets only what every consumer
  * needs (see ops/redis/README.md for what remains possible on another group).
  */
-const GROUP_CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xclaim', 'xpending', 'xinfo|consumers', 'xgroup|create'];
+const GROUP_CONSUMER = ['xreadgroup', 'xack', 'xautoclaim', 'xclaim', 'xpending', 'xinfo|consumers', 'xgroup|create', 'xinfo|groups', 'xrange'];
 /** Liveness lease commands (write, renew, drop, check a peer's), on the leases of the user's own group only. */
 const LEASE = ['set', 'del', 'exists'];
 
@@ -111,7 +112,7 @@ const PUBLISH_PERMIT_WRITTEN = { channels: [CHANNELS.permitWritten], commands: [
 /** Every dead-letter stream (`p3_dlq_entries` gauge of every service). */
 const DLQS = Object.values(STREAMS).map(dlq);
 
-/** What every service reads and writes for its heartbeat and the shared gauges (`src/services/heartbeat.ts`). */
+/** What every service reads and writes for its heartbeat and the shared gauges (`src/host/heartbeat.ts`, `src/host/gauges.ts`). */
 function serviceBase(service: string): { rw: string[]; read: string[]; commands: string[] } {
   return {
     rw: [keys.heartbeat(service, ID)],
@@ -163,16 +164,20 @@ function governor(group: string): AclUserSpec {
     passwordEnv: 'P3_REDIS_PASSWORD_GOVERNOR',
     purpose: 'governor service (P3.2)',
     root: merge(b, {
-      rw: [...own, keys.governorReservations(), keys.governorReservationsVersion()],
-      // exposure limits (services/governor/exposure.ts): every snapshot, the newest fills, the plans' dedupe stage
-      read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult, keys.lastFill(SYM), keys.applyDedupe(ID)],
+      // the loss limit (services/governor/risk/loss-limit.ts) records its measurement and, on a trip, sets the
+      // global trading state REDUCING (lossLimit-3.lua never loosens it); the repeated-execution throttle a
+      // symbol's (fillThrottle-3.lua)
+      rw: [...own, keys.governorReservations(), keys.governorReservationsVersion(), keys.governorRisk(), keys.tradingState(), keys.tradingState(SYM)],
+      // exposure limits (services/governor/exposure.ts): every snapshot, the newest fills, the plans' dedupe stage;
+      // the loss limit: the venue fills journal (services/governor/risk/realized.ts)
+      read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult, keys.lastFill(SYM), keys.applyDedupe(ID), FILLS_JOURNAL_STREAM],
       commands: ['hgetall', 'exists', 'xrevrange', 'xrange', 'expire', 'hmget', 'set', 'xadd', 'time', 'mget', 'hdel', 'incr'],
     }, PUBLISH_PERMIT_WRITTEN),
     selectors: [
       ...consumes([[STREAMS.applyPlan, group]]),
       appends([dlq(STREAMS.applyPlan)]),
       // exposureExpire-3.lua reads the plan's dedupe stage (read-only: the user's own rules allow no write to it)
-      scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion(), keys.applyDedupe(ID)]),
+      scripts([keys.permitGovernor(ID), keys.governorRateBucket(ID), keys.governorBreaker(SYM), keys.governorBreakerLastTrip(SYM), STREAMS.governorEvents, keys.governorReservations(), keys.governorReservationsVersion(), keys.applyDedupe(ID), keys.governorRisk(), keys.tradingState(), keys.tradingState(SYM)]),
     ],
   };
 }

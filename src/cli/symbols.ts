@@ -47,3 +47,13 @@ export async function operatorSymbols(raw: string[], unlisted: boolean, env: Rec
   }
   return out;
 }
+
+/**
+ * A symbol a read-only command was given (`p3 status --symbol`, `p3 events --symbol`): syntax only, upper-cased
+ * (reading an unlisted symbol changes nothing). @throws ConfigError (`SYMBOL`, exit 2) for a malformed symbol
+ */
+export function symbolArg(raw: string): string {
+  const s = raw.trim().toUpperCase();
+  if (!SYNTAX.test(s)) throw new ConfigError('SYMBOL', `bad symbol ${JSON.stringify(raw)}`);
+  return s;
+}

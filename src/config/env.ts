@@ -4,13 +4,17 @@
  */
 import { z } from 'zod';
 import { parseDecimal } from '../domain/decimal.js';
-import { LOG_LEVELS, type LogLevel } from '../adapters/logging/logger.js';
 import { ConfigError } from './errors.js';
 
 export { ConfigError } from './errors.js';
 
 /** Process environment shape. */
 export type Env = Record<string, string | undefined>;
+
+/** Log levels accepted in `*_LOG_LEVEL` variables (seed 001 uses upper-case `INFO`); the logger's levels (pino). */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Names of variables that hold a secret (tokens, keys, passwords): their values never appear in a message. */
 export const SECRET_VARIABLE = /TOKEN|SECRET|PASSWORD|(?:^|_)KEY(?:_|$)/;

@@ -23,7 +23,7 @@ import { submitFlatten } from '../plans/flatten.js';
 import { setTradingState } from '../services/governor/trading-state.js';
 import { clearHold, LedgerRefusedError, setLedgerByOperator, setOperatorHold } from '../services/reconcile-engine/operator.js';
 import type { ConsoleConfig } from './config.js';
-import { consoleSymbols } from './read-model.js';
+import { consoleSymbols } from '../read-model/console.js';
 
 /** What an action answers: HTTP status and JSON body. */
 export interface ActionReply {

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { fieldsToObject } from '../adapters/redis/consumer.js';
 import { sleep } from '../lib/sleep.js';
-import { readServices, readSymbols, TIMELINE_STREAMS, toTimelineEvent, type TimelineStream } from './read-model.js';
+import { readServices, readSymbols, TIMELINE_STREAMS, toTimelineEvent, type TimelineStream } from '../read-model/console.js';
 
 /** Receives SSE messages. */
 export type Subscriber = (event: string, data: unknown) => void;

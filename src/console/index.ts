@@ -1,14 +1,14 @@
 /**
  * The operator console (docs/architecture.md#operator-console): `p3 console [--port 8040] [--host 127.0.0.1]` serves a
  * live page and a JSON API over the system's Redis. See server.ts (routes), auth.ts (who may do what),
- * actions.ts (hold, ledger, trading state), read-model.ts (what is shown), hub.ts (live updates).
+ * actions.ts (hold, ledger, trading state), src/read-model/console.ts (what is shown, shared with `p3 status`), hub.ts (live updates).
  */
 import { createLogger } from '../adapters/logging/logger.js';
 import { createRedis, waitReady } from '../adapters/redis/client.js';
 import { RedisDatabaseError } from '../adapters/redis/database-guard.js';
 import { ConfigError, envz, parseEnv, type Env } from '../config/env.js';
 import { describeRedisTarget, parseRedisTarget } from '../config/redis.js';
-import { waitForSignal } from '../services/runtime.js';
+import { waitForSignal } from '../host/lifecycle.js';
 import { consoleConfig } from './config.js';
 import { startConsole } from './server.js';
 

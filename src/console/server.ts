@@ -15,12 +15,12 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { tracePlan } from '../plans/trace.js';
+import { tracePlan } from '../read-model/plan-trace.js';
 import { flatten, FlattenBody, checkKnownSymbol, checkSymbol, holdClear, HoldClearBody, holdSet, HoldSetBody, ledgerSet, LedgerSetBody, operatorOf, parseBody, tradingStateSet, TradingStateBody, type ActionReply } from './actions.js';
 import type { ConsoleConfig } from './config.js';
 import { frameworkErrors, installGuard, SECURITY_HEADERS } from './guard.js';
 import { ConsoleHub } from './hub.js';
-import { readEvents, readServices, readSymbols } from './read-model.js';
+import { readEvents, readServices, readSymbols } from '../read-model/console.js';
 import { fromRoot } from '../lib/root.js';
 
 /** Static files of the page: URL name → content type. Nothing else under /static is served. */

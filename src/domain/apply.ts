@@ -63,6 +63,21 @@ function upperSide(v: string | undefined | null): 'BUY' | 'SELL' | '' | 'bad' {
 }
 
 /**
+ * Both permits' decisions as the `error` of a DENY result (docs/plan-format.md#results), always in this order:
+ * `governor <ALLOW|DENY|PENDING>[ <reason>]; p33 <ALLOW|DENY|PENDING>[ <reason>]` (PENDING: not decided when
+ * the other's DENY decided the plan). A reason is `[a-z0-9_]` only; anything else is left out.
+ */
+export function permitDecisions(gov: PermitHash, p33: PermitHash): string {
+  const one = (name: string, h: PermitHash) => {
+    if (Object.keys(h).length === 0) return `${name} PENDING`;
+    const d = (h.decision ?? '').toUpperCase();
+    const r = h.reason && /^[a-z0-9_]{1,64}$/.test(h.reason) ? ` ${h.reason}` : '';
+    return `${name} ${d === 'ALLOW' || d === 'DENY' ? d : 'INVALID'}${r}`;
+  };
+  return `${one('governor', gov)}; ${one('p33', p33)}`;
+}
+
+/**
  * Evaluates the governor and p33 permits of a plan (`quantum:permit:governor|p33:<plan_id>`, fields
  * `decision`, `reason`, `context`, `qty`, `side`, `ts_ms`).
  * Both permits must name the plan's symbol, and the stream entry they decided (`entry_id`, when recorded)
@@ -77,7 +92,7 @@ export function evaluatePermits(gov: PermitHash, p33: PermitHash, plan: Pick<Pla
   for (const [name, h] of [['governor', gov], ['p33', p33]] as const) {
     if (!present(h)) continue;
     const d = (h.decision ?? '').toUpperCase();
-    if (d === 'DENY') return { kind: 'skip', reason: h.reason && h.reason !== '' ? h.reason : `${name}_deny`, detail: `${name} DENY` };
+    if (d === 'DENY') return { kind: 'skip', reason: h.reason && h.reason !== '' ? h.reason : `${name}_deny`, detail: permitDecisions(gov, p33) };
     if (d !== 'ALLOW') return { kind: 'skip', reason: 'permit_invalid', detail: `${name} decision ${JSON.stringify(h.decision)}` };
   }
   if (!present(gov) || !present(p33)) return { kind: 'wait' };

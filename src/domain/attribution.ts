@@ -71,7 +71,7 @@ export interface Attribution {
   explained: boolean;
   /** True when every pending fill of ours may be repaired now (no order in flight, older than the settle time). */
   settled: boolean;
-  /** Newest `localTsMs` among `since` (null: none). */
+  /** Newest `localTsMs` among the fills since the ledger and those the attribution used (null: none). */
   newestMs: number | null;
 }
 
@@ -148,7 +148,15 @@ export function attribute(
   }
   const inflightSet = new Set(inflight);
   const settled = pending.every((f) => !inflightSet.has(f.clientOrderId) && nowMs - f.localTsMs >= settings.settleMs);
-  return { since, oursPending: pending, venueCloses, foreignOpen, expected, explained, settled, newestMs: since.length > 0 ? since[since.length - 1]!.localTsMs : null };
+  const used = [...since, ...pending, ...venueCloses, ...foreignOpen];
+  return { since, oursPending: pending, venueCloses, foreignOpen, expected, explained, settled, newestMs: used.length > 0 ? Math.max(...used.map((f) => f.localTsMs)) : null };
+}
+
+/** Newest `localTsMs` of the view's fills within the window (any origin), or null. */
+export function newestVenueFill(view: VenueView, nowMs: number, windowMs: number): number | null {
+  let max: number | null = null;
+  for (const f of view.fills) if (nowMs - f.localTsMs <= windowMs && (max === null || f.localTsMs > max)) max = f.localTsMs;
+  return max;
 }
 
 /** Whether the journal's open gap is old enough to hold the symbol. */

@@ -18,6 +18,7 @@ import type { SnapshotRead } from './position.js';
 import { checkPlanAndSnapshot, deny, isReduceOnly, resolvePlanQty, type PermitOutcome } from './permits.js';
 
 import { TRADING_STATES, type TradingState } from './trading-states.js';
+import { RISK_DENY_REASONS } from './risk-controls/index.js';
 
 export { TRADING_STATES, type TradingState } from './trading-states.js';
 
@@ -163,4 +164,6 @@ export const GOVERNOR_DENY_REASONS = [
   'max_notional_exceeded',
   'rate_limited_global',
   'rate_limited_symbol',
+  // the pre-trade risk controls (docs/risk-controls.md)
+  ...RISK_DENY_REASONS,
 ] as const;

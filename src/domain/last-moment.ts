@@ -12,7 +12,7 @@
  * - A permitted plan (EXECUTE) is never sent with a permit older than its validity: `permitMaxAgeMs` from the
  *   older of its two permits' `ts_ms` (an unknown permit time is refused).
  * - No order is sent more than `maxSendDelayMs` after it was marked in flight: the pre-send query of a claim that
- *   Redis may have lost relies on no request being signed later than that (see claim-durability.ts).
+ *   Redis may have lost relies on no request being signed later than that (see src/services/apply-layer/claim/durability.ts).
  * - Fail closed: anything unreadable is a refusal with a reason; the first failing rule, in the order above, is
  *   the reason given.
  */

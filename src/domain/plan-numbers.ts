@@ -7,6 +7,7 @@
  * - `qty` (base asset): a decimal with 0 < qty <= 1e9 ({@link PLAN_MAX_QTY}).
  * - `notional_usd` (USD): 0 < notional <= 1e12 ({@link PLAN_MAX_NOTIONAL_USD}).
  * - `basis_amt` (signed base asset, RECONCILE_CLOSE): |basis| <= 1e9.
+ * - `ref_price` (USD per base unit, the price the strategy saw): 0 < price <= 1e12 ({@link PLAN_MAX_REF_PRICE}).
  * - every decimal: at most 18 digits after the point ({@link PLAN_MAX_DECIMALS}).
  * - `kill_score`: a finite number with |score| <= 1e6 ({@link PLAN_MAX_ABS_KILL_SCORE}).
  * - `ts_ms`: an integer epoch-ms in [0, 253402300799999] (up to 9999-12-31T23:59:59.999Z, {@link PLAN_MAX_TS_MS}).
@@ -26,6 +27,8 @@ export const PLAN_MAX_QTY = '1000000000';
 export const PLAN_MAX_NOTIONAL_USD = '1000000000000';
 /** Largest |basis_amt| of a RECONCILE_CLOSE plan, base-asset units. */
 export const PLAN_MAX_ABS_BASIS = '1000000000';
+/** Largest `ref_price` of a plan, USD per base unit. */
+export const PLAN_MAX_REF_PRICE = '1000000000000';
 /** Most digits after the decimal point in any plan decimal. */
 export const PLAN_MAX_DECIMALS = 18;
 /** Longest plan decimal string, characters (after trimming whitespace). */
@@ -88,6 +91,8 @@ export function checkPlanDecimal(raw: unknown, b: PlanDecimalBounds): PlanDecima
 export const QTY_BOUNDS: PlanDecimalBounds = { field: 'qty', max: PLAN_MAX_QTY };
 /** Bounds of `notional_usd`. */
 export const NOTIONAL_BOUNDS: PlanDecimalBounds = { field: 'notional_usd', max: PLAN_MAX_NOTIONAL_USD };
+/** Bounds of `ref_price` (the price collar's reference, docs/risk-controls.md). */
+export const REF_PRICE_BOUNDS: PlanDecimalBounds = { field: 'ref_price', max: PLAN_MAX_REF_PRICE };
 /** Bounds of `basis_amt`. */
 export const BASIS_BOUNDS: PlanDecimalBounds = { field: 'basis_amt', max: PLAN_MAX_ABS_BASIS, signed: true };
 

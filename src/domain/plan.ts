@@ -7,7 +7,7 @@
  */
 import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { BASIS_BOUNDS, NOTIONAL_BOUNDS, PLAN_MAX_TS_MS, QTY_BOUNDS, checkPlanDecimal, killScoreProblem, type PlanDecimalBounds } from './plan-numbers.js';
+import { BASIS_BOUNDS, NOTIONAL_BOUNDS, PLAN_MAX_TS_MS, QTY_BOUNDS, REF_PRICE_BOUNDS, checkPlanDecimal, killScoreProblem, type PlanDecimalBounds } from './plan-numbers.js';
 
 /**
  * Plan actions (docs/architecture.md#plans): the exits of a strategy (a fraction of the current position, or `REDUCE`
@@ -69,6 +69,12 @@ const PlanObject = z.object({
   qty: boundedDecimal(QTY_BOUNDS).nullable().optional(),
   /** Entries: the size in USD notional (quote), instead of `qty`; the permit sizes qty = notional / mark, rounded down. */
   notional_usd: boundedDecimal(NOTIONAL_BOUNDS).nullable().optional(),
+  /**
+   * The price the strategy saw when it decided (USD per base unit), for the price collar: an entry is
+   * denied `price_collar` when the mark is further from it than `GOVERNOR_PRICE_COLLAR_BPS`
+   * (docs/risk-controls.md). Part of the signed payload, so the plan's MAC and every permit's digest cover it.
+   */
+  ref_price: boundedDecimal(REF_PRICE_BOUNDS).nullable().optional(),
   type: z.string().min(1).max(40).default('MARKET'),
   reduceOnly: z.union([z.boolean(), z.string()]).default(true),
   reason: z.string().max(200).default(''),
@@ -263,6 +269,20 @@ export function verifyPlanEntry(fields: Record<string, string>, keyFor: (source:
     return { ok: false, reason: 'invalid_schema', detail: `${i?.path.join('.')}: ${i?.message}`, planId };
   }
   return { ok: true, plan: parsed.data, raw: obj };
+}
+
+/**
+ * Partition of a plan entry (the plan stream, the RECONCILE_CLOSE stream) for a partitioned `StreamConsumer`:
+ * its plan's symbol as written (`?` when unreadable: such entries are only dead-lettered or rejected). Entries
+ * of one symbol are handled one at a time in stream order, different symbols concurrently.
+ */
+export function planPartition(entry: { fields: Record<string, string> }): string {
+  try {
+    const o = JSON.parse(entry.fields.plan ?? '') as { symbol?: unknown };
+    return typeof o?.symbol === 'string' ? o.symbol : '?';
+  } catch {
+    return '?';
+  }
 }
 
 /**

@@ -40,7 +40,7 @@ import { compareAmounts, toleranceFor, type ToleranceSettings } from './toleranc
 import { SNAPSHOT_FUTURE_SKEW_MS } from './position.js';
 import { activeInflight, driftSignature, newestFillTs, selectEvidence } from './reconcile-evidence.js';
 import { adoptsLedger, closeProposal, type CloseProposal, type HealPolicy } from './heal-policy.js';
-import { attribute, describeFills, gapHolds, type VenueSettings, type VenueView } from './attribution.js';
+import { attribute, describeFills, gapHolds, newestVenueFill, type VenueSettings, type VenueView } from './attribution.js';
 import type { VenueFill } from './venue-fill.js';
 
 export type { CloseProposal } from './heal-policy.js';
@@ -245,7 +245,10 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
 
   const fromResults = newestFillTs(input.fills);
   const lastFill = input.lastFillTsMs ?? null;
-  const newestFill = fromResults === null ? lastFill : lastFill === null ? fromResults : Math.max(fromResults, lastFill);
+  const fromResultsOrLast = fromResults === null ? lastFill : lastFill === null ? fromResults : Math.max(fromResults, lastFill);
+  // the venue journal's newest fill (any origin) counts too: never act on a snapshot that may predate it
+  const venueNewest = input.venue && config.venue ? newestVenueFill(input.venue, nowMs, config.evidenceWindowSec * 1000) : null;
+  const newestFill = venueNewest === null ? fromResultsOrLast : fromResultsOrLast === null ? venueNewest : Math.max(fromResultsOrLast, venueNewest);
   // The ledger's ts_epoch is the time of the newest write (a fill, a repair): a snapshot taken before it
   // cannot say whether the ledger is right.
   const ledgerTsMs = input.ledger.kind === 'ok' && input.ledger.ledger.tsEpoch !== null ? Math.floor(input.ledger.ledger.tsEpoch * 1000) : null;
@@ -283,7 +286,8 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
   if (cmp.match && foreignDrift.length === 0) return plain('OK', 'in_sync', { kind: 'clear' });
 
   if (att && input.venue && config.venue && foreignDrift.length === 0) {
-    const snapshotCovers = att.newestMs === null || snap.tsMs >= att.newestMs;
+    // never on a snapshot that may predate a fill used or a ledger write (the existing rule 6 wait)
+    const snapshotCovers = !snapshotBehindFill && (att.newestMs === null || snap.tsMs >= att.newestMs);
     if (att.explained && snapshotCovers) {
       const detail = `explained by the venue: ${describeFills([...att.oursPending, ...att.venueCloses])}`;
       if (!att.settled || inflight.length > 0) return plain('DRIFT', 'awaiting_record', { kind: 'keep' }, { detail });
@@ -310,7 +314,8 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
     // venue's record explains the flat exchange exactly and nothing is left to close → ledger := flat.
     const foreignSum = foreignDrift.reduce((acc, f) => acc.plus(f.side === 'BUY' ? f.lastQty : f.lastQty.neg()), new Decimal(0));
     const newestForeign = foreignDrift[foreignDrift.length - 1]!.localTsMs;
-    const oursAfter = input.venue!.fills.filter((f) => f.origin === 'ours' && f.localTsMs > newestForeign);
+    // only our reduce-only exits (an exit sized on the position), never an entry of ours
+    const oursAfter = input.venue!.fills.filter((f) => f.origin === 'ours' && f.reduceOnly && f.localTsMs > newestForeign);
     if (oursAfter.length > 0 && att.expected.plus(foreignSum).isZero()) {
       return plain('REPAIRED', 'healed_after_close', { kind: 'clear' }, {
         ledger: { kind: 'repair', amount: new Decimal(0), source: 'p34_auto', evidence: [], venueFills: [...foreignDrift, ...oursAfter] },

@@ -12,6 +12,7 @@
  * - Anything else — a person in the UI, another bot, an empty or unknown id — is `foreign` (the fail-closed
  *   side: a foreign fill is a drift at once).
  */
+import { EVENT } from './events.js';
 
 /** Origins of a journaled fill. */
 export const VENUE_ORIGINS = ['ours', 'liquidation', 'adl', 'settlement', 'foreign'] as const;
@@ -42,9 +43,9 @@ export function venueOriginOf(clientOrderId: string, orderType = ''): VenueOrigi
 }
 
 /** The event a venue close is reported with (`LIQUIDATION`, `ADL`, `SETTLEMENT`). */
-export function venueCloseEvent(origin: VenueOrigin): 'LIQUIDATION' | 'ADL' | 'SETTLEMENT' | null {
-  if (origin === 'liquidation') return 'LIQUIDATION';
-  if (origin === 'adl') return 'ADL';
-  if (origin === 'settlement') return 'SETTLEMENT';
+export function venueCloseEvent(origin: VenueOrigin): typeof EVENT.LIQUIDATION | typeof EVENT.ADL | typeof EVENT.SETTLEMENT | null {
+  if (origin === 'liquidation') return EVENT.LIQUIDATION;
+  if (origin === 'adl') return EVENT.ADL;
+  if (origin === 'settlement') return EVENT.SETTLEMENT;
   return null;
 }

@@ -5,7 +5,7 @@ export const EXIT_ACTIONS = ['FULL_CLOSE', 'PARTIAL_75', 'PARTIAL_50', 'PARTIAL_
 /** Every action a strategy may submit (docs/architecture.md#plans). */
 export const STRATEGY_ACTIONS = [...EXIT_ACTIONS, 'REDUCE', 'OPEN', 'INCREASE'] as const;
 /** One of {@link STRATEGY_ACTIONS}. */
-export type ExitAction = (typeof STRATEGY_ACTIONS)[number];
+export type StrategyAction = (typeof STRATEGY_ACTIONS)[number];
 
 /** Default plan source (seed 004's exit brain). */
 export const DEFAULT_PLAN_SOURCE = 'exit_brain';

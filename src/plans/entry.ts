@@ -4,7 +4,7 @@
  * acknowledges it (never retried forever, never a crash, never a permit).
  */
 import { PoisonEntry } from '../adapters/redis/consumer.js';
-import { verifyPlanEntry, type Plan } from '../domain/plan.js';
+import { planPartition, verifyPlanEntry, type Plan } from '../domain/plan.js';
 
 /** DLQ reasons of plan entries (`verifyPlanEntry` reasons). */
 export const PLAN_POISON_REASONS = ['malformed', 'unknown_source', 'bad_mac', 'invalid_schema', 'handler_error'] as const;
@@ -19,20 +19,6 @@ export function planFromEntry(fields: Record<string, string>, keyFor: (source: s
   const v = verifyPlanEntry(fields, keyFor);
   if (!v.ok) throw new PoisonEntry(v.reason, `${v.reason}: ${v.detail}${v.planId ? ` (plan_id=${v.planId})` : ''}`);
   return v.plan;
-}
-
-/**
- * Partition of a plan entry for a partitioned `StreamConsumer`: its plan's symbol as written (`?` when
- * unreadable: such entries are only dead-lettered). Entries of one symbol are handled one at a time in
- * stream order, different symbols concurrently.
- */
-export function planPartition(entry: { fields: Record<string, string> }): string {
-  try {
-    const o = JSON.parse(entry.fields.plan ?? '') as { symbol?: unknown };
-    return typeof o?.symbol === 'string' ? o.symbol : '?';
-  } catch {
-    return '?';
-  }
 }
 
 /**

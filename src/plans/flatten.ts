@@ -7,6 +7,7 @@ import { EVENTS_MAXLEN, STREAMS } from '../adapters/redis/keys.js';
 import { buildFlattenPlan, type FlattenRequest } from '../domain/flatten.js';
 import { signPlan } from '../domain/plan.js';
 import { checkOperatorText } from '../domain/operator-text.js';
+import { EVENT } from '../domain/events.js';
 
 /**
  * Signs a FLATTEN plan with the operator key and adds it to `quantum:stream:apply.flatten`, with a
@@ -24,7 +25,7 @@ export async function submitFlatten(redis: Redis, req: FlattenRequest, key: stri
   const res = await redis
     .multi()
     .xadd(STREAMS.applyFlatten, 'MAXLEN', '~', 100_000, '*', 'plan', signed.plan, 'mac', signed.mac)
-    .xadd(STREAMS.reconcileEvents, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', 'FLATTEN_REQUESTED', 'symbol', req.symbol, 'plan_id', plan.plan_id, 'by', req.by, 'reason', req.reason, 'ts_ms', String(req.nowMs))
+    .xadd(STREAMS.reconcileEvents, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', EVENT.FLATTEN_REQUESTED, 'symbol', req.symbol, 'plan_id', plan.plan_id, 'by', req.by, 'reason', req.reason, 'ts_ms', String(req.nowMs))
     .exec();
   const err = res?.find(([e]) => e)?.[0];
   if (!res || err) throw err ?? new Error('FLATTEN submission aborted');

@@ -5,8 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { keys } from '../adapters/redis/keys.js';
-import { callScript } from '../adapters/redis/scripts.js';
-import { tickBatch } from '../adapters/redis/tick-batch.js';
+import { permitWrite } from '../adapters/redis/scripts/index.js';
 import { PERMIT_TTL_SEC, type PermitFields, type PermitIssuer } from '../domain/permits.js';
 
 /** Key of a permit. */
@@ -21,10 +20,7 @@ export function permitKey(issuer: PermitIssuer, planId: string): string {
  * @returns true when written, false when a permit already existed (nothing changed)
  */
 export async function writePermitOnce(redis: Redis, issuer: PermitIssuer, fields: PermitFields & { sig: string }, ttlSec = PERMIT_TTL_SEC): Promise<boolean> {
-  const flat: string[] = [];
-  for (const [k, v] of Object.entries(fields)) flat.push(k, v);
-  const reply = await callScript(redis, 'permitWrite', [permitKey(issuer, fields.plan_id)], [Math.max(1, Math.round(ttlSec)), ...flat]);
-  return Number(reply) === 1;
+  return (await permitWrite(redis, permitKey(issuer, fields.plan_id), ttlSec, { ...fields })) === 'written';
 }
 
 /**
@@ -34,11 +30,7 @@ export async function writePermitOnce(redis: Redis, issuer: PermitIssuer, fields
  * @throws Redis errors
  */
 export async function writePermitBatched(redis: Redis, issuer: PermitIssuer, fields: PermitFields & { sig: string }, ttlSec = PERMIT_TTL_SEC): Promise<boolean> {
-  const flat: string[] = [];
-  for (const [k, v] of Object.entries(fields)) flat.push(k, v);
-  const [[err, reply]] = (await tickBatch(redis).pipeline([['permitWrite', permitKey(issuer, fields.plan_id), Math.max(1, Math.round(ttlSec)), ...flat]])) as [[Error | null, unknown]];
-  if (err) throw err;
-  return Number(reply) === 1;
+  return (await permitWrite(redis, permitKey(issuer, fields.plan_id), ttlSec, { ...fields }, true)) === 'written';
 }
 
 /** A permit as read back; `context` parsed (empty object when unparseable). */

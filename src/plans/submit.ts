@@ -10,16 +10,16 @@ import { PLAN_STREAM_MAXLEN, STREAMS } from '../adapters/redis/keys.js';
 import { ConfigError, type Env } from '../config/env.js';
 import { keyEnvName, PERMIT_KEY_ENVS, signPlan, type PlanInput } from '../domain/plan.js';
 
-import { DEFAULT_PLAN_SOURCE, type ExitAction } from './actions.js';
+import { DEFAULT_PLAN_SOURCE, type StrategyAction } from './actions.js';
 import { isPlaceholderSecret } from '../config/keys.js';
 
-export { DEFAULT_PLAN_SOURCE, EXIT_ACTIONS, STRATEGY_ACTIONS, type ExitAction } from './actions.js';
+export { DEFAULT_PLAN_SOURCE, EXIT_ACTIONS, STRATEGY_ACTIONS, type StrategyAction } from './actions.js';
 
 /** What a strategy asks for. */
-export interface ExitPlanRequest {
+export interface StrategyPlanRequest {
   /** Upper-case symbol, e.g. `BTCUSDT`. */
   symbol: string;
-  action: ExitAction;
+  action: StrategyAction;
   /** Plan id (1-64 of `[A-Za-z0-9:._-]`); default 16 random hex characters (seed style `81c162f536289e05`). */
   planId?: string;
   /** The strategy's score (seed 004 `kill_score=0.539`), informational: finite, |score| <= 1e6. */
@@ -36,6 +36,8 @@ export interface ExitPlanRequest {
   qty?: string;
   /** OPEN/INCREASE: size in USD notional instead of `qty` (qty = notional / mark, rounded down): 0 < notional <= 1e12, plain decimal. */
   notionalUsd?: string;
+  /** The price the strategy saw, USD per base unit (plain decimal, 0 < price <= 1e12), for the price collar (docs/risk-controls.md). */
+  refPrice?: string;
 }
 
 /** A new random plan id (16 hex characters). */
@@ -47,7 +49,7 @@ export function newPlanId(): string {
  * Builds the plan of a request: EXECUTE, MARKET; exits and REDUCE reduce-only, entries `reduceOnly` false
  * with their side and exactly one of qty / notional (the schema refuses anything else when signing).
  */
-export function buildExitPlan(req: ExitPlanRequest): PlanInput {
+export function buildStrategyPlan(req: StrategyPlanRequest): PlanInput {
   const entry = req.action === 'OPEN' || req.action === 'INCREASE';
   return {
     plan_id: req.planId ?? newPlanId(),
@@ -59,6 +61,7 @@ export function buildExitPlan(req: ExitPlanRequest): PlanInput {
     ...(req.side ? { side: req.side } : {}),
     ...(req.qty !== undefined ? { qty: req.qty } : {}),
     ...(req.notionalUsd !== undefined ? { notional_usd: req.notionalUsd } : {}),
+    ...(req.refPrice !== undefined ? { ref_price: req.refPrice } : {}),
     reason: req.reason ?? (entry ? 'entry' : 'exit'),
     source: req.source ?? DEFAULT_PLAN_SOURCE,
     kill_score: req.killScore ?? null,
@@ -78,14 +81,14 @@ export async function submitSignedPlan(redis: Redis, plan: PlanInput, key: strin
 }
 
 /**
- * Builds, signs and submits an exit plan.
+ * Builds, signs and submits a strategy plan (an exit, a REDUCE or an entry, see {@link buildStrategyPlan}).
  * @param key the source's HMAC key (the value of `P3_KEY_<SOURCE>`)
  * @returns the plan id
  * @throws ZodError for a bad symbol/plan id, or a size, kill score or time outside the plan bounds
  *   (src/domain/plan-numbers.ts; nothing is submitted)
  */
-export async function submitPlan(redis: Redis, req: ExitPlanRequest, key: string): Promise<string> {
-  const { planId } = await submitSignedPlan(redis, buildExitPlan(req), key);
+export async function submitPlan(redis: Redis, req: StrategyPlanRequest, key: string): Promise<string> {
+  const { planId } = await submitSignedPlan(redis, buildStrategyPlan(req), key);
   return planId;
 }
 

@@ -32,6 +32,12 @@ export interface SymbolRules {
   minNotional: Decimal | null;
 }
 
+/** One symbol of premiumIndex: mark and index price, USD per base unit. */
+export interface PremiumIndexEntry {
+  markPrice: Decimal;
+  indexPrice: Decimal | null;
+}
+
 /** A MARKET order request. */
 export interface MarketOrderRequest {
   symbol: string;
@@ -113,6 +119,13 @@ export interface ExchangeGateway {
    * @throws RateLimited, Banned, Unavailable
    */
   fetchMarkPrices?(): Promise<Map<string, Decimal>>;
+  /**
+   * Mark and index prices of every symbol (Binance `GET /fapi/v1/premiumIndex`, fields `markPrice`,
+   * `indexPrice`; USD per base unit), for the price collar's mark-vs-index check and the stale-mark check
+   * (docs/risk-controls.md). `indexPrice` is null when absent or not positive.
+   * @throws RateLimited, Banned, Unavailable
+   */
+  fetchPremiumIndex?(): Promise<Map<string, PremiumIndexEntry>>;
   /** Releases connections. */
   close(): Promise<void>;
 }

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
-import { callScript } from '../../src/adapters/redis/scripts.js';
+import { permitWrite } from '../../src/adapters/redis/scripts/index.js';
 import { submitPlan } from '../../src/plans/submit.js';
 import { startAclRedis, type AclRedis } from './helpers.js';
 
@@ -60,7 +60,7 @@ describe('p3-strategy', () => {
     await expect(s.call('XGROUP', 'CREATE', STREAMS.applyPlan, 'mine', '0')).rejects.toThrow(NOPERM);
     // not through a Lua script either
     await expect(s.eval("return redis.call('SET', KEYS[1], '1')", 1, keys.hold('BTCUSDT'))).rejects.toThrow(NOPERM);
-    await expect(callScript(s, 'permitWrite', [keys.permitGovernor('p1')], [60, 'decision', 'ALLOW'])).rejects.toThrow(NOPERM);
+    await expect(permitWrite(s, keys.permitGovernor('p1'), 60, { decision: 'ALLOW' })).rejects.toThrow(NOPERM);
     await expect(s.call('FLUSHALL')).rejects.toThrow(NOPERM);
     await expect(s.call('CONFIG', 'SET', 'appendonly', 'no')).rejects.toThrow(NOPERM);
     await expect(s.call('ACL', 'SETUSER', 'p3-strategy', '+@all')).rejects.toThrow(NOPERM);
@@ -73,9 +73,9 @@ describe('service users', () => {
     const brain = acl.connect('p3-brain');
     const engine = acl.connect('p3-engine');
     const apply = acl.connect('p3-apply');
-    expect(await callScript(gov, 'permitWrite', [keys.permitGovernor('p2')], [60, 'decision', 'DENY'])).toBe(1);
-    await expect(callScript(gov, 'permitWrite', [keys.permitP33('p2')], [60, 'decision', 'ALLOW'])).rejects.toThrow(NOPERM);
-    expect(await callScript(brain, 'permitWrite', [keys.permitP33('p2')], [60, 'decision', 'ALLOW'])).toBe(1);
+    expect(await permitWrite(gov, keys.permitGovernor('p2'), 60, { decision: 'DENY' })).toBe('written');
+    await expect(permitWrite(gov, keys.permitP33('p2'), 60, { decision: 'ALLOW' })).rejects.toThrow(NOPERM);
+    expect(await permitWrite(brain, keys.permitP33('p2'), 60, { decision: 'ALLOW' })).toBe('written');
     await expect(brain.hset(keys.permitGovernor('p2'), 'decision', 'ALLOW')).rejects.toThrow(NOPERM);
     for (const c of [engine, apply]) {
       await expect(c.hset(keys.permitGovernor('p2'), 'decision', 'ALLOW')).rejects.toThrow(NOPERM);

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHANNELS, keys } from '../../src/adapters/redis/keys.js';
-import { callScript } from '../../src/adapters/redis/scripts.js';
+import { permitWrite } from '../../src/adapters/redis/scripts/index.js';
 import { startAclRedis, type AclRedis } from './helpers.js';
 
 let acl: AclRedis;
@@ -26,8 +26,8 @@ describe('permit notification channel', () => {
     await sub.subscribe(CHANNELS.permitWritten);
     const gov = acl.connect('p3-governor');
     const brain = acl.connect('p3-brain');
-    expect(await callScript(gov, 'permitWrite', [keys.permitGovernor('n1')], [60, 'decision', 'ALLOW'])).toBe(1);
-    expect(await callScript(brain, 'permitWrite', [keys.permitP33('n1')], [60, 'decision', 'ALLOW'])).toBe(1);
+    expect(await permitWrite(gov, keys.permitGovernor('n1'), 60, { decision: 'ALLOW' })).toBe('written');
+    expect(await permitWrite(brain, keys.permitP33('n1'), 60, { decision: 'ALLOW' })).toBe('written');
     for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     expect(got).toEqual([keys.permitGovernor('n1'), keys.permitP33('n1')]);
     sub.disconnect();

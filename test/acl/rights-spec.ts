@@ -101,8 +101,11 @@ export type FamilyName = keyof typeof FAMILIES;
 
 /** Every XADD form: ACLs cannot refuse XADD's trimming or explicit-id arguments to whoever may XADD. */
 const XADD_ANY: FamilyName[] = ['xadd', 'xadd-maxlen', 'xadd-minid', 'xadd-id'];
-/** A consumer's group commands (on every group of the stream: ACLs cannot see the group argument). */
-const GROUP: FamilyName[] = ['xreadgroup', 'xack', 'xclaim', 'xautoclaim', 'xpending', 'xgroup-create'];
+/**
+ * A consumer's group commands (on every group of the stream: ACLs cannot see the group argument), and XRANGE:
+ * its liveness watchdog reads the oldest entry its group has not read yet (src/adapters/redis/consumer-watchdog.ts).
+ */
+const GROUP: FamilyName[] = ['xreadgroup', 'xack', 'xclaim', 'xautoclaim', 'xpending', 'xgroup-create', 'read'];
 /** Full ownership of a hash or string key. */
 const OWN: FamilyName[] = ['read', 'write', 'set', 'del', 'expire'];
 /** The operator's and the console's read of everything (their `@read` includes XPENDING). */
@@ -118,10 +121,13 @@ export const RIGHTS: Record<string, Partial<Record<KeyClass, FamilyName[]>>> = {
     permitGovernor: [...OWN, 'evalsha'],
     hold: ['read'],
     snapshot: ['read'],
-    tradingState: ['read'],
+    // the loss limit sets the global trading state REDUCING (lossLimit-3.lua; docs/risk-controls.md#loss-limit)
+    tradingState: [...OWN, 'evalsha'],
     leaseGovernor: ['read', 'set', 'del'],
     // exposureExpire-3.lua declares the plan's dedupe key: it reads its stage (the root allows no write to it)
     dedupe: ['read', 'evalsha'],
+    // the loss limit reads realized profit from the venue journal
+    venueFills: ['read'],
   },
   'p3-brain': {
     planStream: GROUP,

@@ -11,8 +11,9 @@ import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { HandedOver } from '../../src/adapters/redis/consumer.js';
 import { dedupeValue } from '../../src/domain/apply.js';
 import type { Plan } from '../../src/domain/plan.js';
-import { claimOrResume } from '../../src/services/apply-layer/plan-handler.js';
-import { throwIfHandedOver, type ApplyDeps } from '../../src/services/apply-layer/pipeline.js';
+import { claimOrResume } from '../../src/services/apply-layer/claim/claim.js';
+import { throwIfHandedOver } from '../../src/services/apply-layer/record/record.js';
+import type { ApplyDeps } from '../../src/services/apply-layer/deps.js';
 import { useTestRedis } from '../helpers/redis.js';
 
 const t = useTestRedis();

@@ -13,7 +13,7 @@ import { signPlan, type PlanInput } from '../../src/domain/plan.js';
 import { buildFlattenPlan } from '../../src/domain/flatten.js';
 import { submitFlatten } from '../../src/plans/flatten.js';
 import { setTradingState } from '../../src/services/governor/trading-state.js';
-import type { Service } from '../../src/services/runtime.js';
+import type { Service } from '../../src/host/service.js';
 import { adminOrders, adminPositions, adminSetPosition } from '../helpers/paper.js';
 import { waitFor } from '../helpers/redis.js';
 import { P34_KEY, allowPermits, ordersOf, planId, resultsOf, settle, startRig, submitPlan, waitResult, type Rig } from './helpers.js';

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { Counter } from 'prom-client';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { canonicalJson, hmacHex, signPlan, type PlanInput } from '../../src/domain/plan.js';
-import type { Service } from '../../src/services/runtime.js';
+import type { Service } from '../../src/host/service.js';
 import { adminFaults, adminPositions, adminSetPosition, clearFaults } from '../helpers/paper.js';
 import { P34_KEY, ordersOf, planId, resultsOf, settle, startRig, waitResult, type Rig } from './helpers.js';
 import { waitFor } from '../helpers/redis.js';

@@ -4,7 +4,7 @@ import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { dedupeValue } from '../../src/domain/apply.js';
 import { Decimal } from '../../src/domain/decimal.js';
 import { recordResult } from '../../src/services/apply-layer/store.js';
-import { resultFields } from '../../src/services/apply-layer/pipeline.js';
+import { resultFields } from '../../src/services/apply-layer/results.js';
 import { useTestRedis } from '../helpers/redis.js';
 
 const t = useTestRedis();

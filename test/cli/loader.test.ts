@@ -83,7 +83,7 @@ describe('bin/p3.mjs', () => {
     expect(a.stdout).toContain('bench');
 
     // edit a command's description: p3 must show the edit (tsx), never the build of the old sources
-    const cmd = join(copy, 'harness/cli/bench.ts');
+    const cmd = join(copy, 'bench/cli.ts');
     writeFileSync(cmd, readFileSync(cmd, 'utf8').replace("description('measure", "description('EDITED measure"));
     const b = p3(copy, ['--help']);
     expect(b.status).toBe(0);
@@ -100,8 +100,8 @@ describe('bin/p3.mjs', () => {
   it('compiled code finds the Lua scripts, the console page and package.json in the source tree', async () => {
     const { dir } = await build(root);
     const probe = `
-      const { scriptDefs } = await import(${JSON.stringify(join(dir, 'src/adapters/redis/scripts.js'))});
-      const { P3_VERSION } = await import(${JSON.stringify(join(dir, 'src/services/heartbeat.js'))});
+      const { scriptDefs } = await import(${JSON.stringify(join(dir, 'src/adapters/redis/scripts/loader.js'))});
+      const { P3_VERSION } = await import(${JSON.stringify(join(dir, 'src/host/version.js'))});
       const { fromRoot } = await import(${JSON.stringify(join(dir, 'src/lib/root.js'))});
       console.log(JSON.stringify({ scripts: [...scriptDefs().keys()].length, version: P3_VERSION, page: fromRoot('src/console/public/index.html') }));`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 60_000 });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/adapters/redis/client.js';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { consoleConfig, startConsole, type RunningConsole } from '../../src/console/index.js';
-import { livenessReport, type HeartbeatInfo } from '../../src/services/heartbeat.js';
+import { livenessReport, type HeartbeatInfo } from '../../src/read-model/heartbeats.js';
 import { useTestRedis } from '../helpers/redis.js';
 import { captureLogger, rawRequest } from './raw-http.js';
 

@@ -24,7 +24,8 @@ beforeAll(async () => {
     positions: { BTCUSDT: '0', ETHUSDT: '0', SOLUSDT: '0.005', XRPUSDT: '0' },
     ledgers: {},
     governors: 2,
-    extraEnv: { GOVERNOR_MAX_POSITION_USD_ETHUSDT: '600', GOVERNOR_MAX_GROSS_USD: '800', GOVERNOR_RATE_PER_MIN: '6000', GOVERNOR_SYMBOL_RATE_PER_MIN: '6000', GOVERNOR_MAX_ORDER_USD: '100000' },
+    // the fat finger (an entry above a share of the position limit, test/e2e/risk-controls.test.ts) off: this file tests the limits themselves
+    extraEnv: { GOVERNOR_MAX_POSITION_USD_ETHUSDT: '600', GOVERNOR_MAX_GROSS_USD: '800', GOVERNOR_RATE_PER_MIN: '6000', GOVERNOR_SYMBOL_RATE_PER_MIN: '6000', GOVERNOR_MAX_ORDER_USD: '100000', GOVERNOR_MAX_ORDER_PCT_OF_POSITION_LIMIT: 'off' },
   });
   for (const sym of SYMS) await setMarkPrice(s.paper.url, sym, '50000');
   // every symbol reconciled (ledgers initialised from the exchange) and snapshots carrying the mark

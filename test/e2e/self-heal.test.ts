@@ -8,8 +8,8 @@ import type { Redis } from 'ioredis';
 import { createRedis } from '../../src/adapters/redis/client.js';
 import { fieldsToObject } from '../../src/adapters/redis/consumer.js';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
-import { buildServices } from '../../src/services/registry.js';
-import type { Service } from '../../src/services/runtime.js';
+import { buildServices } from '../../src/services/index.js';
+import type { Service } from '../../src/host/service.js';
 import { adminOrders, adminPositions, adminTrade, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 

@@ -10,11 +10,11 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/adapters/redis/client.js';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
-import { callScript } from '../../src/adapters/redis/scripts.js';
+import { snapshotWrite } from '../../src/adapters/redis/scripts/index.js';
 import { ConfigError } from '../../src/config/env.js';
 import { readSnapshot } from '../../src/domain/position.js';
 import { createPositionStateBrainService } from '../../src/services/position-state-brain/index.js';
-import type { Service } from '../../src/services/runtime.js';
+import type { Service } from '../../src/host/service.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 import { adminFaults, adminRequests, adminTrade, clearFaults, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 
@@ -168,8 +168,8 @@ describe('snapshot publisher', () => {
   it('a snapshot never moves back in time (an older poll landing late is dropped)', async () => {
     const cur = await snap('BTCUSDT');
     const older = Number(cur.ts_ms) - 10_000;
-    const res = await callScript(redis, 'snapshotWrite', [keys.snapshot('BTCUSDT'), STREAMS.positionSnapshot], [older, 10000, Date.now(), 60_000, 'BTCUSDT', 'position_amt', '9', 'side', 'LONG', 'ts_ms', String(older)]);
-    expect(res).toBe(0);
+    const res = await snapshotWrite(redis, { symbol: 'BTCUSDT', tsMs: older, maxlen: 10000, nowMs: Date.now(), futureToleranceMs: 60_000, fields: { position_amt: '9', side: 'LONG', ts_ms: String(older) } });
+    expect(res).toEqual({ kind: 'superseded' });
     expect((await snap('BTCUSDT')).position_amt).not.toBe('9');
   });
 });

@@ -12,12 +12,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../src/adapters/redis/client.js';
 import { keys } from '../../src/adapters/redis/keys.js';
 import { writeSnapshot } from '../../src/services/position-state-brain/snapshot.js';
-import { buildServices } from '../../src/services/registry.js';
-import type { Service } from '../../src/services/runtime.js';
+import { buildServices } from '../../src/services/index.js';
+import type { Service } from '../../src/host/service.js';
 import { userStreamStateKey } from '../../src/services/position-state-brain/user-stream.js';
-import { collectStatus } from '../../src/services/reconcile-engine/status.js';
-import { collectStatusExtras, renderStatusExtras } from '../../src/services/status-extras.js';
-import { checkUserStream } from '../../src/services/user-stream-status.js';
+import { collectStatus } from '../../src/read-model/symbol-status.js';
+import { collectStatusExtras, renderStatusExtras } from '../../src/read-model/status-extras.js';
+import { checkUserStream } from '../../src/read-model/user-streams.js';
 import { adminFaults, adminPositions, adminRequests, adminTrade, adminWsFault, clearFaults, setPositionMode, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 

@@ -87,6 +87,11 @@ export function setMarkPrice(url: string, symbol: string, price: string): Promis
   return call(url, 'POST', '/admin/mark-price', { symbol, price });
 }
 
+/** Sets the index price apart from the mark (`POST /admin/index-price`). */
+export function setIndexPrice(url: string, symbol: string, price: string): Promise<AdminPosition & { indexPrice: string }> {
+  return call(url, 'POST', '/admin/index-price', { symbol, price });
+}
+
 /** Every exchange request received (`GET /admin/requests`). */
 export function adminRequests(url: string): Promise<AdminRequest[]> {
   return call(url, 'GET', '/admin/requests');

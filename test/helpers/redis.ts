@@ -1,12 +1,12 @@
 /**
  * A private `redis-server` per test file, on a free port, in a temporary folder, without persistence
- * (src/lib/redis-server.ts). Tests never touch the machine's Redis on 6379. `restart()` kills and restarts
+ * (harness/redis-server.ts). Tests never touch the machine's Redis on 6379. `restart()` kills and restarts
  * it on the same port (an empty Redis, as a crash without persistence leaves it).
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { createRedis } from '../../src/adapters/redis/client.js';
-import { freePort, startRedisServer, type RedisServerOptions } from '../../src/lib/redis-server.js';
+import { freePort, startRedisServer, type RedisServerOptions } from '../../harness/redis-server.js';
 
 export { freePort };
 

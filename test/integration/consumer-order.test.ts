@@ -11,7 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { HANDED_OVER_RECHECK_MS, HandedOver, StreamConsumer, type StreamEntry } from '../../src/adapters/redis/consumer.js';
 import { dlq } from '../../src/adapters/redis/keys.js';
-import { PLAN_CONSUMER, planPartition } from '../../src/plans/entry.js';
+import { PLAN_CONSUMER } from '../../src/plans/entry.js';
+import { planPartition } from '../../src/domain/plan.js';
 import { useTestRedis, waitFor } from '../helpers/redis.js';
 
 const h = useTestRedis();

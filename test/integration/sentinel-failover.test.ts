@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import type { Redis } from 'ioredis';
 import { createRedis, openRedis, replicationInfo } from '../../src/adapters/redis/client.js';
 import { StreamConsumer } from '../../src/adapters/redis/consumer.js';
-import { callScript } from '../../src/adapters/redis/scripts.js';
+import { lockRelease } from '../../src/adapters/redis/scripts/index.js';
 import { CHAOS_REPLICAS, startSentinelRedis, type SentinelRedis } from '../../harness/chaos/sentinel.js';
 import { waitFor } from '../helpers/redis.js';
 
@@ -54,7 +54,7 @@ async function add(n: string): Promise<void> {
 /** The lock script (lockRelease-1.lua) on whatever master the connection has now. */
 async function scriptWorks(key: string): Promise<boolean> {
   await app.set(key, 'tok');
-  return (await callScript(app, 'lockRelease', [key], ['tok'])) === 1 && (await app.exists(key)) === 0;
+  return (await lockRelease(app, key, 'tok')) === 'released' && (await app.exists(key)) === 0;
 }
 
 describe('Sentinel failover: a factory connection keeps consuming', () => {

@@ -12,7 +12,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SERVICE_NAMES } from '../../src/services/registry.js';
+import { SERVICE_NAMES } from '../../src/host/service-names.js';
 import { freePort } from '../helpers/redis.js';
 import type { CheckResult } from '../../src/cli/commands/doctor.js';
 
@@ -177,7 +177,7 @@ describe('ops/install.sh', () => {
     expect(r.out).toContain(`deploying to ${deploy} (from the units)`);
     expect(r.out).toContain('kept the installed');
     expect(existsSync(join(deploy, 'bin/p3.mjs'))).toBe(true);
-    expect(existsSync(join(deploy, 'src/services/heartbeat.ts'))).toBe(true);
+    expect(existsSync(join(deploy, 'src/host/heartbeat.ts'))).toBe(true);
     expect(existsSync(join(deploy, 'node_modules'))).toBe(false);
     // The installed (customised) units were kept, not replaced by ours.
     expect(readFileSync(join(units, 'quantum-apply-layer.service'), 'utf8')).toContain(`WorkingDirectory=${deploy}`);

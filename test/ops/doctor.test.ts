@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/redis.js';
 import { startAclRedis, type AclRedis } from '../acl/helpers.js';
 import { startPaperExchange, type PaperExchange } from '../helpers/paper.js';
-import { startHeartbeat, type Heartbeat } from '../../src/services/heartbeat.js';
-import { SERVICE_NAMES } from '../../src/services/registry.js';
+import { startHeartbeat, type Heartbeat } from '../../src/host/heartbeat.js';
+import { SERVICE_NAMES } from '../../src/host/service-names.js';
 import { parseEnvFile, type CheckResult } from '../../src/cli/commands/doctor.js';
 
 const root = join(import.meta.dirname, '../..');

@@ -7,8 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
-import { livenessReport, readHeartbeats, startHeartbeat, P3_VERSION } from '../../src/services/heartbeat.js';
-import { startServices, stopServices, type Service } from '../../src/services/runtime.js';
+import { livenessReport, readHeartbeats } from '../../src/read-model/heartbeats.js';
+import { startHeartbeat } from '../../src/host/heartbeat.js';
+import { P3_VERSION } from '../../src/host/version.js';
+import { startServices, stopServices } from '../../src/host/lifecycle.js';
+import type { Service } from '../../src/host/service.js';
 import { keys } from '../../src/adapters/redis/keys.js';
 
 let srv: TestRedis;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';
-import { readHeartbeats } from '../../src/services/heartbeat.js';
+import { readHeartbeats } from '../../src/read-model/heartbeats.js';
 
 const root = join(import.meta.dirname, '../..');
 const hasPrometheus = spawnSync('prometheus', ['--version']).status === 0;

@@ -1,10 +1,10 @@
 /**
  * The governor issues an ALLOW in one script (`governorIssue-3.lua`): the rate token and the
  * write-once permit together, built from the Lua fragments it shares with `tokenBucket-2.lua` and
- * `permitWrite-1.lua` (`--- @include "includes/<name>"`, expanded by scripts.ts).
+ * `permitWrite-1.lua` (`--- @include "includes/<name>"`, expanded by scripts/loader.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { expandIncludes, scriptDefs } from '../../src/adapters/redis/scripts.js';
+import { expandIncludes, scriptDefs } from '../../src/adapters/redis/scripts/index.js';
 import { CHANNELS, keys } from '../../src/adapters/redis/keys.js';
 import { issueAllow } from '../../src/services/governor/rate.js';
 import type { PermitFields } from '../../src/domain/permits.js';

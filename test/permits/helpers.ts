@@ -93,11 +93,11 @@ export async function startBrain(url: string, instance: string, extra: Env = {})
 }
 
 /** Writes a fresh exchange snapshot (as the publisher does): signed amount, side, mark price, lot step. */
-export async function setSnapshot(redis: Redis, sym: string, amt: string, o: { mark?: string; step?: string | null; ageMs?: number } = {}): Promise<void> {
+export async function setSnapshot(redis: Redis, sym: string, amt: string, o: { mark?: string; index?: string; step?: string | null; ageMs?: number } = {}): Promise<void> {
   const ts = Date.now() - (o.ageMs ?? 0);
   const side = amt.startsWith('-') ? 'SHORT' : Number(amt) === 0 ? 'FLAT' : 'LONG';
   await redis.del(keys.snapshot(sym));
-  const h: Record<string, string> = { position_amt: amt, side, entry_price: '94000', mark_price: o.mark ?? '95000', ts_ms: String(ts), ts_epoch: String(Math.floor(ts / 1000)) };
+  const h: Record<string, string> = { position_amt: amt, side, entry_price: '94000', mark_price: o.mark ?? '95000', index_price: o.index ?? o.mark ?? '95000', ts_ms: String(ts), ts_epoch: String(Math.floor(ts / 1000)) };
   if (o.step !== null) h.step_size = o.step ?? '0.001';
   await redis.hset(keys.snapshot(sym), h);
 }

@@ -1,5 +1,5 @@
 /**
- * Properties of the pre-send query's shortcut (src/services/apply-layer/claim-durability.ts, docs/architecture.md#claim-durability): a "not found" answer of the exchange is taken as "never sent" only when no request of the plan signed
+ * Properties of the pre-send query's shortcut (src/services/apply-layer/claim/durability.ts, docs/architecture.md#claim-durability): a "not found" answer of the exchange is taken as "never sent" only when no request of the plan signed
  * before Redis lost writes can still reach the exchange. Model: Redis lost writes at `loss` (the dataset epoch
  * `since` is never earlier than the loss); the plan was created at `created` on the producer's host, whose
  * clock is off by at most PRODUCER_CLOCK_SKEW_MS (the plan's `ts_ms` = created + skew); a request signed
@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createdAfterEpoch, notFoundIsFinal, PRODUCER_CLOCK_SKEW_MS } from '../../src/services/apply-layer/claim-durability.js';
+import { createdAfterEpoch, notFoundIsFinal, PRODUCER_CLOCK_SKEW_MS } from '../../src/services/apply-layer/claim/durability.js';
 import { params } from './runs.js';
 
 const T0 = 1_800_000_000_000;

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { fieldsToObject } from '../../src/adapters/redis/consumer.js';
 import { createReconcileEngineService, type ReconcileEngineService } from '../../src/services/reconcile-engine/index.js';
-import { startServices, stopServices, type RunningService } from '../../src/services/runtime.js';
+import { startServices, stopServices, type RunningService } from '../../src/host/lifecycle.js';
 
 export const SYM = 'BTCUSDT';
 

@@ -4,7 +4,7 @@
  * ours (the test would silently share another file's data).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { RedisPortTaken, redisProcessId, spawnRedisUntilReady, startRedisServer, type RedisServer } from '../../src/lib/redis-server.js';
+import { RedisPortTaken, redisProcessId, spawnRedisUntilReady, startRedisServer, type RedisServer } from '../../harness/redis-server.js';
 
 let other: RedisServer;
 beforeAll(async () => {

@@ -16,9 +16,9 @@ import { createExchangeGateway, parseExchangeConfig } from '../../src/adapters/e
 import { clientOrderIdFor } from '../../src/domain/apply.js';
 import { Decimal } from '../../src/domain/decimal.js';
 import { venueFillFromFields } from '../../src/domain/venue-fill.js';
-import { formatVenueFill } from '../../src/cli/commands/reconcile.js';
-import { buildServices } from '../../src/services/registry.js';
-import type { Service } from '../../src/services/runtime.js';
+import { formatVenueFill } from '../../src/cli/commands/events.js';
+import { buildServices } from '../../src/services/index.js';
+import type { Service } from '../../src/host/service.js';
 import { userStreamStateKey } from '../../src/services/position-state-brain/user-stream.js';
 import { adminFaults, adminTrade, adminTrades, adminVenueClose, adminWsFault, clearFaults, startPaperExchange, type PaperExchange } from '../helpers/paper.js';
 import { startTestRedis, waitFor, type TestRedis } from '../helpers/redis.js';

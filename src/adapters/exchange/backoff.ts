@@ -19,7 +19,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys } from '../redis/keys.js';
-import { callScript } from '../redis/scripts.js';
+import { exchangeBackoff } from '../redis/scripts/index.js';
 import type { ExchangeGateway } from '../../ports/exchange.js';
 import { Banned, RateLimited, Unavailable } from './errors.js';
 
@@ -71,8 +71,7 @@ export async function readBackoff(redis: Redis): Promise<BackoffState> {
  * @throws Redis errors as thrown by ioredis
  */
 export async function raiseBackoff(redis: Redis, durationMs: number, reason: 'rate_limited' | 'banned'): Promise<number> {
-  const res = await callScript(redis, 'exchangeBackoff', [keys.exchangeBackoffUntil(), keys.exchangeBackoffReason()], [Math.max(0, Math.ceil(durationMs)), reason, RETENTION_MS, MAX_BACKOFF_MS]);
-  return Number(res);
+  return exchangeBackoff(redis, { durationMs, reason, retentionMs: RETENTION_MS, maxMs: MAX_BACKOFF_MS });
 }
 
 /**
@@ -147,6 +146,7 @@ export function withSharedBackoff(gateway: ExchangeGateway, redis: Redis, logger
     ...(gateway.fetchMarkPrices ? { fetchMarkPrices: wrap(() => gateway.fetchMarkPrices!()) } : {}),
     ...(gateway.fetchTrades ? { fetchTrades: wrap((s: string, from: string | null, limit: number) => gateway.fetchTrades!(s, from, limit)) } : {}),
     ...(gateway.fetchOrderById ? { fetchOrderById: wrap((s: string, id: string) => gateway.fetchOrderById!(s, id)) } : {}),
+    ...(gateway.fetchPremiumIndex ? { fetchPremiumIndex: wrap(() => gateway.fetchPremiumIndex!()) } : {}),
     close: () => gateway.close(),
   };
 }

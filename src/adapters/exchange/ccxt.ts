@@ -25,7 +25,7 @@ import { parseUserTrades, USER_TRADES_MAX_LIMIT, type VenueTrade } from './venue
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { loadCcxt } from './ccxt-module.js';
 import { Decimal, fmt, parseDecimal } from '../../domain/decimal.js';
-import type { ExchangeGateway, ExchangePosition, MarketOrderRequest, OrderInfo, PositionsAnswer, SymbolRules } from '../../ports/exchange.js';
+import type { ExchangeGateway, ExchangePosition, MarketOrderRequest, OrderInfo, PositionsAnswer, PremiumIndexEntry, SymbolRules } from '../../ports/exchange.js';
 import { Auth, Banned, ExchangeError, HedgeModeRefused, OrderRejected, OutcomeUnknown, RateLimited, ReduceOnlyRejected, SendRefused, Unavailable } from './errors.js';
 
 /** Connection settings of the ccxt gateway (see factory.ts for the environment variables). */
@@ -433,6 +433,19 @@ export function createCcxtGateway(cfg: CcxtGatewayConfig, test: CcxtGatewayTestO
       for (const e of raw as Array<Record<string, unknown>>) {
         const mark = parseDecimal(e?.markPrice);
         if (typeof e?.symbol === 'string' && mark !== null && mark.gt(0)) out.set(e.symbol, mark);
+      }
+      return out;
+    },
+
+    // https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Mark-Price
+    async fetchPremiumIndex(): Promise<Map<string, PremiumIndexEntry>> {
+      const raw = await call('read', () => api.fapiPublicGetPremiumIndex!());
+      if (!Array.isArray(raw)) throw new Unavailable(`unparseable premiumIndex answer: ${JSON.stringify(raw).slice(0, 200)}`);
+      const out = new Map<string, PremiumIndexEntry>();
+      for (const e of raw as Array<Record<string, unknown>>) {
+        const mark = parseDecimal(e?.markPrice);
+        const index = parseDecimal(e?.indexPrice);
+        if (typeof e?.symbol === 'string' && mark !== null && mark.gt(0)) out.set(e.symbol, { markPrice: mark, indexPrice: index !== null && index.gt(0) ? index : null });
       }
       return out;
     },

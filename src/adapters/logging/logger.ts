@@ -3,11 +3,7 @@
  * (`P3.3 DENY plan <id> reason=...`, `[RECONCILE_CLOSE_AUDIT] ...`) so operators' greps keep working.
  */
 import { pino, type Logger } from 'pino';
-
-/** Log levels accepted in `*_LOG_LEVEL` variables (seed 001 uses upper-case `INFO`). */
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-/** One of {@link LOG_LEVELS}. */
-export type LogLevel = (typeof LOG_LEVELS)[number];
+import type { LogLevel } from '../../config/env.js';
 
 /**
  * Creates the logger of one service (`service` field on every line), writing to fd 1.

@@ -15,7 +15,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisTarget, SentinelConfig } from '../../config/redis.js';
 import { guardDatabase, RedisDatabaseError } from './database-guard.js';
-import { loadScripts, scriptOptions, type ScriptedRedis } from './scripts.js';
+import { loadScripts, scriptOptions, type ScriptedRedis } from './scripts/loader.js';
 
 /** The ioredis options that route a connection through Sentinel (empty without it). */
 export function sentinelOptions(s: SentinelConfig | null, url = ''): RedisOptions {
@@ -59,7 +59,7 @@ export interface RedisConnectOptions {
 
 /**
  * Opens a Redis connection to `target` (a `redis://host:port/db` URL, or a {@link RedisTarget}: through
- * Sentinel when it has `sentinel`) with the project's Lua scripts loaded (see `scripts.ts`). Does not wait
+ * Sentinel when it has `sentinel`) with the project's Lua scripts loaded (see `scripts/loader.ts`). Does not wait
  * for the connection; use `waitReady` for that.
  */
 export function createRedis(target: RedisTarget | string, opts: RedisConnectOptions): ScriptedRedis {

@@ -27,7 +27,7 @@
  */
 import type { Redis } from 'ioredis';
 import { keys } from './keys.js';
-import { callScript } from './scripts.js';
+import { consumerReap } from './scripts/index.js';
 import { OTHER_GROUPS_REAP_MS, fieldsToObject, type ResolvedConsumerOptions, type StreamEntry } from './consumer-types.js';
 
 /** Default lease of a consumer, ms: a dead consumer's entries are taken over within about this long. */
@@ -118,7 +118,7 @@ export async function claimFromConsumer(redis: Redis, stream: string, group: str
  * idle at least `minIdleMs` (`consumerReap-2.lua`, atomic). @returns true when deleted
  */
 export async function reapConsumer(redis: Redis, stream: string, group: string, consumer: string, minIdleMs: number): Promise<boolean> {
-  return Number(await callScript(redis, 'consumerReap', [stream, keys.consumerLease(stream, group, consumer)], [group, consumer, minIdleMs])) === 1;
+  return (await consumerReap(redis, stream, group, consumer, minIdleMs)) === 'deleted';
 }
 
 /**

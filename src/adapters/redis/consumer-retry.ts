@@ -9,6 +9,11 @@
  *   the own-pending read after 2 s × 2^(attempts − maxAttempts), at most `parkedRetryMaxMs`
  *   (`PARKED_RETRY_MAX_MS` by default; the first wait is the smaller of 2 s and this), never
  *   dead-lettered; a parked entry no longer holds its partition back.
+ * - A handler error that says Redis cannot take the entry's commands now ({@link isRedisUnavailable}: `NOREPLICAS`
+ *   while a replica resyncs after a failover, `READONLY` from a demoted master, `LOADING`, `MASTERDOWN`, a
+ *   connection closed or not writable) is not the entry's fault and is NOT counted: such an entry is never
+ *   dead-lettered or parked for it, and is retried every {@link UNAVAILABLE_RETRY_MS}, so the consumer gets going
+ *   again as soon as Redis accepts writes.
  * - An entry whose handler threw `HandedOver` (consumer-types.ts) is not counted as a failure: it is looked at again after
  *   {@link HANDED_OVER_RECHECK_MS} if still in this consumer's pending list (`recheckAt`, kept apart from
  *   `notBefore` so such entries never force an own-pending read every turn).
@@ -17,6 +22,27 @@
  * Invariant: nothing here acknowledges, drops or dead-letters an entry; a success forgets every wait of it.
  */
 import { HANDED_OVER_RECHECK_MS } from './consumer-types.js';
+
+/** Wait before retrying an entry whose handler failed because Redis could not take its commands, ms. */
+export const UNAVAILABLE_RETRY_MS = 250;
+
+/**
+ * Whether `err` says Redis cannot take commands now, whatever the entry (see the module comment): the replies
+ * `NOREPLICAS` (min-replicas-to-write not met), `READONLY` (a replica), `LOADING`, `MASTERDOWN`, `TRYAGAIN`, and
+ * ioredis' connection errors (closed, not writable, aborted on close, retries per request used up); an
+ * `EXECABORT` whose queued commands were refused that way (`previousErrors`: ioredis' multi(), tick-batch.ts).
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : String(err);
+  // a MULTI aborted because a queued write was refused (EXECABORT after NOREPLICAS at queue time)
+  const inner = (err as { previousErrors?: unknown[] } | null)?.previousErrors;
+  if (msg.startsWith('EXECABORT') && Array.isArray(inner) && inner.length > 0) return inner.some((e) => isRedisUnavailable(e));
+  return (
+    /^(NOREPLICAS|READONLY|LOADING|MASTERDOWN|TRYAGAIN)\b/.test(msg) ||
+    /^(Connection is closed|Stream isn't writeable|Command aborted due to connection close|Reached the max retries per request limit)/.test(msg) ||
+    /\b(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)\b/.test(msg)
+  );
+}
 
 /** Wait before retrying an entry that failed `attempts` times (not yet exhausted), ms: 100 × 2^attempts, at most 2 s. */
 export function retryBackoffMs(attempts: number): number {
@@ -43,6 +69,16 @@ export class ConsumerRetries {
     private readonly parkedRetryMaxMs: number,
   ) {}
 
+  /** Attempts of each entry refused because Redis could not take its commands (not failures; for the log only). */
+  private readonly refused = new Map<string, number>();
+
+  /** `id`'s handler failed because Redis could not take its commands: not a failure. @returns such attempts in a row */
+  unavailable(id: string): number {
+    const n = (this.refused.get(id) ?? 0) + 1;
+    this.refused.set(id, n);
+    return n;
+  }
+
   /** Counts one more failed attempt of `id`. @returns its failed attempts so far */
   failed(id: string): number {
     const n = (this.attempts.get(id) ?? 0) + 1;
@@ -63,6 +99,7 @@ export class ConsumerRetries {
   /** `id` was handled: forgets its attempts, its recheck and its parking. */
   succeeded(id: string): void {
     this.attempts.delete(id);
+    this.refused.delete(id);
     this.recheckAt.delete(id);
     this.parkedUntil.delete(id);
   }
@@ -74,8 +111,8 @@ export class ConsumerRetries {
   }
 
   /** Partitioned mode: `id` failed; it is retried from the own-pending read after {@link retryBackoffMs}. */
-  retryLater(id: string): void {
-    this.notBefore.set(id, Date.now() + retryBackoffMs(this.attemptsOf(id)));
+  retryLater(id: string, unavailable = false): void {
+    this.notBefore.set(id, Date.now() + (unavailable ? UNAVAILABLE_RETRY_MS : retryBackoffMs(this.attemptsOf(id))));
   }
 
   /** Partitioned mode: the run of `id` finished (handled, dead-lettered, parked or handed over): no retry wait. */
@@ -117,6 +154,8 @@ export class ConsumerRetries {
   /** Forgets rechecks whose time passed a minute ago and parkings whose time passed 10 × `parkedRetryMaxMs` ago. */
   prune(now: number): void {
     for (const [id, at] of this.recheckAt) if (now - at > 60_000) this.recheckAt.delete(id);
+    // (bounded: an entry refused this often and then taken over elsewhere is forgotten with the rest)
+    if (this.refused.size > 10_000) this.refused.clear();
     // a parked entry taken over by another consumer (and finished there) is no longer in our pending list
     for (const [id, at] of this.parkedUntil) if (now - at > 10 * this.parkedRetryMaxMs) this.parkedUntil.delete(id);
   }

@@ -7,6 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { StallReport } from './consumer-watchdog.js';
 
 /**
  * Longest a handled entry waits for its XACK, ms: the XACK rides along with the connection's next
@@ -106,10 +107,19 @@ export interface ConsumerOptions {
   reap?: 'none' | 'group' | 'stream';
   /** Called for a consumer of the group found reading without a liveness lease twice in a row (for metrics). */
   onUnleasedConsumer?: (consumer: string) => void;
+  /**
+   * Liveness watchdog (`consumer-watchdog.ts`): time without progress, with entries waiting for the group, after
+   * which the consumer is declared stalled and recovered, ms (default `CONSUMER_STALL_MS`, 20 s; 0: no watchdog).
+   */
+  stallMs?: number;
+  /** Liveness watchdog: idle time of an own pending entry that makes a stall, ms (default `CONSUMER_STALL_PENDING_IDLE_MS`, 60 s). */
+  pendingStallMs?: number;
+  /** Called for every stall the watchdog finds, before the recovery (for metrics and tests). */
+  onStall?: (report: StallReport) => void;
 }
 
 /** The optional callbacks of {@link ConsumerOptions}: they have no default. */
-type ConsumerCallbacks = 'onDeadLetter' | 'partitionOf' | 'onParked' | 'onUnleasedConsumer';
+type ConsumerCallbacks = 'onDeadLetter' | 'partitionOf' | 'onParked' | 'onUnleasedConsumer' | 'onStall';
 
 /** {@link ConsumerOptions} with every default filled in (the callbacks stay optional). */
 export type ResolvedConsumerOptions = Required<Omit<ConsumerOptions, ConsumerCallbacks>> & Pick<ConsumerOptions, ConsumerCallbacks>;

@@ -16,6 +16,9 @@
  *   Such an entry no longer holds its partition back (its new handler finishes it): later entries of the same
  *   partition may finish before it (for plans, the send-time gate refuses an order sized before a newer fill).
  *   If still this consumer's, it is handled again after {@link HANDED_OVER_RECHECK_MS} (`consumer-retry.ts`).
+ * - An error saying Redis cannot take the entry's commands now (`NOREPLICAS` while a replica resyncs after a
+ *   failover, `READONLY`, `LOADING`, a closed connection: `consumer-retry.ts` `isRedisUnavailable`) is not counted:
+ *   the entry is retried every `UNAVAILABLE_RETRY_MS`, never dead-lettered or parked for it.
  * - Any other error leaves the entry pending; it is retried with back-off, and after `maxAttempts` either
  *   dead-lettered with reason `handler_error` (the default: one bad entry never wedges the consumer), or, with
  *   `exhausted: 'park'`, PARKED: left pending and unacknowledged, retried every {@link PARKED_RETRY_MAX_MS} at
@@ -43,17 +46,22 @@
  *   every read: those entries are in hand).
  * - Redis down or restarted (stream or group gone): the loop logs, backs off, recreates the group, resumes.
  *   A blocking read unanswered {@link BLOCKING_READ_STALL_MS} past its BLOCK time gets a new connection.
+ * - Liveness (`consumer-watchdog.ts`): a consumer that took and finished nothing for `stallMs` while entries wait
+ *   for its group (unread, or its own pending and untouched) is STALLED: logged as an error, reported, and
+ *   recovered without a restart ({@link StreamConsumer.recover}: a new loop on a new blocking connection that
+ *   re-reads its own pending entries; the service's connection reconnected when it does not answer).
  *
- * The entry, error, option and constant exports are declared in `consumer-types.ts` and re-exported here.
+ * How one entry's handler is run and its outcome settled: `consumer-handle.ts`. The entry, error, option and
+ * constant exports are declared in `consumer-types.ts` and re-exported here.
  */
 import type { Redis } from 'ioredis';
 import { AckBatcher } from './consumer-ack.js';
-import { deadLetterEntry } from './consumer-dead-letter.js';
 import { CONSUMER_LEASE_MS, DeadConsumerTakeover, dropConsumerLease, reapConsumer, renewConsumerLease } from './consumer-liveness.js';
-import { ConsumerRetries, retryBackoffMs } from './consumer-retry.js';
-import { BLOCKING_READ_STALL_MS, HANDED_OVER_RECHECK_MS, HandedOver, PARKED_RETRY_MAX_MS, PoisonEntry, fieldsToObject, type ConsumerOptions, type RawEntries, type ResolvedConsumerOptions, type StreamEntry } from './consumer-types.js';
+import { ConsumerRetries, isRedisUnavailable } from './consumer-retry.js';
+import { handleEntry, handleEntryInPlace, type HandlingContext } from './consumer-handle.js';
+import { BLOCKING_READ_STALL_MS, PARKED_RETRY_MAX_MS, fieldsToObject, type ConsumerOptions, type RawEntries, type ResolvedConsumerOptions, type StreamEntry } from './consumer-types.js';
 import { sleep } from '../../lib/sleep.js';
-import { dlq } from './keys.js';
+import { CONSUMER_STALL_MS, CONSUMER_STALL_PENDING_IDLE_MS, ConsumerWatchdog, PROBE_TIMEOUT_MS } from './consumer-watchdog.js';
 
 export { ACK_DELAY_MS, BLOCKING_READ_STALL_MS, HANDED_OVER_RECHECK_MS, HandedOver, OTHER_GROUPS_REAP_MS, PARKED_RETRY_MAX_MS, PoisonEntry, fieldsToObject } from './consumer-types.js';
 export type { ConsumerOptions, StreamEntry } from './consumer-types.js';
@@ -79,17 +87,38 @@ export class StreamConsumer {
   private readonly liveness: DeadConsumerTakeover;
   /** The batched XACK of handled entries, and the ids handled but not yet acknowledged (consumer-ack.ts). */
   private readonly acks: AckBatcher;
+  /** How an entry's handler is run and its outcome settled (consumer-handle.ts). */
+  private readonly handling: HandlingContext;
   /** True while the last loop iteration reached Redis without error. */
   healthy = false;
+  /** The loop's generation: a recovery starts a new loop; an older one ends at its next step. */
+  private gen = 0;
+  /** When entries were last delivered to this consumer or a handler settled (the watchdog's progress), epoch ms. */
+  private progressMs = Date.now();
+  /** Where the loop waits now, and since when (epoch ms): for the watchdog's log line. */
+  private phase = 'start';
+  private phaseSinceMs = Date.now();
+  private watchdog: ConsumerWatchdog | null = null;
+  /** When Redis last refused a command of this consumer (isRedisUnavailable), epoch ms. */
+  private refusedMs = 0;
 
   constructor(opts: ConsumerOptions) {
-    this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ordered: false, exhausted: 'dead_letter', parkedRetryMaxMs: PARKED_RETRY_MAX_MS, reap: 'group', ...opts };
+    this.opts = { startId: '$', blockMs: 1000, count: 10, claimIdleMs: 30_000, maxAttempts: 5, leaseMs: CONSUMER_LEASE_MS, concurrency: 16, ordered: false, exhausted: 'dead_letter', parkedRetryMaxMs: PARKED_RETRY_MAX_MS, reap: 'group', stallMs: CONSUMER_STALL_MS, pendingStallMs: CONSUMER_STALL_PENDING_IDLE_MS, ...opts };
     this.retries = new ConsumerRetries(this.opts.maxAttempts, this.opts.parkedRetryMaxMs);
     this.liveness = new DeadConsumerTakeover(this.opts);
     this.acks = new AckBatcher(this.opts.redis, this.opts.stream, this.opts.group, (err, entries) => {
       this.ownScanNeeded = true;
       if (!this.abort.signal.aborted) this.opts.logger.warn({ err: err.message, stream: this.opts.stream, entries }, 'acknowledging handled entries failed; they stay pending and are handled again');
     });
+    this.handling = {
+      opts: this.opts,
+      retries: this.retries,
+      acks: this.acks,
+      signal: this.abort.signal,
+      progressed: () => void this.delivered(),
+      refused: () => void (this.refusedMs = Date.now()),
+      parked: () => void (this.ownScanNeeded = true),
+    };
   }
 
   /**
@@ -115,7 +144,67 @@ export class StreamConsumer {
     renew();
     this.leaseTimer = setInterval(renew, Math.max(100, Math.floor(leaseMs / 5)));
     this.leaseTimer.unref();
-    this.loopDone = this.loop();
+    this.progressMs = Date.now();
+    this.loopDone = this.loop(this.gen);
+    if (this.opts.stallMs > 0) {
+      const probe = redis.duplicate();
+      probe.on('error', () => undefined);
+      this.watchdog = new ConsumerWatchdog(
+        {
+          stream,
+          group,
+          consumer,
+          lastProgressMs: () => this.progressMs,
+          lastRefusedMs: () => this.refusedMs,
+          state: () => ({ phase: this.phase, sinceMs: this.phaseSinceMs, inHand: this.inHand.size }),
+          recover: (reason) => this.recover(reason),
+        },
+        { probe, logger: this.opts.logger, stallMs: this.opts.stallMs, pendingStallMs: this.opts.pendingStallMs, ...(this.opts.onStall ? { onStall: this.opts.onStall } : {}) },
+      );
+      this.watchdog.start();
+    }
+  }
+
+  /** The liveness watchdog's verdict: true from a stall until progress resumes (false without a watchdog). */
+  get stalled(): boolean {
+    return this.watchdog?.stalled ?? false;
+  }
+
+  /**
+   * Recovers a stalled consumer without a restart (the watchdog calls it; see the module comment): a new loop
+   * generation (the stuck one ends at its next step, or never resumes: whatever it waits on is not awaited),
+   * the entries in hand forgotten (still pending on this consumer: the new loop re-reads them at once and hands
+   * them out again, as a takeover of a stuck handler's entry would), a new blocking connection, and the
+   * service's connection reconnected when it does not answer a PING within {@link PROBE_TIMEOUT_MS}.
+   * @param reason for the log line
+   */
+  async recover(reason: string): Promise<void> {
+    if (!this.loopDone || this.abort.signal.aborted) return;
+    const gen = ++this.gen;
+    const { logger, redis, stream, group, consumer } = this.opts;
+    const inHand = this.inHand.size;
+    this.inHand.clear();
+    this.tails.clear();
+    this.ownScanNeeded = true;
+    const old = this.blocking;
+    this.blocking = redis.duplicate();
+    this.blocking.on('error', () => undefined);
+    old?.disconnect();
+    let answered = true;
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([redis.ping(), new Promise((_, reject) => (t = setTimeout(() => reject(new Error('timeout')), PROBE_TIMEOUT_MS)))])
+      .catch(() => (answered = false))
+      .finally(() => clearTimeout(t));
+    if (!answered && redis.status === 'ready') redis.disconnect(true);
+    if (gen !== this.gen || this.abort.signal.aborted) return;
+    this.loopDone = this.loop(gen);
+    logger.warn({ stream, group, consumer, reason, forgotten_in_hand: inHand, reconnected: !answered }, `stream consumer ${group}/${consumer} restarted its loop (${reason}): new blocking connection, own pending entries re-read${answered ? '' : ', service connection reconnected (it did not answer a PING)'}`);
+  }
+
+  /** Marks where the loop waits (for the watchdog's log line). */
+  private at(phase: string): void {
+    this.phase = phase;
+    this.phaseSinceMs = Date.now();
   }
 
   /**
@@ -126,6 +215,8 @@ export class StreamConsumer {
     this.abort.abort();
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.leaseTimer = null;
+    this.watchdog?.stop();
+    this.watchdog = null;
     this.blocking?.disconnect();
     await this.loopDone;
     await Promise.allSettled([...this.inHand.values()]);
@@ -150,56 +241,73 @@ export class StreamConsumer {
     this.loopDone = null;
   }
 
-  private async loop(): Promise<void> {
+  private async loop(gen: number): Promise<void> {
     const { logger } = this.opts;
     let backoff = 100;
     let groupReady = false;
     let lostGroup = false;
-    while (!this.abort.signal.aborted) {
+    const current = () => gen === this.gen && !this.abort.signal.aborted;
+    while (current()) {
       try {
         if (!groupReady) {
+          this.at('ensureGroup');
           await this.ensureGroup(lostGroup ? '0' : this.opts.startId);
           groupReady = true;
           lostGroup = false;
         }
         // 1. our own pending entries (restart with the same name, or handler errors), not those in hand
         const now = Date.now();
+        this.at('readOwn');
         const own = this.ownScanDue(now) ? await this.readOwn(now) : [];
         this.retries.prune(now);
+        if (!current()) break;
+        this.at('dispatch');
         for (const e of own) await this.dispatch(e, true);
         // 2. entries of dead consumers (lease gone) at once; entries idle on any consumer after claimIdleMs
         if (Date.now() - this.lastLivenessMs >= Math.min(1000, this.opts.leaseMs)) {
           this.lastLivenessMs = Date.now();
-          await this.liveness.run(this.abort.signal, (e) => this.dispatch(e, true));
+          this.at('liveness');
+          await this.liveness.run(this.abort.signal, (e) => (current() ? this.delivered().dispatch(e, true) : Promise.resolve()));
         }
         if (Date.now() - this.lastClaimMs >= Math.min(this.opts.claimIdleMs, 5000)) {
           this.lastClaimMs = Date.now();
+          this.at('claim');
           const claimed = await this.claim();
+          if (!current()) break;
+          if (claimed.length > 0) this.delivered();
           // a parked entry of our own waits for its time even when it went idle long enough to be claimed
+          this.at('dispatch');
           for (const e of claimed) if (this.retries.parkedDue(e.id, Date.now())) await this.dispatch(e, true);
         }
         // 3. new entries (blocks)
         if (own.length === 0) {
+          this.at('waitForSlot');
           await this.waitForSlot();
           // partitioned mode: the handlers just dispatched issued their first Redis step, sent at the end of
           // this turn (tick-batch.ts); the next blocking read goes out after it, not ahead of it (measured:
           // its socket write and Redis' handling of it delayed every plan's first round trip by ~0.25 ms)
           if (this.inHand.size > 0) await new Promise<void>((r) => setImmediate(r));
+          if (!current()) break;
+          this.at('read');
           const fresh = await this.read('>', true);
+          if (!current()) break;
+          this.at('dispatch');
           for (const e of fresh) await this.dispatch(e, false);
         }
         this.healthy = true;
         backoff = 100;
       } catch (err) {
-        if (this.abort.signal.aborted) break;
+        if (!current()) break;
         this.healthy = false;
         this.ownScanNeeded = true;
         const msg = (err as Error).message ?? String(err);
+        if (isRedisUnavailable(err)) this.refusedMs = Date.now();
         if (msg.includes('NOGROUP')) {
           groupReady = false;
           lostGroup = true;
         }
         logger.warn({ err: msg, stream: this.opts.stream }, 'stream consumer error; backing off');
+        this.at('backoff');
         await sleep(backoff, this.abort.signal);
         backoff = Math.min(backoff * 2, 2000);
       }
@@ -230,6 +338,7 @@ export class StreamConsumer {
     for (let page = 0; page < 20; page++) {
       const batch = await this.read(after, false);
       const out = batch.filter(due);
+      if (out.length > 0) this.delivered();
       if (out.length > 0 || batch.length < this.opts.count) return out;
       after = batch[batch.length - 1]!.id;
     }
@@ -246,6 +355,7 @@ export class StreamConsumer {
     const call = conn.call('XREADGROUP', ...args) as Promise<Array<[string, RawEntries]> | null>;
     const res = block ? await this.watchBlockingRead(call) : await call;
     if (!res || !res[0]) return [];
+    if (block && res[0][1].length > 0) this.delivered();
     return res[0][1].map(([eid, f]) => ({ id: eid, fields: fieldsToObject(f) }));
   }
 
@@ -292,6 +402,12 @@ export class StreamConsumer {
     return entries.filter(([, f]) => f !== null).map(([eid, f]) => ({ id: eid, fields: fieldsToObject(f) }));
   }
 
+  /** Records progress for the watchdog (entries delivered to this consumer, or a handler settled); returns this. */
+  private delivered(): this {
+    this.progressMs = Date.now();
+    return this;
+  }
+
   /** Partitioned mode: waits until fewer than `concurrency` entries are in hand. */
   private async waitForSlot(): Promise<void> {
     while (this.opts.partitionOf && this.inHand.size >= this.opts.concurrency) await Promise.race(this.inHand.values());
@@ -305,98 +421,27 @@ export class StreamConsumer {
   private async dispatch(entry: StreamEntry, redelivered: boolean): Promise<void> {
     if (this.acks.has(entry.id)) return; // handled, its XACK on the way
     const partitionOf = this.opts.partitionOf;
-    if (!partitionOf) return this.handle(entry, redelivered);
+    if (!partitionOf) return handleEntry(this.handling, entry, redelivered);
     if (this.inHand.has(entry.id) || this.abort.signal.aborted) return;
     await this.waitForSlot();
     const part = partitionOf(entry);
     const run: Promise<void> = (this.tails.get(part) ?? Promise.resolve())
-      .then(() => (this.opts.ordered ? this.handleInPlace(entry, redelivered) : this.handle(entry, redelivered)))
+      .then(() => (this.opts.ordered ? handleEntryInPlace(this.handling, entry, redelivered) : handleEntry(this.handling, entry, redelivered)))
       .then(
         () => this.retries.ranOut(entry.id),
         (err: Error) => {
           if (this.abort.signal.aborted) return;
-          this.retries.retryLater(entry.id);
-          this.opts.logger.warn({ err: err.message, stream: this.opts.stream, entry_id: entry.id, partition: part }, 'entry failed; retried after a back-off');
+          const unavailable = isRedisUnavailable(err);
+          this.retries.retryLater(entry.id, unavailable);
+          if (!unavailable) this.opts.logger.warn({ err: err.message, stream: this.opts.stream, entry_id: entry.id, partition: part }, 'entry failed; retried after a back-off');
         },
       )
       .finally(() => {
-        this.inHand.delete(entry.id);
+        // (after a recovery the entry may be in hand again, in the new loop's run: that one stays)
+        if (this.inHand.get(entry.id) === run) this.inHand.delete(entry.id);
         if (this.tails.get(part) === run) this.tails.delete(part);
       });
     this.inHand.set(entry.id, run);
     this.tails.set(part, run);
-  }
-
-  /**
-   * Ordered partitioned mode: handles the entry, retrying a failure in place after a back-off (as a
-   * redelivery) until it succeeds, is dead-lettered (`handle` does after `maxAttempts`) or the consumer stops.
-   */
-  private async handleInPlace(entry: StreamEntry, redelivered: boolean): Promise<void> {
-    for (let again = redelivered; ; again = true) {
-      try {
-        return await this.handle(entry, again);
-      } catch (err) {
-        if (this.abort.signal.aborted) throw err;
-        if (this.retries.isParked(entry.id)) return; // parked: its partition moves on
-        const n = this.retries.attemptsOf(entry.id);
-        this.opts.logger.warn({ err: (err as Error).message, stream: this.opts.stream, entry_id: entry.id, attempt: n }, 'entry failed; retried in place after a back-off (its partition waits)');
-        await sleep(retryBackoffMs(n), this.abort.signal);
-        if (this.abort.signal.aborted) throw err;
-      }
-    }
-  }
-
-  private async handle(entry: StreamEntry, redelivered: boolean): Promise<void> {
-    if (this.abort.signal.aborted) return;
-    try {
-      await this.opts.handler(entry, redelivered);
-      this.acks.ack(entry.id);
-      this.retries.succeeded(entry.id);
-    } catch (err) {
-      if (err instanceof HandedOver) {
-        // left pending, not acknowledged: see HandedOver
-        this.retries.handedOver(entry.id);
-        this.opts.logger.warn({ entry_id: entry.id, stream: this.opts.stream, err: err.message }, `entry taken over by another consumer; left pending (not acknowledged), looked at again in ${HANDED_OVER_RECHECK_MS} ms if still ours`);
-        return;
-      }
-      if (err instanceof PoisonEntry) {
-        await this.deadLetter(entry, err.reason, err.message);
-        return;
-      }
-      const n = this.retries.failed(entry.id);
-      if (n >= this.opts.maxAttempts && this.opts.exhausted === 'park') {
-        this.park(entry, n, err as Error);
-        return;
-      }
-      if (n >= this.opts.maxAttempts) {
-        this.opts.logger.error({ entry_id: entry.id, err: (err as Error).message, attempts: n }, 'entry failed repeatedly; dead-lettered');
-        await this.deadLetter(entry, 'handler_error', (err as Error).message);
-        this.retries.forgetAttempts(entry.id);
-        return;
-      }
-      throw err;
-    }
-  }
-
-  /**
-   * Parks an entry that failed `attempts` times (`exhausted: 'park'`): not acknowledged, not dead-lettered; tried
-   * again after 2 s × 2^(attempts − maxAttempts), at most `parkedRetryMaxMs` (from the own-pending read; the
-   * wait is kept by {@link ConsumerRetries.park}). Logged as an error and reported to `onParked`.
-   */
-  private park(entry: StreamEntry, attempts: number, err: Error): void {
-    const waitMs = this.retries.park(entry.id, attempts);
-    this.ownScanNeeded = true;
-    this.opts.logger.error(
-      { entry_id: entry.id, stream: this.opts.stream, err: err.message, attempts, retry_in_ms: waitMs },
-      `entry failed ${attempts} times; parked (left pending, never dropped), tried again in ${waitMs} ms: ${err.message}`,
-    );
-    this.opts.onParked?.(entry, attempts, err);
-  }
-
-  /** Copies `entry` to `<stream>.dlq` with the reason then acks it (consumer-dead-letter.ts); logs it and reports it to `onDeadLetter`. */
-  private async deadLetter(entry: StreamEntry, reason: string, detail: string): Promise<void> {
-    await deadLetterEntry(this.opts.redis, this.opts.stream, this.opts.group, entry, reason, detail);
-    this.opts.logger.warn({ entry_id: entry.id, reason, detail, dlq: dlq(this.opts.stream) }, `entry dead-lettered reason=${reason}`);
-    this.opts.onDeadLetter?.(reason, entry);
   }
 }

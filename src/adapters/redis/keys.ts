@@ -92,6 +92,11 @@ export const keys = {
   governorReservations: () => 'quantum:governor:reservations',
   /** Version counter of the reservations hash (compare-and-set of exposureReserve-2.lua). */
   governorReservationsVersion: () => 'quantum:governor:reservations:version',
+  /**
+   * The governor's risk-control state (docs/risk-controls.md): the loss limit's latch (`day_start_ms`,
+   * `next_trip_usd`, `tripped_ts_ms`), its latest measurement and the controls' settings, for `p3 status`.
+   */
+  governorRisk: () => 'quantum:governor:risk',
   /** Token bucket hash of the governor's plan rate: `global`, or a symbol. Shared by every governor. */
   governorRateBucket: (scope: string) => `quantum:governor:rate:${scope}`,
   /** Apply layer: order sent for a plan (hash: plan_id, entry_id, symbol, side, qty, reduce_only, decision, ts_ms), TTL 86400 s. */
@@ -139,6 +144,14 @@ export const patterns = {
   /** Canonical ledger hashes (`p3 status` without an allowlist). */
   ledgers: 'quantum:position:ledger:*',
   heartbeats: 'quantum:heartbeat:*',
+  /** The position brains' user data stream state hashes (`keys.p33UserStream`). */
+  userStreams: 'quantum:p33:user_stream:*',
   tradingStates: 'quantum:governor:trading_state:*',
   breakers: 'quantum:governor:breaker:*',
 } as const;
+
+/**
+ * The venue fills journal: one entry per fill of the account (`rp` realized profit, `n`/`N` commission and
+ * its asset), written by the position brain. The governor's loss limit reads it (src/services/governor/risk/realized.ts).
+ */
+export const FILLS_JOURNAL_STREAM = 'quantum:stream:exchange.fills';

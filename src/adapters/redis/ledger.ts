@@ -5,8 +5,8 @@
 import type { Redis } from 'ioredis';
 import { fmt, type Decimal } from '../../domain/decimal.js';
 import { ledgerFingerprint, readLedger, sideOf, type LedgerRead, type RawHash } from '../../domain/position.js';
-import { EVENTS_MAXLEN, STREAMS, keys } from './keys.js';
-import { callScript } from './scripts.js';
+import { EVENTS_MAXLEN, keys } from './keys.js';
+import { ledgerWrite } from './scripts/index.js';
 
 /** A ledger as read, with what is needed to write it back safely. */
 export interface LedgerSnapshotRead {
@@ -51,23 +51,17 @@ export interface LedgerWrite {
  */
 export async function writeLedger(redis: Redis, w: LedgerWrite): Promise<number | null> {
   const nowMs = w.nowMs ?? Date.now();
-  const reply = await callScript(
-    redis,
-    'ledgerWrite',
-    [keys.ledger(w.symbol), keys.legacyLedger004(w.symbol), STREAMS.reconcileEvents, STREAMS.applyResult],
-    [
-      w.expectedFingerprint,
-      fmt(w.amount),
-      sideOf(w.amount),
-      (nowMs / 1000).toFixed(3),
-      w.source,
-      w.event ? JSON.stringify(w.event) : '',
-      w.result ? JSON.stringify(w.result) : '',
-      EVENTS_MAXLEN,
-      w.symbol,
-      nowMs,
-    ],
-  );
-  const n = Number(reply);
-  return n >= 1 ? n : null;
+  const r = await ledgerWrite(redis, {
+    symbol: w.symbol,
+    expectedFingerprint: w.expectedFingerprint,
+    amount: fmt(w.amount),
+    side: sideOf(w.amount),
+    tsEpoch: (nowMs / 1000).toFixed(3),
+    source: w.source,
+    eventJson: w.event ? JSON.stringify(w.event) : '',
+    resultJson: w.result ? JSON.stringify(w.result) : '',
+    eventsMaxlen: EVENTS_MAXLEN,
+    nowMs,
+  });
+  return r.kind === 'written' ? r.version : null;
 }

@@ -26,7 +26,7 @@
  */
 import type { Redis } from 'ioredis';
 import { STREAMS } from './keys.js';
-import { callScript } from './scripts.js';
+import { planStreamGroupReset, planStreamIds } from './scripts/index.js';
 
 /** How far ahead of the checker's clock a stream id may be before it counts as planted, ms (clock skew allowance). */
 export const FUTURE_ID_TOLERANCE_MS = 5 * 60_000;
@@ -200,9 +200,9 @@ export interface PlantedIdRemoval {
  */
 export async function removePlantedIds(redis: Redis, _nowMs: number, stream: string = STREAMS.applyPlan): Promise<PlantedIdRemoval> {
   // the limit is taken from the Redis server's clock inside the script
-  const r = (await callScript(redis, 'planStreamIds', [stream], [FUTURE_ID_TOLERANCE_MS])) as [number, string, string[]?];
-  if (Number(r[0]) !== 1) return { removed: false, deleted: [], reason: String(r[1]) };
-  return { removed: true, lastId: String(r[1]), deleted: (r[2] ?? []).map(String) };
+  const r = await planStreamIds(redis, stream, FUTURE_ID_TOLERANCE_MS);
+  if (r.result === 'unchanged') return { removed: false, deleted: [], reason: r.reason };
+  return { removed: true, lastId: r.lastId, deleted: r.deleted };
 }
 
 /**
@@ -241,7 +241,7 @@ export async function repairPlanStream(redis: Redis, nowMs: number, stream: stri
   for (const g of now.groups) {
     // one atomic step per group, only while it is still where it was seen (planStreamGroupReset-1.lua): pending
     // entries below the first remaining entry (gone) acknowledged, then its position and read counter set
-    const ok = Number(await callScript(redis, 'planStreamGroupReset', [stream], [g.name, g.lastDelivered, now.lastId, now.firstId ?? '', now.entriesAdded])) === 1;
+    const ok = (await planStreamGroupReset(redis, stream, { group: g.name, expectedLastId: g.lastDelivered, lastId: now.lastId, firstId: now.firstId ?? null, entriesRead: now.entriesAdded })) === 'reset';
     (ok ? groupsReset : movedOn).push(g.name);
   }
   if (movedOn.length) return { repaired: groupsReset.length > 0, deleted: ids.deleted, lastId: now.lastId, groupsReset, reason: `groups ${movedOn.join(', ')} read on meanwhile: run again` };

@@ -47,7 +47,8 @@ export class TickBatch {
   /**
    * Runs `cmds` in one MULTI/EXEC of their own, sent with everything else issued this turn.
    * @returns each command's `[error, reply]` (a command error, e.g. WRONGTYPE, is in its slot)
-   * @throws the transaction's error when it failed as a whole (EXECABORT, connection lost)
+   * @throws the transaction's error when it failed as a whole (EXECABORT, with the queued commands' errors in
+   *   `previousErrors` as ioredis' `multi()` gives them; connection lost)
    */
   multi(cmds: BatchCommand[]): Promise<BatchReply[]> {
     return this.add(cmds, true);
@@ -158,7 +159,11 @@ export class TickBatch {
           if (!op.atomic) return op.resolve(replies.slice(start, start + len) as BatchReply[]);
           const exec = replies[start + len + 1];
           if (!exec) return op.reject(new Error('TickBatch: transaction reply missing'));
-          if (exec[0]) return op.reject(exec[0]);
+          if (exec[0]) {
+            // EXECABORT: the errors of the queued commands that aborted it (e.g. NOREPLICAS), as ioredis' multi() gives them
+            const queued = replies.slice(start + 1, start + 1 + len).flatMap((r) => (r?.[0] ? [r[0]] : []));
+            return op.reject(queued.length > 0 ? Object.assign(exec[0], { previousErrors: queued }) : exec[0]);
+          }
           const arr = exec[1];
           if (!Array.isArray(arr)) return op.reject(new Error('TickBatch: transaction aborted (no EXEC reply)'));
           op.resolve(arr.map((v): BatchReply => (v instanceof Error ? [v, null] : [null, v])));

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Env } from '../../config/env.js';
 import type { SentinelConfig } from '../../config/redis.js';
-import { SERVICE_NAMES, resolveServiceNames, type ServiceName } from '../../services/registry.js';
+import { SERVICE_NAMES, resolveServiceNames, type ServiceName } from '../../host/service-names.js';
 import { parseEnvFile } from '../doctor/env-file.js';
 
 export { parseEnvFile } from '../doctor/env-file.js';

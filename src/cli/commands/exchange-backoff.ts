@@ -5,6 +5,7 @@
  */
 import { userInfo, hostname } from 'node:os';
 import type { Command } from 'commander';
+import { EVENT } from '../../domain/events.js';
 
 /** Registers `p3 exchange-backoff`. */
 export function registerExchangeBackoffCommand(program: Command): void {
@@ -38,7 +39,7 @@ export function registerExchangeBackoffCommand(program: Command): void {
       const by = `cli:${user}@${hostname()}`;
       const had = await withCliRedis(async (redis) => {
         const was = await clearBackoff(redis);
-        await redis.xadd(STREAMS.governorEvents, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', 'EXCHANGE_BACKOFF_CLEARED', 'reason', o.reason, 'by', by, 'ts_ms', String(Date.now()));
+        await redis.xadd(STREAMS.governorEvents, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event', EVENT.EXCHANGE_BACKOFF_CLEARED, 'reason', o.reason, 'by', by, 'ts_ms', String(Date.now()));
         return was;
       });
       process.stdout.write(had ? `back-off lifted (reason=${JSON.stringify(o.reason)})\n` : 'no back-off was stored; nothing to lift\n');

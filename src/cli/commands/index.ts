@@ -5,7 +5,10 @@
  */
 import type { Command } from 'commander';
 import { registerRunCommand } from './run.js';
-import { registerReconcileCommands } from './reconcile.js';
+import { registerStatusCommand } from './status.js';
+import { registerHoldCommands } from './hold.js';
+import { registerLedgerCommands } from './ledger.js';
+import { registerEventsCommand } from './events.js';
 import { registerPlanCommands } from './plan.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerConsoleCommand } from './console.js';
@@ -18,4 +21,4 @@ import { registerPlanStreamCommands } from './plan-stream.js';
 export type CommandRegistrar = (program: Command) => void;
 
 /** The registrars, in `p3 --help` order. */
-export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerReconcileCommands, registerPlanCommands, registerFlattenCommand, registerExchangeBackoffCommand, registerDoctorCommand, registerRedisAclCommand, registerPlanStreamCommands, registerConsoleCommand];
+export const COMMAND_REGISTRARS: CommandRegistrar[] = [registerRunCommand, registerStatusCommand, registerHoldCommands, registerLedgerCommands, registerEventsCommand, registerPlanCommands, registerFlattenCommand, registerExchangeBackoffCommand, registerDoctorCommand, registerRedisAclCommand, registerPlanStreamCommands, registerConsoleCommand];

@@ -6,8 +6,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { TradingStateRead } from '../../domain/governor.js';
 import { TRADING_STATES, type TradingState } from '../../domain/trading-states.js';
-import { DEFAULT_PLAN_SOURCE, STRATEGY_ACTIONS, type ExitAction } from '../../plans/actions.js';
-import { NOTIONAL_BOUNDS, QTY_BOUNDS, checkPlanDecimal, killScoreProblem, type PlanDecimalBounds } from '../../domain/plan-numbers.js';
+import { DEFAULT_PLAN_SOURCE, STRATEGY_ACTIONS, type StrategyAction } from '../../plans/actions.js';
+import { NOTIONAL_BOUNDS, QTY_BOUNDS, REF_PRICE_BOUNDS, checkPlanDecimal, killScoreProblem, type PlanDecimalBounds } from '../../domain/plan-numbers.js';
 import { checkOperatorText, printableDeep } from '../../domain/operator-text.js';
 import { operatorSymbols, UNLISTED_HELP, UNLISTED_OPTION } from '../symbols.js';
 import { cliUser } from '../user.js';
@@ -27,10 +27,10 @@ function parseSymbol(v: string): string {
   return s;
 }
 
-function parseAction(v: string): ExitAction {
+function parseAction(v: string): StrategyAction {
   const a = v.trim().toUpperCase();
   if (!(STRATEGY_ACTIONS as readonly string[]).includes(a)) throw new InvalidArgumentError(`must be one of ${STRATEGY_ACTIONS.join(', ')}`);
-  return a as ExitAction;
+  return a as StrategyAction;
 }
 
 function parseSide(v: string): 'BUY' | 'SELL' {
@@ -79,11 +79,12 @@ export function registerPlanCommands(program: Command): void {
     .option('--side <side>', 'entries: BUY (long) or SELL (short)', parseSide)
     .option('--qty <qty>', 'base-asset quantity (OPEN, INCREASE, REDUCE): plain decimal, 0 < qty <= 1e9, at most 18 decimals', planDecimal(QTY_BOUNDS))
     .option('--notional <usd>', 'entries: size in USD notional instead of --qty (rounded DOWN to the lot step): 0 < usd <= 1e12', planDecimal(NOTIONAL_BOUNDS))
+    .option('--ref-price <price>', 'the price the strategy saw (USD per base unit) for the price collar: plain decimal, 0 < price <= 1e12', planDecimal(REF_PRICE_BOUNDS))
     .option('--plan-id <id>', 'plan id (default: 16 random hex characters)')
     .option('--kill-score <x>', "the strategy's kill score", parseKillScore)
     .option('--source <source>', 'producer name; key from P3_KEY_<SOURCE>', DEFAULT_PLAN_SOURCE)
     .option(UNLISTED_OPTION, UNLISTED_HELP)
-    .action(async (o: { symbol: string; action: ExitAction; side?: 'BUY' | 'SELL'; qty?: string; notional?: string; planId?: string; killScore?: number; source: string; unlistedSymbol?: boolean }) => {
+    .action(async (o: { symbol: string; action: StrategyAction; side?: 'BUY' | 'SELL'; qty?: string; notional?: string; refPrice?: string; planId?: string; killScore?: number; source: string; unlistedSymbol?: boolean }) => {
       const { planKeyFromEnv, submitPlan } = await import('../../plans/submit.js');
       const key = planKeyFromEnv(process.env, o.source);
       if (o.planId !== undefined && !/^[A-Za-z0-9:._-]{1,64}$/.test(o.planId)) return usageError('--plan-id must be 1-64 of [A-Za-z0-9:._-]');
@@ -94,7 +95,7 @@ export function registerPlanCommands(program: Command): void {
       if (o.action === 'REDUCE' && o.qty === undefined) return usageError('REDUCE needs --qty');
       if (!entry && o.action !== 'REDUCE' && o.qty !== undefined) return usageError(`${o.action} closes a fraction of the position: no --qty (use REDUCE --qty)`);
       await operatorSymbols([o.symbol], Boolean(o.unlistedSymbol));
-      const id = await withCliRedis((redis) => submitPlan(redis, { symbol: o.symbol, action: o.action, side: o.side, qty: o.qty, notionalUsd: o.notional, planId: o.planId, killScore: o.killScore ?? null, source: o.source }, key));
+      const id = await withCliRedis((redis) => submitPlan(redis, { symbol: o.symbol, action: o.action, side: o.side, qty: o.qty, notionalUsd: o.notional, refPrice: o.refPrice, planId: o.planId, killScore: o.killScore ?? null, source: o.source }, key));
       process.stdout.write(`${id}\n`);
     });
 
@@ -105,7 +106,7 @@ export function registerPlanCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (planId: string, o: { json?: boolean }) => {
       if (!/^[A-Za-z0-9:._-]{1,64}$/.test(planId)) return usageError('PLAN_ID must be 1-64 of [A-Za-z0-9:._-] (flatten plan ids look like flatten:BTCUSDT:...)');
-      const { renderTrace, tracePlan } = await import('../../plans/trace.js');
+      const { renderTrace, tracePlan } = await import('../../read-model/plan-trace.js');
       const t = await withCliRedis((redis) => tracePlan(redis, planId));
       process.stdout.write(o.json ? `${JSON.stringify(t, null, 2)}\n` : renderTrace(t));
       if (t.submitted.length === 0 && t.results.length === 0 && t.deadLetters.length === 0) process.exitCode = 1;
@@ -138,7 +139,7 @@ export function registerPlanCommands(program: Command): void {
     .description('show the global and per-symbol trading states and open circuit breakers')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const { readTradingStates } = await import('../../services/governor/trading-state.js');
+      const { readTradingStates } = await import('../../read-model/trading-state.js');
       const read = await withCliRedis((redis) => readTradingStates(redis));
       const view = o.json ? read : printableDeep(read);
       if (o.json) {

@@ -1,7 +1,8 @@
 /** `p3 run <service...>`: runs services in the foreground until SIGINT/SIGTERM, then drains and exits 0. */
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/errors.js';
-import { buildServices, resolveServiceNames, SERVICE_NAMES } from '../../services/registry.js';
+import { buildServices } from '../../services/index.js';
+import { resolveServiceNames, SERVICE_NAMES } from '../../host/service-names.js';
 
 /** Registers `p3 run`. */
 export function registerRunCommand(program: Command): void {
@@ -12,7 +13,7 @@ export function registerRunCommand(program: Command): void {
     .action(async (names: string[]) => {
       // loaded here, not at the top: `p3 --help` and the other commands need neither pino nor prom-client
       const { createLogger } = await import('../../adapters/logging/logger.js');
-      const { startServices, stopServices, waitForSignal } = await import('../../services/runtime.js');
+      const { startServices, stopServices, waitForSignal } = await import('../../host/lifecycle.js');
       const logger = createLogger('p3-run', 'info');
       let resolved;
       try {

@@ -19,13 +19,15 @@
  *   hand-deleted hold are a WARN.
  * - `snapshots`: each symbol of the brain's `P3_ALLOWLIST` has a readable snapshot younger than
  *   `P34_EXCHANGE_FRESHNESS_SEC` (default 10 s); a missing or stale one fails (bad credentials, brain down).
- * - `user-stream`: the brain's user data stream (user-stream-status.ts): healthy (OK), not healthy or not
+ * - `user-stream`: the brain's user data stream (src/read-model/user-streams.ts): healthy (OK), not healthy or not
  *   reported (WARN), `P33_REST_VERIFY_INTERVAL_MS` not below the freshness limit (FAIL).
  * - `trading`: HALTED/REDUCING trading states and open circuit breakers (WARN), unreadable state (FAIL).
  * - `dlq`: dead-letter streams (`*.dlq`) that are not empty (FAIL: a message was rejected for good).
  * - `heartbeats`: each expected service has a live heartbeat (FAIL when missing).
  * - `plan-stream`: damage to the plan stream a producer's XADD arguments can do (deleted unread plans, a
  *   planted id that blocks every XADD), now or recorded earlier by the apply layer (plan-stream-check.ts).
+ * - `consumers`: a consumer group with entries unread for more than 20 s, or pending untouched for 60 s: its
+ *   consumers stalled or none runs (consumer-check.ts).
  * - `acl:*`: the `default` user enabled with full rights, a generated ACL user with more rights than
  *   `p3 redis-acl` gives it, a service connecting as another component's user (src/acl/doctor-check.ts).
  * - `keys`, `endpoints`, `secrets`: placeholder or shared keys, orders or closes aimed at a
@@ -39,12 +41,13 @@ import { openRedis, scanKeys } from '../../adapters/redis/client.js';
 import { databaseRefusal, RedisDatabaseError } from '../../adapters/redis/database-guard.js';
 import { keys, STREAMS } from '../../adapters/redis/keys.js';
 import { readLedger, readSnapshot } from '../../domain/position.js';
-import { livenessReport, readHeartbeats } from '../../services/heartbeat.js';
-import { readTradingStates } from '../../services/governor/trading-state.js';
-import type { ServiceName } from '../../services/registry.js';
-import { checkUserStream } from '../../services/user-stream-status.js';
+import { livenessReport, readHeartbeats } from '../../read-model/heartbeats.js';
+import { readTradingStates } from '../../read-model/trading-state.js';
+import type { ServiceName } from '../../host/service-names.js';
+import { checkUserStream } from '../../read-model/user-streams.js';
 import { checkAcl } from '../../acl/doctor-check.js';
 import { checkPlanStream } from './plan-stream-check.js';
+import { checkConsumers } from './consumer-check.js';
 import { checkEndpoints, checkKeys, checkSecrets } from './safety-checks.js';
 
 export type { CheckResult, CheckStatus, DoctorOptions } from './types.js';
@@ -332,6 +335,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<CheckResult[]> {
       ['trading', () => checkTrading(redis)],
       ['dlq', () => checkDlq(redis)],
       ['plan-stream', () => checkPlanStream(redis)],
+      ['consumers', () => checkConsumers(redis)],
       ['heartbeats', () => checkHeartbeats(redis, opts.services)],
       ['acl', () => checkAcl(redis, opts.redisUrl, opts.envFiles ? opts.envs : {}, opts.sentinel ?? null)],
     ];

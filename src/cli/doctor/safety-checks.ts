@@ -18,7 +18,7 @@ import type { Env } from '../../config/env.js';
 import { exchangeEndpoint, isSafeEndpoint } from '../../config/exchange-endpoint.js';
 import { isPlaceholderSecret, keyVariables } from '../../config/keys.js';
 import { parseReconcileEngineConfig } from '../../services/reconcile-engine/config.js';
-import type { ServiceName } from '../../services/registry.js';
+import type { ServiceName } from '../../host/service-names.js';
 import type { CheckResult, DoctorOptions } from './types.js';
 
 const MAX_LISTED = 5;

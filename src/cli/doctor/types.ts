@@ -4,7 +4,7 @@
  */
 import type { Env } from '../../config/env.js';
 import type { SentinelConfig } from '../../config/redis.js';
-import type { ServiceName } from '../../services/registry.js';
+import type { ServiceName } from '../../host/service-names.js';
 
 /** Outcome of one check. */
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';

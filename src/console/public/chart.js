@@ -40,7 +40,7 @@ function trim(s, now) {
   s.holds = s.holds.filter(([, end]) => end === null || end >= from);
 }
 
-/** Adds a timeline event (see read-model.ts TimelineEvent). */
+/** Adds a timeline event (see src/read-model/console.ts TimelineEvent). */
 export function addEvent(e) {
   if (e.stream !== 'reconcile' || !e.symbol) return;
   const s = get(e.symbol);

@@ -4,9 +4,10 @@
  */
 import { z } from 'zod';
 import { ConfigError, envz, parseEnv, type Env } from '../../config/env.js';
-import type { LogLevel } from '../../adapters/logging/logger.js';
+import type { LogLevel } from '../../config/env.js';
 import { exchangeEndpoint, isSafeEndpoint } from '../../config/exchange-endpoint.js';
 import { checkKeyVariables } from '../../config/keys.js';
+import { parseRiskConfig, type RiskConfig } from '../governor/risk/config.js';
 
 /** Parsed apply-layer configuration. Times carry their unit in the name. */
 export interface ApplyConfig {
@@ -92,6 +93,8 @@ export interface ApplyConfig {
   claimWaitReplicas: number;
   /** `replica-wait`: WAIT timeout, ms (APPLY_CLAIM_WAIT_TIMEOUT_MS, default 100); fewer acks = nothing sent. */
   claimWaitTimeoutMs: number;
+  /** The governor's price collar and stale-mark settings, repeated at send time for entries (price-at-send.ts). */
+  risk: RiskConfig;
 }
 
 /**
@@ -212,5 +215,6 @@ export function parseApplyConfig(env: Env): ApplyConfig {
     // only `exchange-query` relies on the bound (a durable claim in the other modes needs no such assumption)
     maxSendDelayMs: c.P3_CLAIM_DURABILITY === 'exchange-query' ? sendDelay : Number.POSITIVE_INFINITY,
     claimWaitTimeoutMs: c.APPLY_CLAIM_WAIT_TIMEOUT_MS,
+    risk: parseRiskConfig(env),
   };
 }

@@ -1,11 +1,12 @@
 /**
  * What every apply-layer handler is given (configuration, connections, metrics, test seams). A module of its own
- * so the pieces of the send path (pipeline.ts, claim-durability.ts) can share it without importing each other.
+ * below every step of the staircase (see index.ts), so each step can take it without importing another.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ExchangeGateway } from '../../ports/exchange.js';
 import type { ApplyConfig } from './config.js';
+import type { ExecutorDeps } from './executor.js';
 import type { ApplyMetrics } from './metrics.js';
 import type { PermitWaker } from './permit-waker.js';
 
@@ -31,4 +32,13 @@ export interface ApplyDeps {
   signal: AbortSignal;
   /** Wakes plans waiting for their permits on the permits' notifications; null = fallback re-reads only. */
   waker: PermitWaker | null;
+}
+
+/**
+ * What the executor needs of `d`.
+ * @throws Error in dry_run (no exchange gateway: nothing can be sent or looked up)
+ */
+export function executorDeps(d: ApplyDeps): ExecutorDeps {
+  if (!d.gateway) throw new Error('no exchange gateway (dry_run)');
+  return { gateway: d.gateway, logger: d.logger, metrics: d.metrics, lookupAttempts: d.cfg.lookupAttempts, lookupBackoffMs: d.cfg.lookupBackoffMs, signal: d.signal };
 }

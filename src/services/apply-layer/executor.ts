@@ -41,13 +41,18 @@ export interface ExecutorDeps {
 /** Order statuses after which nothing more fills (Binance USDⓈ-M common definitions, Order Status). */
 const FINAL_STATUSES = new Set(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED', 'EXPIRED_IN_MATCH']);
 
+/** True when nothing more of the order can fill: a final status, or its whole quantity filled. */
+export function orderIsFinal(o: OrderInfo): boolean {
+  return FINAL_STATUSES.has(o.status) || o.filledQty.gte(o.qty);
+}
+
 function describe(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`;
   return String(err);
 }
 
-/** Milliseconds to wait for a rate-limit error, or null when `err` is not one. */
-function rateLimitWaitMs(err: unknown): number | null {
+/** Milliseconds to wait for a rate-limit error (Retry-After, or until a ban ends), or null when `err` is not one. */
+export function rateLimitWaitMs(err: unknown): number | null {
   if (err instanceof RateLimited) return Math.max(0, err.retryAfterMs);
   if (err instanceof Banned) return Math.max(0, err.untilMs - Date.now());
   return null;
@@ -69,7 +74,7 @@ export async function resolveByLookup(d: ExecutorDeps, symbol: string, cid: stri
       const tsMs = Date.now();
       if (o) {
         lastSeen = o;
-        if (FINAL_STATUSES.has(o.status) || o.filledQty.gte(o.qty)) {
+        if (orderIsFinal(o)) {
           d.metrics.inflightResolutions.inc({ outcome: 'found' });
           return { kind: 'order', order: o, tsMs, via: 'lookup' };
         }
@@ -113,7 +118,7 @@ export async function resolveByLookup(d: ExecutorDeps, symbol: string, cid: stri
 export async function lookupFinalOnce(d: ExecutorDeps, symbol: string, cid: string): Promise<OrderOutcome | null> {
   try {
     const o = await d.gateway.fetchOrderByClientId(symbol, cid);
-    if (o && (FINAL_STATUSES.has(o.status) || o.filledQty.gte(o.qty))) {
+    if (o && orderIsFinal(o)) {
       d.metrics.inflightResolutions.inc({ outcome: 'found' });
       return { kind: 'order', order: o, tsMs: Date.now(), via: 'lookup' };
     }
@@ -133,7 +138,7 @@ export async function placeAndResolve(d: ExecutorDeps, req: MarketOrderRequest):
   try {
     const o = await d.gateway.placeMarketOrder(req);
     const tsMs = Date.now();
-    if (FINAL_STATUSES.has(o.status) || o.filledQty.gte(o.qty)) out = { kind: 'order', order: o, tsMs, via: 'answer' };
+    if (orderIsFinal(o)) out = { kind: 'order', order: o, tsMs, via: 'answer' };
     else out = await resolveByLookup(d, req.symbol, req.clientOrderId);
   } catch (err) {
     const tsMs = Date.now();

@@ -4,38 +4,60 @@
  * docs/architecture.md#reconcile_close-invariants.
  *
  * Loops:
- * - consumer group `apply` on `quantum:stream:apply.plan` (`plan-handler.ts`);
- * - consumer group `apply-close` on `quantum:stream:reconcile.close` (`close-handler.ts`), unless
+ * - consumer group `apply` on `quantum:stream:apply.plan` (`intake/plan-handler.ts`);
+ * - consumer group `apply-close` on `quantum:stream:reconcile.close` (`intake/close-handler.ts`), unless
  *   `APPLY_RECONCILE_CLOSE_ENABLED=false`; partitioned by symbol (different symbols concurrently);
- * - consumer group `apply-flatten` on `quantum:stream:apply.flatten` (`flatten-handler.ts`): an operator's
+ * - consumer group `apply-flatten` on `quantum:stream:apply.flatten` (`intake/flatten-handler.ts`): an operator's
  *   FLATTEN plans (`p3 flatten`), in every trading state;
  * - every consumer keeps a liveness lease: a killed apply layer's pending entries are taken over by
  *   another within seconds and its consumer deleted (`src/adapters/redis/consumer-liveness.ts`);
- * - the in-flight sweep (`pipeline.ts`): at start and every `APPLY_INFLIGHT_SWEEP_MS`, orders sent more
+ * - the in-flight sweep (`send/inflight.ts`): at start and every `APPLY_INFLIGHT_SWEEP_MS`, orders sent more
  *   than `APPLY_INFLIGHT_SETTLE_MS` ago and never recorded (crash between send and record) are resolved
  *   by client order id lookup, never re-sent;
  * - the plan stream watch (`plan-stream-watch.ts`): damage a producer's XADD arguments can do (deleted
  *   unread plans, a planted id blocking every XADD) is logged as an error, counted and marked for `p3 doctor`.
  * `dry_run` builds no exchange gateway at all: nothing can be sent, the ledger is never written.
+ *
+ * ## Layout: a one-way staircase
+ *
+ * A stream entry goes down five steps; each module imports only from the steps below it and from the base,
+ * never from a step above or a sibling handler (test/apply/layout.test.ts holds this):
+ *
+ * 1. intake (`intake/`): one handler per stream (`plan-handler.ts` with the permit wait,
+ *    `close-handler.ts` with the RECONCILE_CLOSE guardrails, `flatten-handler.ts`): verify the entry,
+ *    refuse what can be refused before a claim, decide what to send after it;
+ * 2. claim (`claim/`): `claim.ts` claims the plan once, or names it a duplicate, or resumes an interrupted
+ *    entry; `durability.ts` starts the pre-send query of a claim Redis may have lost;
+ * 3. send (`send/`): `send.ts` is the only place an order is sent (send-time gate, last-moment check,
+ *    executor, then record); `inflight.ts` resolves orders left in flight (redeliveries, the sweep);
+ *    `quiet.ts` and `symbol-lock.ts` keep a symbol still while a close or flatten is sized;
+ * 4. record (`record/`): `record.ts` records the final result exactly once under the claim (or the
+ *    order the pre-send query found, left in `prior-checks.ts` by the claim step);
+ * 5. results (`results.ts`): the result fields, their count and log line, and results that record nothing.
+ *
+ * The base, below every step: `deps.ts` (what each step is given), `store.ts` (every Redis call of the
+ * apply layer), `executor.ts` (every exchange call of an order: send, lookups), `config.ts`, `metrics.ts`,
+ * `permit-waker.ts`, `plan-stream-watch.ts`. This module wires the steps into the service.
  */
 import type { Env } from '../../config/env.js';
-import { envKeyLookup } from '../../domain/plan.js';
+import { envKeyLookup, planPartition } from '../../domain/plan.js';
 import { GROUPS, STREAMS } from '../../adapters/redis/keys.js';
-import { StreamConsumer, type StreamEntry } from '../../adapters/redis/consumer.js';
+import { StreamConsumer } from '../../adapters/redis/consumer.js';
 import { createExchangeGateway, parseExchangeConfig } from '../../adapters/exchange/factory.js';
 import { withSharedBackoff } from '../../adapters/exchange/backoff.js';
 import type { ExchangeGateway } from '../../ports/exchange.js';
 import { sleep } from '../../lib/sleep.js';
-import { createServiceContext } from '../context.js';
+import { createServiceContext } from '../../host/context.js';
 import { parseRedisTarget } from '../../config/redis.js';
-import type { Service } from '../runtime.js';
+import type { Service } from '../../host/service.js';
 import { parseApplyConfig } from './config.js';
 import { createApplyMetrics } from './metrics.js';
-import { sweepInflight, type ApplyDeps, type ApplyHooks } from './pipeline.js';
+import type { ApplyDeps, ApplyHooks } from './deps.js';
 import { keepUnresolvedInflight } from './store.js';
-import { createPlanHandler } from './plan-handler.js';
-import { createCloseHandler } from './close-handler.js';
-import { createFlattenHandler } from './flatten-handler.js';
+import { sweepInflight } from './send/inflight.js';
+import { createPlanHandler } from './intake/plan-handler.js';
+import { createCloseHandler } from './intake/close-handler.js';
+import { createFlattenHandler } from './intake/flatten-handler.js';
 import { PermitWaker } from './permit-waker.js';
 import { PlanStreamWatch } from './plan-stream-watch.js';
 import { PLAN_CONSUMER } from '../../plans/entry.js';
@@ -45,16 +67,6 @@ const WARM_UP_MAX_MS = 5000;
 
 /** Most RECONCILE_CLOSE plans handled at once (each of a different symbol). */
 const CLOSE_CONCURRENCY = 16;
-
-/** Partition of a RECONCILE_CLOSE entry: its plan's symbol (`?` when unreadable: such entries only get rejected). */
-export function closePartition(entry: StreamEntry): string {
-  try {
-    const o = JSON.parse(entry.fields.plan ?? '') as { symbol?: unknown };
-    return typeof o?.symbol === 'string' ? o.symbol : '?';
-  } catch {
-    return '?';
-  }
-}
 
 /** Consumer group of the plan stream (`quantum:stream:apply.plan`). */
 export const APPLY_GROUP = GROUPS.applyPlan;
@@ -162,7 +174,7 @@ export async function createApplyLayerService(env: Env, opts: ApplyLayerOptions 
       // Closes of different symbols run concurrently (one slow close, an exchange timeout, never delays
       // another symbol's); closes of one symbol one at a time, in stream order.
       if (cfg.closeEnabled) {
-        consumers.push(new StreamConsumer({ ...common, ...parked(STREAMS.reconcileClose), startId: '$', stream: STREAMS.reconcileClose, group: APPLY_CLOSE_GROUP, handler: createCloseHandler(deps), partitionOf: closePartition, concurrency: CLOSE_CONCURRENCY }));
+        consumers.push(new StreamConsumer({ ...common, ...parked(STREAMS.reconcileClose), startId: '$', stream: STREAMS.reconcileClose, group: APPLY_CLOSE_GROUP, handler: createCloseHandler(deps), partitionOf: planPartition, concurrency: CLOSE_CONCURRENCY }));
       }
       // FLATTEN: a group created at 0, so a flatten submitted while no apply layer ran is still executed
       // (or refused as stale_plan when older than APPLY_MAX_PLAN_AGE_SEC).

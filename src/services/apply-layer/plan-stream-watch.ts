@@ -11,9 +11,9 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { keys } from '../../adapters/redis/keys.js';
 import { planStreamDamage, removePlantedIds, type PlanStreamDamage, type PlanStreamDamageKind } from '../../adapters/redis/plan-stream-health.js';
 import { sleep } from '../../lib/sleep.js';
+import { markPlanStreamDamage } from './store.js';
 
 /** How often the plan stream is checked, ms. */
 export const PLAN_STREAM_CHECK_MS = 5_000;
@@ -62,9 +62,7 @@ export class PlanStreamWatch {
         this.logger.error({ damage: found }, `plan stream damaged: ${found.map((d) => d.detail).join('; ')} (docs/runbook.md, "Plan stream damaged")`);
       }
       if (found.some((d) => d.kind === 'exhausted_id' || d.kind === 'future_id')) await this.removePlanted(nowMs);
-      const marker = keys.planStreamDamage();
-      const first = (await this.redis.hexists(marker, 'first_ts_ms')) ? [] : ['first_ts_ms', String(nowMs)];
-      await this.redis.hset(marker, 'kinds', [...new Set(found.map((d) => d.kind))].join(','), 'detail', key.slice(0, 2000), 'last_ts_ms', String(nowMs), ...first);
+      await markPlanStreamDamage(this.redis, [...new Set(found.map((d) => d.kind))].join(','), key.slice(0, 2000), nowMs);
     }
     this.lastKey = key;
     return found;

@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { STREAMS, EVENTS_MAXLEN, keys } from '../../adapters/redis/keys.js';
-import { callScript } from '../../adapters/redis/scripts.js';
+import { applyBegin, applyCas, applyRecord, holdRenew, inflightKeep, lockRelease, lockRenew, type ApplyRecordLedger } from '../../adapters/redis/scripts/index.js';
 import { replyValues, tickBatch } from '../../adapters/redis/tick-batch.js';
 import { fetchLedger } from '../../adapters/redis/ledger.js';
 import { fmt, type Decimal } from '../../domain/decimal.js';
@@ -56,7 +56,7 @@ export async function claimPlan(redis: Redis, planId: string, entryId: string, t
 
 /** Compare-and-swap of a dedupe value (TTL kept). @returns true when swapped */
 export async function casDedupe(redis: Redis, planId: string, expected: string, next: string): Promise<boolean> {
-  return Number(await callScript(redis, 'applyCas', [keys.applyDedupe(planId)], [expected, next])) === 1;
+  return (await applyCas(redis, planId, expected, next)) === 'swapped';
 }
 
 /** Outcome of {@link beginSend}. */
@@ -89,59 +89,28 @@ export async function beginSend(
   expectSign: -1 | 0 | 1 | null = null,
   reserved = false,
 ): Promise<BeginOutcome> {
-  const reply = await callScript(
-    redis,
-    'applyBegin',
-    [
-      keys.applyDedupe(rec.plan_id),
-      keys.applyInflight(rec.symbol),
-      keys.applyPending(),
-      keys.applyOrder(cid),
-      keys.hold(rec.symbol),
-      keys.holdSig(rec.symbol),
-      keys.closeSent(rec.symbol, close?.driftSig ?? '-'),
-      keys.tradingState(),
-      keys.tradingState(rec.symbol),
-      keys.snapshot(rec.symbol),
-      keys.lastFill(rec.symbol),
-      keys.governorBreaker(rec.symbol),
-      keys.governorReservations(),
-    ],
-    [claimedValue, rec.dedupe, cid, rec.ts_ms, inflightTtlSec, JSON.stringify(rec), DEDUPE_TTL_SEC, mode, close?.driftSig ?? '', close?.markerTtlSec ?? 1, expectSign === null ? '' : String(expectSign), snapshotTsMs === null ? '' : String(snapshotTsMs), reserved ? '1' : '', rec.plan_id],
-  );
-  switch (Number(reply)) {
-    case 1:
-      return 'sending';
-    case -1:
-      return 'held';
-    case -2:
-      return 'hold_changed';
-    case -3:
-      return 'close_already_sent';
-    case -4:
-      return 'halted';
-    case -5:
-      return 'position_changed';
-    case -6:
-      return 'order_in_flight';
-    case -7:
-      return 'snapshot_superseded';
-    case -8:
-      return 'snapshot_unknown';
-    case -9:
-      return 'reducing';
-    case -10:
-      return 'reservation_gone';
-    case -11:
-      return 'breaker_open';
-    default:
-      return 'not_owner';
-  }
+  return applyBegin(redis, {
+    planId: rec.plan_id,
+    symbol: rec.symbol,
+    cid,
+    claimedValue,
+    sendingValue: rec.dedupe,
+    tsMs: rec.ts_ms,
+    inflightTtlSec,
+    orderJson: JSON.stringify(rec),
+    orderTtlSec: DEDUPE_TTL_SEC,
+    mode,
+    driftSig: close?.driftSig,
+    closeMarkerTtlSec: close?.markerTtlSec ?? 1,
+    expectSign,
+    snapshotTsMs,
+    reserved,
+  });
 }
 
 /** Releases the close marker of a drift after its close was recorded as NOT executed (a later bucket may retry). */
 export async function releaseCloseMarker(redis: Redis, symbol: string, driftSig: string, cid: string): Promise<void> {
-  await callScript(redis, 'lockRelease', [keys.closeSent(symbol, driftSig)], [cid]);
+  await lockRelease(redis, keys.closeSent(symbol, driftSig), cid);
 }
 
 /** Reads the order hash of a client order id; null when missing or incomplete. */
@@ -196,30 +165,25 @@ export async function recordResult(
 ): Promise<RecordOutcome> {
   const sym = fields.symbol;
   const tsMs = Number(fields.ts_ms);
-  const keyList = [keys.applyDedupe(fields.plan_id), keys.applyInflight(sym), keys.applyPending(), STREAMS.applyResult, keys.ledger(sym), keys.legacyLedger004(sym), STREAMS.reconcileEvents, keys.lastFill(sym)];
   const attempts = opts.attempts ?? 5;
   for (let i = 0; i < attempts; i++) {
-    let args: Array<string | number>;
+    let ledger: ApplyRecordLedger | null = null;
     let ledgerState: 'written' | 'missing' | 'invalid' | 'not_applicable' | 'evidence_only' = 'not_applicable';
     if (opts.fill && !opts.fill.isZero()) {
       const l = await fetchLedger(redis, sym);
       if (l.read.kind === 'ok' && opts.ledgerIf && !opts.ledgerIf(l.read.ledger.amount.add(opts.fill))) {
-        args = [opts.cid, resultJson(fields), opts.doneValue, '0', '', '', '', '', EVENTS_MAXLEN, sym, tsMs, opts.expected ?? ''];
         ledgerState = 'evidence_only';
       } else if (l.read.kind === 'ok') {
         const next = l.read.ledger.amount.add(opts.fill);
-        args = [opts.cid, resultJson(fields), opts.doneValue, '1', l.fingerprint, fmt(next), sideOf(next), (tsMs / 1000).toFixed(3), EVENTS_MAXLEN, sym, tsMs, opts.expected ?? ''];
+        ledger = { fingerprint: l.fingerprint, amount: fmt(next), side: sideOf(next), tsEpoch: (tsMs / 1000).toFixed(3) };
         ledgerState = 'written';
       } else {
-        args = [opts.cid, resultJson(fields), opts.doneValue, '0', '', '', '', '', EVENTS_MAXLEN, sym, tsMs, opts.expected ?? ''];
         ledgerState = l.read.kind;
       }
-    } else {
-      args = [opts.cid, resultJson(fields), opts.doneValue, '0', '', '', '', '', EVENTS_MAXLEN, sym, tsMs, opts.expected ?? ''];
     }
-    const n = Number(await callScript(redis, 'applyRecord', keyList, args));
-    if (n === -1) return { kind: 'fenced' };
-    if (n >= 1) return { kind: 'recorded', ledgerVersion: ledgerState === 'written' ? n : null, ledger: ledgerState };
+    const r = await applyRecord(redis, { planId: fields.plan_id, symbol: sym, cid: opts.cid, resultJson: resultJson(fields), doneValue: opts.doneValue, ledger, eventsMaxlen: EVENTS_MAXLEN, tsMs, expected: opts.expected ?? '' });
+    if (r.kind === 'fenced') return { kind: 'fenced' };
+    if (r.kind === 'recorded') return { kind: 'recorded', ledgerVersion: r.ledgerVersion, ledger: ledgerState };
   }
   throw new Error(`ledger of ${sym} changed on every one of ${attempts} attempts; result not recorded yet`);
 }
@@ -236,8 +200,7 @@ export async function publishResultOnly(redis: Redis, fields: ApplyResultFields)
  * @returns `renewed`, `no_hold` or `sig_mismatch`
  */
 export async function renewHold(redis: Redis, symbol: string, driftSig: string, ttlSec: number): Promise<'renewed' | 'no_hold' | 'sig_mismatch'> {
-  const n = Number(await callScript(redis, 'holdRenew', [keys.hold(symbol), keys.holdReason(symbol), keys.holdSig(symbol)], [driftSig, ttlSec]));
-  return n === 1 ? 'renewed' : n === -1 ? 'no_hold' : 'sig_mismatch';
+  return holdRenew(redis, symbol, driftSig, ttlSec);
 }
 
 /** Reads the hold of `symbol`: active flag and signature. */
@@ -265,7 +228,7 @@ export async function takeCloseLock(redis: Redis, symbol: string, token: string,
 
 /** Extends the close lock's lease to `ttlMs` if still ours (`lockRenew-1.lua`). @returns true when renewed */
 export async function renewCloseLock(redis: Redis, symbol: string, token: string, ttlMs: number): Promise<boolean> {
-  return Number(await callScript(redis, 'lockRenew', [keys.applyCloseLock(symbol)], [token, ttlMs])) === 1;
+  return (await lockRenew(redis, keys.applyCloseLock(symbol), token, ttlMs)) === 'renewed';
 }
 
 /**
@@ -282,7 +245,7 @@ export async function readSendState(redis: Redis, symbol: string): Promise<{ inf
 
 /** Releases the close lock if still ours. */
 export async function releaseCloseLock(redis: Redis, symbol: string, token: string): Promise<void> {
-  await callScript(redis, 'lockRelease', [keys.applyCloseLock(symbol)], [token]);
+  await lockRelease(redis, keys.applyCloseLock(symbol), token);
 }
 
 /**
@@ -335,7 +298,7 @@ export async function readLastMoment(redis: Redis, symbol: string): Promise<Last
  * @returns false when the plan is no longer sending under that claim (nothing written)
  */
 export async function keepInflight(redis: Redis, rec: OrderRecord, cid: string, dedupeValue: string, ttlSec: number): Promise<boolean> {
-  return Number(await callScript(redis, 'inflightKeep', [keys.applyDedupe(rec.plan_id), keys.applyInflight(rec.symbol)], [dedupeValue, cid, rec.ts_ms, ttlSec])) === 1;
+  return (await inflightKeep(redis, { planId: rec.plan_id, symbol: rec.symbol, dedupeValue, cid, tsMs: rec.ts_ms, ttlSec })) === 'kept';
 }
 
 /**
@@ -353,4 +316,69 @@ export async function keepUnresolvedInflight(redis: Redis, ttlSec: number): Prom
     if (stage && stage.startsWith('sending|') && (await keepInflight(redis, rec, cid, stage, ttlSec))) n++;
   }
   return n;
+}
+
+/** The dedupe value of a plan (`claimed|…`, `sending|…`, `done|…`), null when it has none. */
+export async function readDedupe(redis: Redis, planId: string): Promise<string | null> {
+  return redis.get(keys.applyDedupe(planId));
+}
+
+/** Client order ids in the symbol's in-flight hash, with when each was sent (epoch ms, as stored). */
+export async function inflightOrders(redis: Redis, symbol: string): Promise<Record<string, string>> {
+  return redis.hgetall(keys.applyInflight(symbol));
+}
+
+/** Removes an order from the pending zset and its symbol's in-flight hash in one MULTI (it is no longer in flight). */
+export async function endInflight(redis: Redis, symbol: string, cid: string): Promise<void> {
+  await redis.multi().zrem(keys.applyPending(), cid).hdel(keys.applyInflight(symbol), cid).exec();
+}
+
+/** The client order id holding the one-close-per-drift marker of `driftSig`, null when none was sent. */
+export async function readCloseMarker(redis: Redis, symbol: string, driftSig: string): Promise<string | null> {
+  return redis.get(keys.closeSent(symbol, driftSig));
+}
+
+/** Appends an event (FLATTEN_*) to `quantum:stream:reconcile.events` (capped at `EVENTS_MAXLEN`). */
+export async function appendEvent(redis: Redis, fields: Record<string, string>): Promise<void> {
+  await redis.xadd(STREAMS.reconcileEvents, 'MAXLEN', '~', EVENTS_MAXLEN, '*', ...Object.entries(fields).flat());
+}
+
+/** `INFO <sections>` of the Redis server (claim durability reads persistence, replication and server). */
+export async function serverInfo(redis: Redis, ...sections: string[]): Promise<string> {
+  return String(await redis.call('INFO', ...sections));
+}
+
+/** `WAIT <replicas> <timeoutMs>`. @returns how many replicas acknowledged every write of this connection so far */
+export async function waitForReplicas(redis: Redis, replicas: number, timeoutMs: number): Promise<number> {
+  return Number(await redis.call('WAIT', replicas, timeoutMs));
+}
+
+/**
+ * Writes the sticky plan stream damage marker (`quantum:apply:plan_stream_damage`, read by `p3 doctor`):
+ * the kinds and detail found at `nowMs`, and `first_ts_ms` unless the marker already has one.
+ */
+export async function markPlanStreamDamage(redis: Redis, kinds: string, detail: string, nowMs: number): Promise<void> {
+  const marker = keys.planStreamDamage();
+  const first = (await redis.hexists(marker, 'first_ts_ms')) ? [] : ['first_ts_ms', String(nowMs)];
+  await redis.hset(marker, 'kinds', kinds, 'detail', detail, 'last_ts_ms', String(nowMs), ...first);
+}
+
+/**
+ * The order record of a plan's order (all strings, as stored).
+ * @param o.qty base-asset quantity; `tsMs` when it was sent (or found at the exchange), epoch ms; `dedupe` the
+ *   claim's value it was sent under
+ */
+export function orderRecord(o: { planId: string; entryId: string; symbol: string; side: 'BUY' | 'SELL'; qty: Decimal; reduceOnly: boolean; decision: string; dedupe: string; tsMs: number; basisAmt?: string }): OrderRecord {
+  return {
+    plan_id: o.planId,
+    entry_id: o.entryId,
+    symbol: o.symbol,
+    side: o.side,
+    qty: fmt(o.qty),
+    reduce_only: o.reduceOnly ? 'true' : 'false',
+    decision: o.decision,
+    dedupe: o.dedupe,
+    ts_ms: String(o.tsMs),
+    ...(o.basisAmt !== undefined ? { basis_amt: o.basisAmt } : {}),
+  };
 }

@@ -8,8 +8,9 @@
  */
 import type { Redis } from 'ioredis';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
-import { callScript } from '../../adapters/redis/scripts.js';
+import { breakerTrip } from '../../adapters/redis/scripts/index.js';
 import type { FailureCounter } from './failure-window.js';
+import { EVENT } from '../../domain/events.js';
 
 /** Breaker settings (seconds). */
 export interface BreakerSettings {
@@ -86,7 +87,7 @@ export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSetti
   const until = nowMs + s.cooldownSec * 1000;
   const detail = { symbol, errors, window_sec: s.windowSec, cooldown_sec: s.cooldownSec, tripped_ts_ms: nowMs, until_ms: until };
   const event = {
-    event: 'CIRCUIT_BREAKER_TRIPPED',
+    event: EVENT.CIRCUIT_BREAKER_TRIPPED,
     symbol,
     errors: String(errors),
     window_sec: String(s.windowSec),
@@ -94,11 +95,6 @@ export async function checkBreaker(redis: Redis, symbol: string, s: BreakerSetti
     until_ms: String(until),
     ts_ms: String(nowMs),
   };
-  const reply = await callScript(
-    redis,
-    'breakerTrip',
-    [keys.governorBreaker(symbol), keys.governorBreakerLastTrip(symbol), STREAMS.governorEvents],
-    [s.cooldownSec, nowMs, JSON.stringify(detail), JSON.stringify(Object.entries(event).flat()), EVENTS_MAXLEN, lastTrip, s.windowSec + s.cooldownSec + 3600],
-  );
-  return { open: true, tripped: Number(reply) === 1, errors };
+  const reply = await breakerTrip(redis, { symbol, cooldownSec: s.cooldownSec, nowMs, detailJson: JSON.stringify(detail), event, eventsMaxlen: EVENTS_MAXLEN, lastTripMs: lastTrip, lastTripTtlSec: s.windowSec + s.cooldownSec + 3600 });
+  return { open: true, tripped: reply === 'tripped', errors };
 }

@@ -7,6 +7,7 @@ import { ConfigError, envz, parseEnv, type Env } from '../../config/env.js';
 import { Decimal, parseDecimal } from '../../domain/decimal.js';
 import type { GovernorMode } from '../../domain/governor.js';
 import { checkKeyVariables } from '../../config/keys.js';
+import { parseRiskConfig, type RiskConfig } from './risk/config.js';
 
 /** Parsed governor configuration. Durations in seconds unless the name says ms. */
 export interface GovernorConfig {
@@ -45,6 +46,8 @@ export interface GovernorConfig {
   claimIdleMs: number;
   /** `P3_KEY_GOVERNOR`: the key every governor permit is signed with (docs/architecture.md#least-privilege-and-signed-permits). Required. */
   permitKey: string;
+  /** The pre-trade risk controls (`GOVERNOR_PRICE_COLLAR_BPS` ..., src/services/governor/risk/config.ts). */
+  risk: RiskConfig;
 }
 
 const SHAPE = {
@@ -153,5 +156,6 @@ export function parseGovernorConfig(env: Env): GovernorConfig {
     group: e.GOVERNOR_CONSUMER_GROUP,
     claimIdleMs: e.GOVERNOR_CLAIM_IDLE_MS,
     permitKey: e.P3_KEY_GOVERNOR,
+    risk: parseRiskConfig(env),
   };
 }

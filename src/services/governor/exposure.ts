@@ -8,7 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import { keys } from '../../adapters/redis/keys.js';
-import { callScript } from '../../adapters/redis/scripts.js';
+import { exposureExpire, exposureReserve } from '../../adapters/redis/scripts/index.js';
 import { Decimal } from '../../domain/decimal.js';
 import { checkExposure, formatReservation, parseReservation, reservationReleased, type ExposureLimits, type ExposureVerdict, type Reservation, type SymbolExposure } from '../../domain/exposure.js';
 import { readSnapshot } from '../../domain/position.js';
@@ -92,16 +92,15 @@ export async function reserveExposure(redis: Redis, req: EntryRequest, allowlist
     if (expired.length > 0) {
       // permits that expired before their entry was sent: released only while still not sending (atomic check),
       // then everything is read again (the version moved)
-      for (const planId of expired) await callScript(redis, 'exposureExpire', [keys.governorReservations(), keys.governorReservationsVersion(), keys.applyDedupe(planId)], [planId]);
+      for (const planId of expired) await exposureExpire(redis, planId);
       attempt--;
       if (++expiredRounds > RESERVE_ATTEMPTS) return { ok: false, reason: 'exposure_contended', context: { attempts: String(expiredRounds) } };
       continue;
     }
     const verdict = checkExposure({ symbol: req.symbol, qty: req.qty, mark: req.mark, position: req.position, reservations: live.filter((r) => r.planId !== req.planId), book, limits });
     if (!verdict.ok && release.length === 0) return verdict;
-    const add = verdict.ok ? [req.planId, formatReservation({ symbol: req.symbol, usd: verdict.reserveUsd, expiresMs: nowMs + req.ttlMs })] : ['', ''];
-    const written = Number(await callScript(redis, 'exposureReserve', [keys.governorReservations(), keys.governorReservationsVersion()], [version, ...add, ...release]));
-    if (written === 1) return verdict;
+    const add: [string, string] | null = verdict.ok ? [req.planId, formatReservation({ symbol: req.symbol, usd: verdict.reserveUsd, expiresMs: nowMs + req.ttlMs })] : null;
+    if ((await exposureReserve(redis, version, add, release)) === 'written') return verdict;
   }
   return { ok: false, reason: 'exposure_contended', context: { attempts: String(RESERVE_ATTEMPTS) } };
 }
@@ -110,6 +109,6 @@ export async function reserveExposure(redis: Redis, req: EntryRequest, allowlist
 export async function releaseReservation(redis: Redis, planId: string): Promise<void> {
   for (let attempt = 0; attempt < RESERVE_ATTEMPTS; attempt++) {
     const version = (await redis.get(keys.governorReservationsVersion())) ?? '0';
-    if (Number(await callScript(redis, 'exposureReserve', [keys.governorReservations(), keys.governorReservationsVersion()], [version, '', '', planId])) === 1) return;
+    if ((await exposureReserve(redis, version, null, [planId])) === 'written') return;
   }
 }

@@ -6,8 +6,8 @@
  *
  * - The group is created at start with `$` (only plans submitted after the group first existed; later
  *   restarts resume where the group stopped: pending entries are re-read, idle ones XAUTOCLAIMed).
- * - Bad entries (malformed, unknown source, bad MAC, schema) → `PoisonEntry` → DLQ + ack, no permit,
- *   `governor_plans_dead_lettered_total{reason}` and a log line.
+ * - The consumer, dead letters, decision counts and log lines are those of every permit issuer
+ *   (src/plans/permit-consumer.ts): bad entries → DLQ + ack, no permit, `governor_plans_dead_lettered_total{reason}`.
  * - Decision: `decideGovernorPreRate` (src/domain/governor.ts), then one rate token (shared bucket).
  * - Log lines in the seed's shape (seed 004): `BTCUSDT: ALLOW plan 86c8756d (permit issued: qty=0.0350,
  *   notional=$3325.00)` / `BTCUSDT: DENY plan 86c8756d reason=...`.
@@ -16,16 +16,16 @@ import { Counter } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { StreamConsumer, type StreamEntry } from '../../adapters/redis/consumer.js';
-import { STREAMS, keys } from '../../adapters/redis/keys.js';
+import type { StreamEntry } from '../../adapters/redis/consumer.js';
+import { keys } from '../../adapters/redis/keys.js';
 import { fmt } from '../../domain/decimal.js';
 import { decideGovernorPreRate, readTradingState, GOVERNOR_DENY_REASONS, type GovernorOutcome } from '../../domain/governor.js';
-import { envKeyLookup, type Plan } from '../../domain/plan.js';
-import { deny, fmtQtyForLog, permitFields } from '../../domain/permits.js';
-import { planDigest, signPermit } from '../../domain/permit-signature.js';
+import type { Plan } from '../../domain/plan.js';
+import { deny, permitFields } from '../../domain/permits.js';
+import { signPermit, type PermitBinding } from '../../domain/permit-signature.js';
 import { readSnapshot } from '../../domain/position.js';
 import type { Env } from '../../config/env.js';
-import { planFromEntry, PLAN_CONSUMER, PLAN_POISON_REASONS } from '../../plans/entry.js';
+import { PlanPermitConsumer, type PermitIssue } from '../../plans/permit-consumer.js';
 import { writePermitBatched } from '../../plans/permit-store.js';
 import { replyValues, tickBatch } from '../../adapters/redis/tick-batch.js';
 import { checkBreaker, type BreakerRead } from './breaker.js';
@@ -35,6 +35,7 @@ import type { GovernorConfig } from './config.js';
 import { issueAllow, type RateSettings } from './rate.js';
 import { releaseReservation, reserveExposure } from './exposure.js';
 import { isEntryAction } from '../../domain/plan.js';
+import { RiskControls } from './risk/controls.js';
 
 /** What the component needs from its service. */
 export interface GovernorDeps {
@@ -49,66 +50,55 @@ export interface GovernorDeps {
 
 /** See the module comment. */
 export class Governor {
-  private readonly consumer: StreamConsumer;
-  private readonly decisions: Counter<'symbol' | 'decision' | 'reason'>;
-  private readonly deadLettered: Counter<'reason'>;
+  private readonly consumer: PlanPermitConsumer<GovernorOutcome>;
   private readonly trips: Counter<'symbol'>;
-  private readonly keyFor: (source: string) => string | undefined;
   /** Serialises this process's exposure reservations (see `decide`). */
   private readonly exposureLock = new Mutex();
   /** FAILED results in the breaker window, read incrementally (one round trip per check). */
   private readonly failures: FailureWindow;
+  /** The pre-trade risk controls of entries (docs/risk-controls.md). */
+  private readonly risk: RiskControls;
 
   constructor(
     private readonly deps: GovernorDeps,
     private readonly cfg: GovernorConfig,
   ) {
-    this.keyFor = envKeyLookup(deps.env);
     this.failures = new FailureWindow(deps.redis, cfg.breakerWindowSec * 1000);
-    this.decisions = new Counter({
-      name: 'governor_decisions_total',
-      help: 'Governor permit decisions by symbol, decision (ALLOW|DENY) and reason',
-      labelNames: ['symbol', 'decision', 'reason'],
-      registers: [deps.registry],
-    });
-    this.deadLettered = new Counter({
-      name: 'governor_plans_dead_lettered_total',
-      help: 'Plan entries the governor copied to the dead-letter stream, by reason',
-      labelNames: ['reason'],
-      registers: [deps.registry],
+    this.risk = new RiskControls(cfg.risk, { redis: deps.redis, logger: deps.logger, registry: deps.registry, allowlist: cfg.allowlist });
+    this.consumer = new PlanPermitConsumer<GovernorOutcome>({
+      ...deps,
+      group: cfg.group,
+      claimIdleMs: cfg.claimIdleMs,
+      allowlist: cfg.allowlist,
+      name: 'governor',
+      metrics: {
+        decisions: { name: 'governor_decisions_total', help: 'Governor permit decisions by symbol, decision (ALLOW|DENY) and reason' },
+        deadLettered: { name: 'governor_plans_dead_lettered_total', help: 'Plan entries the governor copied to the dead-letter stream, by reason' },
+        allowReasons: ['ok', 'auto_approve'],
+        denyReasons: GOVERNOR_DENY_REASONS,
+      },
+      logTag: '',
+      issue: (plan, entry, binding) => this.issue(plan, entry, binding),
+      allowDetail: (o) => `notional=$${o.notional?.toFixed(2) ?? '0.00'}`,
+      logFields: (o) => ({ notional: o.notional ? o.notional.toFixed(2) : '' }),
     });
     this.trips = new Counter({ name: 'governor_circuit_breaker_trips_total', help: 'Circuit breaker trips by symbol', labelNames: ['symbol'], registers: [deps.registry] });
-    for (const r of PLAN_POISON_REASONS) this.deadLettered.inc({ reason: r }, 0);
     for (const symbol of cfg.allowlist) {
       this.trips.inc({ symbol }, 0);
-      this.decisions.inc({ symbol, decision: 'ALLOW', reason: 'ok' }, 0);
-      this.decisions.inc({ symbol, decision: 'ALLOW', reason: 'auto_approve' }, 0);
-      for (const reason of GOVERNOR_DENY_REASONS) this.decisions.inc({ symbol, decision: 'DENY', reason }, 0);
+      this.consumer.zeroDecisions(symbol);
     }
-    this.consumer = new StreamConsumer({
-      redis: deps.redis,
-      stream: STREAMS.applyPlan,
-      group: cfg.group,
-      consumer: deps.instanceId,
-      logger: deps.logger,
-      claimIdleMs: cfg.claimIdleMs,
-      handler: (e, redelivered) => this.handle(e, redelivered),
-      onDeadLetter: (reason) => this.deadLettered.inc({ reason }),
-      ...PLAN_CONSUMER,
-      // its Redis user has no XGROUP DELCONSUMER on the shared plan stream: the apply layer deletes dead consumers
-      reap: 'none',
-    });
   }
 
   /** Creates the consumer group (best effort: the loop retries while Redis is down) and starts the loop. */
   async start(): Promise<void> {
-    await this.consumer.ensureGroup().catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'governor: consumer group not created yet (Redis down?)'));
-    this.consumer.start();
+    await this.consumer.start();
+    this.risk.start();
   }
 
   /** Stops after the plan in hand. */
   async stop(): Promise<void> {
     await this.consumer.stop();
+    await this.risk.stop();
   }
 
   /** `loop`: the consumer reached Redis on its last iteration. */
@@ -116,9 +106,8 @@ export class Governor {
     return { governor_loop: this.consumer.healthy };
   }
 
-  /** Decides one plan entry; throws PoisonEntry for a bad one (DLQ + ack by the consumer). */
-  private async handle(entry: StreamEntry, redelivered: boolean): Promise<void> {
-    const plan = planFromEntry(entry.fields, this.keyFor);
+  /** Decides one verified plan entry and writes its permit (src/plans/permit-consumer.ts logs and counts it). */
+  private async issue(plan: Plan, entry: StreamEntry, binding: PermitBinding): Promise<PermitIssue<GovernorOutcome>> {
     const { logger, redis } = this.deps;
     const sym = plan.symbol;
     // everything the decision reads, in one MULTI; the breaker window's refresh (incremental) is issued
@@ -136,10 +125,7 @@ export class Governor {
       ]),
     ) as [number, number, string | null, Record<string, string>, Record<string, string>, number, Record<string, string>];
     // a redelivered entry, or the same plan submitted twice: the first decision stands (write-once)
-    if (Number(decided) === 1) {
-      logger.info({ plan_id: plan.plan_id, symbol: sym, entry_id: entry.id, redelivered }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
-      return;
-    }
+    if (Number(decided) === 1) return { kind: 'already_decided' };
     // one line per decision at info (the ALLOW/DENY line below); the steps before it at debug (
     // each synchronous line costs a write(2) per plan)
     if (logger.isLevelEnabled('debug')) {
@@ -150,8 +136,6 @@ export class Governor {
     }
     const pre = await this.decide(plan, { breaker: { openRaw: breakerOpen, lastRaw: lastTrip }, failures, g, s, h, snap });
     let outcome: GovernorOutcome = pre.outcome;
-    // the permit authorises this entry's exact payload only (planFromEntry checked `plan` is a string)
-    const binding = { planId: plan.plan_id, entryId: entry.id, planDigest: planDigest(entry.fields.plan ?? '') };
     const sign = (o: GovernorOutcome) => {
       // `reserved`: this ALLOW reserved exposure; the apply layer then sends only while the reservation exists
       const extra = { notional: o.notional ? o.notional.toFixed(2) : '', mark_price: o.markPrice ? fmt(o.markPrice) : '', mode: this.cfg.mode, entry_id: entry.id, ...(o.decision === 'ALLOW' && pre.reserved ? { reserved: '1' } : {}) };
@@ -171,20 +155,10 @@ export class Governor {
     } else {
       written = await writePermitBatched(redis, 'governor', sign(outcome), this.cfg.permitTtlSec);
     }
-    if (!written) {
-      // (a reservation made here stays: it is keyed by the plan id, which the first decision reserved too)
-      logger.info({ plan_id: plan.plan_id, symbol: sym }, `${sym}: plan ${plan.plan_id} already decided; permit kept`);
-      return;
-    }
-    this.decisions.inc({ symbol: sym, decision: outcome.decision, reason: outcome.reason });
-    const notional = outcome.notional ? outcome.notional.toFixed(2) : '';
-    const fields = { plan_id: plan.plan_id, symbol: sym, decision: outcome.decision, reason: outcome.reason, qty: outcome.qty ? fmt(outcome.qty) : null, side: outcome.side, notional, context: outcome.context };
-    if (outcome.decision === 'ALLOW') {
-      if (outcome.autoApproved) logger.debug({ plan_id: plan.plan_id, symbol: sym }, `${sym}: ${this.cfg.mode === 'paper' ? 'Paper' : 'Testnet'} mode - auto-approving plan ${plan.plan_id}`);
-      logger.info(fields, `${sym}: ALLOW plan ${plan.plan_id} (permit issued: qty=${fmtQtyForLog(outcome.qty)}, notional=$${outcome.notional?.toFixed(2) ?? '0.00'})`);
-    } else {
-      logger.warn(fields, `${sym}: DENY plan ${plan.plan_id} reason=${outcome.reason} context=${JSON.stringify(outcome.context)}`);
-    }
+    // (a reservation made here stays when not written: it is keyed by the plan id, which the first decision reserved too)
+    if (!written) return { kind: 'already_decided' };
+    if (outcome.decision === 'ALLOW' && outcome.autoApproved) logger.debug({ plan_id: plan.plan_id, symbol: sym }, `${sym}: ${this.cfg.mode === 'paper' ? 'Paper' : 'Testnet'} mode - auto-approving plan ${plan.plan_id}`);
+    return { kind: 'written', outcome };
   }
 
   /** The token buckets' settings of `sym`. */
@@ -232,6 +206,8 @@ export class Governor {
       },
     });
     if (pre.decision !== 'ALLOW') return { outcome: pre, reserved: false };
+    const risk = await this.risk.check(plan, pre, snap, Date.now(), this.cfg.maxPositionUsdBySymbol[sym] ?? this.cfg.maxPositionUsd);
+    if (risk) return { outcome: risk, reserved: false };
     // Entries: the exposure limits, checked and reserved in one compare-and-set step (docs/architecture.md#risk-limits-and-trading-states)
     if (isEntryAction(plan.action) && pre.qty && pre.markPrice) {
       const sr = readSnapshot(snap);

@@ -4,9 +4,9 @@
  * `quantum:permit:governor:<plan_id>` for every plan of `quantum:stream:apply.plan`. See `governor.ts`.
  */
 import type { Env } from '../../config/env.js';
-import { createServiceContext } from '../context.js';
+import { createServiceContext } from '../../host/context.js';
 import { parseRedisTarget } from '../../config/redis.js';
-import type { Service } from '../runtime.js';
+import type { Service } from '../../host/service.js';
 import { parseGovernorConfig } from './config.js';
 import { Governor } from './governor.js';
 

@@ -5,9 +5,7 @@
  * ({@link takeRateToken}) takes a token alone (same rules: the `includes/takeTokens` fragment).
  */
 import type { Redis } from 'ioredis';
-import { keys } from '../../adapters/redis/keys.js';
-import { callScript } from '../../adapters/redis/scripts.js';
-import { tickBatch } from '../../adapters/redis/tick-batch.js';
+import { governorIssue, tokenBucket } from '../../adapters/redis/scripts/index.js';
 import type { PermitFields } from '../../domain/permits.js';
 
 /** Rates in tokens per minute, bursts in tokens. */
@@ -23,14 +21,9 @@ export type RateOutcome = { ok: true } | { ok: false; reason: 'rate_limited_glob
 
 /** Takes one token from both buckets, or none. */
 export async function takeRateToken(redis: Redis, symbol: string, s: RateSettings): Promise<RateOutcome> {
-  const reply = (await callScript(redis, 'tokenBucket', [keys.governorRateBucket('global'), keys.governorRateBucket(symbol)], [s.globalPerMin, s.globalBurst, s.symbolPerMin, s.symbolBurst])) as [
-    number,
-    string,
-    string,
-  ];
-  const code = Number(reply[0]);
-  if (code === 1) return { ok: true };
-  return { ok: false, reason: code === -1 ? 'rate_limited_global' : 'rate_limited_symbol', globalTokens: String(reply[1]), symbolTokens: String(reply[2]) };
+  const r = await tokenBucket(redis, symbol, s);
+  if (r.result === 'taken') return { ok: true };
+  return { ok: false, reason: r.result, globalTokens: r.globalTokens, symbolTokens: r.symbolTokens };
 }
 
 /** Outcome of {@link issueAllow}. */
@@ -46,15 +39,7 @@ export type IssueOutcome = { kind: 'written' } | { kind: 'exists' } | { kind: 'r
  * @throws Redis errors (the caller's consumer retries the plan)
  */
 export async function issueAllow(redis: Redis, symbol: string, permit: PermitFields & { sig: string }, ttlSec: number, s: RateSettings): Promise<IssueOutcome> {
-  const flat: string[] = [];
-  for (const [k, v] of Object.entries(permit)) flat.push(k, v);
-  const [[err, raw]] = (await tickBatch(redis).pipeline([
-    ['governorIssue', keys.permitGovernor(permit.plan_id), keys.governorRateBucket('global'), keys.governorRateBucket(symbol), Math.max(1, Math.round(ttlSec)), s.globalPerMin, s.globalBurst, s.symbolPerMin, s.symbolBurst, ...flat],
-  ])) as [[Error | null, unknown]];
-  if (err) throw err;
-  const reply = raw as [number, string, string];
-  const code = Number(reply[0]);
-  if (code === 1) return { kind: 'written' };
-  if (code === 0) return { kind: 'exists' };
-  return { kind: 'refused', reason: code === -1 ? 'rate_limited_global' : 'rate_limited_symbol', globalTokens: String(reply[1]), symbolTokens: String(reply[2]) };
+  const r = await governorIssue(redis, { planId: permit.plan_id, symbol, ttlSec, buckets: s, fields: { ...permit } });
+  if (r.result === 'written' || r.result === 'exists') return { kind: r.result };
+  return { kind: 'refused', reason: r.result, globalTokens: r.globalTokens, symbolTokens: r.symbolTokens };
 }

@@ -22,7 +22,7 @@
  */
 import { z } from 'zod';
 import { ConfigError, envz, parseEnv, type Env } from '../../config/env.js';
-import type { LogLevel } from '../../adapters/logging/logger.js';
+import type { LogLevel } from '../../config/env.js';
 
 /** The brain's service-wide settings plus the snapshot publisher's. */
 export interface BrainConfig {

@@ -8,7 +8,9 @@
  *
  * Hash fields: `position_amt` (signed decimal string), `side` (LONG|SHORT|FLAT), `entry_price`,
  * `mark_price` (from the position row, else from the exchange's mark prices refreshed every
- * {@link MARK_REFRESH_MS}; absent when unknown), `step_size` (the symbol's lot step, so the shared
+ * {@link MARK_REFRESH_MS} and between slow polls; absent when unknown), `mark_ts_ms` (when that mark was read: the sending time
+ * of the request that returned it, for the governor's stale-mark check), `index_price` (premiumIndex
+ * `indexPrice`, for the price collar; absent when unknown), `step_size` (the symbol's lot step, so the shared
  * tolerance defaults to one lot step; absent when unknown), `min_qty` and `min_notional` (exchangeInfo, for
  * sizing entries; absent when unknown), `ts_ms`, `ts_epoch`
  * (seconds, 3 decimals), `received_ts_ms` (when the answer arrived, diagnostics only), `source` = `rest`
@@ -36,11 +38,11 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { Auth, Banned, HedgeModeRefused, RateLimited, Unavailable } from '../../adapters/exchange/errors.js';
-import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
-import { callScript } from '../../adapters/redis/scripts.js';
+import { EVENTS_MAXLEN } from '../../adapters/redis/keys.js';
+import { snapshotMark, snapshotWrite } from '../../adapters/redis/scripts/index.js';
 import { Decimal, fmt } from '../../domain/decimal.js';
 import { SNAPSHOT_FUTURE_SKEW_MS } from '../../domain/position.js';
-import type { ExchangeGateway } from '../../ports/exchange.js';
+import type { ExchangeGateway, PremiumIndexEntry } from '../../ports/exchange.js';
 import { sleep } from '../../lib/sleep.js';
 import type { SnapshotConfig } from './config.js';
 
@@ -53,8 +55,11 @@ export type SnapshotErrorKind = (typeof SNAPSHOT_ERROR_KINDS)[number];
 const FUTURE_TOLERANCE_MS = SNAPSHOT_FUTURE_SKEW_MS;
 /** How often the lot steps are re-read from exchangeInfo, ms. */
 const STEP_REFRESH_MS = 600_000;
-/** How often the mark prices of symbols without a position row are refreshed, ms (premiumIndex, weight 10). */
-const MARK_REFRESH_MS = 5_000;
+/**
+ * How often the mark and index prices are refreshed, ms (premiumIndex, weight 10): well below the governor's
+ * `GOVERNOR_MARK_MAX_AGE_MS` (5000), which denies entries on an older mark (docs/risk-controls.md#stale-mark).
+ */
+const MARK_REFRESH_MS = 2_000;
 
 /** What the publisher needs from the brain service (a `ServiceContext` fits). */
 export interface SnapshotPublisherContext {
@@ -72,8 +77,8 @@ export type PollResult = { ok: true; sentMs: number; receivedMs: number; written
  * @throws on a Redis error
  */
 export async function writeSnapshot(redis: Redis, symbol: string, tsMs: number, fields: Record<string, string>): Promise<boolean> {
-  const res = await callScript(redis, 'snapshotWrite', [keys.snapshot(symbol), STREAMS.positionSnapshot], [tsMs, EVENTS_MAXLEN, Date.now(), FUTURE_TOLERANCE_MS, symbol, ...Object.entries(fields).flat()]);
-  return res !== 0;
+  const res = await snapshotWrite(redis, { symbol, tsMs, maxlen: EVENTS_MAXLEN, nowMs: Date.now(), futureToleranceMs: FUTURE_TOLERANCE_MS, fields });
+  return res.kind === 'written';
 }
 
 /** Classifies a failure for metrics and logs. */
@@ -87,7 +92,7 @@ export function classifySnapshotError(err: unknown): SnapshotErrorKind {
 }
 
 /** The hash fields of one snapshot (exported for tests and tools). */
-export function snapshotFields(p: { amount: Decimal; entryPrice: Decimal | null; markPrice: Decimal | null; stepSize: Decimal | null; minQty?: Decimal | null; minNotional?: Decimal | null; sentMs: number; receivedMs: number; source?: 'rest' | 'stream' }): Record<string, string> {
+export function snapshotFields(p: { amount: Decimal; entryPrice: Decimal | null; markPrice: Decimal | null; markTsMs?: number | null; indexPrice?: Decimal | null; stepSize: Decimal | null; minQty?: Decimal | null; minNotional?: Decimal | null; sentMs: number; receivedMs: number; source?: 'rest' | 'stream' }): Record<string, string> {
   const side = p.amount.isZero() ? 'FLAT' : p.amount.isNeg() ? 'SHORT' : 'LONG';
   const f: Record<string, string> = {
     position_amt: fmt(p.amount),
@@ -98,7 +103,12 @@ export function snapshotFields(p: { amount: Decimal; entryPrice: Decimal | null;
     received_ts_ms: String(p.receivedMs),
     source: p.source ?? 'rest',
   };
-  if (p.markPrice) f.mark_price = fmt(p.markPrice);
+  if (p.markPrice) {
+    f.mark_price = fmt(p.markPrice);
+    // the mark's own time (the request that returned it); a writer that does not know it uses the snapshot's
+    f.mark_ts_ms = String(p.markTsMs ?? p.sentMs);
+  }
+  if (p.indexPrice) f.index_price = fmt(p.indexPrice);
   if (p.stepSize) f.step_size = fmt(p.stepSize);
   if (p.minQty) f.min_qty = fmt(p.minQty);
   if (p.minNotional) f.min_notional = fmt(p.minNotional);
@@ -112,16 +122,17 @@ export class SnapshotPublisher {
   private readonly polls: Counter<'result'>;
   private readonly lastWrittenMs = new Map<string, number>();
   private readonly stepSizes = new Map<string, { step: Decimal; minQty: Decimal; minNotional: Decimal | null; atMs: number }>();
-  private marks: { atMs: number; bySymbol: Map<string, Decimal> } | null = null;
+  private marks: { atMs: number; bySymbol: Map<string, PremiumIndexEntry> } | null = null;
   private lastSuccessMs = 0;
   private lastErrorKind: SnapshotErrorKind | null = null;
   private lastErrorLogMs = 0;
   private abort = new AbortController();
   private wake = new AbortController();
   private loop: Promise<void> | null = null;
+  private markLoop: Promise<void> | null = null;
   private intervalProvider: () => number;
   private readonly pollListeners: Array<(r: PollResult) => void> = [];
-  private readonly lastMarks = new Map<string, { mark: Decimal; atMs: number }>();
+  private readonly lastMarks = new Map<string, { mark: Decimal; atMs: number; index: Decimal | null }>();
   private writeFilter: (symbol: string, amount: Decimal, sentMs: number) => boolean = () => true;
 
   constructor(
@@ -164,6 +175,7 @@ export class SnapshotPublisher {
     if (!this.config.enabled || this.loop) return;
     this.abort = new AbortController();
     this.loop = this.run(this.abort.signal);
+    this.markLoop = this.refreshMarksLoop(this.abort.signal);
     this.ctx.logger.info({ allowlist: this.config.allowlist, interval_ms: this.config.intervalMs }, 'P3.3 snapshot publisher started');
   }
 
@@ -171,7 +183,9 @@ export class SnapshotPublisher {
   async stop(): Promise<void> {
     this.abort.abort();
     await this.loop;
+    await this.markLoop;
     this.loop = null;
+    this.markLoop = null;
   }
 
   /** `p33_snapshot_loop`: the last successful poll is younger than `readyMaxAgeMs` (true when disabled). */
@@ -209,6 +223,12 @@ export class SnapshotPublisher {
     return m && Date.now() - m.atMs <= maxAgeMs ? m.mark : null;
   }
 
+  /** The newest mark (with its time, epoch ms) and index price a poll wrote for `symbol`, if the mark is at most `maxAgeMs` old (else null). */
+  lastQuote(symbol: string, maxAgeMs: number): { mark: Decimal; atMs: number; index: Decimal | null } | null {
+    const m = this.lastMarks.get(symbol);
+    return m && Date.now() - m.atMs <= maxAgeMs ? m : null;
+  }
+
   /** The cached exchangeInfo rules of `symbol` (null when unknown); never calls the exchange. */
   knownRules(symbol: string): { step: Decimal; minQty: Decimal; minNotional: Decimal | null } | null {
     return this.stepSizes.get(symbol) ?? null;
@@ -238,6 +258,30 @@ export class SnapshotPublisher {
   }
 
   /**
+   * While position polls are slower than {@link MARK_REFRESH_MS} (the user data stream is healthy), refreshes
+   * the marks of the existing snapshots in between (`snapshotMark-1.lua`: mark fields only, never back in
+   * time), so an entry's mark stays younger than the governor's `GOVERNOR_MARK_MAX_AGE_MS`. Never throws.
+   */
+  private async refreshMarksLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(MARK_REFRESH_MS, signal);
+      if (signal.aborted || this.intervalProvider() <= MARK_REFRESH_MS) continue;
+      try {
+        const marks = await this.markPrices();
+        for (const symbol of this.config.allowlist) {
+          const q = marks.bySymbol.get(symbol);
+          if (!q) continue;
+          if ((await snapshotMark(this.ctx.redis, { symbol, mark: fmt(q.markPrice), markTsMs: marks.atMs, indexPrice: q.indexPrice ? fmt(q.indexPrice) : '' })) === 'written') {
+            this.lastMarks.set(symbol, { mark: q.markPrice, atMs: marks.atMs, index: q.indexPrice });
+          }
+        }
+      } catch (err) {
+        this.ctx.logger.debug({ err: (err as Error).message }, 'marks not refreshed between polls');
+      }
+    }
+  }
+
+  /**
    * Lot step of `symbol` from exchangeInfo, refreshed every {@link STEP_REFRESH_MS}; on a failed refresh
    * the last known step is kept, and with none the field is left out this time (tolerance then falls back
    * to the configured one, else an exact match: fail closed).
@@ -258,21 +302,26 @@ export class SnapshotPublisher {
   }
 
   /**
-   * Mark prices from the exchange, refreshed every {@link MARK_REFRESH_MS} (a flat symbol has no position
-   * row to carry its mark; entries need one). A failed refresh keeps the last ones for at most 3 refresh
-   * periods, then none (entries on flat symbols are then denied `mark_price_unknown`: fail closed).
+   * Mark and index prices from the exchange (premiumIndex), refreshed every {@link MARK_REFRESH_MS} (a flat
+   * symbol has no position row to carry its mark; entries need one; the index feeds the price collar).
+   * A failed refresh keeps the last ones for at most 3 refresh periods, then none (entries on flat symbols
+   * are then denied `mark_price_unknown`; the governor denies a mark older than its limit `stale_mark`).
+   * `atMs` is when the request was sent (the marks' conservative time).
    */
-  private async markPrices(): Promise<Map<string, Decimal>> {
+  private async markPrices(): Promise<{ atMs: number; bySymbol: Map<string, PremiumIndexEntry> }> {
     const now = Date.now();
-    if (this.marks && now - this.marks.atMs < MARK_REFRESH_MS) return this.marks.bySymbol;
-    if (!this.gateway.fetchMarkPrices) return new Map();
+    if (this.marks && now - this.marks.atMs < MARK_REFRESH_MS) return this.marks;
     try {
-      this.marks = { atMs: now, bySymbol: await this.gateway.fetchMarkPrices() };
+      if (this.gateway.fetchPremiumIndex) this.marks = { atMs: now, bySymbol: await this.gateway.fetchPremiumIndex() };
+      else if (this.gateway.fetchMarkPrices) {
+        const m = await this.gateway.fetchMarkPrices();
+        this.marks = { atMs: now, bySymbol: new Map([...m].map(([s, markPrice]) => [s, { markPrice, indexPrice: null }])) };
+      }
     } catch (err) {
       this.ctx.logger.debug({ err: (err as Error).message }, 'mark prices not refreshed');
       if (this.marks && now - this.marks.atMs > 3 * MARK_REFRESH_MS) this.marks = null;
     }
-    return this.marks?.bySymbol ?? new Map();
+    return this.marks ?? { atMs: now, bySymbol: new Map() };
   }
 
   /**
@@ -291,7 +340,7 @@ export class SnapshotPublisher {
     const receivedMs = Date.now();
     const written: string[] = [];
     const skipped: string[] = [];
-    const marks = [...this.config.allowlist].some((s) => !positions.get(s)?.markPrice) ? await this.markPrices() : new Map<string, Decimal>();
+    const marks = await this.markPrices();
     try {
       for (const symbol of this.config.allowlist) {
         const p = positions.get(symbol);
@@ -300,17 +349,20 @@ export class SnapshotPublisher {
           continue;
         }
         const rules = await this.stepSize(symbol);
+        const quote = marks.bySymbol.get(symbol);
         const fields = snapshotFields({
           amount: p?.amount ?? new Decimal(0),
           entryPrice: p?.entryPrice ?? null,
-          markPrice: p?.markPrice ?? marks.get(symbol) ?? null,
+          markPrice: p?.markPrice ?? quote?.markPrice ?? null,
+          markTsMs: p?.markPrice ? sentMs : quote ? marks.atMs : null,
+          indexPrice: quote?.indexPrice ?? null,
           stepSize: rules?.step ?? null,
           minQty: rules?.minQty ?? null,
           minNotional: rules?.minNotional ?? null,
           sentMs,
           receivedMs,
         });
-        if (fields.mark_price) this.lastMarks.set(symbol, { mark: new Decimal(fields.mark_price), atMs: sentMs });
+        if (fields.mark_price) this.lastMarks.set(symbol, { mark: new Decimal(fields.mark_price), atMs: Number(fields.mark_ts_ms), index: quote?.indexPrice ?? null });
         if (!(await writeSnapshot(this.ctx.redis, symbol, sentMs, fields))) {
           skipped.push(symbol);
           continue;

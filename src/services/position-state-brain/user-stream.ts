@@ -64,8 +64,6 @@ export const STREAM_EVENT_TYPES = ['ACCOUNT_UPDATE', 'ORDER_TRADE_UPDATE', 'list
 
 /** Redis key of an instance's stream state. */
 export const userStreamStateKey = (instance: string): string => keys.p33UserStream(instance);
-/** SCAN pattern of every instance's stream state. */
-export const USER_STREAM_STATE_PATTERN = 'quantum:p33:user_stream:*';
 
 /** What the component needs from the brain service. */
 export interface UserStreamContext {
@@ -285,10 +283,13 @@ export class UserStreamSnapshots {
       return;
     }
     const rules = this.publisher.knownRules(sym);
+    const quote = this.publisher.lastQuote(sym, MARK_MAX_AGE_FACTOR * this.config.userStream.restVerifyIntervalMs);
     const fields = snapshotFields({
       amount: p.amount,
       entryPrice: p.entryPrice,
-      markPrice: this.publisher.lastMark(sym, MARK_MAX_AGE_FACTOR * this.config.userStream.restVerifyIntervalMs),
+      markPrice: quote?.mark ?? null,
+      markTsMs: quote?.atMs ?? null,
+      indexPrice: quote?.index ?? null,
       stepSize: rules?.step ?? null,
       minQty: rules?.minQty ?? null,
       minNotional: rules?.minNotional ?? null,

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { ConfigError, envz, parseEnv, parseToleranceConfig, type Env } from '../../config/env.js';
-import type { LogLevel } from '../../adapters/logging/logger.js';
+import type { LogLevel } from '../../config/env.js';
 import type { ReconcileConfig } from '../../domain/reconcile.js';
 import { keyEnvName } from '../../domain/plan.js';
 import { RECONCILE_SOURCE } from '../../domain/reconcile-close.js';

@@ -33,6 +33,7 @@ import type { ReconcileMetrics } from './metrics.js';
 import type { VenueView } from '../../domain/attribution.js';
 import { readVenue, venueCloseEventName, venueEvidenceFields, VenueRollbackWatch } from './venue.js';
 import { applyDecision, publishClose, readPass, snapshotFingerprint, writtenLedgerFingerprint, type ResultEntry, type SymbolReads } from './store.js';
+import { EVENT } from '../../domain/events.js';
 
 /** Re-reads of one symbol within a pass after a compare-and-set conflict. */
 export const MAX_RETRIES = 3;
@@ -251,15 +252,15 @@ export class ReconcileEngine {
       const old = ledger.kind === 'ok' ? fmt(ledger.ledger.amount) : '';
       const event: Record<string, string> =
         l.kind === 'init'
-          ? { event: 'LEDGER_INIT', symbol, reason: 'ledger_init', ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, source: 'init', ts_ms: String(nowMs), instance: this.instanceId }
+          ? { event: EVENT.LEDGER_INIT, symbol, reason: 'ledger_init', ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, source: 'init', ts_ms: String(nowMs), instance: this.instanceId }
           : l.kind === 'adopt'
-          ? { event: 'LEDGER_ADOPTED', symbol, reason: outcome.reason, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, policy: 'adopt', detail: outcome.detail, source: l.source, ts_ms: String(nowMs), instance: this.instanceId }
+          ? { event: EVENT.LEDGER_ADOPTED, symbol, reason: outcome.reason, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, policy: 'adopt', detail: outcome.detail, source: l.source, ts_ms: String(nowMs), instance: this.instanceId }
           : l.kind === 'venue'
           ? { event: venueCloseEventName(l.venueFills ?? []), symbol, reason: outcome.reason, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, policy: 'adopt', ...venueEvidenceFields(l.venueFills ?? []), detail: outcome.detail, source: l.source, ts_ms: String(nowMs), instance: this.instanceId }
           : l.venueFills && l.venueFills.length > 0
-          ? { event: 'AUTO_REPAIR', symbol, reason: outcome.reason, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, evidence_plan_id: '', ...venueEvidenceFields(l.venueFills), detail: outcome.detail, source: 'p34_auto', ts_ms: String(nowMs), instance: this.instanceId }
+          ? { event: EVENT.AUTO_REPAIR, symbol, reason: outcome.reason, old_ledger_amt: old, new_ledger_amt: fmt(l.amount), exchange_amt: eventBase.exchange_amt, evidence_plan_id: '', ...venueEvidenceFields(l.venueFills), detail: outcome.detail, source: 'p34_auto', ts_ms: String(nowMs), instance: this.instanceId }
           : {
-              event: 'AUTO_REPAIR',
+              event: EVENT.AUTO_REPAIR,
               symbol,
               reason: outcome.reason,
               old_ledger_amt: old,
@@ -376,7 +377,7 @@ export class ReconcileEngine {
         instance: this.instanceId,
       },
     });
-    if (res !== 1) return false;
+    if (res !== 'published') return false;
     this.metrics.closePublishedTotal.inc({ symbol });
     this.logger.warn(
       { symbol, plan_id: plan.plan_id, side: close.side, qty: fmt(close.qty), drift_sig: holdSig, reason: outcome.reason },

@@ -16,6 +16,7 @@ import { checkOperatorText } from '../../domain/operator-text.js';
 import { readSnapshot, type SnapshotRead } from '../../domain/position.js';
 import { compareAmounts, toleranceFor } from '../../domain/tolerance.js';
 import { operatorHold } from './store.js';
+import { EVENT } from '../../domain/events.js';
 
 /** How an operator's ledger amount compares with the exchange snapshot (see {@link ledgerAgainstSnapshot}). */
 export type LedgerCheck = { kind: 'agrees' } | { kind: 'disagrees'; message: string } | { kind: 'unchecked'; message: string };
@@ -97,7 +98,7 @@ export async function setLedgerByOperator(redis: Redis, req: OperatorLedgerSet, 
       amount: req.amount,
       source: 'operator',
       event: {
-        event: 'LEDGER_SET',
+        event: EVENT.LEDGER_SET,
         symbol: req.symbol,
         reason: req.reason,
         old_ledger_amt: old,

@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { EVENTS_MAXLEN, STREAMS, keys } from '../../adapters/redis/keys.js';
-import { callScript, queueScript } from '../../adapters/redis/scripts.js';
+import { closePublish, operatorHold as operatorHoldScript, queueReconcileRead, reconcileApply, reconcileRead, reconcileReadKeys, type ReconcileApplyResult } from '../../adapters/redis/scripts/index.js';
 import { fieldsToObject } from '../../adapters/redis/consumer.js';
 import { EVIDENCE_LOOKBACK } from '../../domain/reconcile-evidence.js';
 import type { RawHash } from '../../domain/position.js';
@@ -66,7 +66,7 @@ const SCAN_PAGE = 200;
 
 /** The keys of `reconcileRead-10.lua` for `s`, in its header's order. */
 export function readKeys(s: string): string[] {
-  return [keys.snapshot(s), keys.ledger(s), keys.legacyLedger004(s), keys.hold(s), keys.holdReason(s), keys.holdSig(s), keys.applyInflight(s), keys.reconcileState(s), keys.lastFill(s), keys.tradingState(s)];
+  return reconcileReadKeys(s);
 }
 
 /** A flat `[field, value, ...]` HGETALL answer as a hash (the conversion ioredis makes for `hgetall`). */
@@ -93,14 +93,14 @@ export async function readPass(redis: Redis, symbols: string[], evidenceWindowSe
     return await readPassOnce(redis, symbols, evidenceWindowSec);
   } catch (err) {
     if (!(err instanceof ReadScriptNotLoaded) || symbols.length === 0) throw err;
-    await callScript(redis, 'reconcileRead', readKeys(symbols[0] as string), []);
+    await reconcileRead(redis, symbols[0] as string);
     return readPassOnce(redis, symbols, evidenceWindowSec);
   }
 }
 
 async function readPassOnce(redis: Redis, symbols: string[], evidenceWindowSec: number): Promise<PassReads> {
   const m = redis.multi();
-  for (const s of symbols) queueScript(m, 'reconcileRead', readKeys(s), []);
+  for (const s of symbols) queueReconcileRead(m, s);
   m.xrevrange(STREAMS.applyResult, '+', '-', 'COUNT', EVIDENCE_LOOKBACK);
   m.hgetall(keys.tradingState());
   const res = await m.exec();
@@ -212,42 +212,23 @@ export interface ApplyArgs {
 }
 
 /** Reply of `reconcileApply-11.lua`. */
-export interface ApplyReply {
-  applied: boolean;
-  transitioned: boolean;
-  hold: 'set' | 'renewed' | 'cleared' | 'kept' | 'operator' | 'none' | 'stale';
-  /** The engine hold's episode signature after the call ('' when no engine hold stands). */
-  holdSig: string;
-}
+export type ApplyReply = ReconcileApplyResult;
 
 /** Applies one decision atomically (see the script header). */
 export async function applyDecision(redis: Redis, a: ApplyArgs): Promise<ApplyReply> {
-  const s = a.symbol;
-  const reply = (await callScript(
-    redis,
-    'reconcileApply',
-    [keys.snapshot(s), keys.ledger(s), keys.legacyLedger004(s), keys.reconcileState(s), keys.hold(s), keys.holdReason(s), keys.holdSig(s), STREAMS.reconcileEvents, keys.closeSent(s, a.readHoldSig ?? '-'), keys.applyInflight(s), keys.lastFill(s)],
-    [a.snapshotFp, a.ledgerFp, a.status, a.reason, a.holdAction, a.driftSig, a.holdTtlSec, JSON.stringify(a.state), JSON.stringify(a.eventBase), EVENTS_MAXLEN, a.nowMs, a.manualRequired ? 1 : 0, a.newHoldSig, a.readHoldSig ?? '', a.readLastFill, [...a.readInflight].sort().join(',')],
-  )) as [number, number, string, string?];
-  return { applied: Number(reply[0]) === 1, transitioned: Number(reply[1]) === 1, hold: reply[2] as ApplyReply['hold'], holdSig: String(reply[3] ?? '') };
+  return reconcileApply(redis, { ...a, eventsMaxlen: EVENTS_MAXLEN });
 }
 
 /**
  * Publishes a signed close plan if the engine hold with `driftSig` still stands and the cooldown of this
  * drift and bucket is free (`closePublish-5.lua`).
- * @returns 1 published, 0 cooldown taken, -1 no matching hold
+ * @returns `published`, `cooldown_taken`, or `no_hold` (no matching hold)
  */
 export async function publishClose(
   redis: Redis,
   a: { symbol: string; driftSig: string; bucket: number; cooldownSec: number; plan: string; mac: string; event: Record<string, string> },
-): Promise<1 | 0 | -1> {
-  const reply = await callScript(
-    redis,
-    'closePublish',
-    [keys.hold(a.symbol), keys.holdSig(a.symbol), keys.closeCooldown(a.symbol, a.driftSig, a.bucket), STREAMS.reconcileClose, STREAMS.reconcileEvents],
-    [a.driftSig, a.cooldownSec, a.plan, a.mac, JSON.stringify(a.event), EVENTS_MAXLEN],
-  );
-  return Number(reply) as 1 | 0 | -1;
+): Promise<'published' | 'cooldown_taken' | 'no_hold'> {
+  return closePublish(redis, { ...a, maxlen: EVENTS_MAXLEN });
 }
 
 /**
@@ -255,11 +236,5 @@ export async function publishClose(
  * @returns true when set, or when a hold existed and was cleared
  */
 export async function operatorHold(redis: Redis, symbol: string, action: 'set' | 'clear', ttlSec: number, reason: string, event: Record<string, string>): Promise<boolean> {
-  const reply = await callScript(
-    redis,
-    'operatorHold',
-    [keys.hold(symbol), keys.holdReason(symbol), keys.holdSig(symbol), STREAMS.reconcileEvents, keys.reconcileState(symbol)],
-    [action, ttlSec, reason, JSON.stringify(event), EVENTS_MAXLEN],
-  );
-  return Number(reply) === 1;
+  return (await operatorHoldScript(redis, { symbol, action, ttlSec, reason, event, eventsMaxlen: EVENTS_MAXLEN })) === 'done';
 }

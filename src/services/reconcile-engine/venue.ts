@@ -10,6 +10,7 @@ import { fieldsToObject } from '../../adapters/redis/consumer.js';
 import type { VenueView } from '../../domain/attribution.js';
 import { venueFillFromFields, type VenueFill } from '../../domain/venue-fill.js';
 import { venueCloseEvent } from '../../domain/venue-origin.js';
+import { EVENT } from '../../domain/events.js';
 
 /** Journal entries read per pass (all symbols; newest first). */
 export const VENUE_LOOKBACK = 500;
@@ -87,10 +88,10 @@ export function venueEvidenceFields(fills: VenueFill[]): Record<string, string> 
 }
 
 /** The event of a venue close adopted into the ledger: the newest venue close's kind. */
-export function venueCloseEventName(fills: VenueFill[]): 'LIQUIDATION' | 'ADL' | 'SETTLEMENT' {
+export function venueCloseEventName(fills: VenueFill[]): NonNullable<ReturnType<typeof venueCloseEvent>> {
   for (let i = fills.length - 1; i >= 0; i--) {
     const ev = venueCloseEvent(fills[i]!.origin);
     if (ev) return ev;
   }
-  return 'LIQUIDATION';
+  return EVENT.LIQUIDATION;
 }

@@ -8,7 +8,8 @@
   dedupe value must be exactly it (the caller's own claimed|/sending| value with its owner token): a
   consumer whose claim was taken over can never record over the new owner's outcome.
 
-  Ledger (ARGV[4] = '1'): identical to ledgerWrite-4.lua (compare-and-set on the fingerprint
+  Ledger (ARGV[4] = '1'): the compare-and-set of ledgerWrite-4.lua, from the same fragment
+  (includes/ledgerCas.lua: the fingerprint
     version|ledger_amt|ledger_side|last_known_amt|last_side|<legacy ledger_amount>
   computed by ledgerFingerprint() in src/domain/position.ts, legacy layouts migrated with a
   LEDGER_MIGRATED event). ledgerWrite-4.lua cannot be used directly because the fence and the in-flight
@@ -56,35 +57,13 @@ if ARGV[12] and ARGV[12] ~= '' and cur ~= ARGV[12] then
   return -1
 end
 
-local function s(v) if v then return v else return '' end end
+--- @include "includes/ledgerCas"
 local version = 1
 if ARGV[4] == '1' then
-  local h = redis.call('HMGET', KEYS[5], 'version', 'ledger_amt', 'ledger_side', 'last_known_amt', 'last_side')
-  local legacyAmt = redis.call('HGET', KEYS[6], 'ledger_amount')
-  local fp = s(h[1]) .. '|' .. s(h[2]) .. '|' .. s(h[3]) .. '|' .. s(h[4]) .. '|' .. s(h[5]) .. '|' .. s(legacyAmt)
-  if fp ~= ARGV[5] then
+  version = ledgerCas({ ledger = KEYS[5], legacy = KEYS[6], events = KEYS[7], expected = ARGV[5], amt = ARGV[6],
+    side = ARGV[7], tsEpoch = ARGV[8], source = 'apply', maxlen = ARGV[9], symbol = ARGV[10], tsMs = ARGV[11] })
+  if version == 0 then
     return 0
-  end
-  version = (tonumber(h[1]) or 0) + 1
-  local migrated = false
-  if h[4] or h[5] then
-    redis.call('HDEL', KEYS[5], 'last_known_amt', 'last_side', 'last_executed_qty', 'updated_at')
-    migrated = true
-  end
-  if legacyAmt then
-    redis.call('HDEL', KEYS[6], 'ledger_amount')
-    migrated = true
-  end
-  -- ts_epoch never goes backwards (two fills recorded out of order must not re-expose the older one as
-  -- evidence newer than the ledger)
-  local tsEpoch = ARGV[8]
-  local prevTs = tonumber(redis.call('HGET', KEYS[5], 'ts_epoch'))
-  if prevTs and prevTs > (tonumber(tsEpoch) or 0) then tsEpoch = tostring(redis.call('HGET', KEYS[5], 'ts_epoch')) end
-  redis.call('HSET', KEYS[5], 'ledger_amt', ARGV[6], 'ledger_side', ARGV[7], 'ts_epoch', tsEpoch,
-    'source', 'apply', 'version', tostring(version))
-  if migrated then
-    redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[9], '*', 'event', 'LEDGER_MIGRATED', 'symbol', ARGV[10],
-      'old_fingerprint', ARGV[5], 'ledger_amt', ARGV[6], 'ledger_version', tostring(version), 'ts_ms', ARGV[11])
   end
 end
 

@@ -6,6 +6,7 @@
     version|ledger_amt|ledger_side|last_known_amt|last_side|<legacy ledger_amount>
   with '' for every missing field. A mismatch means someone (apply layer, reconcile engine, operator)
   wrote the ledger since the caller read it: nothing is written and the caller re-reads.
+  The compare-and-set and the migration are includes/ledgerCas.lua, shared with applyRecord-8.lua.
 
   Input:
     KEYS[1] ledger hash        quantum:position:ledger:<SYM>
@@ -30,17 +31,7 @@
     0       fingerprint conflict, nothing written
 ]]
 --- @include "includes/appendPairs"
-local function s(v) if v then return v else return '' end end
-
-local h = redis.call('HMGET', KEYS[1], 'version', 'ledger_amt', 'ledger_side', 'last_known_amt', 'last_side')
-local legacyAmt = redis.call('HGET', KEYS[2], 'ledger_amount')
-local fp = s(h[1]) .. '|' .. s(h[2]) .. '|' .. s(h[3]) .. '|' .. s(h[4]) .. '|' .. s(h[5]) .. '|' .. s(legacyAmt)
-if fp ~= ARGV[1] then
-  return 0
-end
-
-local version = tonumber(h[1]) or 0
-version = version + 1
+--- @include "includes/ledgerCas"
 
 local function xaddJson(stream, json, maxlen, extra)
   local flat = appendPairs(appendPairs({}, cjson.decode(json)), extra)
@@ -51,27 +42,10 @@ local function xaddJson(stream, json, maxlen, extra)
   end
 end
 
--- Migrate legacy layouts: canonical fields replace them in this same step.
-local migrated = false
-if h[4] or h[5] then
-  redis.call('HDEL', KEYS[1], 'last_known_amt', 'last_side', 'last_executed_qty', 'updated_at')
-  migrated = true
-end
-if legacyAmt then
-  redis.call('HDEL', KEYS[2], 'ledger_amount')
-  migrated = true
-end
-
--- ts_epoch never goes backwards (fills newer than it are the reconcile engine's evidence)
-local tsEpoch = ARGV[4]
-local prevTs = tonumber(redis.call('HGET', KEYS[1], 'ts_epoch'))
-if prevTs and prevTs > (tonumber(tsEpoch) or 0) then tsEpoch = tostring(redis.call('HGET', KEYS[1], 'ts_epoch')) end
-redis.call('HSET', KEYS[1], 'ledger_amt', ARGV[2], 'ledger_side', ARGV[3], 'ts_epoch', tsEpoch,
-  'source', ARGV[5], 'version', tostring(version))
-
-if migrated then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'event', 'LEDGER_MIGRATED', 'symbol', ARGV[9],
-    'old_fingerprint', ARGV[1], 'ledger_amt', ARGV[2], 'ledger_version', tostring(version), 'ts_ms', ARGV[10])
+local version = ledgerCas({ ledger = KEYS[1], legacy = KEYS[2], events = KEYS[3], expected = ARGV[1], amt = ARGV[2],
+  side = ARGV[3], tsEpoch = ARGV[4], source = ARGV[5], maxlen = ARGV[8], symbol = ARGV[9], tsMs = ARGV[10] })
+if version == 0 then
+  return 0
 end
 if ARGV[6] ~= '' then
   xaddJson(KEYS[3], ARGV[6], ARGV[8], { ledger_version = tostring(version) })

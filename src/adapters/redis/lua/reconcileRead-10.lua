@@ -20,9 +20,9 @@
     KEYS[10] trading state      quantum:governor:trading_state:<SYM>
 
   Output: a 10-element array, item i answering KEYS[i] as its command would:
-    1, 2, 3, 7, 10  HGETALL: flat field/value array (empty when the key does not exist)
-    4, 5, 6, 9      GET: the value, or nil
-    8               HGET state last_fix_ts_ms: the value, or nil
+    items 1, 2, 3, 7, 10: HGETALL, a flat field/value array (empty when the key does not exist)
+    items 4, 5, 6, 9: GET, the value, or nil
+    item 8: HGET state last_fix_ts_ms, the value, or nil
   An item whose key has the wrong type is that command's error (WRONGTYPE ...), never the whole reply's.
 ]]
 local function read(...)

@@ -19,8 +19,8 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
-import { STREAMS, VENUE_FILLS_MAXLEN, keys } from '../../../adapters/redis/keys.js';
-import { callScript } from '../../../adapters/redis/scripts.js';
+import { keys } from '../../../adapters/redis/keys.js';
+import { venueFillRecord, venueGapClear } from '../../../adapters/redis/scripts/index.js';
 import { validTradeId, venueFillFields, type VenueFill } from '../../../domain/venue-fill.js';
 import { venueOriginOf } from '../../../domain/venue-origin.js';
 
@@ -66,11 +66,9 @@ export class VenueJournal {
     }
     const origin = venueOriginOf(f.clientOrderId, f.orderType);
     const fields = venueFillFields({ ...f, origin });
-    const args: string[] = [f.tradeId, String(TRADE_ID_RETENTION), String(VENUE_FILLS_MAXLEN), String(f.localTsMs)];
-    for (const [k, v] of Object.entries(fields)) args.push(k, v);
-    const reply = await callScript(this.redis, 'venueFillRecord', [keys.venueTrades(f.symbol), STREAMS.exchangeFills, keys.venueCursor(f.symbol), keys.applyOrder(f.clientOrderId)], args);
+    const reply = await venueFillRecord(this.redis, { symbol: f.symbol, tradeId: f.tradeId, clientOrderId: f.clientOrderId, localTsMs: f.localTsMs, retention: TRADE_ID_RETENTION, fields });
     this.noteSeen(f.symbol, f.tradeId);
-    if (reply === 0 || reply === '0') {
+    if (reply === null) {
       this.duplicates.inc({ source: f.source });
       return false;
     }
@@ -100,8 +98,7 @@ export class VenueJournal {
    * @returns true when no gap is left
    */
   async clearGap(symbol: string, verifyStartMs: number, verifiedTradeId: string | null, nowMs = Date.now()): Promise<boolean> {
-    const r = await callScript(this.redis, 'venueGapClear', [keys.venueCursor(symbol)], [verifyStartMs, nowMs, verifiedTradeId ?? '']);
-    return Number(r) === 1;
+    return venueGapClear(this.redis, { symbol, verifyStartMs, nowMs, verifiedTradeId });
   }
 
   /** The symbol's cursor as stored. */

@@ -1,5 +1,5 @@
 --[[
-  Fragment (included with `--- @include "includes/appendPairs"`, see scripts.ts): the field/value list of a
+  Fragment (included with `--- @include "includes/appendPairs"`, see scripts/loader.ts): the field/value list of a
   stream entry or hash built from a table, shared by every script that writes an event, result or record
   from a JSON argument (applyBegin-13, applyRecord-8, closePublish-5, ledgerWrite-4, operatorHold-5,
   reconcileApply-11).

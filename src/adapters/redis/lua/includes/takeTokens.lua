@@ -1,5 +1,5 @@
 --[[
-  Fragment (included with `--- @include "includes/takeTokens"`, see scripts.ts): the governor's token
+  Fragment (included with `--- @include "includes/takeTokens"`, see scripts/loader.ts): the governor's token
   buckets (tokenBucket-2.lua's rules, shared with governorIssue-3.lua).
 
   takeTokens(gKey, sKey, gRate, gBurst, sRate, sBurst) takes one token from the global bucket `gKey` and

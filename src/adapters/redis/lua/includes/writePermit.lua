@@ -1,5 +1,5 @@
 --[[
-  Fragment (included with `--- @include "includes/writePermit"`, see scripts.ts): the write-once permit
+  Fragment (included with `--- @include "includes/writePermit"`, see scripts/loader.ts): the write-once permit
   write of permitWrite-1.lua, shared with governorIssue-3.lua.
 
   permitExists(key): true when a permit hash exists (a decision already made: never flipped).
