@@ -245,18 +245,19 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
 
   const fromResults = newestFillTs(input.fills);
   const lastFill = input.lastFillTsMs ?? null;
-  const fromResultsOrLast = fromResults === null ? lastFill : lastFill === null ? fromResults : Math.max(fromResults, lastFill);
-  // the venue journal's newest fill (any origin) counts too: never act on a snapshot that may predate it
+  const newestFill = fromResults === null ? lastFill : lastFill === null ? fromResults : Math.max(fromResults, lastFill);
+  // The venue journal's newest fill (any origin) too: never act on a snapshot that predates it. Both are
+  // the exchange's times on the local clock, so a snapshot of the same instant (the push of the same
+  // transaction) covers it: only an OLDER snapshot is behind.
   const venueNewest = input.venue && config.venue ? newestVenueFill(input.venue, nowMs, config.evidenceWindowSec * 1000) : null;
-  const newestFill = venueNewest === null ? fromResultsOrLast : fromResultsOrLast === null ? venueNewest : Math.max(fromResultsOrLast, venueNewest);
   // The ledger's ts_epoch is the time of the newest write (a fill, a repair): a snapshot taken before it
   // cannot say whether the ledger is right.
   const ledgerTsMs = input.ledger.kind === 'ok' && input.ledger.ledger.tsEpoch !== null ? Math.floor(input.ledger.ledger.tsEpoch * 1000) : null;
   const behindMs = Math.max(newestFill ?? -1, ledgerTsMs ?? -1);
-  const snapshotBehindFill = behindMs >= 0 && snap.tsMs <= behindMs;
+  const snapshotBehindFill = (behindMs >= 0 && snap.tsMs <= behindMs) || (venueNewest !== null && snap.tsMs < venueNewest);
   const inflight = activeInflight(input.inflight, nowMs, config.evidenceWindowSec * 1000);
   const waitReason = (): ReconcileOutcome | null => {
-    if (snapshotBehindFill) return plain('DRIFT', 'snapshot_older_than_fill', { kind: 'keep' }, { detail: `snapshot ts_ms ${snap.tsMs} <= newest fill/ledger write ${behindMs}` });
+    if (snapshotBehindFill) return plain('DRIFT', 'snapshot_older_than_fill', { kind: 'keep' }, { detail: `snapshot ts_ms ${snap.tsMs} <= newest fill/ledger write ${Math.max(behindMs, venueNewest ?? -1)}` });
     if (inflight.length > 0) return plain('DRIFT', 'in_flight', { kind: 'keep' }, { detail: `in flight: ${inflight.join(',')}` });
     return null;
   };
@@ -282,8 +283,11 @@ export function decideReconcile(input: ReconcileInput): ReconcileOutcome {
   // (A position exactly at the ledger is no drift, whatever made it so.)
   const foreignDrift: VenueFill[] = att && att.foreignOpen.length > 0 && !exchangeAmt.eq(att.expected) && !exchangeAmt.eq(ledgerAmt) ? att.foreignOpen : [];
 
-  // Rule 3: match.
-  if (cmp.match && foreignDrift.length === 0) return plain('OK', 'in_sync', { kind: 'clear' });
+  // Rule 3: match. Within the tolerance a foreign fill still holds when a reduce-only close can heal what it
+  // left (an excess, or a position the ledger does not have); one that shrank the position or flattened it
+  // within the tolerance is a match, as before (nothing to close).
+  const foreignReachable = foreignDrift.length > 0 && !exchangeAmt.isZero() && !(signOf(exchangeAmt) === signOf(ledgerAmt) && exchangeAmt.abs().lt(ledgerAmt.abs()));
+  if (cmp.match && !foreignReachable) return plain('OK', 'in_sync', { kind: 'clear' });
 
   if (att && input.venue && config.venue && foreignDrift.length === 0) {
     // never on a snapshot that may predate a fill used or a ledger write (the existing rule 6 wait)

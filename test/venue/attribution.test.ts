@@ -89,10 +89,10 @@ describe('decision with the venue journal', () => {
   });
 
   it('our FULL_CLOSE sized on a position that included a foreign fill flattened it: ledger := flat, no MANUAL_REQUIRED', () => {
-    const foreign = fill('BUY', '0.001', 3000, 'web_4');
-    const exit = { ...fill('SELL', '0.003', 2000, ours('p6'), 'EXECUTE'), reduceOnly: true };
-    const recorded: Fill = { planId: 'p6', orderId: exit.orderId, decision: 'EXECUTE', signedQty: new Decimal('-0.003'), tsMs: NOW - 1990, entryId: '1-0' };
-    const o = decide({ ex: '0', led: '-0.001', ledAgeMs: 1900, fills: [foreign, exit], results: [recorded] });
+    const foreign = fill('BUY', '0.002', 3000, 'web_4');
+    const exit = { ...fill('SELL', '0.004', 2000, ours('p6'), 'EXECUTE'), reduceOnly: true };
+    const recorded: Fill = { planId: 'p6', orderId: exit.orderId, decision: 'EXECUTE', signedQty: new Decimal('-0.004'), tsMs: NOW - 1990, entryId: '1-0' };
+    const o = decide({ ex: '0', led: '-0.002', ledAgeMs: 1900, fills: [foreign, exit], results: [recorded] });
     expect(o).toMatchObject({ status: 'REPAIRED', reason: 'healed_after_close', close: null, manualRequired: false });
     expect(o.ledger!.amount.toString()).toBe('0');
   });
