@@ -27,7 +27,7 @@
  * - No user has `@admin`/`@dangerous` rights except what is listed (`INFO`, operator `KEYS` for the seeds'
  *   runbook); the `default` user is off.
  */
-import { CHANNELS, FILLS_JOURNAL_STREAM, GROUPS, STREAMS, dlq, keys } from '../adapters/redis/keys.js';
+import { CHANNELS, GROUPS, STREAMS, dlq, keys } from '../adapters/redis/keys.js';
 
 /** Key pattern of a symbol slot: the symbols are `[A-Z0-9]{2,30}` (so `quantum:position:<SYM>` never matches `quantum:position:ledger:*`). */
 export const SYM = '[A-Z0-9]*';
@@ -170,7 +170,7 @@ function governor(group: string): AclUserSpec {
       rw: [...own, keys.governorReservations(), keys.governorReservationsVersion(), keys.governorRisk(), keys.tradingState(), keys.tradingState(SYM)],
       // exposure limits (services/governor/exposure.ts): every snapshot, the newest fills, the plans' dedupe stage;
       // the loss limit: the venue fills journal (services/governor/risk/realized.ts)
-      read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult, keys.lastFill(SYM), keys.applyDedupe(ID), FILLS_JOURNAL_STREAM],
+      read: [...TRADING_STATE_KEYS, keys.hold(SYM), keys.snapshot(SYM), STREAMS.applyResult, keys.lastFill(SYM), keys.applyDedupe(ID), STREAMS.exchangeFills],
       commands: ['hgetall', 'exists', 'xrevrange', 'xrange', 'expire', 'hmget', 'set', 'xadd', 'time', 'mget', 'hdel', 'incr'],
     }, PUBLISH_PERMIT_WRITTEN),
     selectors: [

@@ -11,7 +11,7 @@ import { fieldsToObject } from '../../src/adapters/redis/consumer.js';
 import { STREAMS, keys } from '../../src/adapters/redis/keys.js';
 import { Decimal } from '../../src/domain/decimal.js';
 import { evaluateLossLimit, tradingDayStartMs, unrealizedProfit } from '../../src/domain/risk-controls/index.js';
-import { FILLS_JOURNAL_STREAM, fillProfit } from '../../src/services/governor/risk/realized.js';
+import { fillProfit } from '../../src/services/governor/risk/realized.js';
 import { setTradingState } from '../../src/services/governor/trading-state.js';
 import { useTestRedis, waitFor } from '../helpers/redis.js';
 import { permits, setSnapshot, startGovernor, submitRaw, type Running } from './helpers.js';
@@ -31,7 +31,7 @@ let n = 0;
 const open = () => submitRaw(h.redis, { plan_id: `loss-${++n}`, symbol: 'BTCUSDT', action: 'INCREASE', side: 'BUY', qty: '0.001', reduceOnly: false });
 const exit = () => submitRaw(h.redis, { plan_id: `loss-${++n}`, symbol: 'BTCUSDT', action: 'PARTIAL_50' });
 const decision = async (id: string) => (await permits(h.redis, id, ['governor'])).governor;
-const fill = (rp: string, fee = '0.05') => h.redis.xadd(FILLS_JOURNAL_STREAM, '*', 'symbol', 'BTCUSDT', 'rp', rp, 'n', fee, 'N', 'USDT');
+const fill = (rp: string, fee = '0.05') => h.redis.xadd(STREAMS.exchangeFills, '*', 'symbol', 'BTCUSDT', 'rp', rp, 'n', fee, 'N', 'USDT');
 const risk = () => h.redis.hgetall(keys.governorRisk());
 const events = async (type: string) => (await h.redis.xrange(STREAMS.governorEvents, '-', '+')).map(([, f]) => fieldsToObject(f)).filter((e) => e.event === type);
 

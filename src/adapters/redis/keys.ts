@@ -149,9 +149,3 @@ export const patterns = {
   tradingStates: 'quantum:governor:trading_state:*',
   breakers: 'quantum:governor:breaker:*',
 } as const;
-
-/**
- * The venue fills journal: one entry per fill of the account (`rp` realized profit, `n`/`N` commission and
- * its asset), written by the position brain. The governor's loss limit reads it (src/services/governor/risk/realized.ts).
- */
-export const FILLS_JOURNAL_STREAM = 'quantum:stream:exchange.fills';

@@ -11,10 +11,9 @@
  * governor then denies entries while a loss limit is configured (docs/risk-controls.md#loss-limit).
  */
 import type { Redis } from 'ioredis';
-import { FILLS_JOURNAL_STREAM } from '../../../adapters/redis/keys.js';
+import { STREAMS } from '../../../adapters/redis/keys.js';
 import { Decimal, parseDecimal } from '../../../domain/decimal.js';
 
-export { FILLS_JOURNAL_STREAM } from '../../../adapters/redis/keys.js';
 
 /** Commission assets counted as USD (the account's margin assets). */
 const USD_ASSETS = new Set(['USDT', 'USDC', 'FDUSD', 'BUSD', 'USD']);
@@ -46,7 +45,7 @@ export class FillsJournalProfit implements RealizedProfitSource {
 
   constructor(
     private readonly redis: Redis,
-    private readonly stream = FILLS_JOURNAL_STREAM,
+    private readonly stream = STREAMS.exchangeFills,
   ) {}
 
   async realizedSince(sinceMs: number): Promise<Decimal | null> {
