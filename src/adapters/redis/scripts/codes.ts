@@ -66,6 +66,10 @@ export const LossLimitCode = { tripped_state_set: 2, tripped: 1, recorded: 0 } a
 export const FillThrottleCode = { tripped_state_set: 2, tripped: 1, not_tripped: 0 } as const;
 /** snapshotMark-1.lua */
 export const SnapshotMarkCode = { written: 1, not_written: 0 } as const;
+/** venueFillRecord-4.lua (a stream entry id when recorded) */
+export const VenueFillRecordCode = { already_recorded: 0 } as const;
+/** venueGapClear-1.lua */
+export const VenueGapClearCode = { cleared: 1, gap_remains: 0 } as const;
 /** tokenBucket-2.lua (first element of the reply) */
 export const TokenBucketCode = { taken: 1, rate_limited_global: -1, rate_limited_symbol: -2 } as const;
 
@@ -101,6 +105,8 @@ export const SCRIPT_CODES: Readonly<Record<string, CodeTable>> = {
   snapshotMark: SnapshotMarkCode,
   snapshotWrite: SnapshotWriteCode,
   tokenBucket: TokenBucketCode,
+  venueFillRecord: VenueFillRecordCode,
+  venueGapClear: VenueGapClearCode,
 };
 
 /**

@@ -4,6 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import { STREAMS, VENUE_FILLS_MAXLEN, keys } from '../keys.js';
+import { VenueFillRecordCode, VenueGapClearCode } from './codes.js';
 import { callScript } from './loader.js';
 
 /**
@@ -15,7 +16,7 @@ export async function venueFillRecord(redis: Redis, a: { symbol: string; tradeId
   const args: Array<string | number> = [a.tradeId, a.retention, VENUE_FILLS_MAXLEN, a.localTsMs];
   for (const [k, v] of Object.entries(a.fields)) args.push(k, v);
   const r = await callScript(redis, 'venueFillRecord', [keys.venueTrades(a.symbol), STREAMS.exchangeFills, keys.venueCursor(a.symbol), keys.applyOrder(a.clientOrderId)], args);
-  return r === 0 || r === '0' ? null : String(r);
+  return Number(r) === VenueFillRecordCode.already_recorded ? null : String(r);
 }
 
 /**
@@ -24,5 +25,5 @@ export async function venueFillRecord(redis: Redis, a: { symbol: string; tradeId
  * @returns true when no gap is left
  */
 export async function venueGapClear(redis: Redis, a: { symbol: string; verifyStartMs: number; nowMs: number; verifiedTradeId: string | null }): Promise<boolean> {
-  return Number(await callScript(redis, 'venueGapClear', [keys.venueCursor(a.symbol)], [a.verifyStartMs, a.nowMs, a.verifiedTradeId ?? ''])) === 1;
+  return Number(await callScript(redis, 'venueGapClear', [keys.venueCursor(a.symbol)], [a.verifyStartMs, a.nowMs, a.verifiedTradeId ?? ''])) === VenueGapClearCode.cleared;
 }
