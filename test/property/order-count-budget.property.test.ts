@@ -34,3 +34,11 @@ describe('order-count budget', () => {
     expect(checkOrderCountBudget(false, [w(300)], 2_000, 80).ok).toBe(true);
   });
 });
+
+describe('parseOrderCountHeaders', () => {
+  it('reads the 10 s and 1 min counts, case-insensitive, and leaves out garbage', async () => {
+    const { parseOrderCountHeaders } = await import('../../src/domain/risk-controls/order-count-budget.js');
+    const m = parseOrderCountHeaders({ 'X-MBX-ORDER-COUNT-10S': '7', 'x-mbx-order-count-1m': '42', 'x-mbx-order-count-1d': 'x', 'content-type': 'application/json' });
+    expect([...m.entries()]).toEqual([[10_000, 7], [60_000, 42]]);
+  });
+});

@@ -55,3 +55,24 @@ export function checkOrderCountBudget(isEntry: boolean, windows: readonly OrderC
   }
   return { ok: true, context };
 }
+
+/**
+ * Reads the order counts Binance sends on order responses: `X-MBX-ORDER-COUNT-<n><unit>` (unit S, M, H, D;
+ * header names case-insensitive), one per ORDERS rate limiter of the account. See "Order Rate Limits" in
+ * https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info
+ * @param headers response headers (ccxt `exchange.last_response_headers`)
+ * @returns window length in ms → orders counted; a header whose value is not a non-negative integer is left
+ *   out (so its window reads as never observed, and the caller must treat that as unknown, not as 0)
+ */
+export function parseOrderCountHeaders(headers: Readonly<Record<string, unknown>>): Map<number, number> {
+  const unitMs: Record<string, number> = { S: 1000, M: 60_000, H: 3_600_000, D: 86_400_000 };
+  const out = new Map<number, number>();
+  for (const [name, value] of Object.entries(headers)) {
+    const m = /^x-mbx-order-count-(\d+)([smhd])$/i.exec(name);
+    if (!m) continue;
+    const raw = String(value).trim();
+    if (!/^\d+$/.test(raw)) continue;
+    out.set(Number(m[1]) * (unitMs[m[2]!.toUpperCase()] as number), Number(raw));
+  }
+  return out;
+}
