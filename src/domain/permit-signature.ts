@@ -60,7 +60,9 @@ export interface PermitBinding {
  * @param fields the permit hash fields (strings); a `sig` field is ignored
  */
 export function permitSigningString(issuer: PermitIssuer, binding: PermitBinding, fields: Record<string, string>): string {
-  const rest: Record<string, string> = {};
+  // a prototype-less object: a field named `__proto__` is a field like any other (on a plain object the
+  // assignment would set the prototype and drop the field from what is signed)
+  const rest = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(fields)) if (k !== PERMIT_SIG_FIELD) rest[k] = v;
   return PREFIX + canonicalJson({ issuer, plan_id: binding.planId, entry_id: binding.entryId, plan_digest: binding.planDigest, fields: rest });
 }

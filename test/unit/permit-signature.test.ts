@@ -43,6 +43,13 @@ describe('permit signature', () => {
     );
   });
 
+  it('a field named __proto__ is signed like any other (found by the property above: seed -1426591485)', () => {
+    const bind = b('.', '0-0');
+    const signed: Record<string, string> = signPermit('governor', KEY, bind, { ' ': '' });
+    expect(verifyPermit('governor', KEY, bind, { ...signed, ['__proto__']: '' }).ok).toBe(false);
+    expect(verifyPermit('governor', KEY, bind, signed).ok).toBe(true);
+  });
+
   it('another plan id, entry id, issuer or key fails', () => {
     fc.assert(
       fc.property(issuer, planId, planId, entryId, entryId, fields, (iss, pid, pid2, eid, eid2, f) => {
